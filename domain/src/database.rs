@@ -1,0 +1,290 @@
+//! The database aggregate: one tenant database's lifecycle as events.
+//!
+//! ```text
+//! provisioning ──provisioned──▶ running ──delete──▶ deleting ──deleted──▶ deleted
+//!      │                                              ▲  │
+//!      └──failed──▶ failed ──────────delete───────────┘  └──failed──▶ failed
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Activity, Aggregate};
+use crate::{AccountId, DatabaseId, DatabaseName, HostId, OperationId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseState {
+    Provisioning,
+    Running,
+    Stopped,
+    Deleting,
+    Deleted,
+    Failed,
+}
+
+impl DatabaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    Provision,
+    Delete,
+}
+
+impl OperationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provision => "provision",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseCommand {
+    Create {
+        id: DatabaseId,
+        name: DatabaseName,
+        account_id: AccountId,
+        host_id: HostId,
+        operation_id: OperationId,
+    },
+    StartAttempt {
+        operation_id: OperationId,
+        attempt: u32,
+    },
+    MarkProvisioned {
+        operation_id: OperationId,
+    },
+    RequestDeletion {
+        operation_id: OperationId,
+    },
+    MarkDeleted {
+        operation_id: OperationId,
+    },
+    MarkFailed {
+        operation_id: OperationId,
+        error: String,
+    },
+}
+
+/// Facts about a database, past tense. `schema_version` 1 for all of them so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum DatabaseEvent {
+    DatabaseCreationRequested {
+        database_id: DatabaseId,
+        name: DatabaseName,
+        account_id: AccountId,
+        host_id: HostId,
+        operation_id: OperationId,
+        engine: String,
+    },
+    OperationAttemptStarted {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        attempt: u32,
+    },
+    DatabaseProvisioned {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseDeletionRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseDeleted {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    OperationFailed {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        kind: OperationKind,
+        error: String,
+    },
+}
+
+impl DatabaseEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::DatabaseCreationRequested { .. } => "DatabaseCreationRequested",
+            Self::OperationAttemptStarted { .. } => "OperationAttemptStarted",
+            Self::DatabaseProvisioned { .. } => "DatabaseProvisioned",
+            Self::DatabaseDeletionRequested { .. } => "DatabaseDeletionRequested",
+            Self::DatabaseDeleted { .. } => "DatabaseDeleted",
+            Self::OperationFailed { .. } => "OperationFailed",
+        }
+    }
+
+    pub fn database_id(&self) -> DatabaseId {
+        match self {
+            Self::DatabaseCreationRequested { database_id, .. }
+            | Self::OperationAttemptStarted { database_id, .. }
+            | Self::DatabaseProvisioned { database_id, .. }
+            | Self::DatabaseDeletionRequested { database_id, .. }
+            | Self::DatabaseDeleted { database_id, .. }
+            | Self::OperationFailed { database_id, .. } => *database_id,
+        }
+    }
+
+    /// The activity-log entry this event is, if users should see it.
+    pub fn activity(&self) -> Option<Activity> {
+        match self {
+            Self::DatabaseCreationRequested { engine, .. } => Some(Activity {
+                action: "database.create",
+                details: serde_json::json!({ "engine": engine }),
+            }),
+            Self::DatabaseDeletionRequested { .. } => Some(Activity {
+                action: "database.delete",
+                details: serde_json::json!({}),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("the database already exists")]
+    AlreadyExists,
+    #[error("no such database")]
+    NotFound,
+    #[error("the database is {state:?}; cannot {action}")]
+    WrongState { state: DatabaseState, action: &'static str },
+    #[error("operation is not the database's current operation")]
+    StaleOperation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Database {
+    pub id: Option<DatabaseId>,
+    pub name: Option<DatabaseName>,
+    pub state: Option<DatabaseState>,
+    pub operation: Option<(OperationId, OperationKind)>,
+}
+
+impl Database {
+    fn current_op(&self, op: OperationId) -> Result<(DatabaseId, OperationKind), DatabaseError> {
+        let id = self.id.ok_or(DatabaseError::NotFound)?;
+        match self.operation {
+            Some((current, kind)) if current == op => Ok((id, kind)),
+            _ => Err(DatabaseError::StaleOperation),
+        }
+    }
+
+    fn expect_state(&self, want: &[DatabaseState], action: &'static str) -> Result<(), DatabaseError> {
+        let state = self.state.ok_or(DatabaseError::NotFound)?;
+        if want.contains(&state) {
+            Ok(())
+        } else {
+            Err(DatabaseError::WrongState { state, action })
+        }
+    }
+}
+
+impl Aggregate for Database {
+    type Command = DatabaseCommand;
+    type Event = DatabaseEvent;
+    type Error = DatabaseError;
+    const STREAM_PREFIX: &'static str = "database";
+
+    fn decide(&self, command: &DatabaseCommand) -> Result<Vec<DatabaseEvent>, DatabaseError> {
+        use DatabaseCommand as C;
+        use DatabaseEvent as E;
+        use DatabaseState as S;
+        match command {
+            C::Create { id, name, account_id, host_id, operation_id } => {
+                if self.id.is_some() {
+                    return Err(DatabaseError::AlreadyExists);
+                }
+                Ok(vec![E::DatabaseCreationRequested {
+                    database_id: *id,
+                    name: name.clone(),
+                    account_id: *account_id,
+                    host_id: *host_id,
+                    operation_id: *operation_id,
+                    engine: "postgres".into(),
+                }])
+            }
+            C::StartAttempt { operation_id, attempt } => {
+                let (database_id, _) = self.current_op(*operation_id)?;
+                self.expect_state(&[S::Provisioning, S::Deleting], "work on")?;
+                Ok(vec![E::OperationAttemptStarted {
+                    database_id,
+                    operation_id: *operation_id,
+                    attempt: *attempt,
+                }])
+            }
+            C::MarkProvisioned { operation_id } => {
+                let (database_id, _) = self.current_op(*operation_id)?;
+                self.expect_state(&[S::Provisioning], "mark provisioned")?;
+                Ok(vec![E::DatabaseProvisioned { database_id, operation_id: *operation_id }])
+            }
+            C::RequestDeletion { operation_id } => {
+                let database_id = self.id.ok_or(DatabaseError::NotFound)?;
+                self.expect_state(&[S::Running, S::Stopped, S::Failed], "delete")?;
+                Ok(vec![E::DatabaseDeletionRequested { database_id, operation_id: *operation_id }])
+            }
+            C::MarkDeleted { operation_id } => {
+                let (database_id, _) = self.current_op(*operation_id)?;
+                self.expect_state(&[S::Deleting], "mark deleted")?;
+                Ok(vec![E::DatabaseDeleted { database_id, operation_id: *operation_id }])
+            }
+            C::MarkFailed { operation_id, error } => {
+                let (database_id, kind) = self.current_op(*operation_id)?;
+                self.expect_state(&[S::Provisioning, S::Deleting], "fail")?;
+                Ok(vec![E::OperationFailed {
+                    database_id,
+                    operation_id: *operation_id,
+                    kind,
+                    error: error.clone(),
+                }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &DatabaseEvent) {
+        use DatabaseEvent as E;
+        match event {
+            E::DatabaseCreationRequested { database_id, name, operation_id, .. } => {
+                self.id = Some(*database_id);
+                self.name = Some(name.clone());
+                self.state = Some(DatabaseState::Provisioning);
+                self.operation = Some((*operation_id, OperationKind::Provision));
+            }
+            E::OperationAttemptStarted { .. } => {}
+            E::DatabaseProvisioned { .. } => {
+                self.state = Some(DatabaseState::Running);
+                self.operation = None;
+            }
+            E::DatabaseDeletionRequested { operation_id, .. } => {
+                self.state = Some(DatabaseState::Deleting);
+                self.operation = Some((*operation_id, OperationKind::Delete));
+            }
+            E::DatabaseDeleted { .. } => {
+                self.state = Some(DatabaseState::Deleted);
+                self.operation = None;
+            }
+            E::OperationFailed { .. } => {
+                self.state = Some(DatabaseState::Failed);
+                self.operation = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "database_tests.rs"]
+mod tests;

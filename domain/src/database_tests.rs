@@ -1,0 +1,135 @@
+//! Given events, when a command, then events or an error.
+
+use super::*;
+
+fn ids() -> (DatabaseId, OperationId) {
+    (DatabaseId::new(), OperationId::new())
+}
+
+fn created(id: DatabaseId, op: OperationId) -> DatabaseEvent {
+    DatabaseEvent::DatabaseCreationRequested {
+        database_id: id,
+        name: DatabaseName::parse("shop").expect("valid"),
+        account_id: AccountId::new(),
+        host_id: HostId::new(),
+        operation_id: op,
+        engine: "postgres".into(),
+    }
+}
+
+fn given(events: &[DatabaseEvent]) -> Database {
+    Database::replay(events)
+}
+
+#[test]
+fn create_on_an_empty_stream_requests_provisioning() {
+    let (id, op) = ids();
+    let name = DatabaseName::parse("shop").expect("valid");
+    let cmd = DatabaseCommand::Create {
+        id,
+        name,
+        account_id: AccountId::new(),
+        host_id: HostId::new(),
+        operation_id: op,
+    };
+    let events = given(&[]).decide(&cmd).expect("decides");
+    assert!(matches!(&events[..], [DatabaseEvent::DatabaseCreationRequested { database_id, .. }] if *database_id == id));
+    assert_eq!(given(&events).state, Some(DatabaseState::Provisioning));
+}
+
+#[test]
+fn create_twice_is_refused() {
+    let (id, op) = ids();
+    let state = given(&[created(id, op)]);
+    let cmd = DatabaseCommand::Create {
+        id,
+        name: DatabaseName::parse("shop").expect("valid"),
+        account_id: AccountId::new(),
+        host_id: HostId::new(),
+        operation_id: OperationId::new(),
+    };
+    assert_eq!(state.decide(&cmd), Err(DatabaseError::AlreadyExists));
+}
+
+#[test]
+fn provisioned_moves_to_running_only_for_the_current_operation() {
+    let (id, op) = ids();
+    let state = given(&[created(id, op)]);
+    let stale = DatabaseCommand::MarkProvisioned { operation_id: OperationId::new() };
+    assert_eq!(state.decide(&stale), Err(DatabaseError::StaleOperation));
+    let events = state.decide(&DatabaseCommand::MarkProvisioned { operation_id: op }).expect("decides");
+    let mut after = state.clone();
+    events.iter().for_each(|e| after.apply(e));
+    assert_eq!(after.state, Some(DatabaseState::Running));
+    // A second completion of the same operation is stale: the job is idempotent on top of this.
+    assert_eq!(after.decide(&DatabaseCommand::MarkProvisioned { operation_id: op }), Err(DatabaseError::StaleOperation));
+}
+
+#[test]
+fn delete_is_refused_while_provisioning_and_allowed_when_running_or_failed() {
+    let (id, op) = ids();
+    let provisioning = given(&[created(id, op)]);
+    let del = DatabaseCommand::RequestDeletion { operation_id: OperationId::new() };
+    assert!(matches!(provisioning.decide(&del), Err(DatabaseError::WrongState { state: DatabaseState::Provisioning, .. })));
+
+    let running = given(&[created(id, op), DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op }]);
+    assert!(running.decide(&del).is_ok());
+
+    let failed = given(&[
+        created(id, op),
+        DatabaseEvent::OperationFailed { database_id: id, operation_id: op, kind: OperationKind::Provision, error: "x".into() },
+    ]);
+    assert!(failed.decide(&del).is_ok());
+}
+
+#[test]
+fn deletion_completes_and_a_deleted_database_cannot_be_deleted_again() {
+    let (id, op) = ids();
+    let del_op = OperationId::new();
+    let state = given(&[
+        created(id, op),
+        DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op },
+        DatabaseEvent::DatabaseDeletionRequested { database_id: id, operation_id: del_op },
+    ]);
+    let events = state.decide(&DatabaseCommand::MarkDeleted { operation_id: del_op }).expect("decides");
+    let mut after = state;
+    events.iter().for_each(|e| after.apply(e));
+    assert_eq!(after.state, Some(DatabaseState::Deleted));
+    let again = DatabaseCommand::RequestDeletion { operation_id: OperationId::new() };
+    assert!(matches!(after.decide(&again), Err(DatabaseError::WrongState { .. })));
+}
+
+#[test]
+fn failure_records_the_operation_kind() {
+    let (id, op) = ids();
+    let state = given(&[created(id, op)]);
+    let events = state
+        .decide(&DatabaseCommand::MarkFailed { operation_id: op, error: "boom".into() })
+        .expect("decides");
+    assert!(matches!(&events[..], [DatabaseEvent::OperationFailed { kind: OperationKind::Provision, .. }]));
+}
+
+#[test]
+fn events_serialise_with_their_type_tag() {
+    let (id, op) = ids();
+    let json = serde_json::to_value(created(id, op)).expect("serialises");
+    assert_eq!(json["type"], "DatabaseCreationRequested");
+    let back: DatabaseEvent = serde_json::from_value(json).expect("deserialises");
+    assert_eq!(back, created_with(&back, id, op));
+}
+
+fn created_with(e: &DatabaseEvent, id: DatabaseId, op: OperationId) -> DatabaseEvent {
+    match e {
+        DatabaseEvent::DatabaseCreationRequested { account_id, host_id, .. } => {
+            DatabaseEvent::DatabaseCreationRequested {
+                database_id: id,
+                name: DatabaseName::parse("shop").expect("valid"),
+                account_id: *account_id,
+                host_id: *host_id,
+                operation_id: op,
+                engine: "postgres".into(),
+            }
+        }
+        other => other.clone(),
+    }
+}

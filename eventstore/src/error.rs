@@ -1,0 +1,51 @@
+use tokio_postgres::error::SqlState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer got there first: a stream version or a unique read-model key.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached or the pool is exhausted.
+    #[error("control-plane database unavailable: {0}")]
+    Unavailable(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("event encoding: {0}")]
+    Codec(String),
+    #[error("secret: {0}")]
+    Secret(String),
+    #[error("database error: {0}")]
+    Db(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.is_closed() {
+            return Self::Unavailable(e.to_string());
+        }
+        match e.as_db_error() {
+            Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
+                Self::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            Some(db) if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE => Self::Conflict("serialization".into()),
+            None => Self::Unavailable(e.to_string()),
+            Some(_) => Self::Db(e),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Codec(e.to_string())
+    }
+}

@@ -1,0 +1,307 @@
+//! Read-model queries for the API and the workers.
+
+use chrono::{DateTime, Utc};
+use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, UserId};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: ApiKeyId,
+    pub account_id: AccountId,
+    pub user_id: UserId,
+    pub hash: String,
+    pub revoked: bool,
+    pub platform_role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    pub id: HostId,
+    pub name: String,
+    pub pg_host: String,
+    pub pg_port: u16,
+    pub superuser: String,
+    pub bouncer_host: String,
+    pub bouncer_port: u16,
+    pub admin_user: String,
+    pub config_dir: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseRow {
+    pub id: DatabaseId,
+    pub account_id: AccountId,
+    pub name: String,
+    pub engine: String,
+    pub state: String,
+    pub host_id: HostId,
+    pub host: String,
+    pub port: u16,
+    pub operation_id: Option<OperationId>,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperationRow {
+    pub id: OperationId,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub error: Option<String>,
+    pub database_id: DatabaseId,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityRow {
+    pub event_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_api_key_id: Option<ApiKeyId>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Uuid,
+    pub resource_name: Option<String>,
+    pub details: serde_json::Value,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActivityFilter {
+    pub database_id: Option<DatabaseId>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Return entries strictly older than this sequence number.
+    pub before_seq: Option<i64>,
+}
+
+const DATABASE_COLUMNS: &str = "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
+     d.operation_id, d.size_bytes, d.created_at";
+
+fn database_row(r: &Row) -> DatabaseRow {
+    DatabaseRow {
+        id: DatabaseId(r.get(0)),
+        account_id: AccountId(r.get(1)),
+        name: r.get(2),
+        engine: r.get(3),
+        state: r.get(4),
+        host_id: HostId(r.get(5)),
+        host: r.get(6),
+        port: r.get::<_, i32>(7) as u16,
+        operation_id: r.get::<_, Option<Uuid>>(8).map(OperationId),
+        size_bytes: r.get(9),
+        created_at: r.get(10),
+    }
+}
+
+fn host_row(r: &Row) -> HostRow {
+    HostRow {
+        id: HostId(r.get("id")),
+        name: r.get("name"),
+        pg_host: r.get("pg_host"),
+        pg_port: r.get::<_, i32>("pg_port") as u16,
+        superuser: r.get("superuser"),
+        bouncer_host: r.get("bouncer_host"),
+        bouncer_port: r.get::<_, i32>("bouncer_port") as u16,
+        admin_user: r.get("admin_user"),
+        config_dir: r.get("config_dir"),
+    }
+}
+
+impl Store {
+    pub async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role
+                 from api_keys k join users u on u.id = k.user_id where k.prefix = $1",
+                &[&prefix],
+            )
+            .await?;
+        Ok(row.map(|r| ApiKeyRow {
+            id: ApiKeyId(r.get(0)),
+            account_id: AccountId(r.get(1)),
+            user_id: UserId(r.get(2)),
+            hash: r.get(3),
+            revoked: r.get(4),
+            platform_role: r.get(5),
+        }))
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<(UserId, AccountId)>, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_opt("select id, account_id from users where email = $1", &[&email]).await?;
+        Ok(row.map(|r| (UserId(r.get(0)), AccountId(r.get(1)))))
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query("select * from hosts order by created_at", &[]).await?;
+        Ok(rows.iter().map(host_row).collect())
+    }
+
+    pub async fn host(&self, id: HostId) -> Result<HostRow, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_opt("select * from hosts where id = $1", &[&id.uuid()]).await?;
+        row.as_ref().map(host_row).ok_or(StoreError::NotFound)
+    }
+
+    /// Placement: among hosts with a free slot, the least loaded.
+    pub async fn pick_host(&self) -> Result<Option<HostRow>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "select h.* from hosts h
+                 left join databases d on d.host_id = h.id and d.state <> 'deleted'
+                 group by h.id
+                 having count(d.id) < h.capacity
+                 order by count(d.id), h.created_at
+                 limit 1",
+                &[],
+            )
+            .await?;
+        Ok(row.as_ref().map(host_row))
+    }
+
+    /// The tenant pools a host's PgBouncer should serve: every database not deleted, with the
+    /// SCRAM verifier of its role.
+    pub async fn host_pools(&self, host: HostId) -> Result<Vec<(DatabaseName, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select d.name, v.verifier from databases d join role_verifiers v on v.database_id = d.id
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
+                 order by d.name",
+                &[&host.uuid()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let name = DatabaseName::parse(&name).map_err(|e| StoreError::Codec(e.to_string()))?;
+                Ok((name, r.get(1)))
+            })
+            .collect()
+    }
+
+    pub async fn database(&self, id: DatabaseId) -> Result<DatabaseRow, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("select {DATABASE_COLUMNS} from databases d join hosts h on h.id = d.host_id where d.id = $1"),
+                &[&id.uuid()],
+            )
+            .await?;
+        row.as_ref().map(database_row).ok_or(StoreError::NotFound)
+    }
+
+    /// An account's databases that are not deleted, oldest first, after `after` (a cursor).
+    pub async fn list_databases(
+        &self,
+        account: AccountId,
+        after: Option<DatabaseId>,
+        limit: i64,
+    ) -> Result<Vec<DatabaseRow>, StoreError> {
+        let client = self.client().await?;
+        let after = after.map(|a| a.uuid()).unwrap_or(Uuid::nil());
+        let rows = client
+            .query(
+                &format!(
+                    "select {DATABASE_COLUMNS} from databases d join hosts h on h.id = d.host_id
+                     where d.account_id = $1 and d.state <> 'deleted' and d.id > $2
+                     order by d.id limit $3"
+                ),
+                &[&account.uuid(), &after, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(database_row).collect())
+    }
+
+    pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {
+        let client = self.client().await?;
+        let r = client
+            .query_opt(
+                "select id, kind, state, attempts, error, database_id, created_at, finished_at, account_id
+                 from operations where id = $1",
+                &[&id.uuid()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((
+            OperationRow {
+                id: OperationId(r.get(0)),
+                kind: r.get(1),
+                state: r.get(2),
+                attempts: r.get(3),
+                error: r.get(4),
+                database_id: DatabaseId(r.get(5)),
+                created_at: r.get(6),
+                finished_at: r.get(7),
+            },
+            AccountId(r.get(8)),
+        ))
+    }
+
+    /// An account's activity, newest first.
+    pub async fn activity(
+        &self,
+        account: AccountId,
+        f: &ActivityFilter,
+        limit: i64,
+    ) -> Result<Vec<ActivityRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select event_id, at, actor_user_id, actor_api_key_id, action, resource_type, resource_id,
+                        resource_name, details, seq
+                 from activity
+                 where account_id = $1
+                   and ($2::uuid is null or database_id = $2)
+                   and ($3::text is null or action = $3)
+                   and ($4::timestamptz is null or at >= $4)
+                   and ($5::timestamptz is null or at < $5)
+                   and ($6::bigint is null or seq < $6)
+                 order by seq desc limit $7",
+                &[
+                    &account.uuid(),
+                    &f.database_id.map(|d| d.uuid()),
+                    &f.action,
+                    &f.since,
+                    &f.until,
+                    &f.before_seq,
+                    &limit,
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ActivityRow {
+                event_id: r.get(0),
+                at: r.get(1),
+                actor_user_id: r.get::<_, Option<Uuid>>(2).map(UserId),
+                actor_api_key_id: r.get::<_, Option<Uuid>>(3).map(ApiKeyId),
+                action: r.get(4),
+                resource_type: r.get(5),
+                resource_id: r.get(6),
+                resource_name: r.get(7),
+                details: r.get(8),
+                seq: r.get(9),
+            })
+            .collect())
+    }
+
+    /// The role verifier stored for a database (the job that creates its role reads it).
+    pub async fn role_verifier(&self, id: DatabaseId) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("select verifier from role_verifiers where database_id = $1", &[&id.uuid()])
+            .await?;
+        row.map(|r| r.get(0)).ok_or(StoreError::NotFound)
+    }
+}

@@ -1,0 +1,77 @@
+//! The control-plane database's migrations, embedded in the binary and applied once, in
+//! order, under an advisory lock so several processes starting together apply each exactly once.
+
+use tokio_postgres::Client;
+
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
+    Migration {
+        version: 2,
+        name: "read_models",
+        sql: include_str!("../migrations/0002_read_models.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "secrets_incidents",
+        sql: include_str!("../migrations/0003_secrets_incidents.sql"),
+    },
+];
+
+/// Advisory-lock key for migrations ("berthmig" in ASCII).
+const LOCK_KEY: i64 = 0x6265_7274_686d_6967;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("migration {version} ({name}) failed: {source}")]
+    Failed { version: i32, name: &'static str, source: tokio_postgres::Error },
+    #[error("migrations table: {0}")]
+    Db(#[from] tokio_postgres::Error),
+}
+
+/// Applies every migration not yet applied. Returns how many were applied now.
+pub async fn migrate(client: &mut Client) -> Result<usize, MigrateError> {
+    let tx = client.transaction().await?;
+    tx.execute("select pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
+    tx.batch_execute(
+        "create table if not exists schema_migrations (
+             version int primary key, name text not null, applied_at timestamptz not null default now())",
+    )
+    .await?;
+    let applied: Vec<i32> = tx
+        .query("select version from schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut count = 0;
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        tx.batch_execute(m.sql)
+            .await
+            .map_err(|source| MigrateError::Failed { version: m.version, name: m.name, source })?;
+        tx.execute("insert into schema_migrations (version, name) values ($1, $2)", &[&m.version, &m.name])
+            .await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+        count += 1;
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// True when every embedded migration is applied (for `/readyz`).
+pub async fn is_current(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("select to_regclass('schema_migrations') is not null", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(false);
+    }
+    let max: Option<i32> = client.query_one("select max(version) from schema_migrations", &[]).await?.get(0);
+    Ok(max == MIGRATIONS.last().map(|m| m.version))
+}
