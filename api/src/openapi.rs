@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the handlers' annotations. A route joins it by
+//! being listed here; `every_route_is_documented` in the tests keeps the two in step.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Berth API", description = "Managed PostgreSQL control plane"),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::databases::create,
+        routes::databases::list,
+        routes::databases::get,
+        routes::databases::remove,
+        routes::operations::get,
+        routes::activity::account,
+        routes::activity::for_database,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,103 @@
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use domain::DatabaseId;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::authz::{role_on, Action};
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
+use crate::{metadata, service, AppState};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDatabase {
+    /// `^[a-z][a-z0-9-]{2,62}$`; also the PostgreSQL database and role name.
+    pub name: String,
+    /// Only `postgres` is enabled.
+    pub engine: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::InvalidRequest("invalid field `limit`: must be between 1 and 200".into())),
+    }
+}
+
+/// Create a database; 201 when it is ready within the server's wait budget, else 202.
+#[utoipa::path(post, path = "/api/v1/databases", request_body = CreateDatabase, tag = "databases",
+    responses((status = 201, body = CreatedDatabase), (status = 202, body = CreatedDatabase),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<CreateDatabase>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let (status, created) =
+        service::create(&state, &caller, &body.name, body.engine.as_deref(), metadata(&req, &caller)).await?;
+    Ok(HttpResponse::build(status).json(Data { data: created }))
+}
+
+#[utoipa::path(get, path = "/api/v1/databases", params(PageQuery), tag = "databases",
+    responses((status = 200, body = Page<DatabaseView>), (status = 401, body = ErrorBody)))]
+#[get("/databases")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after = match &query.cursor {
+        Some(c) => Some(DatabaseId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
+        None => None,
+    };
+    let rows = state.store.list_databases(caller.account_id, after, limit).await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|d| d.id.to_string())).flatten();
+    let data = rows
+        .iter()
+        .filter_map(|db| role_on(&caller, db).map(|role| DatabaseView::new(db, role)))
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/databases/{id}", tag = "databases",
+    responses((status = 200, body = DatabaseDetail), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
+    let detail =
+        DatabaseDetail { username: db.name.clone(), last_backup_at: None, database: DatabaseView::new(&db, role) };
+    Ok(HttpResponse::Ok().json(Data { data: detail }))
+}
+
+/// Delete a database: its PgBouncer pool, its database and its role. Owner only.
+#[utoipa::path(delete, path = "/api/v1/databases/{id}", tag = "databases",
+    responses((status = 202, body = DatabaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[delete("/databases/{id}")]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (db, operation_id) = service::delete(&state, &caller, &id, metadata(&req, &caller)).await?;
+    let mut view = DatabaseView::new(&db, crate::authz::DbRole::Owner);
+    view.operation_id = Some(operation_id.to_string());
+    Ok(HttpResponse::Accepted().json(Data { data: view }))
+}

@@ -1,0 +1,4 @@
+pub mod activity;
+pub mod databases;
+pub mod health;
+pub mod operations;

@@ -1,0 +1,27 @@
+use actix_web::{get, web, HttpResponse};
+use domain::OperationId;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{Data, OperationView};
+use crate::AppState;
+
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
+    responses((status = 200, body = OperationView), (status = 404, body = ErrorBody)))]
+#[get("/operations/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = OperationId::parse(&id).map_err(|_| ApiError::NotFound("operation"))?;
+    let (op, account) = match state.store.operation(id).await {
+        Ok(found) => found,
+        Err(eventstore::StoreError::NotFound) => return Err(ApiError::NotFound("operation")),
+        Err(e) => return Err(e.into()),
+    };
+    if account != caller.account_id {
+        return Err(ApiError::NotFound("operation"));
+    }
+    Ok(HttpResponse::Ok().json(Data { data: OperationView::from(op) }))
+}

@@ -1,0 +1,148 @@
+//! What the database routes do, between parsing and serialising.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use eventstore::queries::DatabaseRow;
+use eventstore::{Extra, Metadata};
+use rand::{distributions::Alphanumeric, Rng};
+
+use crate::auth::Caller;
+use crate::authz::{authorize, Action, DbRole};
+use crate::error::ApiError;
+use crate::views::{CreatedDatabase, DatabaseView};
+use crate::AppState;
+
+pub fn stream_of(id: DatabaseId) -> String {
+    format!("database-{}", id.uuid())
+}
+
+/// The vault id of a tenant database's password.
+pub fn password_secret_id(id: DatabaseId) -> String {
+    format!("database:{}:password", id.uuid())
+}
+
+fn generate_password() -> String {
+    rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
+}
+
+pub fn connection_string(db: &DatabaseRow, password: &str) -> String {
+    format!("postgresql://{name}:{password}@{host}:{port}/{name}", name = db.name, host = db.host, port = db.port)
+}
+
+fn domain_error(e: DatabaseError) -> ApiError {
+    match e {
+        DatabaseError::NotFound => ApiError::DatabaseNotFound,
+        DatabaseError::WrongState { state, action } => {
+            ApiError::Conflict(format!("the database is {}; cannot {action} it now", state.as_str()))
+        }
+        DatabaseError::AlreadyExists | DatabaseError::StaleOperation => {
+            ApiError::Conflict("the database was changed concurrently; retry".into())
+        }
+    }
+}
+
+pub async fn load_authorized(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> Result<(DatabaseRow, DbRole), ApiError> {
+    let id = DatabaseId::parse(id).map_err(|_| ApiError::DatabaseNotFound)?;
+    let db = match state.store.database(id).await {
+        Ok(db) => db,
+        Err(eventstore::StoreError::NotFound) => return Err(ApiError::DatabaseNotFound),
+        Err(e) => return Err(e.into()),
+    };
+    let role = authorize(caller, &db, action)?;
+    Ok((db, role))
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    engine: Option<&str>,
+    meta: Metadata,
+) -> Result<(StatusCode, CreatedDatabase), ApiError> {
+    let name = DatabaseName::parse(name).map_err(|e| ApiError::InvalidName(format!("invalid name: {e}")))?;
+    if let Some(engine) = engine.filter(|e| *e != "postgres") {
+        return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
+    }
+    let host = state
+        .store
+        .pick_host()
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?;
+    let password = generate_password();
+    let pw = password.clone();
+    // SCRAM is deliberately slow (4096 rounds): keep it off the async workers.
+    let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let id = DatabaseId::new();
+    let operation_id = OperationId::new();
+    let command =
+        DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id: host.id, operation_id };
+    let extras = [
+        Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
+        Extra::RoleVerifier { database_id: id.uuid(), verifier },
+    ];
+    match state.store.execute::<Database>(&stream_of(id), &command, &meta, &extras).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(domain_error(e)),
+        Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
+            return Err(ApiError::Conflict("a database with this name already exists".into()))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let finished = wait_for_operation(state, operation_id, state.config.create_wait).await?;
+    let db = state.store.database(id).await?;
+    let status = if finished { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    let mut view = DatabaseView::new(&db, DbRole::Owner);
+    view.operation_id = Some(operation_id.to_string());
+    Ok((
+        status,
+        CreatedDatabase {
+            username: db.name.clone(),
+            connection_string: connection_string(&db, &password),
+            password,
+            database: view,
+        },
+    ))
+}
+
+/// Waits up to `budget` for an operation to succeed; false if it has not (yet).
+async fn wait_for_operation(state: &AppState, op: OperationId, budget: Duration) -> Result<bool, ApiError> {
+    let deadline = Instant::now() + budget;
+    let mut interval = Duration::from_millis(2);
+    loop {
+        let (row, _) = state.store.operation(op).await?;
+        match row.state.as_str() {
+            "succeeded" => return Ok(true),
+            "failed" => return Ok(false),
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_millis(25));
+    }
+}
+
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    meta: Metadata,
+) -> Result<(DatabaseRow, OperationId), ApiError> {
+    let (db, _) = load_authorized(state, caller, id, Action::Delete).await?;
+    let operation_id = OperationId::new();
+    let command = DatabaseCommand::RequestDeletion { operation_id };
+    match state.store.execute::<Database>(&stream_of(db.id), &command, &meta, &[]).await? {
+        Ok(_) => Ok((state.store.database(db.id).await?, operation_id)),
+        Err(e) => Err(domain_error(e)),
+    }
+}

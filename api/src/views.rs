@@ -1,0 +1,144 @@
+//! Response bodies, as API.md names their fields.
+
+use chrono::{DateTime, Utc};
+use eventstore::queries::{ActivityRow, DatabaseRow, OperationRow};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::authz::DbRole;
+
+#[derive(Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseView {
+    pub id: String,
+    pub name: String,
+    pub engine: String,
+    pub state: String,
+    pub role: DbRole,
+    pub host: String,
+    pub port: u16,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}
+
+impl DatabaseView {
+    pub fn new(db: &DatabaseRow, role: DbRole) -> Self {
+        Self {
+            id: db.id.to_string(),
+            name: db.name.clone(),
+            engine: db.engine.clone(),
+            state: db.state.clone(),
+            role,
+            host: db.host.clone(),
+            port: db.port,
+            size_bytes: db.size_bytes,
+            created_at: db.created_at,
+            operation_id: db.operation_id.map(|o| o.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseDetail {
+    #[serde(flatten)]
+    pub database: DatabaseView,
+    pub username: String,
+    pub last_backup_at: Option<DateTime<Utc>>,
+}
+
+/// The create response: the only time the password is shown (besides credentials).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedDatabase {
+    #[serde(flatten)]
+    pub database: DatabaseView,
+    pub username: String,
+    pub password: String,
+    pub connection_string: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperationView {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub database_id: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<OperationRow> for OperationView {
+    fn from(o: OperationRow) -> Self {
+        Self {
+            id: o.id.to_string(),
+            kind: o.kind,
+            state: o.state,
+            attempts: o.attempts,
+            error: o.error,
+            database_id: o.database_id.to_string(),
+            created_at: o.created_at,
+            finished_at: o.finished_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActorView {
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourceView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityView {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: ActorView,
+    pub action: String,
+    pub resource: ResourceView,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<ActivityRow> for ActivityView {
+    fn from(a: ActivityRow) -> Self {
+        let resource_id = match a.resource_type.as_str() {
+            "database" => domain::DatabaseId(a.resource_id).to_string(),
+            "api_key" => domain::ApiKeyId(a.resource_id).to_string(),
+            _ => domain::AccountId(a.resource_id).to_string(),
+        };
+        Self {
+            id: domain::EventId(a.event_id).to_string(),
+            at: a.at,
+            actor: ActorView {
+                user_id: a.actor_user_id.map(|u| u.to_string()),
+                api_key_id: a.actor_api_key_id.map(|k| k.to_string()),
+            },
+            action: a.action,
+            resource: ResourceView { kind: a.resource_type, id: resource_id, name: a.resource_name },
+            details: a.details,
+        }
+    }
+}
