@@ -10,6 +10,7 @@ mod codec;
 pub mod consumer;
 mod error;
 pub mod incidents;
+pub mod locks;
 mod projection;
 pub mod queries;
 mod read;

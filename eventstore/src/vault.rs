@@ -172,3 +172,15 @@ mod tests {
         assert_eq!(back.hash_key, ring.hash_key);
     }
 }
+
+impl Store {
+    /// Forgets a deleted database's password and verifier.
+    pub async fn forget_database_secrets(&self, id: domain::DatabaseId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("delete from secrets where id = $1", &[&format!("database:{}:password", id.uuid())])
+            .await?;
+        client.execute("delete from role_verifiers where database_id = $1", &[&id.uuid()]).await?;
+        Ok(())
+    }
+}

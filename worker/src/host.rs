@@ -1,0 +1,311 @@
+//! A tenant host as the workers see it: its PostgreSQL (as superuser) and its PgBouncer
+//! (config files plus the admin console). Every step is idempotent: check, then act, and
+//! "already there" is success when the object carries our marker.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use domain::{DatabaseId, DatabaseName, HostId};
+use eventstore::queries::HostRow;
+use eventstore::Store;
+use tokio::sync::Mutex;
+
+use crate::pgbouncer::{render_auth_file, render_tenants, AuthEntry, PoolEntry, TENANTS_FILE, USERS_FILE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Worth retrying: the host or its PgBouncer did not answer, a lock was busy, …
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help: a name on the host belongs to something that is not ours.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<tokio_postgres::Error> for HostError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Transient(format!("tenant host: {e}"))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for HostError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Transient(format!("tenant host pool: {e}"))
+    }
+}
+
+impl From<eventstore::StoreError> for HostError {
+    fn from(e: eventstore::StoreError) -> Self {
+        Self::Transient(format!("control plane: {e}"))
+    }
+}
+
+impl From<std::io::Error> for HostError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Transient(format!("pgbouncer config: {e}"))
+    }
+}
+
+/// The vault ids of a host's credentials.
+pub fn superuser_secret_id(host: HostId) -> String {
+    format!("host:{}:superuser", host.uuid())
+}
+
+pub fn admin_secret_id(host: HostId) -> String {
+    format!("host:{}:admin", host.uuid())
+}
+
+/// The comment that marks a role as created by Berth for one database.
+pub fn marker(id: DatabaseId) -> String {
+    format!("berth:database:{}", id.uuid())
+}
+
+/// Connections to tenant hosts, one small pool per host, made on first use.
+#[derive(Clone, Default)]
+pub struct Hosts {
+    pools: Arc<Mutex<HashMap<HostId, Pool>>>,
+}
+
+pub struct HostConn {
+    pub row: HostRow,
+    pub pool: Pool,
+    admin_password: String,
+}
+
+impl Hosts {
+    pub async fn get(&self, store: &Store, id: HostId) -> Result<HostConn, HostError> {
+        let row = store.host(id).await?;
+        let admin_password = secret_string(store, &admin_secret_id(id)).await?;
+        let mut pools = self.pools.lock().await;
+        let pool = match pools.get(&id) {
+            Some(p) => p.clone(),
+            None => {
+                let password = secret_string(store, &superuser_secret_id(id)).await?;
+                let mut cfg = tokio_postgres::Config::new();
+                cfg.host(&row.pg_host)
+                    .port(row.pg_port)
+                    .user(&row.superuser)
+                    .password(password)
+                    .dbname("postgres")
+                    .application_name("berth-worker")
+                    .connect_timeout(Duration::from_secs(5));
+                let mgr = Manager::from_config(
+                    cfg,
+                    tokio_postgres::NoTls,
+                    ManagerConfig { recycling_method: RecyclingMethod::Fast },
+                );
+                let pool = Pool::builder(mgr)
+                    .max_size(4)
+                    .runtime(deadpool_postgres::Runtime::Tokio1)
+                    .create_timeout(Some(Duration::from_secs(5)))
+                    .wait_timeout(Some(Duration::from_secs(30)))
+                    .build()
+                    .map_err(|e| HostError::Permanent(e.to_string()))?;
+                pools.insert(id, pool.clone());
+                pool
+            }
+        };
+        Ok(HostConn { row, pool, admin_password })
+    }
+}
+
+async fn secret_string(store: &Store, id: &str) -> Result<String, HostError> {
+    let bytes = store.get_secret(id).await.map_err(|e| HostError::Permanent(format!("secret {id}: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| HostError::Permanent(format!("secret {id} is not text")))
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl HostConn {
+    /// Who owns the role `name` on this host: `None` if it does not exist, else its marker.
+    async fn role_marker(&self, name: &DatabaseName) -> Result<Option<Option<String>>, HostError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1",
+                &[&name.as_str()],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn ours(&self, id: DatabaseId, name: &DatabaseName) -> Result<bool, HostError> {
+        Ok(self.role_marker(name).await?.flatten().as_deref() == Some(marker(id).as_str()))
+    }
+
+    /// Step 1: the login role, with its SCRAM verifier and our marker, in one transaction.
+    pub async fn ensure_role(
+        &self,
+        id: DatabaseId,
+        name: &DatabaseName,
+        verifier: &str,
+        connection_limit: i32,
+    ) -> Result<(), HostError> {
+        let mut client = self.pool.get().await?;
+        let q = name.quoted();
+        let set = format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier));
+        match self.role_marker(name).await? {
+            None => {
+                let tx = client.transaction().await?;
+                tx.batch_execute(&format!(
+                    "CREATE ROLE {q} {set}; COMMENT ON ROLE {q} IS {}",
+                    literal(&marker(id))
+                ))
+                .await?;
+                tx.commit().await?;
+            }
+            Some(m) if m.as_deref() == Some(marker(id).as_str()) => {
+                client.batch_execute(&format!("ALTER ROLE {q} {set}")).await?;
+            }
+            Some(_) => {
+                return Err(HostError::Permanent(format!("role {name} already exists on the host and is not ours")))
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 2: the database owned by the role. A database of that name owned by anyone else
+    /// is not ours.
+    pub async fn ensure_database(&self, name: &DatabaseName) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        let owner: Option<String> = client
+            .query_opt(
+                "select pg_get_userbyid(datdba)::text from pg_database where datname = $1",
+                &[&name.as_str()],
+            )
+            .await?
+            .map(|r| r.get(0));
+        match owner {
+            None => {
+                let q = name.quoted();
+                client.batch_execute(&format!("CREATE DATABASE {q} OWNER {q}")).await?;
+            }
+            Some(o) if o == name.as_str() => {}
+            Some(_) => {
+                return Err(HostError::Permanent(format!("database {name} already exists on the host and is not ours")))
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 3: nobody but its role may connect.
+    pub async fn restrict_connect(&self, name: &DatabaseName) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        let q = name.quoted();
+        client
+            .batch_execute(&format!(
+                "REVOKE CONNECT, TEMPORARY ON DATABASE {q} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {q} TO {q}"
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Drops the database and its role if they are ours; absent is success.
+    pub async fn drop_database(&self, id: DatabaseId, name: &DatabaseName) -> Result<(), HostError> {
+        if self.role_marker(name).await?.is_some() && !self.ours(id, name).await? {
+            return Err(HostError::Permanent(format!("role {name} on the host is not ours; not dropping")));
+        }
+        let client = self.pool.get().await?;
+        let q = name.quoted();
+        let owner: Option<String> = client
+            .query_opt("select pg_get_userbyid(datdba)::text from pg_database where datname = $1", &[&name.as_str()])
+            .await?
+            .map(|r| r.get(0));
+        if owner.as_deref() == Some(name.as_str()) {
+            client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
+        }
+        client.batch_execute(&format!("DROP ROLE IF EXISTS {q}")).await?;
+        Ok(())
+    }
+
+    /// PgBouncer: render the pools and logins of every live database on this host, swap the
+    /// files in, RELOAD, and check PgBouncer now serves exactly those pools. Serialised per
+    /// host with an advisory lock in the control-plane database, so the last writer renders
+    /// everything the others added.
+    pub async fn sync_bouncer(&self, store: &Store) -> Result<(), HostError> {
+        let _lock = store.host_lock(self.row.id.uuid()).await?;
+        let pools = store.host_pools(self.row.id).await?;
+        let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
+        let mut entries = Vec::with_capacity(pools.len());
+        for (name, verifier) in &pools {
+            auth.push(AuthEntry { user: name.to_string(), secret: verifier.clone() });
+            entries.push(PoolEntry {
+                name: name.clone(),
+                backend_host: self.row.pg_host.clone(),
+                backend_port: self.row.pg_port,
+            });
+        }
+        let dir = PathBuf::from(&self.row.config_dir);
+        write_atomically(&dir, USERS_FILE, render_auth_file(&auth).as_bytes(), 0o600).await?;
+        write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o644).await?;
+        let admin = self.admin().await?;
+        admin.simple_query("RELOAD").await?;
+        let served = served_databases(&admin).await?;
+        let missing: Vec<&str> =
+            pools.iter().map(|(n, _)| n.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
+        if !missing.is_empty() {
+            return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
+        }
+        Ok(())
+    }
+
+    /// Ends client sessions of a pool on PgBouncer (before its database goes away).
+    pub async fn kill_pool(&self, name: &DatabaseName) -> Result<(), HostError> {
+        let admin = self.admin().await?;
+        if served_databases(&admin).await?.iter().any(|s| s == name.as_str()) {
+            admin.simple_query(&format!("KILL {}", name.as_str())).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn admin(&self) -> Result<tokio_postgres::Client, HostError> {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.row.bouncer_host)
+            .port(self.row.bouncer_port)
+            .user(&self.row.admin_user)
+            .password(&self.admin_password)
+            .dbname("pgbouncer")
+            .connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+}
+
+pub async fn served_databases(admin: &tokio_postgres::Client) -> Result<Vec<String>, HostError> {
+    let mut names = Vec::new();
+    for msg in admin.simple_query("SHOW DATABASES").await? {
+        if let tokio_postgres::SimpleQueryMessage::Row(row) = msg {
+            if let Some(name) = row.get("name") {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Writes `dir/name` through a temporary file and a rename, owned like `dir` (PgBouncer runs
+/// as the directory's owner, which is not us when we are root).
+async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = dir.to_owned();
+    let name = name.to_owned();
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let meta = std::fs::metadata(&dir)?;
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))?;
+        std::fs::rename(&tmp, dir.join(&name))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}

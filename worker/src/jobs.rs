@@ -1,0 +1,205 @@
+//! The jobs the platform runs and what each does. A job re-reads what it needs from the
+//! control plane, does its side effects idempotently, and records the outcome as an event.
+
+use std::time::Duration;
+
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use eventstore::incidents::IncidentReport;
+use eventstore::{Metadata, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::host::{HostError, Hosts};
+use crate::queue::{Attempt, Handler, JobError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    Provision { database_id: DatabaseId, operation_id: OperationId },
+    Delete { database_id: DatabaseId, operation_id: OperationId },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Provision { .. } => "provision",
+            Job::Delete { .. } => "delete",
+        }
+    }
+
+    fn ids(&self) -> (DatabaseId, OperationId) {
+        match self {
+            Job::Provision { database_id, operation_id } | Job::Delete { database_id, operation_id } => {
+                (*database_id, *operation_id)
+            }
+        }
+    }
+}
+
+/// The steps of provisioning, in order; a test may stop a run after any of them, as if the
+/// worker had been killed there.
+pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "pgbouncer", "verify", "record"];
+pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
+
+#[derive(Clone)]
+pub struct Runner {
+    pub store: Store,
+    pub hosts: Hosts,
+    pub connection_limit: i32,
+}
+
+impl From<HostError> for JobError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Transient(m) => JobError::Retry(m),
+            HostError::Permanent(m) => JobError::Abort(m),
+        }
+    }
+}
+
+fn store_err(e: eventstore::StoreError) -> JobError {
+    JobError::Retry(format!("control plane: {e}"))
+}
+
+fn stream(id: DatabaseId) -> String {
+    format!("database-{}", id.uuid())
+}
+
+fn system_meta(job: &Job) -> Metadata {
+    Metadata { causation_id: Some(job.ids().1.uuid()), ..Metadata::default() }
+}
+
+impl Runner {
+    async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
+        match self.store.execute::<Database>(&stream(job.ids().0), &command, &system_meta(job), &[]).await {
+            Ok(Ok(_)) => Ok(true),
+            // The operation was already completed (a re-run after the outcome was recorded).
+            Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
+            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Runs `job`, stopping after step `stop_after` (by index) when given.
+    pub async fn run_steps(&self, job: &Job, attempt: u32, stop_after: Option<usize>) -> Result<(), JobError> {
+        let (id, operation_id) = job.ids();
+        let db = self.store.database(id).await.map_err(store_err)?;
+        let wanted = match job {
+            Job::Provision { .. } => "provisioning",
+            Job::Delete { .. } => "deleting",
+        };
+        if db.state != wanted || db.operation_id != Some(operation_id) {
+            tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
+            return Ok(());
+        }
+        if !self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }).await? {
+            return Ok(());
+        }
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let steps = match job {
+            Job::Provision { .. } => PROVISION_STEPS,
+            Job::Delete { .. } => DELETE_STEPS,
+        };
+        for (i, step) in steps.iter().enumerate() {
+            let started = std::time::Instant::now();
+            match (job, *step) {
+                (Job::Provision { .. }, "role") => {
+                    let verifier = self.store.role_verifier(id).await.map_err(store_err)?;
+                    host.ensure_role(id, &name, &verifier, self.connection_limit).await?
+                }
+                (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
+                (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
+                (_, "pgbouncer") => {
+                    if matches!(job, Job::Delete { .. }) {
+                        host.kill_pool(&name).await?;
+                    }
+                    host.sync_bouncer(&self.store).await?
+                }
+                (Job::Provision { .. }, "verify") => self.verify_login(&db.host, db.port, &name, id).await?,
+                (Job::Provision { .. }, "record") => {
+                    self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
+                }
+                (Job::Delete { .. }, "drop") => host.drop_database(id, &name).await?,
+                (Job::Delete { .. }, "secrets") => {
+                    self.store.forget_database_secrets(id).await.map_err(store_err)?
+                }
+                (Job::Delete { .. }, "record") => {
+                    self.command(job, DatabaseCommand::MarkDeleted { operation_id }).await?;
+                }
+                (_, other) => return Err(JobError::Abort(format!("unknown step {other}"))),
+            }
+            metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => *step)
+                .record(started.elapsed().as_secs_f64());
+            if stop_after == Some(i) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
+    async fn verify_login(&self, host: &str, port: u16, name: &DatabaseName, id: DatabaseId) -> Result<(), JobError> {
+        let secret = format!("database:{}:password", id.uuid());
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
+        let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(host)
+            .port(port)
+            .user(name.as_str())
+            .password(password)
+            .dbname(name.as_str())
+            .connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| JobError::Retry(format!("login through pgbouncer failed: {e}")))?;
+        let driver = tokio::spawn(conn);
+        let ok = client.simple_query("select 1").await;
+        drop(client);
+        let _ = driver.await;
+        ok.map(|_| ()).map_err(|e| JobError::Retry(format!("query through pgbouncer failed: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler<Job> for Runner {
+    async fn run(&self, job: Job, attempt: Attempt) -> Result<(), JobError> {
+        let started = std::time::Instant::now();
+        let result = self.run_steps(&job, attempt.number, None).await;
+        let outcome = match &result {
+            Ok(()) => "succeeded",
+            Err(JobError::Retry(_)) => "retry",
+            Err(JobError::Abort(_)) => "aborted",
+        };
+        if let Err(e) = &result {
+            tracing::warn!(job = job.kind(), attempt = attempt.number, error = %e, "job attempt failed");
+        }
+        metrics::counter!("berth_jobs_total", "kind" => job.kind(), "outcome" => outcome).increment(1);
+        metrics::histogram!("berth_job_seconds", "kind" => job.kind()).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn exhausted(&self, job: Job, error: String) {
+        let (id, operation_id) = job.ids();
+        tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
+        if let Err(e) = self.command(&job, DatabaseCommand::MarkFailed { operation_id, error: error.clone() }).await {
+            tracing::error!(error = %e, "could not record the failure");
+        }
+        let kind = match job {
+            Job::Provision { .. } => "provisioning_failed",
+            Job::Delete { .. } => "job_failed",
+        };
+        let resource = id.to_string();
+        let summary = format!("{} of database {resource} failed: {error}", job.kind());
+        let report = IncidentReport {
+            kind,
+            severity: "error",
+            resource_type: "database",
+            resource_id: &resource,
+            summary: &summary,
+        };
+        if let Err(e) = self.store.report_incident(&report).await {
+            tracing::error!(error = %e, "could not open an incident");
+        }
+    }
+}
