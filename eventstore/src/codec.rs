@@ -44,6 +44,8 @@ pub enum Decoded {
     Database(DatabaseEvent),
     Account(AccountEvent),
     Host(HostEvent),
+    /// Streams with no read model (benchmarks' `bench-…` streams).
+    Unprojected,
 }
 
 /// Decodes by stream family. All events are at schema_version 1 so far; an upcaster for a
@@ -60,6 +62,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "database" => Ok(Decoded::Database(serde_json::from_value(event.data.clone())?)),
         "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
         "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
+        "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }
 }

@@ -14,6 +14,7 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Database(d) => project_database(tx, e, &d).await,
         Decoded::Account(a) => project_account(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
+        Decoded::Unprojected => Ok(()),
     }
 }
 

@@ -305,3 +305,10 @@ impl Store {
         row.map(|r| r.get(0)).ok_or(StoreError::NotFound)
     }
 }
+
+impl Store {
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(client.query_one("select count(*) from users", &[]).await?.get(0))
+    }
+}

@@ -1,0 +1,112 @@
+//! Event-store appends against raw INSERTs of the same rows into a plain table of the same
+//! shape, in the same control-plane cluster, same run: single-event transactions at
+//! concurrency 1 and 16, and 10-event batches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventstore::{ExpectedVersion, Metadata, NewEvent, Store};
+use tokio_postgres::Client;
+
+use crate::harness;
+
+const SHAPE: &str = "create table if not exists bench_raw_events (
+    global_position bigint generated always as identity,
+    tx_id xid8 not null default pg_current_xact_id(),
+    stream_id text not null, version bigint not null, event_id uuid not null unique,
+    type text not null, schema_version int not null, data jsonb not null, metadata jsonb not null,
+    occurred_at timestamptz not null, primary key (stream_id, version))";
+
+fn event(i: usize) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "BenchEventRecorded",
+        schema_version: 1,
+        data: serde_json::json!({ "type": "BenchEventRecorded", "n": i, "note": "a row of event-like size" }),
+    }
+}
+
+/// Runs `total` appends split over `tasks` concurrent tasks, each with its own streams.
+async fn ours(store: &Store, total: usize, tasks: usize, batch: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let store = store.clone();
+        let per = total / tasks;
+        set.spawn(async move {
+            let stream = format!("bench-{}", uuid::Uuid::new_v4());
+            let mut version = 0i64;
+            for chunk in 0..per / batch {
+                let events: Vec<NewEvent> = (0..batch).map(|i| event(t * per + chunk * batch + i)).collect();
+                let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+                store.append(&stream, expected, &events, &Metadata::default(), &[]).await?;
+                version += batch as i64;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(start.elapsed())
+}
+
+async fn raw(clients: &[Arc<Client>], total: usize, batch: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    let per = total / clients.len();
+    for c in clients {
+        let c = c.clone();
+        set.spawn(async move {
+            let stream = format!("bench-{}", uuid::Uuid::new_v4());
+            let insert = c
+                .prepare(
+                    "insert into bench_raw_events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, now())",
+                )
+                .await?;
+            let meta = serde_json::to_value(Metadata::default())?;
+            for chunk in 0..per / batch {
+                c.batch_execute("begin").await?;
+                for i in 0..batch {
+                    let e = event(chunk * batch + i);
+                    let v = (chunk * batch + i + 1) as i64;
+                    c.execute(&insert, &[&stream, &v, &e.event_id, &e.event_type, &e.schema_version, &e.data, &meta])
+                        .await?;
+                }
+                c.batch_execute("commit").await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(start.elapsed())
+}
+
+pub async fn run(events: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(events >= 160, "--events must be at least 160");
+    let h = harness::shared();
+    let store = Store::connect(&h.control_url, 16)?.with_keyring(h.keyring.clone());
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        clients.push(Arc::new(crate::local::connect(&h.control_url).await?));
+    }
+    clients[0].batch_execute(SHAPE).await?;
+    println!("bench append: {events} events per case, control-plane cluster, fsync off");
+    for (label, tasks, batch) in [("1 event/tx, concurrency 1", 1, 1), ("1 event/tx, concurrency 16", 16, 1), ("10 events/tx, concurrency 1", 1, 10)] {
+        // Median of three rounds each, alternating, to ride out noise.
+        let (mut o, mut r) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            o.push(events as f64 / ours(&store, events, tasks, batch).await?.as_secs_f64());
+            r.push(events as f64 / raw(&clients[..tasks], events, batch).await?.as_secs_f64());
+        }
+        o.sort_by(f64::total_cmp);
+        r.sort_by(f64::total_cmp);
+        let (o, r) = (o[1], r[1]);
+        println!("  {label}: append {o:.0} events/s, raw insert {r:.0} rows/s, ratio {:.2}x (target ≥ 0.7x)", o / r);
+    }
+    clients[0].batch_execute("drop table bench_raw_events").await?;
+    Ok(())
+}

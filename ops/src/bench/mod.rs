@@ -1,0 +1,31 @@
+//! `berth bench …`: each benchmark measures our path and its baseline on the same machine in
+//! the same run, and prints medians and ratios (absolute numbers on a noisy 2-core machine
+//! say little; ratios say how much the platform adds). Each boots a scratch platform in a
+//! temp dir (fsync off, as in tests) that goes away when the command ends.
+
+mod append;
+mod provision;
+pub mod stats;
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Create→running latency through the API vs raw CREATE ROLE/DATABASE on the same host.
+    Provision {
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+    },
+    /// Event-store appends per second vs raw INSERTs of the same rows.
+    Append {
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Provision { count } => provision::run(count).await,
+        BenchCommand::Append { events } => append::run(events).await,
+    }
+}

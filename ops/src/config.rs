@@ -1,0 +1,102 @@
+//! Configuration: a TOML file (`--config`) overridden by `BERTH_*` environment variables,
+//! overridden by command-line flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where `berth up` keeps its clusters, key file and logs.
+    pub data_dir: PathBuf,
+    /// API listen address; port 0 picks a free port (remembered in the data dir).
+    pub listen: String,
+    /// Control-plane DSN for `serve`/`worker`/`migrate` (`berth up` makes its own).
+    pub control_dsn: Option<String>,
+    /// Key file; `BERTH_MASTER_KEY` takes precedence.
+    pub key_file: Option<PathBuf>,
+    /// How long `POST /databases` waits before answering 202.
+    pub create_wait_ms: u64,
+    pub body_limit_bytes: usize,
+    pub http_workers: usize,
+    pub worker_concurrency: usize,
+    pub job_max_attempts: u32,
+    pub connection_limit: i32,
+    pub store_pool: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".berth"),
+            listen: "127.0.0.1:0".into(),
+            control_dsn: None,
+            key_file: None,
+            create_wait_ms: 10_000,
+            body_limit_bytes: 1 << 20,
+            http_workers: 2,
+            worker_concurrency: 4,
+            job_max_attempts: 5,
+            connection_limit: 20,
+            store_pool: 16,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut c: Config = match file {
+            Some(p) => toml::from_str(&std::fs::read_to_string(p)?)?,
+            None => Config::default(),
+        };
+        let env = |k: &str| std::env::var(format!("BERTH_{k}")).ok();
+        if let Some(v) = env("DATA_DIR") {
+            c.data_dir = v.into();
+        }
+        if let Some(v) = env("LISTEN") {
+            c.listen = v;
+        }
+        if let Some(v) = env("CONTROL_DSN") {
+            c.control_dsn = Some(v);
+        }
+        if let Some(v) = env("KEY_FILE") {
+            c.key_file = Some(v.into());
+        }
+        let num = |k: &str| env(k).map(|v| v.parse::<u64>()).transpose();
+        if let Some(v) = num("CREATE_WAIT_MS")? {
+            c.create_wait_ms = v;
+        }
+        if let Some(v) = num("BODY_LIMIT_BYTES")? {
+            c.body_limit_bytes = v as usize;
+        }
+        if let Some(v) = num("WORKER_CONCURRENCY")? {
+            c.worker_concurrency = v as usize;
+        }
+        if let Some(v) = num("JOB_MAX_ATTEMPTS")? {
+            c.job_max_attempts = v as u32;
+        }
+        Ok(c)
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn api(&self) -> api::ApiConfig {
+        api::ApiConfig {
+            create_wait: Duration::from_millis(self.create_wait_ms),
+            body_limit: self.body_limit_bytes,
+            workers: self.http_workers,
+        }
+    }
+
+    pub fn worker(&self, database_url: String) -> worker::WorkerConfig {
+        let mut w = worker::WorkerConfig::new(database_url);
+        w.concurrency = self.worker_concurrency;
+        w.max_attempts = self.job_max_attempts;
+        w.connection_limit = self.connection_limit;
+        w
+    }
+}

@@ -1,0 +1,107 @@
+//! A whole platform in this process, for tests and benchmarks: the shared test clusters
+//! (see `local::testing`), a control-plane store, the local host registered, an admin key,
+//! and the API and workers running on a runtime of their own, so they outlive any one
+//! test's runtime. Started once per process.
+
+use std::sync::OnceLock;
+
+use domain::{HostId, PlatformRole};
+use eventstore::vault::Keyring;
+use eventstore::Store;
+
+use crate::local::testing::{self, TestPlatform};
+use crate::platform::{control_database, open_store, register_local_host, Services};
+
+pub struct Harness {
+    pub platform: &'static TestPlatform,
+    pub api_url: String,
+    /// The admin's key (an account of its own).
+    pub admin_key: String,
+    pub control_url: String,
+    pub keyring: Keyring,
+    pub host_id: HostId,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+/// Tunables a test binary may set before the first call to [`shared`].
+#[derive(Debug, Clone)]
+pub struct HarnessOptions {
+    pub api: api::ApiConfig,
+    pub max_attempts: u32,
+    pub backoff_base: std::time::Duration,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        Self { api: api::ApiConfig::default(), max_attempts: 3, backoff_base: std::time::Duration::from_millis(50) }
+    }
+}
+
+static OPTIONS: OnceLock<HarnessOptions> = OnceLock::new();
+
+/// Sets the options [`shared`] starts with; false if it had started already.
+pub fn configure(opts: HarnessOptions) -> bool {
+    OPTIONS.set(opts).is_ok()
+}
+
+pub fn shared() -> &'static Harness {
+    HARNESS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("berth-harness".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the harness");
+                rt.block_on(async move {
+                    let started = start().await;
+                    let failed = started.is_err();
+                    let _ = tx.send(started);
+                    if !failed {
+                        std::future::pending::<()>().await;
+                    }
+                });
+            })
+            .expect("spawning the harness thread");
+        match rx.recv().expect("the harness thread answers") {
+            Ok(h) => h,
+            Err(e) => panic!("starting the test harness: {e:#}"),
+        }
+    })
+}
+
+async fn start() -> anyhow::Result<Harness> {
+    let opts = OPTIONS.get_or_init(HarnessOptions::default).clone();
+    let platform = testing::shared().await;
+    let (_, control_url) = control_database(&platform.control).await?;
+    let keyring = Keyring::generate();
+    let store = open_store(&control_url, keyring.clone(), 16).await?;
+    let host_id = register_local_host(&store, "local", &platform.host).await?;
+    let admin = crate::accounts::bootstrap_user(&store, "admin@berth.test", PlatformRole::Admin).await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut worker = worker::WorkerConfig::new(control_url.clone());
+    worker.max_attempts = opts.max_attempts;
+    worker.backoff_base = opts.backoff_base;
+    worker.backoff_max = std::time::Duration::from_secs(1);
+    let services = Services::start(store, listener, Some(opts.api.clone()), Some(worker)).await?;
+    let api_url = services.api_url.clone();
+    // Runs for the life of the process; the servers die with it.
+    std::mem::forget(services);
+    Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id })
+}
+
+impl Harness {
+    /// A store handle for the calling runtime (pools are tied to the runtime that made them).
+    pub fn store(&self) -> Store {
+        Store::connect(&self.control_url, 4).expect("control-plane URL parses").with_keyring(self.keyring.clone())
+    }
+
+    /// A new user with an account of their own, and their API key.
+    pub async fn new_user(&self, label: &str) -> anyhow::Result<crate::accounts::Bootstrapped> {
+        let email = format!("{label}-{}@berth.test", uuid::Uuid::new_v4().simple());
+        crate::accounts::bootstrap_user(&self.store(), &email, PlatformRole::User).await
+    }
+}

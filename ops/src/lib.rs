@@ -1,0 +1,11 @@
+//! The `berth` binary's library: the local platform (clusters and PgBouncer as child
+//! processes), platform assembly, configuration, and the operator commands.
+
+pub mod accounts;
+pub mod bench;
+pub mod config;
+pub mod harness;
+pub mod keyfile;
+pub mod local;
+pub mod platform;
+pub mod up;

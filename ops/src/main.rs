@@ -1,0 +1,141 @@
+//! `berth`: the operator's command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use domain::PlatformRole;
+use ops::config::Config;
+use ops::local::{ClusterOptions, PgCluster};
+use ops::{accounts, bench, keyfile, platform, up};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Berth: a self-hosted control plane for managed PostgreSQL")]
+struct Cli {
+    /// TOML configuration file (BERTH_* environment variables override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot (or reuse) the local platform under DATA_DIR and serve until SIGINT/SIGTERM.
+    Up {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run only the API against an existing control plane (control_dsn).
+    Serve {
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run only the workers and the event dispatcher against an existing control plane.
+    Worker,
+    /// Apply the control-plane migrations.
+    Migrate,
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Benchmarks: our path and its baseline in the same run, with ratios.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the platform admin if missing and print a new full-access API key.
+    Bootstrap {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,berth=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The control-plane URL: configured, or the local platform's under the data dir.
+async fn control_url(config: &Config) -> anyhow::Result<(String, Option<PgCluster>)> {
+    if let Some(dsn) = &config.control_dsn {
+        return Ok((dsn.clone(), None));
+    }
+    let cluster = PgCluster::start(&config.data_dir.join("control"), &ClusterOptions::default()).await?;
+    let (_, url) = platform::control_database(&cluster).await?;
+    Ok((url, Some(cluster)))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Up { data_dir, listen } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            up::run(config).await
+        }
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let dsn = config.control_dsn.clone().context("serve needs control_dsn (BERTH_CONTROL_DSN)")?;
+            let store = platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let listener = std::net::TcpListener::bind(&config.listen)?;
+            let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
+            println!("api: {}", services.api_url);
+            up::wait_for_signal().await;
+            services.stop().await;
+            Ok(())
+        }
+        Command::Worker => {
+            let dsn = config.control_dsn.clone().context("worker needs control_dsn (BERTH_CONTROL_DSN)")?;
+            let store = platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let work = tokio::spawn(worker::run(store, config.worker(dsn), rx));
+            up::wait_for_signal().await;
+            let _ = tx.send(true);
+            work.await?
+        }
+        Command::Migrate => {
+            let (url, cluster) = control_url(&config).await?;
+            let store = eventstore::Store::connect(&url, 2)?;
+            let n = store.migrate().await?;
+            println!("applied {n} migration(s)");
+            if let Some(c) = cluster {
+                c.stop()?;
+            }
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Bootstrap { email, data_dir } } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let (url, _cluster) = control_url(&config).await?;
+            let store = platform::open_store(&url, keyfile::load_or_create(&config.key_file())?, 2).await?;
+            let b = accounts::bootstrap_user(&store, &email, PlatformRole::Admin).await?;
+            if b.created_user {
+                eprintln!("created platform admin {email}");
+            }
+            println!("admin api key: {}", b.key);
+            Ok(())
+        }
+        Command::Bench { command } => bench::run(command).await,
+    }
+}

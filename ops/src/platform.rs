@@ -1,0 +1,109 @@
+//! Assembling a platform from parts: the control-plane store, registered tenant hosts, and
+//! the API and worker services. `berth up`, the split commands and the tests all use this.
+
+use std::net::TcpListener;
+
+use domain::{HostEvent, HostId};
+use eventstore::{ExpectedVersion, Metadata, Store, StoredEvent};
+use tokio::sync::watch;
+
+use crate::local::{LocalHost, PgCluster};
+
+/// Connects to the control plane and applies migrations.
+pub async fn open_store(dsn: &str, keyring: eventstore::vault::Keyring, pool: usize) -> anyhow::Result<Store> {
+    let store = Store::connect(dsn, pool)?.with_keyring(keyring);
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The control-plane database of a local platform: `berth` in the control cluster.
+pub async fn control_database(cluster: &PgCluster) -> anyhow::Result<(String, String)> {
+    cluster.create_database_if_missing("berth").await?;
+    Ok((cluster.dsn("berth"), cluster.url("berth")))
+}
+
+/// Registers a local tenant host under `name` unless it is registered already; its
+/// credentials go to the vault, not into the event.
+pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) -> anyhow::Result<HostId> {
+    if let Some(existing) = store.hosts().await?.into_iter().find(|h| h.name == name) {
+        // Ports may differ from the last run; credentials never do. Re-registering a moved
+        // host is future work: say so rather than act on stale addresses.
+        anyhow::ensure!(
+            existing.pg_port == host.pg.port() && existing.bouncer_port == host.bouncer.port(),
+            "host {name} is registered with other ports ({}/{}) than it now has ({}/{})",
+            existing.pg_port,
+            existing.bouncer_port,
+            host.pg.port(),
+            host.bouncer.port()
+        );
+        return Ok(existing.id);
+    }
+    let id = HostId::new();
+    store.put_secret(&worker::host::superuser_secret_id(id), host.pg.superuser_password().as_bytes()).await?;
+    store.put_secret(&worker::host::admin_secret_id(id), host.bouncer.admin_password().as_bytes()).await?;
+    let event = HostEvent::HostRegistered {
+        host_id: id,
+        name: name.to_owned(),
+        pg_host: host.pg.host().to_owned(),
+        pg_port: host.pg.port(),
+        superuser: host.pg.superuser().to_owned(),
+        bouncer_host: host.bouncer.host().to_owned(),
+        bouncer_port: host.bouncer.port(),
+        admin_user: host.bouncer.admin_user().to_owned(),
+        config_dir: host.bouncer.config_dir().display().to_string(),
+        capacity: 10_000,
+    };
+    store
+        .append(&format!("host-{}", id.uuid()), ExpectedVersion::NoStream, &[event.to_new()?], &Metadata::default(), &[])
+        .await?;
+    Ok(id)
+}
+
+/// The API and the workers, running until `stop` is called.
+pub struct Services {
+    pub api_url: String,
+    shutdown: watch::Sender<bool>,
+    server: actix_web::dev::ServerHandle,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Services {
+    pub async fn start(
+        store: Store,
+        listener: TcpListener,
+        api: Option<api::ApiConfig>,
+        worker: Option<worker::WorkerConfig>,
+    ) -> anyhow::Result<Self> {
+        let (shutdown, rx) = watch::channel(false);
+        let addr = listener.local_addr()?;
+        let mut tasks = Vec::new();
+        let server = match api {
+            Some(config) => {
+                let server = api::server(store.clone(), config, listener)?;
+                let handle = server.handle();
+                tasks.push(tokio::spawn(async move { Ok(server.await?) }));
+                Some(handle)
+            }
+            None => None,
+        };
+        if let Some(config) = worker {
+            let store = store.clone();
+            tasks.push(tokio::spawn(worker::run(store, config, rx)));
+        }
+        let server = server.ok_or_else(|| anyhow::anyhow!("services without an API are not supported here"))?;
+        Ok(Self { api_url: format!("http://{addr}"), shutdown, server, tasks })
+    }
+
+    /// Stops the API (finishing requests in flight) and the workers (releasing their jobs).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
+        for t in self.tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "service ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "service task panicked"),
+            }
+        }
+    }
+}

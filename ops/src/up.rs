@@ -1,0 +1,103 @@
+//! `berth up`: the whole platform on this machine, in the foreground.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use anyhow::Context;
+use domain::PlatformRole;
+
+use crate::config::Config;
+use crate::local::{ClusterOptions, LocalHost, LocalHostOptions, PgCluster};
+use crate::platform::{control_database, open_store, register_local_host, Services};
+use crate::{accounts, keyfile};
+
+/// Binds `listen`; with port 0, reuses the port of the last run when it is free.
+pub fn bind(listen: &str, remember: &Path) -> anyhow::Result<TcpListener> {
+    let addr: std::net::SocketAddr = listen.parse().with_context(|| format!("listen address {listen}"))?;
+    if addr.port() == 0 {
+        if let Some(port) = std::fs::read_to_string(remember).ok().and_then(|s| s.trim().parse::<u16>().ok()) {
+            if let Ok(l) = TcpListener::bind((addr.ip(), port)) {
+                return Ok(l);
+            }
+        }
+    }
+    let l = TcpListener::bind(addr).with_context(|| format!("binding {listen}"))?;
+    std::fs::write(remember, l.local_addr()?.port().to_string())?;
+    Ok(l)
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let keyring = keyfile::load_or_create(&config.key_file())?;
+    eprintln!("starting control plane and tenant host under {}", dir.display());
+    let control = PgCluster::start(&dir.join("control"), &ClusterOptions::default()).await?;
+    let host = match LocalHost::start(&dir.join("hosts/local"), &LocalHostOptions::default()).await {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = control.stop();
+            return Err(e);
+        }
+    };
+    let result = serve(&config, &dir, &control, &host, keyring).await;
+    eprintln!("stopping tenant host and control plane");
+    if let Err(e) = host.stop() {
+        eprintln!("stopping tenant host: {e:#}");
+    }
+    if let Err(e) = control.stop() {
+        eprintln!("stopping control plane: {e:#}");
+    }
+    result
+}
+
+async fn serve(
+    config: &Config,
+    dir: &Path,
+    control: &PgCluster,
+    host: &LocalHost,
+    keyring: eventstore::vault::Keyring,
+) -> anyhow::Result<()> {
+    let (_, url) = control_database(control).await?;
+    let store = open_store(&url, keyring, config.store_pool).await?;
+    register_local_host(&store, "local", host).await?;
+    let first_key = if accounts::is_fresh(&store).await? {
+        Some(accounts::bootstrap_user(&store, "admin@localhost", PlatformRole::Admin).await?.key)
+    } else {
+        None
+    };
+    let listener = bind(&config.listen, &dir.join("api.port"))?;
+    let services = Services::start(store, listener, Some(config.api()), Some(config.worker(url))).await?;
+    wait_healthy(&services.api_url).await?;
+    println!("api: {}", services.api_url);
+    if let Some(key) = first_key {
+        println!("admin api key: {key}");
+    }
+    wait_for_signal().await;
+    eprintln!("shutting down");
+    services.stop().await;
+    Ok(())
+}
+
+async fn wait_healthy(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the API did not become ready at {base}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
