@@ -51,6 +51,32 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     );
     let ratio = o.p50.as_secs_f64() / b.p50.as_secs_f64();
     println!("  ratio api/raw p50: {ratio:.2}x (target ≤ 2.0x)");
+    breakdown(&h.control_url, run_id).await
+}
+
+/// Where the API path spends its time, from the events' own timestamps (medians).
+async fn breakdown(control_url: &str, run_id: &str) -> anyhow::Result<()> {
+    let c = crate::local::connect(control_url).await?;
+    let row = c
+        .query_one(
+            "with t as (
+               select d.id,
+                 (select occurred_at from events where stream_id = 'database-' || d.id and type = 'DatabaseCreationRequested') as req,
+                 (select min(occurred_at) from events where stream_id = 'database-' || d.id and type = 'OperationAttemptStarted') as started,
+                 (select occurred_at from events where stream_id = 'database-' || d.id and type = 'DatabaseProvisioned') as done
+               from databases d where d.name like 'b%-' || $1)
+             select percentile_cont(0.5) within group (order by extract(epoch from started - req)) * 1000,
+                    percentile_cont(0.5) within group (order by extract(epoch from done - started)) * 1000
+             from t",
+            &[&run_id],
+        )
+        .await?;
+    let (pickup, work): (Option<f64>, Option<f64>) = (row.get(0), row.get(1));
+    println!(
+        "  api path medians: event → job started {:.1} ms, job started → provisioned {:.1} ms",
+        pickup.unwrap_or_default(),
+        work.unwrap_or_default()
+    );
     Ok(())
 }
 

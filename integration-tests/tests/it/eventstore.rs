@@ -1,0 +1,139 @@
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eventstore::consumer::{ConsumerOptions, Handler};
+use eventstore::{AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError};
+use integration_tests::{app, connect};
+
+fn event(n: i64) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "BenchEventRecorded",
+        schema_version: 1,
+        data: serde_json::json!({ "type": "BenchEventRecorded", "n": n }),
+    }
+}
+
+#[tokio::test]
+async fn an_append_is_idempotent_by_event_id() {
+    let store = app().store();
+    let stream = format!("bench-{}", uuid::Uuid::new_v4());
+    let e = event(1);
+    let first = store.append(&stream, ExpectedVersion::NoStream, &[e.clone()], &Metadata::default(), &[]).await;
+    assert_eq!(first.expect("appends"), AppendOutcome::Appended { version: 1 });
+    let again = store.append(&stream, ExpectedVersion::NoStream, &[e.clone()], &Metadata::default(), &[]).await;
+    assert_eq!(again.expect("a retried append succeeds"), AppendOutcome::AlreadyAppended);
+    let again = store.append(&stream, ExpectedVersion::Exact(1), &[e], &Metadata::default(), &[]).await;
+    assert_eq!(again.expect("also at a later version"), AppendOutcome::AlreadyAppended);
+    assert_eq!(store.read_stream(&stream).await.expect("reads").len(), 1);
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_is_a_conflict_and_writes_nothing() {
+    let store = app().store();
+    let stream = format!("bench-{}", uuid::Uuid::new_v4());
+    store.append(&stream, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("first");
+    let r = store.append(&stream, ExpectedVersion::NoStream, &[event(2)], &Metadata::default(), &[]).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let r = store.append(&stream, ExpectedVersion::Exact(5), &[event(2)], &Metadata::default(), &[]).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    store.append(&stream, ExpectedVersion::Exact(1), &[event(2), event(3)], &Metadata::default(), &[]).await.expect("in order");
+    let versions: Vec<i64> = store.read_stream(&stream).await.expect("reads").iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn concurrent_first_appends_to_one_stream_let_exactly_one_win() {
+    let store = app().store();
+    let stream = format!("bench-{}", uuid::Uuid::new_v4());
+    let tries = (0..8).map(|i| {
+        let (store, stream) = (store.clone(), stream.clone());
+        async move { store.append(&stream, ExpectedVersion::NoStream, &[event(i)], &Metadata::default(), &[]).await }
+    });
+    let results = futures::future::join_all(tries).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::Conflict(_)))));
+    assert_eq!(store.read_stream(&stream).await.expect("reads").len(), 1);
+}
+
+struct Collect {
+    prefix: String,
+    seen: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Collect {
+    async fn handle(&self, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let mut seen = self.seen.lock().expect("lock");
+        seen.extend(events.iter().filter(|e| e.stream_id.starts_with(&self.prefix)).cloned());
+        Ok(())
+    }
+}
+
+async fn insert_raw(c: &tokio_postgres::Client, stream: &str, n: i64) -> i64 {
+    let e = event(n);
+    c.query_one(
+        "insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+         values ($1, 1, $2, $3, 1, $4, '{\"actor\":{\"user_id\":null,\"api_key_id\":null}}', now())
+         returning global_position",
+        &[&stream, &e.event_id, &e.event_type, &e.data],
+    )
+    .await
+    .expect("insert")
+    .get(0)
+}
+
+/// The trap a plain bigserial reader falls into: transaction A takes an early position but
+/// commits after B, whose later position a reader has already passed. Our readers order by
+/// (tx_id, position) and stop at the oldest running transaction, so A is still delivered.
+#[tokio::test]
+async fn an_event_committed_late_with_an_early_position_is_still_delivered() {
+    let store = app().store();
+    let prefix = format!("bench-ooo-{}-", uuid::Uuid::new_v4().simple());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let consumer_name = format!("test-{}", uuid::Uuid::new_v4());
+    let handler = Arc::new(Collect { prefix: prefix.clone(), seen: seen.clone() });
+    let s = store.clone();
+    let consumer = tokio::spawn(async move {
+        s.run_consumer(&consumer_name, handler, ConsumerOptions { batch: 100, idle_poll: Duration::from_millis(20) }, rx)
+            .await
+    });
+
+    let url = &app().control_url;
+    let (b_conn, a_conn) = (connect(url).await.expect("b"), connect(url).await.expect("a"));
+    // B's transaction gets its id first; A's gets a later one but inserts first.
+    b_conn.batch_execute("begin; select pg_current_xact_id()").await.expect("b begins");
+    a_conn.batch_execute("begin").await.expect("a begins");
+    let a_pos = insert_raw(&a_conn, &format!("{prefix}a"), 1).await;
+    let b_pos = insert_raw(&b_conn, &format!("{prefix}b"), 2).await;
+    assert!(a_pos < b_pos);
+    b_conn.batch_execute("commit").await.expect("b commits");
+
+    // The consumer reads B, past A's position…
+    wait_until(|| seen.lock().expect("lock").iter().any(|e| e.global_position == b_pos)).await;
+    assert!(seen.lock().expect("lock").iter().all(|e| e.global_position != a_pos));
+    // …where a reader trusting positions would have moved its checkpoint past A for ever.
+    let naive: i64 = b_conn
+        .query_one("select count(*) from events where global_position > $1 and stream_id like $2", &[&b_pos, &format!("{prefix}%")])
+        .await
+        .expect("naive")
+        .get(0);
+    assert_eq!(naive, 0);
+
+    a_conn.batch_execute("commit").await.expect("a commits late");
+    wait_until(|| seen.lock().expect("lock").iter().any(|e| e.global_position == a_pos)).await;
+    let order: Vec<i64> = seen.lock().expect("lock").iter().map(|e| e.global_position).collect();
+    assert_eq!(order, vec![b_pos, a_pos], "each delivered once, in commit order");
+    stop.send(true).expect("stop");
+    consumer.await.expect("consumer ends");
+}
+
+async fn wait_until(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "condition not met in time");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

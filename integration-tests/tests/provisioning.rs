@@ -1,0 +1,214 @@
+//! Provisioning jobs driven step by step, without the platform's own workers running, so a
+//! test decides exactly where a "killed" worker stops. Its own test binary: its own clusters.
+
+use std::time::{Duration, Instant};
+
+use domain::{AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId, PlatformRole};
+use eventstore::{Extra, Metadata, Store};
+use ops::local::testing;
+use tokio::sync::OnceCell;
+use worker::jobs::{Job, Runner, DELETE_STEPS, PROVISION_STEPS};
+
+struct Fixture {
+    url: String,
+    keyring: eventstore::vault::Keyring,
+    host: HostId,
+    account: AccountId,
+}
+
+static FIXTURE: OnceCell<Fixture> = OnceCell::const_new();
+
+async fn fixture() -> &'static Fixture {
+    FIXTURE
+        .get_or_init(|| async {
+            let p = testing::shared().await;
+            let (_, url) = ops::platform::control_database(&p.control).await.expect("control db");
+            let keyring = eventstore::vault::Keyring::generate();
+            let store = ops::platform::open_store(&url, keyring.clone(), 4).await.expect("store");
+            let host = ops::platform::register_local_host(&store, "local", &p.host).await.expect("host");
+            let user = ops::accounts::bootstrap_user(&store, "owner@berth.test", PlatformRole::User).await.expect("user");
+            Fixture { url, keyring, host, account: user.account_id }
+        })
+        .await
+}
+
+fn store(f: &Fixture) -> Store {
+    Store::connect(&f.url, 4).expect("url").with_keyring(f.keyring.clone())
+}
+
+fn runner(store: &Store) -> Runner {
+    Runner { store: store.clone(), hosts: Default::default(), connection_limit: 5 }
+}
+
+/// Requests a database the way the API does (events, sealed password, verifier).
+async fn request(store: &Store, host: HostId, account: AccountId, label: &str) -> (DatabaseId, OperationId, DatabaseName, String) {
+    let name = DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
+    let (id, op) = (DatabaseId::new(), OperationId::new());
+    let password = format!("pw{}", uuid::Uuid::new_v4().simple());
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let cmd = DatabaseCommand::Create { id, name: name.clone(), account_id: account, host_id: host, operation_id: op };
+    let extras = [
+        Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.clone().into_bytes() },
+        Extra::RoleVerifier { database_id: id.uuid(), verifier },
+    ];
+    store
+        .execute::<Database>(&format!("database-{}", id.uuid()), &cmd, &Metadata::default(), &extras)
+        .await
+        .expect("store")
+        .expect("decided");
+    (id, op, name, password)
+}
+
+async fn host_counts(name: &DatabaseName) -> (i64, i64) {
+    let c = superuser().await;
+    let r: i64 = c.query_one("select count(*) from pg_roles where rolname = $1", &[&name.as_str()]).await.expect("q").get(0);
+    let d: i64 = c.query_one("select count(*) from pg_database where datname = $1", &[&name.as_str()]).await.expect("q").get(0);
+    (r, d)
+}
+
+async fn superuser() -> tokio_postgres::Client {
+    let p = testing::shared().await;
+    let (c, conn) = tokio_postgres::connect(&p.host.pg.dsn("postgres"), tokio_postgres::NoTls).await.expect("superuser");
+    tokio::spawn(conn);
+    c
+}
+
+async fn login_through_bouncer(name: &DatabaseName, password: &str) -> Result<(), tokio_postgres::Error> {
+    let p = testing::shared().await;
+    let url = format!("postgresql://{name}:{password}@127.0.0.1:{}/{name}", p.host.bouncer.port());
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    c.simple_query("select 1").await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_any_two_provisioning_steps_converges_on_rerun() {
+    let f = fixture().await;
+    let store = store(f);
+    let runner = runner(&store);
+    for stop in 0..PROVISION_STEPS.len() - 1 {
+        let (id, op, name, password) = request(&store, f.host, f.account, &format!("kill{stop}")).await;
+        let job = Job::Provision { database_id: id, operation_id: op };
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", PROVISION_STEPS[stop]));
+        assert_eq!(store.database(id).await.expect("db").state, "provisioning", "stopped after {}", PROVISION_STEPS[stop]);
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", PROVISION_STEPS[stop]));
+        let db = store.database(id).await.expect("db");
+        assert_eq!(db.state, "running", "after a kill at {}", PROVISION_STEPS[stop]);
+        assert_eq!(host_counts(&name).await, (1, 1), "exactly one role and one database");
+        login_through_bouncer(&name, &password).await.expect("the tenant logs in through PgBouncer");
+        // A third run (a duplicate delivery) is a no-op.
+        runner.run_steps(&job, 3, None).await.expect("no-op");
+        let (op_row, _) = store.operation(op).await.expect("op");
+        assert_eq!((op_row.state.as_str(), op_row.attempts), ("succeeded", 2));
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
+    let f = fixture().await;
+    let store = store(f);
+    let runner = runner(&store);
+    for stop in 0..DELETE_STEPS.len() - 1 {
+        let (id, op, name, password) = request(&store, f.host, f.account, &format!("del{stop}")).await;
+        runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+        let del = OperationId::new();
+        store
+            .execute::<Database>(&format!("database-{}", id.uuid()), &DatabaseCommand::RequestDeletion { operation_id: del }, &Metadata::default(), &[])
+            .await
+            .expect("store")
+            .expect("decided");
+        let job = Job::Delete { database_id: id, operation_id: del };
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", DELETE_STEPS[stop]));
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", DELETE_STEPS[stop]));
+        assert_eq!(store.database(id).await.expect("db").state, "deleted");
+        assert_eq!(host_counts(&name).await, (0, 0), "no orphaned role or database");
+        assert!(login_through_bouncer(&name, &password).await.is_err());
+        assert!(store.role_verifier(id).await.is_err(), "the verifier is forgotten");
+        assert!(store.get_secret(&format!("database:{}:password", id.uuid())).await.is_err(), "the password is forgotten");
+    }
+}
+
+#[tokio::test]
+async fn a_role_of_the_same_name_that_is_not_ours_aborts_without_touching_it() {
+    let f = fixture().await;
+    let store = store(f);
+    let (id, op, name, _) = request(&store, f.host, f.account, "squat").await;
+    superuser().await.batch_execute(&format!("CREATE ROLE {} LOGIN", name.quoted())).await.expect("squatter");
+    let err = runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await;
+    assert!(matches!(err, Err(worker::queue::JobError::Abort(_))), "{err:?}");
+    assert_eq!(host_counts(&name).await, (1, 0), "the squatter's role is left alone, no database made");
+}
+
+/// The real queue and workers: a host that never answers makes every attempt fail; after
+/// the last one the database is `failed`, the operation says why, and an incident is open.
+#[tokio::test]
+async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incident() {
+    let f = fixture().await;
+    let store = store(f);
+    let dead = register_dead_host(&store).await;
+    let (id, op, _, _) = request(&store, dead, f.account, "doomed").await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut config = worker::WorkerConfig::new(f.url.clone());
+    config.max_attempts = 3;
+    config.backoff_base = Duration::from_millis(20);
+    config.backoff_max = Duration::from_millis(50);
+    let running = tokio::spawn(worker::run(store.clone(), config, rx));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let op_row = loop {
+        let (row, _) = store.operation(op).await.expect("op");
+        if row.state == "failed" {
+            break row;
+        }
+        assert!(Instant::now() < deadline, "the job did not fail in time: {row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(op_row.attempts, 3);
+    assert!(op_row.error.as_deref().is_some_and(|e| e.contains("tenant host")), "{op_row:?}");
+    assert_eq!(store.database(id).await.expect("db").state, "failed");
+    let incidents = store.open_incidents("provisioning_failed", &id.to_string()).await.expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].1, 1, "opened once, not once per attempt");
+    let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
+    assert_eq!(events.last().expect("events").event_type, "OperationFailed");
+    stop.send(true).expect("stop");
+    running.await.expect("join").expect("worker ends cleanly");
+}
+
+async fn register_dead_host(store: &Store) -> HostId {
+    use eventstore::StoredEvent;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let id = HostId::new();
+    store.put_secret(&worker::host::superuser_secret_id(id), b"x").await.expect("secret");
+    store.put_secret(&worker::host::admin_secret_id(id), b"x").await.expect("secret");
+    let e = domain::HostEvent::HostRegistered {
+        host_id: id,
+        name: format!("dead-{}", id.uuid()),
+        pg_host: "127.0.0.1".into(),
+        pg_port: closed,
+        superuser: "nobody".into(),
+        bouncer_host: "127.0.0.1".into(),
+        bouncer_port: closed,
+        admin_user: "nobody".into(),
+        config_dir: "/nonexistent".into(),
+        capacity: 0,
+    };
+    store
+        .append(&format!("host-{}", id.uuid()), eventstore::ExpectedVersion::NoStream, &[e.to_new().expect("encodes")], &Metadata::default(), &[])
+        .await
+        .expect("registered");
+    id
+}
+
+#[tokio::test]
+async fn dispatching_an_event_twice_queues_its_job_once() {
+    use eventstore::consumer::Handler;
+    let f = fixture().await;
+    let store = store(f);
+    let (id, _, _, _) = request(&store, f.host, f.account, "twice").await;
+    let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
+    let queue = worker::queue::Queue::<Job>::connect(&f.url, &format!("test-{}", uuid::Uuid::new_v4())).await.expect("queue");
+    let dispatcher = worker::dispatch::Dispatcher { queue: queue.clone() };
+    dispatcher.handle(&events).await.expect("first dispatch");
+    dispatcher.handle(&events).await.expect("second dispatch");
+    assert_eq!(queue.depth().await.expect("depth"), 1);
+}

@@ -1,0 +1,287 @@
+//! One local PgBouncer in front of a cluster. Its directory holds the static
+//! `pgbouncer.ini` (ending with `%include tenants.ini`), the worker-rendered `tenants.ini`
+//! and `users.txt`, `admin.password` (0600), `port`, the log, pidfile and Unix socket.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use worker::pgbouncer::{render_auth_file, render_tenants, AuthEntry, TENANTS_FILE, USERS_FILE};
+
+use super::pg::{connect_host, PgCluster};
+use super::process::{self, StartFailure};
+use super::user::{self, Account};
+use super::{bins, connect, dsn_value, files, pgconf, ports};
+
+/// The login allowed on PgBouncer's admin console (database `pgbouncer`).
+pub const ADMIN_USER: &str = "berth_admin";
+const INI_FILE: &str = "pgbouncer.ini";
+const PASSWORD_FILE: &str = "admin.password";
+const PORT_FILE: &str = "port";
+const LOG_FILE: &str = "pgbouncer.log";
+const PID_FILE: &str = "pgbouncer.pid";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct BouncerOptions {
+    pub listen_addrs: Vec<String>,
+}
+
+impl Default for BouncerOptions {
+    fn default() -> Self {
+        BouncerOptions {
+            listen_addrs: vec!["127.0.0.1".into()],
+        }
+    }
+}
+
+pub struct Bouncer {
+    dir: PathBuf,
+    host: String,
+    port: u16,
+    admin_password: String,
+    backend_host: String,
+    backend_port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl std::fmt::Debug for Bouncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bouncer")
+            .field("dir", &self.dir)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
+    let d = dir.display();
+    format!(
+        ";; Written by Berth when the host was set up. Pools live in {TENANTS_FILE} and logins in\n\
+         ;; {USERS_FILE}; the worker re-renders both and RELOADs.\n\
+         [pgbouncer]\n\
+         listen_addr = {listen}\n\
+         listen_port = {port}\n\
+         unix_socket_dir = {d}\n\
+         ;; No logfile: PgBouncer logs to stderr, which Berth appends to {LOG_FILE}; that\n\
+         ;; way errors from before the logfile would open (a bad config) are kept too.\n\
+         pidfile = {d}/{PID_FILE}\n\
+         auth_type = scram-sha-256\n\
+         auth_file = {d}/{USERS_FILE}\n\
+         admin_users = {ADMIN_USER}\n\
+         pool_mode = session\n\
+         max_client_conn = 1000\n\
+         default_pool_size = 10\n\
+         server_reset_query = DISCARD ALL\n\
+         ;; tokio-postgres and JDBC send these at startup; PgBouncer rejects unknown ones.\n\
+         ignore_startup_parameters = extra_float_digits,search_path\n\
+         %include {d}/{TENANTS_FILE}\n",
+        listen = opts.listen_addrs.join(","),
+    )
+}
+
+/// The pid of a pgbouncer running from `dir`, per its pidfile.
+fn running(dir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let ours = process::is_alive(pid) && process::process_name(pid).as_deref() == Some("pgbouncer");
+    ours.then_some(pid)
+}
+
+impl Bouncer {
+    /// Starts the PgBouncer kept in `dir` in front of `backend`, setting the directory up on
+    /// first use; reuses one already running there.
+    pub async fn start(
+        dir: &Path,
+        backend: &PgCluster,
+        opts: &BouncerOptions,
+    ) -> anyhow::Result<Bouncer> {
+        if opts.listen_addrs.is_empty() {
+            bail!("BouncerOptions.listen_addrs is empty");
+        }
+        let program = bins::pgbouncer()?;
+        let account = user::service_account().await?;
+        let dir = user::prepare_dir(dir, account).await?;
+        pgconf::check_socket_dir(&dir)?;
+        let admin_password = files::read_or_create_secret(&dir.join(PASSWORD_FILE), account)?;
+        // Only on first use: afterwards these belong to the worker, which re-renders them.
+        let tenants = dir.join(TENANTS_FILE);
+        if !tenants.exists() {
+            files::write_private(&tenants, &render_tenants(&[]), account)?;
+        }
+        let users = dir.join(USERS_FILE);
+        if !users.exists() {
+            let admin = AuthEntry {
+                user: ADMIN_USER.into(),
+                secret: admin_password.clone(),
+            };
+            files::write_private(&users, &render_auth_file(&[admin]), account)?;
+        }
+        let mut bouncer = Bouncer {
+            host: connect_host(&opts.listen_addrs),
+            port: files::read_port(&dir.join(PORT_FILE)).unwrap_or(0),
+            admin_password,
+            backend_host: backend.host().to_owned(),
+            backend_port: backend.port(),
+            child: Mutex::new(None),
+            dir,
+        };
+        if running(&bouncer.dir).is_some() {
+            bouncer.wait_running().await?;
+            return Ok(bouncer);
+        }
+        let mut previous = Some(bouncer.port).filter(|p| *p != 0);
+        for _ in 0..3 {
+            bouncer.port = ports::choose(previous.take(), &opts.listen_addrs)?;
+            match bouncer.spawn(&program, opts, account).await {
+                Ok(child) => {
+                    *bouncer.child.lock().expect("child lock poisoned") = Some(child);
+                    return Ok(bouncer);
+                }
+                Err(StartFailure::PortInUse) => continue,
+                Err(StartFailure::Failed(e)) => return Err(e),
+            }
+        }
+        bail!(
+            "pgbouncer in {} lost the race for a free port three times",
+            bouncer.dir.display()
+        )
+    }
+
+    async fn wait_running(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            match self.probe().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(e.context(
+                        "a pgbouncer is running on this dir but its admin console does not answer",
+                    ))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    async fn spawn(
+        &self,
+        program: &Path,
+        opts: &BouncerOptions,
+        account: Option<Account>,
+    ) -> Result<Child, StartFailure> {
+        let fail = StartFailure::Failed;
+        files::write_private(
+            &self.dir.join(PORT_FILE),
+            &format!("{}\n", self.port),
+            account,
+        )
+        .map_err(fail)?;
+        let ini = self.dir.join(INI_FILE);
+        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts), account)
+            .map_err(fail)?;
+        let log = self.dir.join(LOG_FILE);
+        let log_offset = process::file_len(&log);
+        let stderr = files::open_log(&log, account).map_err(fail)?;
+        let mut cmd = process::command(program, account, &self.dir);
+        cmd.arg(&ini)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        // SIGTERM is PgBouncer's immediate shutdown (1.18); it has no children to clean up.
+        let mut child = process::spawn_server(cmd, libc::SIGTERM)
+            .await
+            .map_err(fail)?;
+        let what = format!("pgbouncer in {}", self.dir.display());
+        process::wait_until_ready(
+            &mut child,
+            &what,
+            &log,
+            log_offset,
+            START_TIMEOUT,
+            libc::SIGTERM,
+            || self.probe(),
+        )
+        .await?;
+        Ok(child)
+    }
+
+    /// `SHOW VERSION` on the admin console (simple query protocol: it supports no other).
+    async fn probe(&self) -> anyhow::Result<()> {
+        let client = connect(&format!("{} connect_timeout=2", self.admin_dsn())).await?;
+        client
+            .simple_query("SHOW VERSION")
+            .await
+            .context("SHOW VERSION")?;
+        Ok(())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn config_dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn admin_user(&self) -> &str {
+        ADMIN_USER
+    }
+    pub fn admin_password(&self) -> &str {
+        &self.admin_password
+    }
+    /// The `users.txt` line the admin console needs: whoever re-renders the auth file must
+    /// keep it, or the admin console locks us out.
+    pub fn admin_auth_entry(&self) -> AuthEntry {
+        AuthEntry {
+            user: ADMIN_USER.into(),
+            secret: self.admin_password.clone(),
+        }
+    }
+    /// The cluster behind this PgBouncer, as its pool entries should name it.
+    pub fn backend_host(&self) -> &str {
+        &self.backend_host
+    }
+    pub fn backend_port(&self) -> u16 {
+        self.backend_port
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+    pub fn pid(&self) -> Option<u32> {
+        running(&self.dir)
+    }
+
+    /// key=value DSN of the admin console (use `simple_query` on it).
+    pub fn admin_dsn(&self) -> String {
+        self.dsn("pgbouncer", ADMIN_USER, &self.admin_password)
+    }
+
+    /// key=value DSN for a client of one of the pools.
+    pub fn dsn(&self, dbname: &str, user: &str, password: &str) -> String {
+        format!(
+            "host={} port={} user={} password={} dbname={}",
+            dsn_value(&self.host),
+            self.port,
+            dsn_value(user),
+            dsn_value(password),
+            dsn_value(dbname)
+        )
+    }
+
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let mut child = self.child.lock().expect("child lock poisoned");
+        let pid = self.pid().or_else(|| child.as_ref().map(Child::id));
+        if let Some(pid) = pid {
+            process::terminate(pid, libc::SIGTERM, STOP_GRACE, "pgbouncer")?;
+        }
+        process::reap(&mut child);
+        Ok(())
+    }
+}

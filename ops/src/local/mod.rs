@@ -1,0 +1,121 @@
+//! The local platform: PostgreSQL clusters and PgBouncers run as child processes from
+//! directories on this machine. `berth up` builds a control-plane cluster and one tenant
+//! host from it; tests use the same code through [`testing`].
+//!
+//! Servers are started directly (not daemonised) from one long-lived thread with a
+//! parent-death signal, so they never outlive the process that started them, even when it
+//! is SIGKILLed. As root they run as the unprivileged system user `berth`.
+
+mod bins;
+mod bouncer;
+mod files;
+mod pg;
+mod pgconf;
+mod ports;
+mod process;
+pub mod testing;
+mod user;
+
+use std::path::Path;
+
+pub use bins::PgBins;
+pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER};
+pub use pg::{ClusterOptions, PgCluster, SUPERUSER};
+pub use user::SERVICE_USER;
+
+/// Options for both halves of a tenant host.
+#[derive(Debug, Clone, Default)]
+pub struct LocalHostOptions {
+    pub cluster: ClusterOptions,
+    pub bouncer: BouncerOptions,
+}
+
+impl LocalHostOptions {
+    pub fn for_tests() -> Self {
+        LocalHostOptions {
+            cluster: ClusterOptions::for_tests(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A tenant host: one cluster plus the PgBouncer in front of it, under `dir/pg` and
+/// `dir/pgbouncer`.
+#[derive(Debug)]
+pub struct LocalHost {
+    pub pg: PgCluster,
+    pub bouncer: Bouncer,
+}
+
+impl LocalHost {
+    pub async fn start(dir: &Path, opts: &LocalHostOptions) -> anyhow::Result<LocalHost> {
+        let pg = PgCluster::start(&dir.join("pg"), &opts.cluster).await?;
+        match Bouncer::start(&dir.join("pgbouncer"), &pg, &opts.bouncer).await {
+            Ok(bouncer) => Ok(LocalHost { pg, bouncer }),
+            Err(e) => {
+                // Do not leave a half host running behind an error.
+                if let Err(stop) = pg.stop() {
+                    tracing::warn!("stopping postgres after pgbouncer failed: {stop:#}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops PgBouncer first so no client is mid-session when PostgreSQL goes away.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let bouncer = self.bouncer.stop();
+        let pg = self.pg.stop();
+        bouncer.and(pg)
+    }
+}
+
+/// Connects with tokio-postgres (no TLS: loopback only) and drives the connection on the
+/// current runtime until the client is dropped.
+pub(crate) async fn connect(dsn: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        // The error surfaces on the client's next call; nothing to do with it here.
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// A value for a key=value connection string, quoted when it needs to be.
+pub(crate) fn dsn_value(v: &str) -> String {
+    if !v.is_empty() && !v.contains([' ', '\'', '\\', '\t', '\n']) {
+        return v.to_owned();
+    }
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub(crate) fn url_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_values_are_quoted_only_when_needed() {
+        assert_eq!(dsn_value("abc"), "abc");
+        assert_eq!(dsn_value(""), "''");
+        assert_eq!(dsn_value("a b'c\\"), "'a b\\'c\\\\'");
+    }
+
+    #[test]
+    fn url_escape_keeps_unreserved_characters() {
+        assert_eq!(url_escape("aZ9-._~"), "aZ9-._~");
+        assert_eq!(url_escape("a b/é"), "a%20b%2F%C3%A9");
+    }
+}

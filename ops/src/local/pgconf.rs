@@ -1,0 +1,118 @@
+//! Creating a cluster, and the PostgreSQL configuration Berth owns: `pg_hba.conf` (written
+//! once at initdb, so an operator may extend it) and `berth.conf` (re-rendered on every
+//! start, included last from postgresql.conf, so port, listen addresses and durability
+//! follow the current options).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::bins::PgBins;
+use super::pg::ClusterOptions;
+use super::pg::SUPERUSER;
+use super::user::Account;
+use super::{files, process};
+
+pub const BERTH_CONF: &str = "berth.conf";
+
+/// Unix socket paths are limited to 107 bytes; `.s.PGSQL.<port>.lock` is the longest name.
+pub fn check_socket_dir(dir: &Path) -> anyhow::Result<()> {
+    let longest = dir.as_os_str().len() + "/.s.PGSQL.65535.lock".len();
+    if longest > 107 {
+        bail!(
+            "{} is too long to hold a Unix socket (max ~87 bytes); use a shorter path",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+const HBA: &str = "\
+# Written by Berth at initdb: password (SCRAM) logins only, from this machine.
+local all all scram-sha-256
+host  all all 127.0.0.0/8 scram-sha-256
+host  all all ::1/128 scram-sha-256
+";
+
+/// Applied to a fresh initdb output: our pg_hba.conf, and the include of berth.conf.
+fn install(data: &Path, account: Option<Account>) -> anyhow::Result<()> {
+    files::write_private(&data.join("pg_hba.conf"), HBA, account)?;
+    let conf = data.join("postgresql.conf");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .with_context(|| format!("opening {}", conf.display()))?;
+    writeln!(
+        f,
+        "\n# Berth's settings; they override the ones above.\ninclude '{BERTH_CONF}'"
+    )
+    .context("appending to postgresql.conf")?;
+    Ok(())
+}
+
+pub fn render(dir: &Path, port: u16, opts: &ClusterOptions, pg_stat_statements: bool) -> String {
+    let dir = dir.to_string_lossy();
+    let durable = if opts.fsync { "on" } else { "off" };
+    let mut out = format!(
+        "# Rendered by Berth on every start; put local overrides in postgresql.auto.conf\n\
+         # (ALTER SYSTEM), which is read after this file.\n\
+         listen_addresses = {listen}\n\
+         port = {port}\n\
+         unix_socket_directories = {dir}\n\
+         password_encryption = 'scram-sha-256'\n\
+         shared_buffers = '32MB'\n\
+         max_connections = 300\n\
+         fsync = {durable}\n\
+         synchronous_commit = {durable}\n\
+         full_page_writes = {durable}\n\
+         logging_collector = off\n\
+         log_line_prefix = '%m [%p] %q%u@%d '\n\
+         lc_messages = 'C'\n",
+        listen = quote(&opts.listen_addrs.join(",")),
+        dir = quote(&dir),
+    );
+    // Loaded when contrib is installed: query statistics for later issues; optional so a
+    // bare server package still works.
+    if pg_stat_statements {
+        out.push_str("shared_preload_libraries = 'pg_stat_statements'\n");
+    }
+    out
+}
+
+/// Creates the cluster in `dir/data`, superuser `berth` with the password in `password_file`.
+pub async fn initdb(
+    bins: &PgBins,
+    dir: &Path,
+    password_file: &Path,
+    account: Option<Account>,
+) -> anyhow::Result<()> {
+    // initdb into a side directory and rename on success, so "data/ exists" always means a
+    // complete cluster (an interrupted initdb is simply redone).
+    let staging = dir.join("data.initdb");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let mut cmd = process::command(&bins.tool("initdb"), account, dir);
+    cmd.arg("-D")
+        .arg(&staging)
+        .arg(format!("--pwfile={}", password_file.display()));
+    cmd.args([
+        "--no-sync",
+        "--auth=scram-sha-256",
+        "--username",
+        SUPERUSER,
+        "--encoding=UTF8",
+        "--locale=C",
+    ]);
+    process::run(cmd, "initdb", Duration::from_secs(120)).await?;
+    install(&staging, account)?;
+    std::fs::rename(&staging, dir.join("data")).context("moving the new cluster into place")?;
+    Ok(())
+}
