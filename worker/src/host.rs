@@ -27,7 +27,11 @@ pub enum HostError {
 
 impl From<tokio_postgres::Error> for HostError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Transient(format!("tenant host: {e}"))
+        // `Display` of a server error is just "db error"; say what the server said.
+        match e.as_db_error() {
+            Some(db) => Self::Transient(format!("tenant host: {} ({})", db.message(), db.code().code())),
+            None => Self::Transient(format!("tenant host: {e}")),
+        }
     }
 }
 
@@ -258,7 +262,7 @@ impl HostConn {
     pub async fn kill_pool(&self, name: &DatabaseName) -> Result<(), HostError> {
         let admin = self.admin().await?;
         if served_databases(&admin).await?.iter().any(|s| s == name.as_str()) {
-            admin.simple_query(&format!("KILL {}", name.as_str())).await?;
+            admin.simple_query(&format!("KILL \"{}\"", name.as_str())).await?;
         }
         Ok(())
     }

@@ -1,0 +1,146 @@
+//! The README's first command, end to end: `berth up` boots the platform, prints the API URL
+//! and (first time only) an admin key; a database created with that key works through
+//! PgBouncer; SIGINT stops every process it started; a second `up` keeps everything.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Up {
+    fn start(dir: &std::path::Path) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["up", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env("BERTH_LOG", "warn")
+            .spawn()
+            .expect("berth up starts");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Up { child, lines }
+    }
+
+    /// Lines printed until `api:` (inclusive), with a deadline.
+    fn until_api(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no api line; saw {seen:?}"));
+            let done = line.starts_with("api: ");
+            seen.push(line);
+            if done {
+                // The key line follows at once when there is one.
+                if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
+                    seen.push(l);
+                }
+                return seen;
+            }
+        }
+    }
+
+    fn interrupt_and_wait(mut self) {
+        let pid = self.child.id() as i32;
+        Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "berth up exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "berth up did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn value(lines: &[String], prefix: &str) -> Option<String> {
+    lines.iter().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned)
+}
+
+fn servers_under(dir: &std::path::Path) -> usize {
+    let out = Command::new("pgrep").args(["-f", &dir.display().to_string()]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
+    let dir = ops::local::testing::scratch_dir("berth-up").expect("scratch dir");
+    let up = Up::start(&dir);
+    let lines = tokio::task::block_in_place(|| up.until_api());
+    let api = value(&lines, "api: ").expect("api line");
+    let key = value(&lines, "admin api key: ").unwrap_or_else(|| panic!("first run prints a key: {lines:?}"));
+    assert!(key.starts_with("brth_"));
+
+    let http = reqwest::Client::new();
+    // Exactly what the README shows: no Content-Type header.
+    let r = http
+        .post(format!("{api}/api/v1/databases"))
+        .header("Authorization", format!("Bearer {key}"))
+        .body(r#"{"name":"shop"}"#)
+        .send()
+        .await
+        .expect("create answers");
+    assert!(r.status().as_u16() == 201 || r.status().as_u16() == 202, "{}", r.status());
+    let body: serde_json::Value = r.json().await.expect("json");
+    let url = body["data"]["connection_string"].as_str().expect("connection string").to_owned();
+    wait_running(&http, &api, &key, body["data"]["id"].as_str().expect("id")).await;
+    let psql = |sql: &str| {
+        Command::new("psql").arg(&url).args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect("psql")
+    };
+    let out = psql("create table orders (id int); insert into orders values (1), (2);");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    tokio::task::block_in_place(|| up.interrupt_and_wait());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while servers_under(&dir) > 0 {
+        assert!(Instant::now() < deadline, "servers still running after berth up stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let again = Up::start(&dir);
+    let lines = tokio::task::block_in_place(|| again.until_api());
+    assert!(value(&lines, "admin api key: ").is_none(), "the key is printed only the first time: {lines:?}");
+    let api = value(&lines, "api: ").expect("api line");
+    let list: serde_json::Value = http
+        .get(format!("{api}/api/v1/databases"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["data"][0]["name"], "shop", "{list}");
+    let out = psql("select count(*) from orders");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    tokio::task::block_in_place(|| again.interrupt_and_wait());
+}
+
+async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: serde_json::Value =
+            http.get(format!("{api}/api/v1/databases/{id}")).bearer_auth(key).send().await.expect("get").json().await.expect("json");
+        if v["data"]["state"] == "running" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not running: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
