@@ -19,11 +19,8 @@ pub fn hash_secret(hash_key: &[u8; 32], secret: &str) -> String {
 }
 
 pub fn generate(hash_key: &[u8; 32]) -> NewKey {
-    let prefix: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .map(|c| (c as char).to_ascii_lowercase())
-        .take(8)
-        .collect();
+    let prefix: String =
+        rand::thread_rng().sample_iter(&Alphanumeric).map(|c| (c as char).to_ascii_lowercase()).take(8).collect();
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let secret = hex::encode(raw);
@@ -63,7 +60,7 @@ mod tests {
 
     #[test]
     fn malformed_keys_do_not_split() {
-        for bad in ["", "brth_", "brth_abc_def", "sk_abcdefgh_00", "brth_ABCDEFGH_" ] {
+        for bad in ["", "brth_", "brth_abc_def", "sk_abcdefgh_00", "brth_ABCDEFGH_"] {
             assert!(split(bad).is_none(), "{bad}");
         }
     }

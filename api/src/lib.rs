@@ -61,12 +61,14 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         let limit = state.config.body_limit;
         cfg.app_data(state)
             .app_data(web::Data::new(body::BodyLimit(limit)))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::InvalidRequest(format!("invalid query string: {e}")).into()
-            }))
-            .app_data(web::PathConfig::default().error_handler(|e, _| {
-                ApiError::InvalidRequest(format!("invalid path: {e}")).into()
-            }))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid query string: {e}")).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid path: {e}")).into()),
+            )
             .service(routes::health::healthz)
             .service(routes::health::readyz)
             .service(
@@ -89,9 +91,7 @@ pub fn server(store: Store, config: ApiConfig, listener: TcpListener) -> std::io
     let workers = config.workers;
     let state = web::Data::new(AppState { store, config });
     let server = HttpServer::new(move || {
-        App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(configure(state.clone()))
+        App::new().wrap(actix_web::middleware::from_fn(request_id::middleware)).configure(configure(state.clone()))
     })
     .workers(workers)
     .shutdown_timeout(5)

@@ -70,11 +70,8 @@ pub async fn create(
     if let Some(engine) = engine.filter(|e| *e != "postgres") {
         return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
     }
-    let host = state
-        .store
-        .pick_host()
-        .await?
-        .ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?;
+    let host =
+        state.store.pick_host().await?.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?;
     let password = generate_password();
     let pw = password.clone();
     // SCRAM is deliberately slow (4096 rounds): keep it off the async workers.
@@ -83,8 +80,7 @@ pub async fn create(
         .map_err(|_| ApiError::Internal)?;
     let id = DatabaseId::new();
     let operation_id = OperationId::new();
-    let command =
-        DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id: host.id, operation_id };
+    let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id: host.id, operation_id };
     let extras = [
         Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },

@@ -53,30 +53,12 @@ impl OperationKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseCommand {
-    Create {
-        id: DatabaseId,
-        name: DatabaseName,
-        account_id: AccountId,
-        host_id: HostId,
-        operation_id: OperationId,
-    },
-    StartAttempt {
-        operation_id: OperationId,
-        attempt: u32,
-    },
-    MarkProvisioned {
-        operation_id: OperationId,
-    },
-    RequestDeletion {
-        operation_id: OperationId,
-    },
-    MarkDeleted {
-        operation_id: OperationId,
-    },
-    MarkFailed {
-        operation_id: OperationId,
-        error: String,
-    },
+    Create { id: DatabaseId, name: DatabaseName, account_id: AccountId, host_id: HostId, operation_id: OperationId },
+    StartAttempt { operation_id: OperationId, attempt: u32 },
+    MarkProvisioned { operation_id: OperationId },
+    RequestDeletion { operation_id: OperationId },
+    MarkDeleted { operation_id: OperationId },
+    MarkFailed { operation_id: OperationId, error: String },
 }
 
 /// Facts about a database, past tense. `schema_version` 1 for all of them so far.
@@ -142,14 +124,12 @@ impl DatabaseEvent {
     /// The activity-log entry this event is, if users should see it.
     pub fn activity(&self) -> Option<Activity> {
         match self {
-            Self::DatabaseCreationRequested { engine, .. } => Some(Activity {
-                action: "database.create",
-                details: serde_json::json!({ "engine": engine }),
-            }),
-            Self::DatabaseDeletionRequested { .. } => Some(Activity {
-                action: "database.delete",
-                details: serde_json::json!({}),
-            }),
+            Self::DatabaseCreationRequested { engine, .. } => {
+                Some(Activity { action: "database.create", details: serde_json::json!({ "engine": engine }) })
+            }
+            Self::DatabaseDeletionRequested { .. } => {
+                Some(Activity { action: "database.delete", details: serde_json::json!({}) })
+            }
             _ => None,
         }
     }
@@ -221,11 +201,7 @@ impl Aggregate for Database {
             C::StartAttempt { operation_id, attempt } => {
                 let (database_id, _) = self.current_op(*operation_id)?;
                 self.expect_state(&[S::Provisioning, S::Deleting], "work on")?;
-                Ok(vec![E::OperationAttemptStarted {
-                    database_id,
-                    operation_id: *operation_id,
-                    attempt: *attempt,
-                }])
+                Ok(vec![E::OperationAttemptStarted { database_id, operation_id: *operation_id, attempt: *attempt }])
             }
             C::MarkProvisioned { operation_id } => {
                 let (database_id, _) = self.current_op(*operation_id)?;
@@ -245,12 +221,7 @@ impl Aggregate for Database {
             C::MarkFailed { operation_id, error } => {
                 let (database_id, kind) = self.current_op(*operation_id)?;
                 self.expect_state(&[S::Provisioning, S::Deleting], "fail")?;
-                Ok(vec![E::OperationFailed {
-                    database_id,
-                    operation_id: *operation_id,
-                    kind,
-                    error: error.clone(),
-                }])
+                Ok(vec![E::OperationFailed { database_id, operation_id: *operation_id, kind, error: error.clone() }])
             }
         }
     }

@@ -25,15 +25,12 @@ fn given(events: &[DatabaseEvent]) -> Database {
 fn create_on_an_empty_stream_requests_provisioning() {
     let (id, op) = ids();
     let name = DatabaseName::parse("shop").expect("valid");
-    let cmd = DatabaseCommand::Create {
-        id,
-        name,
-        account_id: AccountId::new(),
-        host_id: HostId::new(),
-        operation_id: op,
-    };
+    let cmd =
+        DatabaseCommand::Create { id, name, account_id: AccountId::new(), host_id: HostId::new(), operation_id: op };
     let events = given(&[]).decide(&cmd).expect("decides");
-    assert!(matches!(&events[..], [DatabaseEvent::DatabaseCreationRequested { database_id, .. }] if *database_id == id));
+    assert!(
+        matches!(&events[..], [DatabaseEvent::DatabaseCreationRequested { database_id, .. }] if *database_id == id)
+    );
     assert_eq!(given(&events).state, Some(DatabaseState::Provisioning));
 }
 
@@ -62,7 +59,10 @@ fn provisioned_moves_to_running_only_for_the_current_operation() {
     events.iter().for_each(|e| after.apply(e));
     assert_eq!(after.state, Some(DatabaseState::Running));
     // A second completion of the same operation is stale: the job is idempotent on top of this.
-    assert_eq!(after.decide(&DatabaseCommand::MarkProvisioned { operation_id: op }), Err(DatabaseError::StaleOperation));
+    assert_eq!(
+        after.decide(&DatabaseCommand::MarkProvisioned { operation_id: op }),
+        Err(DatabaseError::StaleOperation)
+    );
 }
 
 #[test]
@@ -70,14 +70,22 @@ fn delete_is_refused_while_provisioning_and_allowed_when_running_or_failed() {
     let (id, op) = ids();
     let provisioning = given(&[created(id, op)]);
     let del = DatabaseCommand::RequestDeletion { operation_id: OperationId::new() };
-    assert!(matches!(provisioning.decide(&del), Err(DatabaseError::WrongState { state: DatabaseState::Provisioning, .. })));
+    assert!(matches!(
+        provisioning.decide(&del),
+        Err(DatabaseError::WrongState { state: DatabaseState::Provisioning, .. })
+    ));
 
     let running = given(&[created(id, op), DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op }]);
     assert!(running.decide(&del).is_ok());
 
     let failed = given(&[
         created(id, op),
-        DatabaseEvent::OperationFailed { database_id: id, operation_id: op, kind: OperationKind::Provision, error: "x".into() },
+        DatabaseEvent::OperationFailed {
+            database_id: id,
+            operation_id: op,
+            kind: OperationKind::Provision,
+            error: "x".into(),
+        },
     ]);
     assert!(failed.decide(&del).is_ok());
 }
@@ -103,9 +111,8 @@ fn deletion_completes_and_a_deleted_database_cannot_be_deleted_again() {
 fn failure_records_the_operation_kind() {
     let (id, op) = ids();
     let state = given(&[created(id, op)]);
-    let events = state
-        .decide(&DatabaseCommand::MarkFailed { operation_id: op, error: "boom".into() })
-        .expect("decides");
+    let events =
+        state.decide(&DatabaseCommand::MarkFailed { operation_id: op, error: "boom".into() }).expect("decides");
     assert!(matches!(&events[..], [DatabaseEvent::OperationFailed { kind: OperationKind::Provision, .. }]));
 }
 

@@ -33,10 +33,7 @@ macro_rules! typed_id {
 
             pub fn parse(raw: &str) -> Result<Self, IdError> {
                 let err = IdError { kind: $prefix };
-                let body = raw
-                    .strip_prefix($prefix)
-                    .and_then(|r| r.strip_prefix('_'))
-                    .ok_or(err.clone())?;
+                let body = raw.strip_prefix($prefix).and_then(|r| r.strip_prefix('_')).ok_or(err.clone())?;
                 let ulid = ulid::Ulid::from_string(body).map_err(|_| err)?;
                 Ok(Self(Uuid::from_u128(ulid.0)))
             }

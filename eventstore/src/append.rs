@@ -39,7 +39,9 @@ pub enum ExpectedVersion {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
-    Appended { version: i64 },
+    Appended {
+        version: i64,
+    },
     /// Every event id was already stored: a retried append, nothing written.
     AlreadyAppended,
 }
@@ -137,9 +139,7 @@ impl Store {
 }
 
 async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result<bool, StoreError> {
-    let row = client
-        .query_one("select count(*) from events where event_id = any($1)", &[&ids])
-        .await?;
+    let row = client.query_one("select count(*) from events where event_id = any($1)", &[&ids]).await?;
     let n: i64 = row.get(0);
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
@@ -184,11 +184,22 @@ async fn append_in(
                 "insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
                  values ($1, $2, $3, $4, $5, $6, $7, $8)
                  returning global_position, tx_id::text",
-                &[&stream_id, &version, &e.event_id, &e.event_type, &e.schema_version, &e.data, &meta_json, &occurred_at],
+                &[
+                    &stream_id,
+                    &version,
+                    &e.event_id,
+                    &e.event_type,
+                    &e.schema_version,
+                    &e.data,
+                    &meta_json,
+                    &occurred_at,
+                ],
             )
             .await
             .map_err(|err| match StoreError::from(err) {
-                StoreError::Conflict(c) if c.starts_with("events_pkey") => StoreError::Conflict("stream_version".into()),
+                StoreError::Conflict(c) if c.starts_with("events_pkey") => {
+                    StoreError::Conflict("stream_version".into())
+                }
                 other => other,
             })?;
         let recorded = RecordedEvent {

@@ -65,8 +65,10 @@ impl Store {
     /// A dedicated connection outside the pool (for LISTEN and session advisory locks).
     pub(crate) async fn dedicated(
         &self,
-    ) -> Result<(tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>), StoreError>
-    {
+    ) -> Result<
+        (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+        StoreError,
+    > {
         Ok(self.config.connect(tokio_postgres::NoTls).await?)
     }
 

@@ -39,11 +39,8 @@ impl Store {
         let key = key_of("host", id);
         let client = self.client().await?;
         client.execute("set lock_timeout = '30s'", &[]).await?;
-        let locked = tokio::time::timeout(
-            Duration::from_secs(31),
-            client.execute("select pg_advisory_lock($1)", &[&key]),
-        )
-        .await;
+        let locked =
+            tokio::time::timeout(Duration::from_secs(31), client.execute("select pg_advisory_lock($1)", &[&key])).await;
         client.execute("reset lock_timeout", &[]).await?;
         match locked {
             Ok(Ok(_)) => Ok(LockGuard { client: Some(client), key }),

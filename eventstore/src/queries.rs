@@ -81,7 +81,8 @@ pub struct ActivityFilter {
     pub before_seq: Option<i64>,
 }
 
-const DATABASE_COLUMNS: &str = "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
+const DATABASE_COLUMNS: &str =
+    "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
      d.operation_id, d.size_bytes, d.created_at";
 
 fn database_row(r: &Row) -> DatabaseRow {
@@ -299,9 +300,7 @@ impl Store {
     /// The role verifier stored for a database (the job that creates its role reads it).
     pub async fn role_verifier(&self, id: DatabaseId) -> Result<String, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt("select verifier from role_verifiers where database_id = $1", &[&id.uuid()])
-            .await?;
+        let row = client.query_opt("select verifier from role_verifiers where database_id = $1", &[&id.uuid()]).await?;
         row.map(|r| r.get(0)).ok_or(StoreError::NotFound)
     }
 }

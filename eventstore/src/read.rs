@@ -81,10 +81,7 @@ impl Store {
             )
             .await?;
         Ok(match row {
-            Some(r) => Position {
-                tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
-                global_position: r.get(1),
-            },
+            Some(r) => Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) },
             None => Position::default(),
         })
     }

@@ -150,6 +150,16 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets a deleted database's password and verifier.
+    pub async fn forget_database_secrets(&self, id: domain::DatabaseId) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.execute("delete from secrets where id = $1", &[&format!("database:{}:password", id.uuid())]).await?;
+        client.execute("delete from role_verifiers where database_id = $1", &[&id.uuid()]).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,17 +180,5 @@ mod tests {
         let back: Keyring = serde_json::from_str(&json).expect("parses");
         assert_eq!(back.keys, ring.keys);
         assert_eq!(back.hash_key, ring.hash_key);
-    }
-}
-
-impl Store {
-    /// Forgets a deleted database's password and verifier.
-    pub async fn forget_database_secrets(&self, id: domain::DatabaseId) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute("delete from secrets where id = $1", &[&format!("database:{}:password", id.uuid())])
-            .await?;
-        client.execute("delete from role_verifiers where database_id = $1", &[&id.uuid()]).await?;
-        Ok(())
     }
 }

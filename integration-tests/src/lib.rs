@@ -62,7 +62,9 @@ impl Api {
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<reqwest::Body>) -> Resp {
-        let url = if path.starts_with('/') && !path.starts_with("/api") && !path.starts_with("/healthz")
+        let url = if path.starts_with('/')
+            && !path.starts_with("/api")
+            && !path.starts_with("/healthz")
             && !path.starts_with("/readyz")
         {
             format!("{}/api/v1{path}", self.base)
@@ -174,7 +176,8 @@ pub async fn served_pools() -> Vec<String> {
 /// Roles and databases of `name` on the tenant host: (roles, databases).
 pub async fn host_objects(name: &str) -> (i64, i64) {
     let c = host_superuser().await;
-    let roles: i64 = c.query_one("select count(*) from pg_roles where rolname::text = $1", &[&name]).await.expect("q").get(0);
+    let roles: i64 =
+        c.query_one("select count(*) from pg_roles where rolname::text = $1", &[&name]).await.expect("q").get(0);
     let dbs: i64 =
         c.query_one("select count(*) from pg_database where datname::text = $1", &[&name]).await.expect("q").get(0);
     (roles, dbs)

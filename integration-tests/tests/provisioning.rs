@@ -26,7 +26,8 @@ async fn fixture() -> &'static Fixture {
             let keyring = eventstore::vault::Keyring::generate();
             let store = ops::platform::open_store(&url, keyring.clone(), 4).await.expect("store");
             let host = ops::platform::register_local_host(&store, "local", &p.host).await.expect("host");
-            let user = ops::accounts::bootstrap_user(&store, "owner@berth.test", PlatformRole::User).await.expect("user");
+            let user =
+                ops::accounts::bootstrap_user(&store, "owner@berth.test", PlatformRole::User).await.expect("user");
             Fixture { url, keyring, host, account: user.account_id }
         })
         .await
@@ -41,8 +42,14 @@ fn runner(store: &Store) -> Runner {
 }
 
 /// Requests a database the way the API does (events, sealed password, verifier).
-async fn request(store: &Store, host: HostId, account: AccountId, label: &str) -> (DatabaseId, OperationId, DatabaseName, String) {
-    let name = DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
+async fn request(
+    store: &Store,
+    host: HostId,
+    account: AccountId,
+    label: &str,
+) -> (DatabaseId, OperationId, DatabaseName, String) {
+    let name =
+        DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
     let (id, op) = (DatabaseId::new(), OperationId::new());
     let password = format!("pw{}", uuid::Uuid::new_v4().simple());
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
@@ -61,14 +68,17 @@ async fn request(store: &Store, host: HostId, account: AccountId, label: &str) -
 
 async fn host_counts(name: &DatabaseName) -> (i64, i64) {
     let c = superuser().await;
-    let r: i64 = c.query_one("select count(*) from pg_roles where rolname = $1", &[&name.as_str()]).await.expect("q").get(0);
-    let d: i64 = c.query_one("select count(*) from pg_database where datname = $1", &[&name.as_str()]).await.expect("q").get(0);
+    let r: i64 =
+        c.query_one("select count(*) from pg_roles where rolname = $1", &[&name.as_str()]).await.expect("q").get(0);
+    let d: i64 =
+        c.query_one("select count(*) from pg_database where datname = $1", &[&name.as_str()]).await.expect("q").get(0);
     (r, d)
 }
 
 async fn superuser() -> tokio_postgres::Client {
     let p = testing::shared().await;
-    let (c, conn) = tokio_postgres::connect(&p.host.pg.dsn("postgres"), tokio_postgres::NoTls).await.expect("superuser");
+    let (c, conn) =
+        tokio_postgres::connect(&p.host.pg.dsn("postgres"), tokio_postgres::NoTls).await.expect("superuser");
     tokio::spawn(conn);
     c
 }
@@ -86,14 +96,14 @@ async fn a_worker_killed_between_any_two_provisioning_steps_converges_on_rerun()
     let f = fixture().await;
     let store = store(f);
     let runner = runner(&store);
-    for stop in 0..PROVISION_STEPS.len() - 1 {
+    for (stop, step) in PROVISION_STEPS.iter().enumerate().take(PROVISION_STEPS.len() - 1) {
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("kill{stop}")).await;
         let job = Job::Provision { database_id: id, operation_id: op };
-        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", PROVISION_STEPS[stop]));
-        assert_eq!(store.database(id).await.expect("db").state, "provisioning", "stopped after {}", PROVISION_STEPS[stop]);
-        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", PROVISION_STEPS[stop]));
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", step));
+        assert_eq!(store.database(id).await.expect("db").state, "provisioning", "stopped after {}", step);
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", step));
         let db = store.database(id).await.expect("db");
-        assert_eq!(db.state, "running", "after a kill at {}", PROVISION_STEPS[stop]);
+        assert_eq!(db.state, "running", "after a kill at {}", step);
         assert_eq!(host_counts(&name).await, (1, 1), "exactly one role and one database");
         login_through_bouncer(&name, &password).await.expect("the tenant logs in through PgBouncer");
         // A third run (a duplicate delivery) is a no-op.
@@ -108,23 +118,31 @@ async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
     let f = fixture().await;
     let store = store(f);
     let runner = runner(&store);
-    for stop in 0..DELETE_STEPS.len() - 1 {
+    for (stop, step) in DELETE_STEPS.iter().enumerate().take(DELETE_STEPS.len() - 1) {
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("del{stop}")).await;
         runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
         let del = OperationId::new();
         store
-            .execute::<Database>(&format!("database-{}", id.uuid()), &DatabaseCommand::RequestDeletion { operation_id: del }, &Metadata::default(), &[])
+            .execute::<Database>(
+                &format!("database-{}", id.uuid()),
+                &DatabaseCommand::RequestDeletion { operation_id: del },
+                &Metadata::default(),
+                &[],
+            )
             .await
             .expect("store")
             .expect("decided");
         let job = Job::Delete { database_id: id, operation_id: del };
-        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", DELETE_STEPS[stop]));
-        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", DELETE_STEPS[stop]));
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", step));
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", step));
         assert_eq!(store.database(id).await.expect("db").state, "deleted");
         assert_eq!(host_counts(&name).await, (0, 0), "no orphaned role or database");
         assert!(login_through_bouncer(&name, &password).await.is_err());
         assert!(store.role_verifier(id).await.is_err(), "the verifier is forgotten");
-        assert!(store.get_secret(&format!("database:{}:password", id.uuid())).await.is_err(), "the password is forgotten");
+        assert!(
+            store.get_secret(&format!("database:{}:password", id.uuid())).await.is_err(),
+            "the password is forgotten"
+        );
     }
 }
 
@@ -193,7 +211,13 @@ async fn register_dead_host(store: &Store) -> HostId {
         capacity: 0,
     };
     store
-        .append(&format!("host-{}", id.uuid()), eventstore::ExpectedVersion::NoStream, &[e.to_new().expect("encodes")], &Metadata::default(), &[])
+        .append(
+            &format!("host-{}", id.uuid()),
+            eventstore::ExpectedVersion::NoStream,
+            &[e.to_new().expect("encodes")],
+            &Metadata::default(),
+            &[],
+        )
         .await
         .expect("registered");
     id
@@ -206,7 +230,8 @@ async fn dispatching_an_event_twice_queues_its_job_once() {
     let store = store(f);
     let (id, _, _, _) = request(&store, f.host, f.account, "twice").await;
     let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
-    let queue = worker::queue::Queue::<Job>::connect(&f.url, &format!("test-{}", uuid::Uuid::new_v4())).await.expect("queue");
+    let queue =
+        worker::queue::Queue::<Job>::connect(&f.url, &format!("test-{}", uuid::Uuid::new_v4())).await.expect("queue");
     let dispatcher = worker::dispatch::Dispatcher { queue: queue.clone() };
     dispatcher.handle(&events).await.expect("first dispatch");
     dispatcher.handle(&events).await.expect("second dispatch");

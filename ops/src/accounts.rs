@@ -2,7 +2,7 @@
 //! and `berth up` on first run).
 
 use domain::{AccountEvent, AccountId, ApiKeyId, PlatformRole, UserId};
-use eventstore::{ExpectedVersion, Metadata, StoredEvent, Store};
+use eventstore::{ExpectedVersion, Metadata, Store, StoredEvent};
 
 pub struct Bootstrapped {
     pub user_id: UserId,
@@ -30,9 +30,7 @@ pub async fn bootstrap_user(store: &Store, email: &str, role: PlatformRole) -> a
                 AccountEvent::UserRegistered { account_id, user_id, email: email.clone(), platform_role: role },
             ];
             let new = events.iter().map(|e| e.to_new()).collect::<Result<Vec<_>, _>>()?;
-            store
-                .append(&stream(account_id), ExpectedVersion::NoStream, &new, &Metadata::default(), &[])
-                .await?;
+            store.append(&stream(account_id), ExpectedVersion::NoStream, &new, &Metadata::default(), &[]).await?;
             (user_id, account_id, true)
         }
     };
@@ -46,13 +44,8 @@ pub async fn bootstrap_user(store: &Store, email: &str, role: PlatformRole) -> a
         label: "bootstrap".into(),
     };
     let version = store.read_stream(&stream(account_id)).await?.last().map(|e| e.version).unwrap_or(0);
-    let meta = Metadata {
-        actor: domain::Actor { user_id: Some(user_id), api_key_id: None },
-        ..Metadata::default()
-    };
-    store
-        .append(&stream(account_id), ExpectedVersion::Exact(version), &[event.to_new()?], &meta, &[])
-        .await?;
+    let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
+    store.append(&stream(account_id), ExpectedVersion::Exact(version), &[event.to_new()?], &meta, &[]).await?;
     Ok(Bootstrapped { user_id, account_id, key: key.key, created_user })
 }
 

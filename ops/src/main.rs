@@ -96,7 +96,8 @@ async fn main() -> anyhow::Result<()> {
                 config.listen = l;
             }
             let dsn = config.control_dsn.clone().context("serve needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store = platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store =
+                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
             let listener = std::net::TcpListener::bind(&config.listen)?;
             let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
             println!("api: {}", services.api_url);
@@ -106,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let dsn = config.control_dsn.clone().context("worker needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store = platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store =
+                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let work = tokio::spawn(worker::run(store, config.worker(dsn), rx));
             up::wait_for_signal().await;

@@ -54,7 +54,13 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         capacity: 10_000,
     };
     store
-        .append(&format!("host-{}", id.uuid()), ExpectedVersion::NoStream, &[event.to_new()?], &Metadata::default(), &[])
+        .append(
+            &format!("host-{}", id.uuid()),
+            ExpectedVersion::NoStream,
+            &[event.to_new()?],
+            &Metadata::default(),
+            &[],
+        )
         .await?;
     Ok(id)
 }

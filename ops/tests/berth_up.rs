@@ -100,7 +100,11 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     let url = body["data"]["connection_string"].as_str().expect("connection string").to_owned();
     wait_running(&http, &api, &key, body["data"]["id"].as_str().expect("id")).await;
     let psql = |sql: &str| {
-        Command::new("psql").arg(&url).args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect("psql")
+        Command::new("psql")
+            .arg(&url)
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql")
     };
     let out = psql("create table orders (id int); insert into orders values (1), (2);");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -135,8 +139,15 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
 async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let v: serde_json::Value =
-            http.get(format!("{api}/api/v1/databases/{id}")).bearer_auth(key).send().await.expect("get").json().await.expect("json");
+        let v: serde_json::Value = http
+            .get(format!("{api}/api/v1/databases/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
         if v["data"]["state"] == "running" {
             return;
         }

@@ -16,10 +16,7 @@ async fn connect(dsn: &str) -> Client {
 
 async fn bouncer_version(host: &LocalHost) -> String {
     let admin = connect(&host.bouncer.admin_dsn()).await;
-    let rows = admin
-        .simple_query("SHOW VERSION")
-        .await
-        .expect("SHOW VERSION");
+    let rows = admin.simple_query("SHOW VERSION").await.expect("SHOW VERSION");
     rows.iter()
         .find_map(|m| match m {
             SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
@@ -30,27 +27,14 @@ async fn bouncer_version(host: &LocalHost) -> String {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !matches!(
-                s.rsplit_once(')')
-                    .map(|(_, r)| r.trim_start().as_bytes()[0]),
-                Some(b'Z')
-            )
-        })
+        .map(|s| !matches!(s.rsplit_once(')').map(|(_, r)| r.trim_start().as_bytes()[0]), Some(b'Z')))
         .unwrap_or(false)
 }
 
 fn uid_of(pid: u32) -> u32 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .expect("Uid line");
-    line.split_whitespace()
-        .nth(1)
-        .expect("real uid")
-        .parse()
-        .expect("numeric uid")
+    let line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid line");
+    line.split_whitespace().nth(1).expect("real uid").parse().expect("numeric uid")
 }
 
 fn children_of(pid: u32) -> Vec<u32> {
@@ -62,9 +46,7 @@ fn children_of(pid: u32) -> Vec<u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|p| {
             let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_owned));
+            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1).map(str::to_owned));
             ppid == Some(pid.to_string())
         })
         .collect()
@@ -77,10 +59,7 @@ async fn a_host_keeps_its_data_passwords_and_port_across_a_restart() {
 
     let started = Instant::now();
     let host = LocalHost::start(&dir, &opts).await.expect("first start");
-    eprintln!(
-        "initdb + postgres + pgbouncer start: {:?}",
-        started.elapsed()
-    );
+    eprintln!("initdb + postgres + pgbouncer start: {:?}", started.elapsed());
 
     let pg_pid = host.pg.pid().expect("postmaster pid");
     let bouncer_pid = host.bouncer.pid().expect("pgbouncer pid");
@@ -88,10 +67,7 @@ async fn a_host_keeps_its_data_passwords_and_port_across_a_restart() {
         assert_ne!(uid_of(pg_pid), 0, "postgres must not run as root");
         assert_ne!(uid_of(bouncer_pid), 0, "pgbouncer must not run as root");
     }
-    let mode = std::fs::metadata(dir.join("pg/superuser.password"))
-        .expect("password file")
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(dir.join("pg/superuser.password")).expect("password file").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let db = connect(&host.pg.dsn("postgres")).await;
@@ -100,63 +76,35 @@ async fn a_host_keeps_its_data_passwords_and_port_across_a_restart() {
         .expect("write rows");
     drop(db);
     assert!(bouncer_version(&host).await.contains("PgBouncer"));
-    host.pg
-        .create_database_if_missing("app")
-        .await
-        .expect("create app db");
-    host.pg
-        .create_database_if_missing("app")
-        .await
-        .expect("second create is a no-op");
+    host.pg.create_database_if_missing("app").await.expect("create app db");
+    host.pg.create_database_if_missing("app").await.expect("second create is a no-op");
 
     // Starting again while running reuses the servers instead of failing on the pidfile.
-    let again = LocalHost::start(&dir, &opts)
-        .await
-        .expect("start while running");
-    assert_eq!(
-        (again.pg.port(), again.bouncer.port()),
-        (host.pg.port(), host.bouncer.port())
-    );
+    let again = LocalHost::start(&dir, &opts).await.expect("start while running");
+    assert_eq!((again.pg.port(), again.bouncer.port()), (host.pg.port(), host.bouncer.port()));
     assert_eq!(again.pg.pid(), Some(pg_pid));
 
     let (pg_port, bouncer_port) = (host.pg.port(), host.bouncer.port());
-    let (su_password, admin_password) = (
-        host.pg.superuser_password().to_owned(),
-        host.bouncer.admin_password().to_owned(),
-    );
+    let (su_password, admin_password) =
+        (host.pg.superuser_password().to_owned(), host.bouncer.admin_password().to_owned());
     host.stop().expect("stop");
-    assert!(
-        !alive(pg_pid) && !alive(bouncer_pid),
-        "stop leaves no server running"
-    );
+    assert!(!alive(pg_pid) && !alive(bouncer_pid), "stop leaves no server running");
 
     let started = Instant::now();
     let host = LocalHost::start(&dir, &opts).await.expect("restart");
     eprintln!("restart (postgres + pgbouncer): {:?}", started.elapsed());
     assert_eq!(host.pg.superuser_password(), su_password);
     assert_eq!(host.bouncer.admin_password(), admin_password);
-    assert_eq!(
-        (host.pg.port(), host.bouncer.port()),
-        (pg_port, bouncer_port),
-        "free ports are reused"
-    );
+    assert_eq!((host.pg.port(), host.bouncer.port()), (pg_port, bouncer_port), "free ports are reused");
 
     let db = connect(&host.pg.dsn("postgres")).await;
-    let n: i64 = db
-        .query_one("SELECT count(*) FROM kept", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let n: i64 = db.query_one("SELECT count(*) FROM kept", &[]).await.expect("count").get(0);
     assert_eq!(n, 3);
     let app = connect(&host.pg.dsn("app")).await;
     app.simple_query("SELECT 1").await.expect("app db survives");
     // The URL form (for sqlx/psql) names the same login.
     let via_url = connect(&host.pg.url("app")).await;
-    let who: String = via_url
-        .query_one("SELECT current_user::text", &[])
-        .await
-        .expect("whoami")
-        .get(0);
+    let who: String = via_url.query_one("SELECT current_user::text", &[]).await.expect("whoami").get(0);
     assert_eq!(who, host.pg.superuser());
     assert!(bouncer_version(&host).await.contains("PgBouncer"));
     host.stop().expect("second stop");
@@ -183,10 +131,7 @@ async fn the_shared_platform_serves_one_test() {
 async fn the_shared_platform_serves_another_test() {
     the_shared_platform_answers().await;
     let p = testing::shared().await;
-    p.control
-        .create_database_if_missing("berth")
-        .await
-        .expect("control db");
+    p.control.create_database_if_missing("berth").await.expect("control db");
 }
 
 const HELPER_ENV: &str = "BERTH_TEST_KILL_HELPER";
@@ -201,15 +146,9 @@ fn helper_holds_the_platform_until_killed() {
     }
     let platform = testing::shared_blocking();
     std::thread::sleep(Duration::from_millis(300));
-    let mut pids = vec![
-        platform.control.pid(),
-        platform.host.pg.pid(),
-        platform.host.bouncer.pid(),
-    ];
-    let pids: Vec<u32> = pids
-        .drain(..)
-        .map(|p| p.expect("servers still running after the starting thread ended"))
-        .collect();
+    let mut pids = vec![platform.control.pid(), platform.host.pg.pid(), platform.host.bouncer.pid()];
+    let pids: Vec<u32> =
+        pids.drain(..).map(|p| p.expect("servers still running after the starting thread ended")).collect();
     let mut all = pids.clone();
     for pid in &pids {
         all.extend(children_of(*pid));
@@ -223,12 +162,7 @@ fn helper_holds_the_platform_until_killed() {
 fn servers_die_when_the_test_binary_is_killed() {
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "helper_holds_the_platform_until_killed",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "helper_holds_the_platform_until_killed", "--ignored", "--nocapture"])
         .env(HELPER_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -239,11 +173,7 @@ fn servers_die_when_the_test_binary_is_killed() {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(pids) = line.strip_prefix("BERTH_PIDS ") {
-                let _ = tx.send(
-                    pids.split(' ')
-                        .filter_map(|p| p.parse::<u32>().ok())
-                        .collect::<Vec<_>>(),
-                );
+                let _ = tx.send(pids.split(' ').filter_map(|p| p.parse::<u32>().ok()).collect::<Vec<_>>());
             }
         }
     });
@@ -258,8 +188,5 @@ fn servers_die_when_the_test_binary_is_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
-    assert!(
-        left.is_empty(),
-        "processes outlived the killed test binary: {left:?}"
-    );
+    assert!(left.is_empty(), "processes outlived the killed test binary: {left:?}");
 }

@@ -11,16 +11,8 @@ pub struct Migration {
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
-    Migration {
-        version: 2,
-        name: "read_models",
-        sql: include_str!("../migrations/0002_read_models.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "secrets_incidents",
-        sql: include_str!("../migrations/0003_secrets_incidents.sql"),
-    },
+    Migration { version: 2, name: "read_models", sql: include_str!("../migrations/0002_read_models.sql") },
+    Migration { version: 3, name: "secrets_incidents", sql: include_str!("../migrations/0003_secrets_incidents.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).
@@ -43,19 +35,16 @@ pub async fn migrate(client: &mut Client) -> Result<usize, MigrateError> {
              version int primary key, name text not null, applied_at timestamptz not null default now())",
     )
     .await?;
-    let applied: Vec<i32> = tx
-        .query("select version from schema_migrations", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let applied: Vec<i32> =
+        tx.query("select version from schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        tx.batch_execute(m.sql)
-            .await
-            .map_err(|source| MigrateError::Failed { version: m.version, name: m.name, source })?;
-        tx.execute("insert into schema_migrations (version, name) values ($1, $2)", &[&m.version, &m.name])
-            .await?;
+        tx.batch_execute(m.sql).await.map_err(|source| MigrateError::Failed {
+            version: m.version,
+            name: m.name,
+            source,
+        })?;
+        tx.execute("insert into schema_migrations (version, name) values ($1, $2)", &[&m.version, &m.name]).await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         count += 1;
     }
@@ -65,10 +54,7 @@ pub async fn migrate(client: &mut Client) -> Result<usize, MigrateError> {
 
 /// True when every embedded migration is applied (for `/readyz`).
 pub async fn is_current(client: &Client) -> Result<bool, tokio_postgres::Error> {
-    let exists: bool = client
-        .query_one("select to_regclass('schema_migrations') is not null", &[])
-        .await?
-        .get(0);
+    let exists: bool = client.query_one("select to_regclass('schema_migrations') is not null", &[]).await?.get(0);
     if !exists {
         return Ok(false);
     }

@@ -130,10 +130,7 @@ impl HostConn {
     async fn role_marker(&self, name: &DatabaseName) -> Result<Option<Option<String>>, HostError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
-                "select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1",
-                &[&name.as_str()],
-            )
+            .query_opt("select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1", &[&name.as_str()])
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
@@ -156,11 +153,8 @@ impl HostConn {
         match self.role_marker(name).await? {
             None => {
                 let tx = client.transaction().await?;
-                tx.batch_execute(&format!(
-                    "CREATE ROLE {q} {set}; COMMENT ON ROLE {q} IS {}",
-                    literal(&marker(id))
-                ))
-                .await?;
+                tx.batch_execute(&format!("CREATE ROLE {q} {set}; COMMENT ON ROLE {q} IS {}", literal(&marker(id))))
+                    .await?;
                 tx.commit().await?;
             }
             Some(m) if m.as_deref() == Some(marker(id).as_str()) => {
@@ -178,10 +172,7 @@ impl HostConn {
     pub async fn ensure_database(&self, name: &DatabaseName) -> Result<(), HostError> {
         let client = self.pool.get().await?;
         let owner: Option<String> = client
-            .query_opt(
-                "select pg_get_userbyid(datdba)::text from pg_database where datname = $1",
-                &[&name.as_str()],
-            )
+            .query_opt("select pg_get_userbyid(datdba)::text from pg_database where datname = $1", &[&name.as_str()])
             .await?
             .map(|r| r.get(0));
         match owner {

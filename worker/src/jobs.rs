@@ -120,9 +120,7 @@ impl Runner {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
                 }
                 (Job::Delete { .. }, "drop") => host.drop_database(id, &name).await?,
-                (Job::Delete { .. }, "secrets") => {
-                    self.store.forget_database_secrets(id).await.map_err(store_err)?
-                }
+                (Job::Delete { .. }, "secrets") => self.store.forget_database_secrets(id).await.map_err(store_err)?,
                 (Job::Delete { .. }, "record") => {
                     self.command(job, DatabaseCommand::MarkDeleted { operation_id }).await?;
                 }

@@ -49,7 +49,8 @@ pub const QUEUE: &str = "berth-jobs";
 /// Runs the dispatcher and the job workers until `shutdown` turns true.
 pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
-    let runner = Arc::new(Runner { store: store.clone(), hosts: Default::default(), connection_limit: config.connection_limit });
+    let runner =
+        Arc::new(Runner { store: store.clone(), hosts: Default::default(), connection_limit: config.connection_limit });
     let mut tasks = tokio::task::JoinSet::new();
     if config.dispatcher {
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());

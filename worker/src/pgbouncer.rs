@@ -34,10 +34,8 @@ fn quote_auth(s: &str) -> String {
 
 /// `users.txt`: `"user" "secret"` per line, sorted so an unchanged state renders identically.
 pub fn render_auth_file(entries: &[AuthEntry]) -> String {
-    let mut lines: Vec<String> = entries
-        .iter()
-        .map(|e| format!("{} {}", quote_auth(&e.user), quote_auth(&e.secret)))
-        .collect();
+    let mut lines: Vec<String> =
+        entries.iter().map(|e| format!("{} {}", quote_auth(&e.user), quote_auth(&e.secret))).collect();
     lines.sort();
     let mut out = lines.join("\n");
     out.push('\n');

@@ -33,13 +33,8 @@ async fn page(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let filter = ActivityFilter {
-        database_id: scope,
-        action: q.action.clone(),
-        since: q.since,
-        until: q.until,
-        before_seq,
-    };
+    let filter =
+        ActivityFilter { database_id: scope, action: q.action.clone(), since: q.since, until: q.until, before_seq };
     let rows = state.store.activity(caller.account_id, &filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))

@@ -65,21 +65,14 @@ pub async fn list(
     };
     let rows = state.store.list_databases(caller.account_id, after, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|d| d.id.to_string())).flatten();
-    let data = rows
-        .iter()
-        .filter_map(|db| role_on(&caller, db).map(|role| DatabaseView::new(db, role)))
-        .collect();
+    let data = rows.iter().filter_map(|db| role_on(&caller, db).map(|role| DatabaseView::new(db, role))).collect();
     Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
 }
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}", tag = "databases",
     responses((status = 200, body = DatabaseDetail), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
     let detail =
         DatabaseDetail { username: db.name.clone(), last_backup_at: None, database: DatabaseView::new(&db, role) };

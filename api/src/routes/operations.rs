@@ -9,11 +9,7 @@ use crate::AppState;
 #[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
     responses((status = 200, body = OperationView), (status = 404, body = ErrorBody)))]
 #[get("/operations/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = OperationId::parse(&id).map_err(|_| ApiError::NotFound("operation"))?;
     let (op, account) = match state.store.operation(id).await {
         Ok(found) => found,

@@ -22,7 +22,9 @@ async fn a_created_database_is_usable_through_pgbouncer_with_the_returned_creden
 
     let client = connect(&url).await.expect("connects through PgBouncer");
     client
-        .batch_execute("create table items (id serial primary key, label text); insert into items (label) values ('a'), ('b')")
+        .batch_execute(
+            "create table items (id serial primary key, label text); insert into items (label) values ('a'), ('b')",
+        )
         .expect_ok()
         .await;
     let n: i64 = client.query_one("select count(*) from items", &[]).await.expect("select").get(0);

@@ -19,9 +19,11 @@ async fn an_append_is_idempotent_by_event_id() {
     let store = app().store();
     let stream = format!("bench-{}", uuid::Uuid::new_v4());
     let e = event(1);
-    let first = store.append(&stream, ExpectedVersion::NoStream, &[e.clone()], &Metadata::default(), &[]).await;
+    let first =
+        store.append(&stream, ExpectedVersion::NoStream, std::slice::from_ref(&e), &Metadata::default(), &[]).await;
     assert_eq!(first.expect("appends"), AppendOutcome::Appended { version: 1 });
-    let again = store.append(&stream, ExpectedVersion::NoStream, &[e.clone()], &Metadata::default(), &[]).await;
+    let again =
+        store.append(&stream, ExpectedVersion::NoStream, std::slice::from_ref(&e), &Metadata::default(), &[]).await;
     assert_eq!(again.expect("a retried append succeeds"), AppendOutcome::AlreadyAppended);
     let again = store.append(&stream, ExpectedVersion::Exact(1), &[e], &Metadata::default(), &[]).await;
     assert_eq!(again.expect("also at a later version"), AppendOutcome::AlreadyAppended);
@@ -37,7 +39,10 @@ async fn a_stale_expected_version_is_a_conflict_and_writes_nothing() {
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
     let r = store.append(&stream, ExpectedVersion::Exact(5), &[event(2)], &Metadata::default(), &[]).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    store.append(&stream, ExpectedVersion::Exact(1), &[event(2), event(3)], &Metadata::default(), &[]).await.expect("in order");
+    store
+        .append(&stream, ExpectedVersion::Exact(1), &[event(2), event(3)], &Metadata::default(), &[])
+        .await
+        .expect("in order");
     let versions: Vec<i64> = store.read_stream(&stream).await.expect("reads").iter().map(|e| e.version).collect();
     assert_eq!(versions, vec![1, 2, 3]);
 }
@@ -97,8 +102,13 @@ async fn an_event_committed_late_with_an_early_position_is_still_delivered() {
     let handler = Arc::new(Collect { prefix: prefix.clone(), seen: seen.clone() });
     let s = store.clone();
     let consumer = tokio::spawn(async move {
-        s.run_consumer(&consumer_name, handler, ConsumerOptions { batch: 100, idle_poll: Duration::from_millis(20) }, rx)
-            .await
+        s.run_consumer(
+            &consumer_name,
+            handler,
+            ConsumerOptions { batch: 100, idle_poll: Duration::from_millis(20) },
+            rx,
+        )
+        .await
     });
 
     let url = &app().control_url;
@@ -116,7 +126,10 @@ async fn an_event_committed_late_with_an_early_position_is_still_delivered() {
     assert!(seen.lock().expect("lock").iter().all(|e| e.global_position != a_pos));
     // …where a reader trusting positions would have moved its checkpoint past A for ever.
     let naive: i64 = b_conn
-        .query_one("select count(*) from events where global_position > $1 and stream_id like $2", &[&b_pos, &format!("{prefix}%")])
+        .query_one(
+            "select count(*) from events where global_position > $1 and stream_id like $2",
+            &[&b_pos, &format!("{prefix}%")],
+        )
         .await
         .expect("naive")
         .get(0);

@@ -14,9 +14,26 @@ async fn names_outside_the_grammar_or_reserved_are_invalid_names() {
     let api = Api::new_user().await;
     let long = "a".repeat(64);
     let bad = [
-        "ab", long.as_str(), "1shop", "-shop", "Shop", "sh_op", "shop!", "sh op", "shop'", "shop\"",
-        "x\"; drop database postgres; --", "robert'); drop table students;--", "caf\u{e9}", "",
-        "postgres", "template0", "template1", "pgbouncer", "berth", "berth-control",
+        "ab",
+        long.as_str(),
+        "1shop",
+        "-shop",
+        "Shop",
+        "sh_op",
+        "shop!",
+        "sh op",
+        "shop'",
+        "shop\"",
+        "x\"; drop database postgres; --",
+        "robert'); drop table students;--",
+        "caf\u{e9}",
+        "",
+        "postgres",
+        "template0",
+        "template1",
+        "pgbouncer",
+        "berth",
+        "berth-control",
     ];
     for name in bad {
         let r = api.create_database(name).await;

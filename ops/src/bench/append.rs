@@ -95,7 +95,11 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
     }
     clients[0].batch_execute(SHAPE).await?;
     println!("bench append: {events} events per case, control-plane cluster, fsync off");
-    for (label, tasks, batch) in [("1 event/tx, concurrency 1", 1, 1), ("1 event/tx, concurrency 16", 16, 1), ("10 events/tx, concurrency 1", 1, 10)] {
+    for (label, tasks, batch) in [
+        ("1 event/tx, concurrency 1", 1, 1),
+        ("1 event/tx, concurrency 16", 16, 1),
+        ("10 events/tx, concurrency 1", 1, 10),
+    ] {
         // Median of three rounds each, alternating, to ride out noise.
         let (mut o, mut r) = (Vec::new(), Vec::new());
         for _ in 0..3 {

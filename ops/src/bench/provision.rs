@@ -37,12 +37,7 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     eprintln!();
     let (o, b) = (summarize(&ours, ours_total), summarize(&base, base_total));
     println!("bench provision: {count} databases, sequential, same tenant host");
-    println!(
-        "  api (create → running): p50 {}  p95 {}  throughput {:.1}/s",
-        ms(o.p50),
-        ms(o.p95),
-        o.per_second()
-    );
+    println!("  api (create → running): p50 {}  p95 {}  throughput {:.1}/s", ms(o.p50), ms(o.p95), o.per_second());
     println!(
         "  raw (CREATE ROLE + CREATE DATABASE + REVOKE): p50 {}  p95 {}  throughput {:.1}/s",
         ms(b.p50),

@@ -65,26 +65,18 @@ impl PgBins {
 
     /// Whether the server can load `lib` (e.g. pg_stat_statements from contrib).
     pub fn has_library(&self, lib: &str) -> bool {
-        self.pkglibdir
-            .as_ref()
-            .is_some_and(|d| d.join(format!("{lib}.so")).is_file())
+        self.pkglibdir.as_ref().is_some_and(|d| d.join(format!("{lib}.so")).is_file())
     }
 }
 
 /// PgBouncer from PATH, else Debian's /usr/sbin (not on a normal user's PATH).
 pub fn pgbouncer() -> anyhow::Result<PathBuf> {
     let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("pgbouncer"))
-                .collect::<Vec<_>>()
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("pgbouncer")).collect::<Vec<_>>())
         .unwrap_or_default();
     on_path
         .into_iter()
         .chain([PathBuf::from("/usr/sbin/pgbouncer")])
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!("pgbouncer not found on PATH or in /usr/sbin; {INSTALL_HINT}")
-        })
+        .ok_or_else(|| anyhow::anyhow!("pgbouncer not found on PATH or in /usr/sbin; {INSTALL_HINT}"))
 }

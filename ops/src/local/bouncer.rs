@@ -32,9 +32,7 @@ pub struct BouncerOptions {
 
 impl Default for BouncerOptions {
     fn default() -> Self {
-        BouncerOptions {
-            listen_addrs: vec!["127.0.0.1".into()],
-        }
+        BouncerOptions { listen_addrs: vec!["127.0.0.1".into()] }
     }
 }
 
@@ -50,10 +48,7 @@ pub struct Bouncer {
 
 impl std::fmt::Debug for Bouncer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bouncer")
-            .field("dir", &self.dir)
-            .field("port", &self.port)
-            .finish()
+        f.debug_struct("Bouncer").field("dir", &self.dir).field("port", &self.port).finish()
     }
 }
 
@@ -85,11 +80,7 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
 
 /// The pid of a pgbouncer running from `dir`, per its pidfile.
 fn running(dir: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(dir.join(PID_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let pid: u32 = std::fs::read_to_string(dir.join(PID_FILE)).ok()?.trim().parse().ok()?;
     let ours = process::is_alive(pid) && process::process_name(pid).as_deref() == Some("pgbouncer");
     ours.then_some(pid)
 }
@@ -97,11 +88,7 @@ fn running(dir: &Path) -> Option<u32> {
 impl Bouncer {
     /// Starts the PgBouncer kept in `dir` in front of `backend`, setting the directory up on
     /// first use; reuses one already running there.
-    pub async fn start(
-        dir: &Path,
-        backend: &PgCluster,
-        opts: &BouncerOptions,
-    ) -> anyhow::Result<Bouncer> {
+    pub async fn start(dir: &Path, backend: &PgCluster, opts: &BouncerOptions) -> anyhow::Result<Bouncer> {
         if opts.listen_addrs.is_empty() {
             bail!("BouncerOptions.listen_addrs is empty");
         }
@@ -117,10 +104,7 @@ impl Bouncer {
         }
         let users = dir.join(USERS_FILE);
         if !users.exists() {
-            let admin = AuthEntry {
-                user: ADMIN_USER.into(),
-                secret: admin_password.clone(),
-            };
+            let admin = AuthEntry { user: ADMIN_USER.into(), secret: admin_password.clone() };
             files::write_private(&users, &render_auth_file(&[admin]), account)?;
         }
         let mut bouncer = Bouncer {
@@ -148,10 +132,7 @@ impl Bouncer {
                 Err(StartFailure::Failed(e)) => return Err(e),
             }
         }
-        bail!(
-            "pgbouncer in {} lost the race for a free port three times",
-            bouncer.dir.display()
-        )
+        bail!("pgbouncer in {} lost the race for a free port three times", bouncer.dir.display())
     }
 
     async fn wait_running(&self) -> anyhow::Result<()> {
@@ -160,9 +141,7 @@ impl Bouncer {
             match self.probe().await {
                 Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(e.context(
-                        "a pgbouncer is running on this dir but its admin console does not answer",
-                    ))
+                    return Err(e.context("a pgbouncer is running on this dir but its admin console does not answer"))
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
@@ -176,48 +155,26 @@ impl Bouncer {
         account: Option<Account>,
     ) -> Result<Child, StartFailure> {
         let fail = StartFailure::Failed;
-        files::write_private(
-            &self.dir.join(PORT_FILE),
-            &format!("{}\n", self.port),
-            account,
-        )
-        .map_err(fail)?;
+        files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
         let ini = self.dir.join(INI_FILE);
-        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts), account)
-            .map_err(fail)?;
+        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts), account).map_err(fail)?;
         let log = self.dir.join(LOG_FILE);
         let log_offset = process::file_len(&log);
         let stderr = files::open_log(&log, account).map_err(fail)?;
         let mut cmd = process::command(program, account, &self.dir);
-        cmd.arg(&ini)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
+        cmd.arg(&ini).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         // SIGTERM is PgBouncer's immediate shutdown (1.18); it has no children to clean up.
-        let mut child = process::spawn_server(cmd, libc::SIGTERM)
-            .await
-            .map_err(fail)?;
+        let mut child = process::spawn_server(cmd, libc::SIGTERM).await.map_err(fail)?;
         let what = format!("pgbouncer in {}", self.dir.display());
-        process::wait_until_ready(
-            &mut child,
-            &what,
-            &log,
-            log_offset,
-            START_TIMEOUT,
-            libc::SIGTERM,
-            || self.probe(),
-        )
-        .await?;
+        process::wait_until_ready(&mut child, &what, &log, log_offset, START_TIMEOUT, libc::SIGTERM, || self.probe())
+            .await?;
         Ok(child)
     }
 
     /// `SHOW VERSION` on the admin console (simple query protocol: it supports no other).
     async fn probe(&self) -> anyhow::Result<()> {
         let client = connect(&format!("{} connect_timeout=2", self.admin_dsn())).await?;
-        client
-            .simple_query("SHOW VERSION")
-            .await
-            .context("SHOW VERSION")?;
+        client.simple_query("SHOW VERSION").await.context("SHOW VERSION")?;
         Ok(())
     }
 
@@ -239,10 +196,7 @@ impl Bouncer {
     /// The `users.txt` line the admin console needs: whoever re-renders the auth file must
     /// keep it, or the admin console locks us out.
     pub fn admin_auth_entry(&self) -> AuthEntry {
-        AuthEntry {
-            user: ADMIN_USER.into(),
-            secret: self.admin_password.clone(),
-        }
+        AuthEntry { user: ADMIN_USER.into(), secret: self.admin_password.clone() }
     }
     /// The cluster behind this PgBouncer, as its pool entries should name it.
     pub fn backend_host(&self) -> &str {

@@ -28,19 +28,14 @@ pub fn write_private(path: &Path, contents: &str, account: Option<Account>) -> a
         .mode(0o600)
         .open(tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(contents.as_bytes())
-        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(contents.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
     user::give(tmp, account)?;
     std::fs::rename(tmp, path).with_context(|| format!("renaming onto {}", path.display()))?;
     Ok(())
 }
 
 /// Rewrites `path` only when its contents differ, so an unchanged config keeps its mtime.
-pub fn write_if_changed(
-    path: &Path,
-    contents: &str,
-    account: Option<Account>,
-) -> anyhow::Result<()> {
+pub fn write_if_changed(path: &Path, contents: &str, account: Option<Account>) -> anyhow::Result<()> {
     match std::fs::read_to_string(path) {
         Ok(old) if old == contents => Ok(()),
         _ => write_private(path, contents, account),
@@ -51,10 +46,8 @@ pub fn write_if_changed(
 /// keep their passwords.
 pub fn read_or_create_secret(path: &Path, account: Option<Account>) -> anyhow::Result<String> {
     if path.exists() {
-        let secret = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .trim()
-            .to_owned();
+        let secret =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned();
         if secret.is_empty() {
             bail!("{} is empty", path.display());
         }

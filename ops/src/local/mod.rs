@@ -32,10 +32,7 @@ pub struct LocalHostOptions {
 
 impl LocalHostOptions {
     pub fn for_tests() -> Self {
-        LocalHostOptions {
-            cluster: ClusterOptions::for_tests(),
-            ..Self::default()
-        }
+        LocalHostOptions { cluster: ClusterOptions::for_tests(), ..Self::default() }
     }
 }
 

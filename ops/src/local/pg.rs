@@ -32,19 +32,13 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions {
-            fsync: true,
-            listen_addrs: vec!["127.0.0.1".into()],
-        }
+        ClusterOptions { fsync: true, listen_addrs: vec!["127.0.0.1".into()] }
     }
 }
 
 impl ClusterOptions {
     pub fn for_tests() -> Self {
-        ClusterOptions {
-            fsync: false,
-            ..Self::default()
-        }
+        ClusterOptions { fsync: false, ..Self::default() }
     }
 }
 
@@ -59,10 +53,7 @@ pub struct PgCluster {
 
 impl std::fmt::Debug for PgCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgCluster")
-            .field("dir", &self.dir)
-            .field("port", &self.port)
-            .finish()
+        f.debug_struct("PgCluster").field("dir", &self.dir).field("port", &self.port).finish()
     }
 }
 
@@ -100,30 +91,20 @@ impl PgCluster {
         let initialised = data.join("PG_VERSION").is_file();
         let password_file = dir.join(PASSWORD_FILE);
         if initialised && !password_file.exists() {
-            bail!(
-                "{} holds a cluster but its {PASSWORD_FILE} is missing",
-                dir.display()
-            );
+            bail!("{} holds a cluster but its {PASSWORD_FILE} is missing", dir.display());
         }
         let password = files::read_or_create_secret(&password_file, account)?;
         if !initialised {
             pgconf::initdb(&bins, &dir, &password_file, account).await?;
         }
-        let mut cluster = PgCluster {
-            host: connect_host(&opts.listen_addrs),
-            port: 0,
-            password,
-            child: Mutex::new(None),
-            dir,
-        };
+        let mut cluster =
+            PgCluster { host: connect_host(&opts.listen_addrs), port: 0, password, child: Mutex::new(None), dir };
         if let Some((_, port)) = running(&data) {
             cluster.port = port;
             let deadline = tokio::time::Instant::now() + START_TIMEOUT;
             while let Err(e) = cluster.probe().await {
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(
-                        e.context("a postgres is running on this dir but does not accept us")
-                    );
+                    return Err(e.context("a postgres is running on this dir but does not accept us"));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -141,10 +122,7 @@ impl PgCluster {
                 Err(StartFailure::Failed(e)) => return Err(e),
             }
         }
-        bail!(
-            "postgres in {} lost the race for a free port three times",
-            cluster.dir.display()
-        )
+        bail!("postgres in {} lost the race for a free port three times", cluster.dir.display())
     }
 
     async fn spawn(
@@ -155,48 +133,21 @@ impl PgCluster {
     ) -> Result<Child, StartFailure> {
         let fail = StartFailure::Failed;
         let data = self.dir.join("data");
-        files::write_private(
-            &self.dir.join(PORT_FILE),
-            &format!("{}\n", self.port),
-            account,
-        )
-        .map_err(fail)?;
-        let conf = pgconf::render(
-            &self.dir,
-            self.port,
-            opts,
-            bins.has_library("pg_stat_statements"),
-        );
+        files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
+        let conf = pgconf::render(&self.dir, self.port, opts, bins.has_library("pg_stat_statements"));
         files::write_if_changed(&data.join(pgconf::BERTH_CONF), &conf, account).map_err(fail)?;
         let log = self.log_file();
         let log_offset = process::file_len(&log);
         let out = files::open_log(&log, account).map_err(fail)?;
-        let err = out
-            .try_clone()
-            .context("duplicating the log handle")
-            .map_err(fail)?;
+        let err = out.try_clone().context("duplicating the log handle").map_err(fail)?;
         // postgres directly, not `pg_ctl start`: pg_ctl forks the postmaster off through a
         // shell, which would lose the parent-death signal that ties it to our lifetime.
         let mut cmd = process::command(&bins.tool("postgres"), account, &self.dir);
-        cmd.arg("-D")
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let mut child = process::spawn_server(cmd, libc::SIGQUIT)
-            .await
-            .map_err(fail)?;
+        cmd.arg("-D").arg(&data).stdin(Stdio::null()).stdout(out).stderr(err);
+        let mut child = process::spawn_server(cmd, libc::SIGQUIT).await.map_err(fail)?;
         let what = format!("postgres in {}", self.dir.display());
-        process::wait_until_ready(
-            &mut child,
-            &what,
-            &log,
-            log_offset,
-            START_TIMEOUT,
-            libc::SIGINT,
-            || self.probe(),
-        )
-        .await?;
+        process::wait_until_ready(&mut child, &what, &log, log_offset, START_TIMEOUT, libc::SIGINT, || self.probe())
+            .await?;
         Ok(child)
     }
 
@@ -246,17 +197,8 @@ impl PgCluster {
 
     /// postgres:// URL (for sqlx and psql), as the superuser.
     pub fn url(&self, dbname: &str) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!(
-            "postgres://{SUPERUSER}:{}@{host}:{}/{}",
-            url_escape(&self.password),
-            self.port,
-            url_escape(dbname)
-        )
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!("postgres://{SUPERUSER}:{}@{host}:{}/{}", url_escape(&self.password), self.port, url_escape(dbname))
     }
 
     /// Idempotent `CREATE DATABASE`, safe against a concurrent creator.
@@ -265,17 +207,13 @@ impl PgCluster {
             bail!("invalid database name {name:?}");
         }
         let client = connect(&self.dsn("postgres")).await?;
-        let exists = client
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-            .await?;
+        let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?;
         if exists.is_some() {
             return Ok(());
         }
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         match client.batch_execute(&sql).await {
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
-                Ok(())
-            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
             other => other.with_context(|| format!("creating database {name:?}")),
         }
     }

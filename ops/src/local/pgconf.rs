@@ -21,10 +21,7 @@ pub const BERTH_CONF: &str = "berth.conf";
 pub fn check_socket_dir(dir: &Path) -> anyhow::Result<()> {
     let longest = dir.as_os_str().len() + "/.s.PGSQL.65535.lock".len();
     if longest > 107 {
-        bail!(
-            "{} is too long to hold a Unix socket (max ~87 bytes); use a shorter path",
-            dir.display()
-        );
+        bail!("{} is too long to hold a Unix socket (max ~87 bytes); use a shorter path", dir.display());
     }
     Ok(())
 }
@@ -44,15 +41,10 @@ host  all all ::1/128 scram-sha-256
 fn install(data: &Path, account: Option<Account>) -> anyhow::Result<()> {
     files::write_private(&data.join("pg_hba.conf"), HBA, account)?;
     let conf = data.join("postgresql.conf");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&conf)
-        .with_context(|| format!("opening {}", conf.display()))?;
-    writeln!(
-        f,
-        "\n# Berth's settings; they override the ones above.\ninclude '{BERTH_CONF}'"
-    )
-    .context("appending to postgresql.conf")?;
+    let mut f =
+        std::fs::OpenOptions::new().append(true).open(&conf).with_context(|| format!("opening {}", conf.display()))?;
+    writeln!(f, "\n# Berth's settings; they override the ones above.\ninclude '{BERTH_CONF}'")
+        .context("appending to postgresql.conf")?;
     Ok(())
 }
 
@@ -86,31 +78,16 @@ pub fn render(dir: &Path, port: u16, opts: &ClusterOptions, pg_stat_statements: 
 }
 
 /// Creates the cluster in `dir/data`, superuser `berth` with the password in `password_file`.
-pub async fn initdb(
-    bins: &PgBins,
-    dir: &Path,
-    password_file: &Path,
-    account: Option<Account>,
-) -> anyhow::Result<()> {
+pub async fn initdb(bins: &PgBins, dir: &Path, password_file: &Path, account: Option<Account>) -> anyhow::Result<()> {
     // initdb into a side directory and rename on success, so "data/ exists" always means a
     // complete cluster (an interrupted initdb is simply redone).
     let staging = dir.join("data.initdb");
     if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing {}", staging.display()))?;
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
     let mut cmd = process::command(&bins.tool("initdb"), account, dir);
-    cmd.arg("-D")
-        .arg(&staging)
-        .arg(format!("--pwfile={}", password_file.display()));
-    cmd.args([
-        "--no-sync",
-        "--auth=scram-sha-256",
-        "--username",
-        SUPERUSER,
-        "--encoding=UTF8",
-        "--locale=C",
-    ]);
+    cmd.arg("-D").arg(&staging).arg(format!("--pwfile={}", password_file.display()));
+    cmd.args(["--no-sync", "--auth=scram-sha-256", "--username", SUPERUSER, "--encoding=UTF8", "--locale=C"]);
     process::run(cmd, "initdb", Duration::from_secs(120)).await?;
     install(&staging, account)?;
     std::fs::rename(&staging, dir.join("data")).context("moving the new cluster into place")?;

@@ -22,14 +22,12 @@ fn bind_addrs(addrs: &[String]) -> Vec<IpAddr> {
 /// Whether `port` can be bound on every address the server will listen on. Each probe is
 /// released before the next, so they do not conflict with each other.
 pub fn is_free(port: u16, addrs: &[String]) -> bool {
-    bind_addrs(addrs)
-        .into_iter()
-        .all(|ip| match TcpListener::bind((ip, port)) {
-            Ok(_) => true,
-            // No IPv6 on this machine: ::1 cannot be taken by anyone else either.
-            Err(e) if ip.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => true,
-            Err(_) => false,
-        })
+    bind_addrs(addrs).into_iter().all(|ip| match TcpListener::bind((ip, port)) {
+        Ok(_) => true,
+        // No IPv6 on this machine: ::1 cannot be taken by anyone else either.
+        Err(e) if ip.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => true,
+        Err(_) => false,
+    })
 }
 
 /// `previous` when still free (stable DSNs across restarts), else a fresh kernel-chosen

@@ -45,12 +45,8 @@ fn spawner() -> &'static mpsc::Sender<SpawnRequest> {
 pub(crate) async fn spawn_server(mut cmd: Command, death_signal: i32) -> anyhow::Result<Child> {
     set_parent_death_signal(&mut cmd, death_signal);
     let (tx, rx) = oneshot::channel();
-    spawner()
-        .send(SpawnRequest { cmd, reply: tx })
-        .map_err(|_| anyhow!("the berth-spawner thread is gone"))?;
-    Ok(rx
-        .await
-        .context("the berth-spawner thread dropped a request")??)
+    spawner().send(SpawnRequest { cmd, reply: tx }).map_err(|_| anyhow!("the berth-spawner thread is gone"))?;
+    Ok(rx.await.context("the berth-spawner thread dropped a request")??)
 }
 
 #[allow(unsafe_code)]
@@ -105,9 +101,7 @@ pub(crate) fn is_alive(pid: u32) -> bool {
 /// The process's command name, to tell our server from an unrelated process that got its
 /// pid after a crash.
 pub(crate) fn process_name(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_owned())
 }
 
 /// Polls until `pid` is gone or the timeout passes; blocking, for `stop()`.
@@ -131,10 +125,7 @@ pub(crate) fn terminate(pid: u32, signal: i32, grace: Duration, what: &str) -> a
     if wait_gone(pid, grace) {
         return Ok(());
     }
-    tracing::warn!(
-        pid,
-        "{what} ignored its shutdown signal for {grace:?}; killing it"
-    );
+    tracing::warn!(pid, "{what} ignored its shutdown signal for {grace:?}; killing it");
     let _ = send_signal(pid, libc::SIGKILL);
     if wait_gone(pid, Duration::from_secs(5)) {
         Ok(())
@@ -177,11 +168,7 @@ pub(crate) async fn run(cmd: Command, what: &str, timeout: Duration) -> anyhow::
         .map_err(|_| anyhow!("{what} did not finish within {timeout:?}"))?
         .with_context(|| format!("running {what}"))?;
     if !out.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         bail!("{what} failed ({}):\n{}", out.status, tail_lines(&text, 30));
     }
     Ok(out)
@@ -274,12 +261,7 @@ where
 /// Stops a child we gave up on; blocking, but bounded (a clean shutdown before SIGKILL, so
 /// PostgreSQL does not leave shared memory and a pidfile behind for the next attempt).
 fn stop_child(child: &mut Child, signal: i32) {
-    let _ = terminate(
-        child.id(),
-        signal,
-        Duration::from_secs(10),
-        "a server that failed to start",
-    );
+    let _ = terminate(child.id(), signal, Duration::from_secs(10), "a server that failed to start");
     let _ = child.wait();
 }
 
@@ -297,22 +279,11 @@ mod tests {
         let mut child = cmd.spawn().expect("spawn sh");
         let started = Instant::now();
         let probe = || async { Err(anyhow!("not ours")) };
-        let outcome = wait_until_ready(
-            &mut child,
-            "fake",
-            &log,
-            0,
-            Duration::from_secs(20),
-            libc::SIGTERM,
-            probe,
-        )
-        .await;
+        let outcome =
+            wait_until_ready(&mut child, "fake", &log, 0, Duration::from_secs(20), libc::SIGTERM, probe).await;
         let _ = std::fs::remove_file(&log);
         assert!(matches!(outcome, Err(StartFailure::PortInUse)));
-        assert!(
-            child.try_wait().expect("wait").is_some(),
-            "the fake server was stopped"
-        );
+        assert!(child.try_wait().expect("wait").is_some(), "the fake server was stopped");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

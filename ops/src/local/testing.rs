@@ -63,10 +63,8 @@ async fn start() -> anyhow::Result<TestPlatform> {
     // Two initdbs in parallel: the machine has two cores and initdb is mostly CPU.
     let (control_dir, host_dir) = (dir.join("control"), dir.join("host"));
     let (control_opts, host_opts) = (ClusterOptions::for_tests(), LocalHostOptions::for_tests());
-    let (control, host) = tokio::try_join!(
-        PgCluster::start(&control_dir, &control_opts),
-        LocalHost::start(&host_dir, &host_opts),
-    )?;
+    let (control, host) =
+        tokio::try_join!(PgCluster::start(&control_dir, &control_opts), LocalHost::start(&host_dir, &host_opts),)?;
     Ok(TestPlatform { control, host, dir })
 }
 
@@ -79,11 +77,7 @@ pub fn scratch_dir(label: &str) -> anyhow::Result<PathBuf> {
     let mut root = ROOT.lock().expect("scratch root lock poisoned");
     if root.is_none() {
         remove_stale_roots();
-        let name = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            Alphanumeric.sample_string(&mut rand::thread_rng(), 6)
-        );
+        let name = format!("{PREFIX}{}-{}", std::process::id(), Alphanumeric.sample_string(&mut rand::thread_rng(), 6));
         let dir = std::env::temp_dir().join(name);
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         // Traversable but not listable, so the servers' own user can reach its 0700 dirs.

@@ -23,8 +23,7 @@ pub struct Account {
 
 /// Our effective uid, read from /proc so no unsafe FFI is needed for it.
 pub fn effective_uid() -> anyhow::Result<u32> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -55,47 +54,28 @@ pub async fn service_account() -> anyhow::Result<Option<Account>> {
     if let Some(a) = lookup(SERVICE_USER)? {
         return Ok(Some(a));
     }
-    tokio::task::spawn_blocking(create_service_user)
-        .await
-        .context("the useradd task panicked")?
-        .map(Some)
+    tokio::task::spawn_blocking(create_service_user).await.context("the useradd task panicked")?.map(Some)
 }
 
 /// Creates the user under an exclusive lock shared with other processes (parallel test
 /// binaries): concurrent useradd calls were seen to race and leave a half-made user.
 fn create_service_user() -> anyhow::Result<Account> {
     let lock_path = std::env::temp_dir().join(".berth-useradd.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("creating {}", lock_path.display()))?;
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock().context("locking the useradd lock file")?;
     if let Some(a) = lookup(SERVICE_USER)? {
         return Ok(a);
     }
     let out = Command::new("useradd")
-        .args([
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-        ])
+        .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
         .args(["--shell", "/usr/sbin/nologin", SERVICE_USER])
         .output()
         .context("running useradd")?;
     if !out.status.success() {
-        bail!(
-            "useradd {SERVICE_USER} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("useradd {SERVICE_USER} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
-    let account =
-        lookup(SERVICE_USER)?.context("useradd succeeded but the user is not in /etc/passwd")?;
-    tracing::info!(
-        user = SERVICE_USER,
-        uid = account.uid,
-        "created the service user"
-    );
+    let account = lookup(SERVICE_USER)?.context("useradd succeeded but the user is not in /etc/passwd")?;
+    tracing::info!(user = SERVICE_USER, uid = account.uid, "created the service user");
     Ok(account)
 }
 
@@ -112,9 +92,7 @@ pub fn give(path: &Path, account: Option<Account>) -> anyhow::Result<()> {
 /// account can reach it; returns its canonical path.
 pub async fn prepare_dir(dir: &Path, account: Option<Account>) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("chmod 0700 {}", dir.display()))?;
     give(&dir, account)?;
@@ -127,9 +105,7 @@ pub async fn prepare_dir(dir: &Path, account: Option<Account>) -> anyhow::Result
 async fn can_traverse(path: &Path, account: Account) -> bool {
     let mut cmd = process::command(Path::new("test"), Some(account), Path::new("/"));
     cmd.arg("-x").arg(path);
-    process::run(cmd, "test -x", Duration::from_secs(10))
-        .await
-        .is_ok()
+    process::run(cmd, "test -x", Duration::from_secs(10)).await.is_ok()
 }
 
 /// A data dir under e.g. /root (0700) is unreachable for `berth`: grant it traverse (x)
@@ -145,10 +121,7 @@ async fn ensure_traversable(dir: &Path, account: Account) -> anyhow::Result<()> 
             continue;
         }
         let mut setfacl = Command::new("setfacl");
-        setfacl
-            .arg("-m")
-            .arg(format!("u:{SERVICE_USER}:x"))
-            .arg(path);
+        setfacl.arg("-m").arg(format!("u:{SERVICE_USER}:x")).arg(path);
         match process::run(setfacl, "setfacl", Duration::from_secs(10)).await {
             Ok(_) => tracing::info!(
                 path = %path.display(),
@@ -166,10 +139,7 @@ async fn ensure_traversable(dir: &Path, account: Account) -> anyhow::Result<()> 
         }
     }
     if !can_traverse(dir, account).await {
-        bail!(
-            "{SERVICE_USER} still cannot reach {} after granting traverse",
-            dir.display()
-        );
+        bail!("{SERVICE_USER} still cannot reach {} after granting traverse", dir.display());
     }
     Ok(())
 }
