@@ -15,13 +15,17 @@ pub enum DbRole {
     Owner,
 }
 
-/// Actions, in API.md's permission table.
+/// Actions, in the rows of API.md's permission table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// View detail, connection activity: every role.
     View,
+    /// Credentials, backups (list, create, download): owner, admin, developer.
     Credentials,
+    /// Lifecycle, reset password, IP allowlist, collaborators: owner, admin.
     Manage,
-    Delete,
+    /// SQL explorer, delete, restore/branch: owner only.
+    OwnerOnly,
 }
 
 impl Action {
@@ -30,7 +34,7 @@ impl Action {
             Action::View => DbRole::Viewer,
             Action::Credentials => DbRole::Developer,
             Action::Manage => DbRole::Admin,
-            Action::Delete => DbRole::Owner,
+            Action::OwnerOnly => DbRole::Owner,
         }
     }
 }

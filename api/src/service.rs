@@ -134,7 +134,7 @@ pub async fn delete(
     id: &str,
     meta: Metadata,
 ) -> Result<(DatabaseRow, OperationId), ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Delete).await?;
+    let (db, _) = load_authorized(state, caller, id, Action::OwnerOnly).await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestDeletion { operation_id };
     match state.store.execute::<Database>(&stream_of(db.id), &command, &meta, &[]).await? {

@@ -170,7 +170,7 @@ pub async fn bouncer_admin() -> tokio_postgres::Client {
 }
 
 pub async fn served_pools() -> Vec<String> {
-    worker::host::served_databases(&bouncer_admin().await).await.expect("SHOW DATABASES")
+    hostctl::host::served_databases(&bouncer_admin().await).await.expect("SHOW DATABASES")
 }
 
 /// Roles and databases of `name` on the tenant host: (roles, databases).

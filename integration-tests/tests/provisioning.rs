@@ -196,8 +196,8 @@ async fn register_dead_host(store: &Store) -> HostId {
     use eventstore::StoredEvent;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let id = HostId::new();
-    store.put_secret(&worker::host::superuser_secret_id(id), b"x").await.expect("secret");
-    store.put_secret(&worker::host::admin_secret_id(id), b"x").await.expect("secret");
+    store.put_secret(&hostctl::host::superuser_secret_id(id), b"x").await.expect("secret");
+    store.put_secret(&hostctl::host::admin_secret_id(id), b"x").await.expect("secret");
     let e = domain::HostEvent::HostRegistered {
         host_id: id,
         name: format!("dead-{}", id.uuid()),

@@ -39,8 +39,8 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         return Ok(existing.id);
     }
     let id = HostId::new();
-    store.put_secret(&worker::host::superuser_secret_id(id), host.pg.superuser_password().as_bytes()).await?;
-    store.put_secret(&worker::host::admin_secret_id(id), host.bouncer.admin_password().as_bytes()).await?;
+    store.put_secret(&hostctl::host::superuser_secret_id(id), host.pg.superuser_password().as_bytes()).await?;
+    store.put_secret(&hostctl::host::admin_secret_id(id), host.bouncer.admin_password().as_bytes()).await?;
     let event = HostEvent::HostRegistered {
         host_id: id,
         name: name.to_owned(),

@@ -8,8 +8,8 @@ use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::host::{HostError, Hosts};
 use crate::queue::{Attempt, Handler, JobError};
+use hostctl::{HostError, Hosts};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -1,10 +1,8 @@
-//! Background work: the dispatcher that turns events into jobs, the jobs themselves, and
-//! the tenant-host adapters they act through. apalis stays inside `queue`.
+//! Background work: the dispatcher that turns events into jobs, the jobs themselves (which act on
+//! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
 pub mod dispatch;
-pub mod host;
 pub mod jobs;
-pub mod pgbouncer;
 pub mod queue;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use worker::pgbouncer::{render_auth_file, render_tenants, AuthEntry, TENANTS_FILE, USERS_FILE};
+use hostctl::pgbouncer::{render_auth_file, render_tenants, AuthEntry, TENANTS_FILE, USERS_FILE};
 
 use super::pg::{connect_host, PgCluster};
 use super::process::{self, StartFailure};

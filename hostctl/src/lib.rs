@@ -1,0 +1,8 @@
+//! Tenant-host adapters: how the control plane acts on a host's PostgreSQL (as superuser)
+//! and its PgBouncer (config files and admin console). Used by the workers for changes and
+//! by the API for read-only inspection.
+
+pub mod host;
+pub mod pgbouncer;
+
+pub use host::{HostConn, HostError, Hosts};
