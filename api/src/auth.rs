@@ -1,13 +1,14 @@
-//! Who is calling. The `Caller` extractor accepts `Authorization: Bearer brth_…` API keys;
-//! anything missing, malformed, unknown or revoked is 401 `UNAUTHENTICATED` with the same
-//! message, so a probe learns nothing about which keys exist.
+//! Who is calling. The `Caller` extractor accepts `Authorization: Bearer <credential>` where
+//! the credential is an API key (`brth_…`) or a session token (a JWT Berth signed). Anything
+//! missing, malformed, unknown, replaced, revoked or expired is 401 `UNAUTHENTICATED` with
+//! the same message, so a probe learns nothing about which keys exist.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use domain::{AccountId, Actor, ApiKeyId, PlatformRole, UserId};
+use domain::{AccountId, Actor, ApiKeyId, DatabaseId, PlatformRole, UserId};
 
 use crate::error::ApiError;
 use crate::{keys, AppState};
@@ -18,15 +19,74 @@ pub struct Caller {
     pub user_id: UserId,
     pub api_key_id: Option<ApiKeyId>,
     pub platform_role: PlatformRole,
+    /// `Some` for a key limited to some databases.
+    pub selected: Option<Vec<DatabaseId>>,
+    /// Signed in with a session of an anonymous account.
+    pub anonymous: bool,
 }
 
 impl Caller {
     pub fn actor(&self) -> Actor {
         Actor { user_id: Some(self.user_id), api_key_id: self.api_key_id }
     }
+
+    /// Routes that act on the whole account refuse keys limited to some databases.
+    pub fn require_full_account(&self) -> Result<(), ApiError> {
+        match self.selected {
+            Some(_) => Err(ApiError::KeyScopeDenied),
+            None => Ok(()),
+        }
+    }
+
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        match self.platform_role {
+            PlatformRole::Admin => Ok(()),
+            PlatformRole::User => Err(ApiError::Forbidden("platform administrators only")),
+        }
+    }
+
+    /// Whether a selected-databases key reaches `db` (full-account callers reach all).
+    pub fn in_scope(&self, db: DatabaseId) -> bool {
+        self.selected.as_ref().is_none_or(|ids| ids.contains(&db))
+    }
 }
 
-const REJECTED: &str = "a valid API key is required: Authorization: Bearer brth_…";
+const REJECTED: &str = "a valid credential is required: Authorization: Bearer <API key or session token>";
+
+async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    if let Some((prefix, secret)) = keys::split(token) {
+        let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
+        let hash_key = &state.store.keyring()?.hash_key;
+        if row.revoked || !keys::verify(hash_key, secret, &row.hash) {
+            return Err(ApiError::Unauthenticated(REJECTED));
+        }
+        state.key_usage.record(row.id);
+        return Ok(Caller {
+            account_id: row.account_id,
+            user_id: row.user_id,
+            api_key_id: Some(row.id),
+            platform_role: if row.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User },
+            selected: row.selected,
+            anonymous: false,
+        });
+    }
+    let session = state.sessions.verify(token).ok_or(ApiError::Unauthenticated(REJECTED))?;
+    Ok(Caller {
+        account_id: session.account_id,
+        user_id: session.user_id,
+        api_key_id: None,
+        platform_role: session.platform_role,
+        selected: None,
+        anonymous: session.anonymous,
+    })
+}
+
+/// The credential in `Authorization: Bearer …`, if any.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
 
 impl FromRequest for Caller {
     type Error = ApiError;
@@ -34,28 +94,15 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header =
-            req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let token = bearer(req);
         Box::pin(async move {
             let state = state.ok_or(ApiError::Internal)?;
-            let header = header.ok_or(ApiError::Unauthenticated(REJECTED))?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .ok_or(ApiError::Unauthenticated(REJECTED))?
-                .trim();
-            let (prefix, secret) = keys::split(token).ok_or(ApiError::Unauthenticated(REJECTED))?;
-            let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
-            let hash_key = &state.store.keyring()?.hash_key;
-            if row.revoked || !keys::verify(hash_key, secret, &row.hash) {
-                return Err(ApiError::Unauthenticated(REJECTED));
+            let token = token.ok_or(ApiError::Unauthenticated(REJECTED))?;
+            let caller = authenticate(&state, &token).await?;
+            if let Some(limiter) = &state.credential_limiter {
+                limiter.take(&caller.user_id.to_string()).map_err(ApiError::RateLimited)?;
             }
-            Ok(Caller {
-                account_id: row.account_id,
-                user_id: row.user_id,
-                api_key_id: Some(row.id),
-                platform_role: if row.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User },
-            })
+            Ok(caller)
         })
     }
 }

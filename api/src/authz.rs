@@ -39,18 +39,39 @@ impl Action {
     }
 }
 
-/// The caller's role on a database, if any. Sharing (collaborators) adds the other roles.
-pub fn role_on(caller: &Caller, db: &DatabaseRow) -> Option<DbRole> {
-    (db.account_id == caller.account_id).then_some(DbRole::Owner)
+impl DbRole {
+    fn from_share(role: &str) -> Option<Self> {
+        match role {
+            "admin" => Some(Self::Admin),
+            "developer" => Some(Self::Developer),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
 }
 
-/// A caller with no role never learns the database exists; one whose role is too small
-/// gets `FORBIDDEN`.
-pub fn authorize(caller: &Caller, db: &DatabaseRow, action: Action) -> Result<DbRole, ApiError> {
-    if db.state == "deleted" {
+/// The caller's role on a database: owner when it is their account's, else their role as a
+/// collaborator (`collaborator`, looked up by the caller), else none. Platform admins get no
+/// implicit role on tenants' databases: they administer the platform, not its data.
+pub fn role_on(caller: &Caller, db: &DatabaseRow, collaborator: Option<&str>) -> Option<DbRole> {
+    if db.account_id == caller.account_id {
+        return Some(DbRole::Owner);
+    }
+    collaborator.and_then(DbRole::from_share)
+}
+
+/// A caller with no role — or whose key does not reach the database — never learns it
+/// exists; one whose role is too small gets `FORBIDDEN`.
+pub fn authorize(
+    caller: &Caller,
+    db: &DatabaseRow,
+    collaborator: Option<&str>,
+    action: Action,
+) -> Result<DbRole, ApiError> {
+    if db.state == "deleted" || !caller.in_scope(db.id) {
         return Err(ApiError::DatabaseNotFound);
     }
-    let role = role_on(caller, db).ok_or(ApiError::DatabaseNotFound)?;
+    let role = role_on(caller, db, collaborator).ok_or(ApiError::DatabaseNotFound)?;
     if role < action.least_role() {
         return Err(ApiError::Forbidden("your role on this database does not allow this action"));
     }

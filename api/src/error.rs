@@ -18,6 +18,16 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("this API key is limited to selected databases; this route needs a full-account credential")]
+    KeyScopeDenied,
+    #[error("{0}")]
+    PlanRequired(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("request budget exhausted; retry later")]
+    RateLimited(std::time::Duration),
     #[error("database not found")]
     DatabaseNotFound,
     #[error("{0} not found")]
@@ -40,6 +50,11 @@ impl ApiError {
             Self::EngineDisabled(_) => "ENGINE_DISABLED",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
+            Self::KeyScopeDenied => "KEY_SCOPE_DENIED",
+            Self::PlanRequired(_) => "PLAN_REQUIRED",
+            Self::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            Self::Unprocessable(_) => "UNPROCESSABLE",
+            Self::RateLimited(_) => "RATE_LIMITED",
             Self::DatabaseNotFound => "DATABASE_NOT_FOUND",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
@@ -68,7 +83,11 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidRequest(_) | Self::InvalidName(_) | Self::EngineDisabled(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::KeyScopeDenied | Self::PlanRequired(_) | Self::QuotaExceeded(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,7 +97,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::RateLimited(wait) = self {
+            res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
+        }
+        res.json(ErrorBody {
             error: ErrorDetail { code: self.code().into(), message: self.to_string(), request_id: String::new() },
         })
     }
@@ -89,6 +112,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(_) => Self::Conflict("the resource was changed concurrently; retry".into()),
             StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::QuotaExceeded => Self::QuotaExceeded("the account's plan allows no more databases".into()),
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "control-plane database unavailable");
                 Self::Unavailable("the control-plane database is unavailable".into())

@@ -28,6 +28,13 @@ pub fn generate(hash_key: &[u8; 32]) -> NewKey {
     NewKey { key: format!("brth_{prefix}_{secret}"), prefix, hash }
 }
 
+/// The secret that refreshes an anonymous account's sessions (256 bits, hex).
+pub fn anonymous_secret() -> String {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    format!("anon_{}", hex::encode(raw))
+}
+
 /// Splits a presented key into (prefix, secret) if it has the right shape.
 pub fn split(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("brth_")?;

@@ -6,10 +6,14 @@ pub mod authz;
 pub mod body;
 pub mod error;
 pub mod keys;
+pub mod oidc;
 pub mod openapi;
+pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod service;
+pub mod session;
+pub mod usage;
 pub mod views;
 
 use std::net::TcpListener;
@@ -28,17 +32,61 @@ pub struct ApiConfig {
     /// Request bodies over this many bytes are refused with 413.
     pub body_limit: usize,
     pub workers: usize,
+    pub session_ttl: Duration,
+    pub oidc: Option<oidc::OidcConfig>,
+    pub plans: domain::PlanQuotas,
+    /// Per credential (user); `None` disables.
+    pub credential_budget: Option<ratelimit::Budget>,
+    /// Per client IP address; `None` disables.
+    pub ip_budget: Option<ratelimit::Budget>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { create_wait: Duration::from_secs(10), body_limit: 1 << 20, workers: 2 }
+        Self {
+            create_wait: Duration::from_secs(10),
+            body_limit: 1 << 20,
+            workers: 2,
+            session_ttl: Duration::from_secs(3600),
+            oidc: None,
+            plans: domain::PlanQuotas::default(),
+            credential_budget: Some(ratelimit::Budget { rate: 50.0, burst: 200.0 }),
+            ip_budget: Some(ratelimit::Budget { rate: 100.0, burst: 400.0 }),
+        }
     }
 }
 
 pub struct AppState {
     pub store: Store,
     pub config: ApiConfig,
+    pub sessions: session::Sessions,
+    pub oidc: Option<oidc::Oidc>,
+    pub key_usage: usage::KeyUsage,
+    pub credential_limiter: Option<ratelimit::Limiter>,
+    pub ip_limiter: Option<ratelimit::Limiter>,
+}
+
+impl AppState {
+    /// Everything the API needs, loaded once (the OIDC key set included).
+    pub async fn new(store: Store, config: ApiConfig) -> anyhow::Result<Self> {
+        let sessions = session::Sessions::new(
+            &store.keyring()?.hash_key,
+            chrono::Duration::from_std(config.session_ttl).unwrap_or(chrono::Duration::hours(1)),
+        );
+        let oidc = match &config.oidc {
+            Some(c) => Some(oidc::Oidc::load(c).await?),
+            None => None,
+        };
+        Ok(Self {
+            sessions,
+            oidc,
+            key_usage: usage::KeyUsage::default(),
+            credential_limiter: config.credential_budget.map(ratelimit::Limiter::new),
+            ip_limiter: config.ip_budget.map(ratelimit::Limiter::new),
+            store,
+            config,
+        })
+    }
 }
 
 /// Event metadata for a mutation made by `caller` in this request.
@@ -78,6 +126,20 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::databases::list)
                     .service(routes::databases::get)
                     .service(routes::databases::remove)
+                    .service(routes::collaborators::list)
+                    .service(routes::collaborators::add)
+                    .service(routes::collaborators::change)
+                    .service(routes::collaborators::remove)
+                    .service(routes::api_keys::create)
+                    .service(routes::api_keys::list)
+                    .service(routes::api_keys::replace)
+                    .service(routes::api_keys::revoke)
+                    .service(routes::auth::session)
+                    .service(routes::auth::anonymous)
+                    .service(routes::auth::refresh)
+                    .service(routes::auth::claim)
+                    .service(routes::me::me)
+                    .service(routes::me::set_plan)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account),
@@ -86,12 +148,41 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
+/// Per-client-IP budget, before anything else is done for the request. Health probes are
+/// exempt so an orchestrator never sees a busy API as dead.
+async fn ip_budget(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+    if let (false, Some(state), Some(ip)) = (probe, req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
+        if let Some(limiter) = &state.ip_limiter {
+            if let Err(wait) = limiter.take(&ip.ip().to_string()) {
+                let res = actix_web::ResponseError::error_response(&ApiError::RateLimited(wait));
+                return Ok(req.into_response(res));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Binds the API to `listener` and returns the running server (await it, or spawn it).
-pub fn server(store: Store, config: ApiConfig, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// Also starts the task that records API key use.
+pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> anyhow::Result<actix_web::dev::Server> {
     let workers = config.workers;
-    let state = web::Data::new(AppState { store, config });
+    let state = web::Data::new(AppState::new(store, config).await?);
+    let flusher = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(usage::FLUSH_EVERY).await;
+            flusher.key_usage.flush(&flusher.store).await;
+        }
+    });
     let server = HttpServer::new(move || {
-        App::new().wrap(actix_web::middleware::from_fn(request_id::middleware)).configure(configure(state.clone()))
+        App::new()
+            .wrap(actix_web::middleware::from_fn(ip_budget))
+            .wrap(actix_web::middleware::from_fn(request_id::middleware))
+            .configure(configure(state.clone()))
     })
     .workers(workers)
     .shutdown_timeout(5)

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, Plan};
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
 use rand::{distributions::Alphanumeric, Rng};
@@ -55,7 +55,12 @@ pub async fn load_authorized(
         Err(eventstore::StoreError::NotFound) => return Err(ApiError::DatabaseNotFound),
         Err(e) => return Err(e.into()),
     };
-    let role = authorize(caller, &db, action)?;
+    let collaborator = if db.account_id == caller.account_id {
+        None
+    } else {
+        state.store.collaborator_role(db.id, caller.user_id).await?
+    };
+    let role = authorize(caller, &db, collaborator.as_deref(), action)?;
     Ok((db, role))
 }
 
@@ -66,9 +71,20 @@ pub async fn create(
     engine: Option<&str>,
     meta: Metadata,
 ) -> Result<(StatusCode, CreatedDatabase), ApiError> {
+    caller.require_full_account()?;
     let name = DatabaseName::parse(name).map_err(|e| ApiError::InvalidName(format!("invalid name: {e}")))?;
     if let Some(engine) = engine.filter(|e| *e != "postgres") {
         return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
+    }
+    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let quotas = state.config.plans.of(plan);
+    let (_, used_bytes) = state.store.account_usage(caller.account_id).await?;
+    if used_bytes >= quotas.storage_mb * 1024 * 1024 {
+        return Err(ApiError::QuotaExceeded(format!(
+            "the account uses {} MB of its {} MB storage quota; free space before creating databases",
+            used_bytes / (1024 * 1024),
+            quotas.storage_mb
+        )));
     }
     let host =
         state.store.pick_host().await?.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?;
@@ -84,12 +100,20 @@ pub async fn create(
     let extras = [
         Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
+        Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: quotas.databases },
     ];
     match state.store.execute::<Database>(&stream_of(id), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(domain_error(e)),
         Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
             return Err(ApiError::Conflict("a database with this name already exists".into()))
+        }
+        Err(eventstore::StoreError::QuotaExceeded) => {
+            return Err(ApiError::QuotaExceeded(format!(
+                "the {} plan allows {} databases; delete one or change plan",
+                plan.as_str(),
+                quotas.databases
+            )))
         }
         Err(e) => return Err(e.into()),
     }
@@ -141,4 +165,26 @@ pub async fn delete(
         Ok(_) => Ok((state.store.database(db.id).await?, operation_id)),
         Err(e) => Err(domain_error(e)),
     }
+}
+
+/// Decides and appends an account command on the account's stream.
+pub async fn execute_account(
+    state: &AppState,
+    account: domain::AccountId,
+    command: &domain::AccountCommand,
+    meta: Metadata,
+) -> Result<Result<Vec<domain::AccountEvent>, domain::AccountError>, ApiError> {
+    let stream = format!("account-{}", account.uuid());
+    Ok(state.store.execute::<domain::Account>(&stream, command, &meta, &[]).await?)
+}
+
+/// Decides and appends a sharing command on the database's access stream.
+pub async fn execute_access(
+    state: &AppState,
+    database: DatabaseId,
+    command: &domain::AccessCommand,
+    meta: Metadata,
+) -> Result<Result<Vec<domain::AccessEvent>, domain::AccessError>, ApiError> {
+    let stream = format!("access-{}", database.uuid());
+    Ok(state.store.execute::<domain::Access>(&stream, command, &meta, &[]).await?)
 }

@@ -1,11 +1,11 @@
-//! Accounts, users and API keys, as far as the walking skeleton needs them: the operator's
-//! bootstrap creates an account, its admin user and a first key. (The full access model —
-//! sessions, sharing, scopes, plans — builds on these events.)
+//! Accounts: their users, plan, API keys, and the claim of an anonymous account by a
+//! verified user. One stream per account (`account-<uuid>`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::Activity;
-use crate::{AccountId, ApiKeyId, UserId};
+use crate::aggregate::{Activity, Aggregate};
+use crate::plan::Plan;
+use crate::{AccountId, ApiKeyId, DatabaseId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,6 +23,15 @@ impl PlatformRole {
     }
 }
 
+/// What an API key may reach: the whole account, or only some databases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "scope", content = "database_ids")]
+pub enum KeyScope {
+    #[default]
+    All,
+    Selected(Vec<DatabaseId>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum AccountEvent {
@@ -36,6 +45,21 @@ pub enum AccountEvent {
         email: String,
         platform_role: PlatformRole,
     },
+    /// An account nobody has signed in to: its one user has no email, and `secret_hash` is
+    /// the keyed hash of the secret that refreshes its sessions.
+    AnonymousAccountCreated {
+        account_id: AccountId,
+        user_id: UserId,
+        secret_hash: String,
+    },
+    /// A verified identity (issuer, subject) now signs in as this user; a new subject for a
+    /// known email reclaims the same user.
+    IdentityLinked {
+        account_id: AccountId,
+        user_id: UserId,
+        issuer: String,
+        subject: String,
+    },
     /// `hash` is the keyed hash of the secret (hex), never the secret.
     ApiKeyCreated {
         account_id: AccountId,
@@ -44,6 +68,29 @@ pub enum AccountEvent {
         prefix: String,
         hash: String,
         label: String,
+        #[serde(default)]
+        scope: KeyScope,
+    },
+    ApiKeyReplaced {
+        account_id: AccountId,
+        api_key_id: ApiKeyId,
+        prefix: String,
+        hash: String,
+    },
+    ApiKeyRevoked {
+        account_id: AccountId,
+        api_key_id: ApiKeyId,
+    },
+    PlanChanged {
+        account_id: AccountId,
+        plan: Plan,
+    },
+    /// An anonymous account's databases moved to a verified user's account.
+    AccountClaimed {
+        account_id: AccountId,
+        by_user_id: UserId,
+        to_account_id: AccountId,
+        database_ids: Vec<DatabaseId>,
     },
 }
 
@@ -52,7 +99,13 @@ impl AccountEvent {
         match self {
             Self::AccountCreated { .. } => "AccountCreated",
             Self::UserRegistered { .. } => "UserRegistered",
+            Self::AnonymousAccountCreated { .. } => "AnonymousAccountCreated",
+            Self::IdentityLinked { .. } => "IdentityLinked",
             Self::ApiKeyCreated { .. } => "ApiKeyCreated",
+            Self::ApiKeyReplaced { .. } => "ApiKeyReplaced",
+            Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            Self::PlanChanged { .. } => "PlanChanged",
+            Self::AccountClaimed { .. } => "AccountClaimed",
         }
     }
 
@@ -60,44 +113,181 @@ impl AccountEvent {
         match self {
             Self::AccountCreated { account_id, .. }
             | Self::UserRegistered { account_id, .. }
-            | Self::ApiKeyCreated { account_id, .. } => *account_id,
+            | Self::AnonymousAccountCreated { account_id, .. }
+            | Self::IdentityLinked { account_id, .. }
+            | Self::ApiKeyCreated { account_id, .. }
+            | Self::ApiKeyReplaced { account_id, .. }
+            | Self::ApiKeyRevoked { account_id, .. }
+            | Self::PlanChanged { account_id, .. }
+            | Self::AccountClaimed { account_id, .. } => *account_id,
         }
     }
 
     pub fn activity(&self) -> Option<Activity> {
-        match self {
-            Self::ApiKeyCreated { prefix, label, .. } => Some(Activity {
-                action: "api_key.create",
-                details: serde_json::json!({ "prefix": prefix, "label": label }),
-            }),
-            _ => None,
+        let (action, details) = match self {
+            Self::ApiKeyCreated { prefix, label, scope, .. } => {
+                ("api_key.create", serde_json::json!({ "prefix": prefix, "label": label, "scope": scope }))
+            }
+            Self::ApiKeyReplaced { prefix, .. } => ("api_key.replace", serde_json::json!({ "prefix": prefix })),
+            Self::ApiKeyRevoked { .. } => ("api_key.revoke", serde_json::json!({})),
+            Self::PlanChanged { plan, .. } => ("account.plan_change", serde_json::json!({ "plan": plan })),
+            Self::AccountClaimed { to_account_id, database_ids, .. } => (
+                "account.claim",
+                serde_json::json!({ "to_account_id": to_account_id.to_string(),
+                    "database_ids": database_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>() }),
+            ),
+            _ => return None,
+        };
+        Some(Activity { action, details })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    CreateKey { user_id: UserId, api_key_id: ApiKeyId, prefix: String, hash: String, label: String, scope: KeyScope },
+    ReplaceKey { api_key_id: ApiKeyId, prefix: String, hash: String },
+    RevokeKey { api_key_id: ApiKeyId },
+    ChangePlan { plan: Plan },
+    Claim { by_user_id: UserId, to_account_id: AccountId, database_ids: Vec<DatabaseId> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("no such account")]
+    NotFound,
+    #[error("no such API key")]
+    KeyNotFound,
+    #[error("the {0} plan does not include API keys")]
+    PlanRequired(&'static str),
+    #[error("a label is required (1 to 100 characters)")]
+    BadLabel,
+    #[error("a selected-databases key needs at least one database")]
+    EmptySelection,
+    #[error("only anonymous accounts can be claimed")]
+    NotAnonymous,
+    #[error("this account was already claimed by someone else")]
+    ClaimedByOther,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    pub id: Option<AccountId>,
+    pub plan: Option<Plan>,
+    pub anonymous: bool,
+    /// Keys by id, with whether they are revoked.
+    pub keys: Vec<(ApiKeyId, bool)>,
+    pub claimed: Option<(UserId, AccountId, Vec<DatabaseId>)>,
+}
+
+impl Account {
+    fn key_live(&self, id: ApiKeyId) -> bool {
+        self.keys.iter().any(|(k, revoked)| *k == id && !revoked)
+    }
+}
+
+impl Aggregate for Account {
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    const STREAM_PREFIX: &'static str = "account";
+
+    fn decide(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        use AccountEvent as E;
+        let account_id = self.id.ok_or(AccountError::NotFound)?;
+        match command {
+            C::CreateKey { user_id, api_key_id, prefix, hash, label, scope } => {
+                let plan = self.plan.unwrap_or(Plan::Free);
+                if !plan.allows_api_keys() {
+                    return Err(AccountError::PlanRequired(plan.as_str()));
+                }
+                if label.trim().is_empty() || label.chars().count() > 100 {
+                    return Err(AccountError::BadLabel);
+                }
+                if matches!(scope, KeyScope::Selected(ids) if ids.is_empty()) {
+                    return Err(AccountError::EmptySelection);
+                }
+                Ok(vec![E::ApiKeyCreated {
+                    account_id,
+                    user_id: *user_id,
+                    api_key_id: *api_key_id,
+                    prefix: prefix.clone(),
+                    hash: hash.clone(),
+                    label: label.trim().to_owned(),
+                    scope: scope.clone(),
+                }])
+            }
+            C::ReplaceKey { api_key_id, prefix, hash } => {
+                if !self.key_live(*api_key_id) {
+                    return Err(AccountError::KeyNotFound);
+                }
+                Ok(vec![E::ApiKeyReplaced {
+                    account_id,
+                    api_key_id: *api_key_id,
+                    prefix: prefix.clone(),
+                    hash: hash.clone(),
+                }])
+            }
+            C::RevokeKey { api_key_id } => {
+                if !self.key_live(*api_key_id) {
+                    return Err(AccountError::KeyNotFound);
+                }
+                Ok(vec![E::ApiKeyRevoked { account_id, api_key_id: *api_key_id }])
+            }
+            C::ChangePlan { plan } => {
+                if self.plan == Some(*plan) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::PlanChanged { account_id, plan: *plan }])
+            }
+            C::Claim { by_user_id, to_account_id, database_ids } => {
+                if !self.anonymous {
+                    return Err(AccountError::NotAnonymous);
+                }
+                match &self.claimed {
+                    // A retried claim by the same user changes nothing.
+                    Some((by, _, _)) if by == by_user_id => Ok(vec![]),
+                    Some(_) => Err(AccountError::ClaimedByOther),
+                    None => Ok(vec![E::AccountClaimed {
+                        account_id,
+                        by_user_id: *by_user_id,
+                        to_account_id: *to_account_id,
+                        database_ids: database_ids.clone(),
+                    }]),
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &AccountEvent) {
+        use AccountEvent as E;
+        match event {
+            E::AccountCreated { account_id, plan } => {
+                self.id = Some(*account_id);
+                self.plan = Plan::parse(plan);
+            }
+            E::AnonymousAccountCreated { account_id, .. } => {
+                self.id = Some(*account_id);
+                self.plan = Some(Plan::Free);
+                self.anonymous = true;
+            }
+            E::UserRegistered { .. } | E::IdentityLinked { .. } | E::ApiKeyReplaced { .. } => {}
+            E::ApiKeyCreated { api_key_id, .. } => self.keys.push((*api_key_id, false)),
+            E::ApiKeyRevoked { api_key_id, .. } => {
+                for (k, revoked) in &mut self.keys {
+                    if k == api_key_id {
+                        *revoked = true;
+                    }
+                }
+            }
+            E::PlanChanged { plan, .. } => self.plan = Some(*plan),
+            E::AccountClaimed { by_user_id, to_account_id, database_ids, .. } => {
+                self.claimed = Some((*by_user_id, *to_account_id, database_ids.clone()))
+            }
         }
     }
 }
 
-/// A tenant host joins the platform. Its credentials are not in the event: they are sealed
-/// in the vault under `host:<id>:superuser` and `host:<id>:admin`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum HostEvent {
-    HostRegistered {
-        host_id: crate::HostId,
-        name: String,
-        pg_host: String,
-        pg_port: u16,
-        superuser: String,
-        bouncer_host: String,
-        bouncer_port: u16,
-        admin_user: String,
-        config_dir: String,
-        capacity: u32,
-    },
-}
-
-impl HostEvent {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::HostRegistered { .. } => "HostRegistered",
-        }
-    }
-}
+#[cfg(test)]
+#[path = "account_tests.rs"]
+mod tests;

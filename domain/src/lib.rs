@@ -1,13 +1,19 @@
 //! Berth's domain: names, ids, aggregates, events. Pure: no I/O, no clock reads.
 
+pub mod access;
 pub mod account;
 pub mod aggregate;
 pub mod database;
+pub mod host;
 pub mod ids;
 pub mod name;
+pub mod plan;
 
-pub use account::{AccountEvent, HostEvent, PlatformRole};
+pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
+pub use account::{Account, AccountCommand, AccountError, AccountEvent, KeyScope, PlatformRole};
 pub use aggregate::{Activity, Actor, Aggregate};
 pub use database::{Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseState, OperationKind};
+pub use host::HostEvent;
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
+pub use plan::{Plan, PlanQuotas, Quotas};

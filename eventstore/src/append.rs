@@ -50,8 +50,21 @@ pub enum AppendOutcome {
 /// them (secrets are never in events).
 #[derive(Debug, Clone)]
 pub enum Extra {
-    Secret { id: String, plaintext: Vec<u8> },
-    RoleVerifier { database_id: Uuid, verifier: String },
+    Secret {
+        id: String,
+        plaintext: Vec<u8>,
+    },
+    RoleVerifier {
+        database_id: Uuid,
+        verifier: String,
+    },
+    /// Fails the append with `QuotaExceeded` if the account would hold more than `max`
+    /// databases. Checked under a lock on the account row, so concurrent creates at the
+    /// limit cannot both pass.
+    DatabaseQuota {
+        account_id: Uuid,
+        max: i64,
+    },
 }
 
 impl Store {
@@ -219,6 +232,19 @@ async fn append_in(
     for extra in extras {
         match extra {
             Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
+            Extra::DatabaseQuota { account_id, max } => {
+                tx.execute("select 1 from accounts where id = $1 for update", &[account_id]).await?;
+                let n: i64 = tx
+                    .query_one(
+                        "select count(*) from databases where account_id = $1 and state <> 'deleted'",
+                        &[account_id],
+                    )
+                    .await?
+                    .get(0);
+                if n > *max {
+                    return Err(StoreError::QuotaExceeded);
+                }
+            }
             Extra::RoleVerifier { database_id, verifier } => {
                 tx.execute(
                     "insert into role_verifiers (database_id, verifier) values ($1, $2)

@@ -1,7 +1,7 @@
 //! Turning domain events into stored rows and back. One place knows every event type, so
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
-use domain::{AccountEvent, DatabaseEvent, HostEvent};
+use domain::{AccessEvent, AccountEvent, DatabaseEvent, HostEvent};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{NewEvent, RecordedEvent, StoreError};
@@ -32,6 +32,12 @@ impl StoredEvent for AccountEvent {
     }
 }
 
+impl StoredEvent for AccessEvent {
+    fn event_type(&self) -> &'static str {
+        AccessEvent::event_type(self)
+    }
+}
+
 impl StoredEvent for HostEvent {
     fn event_type(&self) -> &'static str {
         HostEvent::event_type(self)
@@ -44,6 +50,7 @@ pub enum Decoded {
     Database(DatabaseEvent),
     Account(AccountEvent),
     Host(HostEvent),
+    Access(AccessEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -62,6 +69,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "database" => Ok(Decoded::Database(serde_json::from_value(event.data.clone())?)),
         "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
         "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
+        "access" => Ok(Decoded::Access(serde_json::from_value(event.data.clone())?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

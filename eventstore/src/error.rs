@@ -7,6 +7,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    #[error("quota exceeded")]
+    QuotaExceeded,
     /// The database cannot be reached or the pool is exhausted.
     #[error("control-plane database unavailable: {0}")]
     Unavailable(String),

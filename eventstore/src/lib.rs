@@ -12,7 +12,9 @@ mod error;
 pub mod incidents;
 pub mod locks;
 mod projection;
+mod projection_access;
 pub mod queries;
+pub mod queries_access;
 mod read;
 pub mod vault;
 

@@ -2,7 +2,7 @@
 //! the API reads its writes) and again, unchanged, when the models are rebuilt by replay.
 //! Timestamps come from the event, never from the clock, so a replay reproduces them.
 
-use domain::{AccountEvent, DatabaseEvent, HostEvent};
+use domain::{DatabaseEvent, HostEvent};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -12,7 +12,8 @@ use crate::{RecordedEvent, StoreError};
 pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(), StoreError> {
     match decode(e)? {
         Decoded::Database(d) => project_database(tx, e, &d).await,
-        Decoded::Account(a) => project_account(tx, e, &a).await,
+        Decoded::Account(a) => crate::projection_access::project_account(tx, e, &a).await,
+        Decoded::Access(a) => crate::projection_access::project_access(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
         Decoded::Unprojected => Ok(()),
     }
@@ -102,44 +103,6 @@ async fn project_database(tx: &Transaction<'_>, e: &RecordedEvent, d: &DatabaseE
     Ok(())
 }
 
-async fn project_account(tx: &Transaction<'_>, e: &RecordedEvent, a: &AccountEvent) -> Result<(), StoreError> {
-    use AccountEvent as E;
-    let at = e.occurred_at;
-    match a {
-        E::AccountCreated { account_id, plan } => {
-            tx.execute(
-                "insert into accounts (id, plan, created_at) values ($1, $2, $3)",
-                &[&account_id.uuid(), plan, &at],
-            )
-            .await?;
-        }
-        E::UserRegistered { account_id, user_id, email, platform_role } => {
-            tx.execute(
-                "insert into users (id, account_id, email, platform_role, created_at) values ($1, $2, $3, $4, $5)",
-                &[&user_id.uuid(), &account_id.uuid(), email, &platform_role.as_str(), &at],
-            )
-            .await?;
-        }
-        E::ApiKeyCreated { account_id, user_id, api_key_id, prefix, hash, label } => {
-            tx.execute(
-                "insert into api_keys (id, account_id, user_id, prefix, hash, label, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-                &[&api_key_id.uuid(), &account_id.uuid(), &user_id.uuid(), prefix, hash, label, &at],
-            )
-            .await?;
-        }
-    }
-    if let Some(activity) = a.activity() {
-        let (rtype, rid, rname) = match a {
-            E::ApiKeyCreated { api_key_id, label, .. } => ("api_key", api_key_id.uuid(), Some(label.as_str())),
-            _ => ("account", a.account_id().uuid(), None),
-        };
-        insert_activity(tx, e, a.account_id().uuid(), None, activity.action, rtype, rid, rname, &activity.details)
-            .await?;
-    }
-    Ok(())
-}
-
 async fn set_database_state(
     tx: &Transaction<'_>,
     db: Uuid,
@@ -187,7 +150,7 @@ async fn finish_operation(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_activity(
+pub(crate) async fn insert_activity(
     tx: &Transaction<'_>,
     e: &RecordedEvent,
     account: Uuid,

@@ -15,6 +15,8 @@ pub struct ApiKeyRow {
     pub hash: String,
     pub revoked: bool,
     pub platform_role: String,
+    /// `None` for a full-account key, else the databases it is limited to.
+    pub selected: Option<Vec<DatabaseId>>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +85,7 @@ pub struct ActivityFilter {
 
 const DATABASE_COLUMNS: &str =
     "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
-     d.operation_id, d.size_bytes, d.created_at";
+     d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at";
 
 fn database_row(r: &Row) -> DatabaseRow {
     DatabaseRow {
@@ -120,7 +122,8 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role
+                "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role,
+                        k.scope, k.database_ids
                  from api_keys k join users u on u.id = k.user_id where k.prefix = $1",
                 &[&prefix],
             )
@@ -132,6 +135,8 @@ impl Store {
             hash: r.get(3),
             revoked: r.get(4),
             platform_role: r.get(5),
+            selected: (r.get::<_, &str>(6) == "selected")
+                .then(|| r.get::<_, Vec<Uuid>>(7).into_iter().map(DatabaseId).collect()),
         }))
     }
 
@@ -202,26 +207,33 @@ impl Store {
         row.as_ref().map(database_row).ok_or(StoreError::NotFound)
     }
 
-    /// An account's databases that are not deleted, oldest first, after `after` (a cursor).
-    pub async fn list_databases(
+    /// The databases a user sees: their account's and those shared with them (with the
+    /// collaborator role), not deleted, oldest first, after `after` (a cursor); limited to
+    /// `only` when the caller's key is scoped to some databases.
+    pub async fn visible_databases(
         &self,
         account: AccountId,
+        user: UserId,
+        only: Option<&[DatabaseId]>,
         after: Option<DatabaseId>,
         limit: i64,
-    ) -> Result<Vec<DatabaseRow>, StoreError> {
+    ) -> Result<Vec<(DatabaseRow, Option<String>)>, StoreError> {
         let client = self.client().await?;
         let after = after.map(|a| a.uuid()).unwrap_or(Uuid::nil());
+        let only: Option<Vec<Uuid>> = only.map(|ids| ids.iter().map(|d| d.uuid()).collect());
         let rows = client
             .query(
                 &format!(
-                    "select {DATABASE_COLUMNS} from databases d join hosts h on h.id = d.host_id
-                     where d.account_id = $1 and d.state <> 'deleted' and d.id > $2
-                     order by d.id limit $3"
+                    "select {DATABASE_COLUMNS}, c.role from databases d join hosts h on h.id = d.host_id
+                     left join collaborators c on c.database_id = d.id and c.user_id = $2
+                     where (d.account_id = $1 or c.user_id is not null) and d.state <> 'deleted' and d.id > $3
+                       and ($4::uuid[] is null or d.id = any($4))
+                     order by d.id limit $5"
                 ),
-                &[&account.uuid(), &after, &limit],
+                &[&account.uuid(), &user.uuid(), &after, &only, &limit],
             )
             .await?;
-        Ok(rows.iter().map(database_row).collect())
+        Ok(rows.iter().map(|r| (database_row(r), r.get::<_, Option<String>>(11))).collect())
     }
 
     pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {

@@ -304,3 +304,17 @@ async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> st
     .await
     .map_err(std::io::Error::other)?
 }
+
+impl HostConn {
+    /// `pg_database_size` of each named database that exists on the host.
+    pub async fn database_sizes(&self, names: &[String]) -> Result<Vec<(String, i64)>, HostError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "select datname::text, pg_database_size(oid) from pg_database where datname::text = any($1)",
+                &[&names],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

@@ -7,7 +7,12 @@ use serde_json::{json, Value};
 
 pub use ops::harness::{self, Harness};
 
+pub mod fixtures;
+
+/// The binary's platform, configured for tests on first use: small free-plan quotas, an
+/// OIDC issuer of our own, and every log line captured (see [`fixtures::captured_logs`]).
 pub fn app() -> &'static Harness {
+    fixtures::configure_once();
     harness::shared()
 }
 
@@ -63,7 +68,7 @@ impl Api {
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<reqwest::Body>) -> Resp {
         let url = if path.starts_with('/')
-            && !path.starts_with("/api")
+            && !path.starts_with("/api/")
             && !path.starts_with("/healthz")
             && !path.starts_with("/readyz")
         {
@@ -181,4 +186,37 @@ pub async fn host_objects(name: &str) -> (i64, i64) {
     let dbs: i64 =
         c.query_one("select count(*) from pg_database where datname::text = $1", &[&name]).await.expect("q").get(0);
     (roles, dbs)
+}
+
+impl Api {
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PATCH, path, Some(body.to_string().into())).await
+    }
+
+    /// A new user on `plan`, with their full-account key.
+    pub async fn new_user_on(plan: domain::Plan) -> (Self, ops::accounts::Bootstrapped) {
+        let user = app().new_user_on("user", plan).await.expect("creating a test user");
+        (Self::new(Some(&user.key)), user)
+    }
+
+    /// Signs `email` in through OIDC and returns a client holding the session token.
+    pub async fn sign_in(email: &str, subject: &str) -> Self {
+        let r = Api::new(None)
+            .post("/auth/session", json!({ "id_token": fixtures::id_token(subject, email, json!({})) }))
+            .await;
+        r.expect(200);
+        Self::new(Some(r.data()["token"].as_str().expect("token")))
+    }
+
+    /// Email of the caller (via /me).
+    pub async fn email(&self) -> String {
+        self.get("/me").await.data()["email"].as_str().expect("email").to_owned()
+    }
+
+    /// Creates an API key; returns (id, key).
+    pub async fn create_key(&self, body: Value) -> (String, String) {
+        let r = self.post("/api-keys", body).await;
+        r.expect(201);
+        (r.data()["id"].as_str().expect("id").to_owned(), r.data()["key"].as_str().expect("key").to_owned())
+    }
 }

@@ -38,7 +38,7 @@ fn store(f: &Fixture) -> Store {
 }
 
 fn runner(store: &Store) -> Runner {
-    Runner { store: store.clone(), hosts: Default::default(), connection_limit: 5 }
+    Runner { store: store.clone(), hosts: Default::default(), plans: domain::PlanQuotas::default() }
 }
 
 /// Requests a database the way the API does (events, sealed password, verifier).

@@ -1,7 +1,7 @@
 //! Operator-side account set-up: the first admin and their keys (`berth admin bootstrap`,
 //! and `berth up` on first run).
 
-use domain::{AccountEvent, AccountId, ApiKeyId, PlatformRole, UserId};
+use domain::{AccountEvent, AccountId, ApiKeyId, KeyScope, Plan, PlatformRole, UserId};
 use eventstore::{ExpectedVersion, Metadata, Store, StoredEvent};
 
 pub struct Bootstrapped {
@@ -16,9 +16,19 @@ fn stream(account: AccountId) -> String {
     format!("account-{}", account.uuid())
 }
 
-/// Creates the user `email` (with its own account) as `role` if missing, and a new API key
-/// for them either way.
+/// Creates the user `email` (with its own account on `plan`) as `role` if missing, and a new
+/// API key for them either way. Platform admins get the business plan.
 pub async fn bootstrap_user(store: &Store, email: &str, role: PlatformRole) -> anyhow::Result<Bootstrapped> {
+    let plan = if role == PlatformRole::Admin { Plan::Business } else { Plan::Pro };
+    bootstrap_user_on(store, email, role, plan).await
+}
+
+pub async fn bootstrap_user_on(
+    store: &Store,
+    email: &str,
+    role: PlatformRole,
+    plan: Plan,
+) -> anyhow::Result<Bootstrapped> {
     let email = email.trim().to_lowercase();
     anyhow::ensure!(email.contains('@') && email.len() <= 254, "not an email address: {email}");
     let (user_id, account_id, created_user) = match store.user_by_email(&email).await? {
@@ -26,7 +36,7 @@ pub async fn bootstrap_user(store: &Store, email: &str, role: PlatformRole) -> a
         None => {
             let (account_id, user_id) = (AccountId::new(), UserId::new());
             let events = [
-                AccountEvent::AccountCreated { account_id, plan: "free".into() },
+                AccountEvent::AccountCreated { account_id, plan: plan.as_str().into() },
                 AccountEvent::UserRegistered { account_id, user_id, email: email.clone(), platform_role: role },
             ];
             let new = events.iter().map(|e| e.to_new()).collect::<Result<Vec<_>, _>>()?;
@@ -42,6 +52,7 @@ pub async fn bootstrap_user(store: &Store, email: &str, role: PlatformRole) -> a
         prefix: key.prefix.clone(),
         hash: key.hash.clone(),
         label: "bootstrap".into(),
+        scope: KeyScope::All,
     };
     let version = store.read_stream(&stream(account_id)).await?.last().map(|e| e.version).unwrap_or(0);
     let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };

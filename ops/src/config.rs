@@ -23,8 +23,16 @@ pub struct Config {
     pub http_workers: usize,
     pub worker_concurrency: usize,
     pub job_max_attempts: u32,
-    pub connection_limit: i32,
     pub store_pool: usize,
+    /// Quotas of each plan.
+    pub plans: domain::PlanQuotas,
+    /// OIDC sign-in (`POST /auth/session`); absent disables it.
+    pub oidc: Option<api::oidc::OidcConfig>,
+    pub session_ttl_secs: u64,
+    /// Request budgets (token buckets); absent disables each.
+    pub credential_budget: Option<api::ratelimit::Budget>,
+    pub ip_budget: Option<api::ratelimit::Budget>,
+    pub usage_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -39,8 +47,13 @@ impl Default for Config {
             http_workers: 2,
             worker_concurrency: 4,
             job_max_attempts: 5,
-            connection_limit: 20,
             store_pool: 16,
+            plans: domain::PlanQuotas::default(),
+            oidc: None,
+            session_ttl_secs: 3600,
+            credential_budget: api::ApiConfig::default().credential_budget,
+            ip_budget: api::ApiConfig::default().ip_budget,
+            usage_interval_secs: 60,
         }
     }
 }
@@ -89,6 +102,11 @@ impl Config {
             create_wait: Duration::from_millis(self.create_wait_ms),
             body_limit: self.body_limit_bytes,
             workers: self.http_workers,
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            oidc: self.oidc.clone(),
+            plans: self.plans.clone(),
+            credential_budget: self.credential_budget,
+            ip_budget: self.ip_budget,
         }
     }
 
@@ -96,7 +114,8 @@ impl Config {
         let mut w = worker::WorkerConfig::new(database_url);
         w.concurrency = self.worker_concurrency;
         w.max_attempts = self.job_max_attempts;
-        w.connection_limit = self.connection_limit;
+        w.plans = self.plans.clone();
+        w.usage_interval = Duration::from_secs(self.usage_interval_secs);
         w
     }
 }

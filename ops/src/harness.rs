@@ -34,7 +34,10 @@ pub struct HarnessOptions {
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        Self { api: api::ApiConfig::default(), max_attempts: 3, backoff_base: std::time::Duration::from_millis(50) }
+        // Tests share 127.0.0.1 and one admin: budgets would only make them flaky. The
+        // rate-limit tests set their own.
+        let api = api::ApiConfig { credential_budget: None, ip_budget: None, ..api::ApiConfig::default() };
+        Self { api, max_attempts: 3, backoff_base: std::time::Duration::from_millis(50) }
     }
 }
 
@@ -86,6 +89,8 @@ async fn start() -> anyhow::Result<Harness> {
     worker.max_attempts = opts.max_attempts;
     worker.backoff_base = opts.backoff_base;
     worker.backoff_max = std::time::Duration::from_secs(1);
+    worker.plans = opts.api.plans.clone();
+    worker.usage_interval = std::time::Duration::from_millis(500);
     let services = Services::start(store, listener, Some(opts.api.clone()), Some(worker)).await?;
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.
@@ -99,9 +104,13 @@ impl Harness {
         Store::connect(&self.control_url, 4).expect("control-plane URL parses").with_keyring(self.keyring.clone())
     }
 
-    /// A new user with an account of their own, and their API key.
+    /// A new user with an account of their own (pro plan), and their API key.
     pub async fn new_user(&self, label: &str) -> anyhow::Result<crate::accounts::Bootstrapped> {
+        self.new_user_on(label, domain::Plan::Pro).await
+    }
+
+    pub async fn new_user_on(&self, label: &str, plan: domain::Plan) -> anyhow::Result<crate::accounts::Bootstrapped> {
         let email = format!("{label}-{}@berth.test", uuid::Uuid::new_v4().simple());
-        crate::accounts::bootstrap_user(&self.store(), &email, PlatformRole::User).await
+        crate::accounts::bootstrap_user_on(&self.store(), &email, PlatformRole::User, plan).await
     }
 }

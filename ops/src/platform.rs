@@ -85,7 +85,7 @@ impl Services {
         let mut tasks = Vec::new();
         let server = match api {
             Some(config) => {
-                let server = api::server(store.clone(), config, listener)?;
+                let server = api::server(store.clone(), config, listener).await?;
                 let handle = server.handle();
                 tasks.push(tokio::spawn(async move { Ok(server.await?) }));
                 Some(handle)

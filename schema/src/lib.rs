@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
     Migration { version: 2, name: "read_models", sql: include_str!("../migrations/0002_read_models.sql") },
     Migration { version: 3, name: "secrets_incidents", sql: include_str!("../migrations/0003_secrets_incidents.sql") },
+    Migration { version: 6, name: "access", sql: include_str!("../migrations/0006_access.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).
@@ -58,6 +59,7 @@ pub async fn is_current(client: &Client) -> Result<bool, tokio_postgres::Error> 
     if !exists {
         return Ok(false);
     }
-    let max: Option<i32> = client.query_one("select max(version) from schema_migrations", &[]).await?.get(0);
-    Ok(max == MIGRATIONS.last().map(|m| m.version))
+    let applied: Vec<i32> =
+        client.query("select version from schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
+    Ok(MIGRATIONS.iter().all(|m| applied.contains(&m.version)))
 }

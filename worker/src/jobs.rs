@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, Plan, PlanQuotas};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,8 @@ pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
 pub struct Runner {
     pub store: Store,
     pub hosts: Hosts,
-    pub connection_limit: i32,
+    /// Quotas per plan; a role's `CONNECTION LIMIT` comes from its account's plan.
+    pub plans: PlanQuotas,
 }
 
 impl From<HostError> for JobError {
@@ -105,7 +106,9 @@ impl Runner {
             match (job, *step) {
                 (Job::Provision { .. }, "role") => {
                     let verifier = self.store.role_verifier(id).await.map_err(store_err)?;
-                    host.ensure_role(id, &name, &verifier, self.connection_limit).await?
+                    let plan = self.store.account_plan(db.account_id).await.map_err(store_err)?;
+                    let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
+                    host.ensure_role(id, &name, &verifier, self.plans.of(plan).connection_limit).await?
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,

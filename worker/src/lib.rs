@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod jobs;
 pub mod queue;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +23,10 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// `CONNECTION LIMIT` of tenant roles (plans refine it).
-    pub connection_limit: i32,
+    /// Quotas per plan (connection limit of tenant roles).
+    pub plans: domain::PlanQuotas,
+    /// How often the storage of tenant databases is measured.
+    pub usage_interval: Duration,
     /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
     pub dispatcher: bool,
 }
@@ -36,7 +39,8 @@ impl WorkerConfig {
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
-            connection_limit: 20,
+            plans: domain::PlanQuotas::default(),
+            usage_interval: Duration::from_secs(60),
             dispatcher: true,
         }
     }
@@ -47,8 +51,8 @@ pub const QUEUE: &str = "berth-jobs";
 /// Runs the dispatcher and the job workers until `shutdown` turns true.
 pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
-    let runner =
-        Arc::new(Runner { store: store.clone(), hosts: Default::default(), connection_limit: config.connection_limit });
+    let hosts = hostctl::Hosts::default();
+    let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone() });
     let mut tasks = tokio::task::JoinSet::new();
     if config.dispatcher {
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
@@ -56,6 +60,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             store
                 .run_consumer(dispatch::CONSUMER, dispatch::dispatcher(queue), ConsumerOptions::default(), shutdown)
                 .await;
+            Ok(())
+        });
+    }
+    {
+        let (store, hosts, every, shutdown) = (store.clone(), hosts.clone(), config.usage_interval, shutdown.clone());
+        tasks.spawn(async move {
+            usage::run(store, hosts, every, shutdown).await;
             Ok(())
         });
     }

@@ -63,9 +63,15 @@ pub async fn list(
         Some(c) => Some(DatabaseId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let rows = state.store.list_databases(caller.account_id, after, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|d| d.id.to_string())).flatten();
-    let data = rows.iter().filter_map(|db| role_on(&caller, db).map(|role| DatabaseView::new(db, role))).collect();
+    let rows = state
+        .store
+        .visible_databases(caller.account_id, caller.user_id, caller.selected.as_deref(), after, limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
+    let data = rows
+        .iter()
+        .filter_map(|(db, collab)| role_on(&caller, db, collab.as_deref()).map(|role| DatabaseView::new(db, role)))
+        .collect();
     Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
 }
 

@@ -1,4 +1,8 @@
 pub mod activity;
+pub mod api_keys;
+pub mod auth;
+pub mod collaborators;
 pub mod databases;
 pub mod health;
+pub mod me;
 pub mod operations;

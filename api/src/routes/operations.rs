@@ -16,7 +16,7 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
         Err(eventstore::StoreError::NotFound) => return Err(ApiError::NotFound("operation")),
         Err(e) => return Err(e.into()),
     };
-    if account != caller.account_id {
+    if account != caller.account_id || !caller.in_scope(op.database_id) {
         return Err(ApiError::NotFound("operation"));
     }
     Ok(HttpResponse::Ok().json(Data { data: OperationView::from(op) }))

@@ -1,0 +1,167 @@
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::{AccountCommand, AccountError, ApiKeyId, KeyScope};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::Data;
+use crate::{keys, metadata, service, AppState};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub label: String,
+    /// `all` (default) or `selected`.
+    pub scope: Option<String>,
+    /// Required with `selected`: the databases the key may reach.
+    pub database_ids: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub prefix: String,
+    pub label: String,
+    pub scope: String,
+    pub database_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Returned by create and replace: the only time `key` is shown.
+#[derive(Serialize, ToSchema)]
+pub struct KeyWithSecret {
+    #[serde(flatten)]
+    pub meta: KeyView,
+    pub key: String,
+}
+
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::PlanRequired(plan) => {
+            ApiError::PlanRequired(format!("the {plan} plan does not include API keys"))
+        }
+        AccountError::KeyNotFound => ApiError::NotFound("API key"),
+        AccountError::BadLabel | AccountError::EmptySelection => ApiError::InvalidRequest(e.to_string()),
+        other => ApiError::Conflict(other.to_string()),
+    }
+}
+
+async fn find_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyView, ApiError> {
+    let id = ApiKeyId::parse(id).map_err(|_| ApiError::NotFound("API key"))?;
+    let keys = state.store.api_keys(caller.account_id).await?;
+    keys.into_iter().find(|k| k.id == id).map(view).ok_or(ApiError::NotFound("API key"))
+}
+
+fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
+    KeyView {
+        id: k.id.to_string(),
+        prefix: k.prefix,
+        label: k.label,
+        scope: k.scope,
+        database_ids: k.database_ids.iter().map(|d| d.to_string()).collect(),
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/api-keys", request_body = CreateKey, tag = "api-keys",
+    responses((status = 201, body = KeyWithSecret), (status = 403, body = ErrorBody)))]
+#[post("/api-keys")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_full_account()?;
+    let body = body.0;
+    let scope = match (body.scope.as_deref().unwrap_or("all"), body.database_ids) {
+        ("all", None) => KeyScope::All,
+        ("all", Some(_)) => {
+            return Err(ApiError::InvalidRequest("invalid field `database_ids`: only with scope `selected`".into()))
+        }
+        ("selected", Some(ids)) => {
+            let mut parsed = Vec::new();
+            for id in &ids {
+                // Only databases the caller owns or may see can be selected.
+                let (db, _) = service::load_authorized(&state, &caller, id, crate::authz::Action::View).await?;
+                parsed.push(db.id);
+            }
+            parsed.dedup();
+            KeyScope::Selected(parsed)
+        }
+        ("selected", None) => {
+            return Err(ApiError::InvalidRequest("invalid field `database_ids`: required with scope `selected`".into()))
+        }
+        _ => return Err(ApiError::InvalidRequest("invalid field `scope`: `all` or `selected`".into())),
+    };
+    let new = keys::generate(&state.store.keyring()?.hash_key);
+    let id = ApiKeyId::new();
+    let cmd = AccountCommand::CreateKey {
+        user_id: caller.user_id,
+        api_key_id: id,
+        prefix: new.prefix.clone(),
+        hash: new.hash.clone(),
+        label: body.label,
+        scope,
+    };
+    service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller)).await?.map_err(account_error)?;
+    let meta = find_key(&state, &caller, &id.to_string()).await?;
+    Ok(HttpResponse::Created().json(Data { data: KeyWithSecret { meta, key: new.key } }))
+}
+
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<KeyView>)))]
+#[get("/api-keys")]
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_full_account()?;
+    let keys: Vec<KeyView> = state.store.api_keys(caller.account_id).await?.into_iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(crate::views::Page { data: keys, next_cursor: None }))
+}
+
+/// A new secret for the same key: the old secret stops working at once.
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/replace", tag = "api-keys",
+    responses((status = 200, body = KeyWithSecret), (status = 404, body = ErrorBody)))]
+#[post("/api-keys/{id}/replace")]
+pub async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_full_account()?;
+    let current = find_key(&state, &caller, &id).await?;
+    let new = keys::generate(&state.store.keyring()?.hash_key);
+    let api_key_id = ApiKeyId::parse(&current.id).map_err(|_| ApiError::Internal)?;
+    let cmd = AccountCommand::ReplaceKey { api_key_id, prefix: new.prefix.clone(), hash: new.hash.clone() };
+    service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller)).await?.map_err(account_error)?;
+    let meta = find_key(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(Data { data: KeyWithSecret { meta, key: new.key } }))
+}
+
+/// Revoke a key, effective on the very next request.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[delete("/api-keys/{id}")]
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_full_account()?;
+    let current = find_key(&state, &caller, &id).await?;
+    let api_key_id = ApiKeyId::parse(&current.id).map_err(|_| ApiError::Internal)?;
+    service::execute_account(
+        &state,
+        caller.account_id,
+        &AccountCommand::RevokeKey { api_key_id },
+        metadata(&req, &caller),
+    )
+    .await?
+    .map_err(account_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}

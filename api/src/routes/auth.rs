@@ -1,0 +1,213 @@
+//! Signing in: OIDC id tokens for verified users, anonymous accounts, and the claim of an
+//! anonymous account's databases by a verified user.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, PlatformRole, UserId};
+use eventstore::{ExpectedVersion, Metadata, StoredEvent};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::session::Session;
+use crate::views::Data;
+use crate::{keys, metadata, service, AppState};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    pub id_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub account_id: String,
+    pub platform_role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnonymousView {
+    pub account_id: String,
+    pub anonymous_secret: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousCredentials {
+    pub account_id: String,
+    pub anonymous_secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimView {
+    pub account_id: String,
+    pub claimed_into: String,
+    pub database_ids: Vec<String>,
+}
+
+fn stream(account: AccountId) -> String {
+    format!("account-{}", account.uuid())
+}
+
+/// Finds or creates the user a verified identity signs in as.
+async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId, ApiError> {
+    if let Some(user) = state.store.user_by_identity(&id.issuer, &id.subject).await? {
+        return Ok(user);
+    }
+    let link = |account_id, user_id| AccountEvent::IdentityLinked {
+        account_id,
+        user_id,
+        issuer: id.issuer.clone(),
+        subject: id.subject.clone(),
+    };
+    for _ in 0..2 {
+        let (account_id, user_id, mut events) = match state.store.user_by_email_full(&id.email).await? {
+            // A new subject for a known email reclaims the same user and account.
+            Some(u) => (u.account_id, u.id, vec![]),
+            None => {
+                let (a, u) = (AccountId::new(), UserId::new());
+                let created = vec![
+                    AccountEvent::AccountCreated { account_id: a, plan: "free".into() },
+                    AccountEvent::UserRegistered {
+                        account_id: a,
+                        user_id: u,
+                        email: id.email.clone(),
+                        platform_role: PlatformRole::User,
+                    },
+                ];
+                (a, u, created)
+            }
+        };
+        events.push(link(account_id, user_id));
+        let version = state.store.read_stream(&stream(account_id)).await?.last().map(|e| e.version).unwrap_or(0);
+        let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+        let new = events.iter().map(|e| e.to_new()).collect::<Result<Vec<_>, _>>()?;
+        let meta =
+            Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
+        match state.store.append(&stream(account_id), expected, &new, &meta, &[]).await {
+            Ok(_) => return Ok(user_id),
+            // Someone signed in with the same email or identity at the same moment: look again.
+            Err(eventstore::StoreError::Conflict(_)) => {
+                if let Some(user) = state.store.user_by_identity(&id.issuer, &id.subject).await? {
+                    return Ok(user);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("sign-in raced with another; retry".into()))
+}
+
+/// Exchange an OIDC id token for a Berth session.
+#[utoipa::path(post, path = "/api/v1/auth/session", request_body = SessionRequest, tag = "auth", security(),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+#[post("/auth/session")]
+pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, ApiError> {
+    let oidc = state.oidc.as_ref().ok_or_else(|| ApiError::Unavailable("OIDC sign-in is not configured".into()))?;
+    let identity =
+        oidc.verify(&body.0.id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
+    let user_id = user_for(&state, &identity).await?;
+    let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
+    let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
+    let (token, expires_at) =
+        state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
+    let view = UserView {
+        user_id: user_id.to_string(),
+        email: user.email,
+        account_id: user.account_id.to_string(),
+        platform_role: user.platform_role,
+    };
+    Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: Some(view) } }))
+}
+
+/// Create an anonymous account (free plan) and a session for it.
+#[utoipa::path(post, path = "/api/v1/auth/anonymous", tag = "auth", security(),
+    responses((status = 201, body = AnonymousView)))]
+#[post("/auth/anonymous")]
+pub async fn anonymous(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (account_id, user_id) = (AccountId::new(), UserId::new());
+    let secret = keys::anonymous_secret();
+    let secret_hash = keys::hash_secret(&state.store.keyring()?.hash_key, &secret);
+    let event = AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash };
+    let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
+    state.store.append(&stream(account_id), ExpectedVersion::NoStream, &[event.to_new()?], &meta, &[]).await?;
+    let (token, expires_at) =
+        state.sessions.issue(&Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true });
+    Ok(HttpResponse::Created().json(Data {
+        data: AnonymousView { account_id: account_id.to_string(), anonymous_secret: secret, token, expires_at },
+    }))
+}
+
+/// The anonymous account's user, if `creds` are right and it is still anonymous and unclaimed.
+async fn check_anonymous(state: &AppState, creds: &AnonymousCredentials) -> Result<(AccountId, UserId), ApiError> {
+    let refused = ApiError::Unauthenticated("unknown anonymous account or wrong secret");
+    let account = AccountId::parse(&creds.account_id)
+        .map_err(|_| ApiError::Unauthenticated("unknown anonymous account or wrong secret"))?;
+    let (hash, user) = state.store.anonymous_account(account).await?.ok_or(refused)?;
+    if !keys::verify(&state.store.keyring()?.hash_key, &creds.anonymous_secret, &hash) {
+        return Err(ApiError::Unauthenticated("unknown anonymous account or wrong secret"));
+    }
+    Ok((account, user))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/anonymous/refresh", request_body = AnonymousCredentials, tag = "auth",
+    security(), responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+#[post("/auth/anonymous/refresh")]
+pub async fn refresh(state: web::Data<AppState>, body: Json<AnonymousCredentials>) -> Result<HttpResponse, ApiError> {
+    let (account_id, user_id) = check_anonymous(&state, &body.0).await?;
+    let (account, _) = state.store.load::<Account>(&stream(account_id)).await?;
+    if account.claimed.is_some() {
+        return Err(ApiError::Unauthenticated("this anonymous account was claimed; sign in instead"));
+    }
+    let (token, expires_at) =
+        state.sessions.issue(&Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true });
+    Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: None } }))
+}
+
+/// Move an anonymous account's databases to the signed-in user's account. Idempotent: a
+/// retried claim moves nothing twice and answers the same.
+#[utoipa::path(post, path = "/api/v1/auth/claim", request_body = AnonymousCredentials, tag = "auth",
+    responses((status = 200, body = ClaimView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[post("/auth/claim")]
+pub async fn claim(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<AnonymousCredentials>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.anonymous || caller.api_key_id.is_some() {
+        return Err(ApiError::Forbidden("claiming needs the session of a signed-in user"));
+    }
+    let (anon, _) = check_anonymous(&state, &body.0).await?;
+    let database_ids = state.store.account_database_ids(anon).await?;
+    let cmd = AccountCommand::Claim { by_user_id: caller.user_id, to_account_id: caller.account_id, database_ids };
+    match service::execute_account(&state, anon, &cmd, metadata(&req, &caller)).await? {
+        Ok(_) => {}
+        Err(AccountError::ClaimedByOther) => return Err(ApiError::Conflict("already claimed by another user".into())),
+        Err(e) => return Err(ApiError::Conflict(e.to_string())),
+    }
+    // Whether just now or by an earlier try, the claim on record is the answer.
+    let (account, _) = state.store.load::<Account>(&stream(anon)).await?;
+    let (_, into, ids) = account.claimed.ok_or(ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(Data {
+        data: ClaimView {
+            account_id: anon.to_string(),
+            claimed_into: into.to_string(),
+            database_ids: ids.iter().map(|d| d.to_string()).collect(),
+        },
+    }))
+}

@@ -1,0 +1,134 @@
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::{AccessCommand, AccessError, ShareRole, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::authz::Action;
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{Data, Page};
+use crate::{metadata, service, AppState};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddCollaborator {
+    pub email: String,
+    /// `admin`, `developer` or `viewer`.
+    pub role: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CollaboratorView {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub added_at: DateTime<Utc>,
+}
+
+fn parse_role(role: &str) -> Result<ShareRole, ApiError> {
+    ShareRole::parse(role)
+        .ok_or_else(|| ApiError::InvalidRequest("invalid field `role`: `admin`, `developer` or `viewer`".into()))
+}
+
+fn access_error(e: AccessError) -> ApiError {
+    match e {
+        AccessError::NotShared => ApiError::NotFound("collaborator"),
+        AccessError::AlreadyShared => ApiError::Conflict(e.to_string()),
+        AccessError::SharingWithOwner => ApiError::Unprocessable(e.to_string()),
+    }
+}
+
+async fn listed(state: &AppState, db: domain::DatabaseId) -> Result<Vec<CollaboratorView>, ApiError> {
+    Ok(state
+        .store
+        .collaborators(db)
+        .await?
+        .into_iter()
+        .map(|c| CollaboratorView {
+            user_id: c.user_id.to_string(),
+            email: c.email,
+            role: c.role,
+            added_at: c.added_at,
+        })
+        .collect())
+}
+
+#[utoipa::path(get, path = "/api/v1/databases/{id}/collaborators", tag = "collaborators",
+    responses((status = 200, body = Vec<CollaboratorView>), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/collaborators")]
+pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
+    Ok(HttpResponse::Ok().json(Page { data: listed(&state, db.id).await?, next_cursor: None }))
+}
+
+/// Share a database with an existing user, by email.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/collaborators", request_body = AddCollaborator, tag = "collaborators",
+    responses((status = 201, body = CollaboratorView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/collaborators")]
+pub async fn add(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<AddCollaborator>,
+) -> Result<HttpResponse, ApiError> {
+    let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
+    let role = parse_role(&body.0.role)?;
+    let email = body.0.email.trim().to_lowercase();
+    let user = state.store.user_by_email_full(&email).await?.ok_or(ApiError::NotFound("user with that email"))?;
+    let cmd = AccessCommand::Share {
+        database_id: db.id,
+        user_id: user.id,
+        email: email.clone(),
+        role,
+        user_account: user.account_id,
+        owner_account: db.account_id,
+    };
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    let added = listed(&state, db.id).await?.into_iter().find(|c| c.user_id == user.id.to_string());
+    Ok(HttpResponse::Created().json(Data { data: added.ok_or(ApiError::Internal)? }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/databases/{id}/collaborators/{user_id}", request_body = ChangeRole,
+    tag = "collaborators", responses((status = 200, body = CollaboratorView), (status = 404, body = ErrorBody)))]
+#[patch("/databases/{id}/collaborators/{user_id}")]
+pub async fn change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: Json<ChangeRole>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
+    let user_id = UserId::parse(&user).map_err(|_| ApiError::NotFound("collaborator"))?;
+    let cmd = AccessCommand::ChangeRole { database_id: db.id, user_id, role: parse_role(&body.0.role)? };
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    let changed = listed(&state, db.id).await?.into_iter().find(|c| c.user_id == user);
+    Ok(HttpResponse::Ok().json(Data { data: changed.ok_or(ApiError::NotFound("collaborator"))? }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/collaborators/{user_id}", tag = "collaborators",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[delete("/databases/{id}/collaborators/{user_id}")]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = path.into_inner();
+    let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
+    let user_id = UserId::parse(&user).map_err(|_| ApiError::NotFound("collaborator"))?;
+    let cmd = AccessCommand::Unshare { database_id: db.id, user_id };
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}

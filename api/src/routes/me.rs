@@ -1,0 +1,77 @@
+use actix_web::{get, patch, web, HttpRequest, HttpResponse};
+use domain::{AccountCommand, AccountId, Plan, Quotas};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::Data;
+use crate::{metadata, service, AppState};
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    pub databases: i64,
+    pub storage_mb: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub platform_role: String,
+    pub account_id: String,
+    pub plan: String,
+    #[schema(value_type = Object)]
+    pub quotas: Quotas,
+    pub usage: UsageView,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = MeView)))]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let user = state.store.user(caller.user_id).await?.ok_or(ApiError::Unauthenticated("the user no longer exists"))?;
+    let plan = Plan::parse(&user.plan).unwrap_or(Plan::Free);
+    let (databases, bytes) = state.store.account_usage(caller.account_id).await?;
+    Ok(HttpResponse::Ok().json(Data {
+        data: MeView {
+            user_id: user.id.to_string(),
+            email: user.email,
+            platform_role: user.platform_role,
+            account_id: user.account_id.to_string(),
+            plan: plan.as_str().into(),
+            quotas: state.config.plans.of(plan),
+            usage: UsageView { databases, storage_mb: bytes as f64 / (1024.0 * 1024.0) },
+        },
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    /// `free`, `pro` or `business`.
+    pub plan: String,
+}
+
+/// Platform admins set an account's plan.
+#[utoipa::path(patch, path = "/api/v1/admin/accounts/{id}", request_body = AccountPatch, tag = "admin",
+    responses((status = 200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[patch("/admin/accounts/{id}")]
+pub async fn set_plan(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<AccountPatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_platform_admin()?;
+    caller.require_full_account()?;
+    let plan = Plan::parse(&body.0.plan)
+        .ok_or_else(|| ApiError::InvalidRequest("invalid field `plan`: `free`, `pro` or `business`".into()))?;
+    let account = AccountId::parse(&id).map_err(|_| ApiError::NotFound("account"))?;
+    state.store.account_plan(account).await?.ok_or(ApiError::NotFound("account"))?;
+    service::execute_account(&state, account, &AccountCommand::ChangePlan { plan }, metadata(&req, &caller))
+        .await?
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(Data { data: serde_json::json!({ "id": account.to_string(), "plan": plan.as_str() }) }))
+}

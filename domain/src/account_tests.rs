@@ -1,0 +1,102 @@
+use super::*;
+
+fn account(plan: Plan) -> (Account, AccountId) {
+    let id = AccountId::new();
+    let a = Account::replay(&[AccountEvent::AccountCreated { account_id: id, plan: plan.as_str().into() }]);
+    (a, id)
+}
+
+fn create_key(scope: KeyScope) -> AccountCommand {
+    AccountCommand::CreateKey {
+        user_id: UserId::new(),
+        api_key_id: ApiKeyId::new(),
+        prefix: "abcdefgh".into(),
+        hash: "h".into(),
+        label: "ci".into(),
+        scope,
+    }
+}
+
+fn apply_all(a: &mut Account, events: Vec<AccountEvent>) {
+    for e in events {
+        a.apply(&e);
+    }
+}
+
+#[test]
+fn free_accounts_cannot_create_api_keys() {
+    let (a, _) = account(Plan::Free);
+    assert_eq!(a.decide(&create_key(KeyScope::All)), Err(AccountError::PlanRequired("free")));
+    let (a, _) = account(Plan::Pro);
+    assert!(a.decide(&create_key(KeyScope::All)).is_ok());
+}
+
+#[test]
+fn a_selected_key_needs_databases_and_a_label() {
+    let (a, _) = account(Plan::Pro);
+    assert_eq!(a.decide(&create_key(KeyScope::Selected(vec![]))), Err(AccountError::EmptySelection));
+    let mut bad = create_key(KeyScope::All);
+    if let AccountCommand::CreateKey { label, .. } = &mut bad {
+        *label = "  ".into();
+    }
+    assert_eq!(a.decide(&bad), Err(AccountError::BadLabel));
+}
+
+#[test]
+fn revoked_keys_cannot_be_replaced_or_revoked_again() {
+    let (mut a, _) = account(Plan::Business);
+    let cmd = create_key(KeyScope::All);
+    let AccountCommand::CreateKey { api_key_id, .. } = cmd.clone() else { unreachable!() };
+    let events = a.decide(&cmd).expect("creates");
+    apply_all(&mut a, events);
+    let replace = AccountCommand::ReplaceKey { api_key_id, prefix: "zzzzzzzz".into(), hash: "h2".into() };
+    assert!(a.decide(&replace).is_ok());
+    let events = a.decide(&AccountCommand::RevokeKey { api_key_id }).expect("revokes");
+    apply_all(&mut a, events);
+    assert_eq!(a.decide(&AccountCommand::RevokeKey { api_key_id }), Err(AccountError::KeyNotFound));
+    assert_eq!(a.decide(&replace), Err(AccountError::KeyNotFound));
+}
+
+#[test]
+fn a_claim_is_idempotent_for_the_same_user_and_refused_for_another() {
+    let anon = AccountId::new();
+    let mut a = Account::replay(&[AccountEvent::AnonymousAccountCreated {
+        account_id: anon,
+        user_id: UserId::new(),
+        secret_hash: "h".into(),
+    }]);
+    let (by, to) = (UserId::new(), AccountId::new());
+    let claim = AccountCommand::Claim { by_user_id: by, to_account_id: to, database_ids: vec![DatabaseId::new()] };
+    let events = a.decide(&claim).expect("claims");
+    assert_eq!(events.len(), 1);
+    apply_all(&mut a, events);
+    assert_eq!(a.decide(&claim), Ok(vec![]), "a retried claim changes nothing");
+    let other =
+        AccountCommand::Claim { by_user_id: UserId::new(), to_account_id: AccountId::new(), database_ids: vec![] };
+    assert_eq!(a.decide(&other), Err(AccountError::ClaimedByOther));
+    let (verified, _) = account(Plan::Free);
+    assert_eq!(verified.decide(&claim), Err(AccountError::NotAnonymous));
+}
+
+#[test]
+fn key_events_round_trip_with_their_scope() {
+    let e = AccountEvent::ApiKeyCreated {
+        account_id: AccountId::new(),
+        user_id: UserId::new(),
+        api_key_id: ApiKeyId::new(),
+        prefix: "abcdefgh".into(),
+        hash: "h".into(),
+        label: "l".into(),
+        scope: KeyScope::Selected(vec![DatabaseId::new()]),
+    };
+    let json = serde_json::to_value(&e).expect("serialises");
+    assert_eq!(json["scope"]["scope"], "selected");
+    assert_eq!(serde_json::from_value::<AccountEvent>(json).expect("parses"), e);
+    // Keys created before scopes existed read as full-account keys.
+    let mut old = serde_json::to_value(&e).expect("serialises");
+    old.as_object_mut().expect("object").remove("scope");
+    let AccountEvent::ApiKeyCreated { scope, .. } = serde_json::from_value(old).expect("parses") else {
+        unreachable!()
+    };
+    assert_eq!(scope, KeyScope::All);
+}

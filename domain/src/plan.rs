@@ -1,0 +1,74 @@
+//! Plans and their quotas. The numbers are configuration; these are the defaults.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Free,
+    Pro,
+    Business,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Pro => "pro",
+            Self::Business => "business",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "free" => Some(Self::Free),
+            "pro" => Some(Self::Pro),
+            "business" => Some(Self::Business),
+            _ => None,
+        }
+    }
+
+    /// API keys are a paid feature.
+    pub fn allows_api_keys(self) -> bool {
+        self != Self::Free
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    /// Databases an account may have (not counting deleted ones).
+    pub databases: i64,
+    /// Account-wide storage, MB.
+    pub storage_mb: i64,
+    /// `CONNECTION LIMIT` of each database role.
+    pub connection_limit: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanQuotas {
+    pub free: Quotas,
+    pub pro: Quotas,
+    pub business: Quotas,
+}
+
+impl Default for PlanQuotas {
+    fn default() -> Self {
+        Self {
+            free: Quotas { databases: 2, storage_mb: 512, connection_limit: 10 },
+            pro: Quotas { databases: 50, storage_mb: 50 * 1024, connection_limit: 100 },
+            business: Quotas { databases: 500, storage_mb: 500 * 1024, connection_limit: 300 },
+        }
+    }
+}
+
+impl PlanQuotas {
+    pub fn of(&self, plan: Plan) -> Quotas {
+        match plan {
+            Plan::Free => self.free,
+            Plan::Pro => self.pro,
+            Plan::Business => self.business,
+        }
+    }
+}

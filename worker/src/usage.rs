@@ -1,0 +1,43 @@
+//! Measures how much storage each tenant database uses, so account storage quotas can be
+//! enforced. Sizes are observations, kept apart from the event-sourced read models.
+
+use std::time::Duration;
+
+use eventstore::Store;
+use hostctl::Hosts;
+use tokio::sync::watch;
+
+/// Measures every host once.
+pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
+    for host in store.hosts().await? {
+        let dbs = store.host_databases(host.id).await?;
+        if dbs.is_empty() {
+            continue;
+        }
+        let conn = match hosts.get(store, host.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(host = %host.name, error = %e, "cannot measure storage");
+                continue;
+            }
+        };
+        let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
+        let sizes = conn.database_sizes(&names).await?;
+        let by_id: Vec<_> =
+            dbs.iter().filter_map(|(id, name)| sizes.iter().find(|(n, _)| n == name).map(|(_, b)| (*id, *b))).collect();
+        store.record_sizes(&by_id).await?;
+    }
+    Ok(())
+}
+
+pub async fn run(store: Store, hosts: Hosts, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = measure(&store, &hosts).await {
+            tracing::warn!(error = %e, "measuring storage failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
