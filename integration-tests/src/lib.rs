@@ -60,6 +60,12 @@ impl Api {
         Self { base: app().api_url.clone(), key: key.map(str::to_owned), http: reqwest::Client::new() }
     }
 
+    /// A client whose requests come from `source` (another loopback address, e.g. 127.0.0.2).
+    pub fn from_source(key: Option<&str>, source: std::net::IpAddr) -> Self {
+        let http = reqwest::Client::builder().local_address(source).build().expect("a client");
+        Self { base: app().api_url.clone(), key: key.map(str::to_owned), http }
+    }
+
     /// A client for a brand-new user with an account of their own.
     pub async fn new_user() -> Self {
         let user = app().new_user("user").await.expect("creating a test user");

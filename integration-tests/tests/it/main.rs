@@ -8,3 +8,6 @@ mod eventstore;
 mod health;
 mod input;
 mod isolation;
+mod matrix;
+mod secrets;
+mod sessions;
