@@ -64,6 +64,8 @@ pub struct AppState {
     pub key_usage: usage::KeyUsage,
     pub credential_limiter: Option<ratelimit::Limiter>,
     pub ip_limiter: Option<ratelimit::Limiter>,
+    /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
+    pub appends: tokio::sync::watch::Receiver<u64>,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            appends: store.listen_appends(),
             sessions,
             oidc,
             key_usage: usage::KeyUsage::default(),

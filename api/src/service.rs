@@ -1,6 +1,6 @@
 //! What the database routes do, between parsing and serialising.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, Plan};
@@ -133,22 +133,24 @@ pub async fn create(
     ))
 }
 
-/// Waits up to `budget` for an operation to succeed; false if it has not (yet).
-async fn wait_for_operation(state: &AppState, op: OperationId, budget: Duration) -> Result<bool, ApiError> {
-    let deadline = Instant::now() + budget;
-    let mut interval = Duration::from_millis(2);
+/// Waits up to `budget` for an operation to succeed; false if it has not (yet). Wakes on
+/// every append instead of polling (with a slow poll as a safety net).
+pub async fn wait_for_operation(state: &AppState, op: OperationId, budget: Duration) -> Result<bool, ApiError> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut appends = state.appends.clone();
     loop {
+        appends.borrow_and_update();
         let (row, _) = state.store.operation(op).await?;
         match row.state.as_str() {
             "succeeded" => return Ok(true),
             "failed" => return Ok(false),
             _ => {}
         }
-        if Instant::now() >= deadline {
-            return Ok(false);
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return Ok(false),
+            _ = appends.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(Duration::from_millis(25));
     }
 }
 

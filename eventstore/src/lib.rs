@@ -9,6 +9,7 @@ mod append;
 mod codec;
 pub mod consumer;
 mod error;
+mod notify;
 pub mod incidents;
 pub mod locks;
 mod projection;

@@ -4,6 +4,7 @@
 //! temp dir (fsync off, as in tests) that goes away when the command ends.
 
 mod append;
+mod auth;
 mod provision;
 pub mod stats;
 
@@ -16,6 +17,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         count: usize,
     },
+    /// Authenticated `GET /databases` throughput and p99 vs `GET /healthz`, same server.
+    Auth {
+        #[arg(long, default_value_t = 3000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Event-store appends per second vs raw INSERTs of the same rows.
     Append {
         #[arg(long, default_value_t = 5000)]
@@ -27,5 +35,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,
+        BenchCommand::Auth { requests, concurrency } => auth::run(requests, concurrency).await,
     }
 }
