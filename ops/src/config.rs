@@ -25,6 +25,8 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub connection_limit: i32,
     pub store_pool: usize,
+    /// Serve `GET /metrics` on this address instead of on the API listener.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             job_max_attempts: 5,
             connection_limit: 20,
             store_pool: 16,
+            metrics_listen: None,
         }
     }
 }
@@ -60,6 +63,9 @@ impl Config {
         }
         if let Some(v) = env("CONTROL_DSN") {
             c.control_dsn = Some(v);
+        }
+        if let Some(v) = env("METRICS_LISTEN") {
+            c.metrics_listen = Some(v);
         }
         if let Some(v) = env("KEY_FILE") {
             c.key_file = Some(v.into());
@@ -89,6 +95,9 @@ impl Config {
             create_wait: Duration::from_millis(self.create_wait_ms),
             body_limit: self.body_limit_bytes,
             workers: self.http_workers,
+            // Metrics go on the API listener unless they have one of their own.
+            metrics: self.metrics_listen.is_none().then(crate::metrics::install),
+            ..api::ApiConfig::default()
         }
     }
 

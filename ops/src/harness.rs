@@ -30,11 +30,18 @@ pub struct HarnessOptions {
     pub api: api::ApiConfig,
     pub max_attempts: u32,
     pub backoff_base: std::time::Duration,
+    /// How often the watchdog probes hosts (short in tests, so incidents show up quickly).
+    pub watchdog_interval: std::time::Duration,
 }
 
 impl Default for HarnessOptions {
     fn default() -> Self {
-        Self { api: api::ApiConfig::default(), max_attempts: 3, backoff_base: std::time::Duration::from_millis(50) }
+        Self {
+            api: api::ApiConfig::default(),
+            max_attempts: 3,
+            backoff_base: std::time::Duration::from_millis(50),
+            watchdog_interval: std::time::Duration::from_millis(250),
+        }
     }
 }
 
@@ -86,7 +93,12 @@ async fn start() -> anyhow::Result<Harness> {
     worker.max_attempts = opts.max_attempts;
     worker.backoff_base = opts.backoff_base;
     worker.backoff_max = std::time::Duration::from_secs(1);
-    let services = Services::start(store, listener, Some(opts.api.clone()), Some(worker)).await?;
+    worker.watchdog_interval = opts.watchdog_interval;
+    let mut api = opts.api.clone();
+    if api.metrics.is_none() {
+        api.metrics = Some(crate::metrics::install());
+    }
+    let services = Services::start(store, listener, Some(api), Some(worker)).await?;
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.
     std::mem::forget(services);

@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod jobs;
 pub mod queue;
+pub mod watchdog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +25,11 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// `CONNECTION LIMIT` of tenant roles (plans refine it).
     pub connection_limit: i32,
-    /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
+    /// Run the event dispatcher and the audit consumer in this process (each is a
+    /// fleet-wide singleton anyway).
     pub dispatcher: bool,
+    /// How often the watchdog probes tenant hosts and refreshes gauges.
+    pub watchdog_interval: Duration,
 }
 
 impl WorkerConfig {
@@ -38,6 +42,7 @@ impl WorkerConfig {
             backoff_max: Duration::from_secs(30),
             connection_limit: 20,
             dispatcher: true,
+            watchdog_interval: Duration::from_secs(15),
         }
     }
 }
@@ -51,6 +56,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         Arc::new(Runner { store: store.clone(), hosts: Default::default(), connection_limit: config.connection_limit });
     let mut tasks = tokio::task::JoinSet::new();
     if config.dispatcher {
+        let (audit_store, audit_shutdown) = (store.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let handler = eventstore::audit::consumer(audit_store.clone());
+            let opts = ConsumerOptions::default();
+            audit_store.run_consumer(eventstore::audit::CONSUMER, handler, opts, audit_shutdown).await;
+            Ok(())
+        });
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tasks.spawn(async move {
             store
@@ -59,6 +71,12 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             Ok(())
         });
     }
+    let (watch_store, watch_queue, shutdown_watchdog) = (store.clone(), queue.clone(), shutdown.clone());
+    let interval = config.watchdog_interval;
+    tasks.spawn(async move {
+        watchdog::run(watch_store, Default::default(), watch_queue, interval, shutdown_watchdog).await;
+        Ok(())
+    });
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,
         max_attempts: config.max_attempts,

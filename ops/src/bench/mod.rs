@@ -5,6 +5,7 @@
 
 mod append;
 mod provision;
+mod replay;
 pub mod stats;
 
 use clap::Subcommand;
@@ -21,11 +22,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         events: usize,
     },
+    /// Audit replay (rebuild every read model from the log) vs COPY of the same rows.
+    Replay {
+        #[arg(long, default_value_t = 20000)]
+        events: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,
+        BenchCommand::Replay { events } => replay::run(events).await,
     }
 }
