@@ -1,9 +1,13 @@
 //! End-to-end tests against one in-process platform per test binary: real PostgreSQL and
 //! PgBouncer processes, the real API over HTTP, the real workers.
 
+mod activity;
+mod audit;
 mod auth;
 mod databases;
 mod eventstore;
 mod health;
+mod incidents;
+mod observability;
 mod input;
 mod isolation;
