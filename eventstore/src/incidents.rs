@@ -153,8 +153,9 @@ impl Store {
     /// Open incidents per kind (for the metrics gauge).
     pub async fn open_incident_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let client = self.client().await?;
-        let rows =
-            client.query("select kind, count(*) from incidents where state = 'open' group by kind order by kind", &[]).await?;
+        let rows = client
+            .query("select kind, count(*) from incidents where state = 'open' group by kind order by kind", &[])
+            .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

@@ -61,13 +61,19 @@ pub struct ViewInfo {
     pub name: String,
 }
 
-async fn connect(store: &Store, host: HostId, dbname: &str, read_only: bool) -> Result<tokio_postgres::Client, HostError> {
+async fn connect(
+    store: &Store,
+    host: HostId,
+    dbname: &str,
+    read_only: bool,
+) -> Result<tokio_postgres::Client, HostError> {
     let row = store.host(host).await?;
     let secret = store
         .get_secret(&superuser_secret_id(host))
         .await
         .map_err(|e| HostError::Permanent(format!("host credentials: {e}")))?;
-    let password = String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
+    let password =
+        String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
     let mut options = format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}");
     if read_only {
         options.push_str(" -c default_transaction_read_only=on");
@@ -118,7 +124,10 @@ pub async fn database_metrics(store: &Store, host: HostId, name: &DatabaseName) 
 /// too, logged, since the other figures are still worth showing.
 async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) -> Option<Vec<StatementStats>> {
     let loaded = client
-        .query_one("select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ', '))", &[])
+        .query_one(
+            "select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ', '))",
+            &[],
+        )
         .await
         .ok()?
         .get::<_, bool>(0);

@@ -30,25 +30,21 @@ impl Captured {
 async fn every_log_line_of_a_request_carries_its_request_id() {
     let captured = Captured::default();
     let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    tracing_subscriber::fmt().with_env_filter("info").with_ansi(false).with_writer(move || writer.clone()).init();
 
     let store = app().store();
     let resource = format!("logged-{}", uuid::Uuid::new_v4().simple());
-    let report = IncidentReport { kind: "test_logs", severity: "info", resource_type: "test", resource_id: &resource, summary: "x" };
+    let report = IncidentReport {
+        kind: "test_logs",
+        severity: "info",
+        resource_type: "test",
+        resource_id: &resource,
+        summary: "x",
+    };
     let id = domain::IncidentId(store.report_incident(&report).await.expect("report")).to_string();
 
     let admin = Api::new(Some(&app().admin_key));
-    let r = admin
-        .send(
-            reqwest::Method::POST,
-            &format!("/admin/incidents/{id}/resolve"),
-            Some("{}".into()),
-        )
-        .await;
+    let r = admin.send(reqwest::Method::POST, &format!("/admin/incidents/{id}/resolve"), Some("{}".into())).await;
     r.expect(200);
     let request_id = r.request_id.expect("x-request-id");
     let lines = captured.lines();

@@ -15,7 +15,11 @@ pub async fn replay(store: &Store, out: &mut dyn Write) -> anyhow::Result<bool> 
     writeln!(out, "replayed {} events in {:.3}s", report.events, report.rebuild.as_secs_f64())?;
     for t in &report.tables {
         let verdict = if t.differs() { "DIFFERS" } else { "ok" };
-        writeln!(out, "  {:<12} live {:>7} rows, replayed {:>7} rows: {verdict}", t.table, t.live_rows, t.replayed_rows)?;
+        writeln!(
+            out,
+            "  {:<12} live {:>7} rows, replayed {:>7} rows: {verdict}",
+            t.table, t.live_rows, t.replayed_rows
+        )?;
         for row in &t.only_live {
             writeln!(out, "    only live:     {row}")?;
         }

@@ -52,8 +52,11 @@ async fn audit_commands_exit_zero_when_all_is_well_and_one_when_they_find_tamper
     assert!(out.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
 
     let c = connect(&url).await;
-    let edited: uuid::Uuid =
-        c.query_one("select event_id from events order by global_position offset 2 limit 1", &[]).await.expect("q").get(0);
+    let edited: uuid::Uuid = c
+        .query_one("select event_id from events order by global_position offset 2 limit 1", &[])
+        .await
+        .expect("q")
+        .get(0);
     c.batch_execute(&format!(
         "begin; alter table events disable trigger events_no_update;
          update events set data = jsonb_set(data, '{{plan}}', '\"enterprise\"') where event_id = '{edited}';

@@ -23,7 +23,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The consumers whose lag is reported.
 const CONSUMERS: &[&str] = &[crate::dispatch::CONSUMER, eventstore::audit::CONSUMER];
 
-pub async fn run(store: Store, hosts: Hosts, queue: Queue<Job>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    hosts: Hosts,
+    queue: Queue<Job>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         check_hosts(&store, &hosts).await;
         refresh_gauges(&store, &queue).await;
@@ -49,7 +55,11 @@ pub async fn check_hosts(store: &Store, hosts: &Hosts) {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
         };
-        metrics::gauge!("berth_host_reachable", "host" => row.name.clone()).set(if outcome.is_ok() { 1.0 } else { 0.0 });
+        metrics::gauge!("berth_host_reachable", "host" => row.name.clone()).set(if outcome.is_ok() {
+            1.0
+        } else {
+            0.0
+        });
         let recorded = match outcome {
             Ok(()) => store.resolve_incident(kinds::HOST_UNREACHABLE, &resource).await.map(|resolved| {
                 if resolved {

@@ -75,7 +75,11 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/admin/incidents", params(IncidentQuery), tag = "incidents",
     responses((status = 200, body = Page<IncidentView>), (status = 403, body = ErrorBody)))]
 #[get("/admin/incidents")]
-pub async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<IncidentQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: web::Query<IncidentQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let limit = page_limit(q.limit)?;
     if q.state.as_deref().is_some_and(|s| s != "open" && s != "resolved") {
@@ -85,7 +89,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<Inci
         Some(c) => Some(IncidentId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?.0),
         None => None,
     };
-    let filter = IncidentFilter { state: q.state.clone(), kind: q.kind.clone(), resource_id: q.resource.clone(), before };
+    let filter =
+        IncidentFilter { state: q.state.clone(), kind: q.kind.clone(), resource_id: q.resource.clone(), before };
     let rows = state.store.incidents(&filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|i| IncidentId(i.id).to_string())).flatten();
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(IncidentView::from).collect(), next_cursor }))
@@ -95,7 +100,11 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, q: web::Query<Inci
 #[utoipa::path(post, path = "/api/v1/admin/incidents/{id}/resolve", tag = "incidents",
     responses((status = 200, body = Data<IncidentView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/admin/incidents/{id}/resolve")]
-pub async fn resolve(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn resolve(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let id = IncidentId::parse(&id).map_err(|_| ApiError::NotFound("incident"))?;
     let row = match state.store.resolve_incident_by_id(id.0).await {

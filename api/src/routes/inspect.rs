@@ -79,7 +79,11 @@ async fn running(state: &AppState, caller: &Caller, id: &str) -> Result<(domain:
 #[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", tag = "databases",
     responses((status = 200, body = Data<DatabaseMetricsView>), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/metrics")]
-pub async fn metrics(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let (host, name) = running(&state, &caller, &id).await?;
     let m = inspect::database_metrics(&state.store, host, &name).await.map_err(host_error)?;
     let available = m.top_statements.is_some();
@@ -93,7 +97,13 @@ pub async fn metrics(state: web::Data<AppState>, caller: Caller, id: web::Path<S
         statements_available: available,
         top_statements: statements
             .into_iter()
-            .map(|s| StatementView { query: s.query, calls: s.calls, total_ms: s.total_ms, mean_ms: s.mean_ms, rows: s.rows })
+            .map(|s| StatementView {
+                query: s.query,
+                calls: s.calls,
+                total_ms: s.total_ms,
+                mean_ms: s.mean_ms,
+                rows: s.rows,
+            })
             .collect(),
     };
     Ok(HttpResponse::Ok().json(Data { data: view }))
@@ -103,7 +113,11 @@ pub async fn metrics(state: web::Data<AppState>, caller: Caller, id: web::Path<S
 #[utoipa::path(get, path = "/api/v1/databases/{id}/schema", tag = "databases",
     responses((status = 200, body = Data<SchemaView>), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/schema")]
-pub async fn schema(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn schema(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let (host, name) = running(&state, &caller, &id).await?;
     let s = inspect::database_schema(&state.store, host, &name).await.map_err(host_error)?;
     let view = SchemaView {

@@ -16,7 +16,8 @@ struct Writer {
 impl Writer {
     async fn new() -> Self {
         let email = format!("paging-{}@berth.test", uuid::Uuid::new_v4().simple());
-        let user = ops::accounts::bootstrap_user(&app().store(), &email, domain::PlatformRole::User).await.expect("user");
+        let user =
+            ops::accounts::bootstrap_user(&app().store(), &email, domain::PlatformRole::User).await.expect("user");
         Self { api: Api::new(Some(&user.key)), email }
     }
 

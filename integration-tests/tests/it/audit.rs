@@ -74,8 +74,14 @@ async fn verify_fails_at_exactly_the_event_that_was_edited() {
         .await
         .map(|r| (r.get(0), r.get(1)))
         .expect("the fifth event");
-    tamper(&url, &format!("update events set data = data || '{{\"email\": \"x@evil.test\"}}' where global_position = {}", target.0))
-        .await;
+    tamper(
+        &url,
+        &format!(
+            "update events set data = data || '{{\"email\": \"x@evil.test\"}}' where global_position = {}",
+            target.0
+        ),
+    )
+    .await;
 
     let report = audit::verify(&store).await.expect("verify");
     let broken = report.broken.expect("the chain is broken");
@@ -89,8 +95,7 @@ async fn a_deleted_event_breaks_the_chain_at_its_link() {
     seed(&store, 2).await;
     store.audit_catch_up().await.expect("chain the log");
     let c = integration_tests::connect(&url).await.expect("control plane");
-    let gp: i64 =
-        c.query_one("select max(global_position) from events", &[]).await.expect("last event").get(0);
+    let gp: i64 = c.query_one("select max(global_position) from events", &[]).await.expect("last event").get(0);
     tamper(&url, &format!("delete from events where global_position = {gp}")).await;
     let broken = audit::verify(&store).await.expect("verify").broken.expect("broken");
     assert_eq!(broken.global_position, gp);

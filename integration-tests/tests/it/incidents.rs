@@ -77,7 +77,13 @@ async fn incidents_page_newest_first_by_cursor() {
     let mut ids = Vec::new();
     for i in 0..3 {
         let resource = format!("thing-{i}");
-        let r = IncidentReport { kind: &kind, severity: "info", resource_type: "test", resource_id: &resource, summary: "x" };
+        let r = IncidentReport {
+            kind: &kind,
+            severity: "info",
+            resource_type: "test",
+            resource_id: &resource,
+            summary: "x",
+        };
         ids.push(domain::IncidentId(store.report_incident(&r).await.expect("report")).to_string());
     }
     let first = admin().get(&format!("/admin/incidents?kind={kind}&limit=2")).await;
@@ -118,7 +124,10 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
     let id = HostId::new();
     let name = format!("flaky-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    store.put_secret(&hostctl::host::superuser_secret_id(id), real.pg.superuser_password().as_bytes()).await.expect("s");
+    store
+        .put_secret(&hostctl::host::superuser_secret_id(id), real.pg.superuser_password().as_bytes())
+        .await
+        .expect("s");
     store.put_secret(&hostctl::host::admin_secret_id(id), real.bouncer.admin_password().as_bytes()).await.expect("s");
     let event = HostEvent::HostRegistered {
         host_id: id,
@@ -133,7 +142,10 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
         capacity: 0,
     };
     let new = [event.to_new().expect("encode")];
-    store.append(&format!("host-{}", id.uuid()), ExpectedVersion::NoStream, &new, &Metadata::default(), &[]).await.expect("register");
+    store
+        .append(&format!("host-{}", id.uuid()), ExpectedVersion::NoStream, &new, &Metadata::default(), &[])
+        .await
+        .expect("register");
 
     let query = format!("kind=host_unreachable&resource={id}");
     let open = eventually("a bumped host_unreachable incident", Duration::from_secs(30), || async {

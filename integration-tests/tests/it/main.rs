@@ -8,6 +8,6 @@ mod databases;
 mod eventstore;
 mod health;
 mod incidents;
-mod observability;
 mod input;
 mod isolation;
+mod observability;

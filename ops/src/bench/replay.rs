@@ -77,7 +77,10 @@ async fn generate(client: &Client, n: usize) -> anyhow::Result<usize> {
         capacity: 0,
     };
     let mut rows = vec![(format!("host-{}", host.uuid()), registered.to_new()?)];
-    let meta = serde_json::to_value(Metadata { actor: domain::Actor { user_id: Some(UserId::new()), api_key_id: None }, ..Default::default() })?;
+    let meta = serde_json::to_value(Metadata {
+        actor: domain::Actor { user_id: Some(UserId::new()), api_key_id: None },
+        ..Default::default()
+    })?;
     let mut i = 0;
     while rows.len() < n {
         rows.extend(account_block(i, host)?);
