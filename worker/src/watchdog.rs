@@ -40,7 +40,8 @@ pub async fn run(
     }
 }
 
-/// Probes every host once and records what it saw.
+/// Probes every host once, all at once (one slow host must not delay the verdict on the
+/// others), and records what it saw.
 pub async fn check_hosts(store: &Store, hosts: &Hosts) {
     let rows = match store.hosts().await {
         Ok(rows) => rows,
@@ -49,39 +50,37 @@ pub async fn check_hosts(store: &Store, hosts: &Hosts) {
             return;
         }
     };
-    for row in rows {
-        let resource = row.id.to_string();
-        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe(store, hosts, &row)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-        };
-        metrics::gauge!("berth_host_reachable", "host" => row.name.clone()).set(if outcome.is_ok() {
-            1.0
-        } else {
-            0.0
-        });
-        let recorded = match outcome {
-            Ok(()) => store.resolve_incident(kinds::HOST_UNREACHABLE, &resource).await.map(|resolved| {
-                if resolved {
-                    tracing::info!(host = %row.name, "tenant host reachable again; incident resolved");
-                }
-            }),
-            Err(why) => {
-                tracing::warn!(host = %row.name, error = %why, "tenant host unreachable");
-                let summary = format!("tenant host {} is unreachable: {why}", row.name);
-                let report = IncidentReport {
-                    kind: kinds::HOST_UNREACHABLE,
-                    severity: "critical",
-                    resource_type: "host",
-                    resource_id: &resource,
-                    summary: &summary,
-                };
-                store.report_incident(&report).await.map(|_| ())
+    futures::future::join_all(rows.iter().map(|row| check_host(store, hosts, row))).await;
+}
+
+async fn check_host(store: &Store, hosts: &Hosts, row: &HostRow) {
+    let resource = row.id.to_string();
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe(store, hosts, row)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+    };
+    metrics::gauge!("berth_host_reachable", "host" => row.name.clone()).set(if outcome.is_ok() { 1.0 } else { 0.0 });
+    let recorded = match outcome {
+        Ok(()) => store.resolve_incident(kinds::HOST_UNREACHABLE, &resource).await.map(|resolved| {
+            if resolved {
+                tracing::info!(host = %row.name, "tenant host reachable again; incident resolved");
             }
-        };
-        if let Err(e) = recorded {
-            tracing::warn!(error = %e, "watchdog cannot record what it saw");
+        }),
+        Err(why) => {
+            tracing::warn!(host = %row.name, error = %why, "tenant host unreachable");
+            let summary = format!("tenant host {} is unreachable: {why}", row.name);
+            let report = IncidentReport {
+                kind: kinds::HOST_UNREACHABLE,
+                severity: "critical",
+                resource_type: "host",
+                resource_id: &resource,
+                summary: &summary,
+            };
+            store.report_incident(&report).await.map(|_| ())
         }
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "watchdog cannot record what it saw");
     }
 }
 
