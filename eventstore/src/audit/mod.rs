@@ -110,18 +110,41 @@ impl Store {
         Ok(())
     }
 
-    /// Runs the audit work over everything committed so far (tests and the CLI use it to
-    /// catch up without waiting for the consumer).
+    /// Runs the audit work over everything committed before the call (tests and the CLI use
+    /// it to catch up without waiting for the consumer). Waits, up to a minute, for older
+    /// transactions still open anywhere in the cluster, as the consumer would.
     pub async fn audit_catch_up(&self) -> Result<u64, StoreError> {
+        let target = {
+            let client = self.client().await?;
+            client
+                .query_opt(
+                    "select tx_id::text, global_position from events order by tx_id desc, global_position desc limit 1",
+                    &[],
+                )
+                .await?
+                .map(|r| Position {
+                    tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
+                    global_position: r.get(1),
+                })
+                .unwrap_or_default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut pos = self.checkpoint(CONSUMER).await?;
         let mut n = 0;
-        loop {
+        while pos < target {
             let events = self.read_after(pos, 1000).await?;
-            let Some(last) = events.last().map(RecordedEvent::position) else { return Ok(n) };
+            let Some(last) = events.last().map(RecordedEvent::position) else {
+                if std::time::Instant::now() > deadline {
+                    return Err(StoreError::Unavailable("an older transaction stays open; cannot catch up".into()));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
             self.audit_batch(&events).await?;
             n += events.len() as u64;
             pos = last;
         }
+        Ok(n)
     }
 
     /// Events committed after the consumer's checkpoint: its lag, in events.
