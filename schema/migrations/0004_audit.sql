@@ -19,4 +19,5 @@ create table event_chain (
     hash            text not null
 );
 
-create index incidents_newest on incidents (id desc);
+-- Listing incidents by kind and state (the admin filters, the open-incidents gauge).
+create index incidents_by_kind on incidents (kind, state);
