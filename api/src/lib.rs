@@ -5,6 +5,7 @@ pub mod auth;
 pub mod authz;
 pub mod body;
 pub mod error;
+pub mod error_burst;
 pub mod keys;
 pub mod oidc;
 pub mod openapi;
@@ -39,6 +40,10 @@ pub struct ApiConfig {
     pub credential_budget: Option<ratelimit::Budget>,
     /// Per client IP address; `None` disables.
     pub ip_budget: Option<ratelimit::Budget>,
+    /// When set, `GET /metrics` on this listener serves it (else metrics live elsewhere).
+    pub metrics: Option<MetricsRender>,
+    /// What makes a burst of 5xx an `api_errors` incident.
+    pub error_burst: error_burst::BurstConfig,
 }
 
 impl Default for ApiConfig {
@@ -52,7 +57,20 @@ impl Default for ApiConfig {
             plans: domain::PlanQuotas::default(),
             credential_budget: Some(ratelimit::Budget { rate: 50.0, burst: 200.0 }),
             ip_budget: Some(ratelimit::Budget { rate: 100.0, burst: 400.0 }),
+            metrics: None,
+            error_burst: Default::default(),
         }
+    }
+}
+
+/// Renders the process's metrics in the Prometheus text format (the recorder is installed
+/// by the binary, once per process).
+#[derive(Clone)]
+pub struct MetricsRender(pub std::sync::Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MetricsRender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsRender")
     }
 }
 
@@ -66,6 +84,7 @@ pub struct AppState {
     pub ip_limiter: Option<ratelimit::Limiter>,
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
     pub appends: tokio::sync::watch::Receiver<u64>,
+    pub errors: error_burst::ErrorBurst,
 }
 
 impl AppState {
@@ -81,6 +100,7 @@ impl AppState {
         };
         Ok(Self {
             appends: store.listen_appends(),
+            errors: error_burst::ErrorBurst::new(config.error_burst.clone()),
             sessions,
             oidc,
             key_usage: usage::KeyUsage::default(),
@@ -102,6 +122,11 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(openapi::document())
 }
 
+/// Prometheus text format; unauthenticated (bind `metrics_listen` to keep it private).
+pub async fn metrics_text(render: web::Data<MetricsRender>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body((render.0)())
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
 }
@@ -110,6 +135,9 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let limit = state.config.body_limit;
+        if let Some(render) = state.config.metrics.clone() {
+            cfg.app_data(web::Data::new(render)).route("/metrics", web::get().to(metrics_text));
+        }
         cfg.app_data(state)
             .app_data(web::Data::new(body::BodyLimit(limit)))
             .app_data(
@@ -145,7 +173,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::me::set_plan)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
-                    .service(routes::activity::account),
+                    .service(routes::activity::account)
+                    .service(routes::incidents::list)
+                    .service(routes::incidents::resolve)
+                    .service(routes::inspect::metrics)
+                    .service(routes::inspect::schema),
             )
             .default_service(web::to(not_found));
     }
@@ -181,6 +213,7 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
             flusher.key_usage.flush(&flusher.store).await;
         }
     });
+    spawn_quiet_check(&state);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(ip_budget))
@@ -192,4 +225,28 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Resolves a quiet `api_errors` incident even when no request comes to do it. Ends with
+/// the server (it holds the state weakly).
+fn spawn_quiet_check(state: &web::Data<AppState>) {
+    let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+    let every = (state.config.error_burst.quiet / 4).max(Duration::from_millis(50));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(state) = weak.upgrade() else { return };
+            state.errors.resolve_if_quiet(&state.store);
+        }
+    });
+}
+
+/// Serves only `GET /metrics` on its own listener (`metrics_listen`), apart from the API.
+pub fn metrics_server(render: MetricsRender, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let render = web::Data::new(render);
+    Ok(HttpServer::new(move || App::new().app_data(render.clone()).route("/metrics", web::get().to(metrics_text)))
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(listener)?
+        .run())
 }

@@ -45,6 +45,10 @@ impl Modify for BearerAuth {
         routes::operations::get,
         routes::activity::account,
         routes::activity::for_database,
+        routes::incidents::list,
+        routes::incidents::resolve,
+        routes::inspect::metrics,
+        routes::inspect::schema,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

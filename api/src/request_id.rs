@@ -44,6 +44,9 @@ pub async fn middleware(
     if status.is_server_error() {
         span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
     }
+    if let Some(state) = res.request().app_data::<actix_web::web::Data<crate::AppState>>() {
+        state.errors.observe(&state.store, status.as_u16());
+    }
     let mut res = res.map_into_boxed_body();
     // Error bodies were rendered without the id; put it in.
     if status.is_client_error() || status.is_server_error() {

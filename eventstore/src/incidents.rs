@@ -1,6 +1,7 @@
 //! System incidents: what operators read to see what broke. Not events — an incident is the
 //! platform's observation, opened by failures and watchdogs, bumped on repeats.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -55,6 +56,105 @@ impl Store {
                 "select id, occurrences from incidents where kind = $1 and resource_id = $2 and state = 'open'",
                 &[&kind, &resource_id],
             )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+/// The kinds of incident the platform opens.
+pub mod kinds {
+    pub const PROVISIONING_FAILED: &str = "provisioning_failed";
+    pub const JOB_FAILED: &str = "job_failed";
+    pub const BACKUP_FAILED: &str = "backup_failed";
+    pub const BACKUP_STALE: &str = "backup_stale";
+    /// A tenant host's PostgreSQL or PgBouncer does not answer the watchdog.
+    pub const HOST_UNREACHABLE: &str = "host_unreachable";
+    /// A burst of 5xx answers from the API.
+    pub const API_ERRORS: &str = "api_errors";
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub severity: String,
+    pub state: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub summary: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub occurrences: i32,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    /// The resource's id as the incident names it (a `db_…`, a host id, `api`).
+    pub resource_id: Option<String>,
+    /// Return incidents strictly older than this one (ids are time-ordered).
+    pub before: Option<Uuid>,
+}
+
+const INCIDENT_COLUMNS: &str = "id, kind, severity, state, resource_type, resource_id, summary, first_seen_at,
+     last_seen_at, occurrences, resolved_at";
+
+fn incident_row(r: &tokio_postgres::Row) -> IncidentRow {
+    IncidentRow {
+        id: r.get(0),
+        kind: r.get(1),
+        severity: r.get(2),
+        state: r.get(3),
+        resource_type: r.get(4),
+        resource_id: r.get(5),
+        summary: r.get(6),
+        first_seen_at: r.get(7),
+        last_seen_at: r.get(8),
+        occurrences: r.get(9),
+        resolved_at: r.get(10),
+    }
+}
+
+impl Store {
+    /// Incidents, newest first (by when first seen, which a bump does not move, so paging
+    /// is stable).
+    pub async fn incidents(&self, f: &IncidentFilter, limit: i64) -> Result<Vec<IncidentRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "select {INCIDENT_COLUMNS} from incidents
+                     where ($1::text is null or state = $1) and ($2::text is null or kind = $2)
+                       and ($3::text is null or resource_id = $3) and ($4::uuid is null or id < $4)
+                     order by id desc limit $5"
+                ),
+                &[&f.state, &f.kind, &f.resource_id, &f.before, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(incident_row).collect())
+    }
+
+    /// Resolves an incident by id (an operator's call); resolving a resolved one changes
+    /// nothing. `NotFound` if there is no such incident.
+    pub async fn resolve_incident_by_id(&self, id: Uuid) -> Result<IncidentRow, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "update incidents set state = 'resolved', resolved_at = now() where id = $1 and state = 'open'",
+                &[&id],
+            )
+            .await?;
+        let row = client.query_opt(&format!("select {INCIDENT_COLUMNS} from incidents where id = $1"), &[&id]).await?;
+        row.as_ref().map(incident_row).ok_or(StoreError::NotFound)
+    }
+
+    /// Open incidents per kind (for the metrics gauge).
+    pub async fn open_incident_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("select kind, count(*) from incidents where state = 'open' group by kind order by kind", &[])
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

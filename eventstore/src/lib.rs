@@ -6,12 +6,13 @@
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
 mod append;
+pub mod audit;
 mod codec;
 pub mod consumer;
 mod error;
-mod notify;
 pub mod incidents;
 pub mod locks;
+mod notify;
 mod projection;
 mod projection_access;
 pub mod queries;

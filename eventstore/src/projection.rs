@@ -1,6 +1,8 @@
 //! Read models as a function of events. `project` runs inside the append transaction (so
 //! the API reads its writes) and again, unchanged, when the models are rebuilt by replay.
 //! Timestamps come from the event, never from the clock, so a replay reproduces them.
+//! Activity rows are written here without a `seq`; the audit consumer numbers them in commit
+//! order (`audit::sequence_activity`), and only numbered rows are listed.
 
 use domain::{DatabaseEvent, HostEvent};
 use tokio_postgres::Transaction;
@@ -164,8 +166,8 @@ pub(crate) async fn insert_activity(
     let actor = &e.metadata.actor;
     tx.execute(
         "insert into activity (event_id, account_id, database_id, at, actor_user_id, actor_api_key_id, action,
-                               resource_type, resource_id, resource_name, details, seq)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                               resource_type, resource_id, resource_name, details)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &e.event_id,
             &account,
@@ -178,7 +180,6 @@ pub(crate) async fn insert_activity(
             &resource_id,
             &resource_name,
             details,
-            &e.global_position,
         ],
     )
     .await?;

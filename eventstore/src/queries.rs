@@ -83,6 +83,10 @@ pub struct ActivityFilter {
     pub before_seq: Option<i64>,
 }
 
+/// Which activity rows the caller (`$1`, an account id) may read: the one place to widen when
+/// databases are shared.
+const ACTIVITY_VISIBLE_TO: &str = "account_id = $1";
+
 const DATABASE_COLUMNS: &str =
     "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
      d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at";
@@ -261,7 +265,8 @@ impl Store {
         ))
     }
 
-    /// An account's activity, newest first.
+    /// An account's activity, newest first. Only rows the audit consumer has numbered are
+    /// listed: numbers follow the commit order, so a page boundary never moves.
     pub async fn activity(
         &self,
         account: AccountId,
@@ -271,16 +276,18 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select event_id, at, actor_user_id, actor_api_key_id, action, resource_type, resource_id,
+                &format!(
+                    "select event_id, at, actor_user_id, actor_api_key_id, action, resource_type, resource_id,
                         resource_name, details, seq
                  from activity
-                 where account_id = $1
+                 where {ACTIVITY_VISIBLE_TO} and seq is not null
                    and ($2::uuid is null or database_id = $2)
                    and ($3::text is null or action = $3)
                    and ($4::timestamptz is null or at >= $4)
                    and ($5::timestamptz is null or at < $5)
                    and ($6::bigint is null or seq < $6)
-                 order by seq desc limit $7",
+                 order by seq desc limit $7"
+                ),
                 &[
                     &account.uuid(),
                     &f.database_id.map(|d| d.uuid()),
@@ -304,7 +311,7 @@ impl Store {
                 resource_id: r.get(6),
                 resource_name: r.get(7),
                 details: r.get(8),
-                seq: r.get(9),
+                seq: r.get::<_, Option<i64>>(9).unwrap_or_default(),
             })
             .collect())
     }

@@ -3,6 +3,7 @@
 //! by the API for read-only inspection.
 
 pub mod host;
+pub mod inspect;
 pub mod pgbouncer;
 
 pub use host::{HostConn, HostError, Hosts};

@@ -97,6 +97,13 @@ impl Api {
         Resp { status, body, request_id }
     }
 
+    /// A plain-text GET (e.g. `/metrics`); panics unless 200.
+    pub async fn get_text(&self, path: &str) -> String {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.expect("the API answers");
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        resp.text().await.expect("a text body")
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(reqwest::Method::GET, path, None).await
     }
@@ -224,5 +231,53 @@ impl Api {
         let r = self.post("/api-keys", body).await;
         r.expect(201);
         (r.data()["id"].as_str().expect("id").to_owned(), r.data()["key"].as_str().expect("key").to_owned())
+    }
+
+    /// Polls an activity listing until `pred` holds of its entries, with a deadline: activity
+    /// is listed once the audit consumer has numbered it, milliseconds after the write.
+    pub async fn wait_activity(&self, path: &str, pred: impl Fn(&[Value]) -> bool) -> Resp {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.get(path).await;
+            r.expect(200);
+            if pred(r.body["data"].as_array().map(Vec::as_slice).unwrap_or_default()) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "activity at {path} never matched; last: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Whether any entry has `action`.
+pub fn has_action(entries: &[Value], action: &str) -> bool {
+    entries.iter().any(|e| e["action"] == action)
+}
+
+/// A control-plane database of the test's own (migrated, empty), in the shared control
+/// cluster: for tests that tamper with the log or need it to themselves.
+pub async fn fresh_control_store(label: &str) -> (eventstore::Store, String) {
+    let name = format!("{label}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let control = &app().platform.control;
+    control.create_database_if_missing(&name).await.expect("creating a scratch control database");
+    let url = control.url(&name);
+    let store = eventstore::Store::connect(&url, 4).expect("URL parses").with_keyring(app().keyring.clone());
+    store.migrate().await.expect("migrations apply");
+    (store, url)
+}
+
+/// Polls `check` until it returns `Some`, with a deadline.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -33,6 +33,8 @@ pub struct Config {
     pub credential_budget: Option<api::ratelimit::Budget>,
     pub ip_budget: Option<api::ratelimit::Budget>,
     pub usage_interval_secs: u64,
+    /// Serve `GET /metrics` on this address instead of on the API listener.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +56,7 @@ impl Default for Config {
             credential_budget: api::ApiConfig::default().credential_budget,
             ip_budget: api::ApiConfig::default().ip_budget,
             usage_interval_secs: 60,
+            metrics_listen: None,
         }
     }
 }
@@ -73,6 +76,9 @@ impl Config {
         }
         if let Some(v) = env("CONTROL_DSN") {
             c.control_dsn = Some(v);
+        }
+        if let Some(v) = env("METRICS_LISTEN") {
+            c.metrics_listen = Some(v);
         }
         if let Some(v) = env("KEY_FILE") {
             c.key_file = Some(v.into());
@@ -107,6 +113,9 @@ impl Config {
             plans: self.plans.clone(),
             credential_budget: self.credential_budget,
             ip_budget: self.ip_budget,
+            // Metrics go on the API listener unless they have one of their own.
+            metrics: self.metrics_listen.is_none().then(crate::metrics::install),
+            ..api::ApiConfig::default()
         }
     }
 

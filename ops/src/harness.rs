@@ -30,6 +30,8 @@ pub struct HarnessOptions {
     pub api: api::ApiConfig,
     pub max_attempts: u32,
     pub backoff_base: std::time::Duration,
+    /// How often the watchdog probes hosts (short in tests, so incidents show up quickly).
+    pub watchdog_interval: std::time::Duration,
 }
 
 impl Default for HarnessOptions {
@@ -37,7 +39,12 @@ impl Default for HarnessOptions {
         // Tests share 127.0.0.1 and one admin: budgets would only make them flaky. The
         // rate-limit tests set their own.
         let api = api::ApiConfig { credential_budget: None, ip_budget: None, ..api::ApiConfig::default() };
-        Self { api, max_attempts: 3, backoff_base: std::time::Duration::from_millis(50) }
+        Self {
+            api,
+            max_attempts: 3,
+            backoff_base: std::time::Duration::from_millis(50),
+            watchdog_interval: std::time::Duration::from_millis(250),
+        }
     }
 }
 
@@ -91,7 +98,12 @@ async fn start() -> anyhow::Result<Harness> {
     worker.backoff_max = std::time::Duration::from_secs(1);
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = std::time::Duration::from_millis(500);
-    let services = Services::start(store, listener, Some(opts.api.clone()), Some(worker)).await?;
+    worker.watchdog_interval = opts.watchdog_interval;
+    let mut api = opts.api.clone();
+    if api.metrics.is_none() {
+        api.metrics = Some(crate::metrics::install());
+    }
+    let services = Services::start(store, listener, Some(api), Some(worker)).await?;
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.
     std::mem::forget(services);

@@ -2,10 +2,12 @@
 //! processes), platform assembly, configuration, and the operator commands.
 
 pub mod accounts;
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod harness;
 pub mod keyfile;
 pub mod local;
+pub mod metrics;
 pub mod platform;
 pub mod up;

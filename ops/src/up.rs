@@ -70,6 +70,9 @@ async fn serve(
     let services = Services::start(store, listener, Some(config.api()), Some(config.worker(url))).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
+    if let Some(addr) = crate::metrics::serve_separately(config.metrics_listen.as_deref())? {
+        println!("metrics: http://{addr}/metrics");
+    }
     if let Some(key) = first_key {
         println!("admin api key: {key}");
     }

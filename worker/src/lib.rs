@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod jobs;
 pub mod queue;
 pub mod usage;
+pub mod watchdog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,11 @@ pub struct WorkerConfig {
     /// How often the storage of tenant databases is measured.
     pub usage_interval: Duration,
     /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
+    /// Run the event dispatcher and the audit consumer in this process (each is a
+    /// fleet-wide singleton anyway).
     pub dispatcher: bool,
+    /// How often the watchdog probes tenant hosts and refreshes gauges.
+    pub watchdog_interval: Duration,
 }
 
 impl WorkerConfig {
@@ -42,6 +47,7 @@ impl WorkerConfig {
             plans: domain::PlanQuotas::default(),
             usage_interval: Duration::from_secs(60),
             dispatcher: true,
+            watchdog_interval: Duration::from_secs(15),
         }
     }
 }
@@ -55,6 +61,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone() });
     let mut tasks = tokio::task::JoinSet::new();
     if config.dispatcher {
+        let (audit_store, audit_shutdown) = (store.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let handler = eventstore::audit::consumer(audit_store.clone());
+            let opts = ConsumerOptions::default();
+            audit_store.run_consumer(eventstore::audit::CONSUMER, handler, opts, audit_shutdown).await;
+            Ok(())
+        });
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tasks.spawn(async move {
             store
@@ -70,6 +83,12 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             Ok(())
         });
     }
+    let (watch_store, watch_queue, shutdown_watchdog) = (store.clone(), queue.clone(), shutdown.clone());
+    let interval = config.watchdog_interval;
+    tasks.spawn(async move {
+        watchdog::run(watch_store, Default::default(), watch_queue, interval, shutdown_watchdog).await;
+        Ok(())
+    });
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,
         max_attempts: config.max_attempts,

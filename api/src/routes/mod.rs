@@ -4,5 +4,7 @@ pub mod auth;
 pub mod collaborators;
 pub mod databases;
 pub mod health;
+pub mod incidents;
+pub mod inspect;
 pub mod me;
 pub mod operations;

@@ -72,7 +72,7 @@ async fn the_free_plan_has_no_api_keys_until_an_admin_changes_the_plan() {
     admin.patch(&path, json!({ "plan": "pro" })).await.expect(200);
     assert_eq!(api.get("/me").await.data()["plan"], "pro");
     api.create_key(json!({ "label": "now allowed" })).await;
-    let activity = api.get("/activity?action=account.plan_change").await;
+    let activity = api.wait_activity("/activity?action=account.plan_change", |e| !e.is_empty()).await;
     assert_eq!(activity.body["data"].as_array().expect("array").len(), 1, "{}", activity.body);
 }
 
@@ -153,7 +153,10 @@ async fn sharing_gives_a_collaborator_exactly_their_role() {
     friend.get(&format!("/databases/{id}")).await.expect_error(404, "DATABASE_NOT_FOUND");
     owner.delete(&format!("/databases/{id}/collaborators/{user_id}")).await.expect_error(404, "NOT_FOUND");
 
-    let actions: Vec<String> = owner.get(&format!("/activity?database_id={id}")).await.body["data"]
+    let listing = owner
+        .wait_activity(&format!("/activity?database_id={id}"), |e| integration_tests::has_action(e, "database.unshare"))
+        .await;
+    let actions: Vec<String> = listing.body["data"]
         .as_array()
         .expect("array")
         .iter()

@@ -1,4 +1,4 @@
-use integration_tests::{connect, host_objects, served_pools, unique_name, Api};
+use integration_tests::{connect, has_action, host_objects, served_pools, unique_name, Api};
 use serde_json::json;
 
 #[tokio::test]
@@ -161,8 +161,7 @@ async fn activity_lists_who_did_what_newest_first() {
     let del = api.delete(&format!("/databases/{id}")).await;
     del.expect(202);
 
-    let r = api.get("/activity").await;
-    r.expect(200);
+    let r = api.wait_activity("/activity", |e| has_action(e, "database.delete")).await;
     let entries = r.body["data"].as_array().expect("array");
     let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
     let del_at = actions.iter().position(|a| *a == "database.delete").expect("delete recorded");

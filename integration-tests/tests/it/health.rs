@@ -25,6 +25,10 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/databases/{id}/activity", "get"),
         ("/api/v1/operations/{id}", "get"),
         ("/api/v1/activity", "get"),
+        ("/api/v1/admin/incidents", "get"),
+        ("/api/v1/admin/incidents/{id}/resolve", "post"),
+        ("/api/v1/databases/{id}/metrics", "get"),
+        ("/api/v1/databases/{id}/schema", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

@@ -115,6 +115,6 @@ async fn an_anonymous_account_creates_databases_refreshes_and_is_claimed_once() 
     other.post("/auth/claim", creds.clone()).await.expect_error(409, "CONFLICT");
     // API keys and anonymous sessions cannot claim.
     Api::new_user().await.post("/auth/claim", creds).await.expect_error(403, "FORBIDDEN");
-    let claims = user.get("/activity?action=account.claim").await;
+    let claims = user.wait_activity("/activity?action=account.claim", |e| !e.is_empty()).await;
     assert_eq!(claims.body["data"].as_array().expect("array").len(), 1, "claimed once: {}", claims.body);
 }

@@ -6,6 +6,7 @@
 mod append;
 mod auth;
 mod provision;
+mod replay;
 pub mod stats;
 
 use clap::Subcommand;
@@ -29,6 +30,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         events: usize,
     },
+    /// Audit replay (rebuild every read model from the log) vs COPY of the same rows.
+    Replay {
+        #[arg(long, default_value_t = 20000)]
+        events: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -36,5 +42,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,
         BenchCommand::Auth { requests, concurrency } => auth::run(requests, concurrency).await,
+        BenchCommand::Replay { events } => replay::run(events).await,
     }
 }

@@ -1,0 +1,140 @@
+//! What is inside a tenant database and how it is doing (read-only, any role on it).
+
+use actix_web::{get, web, HttpResponse};
+use domain::DatabaseName;
+use hostctl::inspect;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::authz::Action;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::Data;
+use crate::{service, AppState};
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementView {
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub rows: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DatabaseMetricsView {
+    pub size_bytes: i64,
+    pub active_connections: i64,
+    pub transactions_committed: i64,
+    pub transactions_rolled_back: i64,
+    pub cache_hit_ratio: Option<f64>,
+    /// Whether the host records statement statistics (pg_stat_statements).
+    pub statements_available: bool,
+    pub top_statements: Vec<StatementView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ColumnView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableView {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<ColumnView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ViewView {
+    pub schema: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SchemaView {
+    pub tables: Vec<TableView>,
+    pub views: Vec<ViewView>,
+}
+
+fn host_error(e: hostctl::HostError) -> ApiError {
+    tracing::warn!(error = %e, "inspecting a tenant database failed");
+    ApiError::Unavailable("the database's host did not answer".into())
+}
+
+/// A database that is not running has nothing to inspect.
+async fn running(state: &AppState, caller: &Caller, id: &str) -> Result<(domain::HostId, DatabaseName), ApiError> {
+    let (db, _) = service::load_authorized(state, caller, id, Action::View).await?;
+    if db.state != "running" && db.state != "stopped" {
+        return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
+    }
+    let name = DatabaseName::parse(&db.name).map_err(|_| ApiError::Internal)?;
+    Ok((db.host_id, name))
+}
+
+/// Size, connections, transactions, cache hit ratio and top statements.
+#[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", tag = "databases",
+    responses((status = 200, body = Data<DatabaseMetricsView>), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/metrics")]
+pub async fn metrics(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (host, name) = running(&state, &caller, &id).await?;
+    let m = inspect::database_metrics(&state.store, host, &name).await.map_err(host_error)?;
+    let available = m.top_statements.is_some();
+    let statements = m.top_statements.unwrap_or_default();
+    let view = DatabaseMetricsView {
+        size_bytes: m.size_bytes,
+        active_connections: m.active_connections,
+        transactions_committed: m.transactions_committed,
+        transactions_rolled_back: m.transactions_rolled_back,
+        cache_hit_ratio: m.cache_hit_ratio,
+        statements_available: available,
+        top_statements: statements
+            .into_iter()
+            .map(|s| StatementView {
+                query: s.query,
+                calls: s.calls,
+                total_ms: s.total_ms,
+                mean_ms: s.mean_ms,
+                rows: s.rows,
+            })
+            .collect(),
+    };
+    Ok(HttpResponse::Ok().json(Data { data: view }))
+}
+
+/// Tables with their columns and types, and views.
+#[utoipa::path(get, path = "/api/v1/databases/{id}/schema", tag = "databases",
+    responses((status = 200, body = Data<SchemaView>), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/schema")]
+pub async fn schema(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (host, name) = running(&state, &caller, &id).await?;
+    let s = inspect::database_schema(&state.store, host, &name).await.map_err(host_error)?;
+    let view = SchemaView {
+        tables: s
+            .tables
+            .into_iter()
+            .map(|t| TableView {
+                schema: t.schema,
+                name: t.name,
+                columns: t
+                    .columns
+                    .into_iter()
+                    .map(|c| ColumnView { name: c.name, data_type: c.data_type, nullable: c.nullable })
+                    .collect(),
+            })
+            .collect(),
+        views: s.views.into_iter().map(|v| ViewView { schema: v.schema, name: v.name }).collect(),
+    };
+    Ok(HttpResponse::Ok().json(Data { data: view }))
+}

@@ -1,0 +1,152 @@
+//! Rebuilding the read models from the log and comparing them with the live ones.
+//!
+//! Everything happens in one repeatable-read transaction that is rolled back at the end: the
+//! scratch schema never outlives the run, and the live tables and the log are read in the
+//! same snapshot, so concurrent writers cannot make a false difference. The scratch tables
+//! are `like public.<table> including all` and come first on the `search_path`, so the very
+//! projection routine of the append path writes them.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use super::{sequence_activity, ReadModel, CONSUMER, READ_MODELS};
+use crate::read::COLUMNS;
+use crate::{projection, Position, RecordedEvent, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Events read (and projected) per round trip.
+    pub batch: i32,
+    /// Differences shown per table and direction.
+    pub sample: i64,
+    /// Compare with the live tables (the benchmark only measures the rebuild).
+    pub compare: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self { batch: 2000, sample: 10, compare: true }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TableDiff {
+    pub table: &'static str,
+    pub live_rows: i64,
+    pub replayed_rows: i64,
+    /// Rows (as JSON) live but not rebuilt, and rebuilt but not live; at most `sample` each.
+    pub only_live: Vec<String>,
+    pub only_replayed: Vec<String>,
+}
+
+impl TableDiff {
+    pub fn differs(&self) -> bool {
+        !self.only_live.is_empty() || !self.only_replayed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    pub events: u64,
+    /// Time spent reading and projecting the log (not comparing).
+    pub rebuild: Duration,
+    pub tables: Vec<TableDiff>,
+}
+
+impl ReplayReport {
+    pub fn clean(&self) -> bool {
+        self.tables.iter().all(|t| !t.differs())
+    }
+}
+
+pub async fn replay(store: &Store) -> Result<ReplayReport, StoreError> {
+    replay_with(store, &ReplayOptions::default()).await
+}
+
+pub async fn replay_with(store: &Store, opts: &ReplayOptions) -> Result<ReplayReport, StoreError> {
+    let (mut client, conn) = store.dedicated().await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).start().await?;
+    let scratch = format!("berth_replay_{}", Uuid::new_v4().simple());
+    let mut ddl = format!("create schema {scratch};");
+    for m in READ_MODELS {
+        ddl.push_str(&format!("create table {scratch}.{t} (like public.{t} including all);", t = m.table));
+    }
+    tx.batch_execute(&ddl).await?;
+    // Activity is numbered only up to the audit checkpoint in this snapshot; so is replay's.
+    let numbered = tx
+        .query_opt("select tx_id::text, global_position from consumer_checkpoints where name = $1", &[&CONSUMER])
+        .await?
+        .map(|r| Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) })
+        .unwrap_or_default();
+    tx.batch_execute(&format!("set local search_path to {scratch}, public")).await?;
+    let started = Instant::now();
+    let events = rebuild(&tx, opts.batch, numbered).await?;
+    let rebuild_time = started.elapsed();
+    let mut tables = Vec::new();
+    if opts.compare {
+        for m in READ_MODELS {
+            tables.push(compare(&tx, &scratch, m, opts.sample).await?);
+        }
+    }
+    tx.rollback().await?;
+    Ok(ReplayReport { events, rebuild: rebuild_time, tables })
+}
+
+async fn rebuild(tx: &Transaction<'_>, batch: i32, numbered: Position) -> Result<u64, StoreError> {
+    let stmt = tx.prepare(&format!("select {COLUMNS} from public.events order by tx_id, global_position")).await?;
+    let portal = tx.bind(&stmt, &[]).await?;
+    let mut n = 0;
+    loop {
+        let rows = tx.query_portal(&portal, batch).await?;
+        if rows.is_empty() {
+            return Ok(n);
+        }
+        let events: Vec<RecordedEvent> = rows.iter().map(RecordedEvent::from_row).collect::<Result<_, _>>()?;
+        for e in &events {
+            projection::project(tx, e).await.map_err(|err| {
+                StoreError::Codec(format!(
+                    "replaying {} #{} ({}, position {}): {err}",
+                    e.stream_id, e.version, e.event_type, e.global_position
+                ))
+            })?;
+        }
+        let ids: Vec<Uuid> = events.iter().filter(|e| e.position() <= numbered).map(|e| e.event_id).collect();
+        sequence_activity(tx, &ids).await?;
+        n += events.len() as u64;
+    }
+}
+
+async fn compare(tx: &Transaction<'_>, scratch: &str, m: &ReadModel, sample: i64) -> Result<TableDiff, StoreError> {
+    let observed: Vec<String> = m.observed.iter().map(|c| c.to_string()).collect();
+    let cols: Vec<String> = tx
+        .query(
+            "select quote_ident(column_name::text) from information_schema.columns
+             where table_schema = 'public' and table_name = $1 and column_name::text <> all($2)
+             order by ordinal_position",
+            &[&m.table, &observed],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let cols = cols.join(", ");
+    let t = m.table;
+    let count = |schema: &str| format!("select count(*) from {schema}.{t}");
+    let live_rows: i64 = tx.query_one(&count("public"), &[]).await?.get(0);
+    let replayed_rows: i64 = tx.query_one(&count(scratch), &[]).await?.get(0);
+    let diff = |a: &str, b: &str| {
+        format!(
+            "select to_jsonb(x)::text from (select {cols} from {a}.{t} except all select {cols} from {b}.{t}) x
+             order by 1 limit {sample}"
+        )
+    };
+    let rows_of = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
+    let only_live = rows_of(tx.query(&diff("public", scratch), &[]).await?);
+    let only_replayed = rows_of(tx.query(&diff(scratch, "public"), &[]).await?);
+    Ok(TableDiff { table: t, live_rows, replayed_rows, only_live, only_replayed })
+}

@@ -1,0 +1,207 @@
+//! Read-only inspection of a tenant database for its users: usage metrics and the shape of
+//! its schema. Runs as the host's superuser on a short-lived connection (the tenant's own
+//! password is never needed), with a statement timeout so a slow catalog cannot hold an API
+//! worker.
+
+use std::time::Duration;
+
+use domain::{DatabaseName, HostId};
+use eventstore::Store;
+
+use crate::host::{superuser_secret_id, HostError};
+
+/// Per-statement budget of an inspection query.
+const STATEMENT_TIMEOUT_MS: u32 = 3000;
+
+#[derive(Debug, Clone)]
+pub struct DatabaseMetrics {
+    pub size_bytes: i64,
+    pub active_connections: i64,
+    pub transactions_committed: i64,
+    pub transactions_rolled_back: i64,
+    /// Share of block reads served from shared buffers; `None` before any read.
+    pub cache_hit_ratio: Option<f64>,
+    /// The tenant's costliest statements; `None` when the host lacks pg_stat_statements.
+    pub top_statements: Option<Vec<StatementStats>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatementStats {
+    /// Normalised text (constants replaced by `$n`).
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub rows: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaInfo {
+    pub tables: Vec<TableInfo>,
+    pub views: Vec<ViewInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<ColumnInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ViewInfo {
+    pub schema: String,
+    pub name: String,
+}
+
+async fn connect(
+    store: &Store,
+    host: HostId,
+    dbname: &str,
+    read_only: bool,
+) -> Result<tokio_postgres::Client, HostError> {
+    let row = store.host(host).await?;
+    let secret = store
+        .get_secret(&superuser_secret_id(host))
+        .await
+        .map_err(|e| HostError::Permanent(format!("host credentials: {e}")))?;
+    let password =
+        String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
+    let mut options = format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}");
+    if read_only {
+        options.push_str(" -c default_transaction_read_only=on");
+    }
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&row.pg_host)
+        .port(row.pg_port)
+        .user(&row.superuser)
+        .password(password)
+        .dbname(dbname)
+        .options(&options)
+        .application_name("berth-inspect")
+        .connect_timeout(Duration::from_secs(5));
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Size, connections, transactions and cache hits of `name`, and its tenant role's top
+/// statements when pg_stat_statements is loaded on the host.
+pub async fn database_metrics(store: &Store, host: HostId, name: &DatabaseName) -> Result<DatabaseMetrics, HostError> {
+    let client = connect(store, host, "postgres", false).await?;
+    let row = client
+        .query_one(
+            "select pg_database_size(d.datname),
+                    (select count(*) from pg_stat_activity a where a.datname = d.datname and a.state = 'active'),
+                    s.xact_commit, s.xact_rollback,
+                    case when s.blks_hit + s.blks_read > 0
+                         then s.blks_hit::float8 / (s.blks_hit + s.blks_read) end
+             from pg_database d join pg_stat_database s on s.datid = d.oid
+             where d.datname = $1",
+            &[&name.as_str()],
+        )
+        .await?;
+    Ok(DatabaseMetrics {
+        size_bytes: row.get(0),
+        active_connections: row.get(1),
+        transactions_committed: row.get(2),
+        transactions_rolled_back: row.get(3),
+        cache_hit_ratio: row.get(4),
+        top_statements: top_statements(&client, name).await,
+    })
+}
+
+/// `None` when the host cannot tell (the library is not preloaded); errors degrade to `None`
+/// too, logged, since the other figures are still worth showing.
+async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) -> Option<Vec<StatementStats>> {
+    let loaded = client
+        .query_one(
+            "select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ', '))",
+            &[],
+        )
+        .await
+        .ok()?
+        .get::<_, bool>(0);
+    if !loaded {
+        return None;
+    }
+    if let Err(e) = client.batch_execute("create extension if not exists pg_stat_statements").await {
+        tracing::warn!(error = %e, "cannot create pg_stat_statements on the tenant host");
+        return None;
+    }
+    // Only the tenant role's statements in its database, and never one that mentions a
+    // password (utility statements keep their literals before PostgreSQL 16).
+    let rows = client
+        .query(
+            "select s.query, s.calls, s.total_exec_time, s.mean_exec_time, s.rows
+             from pg_stat_statements s
+             join pg_database d on d.oid = s.dbid join pg_roles r on r.oid = s.userid
+             where d.datname = $1 and r.rolname = $1 and s.query !~* 'password|secret'
+             order by s.total_exec_time desc limit 10",
+            &[&name.as_str()],
+        )
+        .await;
+    match rows {
+        Ok(rows) => Some(
+            rows.iter()
+                .map(|r| StatementStats {
+                    query: r.get(0),
+                    calls: r.get(1),
+                    total_ms: r.get(2),
+                    mean_ms: r.get(3),
+                    rows: r.get(4),
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read pg_stat_statements");
+            None
+        }
+    }
+}
+
+/// Tables (with their columns and types) and views of `name`, outside the system schemas.
+pub async fn database_schema(store: &Store, host: HostId, name: &DatabaseName) -> Result<SchemaInfo, HostError> {
+    let client = connect(store, host, name.as_str(), true).await?;
+    let columns = client
+        .query(
+            "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text,
+                    c.is_nullable = 'YES'
+             from information_schema.columns c
+             join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+             where t.table_type = 'BASE TABLE' and c.table_schema not in ('pg_catalog', 'information_schema')
+             order by 1, 2, c.ordinal_position",
+            &[],
+        )
+        .await?;
+    let mut tables: Vec<TableInfo> = Vec::new();
+    for r in &columns {
+        let (schema, table): (String, String) = (r.get(0), r.get(1));
+        if tables.last().is_none_or(|t| t.schema != schema || t.name != table) {
+            tables.push(TableInfo { schema, name: table, columns: Vec::new() });
+        }
+        if let Some(t) = tables.last_mut() {
+            t.columns.push(ColumnInfo { name: r.get(2), data_type: r.get(3), nullable: r.get(4) });
+        }
+    }
+    let views = client
+        .query(
+            "select table_schema::text, table_name::text from information_schema.views
+             where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| ViewInfo { schema: r.get(0), name: r.get(1) })
+        .collect();
+    Ok(SchemaInfo { tables, views })
+}
