@@ -3,7 +3,7 @@
 
 use domain::PlatformRole;
 use eventstore::audit;
-use integration_tests::{app, fresh_control_store, has_action, unique_name, Api};
+use integration_tests::{fresh_control_store, unique_name};
 
 async fn seed(store: &eventstore::Store, users: usize) -> Vec<ops::accounts::Bootstrapped> {
     let mut out = Vec::new();
