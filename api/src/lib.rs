@@ -6,6 +6,7 @@ pub mod authz;
 pub mod body;
 pub mod error;
 pub mod keys;
+pub mod maintenance;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
@@ -78,6 +79,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::databases::list)
                     .service(routes::databases::get)
                     .service(routes::databases::remove)
+                    .service(routes::lifecycle::stop)
+                    .service(routes::lifecycle::start)
+                    .service(routes::lifecycle::restart)
+                    .service(routes::lifecycle::reset_password)
+                    .service(routes::lifecycle::credentials)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account),

@@ -142,3 +142,15 @@ impl From<ActivityRow> for ActivityView {
         }
     }
 }
+
+/// A database's login: returned by reset-password (once, for the new password) and by
+/// `GET /databases/{id}/credentials`.
+#[derive(Serialize, ToSchema)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    pub connection_string: String,
+    /// Set when the reset is still being applied (202).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}

@@ -246,6 +246,14 @@ impl HostConn {
         if !missing.is_empty() {
             return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
         }
+        // DISABLE lives only in PgBouncer's memory: re-assert it for stopped databases after
+        // every reload (and so after a PgBouncer restart, on the next sync).
+        let closed = store.host_closed_pools(self.row.id).await?;
+        for status in crate::lifecycle::pool_statuses(&admin).await? {
+            if !status.disabled && closed.iter().any(|c| c.as_str() == status.name) {
+                admin.simple_query(&format!("DISABLE \"{}\"", status.name)).await?;
+            }
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! by the API for read-only inspection.
 
 pub mod host;
+pub mod lifecycle;
 pub mod pgbouncer;
 
 pub use host::{HostConn, HostError, Hosts};

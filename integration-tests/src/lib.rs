@@ -182,3 +182,49 @@ pub async fn host_objects(name: &str) -> (i64, i64) {
         c.query_one("select count(*) from pg_database where datname::text = $1", &[&name]).await.expect("q").get(0);
     (roles, dbs)
 }
+
+/// The error a login attempt got, as the client sees it (the server's message if it sent one).
+pub async fn login_error(url: &str) -> String {
+    match connect(url).await {
+        Ok(c) => match c.simple_query("select 1").await {
+            Ok(_) => panic!("login through {url} succeeded but should have been refused"),
+            Err(e) => error_text(&e),
+        },
+        Err(e) => error_text(&e),
+    }
+}
+
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
+}
+
+/// A libpq key=value DSN straight to the tenant host's PostgreSQL, bypassing PgBouncer.
+pub fn direct_dsn(user: &str, password: &str, dbname: &str) -> String {
+    let pg = &app().platform.host.pg;
+    format!("host={} port={} user={user} password={password} dbname={dbname}", pg.host(), pg.port())
+}
+
+/// Waits (with a deadline) until `url` logs in and answers a query.
+pub async fn wait_login(url: &str) -> tokio_postgres::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match connect(url).await {
+            Ok(c) if c.simple_query("select 1").await.is_ok() => return c,
+            Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(_) => panic!("{url} connected but cannot query"),
+            Err(e) => panic!("{url} never logged in: {}", error_text(&e)),
+        }
+    }
+}
+
+impl Api {
+    /// POSTs a lifecycle action and waits for its operation; returns the final database view.
+    pub async fn lifecycle(&self, id: &str, action: &str) -> Value {
+        let r = self.post(&format!("/databases/{id}/{action}"), json!({})).await;
+        assert!(r.status == 200 || r.status == 202, "{action}: {} {}", r.status, r.body);
+        let op = r.data()["operation_id"].as_str().expect("operation id").to_owned();
+        let done = self.wait_operation(&op).await;
+        assert_eq!(done["state"], "succeeded", "{action}: {done}");
+        self.get(&format!("/databases/{id}")).await.data().clone()
+    }
+}

@@ -26,6 +26,11 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
         Decoded::Database(DatabaseEvent::DatabaseDeletionRequested { database_id, operation_id }) => {
             Some(Job::Delete { database_id, operation_id })
         }
+        Decoded::Database(e) => e.requested_maintenance().map(|(operation_id, action)| Job::Maintain {
+            database_id: e.database_id(),
+            operation_id,
+            action,
+        }),
         _ => None,
     }
 }

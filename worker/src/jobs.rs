@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, OperationKind};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,20 @@ use hostctl::{HostError, Hosts};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    Provision { database_id: DatabaseId, operation_id: OperationId },
-    Delete { database_id: DatabaseId, operation_id: OperationId },
+    Provision {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    Delete {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    /// Stop, start, restart or password reset (`action` is the operation kind).
+    Maintain {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        action: OperationKind,
+    },
 }
 
 impl Job {
@@ -23,14 +35,15 @@ impl Job {
         match self {
             Job::Provision { .. } => "provision",
             Job::Delete { .. } => "delete",
+            Job::Maintain { action, .. } => action.as_str(),
         }
     }
 
-    fn ids(&self) -> (DatabaseId, OperationId) {
+    pub(crate) fn ids(&self) -> (DatabaseId, OperationId) {
         match self {
-            Job::Provision { database_id, operation_id } | Job::Delete { database_id, operation_id } => {
-                (*database_id, *operation_id)
-            }
+            Job::Provision { database_id, operation_id }
+            | Job::Delete { database_id, operation_id }
+            | Job::Maintain { database_id, operation_id, .. } => (*database_id, *operation_id),
         }
     }
 }
@@ -39,6 +52,7 @@ impl Job {
 /// worker had been killed there.
 pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "pgbouncer", "verify", "record"];
 pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
+pub use crate::maintenance::steps as maintenance_steps;
 
 #[derive(Clone)]
 pub struct Runner {
@@ -69,7 +83,7 @@ fn system_meta(job: &Job) -> Metadata {
 }
 
 impl Runner {
-    async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
+    pub(crate) async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
         match self.store.execute::<Database>(&stream(job.ids().0), &command, &system_meta(job), &[]).await {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
@@ -84,10 +98,11 @@ impl Runner {
         let (id, operation_id) = job.ids();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
-            Job::Provision { .. } => "provisioning",
-            Job::Delete { .. } => "deleting",
+            Job::Provision { .. } => Some("provisioning"),
+            Job::Delete { .. } => Some("deleting"),
+            Job::Maintain { .. } => None,
         };
-        if db.state != wanted || db.operation_id != Some(operation_id) {
+        if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
@@ -99,6 +114,9 @@ impl Runner {
         let steps = match job {
             Job::Provision { .. } => PROVISION_STEPS,
             Job::Delete { .. } => DELETE_STEPS,
+            Job::Maintain { action, .. } => {
+                return self.run_maintenance(job, *action, &db, &name, &host, stop_after).await;
+            }
         };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
@@ -136,7 +154,13 @@ impl Runner {
     }
 
     /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
-    async fn verify_login(&self, host: &str, port: u16, name: &DatabaseName, id: DatabaseId) -> Result<(), JobError> {
+    pub(crate) async fn verify_login(
+        &self,
+        host: &str,
+        port: u16,
+        name: &DatabaseName,
+        id: DatabaseId,
+    ) -> Result<(), JobError> {
         let secret = format!("database:{}:password", id.uuid());
         let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
         let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
@@ -185,7 +209,7 @@ impl Handler<Job> for Runner {
         }
         let kind = match job {
             Job::Provision { .. } => "provisioning_failed",
-            Job::Delete { .. } => "job_failed",
+            Job::Delete { .. } | Job::Maintain { .. } => "job_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod jobs;
+mod maintenance;
 pub mod queue;
 
 use std::sync::Arc;

@@ -7,3 +7,4 @@ mod eventstore;
 mod health;
 mod input;
 mod isolation;
+mod lifecycle;
