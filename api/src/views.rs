@@ -150,7 +150,7 @@ pub struct Credentials {
     pub username: String,
     pub password: String,
     pub connection_string: String,
-    /// Set when the reset is still being applied (202).
+    /// The reset operation (reset-password only; 202 means it is still being applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
 }

@@ -23,6 +23,11 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/databases/{id}", "get"),
         ("/api/v1/databases/{id}", "delete"),
         ("/api/v1/databases/{id}/activity", "get"),
+        ("/api/v1/databases/{id}/stop", "post"),
+        ("/api/v1/databases/{id}/start", "post"),
+        ("/api/v1/databases/{id}/restart", "post"),
+        ("/api/v1/databases/{id}/reset-password", "post"),
+        ("/api/v1/databases/{id}/credentials", "get"),
         ("/api/v1/operations/{id}", "get"),
         ("/api/v1/activity", "get"),
     ] {
