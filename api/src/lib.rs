@@ -1,6 +1,7 @@
 //! Berth's HTTP API (actix-web): authentication, routing, JSON ⇄ domain, and one error type
 //! mapped to API.md's codes. Handlers are thin; what they do lives in `service`.
 
+pub mod access;
 pub mod auth;
 pub mod authz;
 pub mod body;
@@ -84,6 +85,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::lifecycle::restart)
                     .service(routes::lifecycle::reset_password)
                     .service(routes::lifecycle::credentials)
+                    .service(routes::allowlist::list)
+                    .service(routes::allowlist::add)
+                    .service(routes::allowlist::remove)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account),

@@ -2,12 +2,16 @@
 
 pub mod account;
 pub mod aggregate;
+pub mod allowlist;
+pub mod cidr;
 pub mod database;
 pub mod ids;
 pub mod name;
 
 pub use account::{AccountEvent, HostEvent, PlatformRole};
 pub use aggregate::{Activity, Actor, Aggregate};
+pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
+pub use cidr::{Cidr, CidrError};
 pub use database::{Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseState, OperationKind};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};

@@ -5,6 +5,7 @@
 //! rows they project to in one transaction, so what the API reads back always agrees with
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
+pub mod access;
 mod append;
 mod codec;
 pub mod consumer;

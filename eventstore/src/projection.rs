@@ -14,6 +14,7 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Database(d) => project_database(tx, e, &d).await,
         Decoded::Account(a) => project_account(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
+        Decoded::Allowlist(a) => crate::access::project_allowlist(tx, e, &a).await,
         Decoded::Unprojected => Ok(()),
     }
 }
@@ -223,7 +224,7 @@ async fn finish_operation(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_activity(
+pub(crate) async fn insert_activity(
     tx: &Transaction<'_>,
     e: &RecordedEvent,
     account: Uuid,

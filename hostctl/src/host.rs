@@ -13,7 +13,10 @@ use eventstore::queries::HostRow;
 use eventstore::Store;
 use tokio::sync::Mutex;
 
-use crate::pgbouncer::{render_auth_file, render_tenants, AuthEntry, PoolEntry, TENANTS_FILE, USERS_FILE};
+use crate::pgbouncer::{
+    render_auth_file, render_hba, render_tenants, validate_hba, AuthEntry, PoolEntry, HBA_FILE, TENANTS_FILE,
+    USERS_FILE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -235,11 +238,21 @@ impl HostConn {
                 backend_port: self.row.pg_port,
             });
         }
+        for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
+            auth.push(AuthEntry { user: role, secret: verifier });
+        }
+        let hba = render_hba(&store.host_allowlists(self.row.id).await?);
+        validate_hba(&hba).map_err(HostError::Permanent)?;
         let dir = PathBuf::from(&self.row.config_dir);
+        let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         write_atomically(&dir, USERS_FILE, render_auth_file(&auth).as_bytes(), 0o600).await?;
         write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o644).await?;
+        write_atomically(&dir, HBA_FILE, hba.as_bytes(), 0o600).await?;
         let admin = self.admin().await?;
-        admin.simple_query("RELOAD").await?;
+        if let Err(e) = self.reload_checked(&admin, &dir).await {
+            self.restore_hba(store, &dir, previous_hba, &e).await;
+            return Err(e);
+        }
         let served = served_databases(&admin).await?;
         let missing: Vec<&str> =
             pools.iter().map(|(n, _)| n.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
@@ -296,7 +309,15 @@ pub async fn served_databases(admin: &tokio_postgres::Client) -> Result<Vec<Stri
 
 /// Writes `dir/name` through a temporary file and a rename, owned like `dir` (PgBouncer runs
 /// as the directory's owner, which is not us when we are root).
-async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) async fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = dir.to_owned();
     let name = name.to_owned();

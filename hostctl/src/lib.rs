@@ -5,5 +5,6 @@
 pub mod host;
 pub mod lifecycle;
 pub mod pgbouncer;
+pub mod reload;
 
 pub use host::{HostConn, HostError, Hosts};

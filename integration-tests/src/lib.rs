@@ -228,3 +228,42 @@ impl Api {
         self.get(&format!("/databases/{id}")).await.data().clone()
     }
 }
+
+/// Connects to the PgBouncer of `url` from the local source address `source` (e.g.
+/// 127.0.0.2: all of 127/8 is this machine, so a socket bound there reaches PgBouncer on
+/// 127.0.0.1 and PgBouncer sees it come from `source`).
+pub async fn connect_from(source: std::net::IpAddr, url: &str) -> Result<tokio_postgres::Client, String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    let bouncer = &app().platform.host.bouncer;
+    let target: std::net::SocketAddr =
+        format!("{}:{}", bouncer.host(), bouncer.port()).parse().map_err(|e| format!("bouncer address: {e}"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
+    let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;
+    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await.map_err(|e| error_text(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client.simple_query("select 1").await.map_err(|e| error_text(&e))?;
+    Ok(client)
+}
+
+/// Waits (with a deadline) until a login from `source` succeeds (`admitted`) or is refused;
+/// returns the last refusal's message, if any.
+pub async fn wait_source(source: &str, url: &str, admitted: bool) -> Option<String> {
+    let ip: std::net::IpAddr = source.parse().expect("an IP address");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = connect_from(ip, url).await;
+        if got.is_ok() == admitted {
+            return got.err();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "login from {source} never became {}: {:?}",
+            if admitted { "admitted" } else { "refused" },
+            got.err()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

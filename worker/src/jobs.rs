@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, OperationKind};
+use chrono::{DateTime, Utc};
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, OperationKind, RuleId};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,16 @@ pub enum Job {
         operation_id: OperationId,
         action: OperationKind,
     },
+    /// Re-render and reload the PgBouncer of the database's host (allowlists, users changed).
+    SyncBouncer {
+        database_id: DatabaseId,
+    },
+    /// Record the expiry of a rule with a TTL; queued to run at `expires_at`.
+    ExpireRule {
+        database_id: DatabaseId,
+        rule_id: RuleId,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 impl Job {
@@ -36,14 +47,28 @@ impl Job {
             Job::Provision { .. } => "provision",
             Job::Delete { .. } => "delete",
             Job::Maintain { action, .. } => action.as_str(),
+            Job::SyncBouncer { .. } => "sync_bouncer",
+            Job::ExpireRule { .. } => "expire_rule",
         }
     }
 
-    pub(crate) fn ids(&self) -> (DatabaseId, OperationId) {
+    pub fn database_id(&self) -> DatabaseId {
         match self {
-            Job::Provision { database_id, operation_id }
-            | Job::Delete { database_id, operation_id }
-            | Job::Maintain { database_id, operation_id, .. } => (*database_id, *operation_id),
+            Job::Provision { database_id, .. }
+            | Job::Delete { database_id, .. }
+            | Job::Maintain { database_id, .. }
+            | Job::SyncBouncer { database_id }
+            | Job::ExpireRule { database_id, .. } => *database_id,
+        }
+    }
+
+    /// The operation the job carries out, for jobs that are one.
+    pub fn operation_id(&self) -> Option<OperationId> {
+        match self {
+            Job::Provision { operation_id, .. }
+            | Job::Delete { operation_id, .. }
+            | Job::Maintain { operation_id, .. } => Some(*operation_id),
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => None,
         }
     }
 }
@@ -79,12 +104,12 @@ fn stream(id: DatabaseId) -> String {
 }
 
 fn system_meta(job: &Job) -> Metadata {
-    Metadata { causation_id: Some(job.ids().1.uuid()), ..Metadata::default() }
+    Metadata { causation_id: job.operation_id().map(|o| o.uuid()), ..Metadata::default() }
 }
 
 impl Runner {
     pub(crate) async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
-        match self.store.execute::<Database>(&stream(job.ids().0), &command, &system_meta(job), &[]).await {
+        match self.store.execute::<Database>(&stream(job.database_id()), &command, &system_meta(job), &[]).await {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
@@ -95,12 +120,15 @@ impl Runner {
 
     /// Runs `job`, stopping after step `stop_after` (by index) when given.
     pub async fn run_steps(&self, job: &Job, attempt: u32, stop_after: Option<usize>) -> Result<(), JobError> {
-        let (id, operation_id) = job.ids();
+        let Some(operation_id) = job.operation_id() else {
+            return self.run_access(job).await;
+        };
+        let id = job.database_id();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
             Job::Provision { .. } => Some("provisioning"),
             Job::Delete { .. } => Some("deleting"),
-            Job::Maintain { .. } => None,
+            Job::Maintain { .. } | Job::SyncBouncer { .. } | Job::ExpireRule { .. } => None,
         };
         if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
@@ -117,6 +145,7 @@ impl Runner {
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, &host, stop_after).await;
             }
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => return self.run_access(job).await,
         };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
@@ -202,13 +231,17 @@ impl Handler<Job> for Runner {
     }
 
     async fn exhausted(&self, job: Job, error: String) {
-        let (id, operation_id) = job.ids();
+        let id = job.database_id();
         tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
-        if let Err(e) = self.command(&job, DatabaseCommand::MarkFailed { operation_id, error: error.clone() }).await {
-            tracing::error!(error = %e, "could not record the failure");
+        if let Some(operation_id) = job.operation_id() {
+            let failed = DatabaseCommand::MarkFailed { operation_id, error: error.clone() };
+            if let Err(e) = self.command(&job, failed).await {
+                tracing::error!(error = %e, "could not record the failure");
+            }
         }
         let kind = match job {
             Job::Provision { .. } => "provisioning_failed",
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => "access_sync_failed",
             Job::Delete { .. } | Job::Maintain { .. } => "job_failed",
         };
         let resource = id.to_string();

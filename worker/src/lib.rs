@@ -1,6 +1,7 @@
 //! Background work: the dispatcher that turns events into jobs, the jobs themselves (which act on
 //! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
+pub mod access;
 pub mod dispatch;
 pub mod jobs;
 mod maintenance;
@@ -27,6 +28,8 @@ pub struct WorkerConfig {
     pub connection_limit: i32,
     /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
     pub dispatcher: bool,
+    /// How often the sweeper looks for allowlist rules whose expiry job did not run.
+    pub sweep_interval: Duration,
 }
 
 impl WorkerConfig {
@@ -39,6 +42,7 @@ impl WorkerConfig {
             backoff_max: Duration::from_secs(30),
             connection_limit: 20,
             dispatcher: true,
+            sweep_interval: Duration::from_secs(30),
         }
     }
 }
@@ -57,6 +61,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             store
                 .run_consumer(dispatch::CONSUMER, dispatch::dispatcher(queue), ConsumerOptions::default(), shutdown)
                 .await;
+            Ok(())
+        });
+    }
+    {
+        let (store, every, shutdown) = (store.clone(), config.sweep_interval, shutdown.clone());
+        tasks.spawn(async move {
+            access::run_sweeper(store, every, shutdown).await;
             Ok(())
         });
     }

@@ -32,7 +32,8 @@ impl Runner {
         host: &HostConn,
         stop_after: Option<usize>,
     ) -> Result<(), JobError> {
-        let (id, operation_id) = job.ids();
+        let id = job.database_id();
+        let operation_id = job.operation_id().ok_or_else(|| JobError::Abort("not an operation".into()))?;
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();
             match (kind, *step) {
@@ -48,8 +49,10 @@ impl Runner {
                 }
                 (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store).await?,
                 // A stopped database refuses every login; the two steps above are the proof.
+                // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
+                // governs TCP sources, and may well not list the platform's own address.
                 (OperationKind::ResetPassword, "verify") if db.state != "stopped" => {
-                    self.verify_login(&db.host, db.port, name, id).await?
+                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, id).await?
                 }
                 (OperationKind::ResetPassword, "verify") => {}
                 (_, "record") => {

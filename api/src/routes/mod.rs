@@ -1,4 +1,5 @@
 pub mod activity;
+pub mod allowlist;
 pub mod databases;
 pub mod health;
 pub mod lifecycle;

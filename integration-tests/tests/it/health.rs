@@ -28,6 +28,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/databases/{id}/restart", "post"),
         ("/api/v1/databases/{id}/reset-password", "post"),
         ("/api/v1/databases/{id}/credentials", "get"),
+        ("/api/v1/databases/{id}/allowlist", "get"),
+        ("/api/v1/databases/{id}/allowlist", "post"),
+        ("/api/v1/databases/{id}/allowlist/{rule_id}", "delete"),
         ("/api/v1/operations/{id}", "get"),
         ("/api/v1/activity", "get"),
     ] {

@@ -1,6 +1,7 @@
 //! End-to-end tests against one in-process platform per test binary: real PostgreSQL and
 //! PgBouncer processes, the real API over HTTP, the real workers.
 
+mod allowlist;
 mod auth;
 mod credentials;
 mod databases;
