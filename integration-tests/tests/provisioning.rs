@@ -237,3 +237,79 @@ async fn dispatching_an_event_twice_queues_its_job_once() {
     dispatcher.handle(&events).await.expect("second dispatch");
     assert_eq!(queue.depth().await.expect("depth"), 1);
 }
+
+async fn request_maintenance(store: &Store, id: DatabaseId, kind: domain::OperationKind, extras: &[Extra]) -> Job {
+    let op = OperationId::new();
+    store
+        .execute::<Database>(
+            &format!("database-{}", id.uuid()),
+            &DatabaseCommand::RequestMaintenance { operation_id: op, kind },
+            &Metadata::default(),
+            extras,
+        )
+        .await
+        .expect("store")
+        .expect("decided");
+    Job::Maintain { database_id: id, operation_id: op, action: kind }
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_any_two_maintenance_steps_converges_on_rerun() {
+    use domain::OperationKind as K;
+    let f = fixture().await;
+    let store = store(f);
+    let runner = runner(&store);
+    let steps = |k| worker::jobs::maintenance_steps(k).len() - 1;
+    for stop in 0..steps(K::Stop).max(steps(K::ResetPassword)) {
+        let (id, op, name, _) = request(&store, f.host, f.account, &format!("maint{stop}")).await;
+        runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+        for kind in [K::Stop, K::Start, K::Restart] {
+            let job = request_maintenance(&store, id, kind, &[]).await;
+            if stop < steps(kind) {
+                runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("{kind:?} up to {stop}: {e}"));
+            }
+            runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("{kind:?} rerun after {stop}: {e}"));
+            let want = if kind == K::Stop { "stopped" } else { "running" };
+            assert_eq!(store.database(id).await.expect("db").state, want, "{kind:?} killed after step {stop}");
+        }
+        let password = format!("pw{}", uuid::Uuid::new_v4().simple());
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let extras = [
+            Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.clone().into_bytes() },
+            Extra::RoleVerifier { database_id: id.uuid(), verifier },
+        ];
+        let job = request_maintenance(&store, id, K::ResetPassword, &extras).await;
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("reset up to {stop}: {e}"));
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("reset rerun after {stop}: {e}"));
+        login_through_bouncer(&name, &password).await.expect("the new password works through PgBouncer");
+        runner.run_steps(&job, 3, None).await.expect("a duplicate delivery is a no-op");
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
+    use domain::{Allowlist, AllowlistCommand, Cidr, RuleId};
+    let f = fixture().await;
+    let store = store(f);
+    let (id, op, _, _) = request(&store, f.host, f.account, "sweep").await;
+    runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    let now = chrono::Utc::now();
+    let add = AllowlistCommand::Add {
+        database_id: id,
+        rule_id: RuleId::new(),
+        cidr: Cidr::parse("192.0.2.0/24").expect("valid"),
+        label: None,
+        expires_at: Some(now + chrono::Duration::milliseconds(300)),
+        now,
+    };
+    let stream = worker::access::allowlist_stream(id);
+    store.execute::<Allowlist>(&stream, &add, &Metadata::default(), &[]).await.expect("store").expect("decided");
+    // No workers run in this binary: the expiry job queued for this rule never runs.
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 1);
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "expired once");
+    assert!(store.allowlist(id).await.expect("rules").is_empty());
+    let events = store.read_stream(&stream).await.expect("events");
+    assert_eq!(events.last().expect("events").event_type, "AllowlistRuleExpired");
+}
