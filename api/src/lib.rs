@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod service;
+pub mod users;
 pub mod views;
 
 use std::net::TcpListener;
@@ -88,6 +89,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::allowlist::list)
                     .service(routes::allowlist::add)
                     .service(routes::allowlist::remove)
+                    .service(routes::users::list)
+                    .service(routes::users::create)
+                    .service(routes::users::remove)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account),

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod allowlist;
 pub mod cidr;
 pub mod database;
+pub mod dbuser;
 pub mod ids;
 pub mod name;
 
@@ -13,5 +14,6 @@ pub use aggregate::{Activity, Actor, Aggregate};
 pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
 pub use cidr::{Cidr, CidrError};
 pub use database::{Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseState, OperationKind};
+pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};

@@ -125,7 +125,7 @@ impl Store {
                 "select u.role_name, v.verifier from database_users u
                  join database_user_verifiers v on v.role_name = u.role_name
                  join databases d on d.id = u.database_id
-                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting') and u.state <> 'removing'
                  order by u.role_name",
                 &[&host.uuid()],
             )

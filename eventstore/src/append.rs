@@ -50,8 +50,19 @@ pub enum AppendOutcome {
 /// them (secrets are never in events).
 #[derive(Debug, Clone)]
 pub enum Extra {
-    Secret { id: String, plaintext: Vec<u8> },
-    RoleVerifier { database_id: Uuid, verifier: String },
+    Secret {
+        id: String,
+        plaintext: Vec<u8>,
+    },
+    RoleVerifier {
+        database_id: Uuid,
+        verifier: String,
+    },
+    /// The SCRAM verifier of a database user's role.
+    UserVerifier {
+        role_name: String,
+        verifier: String,
+    },
 }
 
 impl Store {
@@ -224,6 +235,14 @@ async fn append_in(
                     "insert into role_verifiers (database_id, verifier) values ($1, $2)
                      on conflict (database_id) do update set verifier = excluded.verifier",
                     &[database_id, verifier],
+                )
+                .await?;
+            }
+            Extra::UserVerifier { role_name, verifier } => {
+                tx.execute(
+                    "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
+                     on conflict (role_name) do update set verifier = excluded.verifier",
+                    &[role_name, verifier],
                 )
                 .await?;
             }

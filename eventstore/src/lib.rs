@@ -9,6 +9,7 @@ pub mod access;
 mod append;
 mod codec;
 pub mod consumer;
+pub mod dbusers;
 mod error;
 pub mod incidents;
 pub mod locks;

@@ -15,6 +15,7 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Account(a) => project_account(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
         Decoded::Allowlist(a) => crate::access::project_allowlist(tx, e, &a).await,
+        Decoded::DatabaseUser(u) => crate::dbusers::project_user(tx, e, &u).await,
         Decoded::Unprojected => Ok(()),
     }
 }

@@ -218,7 +218,8 @@ impl HostConn {
             client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
         }
         client.batch_execute(&format!("DROP ROLE IF EXISTS {q}")).await?;
-        Ok(())
+        // The database's extra users: nothing of theirs outlives the database.
+        self.drop_user_roles_of(id).await
     }
 
     /// PgBouncer: render the pools and logins of every live database on this host, swap the

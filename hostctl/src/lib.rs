@@ -6,5 +6,6 @@ pub mod host;
 pub mod lifecycle;
 pub mod pgbouncer;
 pub mod reload;
+pub mod users;
 
 pub use host::{HostConn, HostError, Hosts};

@@ -22,6 +22,7 @@ create table database_users (
     database_id uuid not null references databases(id),
     name        text not null,
     role_name   text not null unique,
+    state       text not null,
     created_at  timestamptz not null,
     primary key (database_id, name)
 );

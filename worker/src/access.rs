@@ -100,6 +100,9 @@ impl Runner {
                     Err(ExpireError::Store(e)) => Err(retry(e)),
                 }
             }
+            Job::CreateUser { database_id, name } | Job::RemoveUser { database_id, name } => {
+                self.run_user(job, *database_id, name).await
+            }
             other => Err(JobError::Abort(format!("{} is not an access job", other.kind()))),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{AllowlistEvent, DatabaseEvent};
+use domain::{AllowlistEvent, DatabaseEvent, DatabaseUserEvent};
 use eventstore::consumer::Handler;
 use eventstore::{decode, Decoded, RecordedEvent};
 
@@ -30,6 +30,18 @@ pub fn jobs_for(event: &RecordedEvent) -> Vec<(uuid::Uuid, Job, Option<std::time
             jobs.push((key, Job::ExpireRule { database_id, rule_id, expires_at: at }, Some(at.into())));
         }
         return jobs;
+    }
+    if let Ok(Decoded::DatabaseUser(u)) = decode(event) {
+        let (database_id, name) = (u.database_id(), u.name().clone());
+        return match u {
+            DatabaseUserEvent::DatabaseUserCreated { .. } => {
+                vec![(event.event_id, Job::CreateUser { database_id, name }, None)]
+            }
+            DatabaseUserEvent::DatabaseUserRemovalRequested { .. } => {
+                vec![(event.event_id, Job::RemoveUser { database_id, name }, None)]
+            }
+            _ => vec![],
+        };
     }
     job_for(event).map(|j| vec![(event.event_id, j, None)]).unwrap_or_default()
 }

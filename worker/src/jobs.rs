@@ -39,6 +39,16 @@ pub enum Job {
         rule_id: RuleId,
         expires_at: DateTime<Utc>,
     },
+    /// Create a database user's role on the host and add it to PgBouncer's logins.
+    CreateUser {
+        database_id: DatabaseId,
+        name: DatabaseName,
+    },
+    /// Take a database user off PgBouncer and drop its role.
+    RemoveUser {
+        database_id: DatabaseId,
+        name: DatabaseName,
+    },
 }
 
 impl Job {
@@ -49,6 +59,8 @@ impl Job {
             Job::Maintain { action, .. } => action.as_str(),
             Job::SyncBouncer { .. } => "sync_bouncer",
             Job::ExpireRule { .. } => "expire_rule",
+            Job::CreateUser { .. } => "create_user",
+            Job::RemoveUser { .. } => "remove_user",
         }
     }
 
@@ -58,7 +70,9 @@ impl Job {
             | Job::Delete { database_id, .. }
             | Job::Maintain { database_id, .. }
             | Job::SyncBouncer { database_id }
-            | Job::ExpireRule { database_id, .. } => *database_id,
+            | Job::ExpireRule { database_id, .. }
+            | Job::CreateUser { database_id, .. }
+            | Job::RemoveUser { database_id, .. } => *database_id,
         }
     }
 
@@ -68,7 +82,7 @@ impl Job {
             Job::Provision { operation_id, .. }
             | Job::Delete { operation_id, .. }
             | Job::Maintain { operation_id, .. } => Some(*operation_id),
-            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => None,
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => None,
         }
     }
 }
@@ -128,7 +142,7 @@ impl Runner {
         let wanted = match job {
             Job::Provision { .. } => Some("provisioning"),
             Job::Delete { .. } => Some("deleting"),
-            Job::Maintain { .. } | Job::SyncBouncer { .. } | Job::ExpireRule { .. } => None,
+            _ => None,
         };
         if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
@@ -145,7 +159,7 @@ impl Runner {
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, &host, stop_after).await;
             }
-            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => return self.run_access(job).await,
+            _ => return self.run_access(job).await,
         };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
@@ -241,7 +255,9 @@ impl Handler<Job> for Runner {
         }
         let kind = match job {
             Job::Provision { .. } => "provisioning_failed",
-            Job::SyncBouncer { .. } | Job::ExpireRule { .. } => "access_sync_failed",
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => {
+                "access_sync_failed"
+            }
             Job::Delete { .. } | Job::Maintain { .. } => "job_failed",
         };
         let resource = id.to_string();

@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod jobs;
 mod maintenance;
 pub mod queue;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,3 +4,4 @@ pub mod databases;
 pub mod health;
 pub mod lifecycle;
 pub mod operations;
+pub mod users;

@@ -31,6 +31,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/databases/{id}/allowlist", "get"),
         ("/api/v1/databases/{id}/allowlist", "post"),
         ("/api/v1/databases/{id}/allowlist/{rule_id}", "delete"),
+        ("/api/v1/databases/{id}/users", "get"),
+        ("/api/v1/databases/{id}/users", "post"),
+        ("/api/v1/databases/{id}/users/{username}", "delete"),
         ("/api/v1/operations/{id}", "get"),
         ("/api/v1/activity", "get"),
     ] {

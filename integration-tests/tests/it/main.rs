@@ -10,3 +10,4 @@ mod health;
 mod input;
 mod isolation;
 mod lifecycle;
+mod users;
