@@ -94,3 +94,35 @@ async fn lifecycle_of_someone_elses_or_a_deleted_database_is_not_found() {
     api.wait_operation(del.data()["operation_id"].as_str().expect("op")).await;
     api.post(&format!("/databases/{id}/stop"), json!({})).await.expect_error(404, "DATABASE_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn postgres_refuses_the_session_past_the_role_connection_limit() {
+    let api = Api::new_user().await;
+    let name = unique_name("limited");
+    let d = api.create_running(&name).await;
+    let password = d["password"].as_str().expect("password");
+    let su = integration_tests::host_superuser().await;
+    let limit: i32 =
+        su.query_one("select rolconnlimit from pg_roles where rolname = $1", &[&name]).await.expect("role").get(0);
+    assert!(limit > 0, "the role has a connection limit");
+    let dsn = direct_dsn(&name, password, &name);
+    // PgBouncer's idle server connections of the role count against the limit too.
+    let held: i64 = su
+        .query_one("select count(*) from pg_stat_activity where usename = $1", &[&name])
+        .await
+        .expect("activity")
+        .get(0);
+    let mut sessions = Vec::new();
+    for i in held as i32..limit {
+        sessions.push(connect(&dsn).await.unwrap_or_else(|e| panic!("session {i} of {limit}: {}", error_text(&e))));
+    }
+    let refused = login_error(&dsn).await;
+    assert!(refused.contains("too many connections for role"), "session {} refused: {refused}", limit + 1);
+    drop(sessions.pop());
+    // A slot is free again once PostgreSQL has seen the session end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connect(&dsn).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "a freed slot is usable again");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
