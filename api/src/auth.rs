@@ -46,7 +46,8 @@ impl FromRequest for Caller {
                 .trim();
             let (prefix, secret) = keys::split(token).ok_or(ApiError::Unauthenticated(REJECTED))?;
             let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
-            let hash_key = &state.store.keyring()?.hash_key;
+            let keyring = state.store.keyring()?;
+            let hash_key = &keyring.hash_key;
             if row.revoked || !keys::verify(hash_key, secret, &row.hash) {
                 return Err(ApiError::Unauthenticated(REJECTED));
             }

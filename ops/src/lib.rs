@@ -8,4 +8,5 @@ pub mod harness;
 pub mod keyfile;
 pub mod local;
 pub mod platform;
+pub mod rotate;
 pub mod up;

@@ -58,6 +58,15 @@ enum AdminCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Add a new platform key, re-seal every stored secret under it, retire the old keys.
+    /// Safe while the platform runs: its processes follow the key file.
+    RotateMasterKey {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Seconds to wait for seals begun before the switch, before the final pass.
+        #[arg(long, default_value_t = 2)]
+        grace_seconds: u64,
+    },
 }
 
 fn init_tracing() {
@@ -96,8 +105,7 @@ async fn main() -> anyhow::Result<()> {
                 config.listen = l;
             }
             let dsn = config.control_dsn.clone().context("serve needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store =
-                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store = platform::open_store_with_key_file(&dsn, &config.key_file(), config.store_pool).await?;
             let listener = std::net::TcpListener::bind(&config.listen)?;
             let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
             println!("api: {}", services.api_url);
@@ -107,8 +115,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let dsn = config.control_dsn.clone().context("worker needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store =
-                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store = platform::open_store_with_key_file(&dsn, &config.key_file(), config.store_pool).await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let work = tokio::spawn(worker::run(store, config.worker(dsn), rx));
             up::wait_for_signal().await;
@@ -136,6 +143,16 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("created platform admin {email}");
             }
             println!("admin api key: {}", b.key);
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::RotateMasterKey { data_dir, grace_seconds } } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let (url, _cluster) = control_url(&config).await?;
+            let grace = std::time::Duration::from_secs(grace_seconds);
+            let r = ops::rotate::rotate_master_key(&config.key_file(), &url, grace).await?;
+            println!("active key: {} (re-sealed {} secret(s); retired {:?})", r.new_key, r.resealed, r.retired);
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,

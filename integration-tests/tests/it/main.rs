@@ -10,4 +10,5 @@ mod health;
 mod input;
 mod isolation;
 mod lifecycle;
+mod rotation;
 mod users;
