@@ -5,6 +5,7 @@
 
 mod append;
 mod provision;
+mod rotate;
 pub mod stats;
 
 use clap::Subcommand;
@@ -14,6 +15,11 @@ pub enum BenchCommand {
     /// Create→running latency through the API vs raw CREATE ROLE/DATABASE on the same host.
     Provision {
         #[arg(long, default_value_t = 20)]
+        count: usize,
+    },
+    /// reset-password → new password works through PgBouncer, vs ALTER ROLE + auth_file + RELOAD by hand.
+    Rotate {
+        #[arg(long, default_value_t = 30)]
         count: usize,
     },
     /// Event-store appends per second vs raw INSERTs of the same rows.
@@ -27,5 +33,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,
+        BenchCommand::Rotate { count } => rotate::run(count).await,
     }
 }
