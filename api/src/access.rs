@@ -6,6 +6,11 @@
 //! `CONFLICT` (like a taken name: it collides with existing state, and removing the other
 //! rule makes it valid); more than the per-database cap → 422 `UNPROCESSABLE`; a database
 //! that is not running or stopped (provisioning, deleting, failed) → 409; deleted → 404.
+//!
+//! POST and DELETE answer once the host's PgBouncer enforces the change (201 / 204), or,
+//! past the server's wait budget, 202 (the change is recorded and being applied).
+
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use domain::allowlist::MAX_TTL_SECONDS;
@@ -54,6 +59,24 @@ pub async fn list(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<Rul
     Ok(state.store.allowlist(db.id).await?)
 }
 
+/// Waits (up to the server's budget) until the host's PgBouncer enforces the latest change
+/// to the database's allowlist; false if it does not yet.
+async fn wait_enforced(state: &AppState, db: &DatabaseRow) -> Result<bool, ApiError> {
+    let deadline = Instant::now() + state.config.create_wait;
+    let mut interval = StdDuration::from_millis(2);
+    loop {
+        if state.store.bouncer_has_latest_of(db.host_id, &allowlist_stream(db)).await? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(StdDuration::from_millis(25));
+    }
+}
+
+/// Adds a rule; returns it and whether PgBouncer enforces it already.
 pub async fn add(
     state: &AppState,
     caller: &Caller,
@@ -62,7 +85,7 @@ pub async fn add(
     raw_label: Option<String>,
     ttl_seconds: Option<u64>,
     meta: Metadata,
-) -> Result<RuleRow, ApiError> {
+) -> Result<(RuleRow, bool), ApiError> {
     let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
     let cidr = Cidr::parse(cidr).map_err(|e| ApiError::InvalidRequest(format!("invalid field `cidr`: {e}")))?;
     let label = label(raw_label)?;
@@ -82,17 +105,19 @@ pub async fn add(
     if let Err(e) = state.store.execute::<Allowlist>(&allowlist_stream(&db), &command, &meta, &[]).await? {
         return Err(allowlist_error(e));
     }
+    let enforced = wait_enforced(state, &db).await?;
     let rules = state.store.allowlist(db.id).await?;
-    rules.into_iter().find(|r| r.id == rule_id).ok_or(ApiError::Internal)
+    Ok((rules.into_iter().find(|r| r.id == rule_id).ok_or(ApiError::Internal)?, enforced))
 }
 
-pub async fn remove(state: &AppState, caller: &Caller, id: &str, rule: &str, meta: Metadata) -> Result<(), ApiError> {
+/// Removes a rule; true once PgBouncer no longer admits by it.
+pub async fn remove(state: &AppState, caller: &Caller, id: &str, rule: &str, meta: Metadata) -> Result<bool, ApiError> {
     let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
     let rule_id = RuleId::parse(rule).map_err(|_| ApiError::NotFound("allowlist rule"))?;
     check_live(&db)?;
     let command = AllowlistCommand::Remove { rule_id };
     match state.store.execute::<Allowlist>(&allowlist_stream(&db), &command, &meta, &[]).await? {
-        Ok(_) => Ok(()),
+        Ok(_) => wait_enforced(state, &db).await,
         Err(e) => Err(allowlist_error(e)),
     }
 }

@@ -132,4 +132,39 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+
+    /// The oldest transaction still running: everything committed below it is visible to
+    /// any query that starts after this call. A PgBouncer sync takes it before it reads.
+    pub async fn snapshot_xmin(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let xmin: String = client.query_one("select pg_snapshot_xmin(pg_current_snapshot())::text", &[]).await?.get(0);
+        xmin.parse().map_err(|_| StoreError::Codec(format!("bad xmin {xmin}")))
+    }
+
+    /// Records that `host`'s PgBouncer now enforces everything committed below `xmin`.
+    pub async fn record_bouncer_sync(&self, host: HostId, xmin: u64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "insert into bouncer_syncs (host_id, synced_xmin, synced_at) values ($1, $2::text::xid8, now())
+                 on conflict (host_id) do update
+                 set synced_xmin = greatest(bouncer_syncs.synced_xmin, excluded.synced_xmin), synced_at = now()",
+                &[&host.uuid(), &xmin.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the latest change to `stream` is enforced by `host`'s PgBouncer.
+    pub async fn bouncer_has_latest_of(&self, host: HostId, stream: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "select coalesce((select synced_xmin from bouncer_syncs where host_id = $1) > e.tx_id, false)
+                 from events e where e.stream_id = $2 order by e.version desc limit 1",
+                &[&host.uuid(), &stream],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)).unwrap_or(true))
+    }
 }

@@ -228,6 +228,8 @@ impl HostConn {
     /// everything the others added.
     pub async fn sync_bouncer(&self, store: &Store) -> Result<(), HostError> {
         let _lock = store.host_lock(self.row.id.uuid()).await?;
+        // Before reading anything: what is committed below it is in this render.
+        let xmin = store.snapshot_xmin().await?;
         let pools = store.host_pools(self.row.id).await?;
         let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
         let mut entries = Vec::with_capacity(pools.len());
@@ -268,6 +270,7 @@ impl HostConn {
                 admin.simple_query(&format!("DISABLE \"{}\"", status.name)).await?;
             }
         }
+        store.record_bouncer_sync(self.row.id, xmin).await?;
         Ok(())
     }
 

@@ -33,3 +33,12 @@ create table database_user_verifiers (
     role_name text primary key,
     verifier  text not null
 );
+
+-- What each host's PgBouncer has been synced to: every transaction below `synced_xmin` was
+-- committed (or gone) before the last successful render, so a change whose transaction id is
+-- below it is enforced. The API waits on this before it says a rule is in effect.
+create table bouncer_syncs (
+    host_id     uuid primary key references hosts(id),
+    synced_xmin xid8 not null,
+    synced_at   timestamptz not null
+);

@@ -55,9 +55,10 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<Stri
     Ok(HttpResponse::Ok().json(Data { data: rules.into_iter().map(RuleView::from).collect::<Vec<_>>() }))
 }
 
-/// Admit a network; enforced at PgBouncer (HBA file, reloaded) within moments.
+/// Admit a network. 201 once PgBouncer enforces it (HBA file rendered, reloaded, checked);
+/// 202 if that takes longer than the server's wait budget.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", request_body = NewRule, tag = "network",
-    responses((status = 201, body = RuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 201, body = RuleView), (status = 202, body = RuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/databases/{id}/allowlist")]
 pub async fn add(
@@ -68,12 +69,14 @@ pub async fn add(
     body: Json<NewRule>,
 ) -> Result<HttpResponse, ApiError> {
     let NewRule { cidr, label, ttl_seconds } = body.0;
-    let rule = access::add(&state, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::Created().json(Data { data: RuleView::from(rule) }))
+    let (rule, enforced) =
+        access::add(&state, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller)).await?;
+    let mut resp = if enforced { HttpResponse::Created() } else { HttpResponse::Accepted() };
+    Ok(resp.json(Data { data: RuleView::from(rule) }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", tag = "network",
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/allowlist/{rule_id}")]
 pub async fn remove(
     req: HttpRequest,
@@ -82,6 +85,6 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, rule) = path.into_inner();
-    access::remove(&state, &caller, &id, &rule, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let enforced = access::remove(&state, &caller, &id, &rule, metadata(&req, &caller)).await?;
+    Ok(if enforced { HttpResponse::NoContent().finish() } else { HttpResponse::Accepted().finish() })
 }
