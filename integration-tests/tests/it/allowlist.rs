@@ -25,7 +25,7 @@ async fn an_allowlisted_source_connects_and_another_is_refused() {
     assert_eq!((r.data()["label"].as_str(), r.data()["open_to_all"].as_bool()), (Some("office"), Some(false)));
     assert!(r.data()["expires_at"].is_null() && r.data()["id"].as_str().is_some_and(|i| i.starts_with("rule_")));
     // 201 means PgBouncer enforces it already: no waiting.
-    let refusal = connect_from(ip("127.0.0.3"), url).await.err().expect("another source is refused at once");
+    let refusal = connect_from(ip("127.0.0.3"), url).await.expect_err("another source is refused at once");
     connect_from(ip("127.0.0.2"), url).await.expect("the listed source connects");
     assert!(!refusal.contains("password"), "refused for its address, not its password: {refusal}");
     // Another database without rules stays open to every source.
