@@ -313,3 +313,46 @@ async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
     let events = store.read_stream(&stream).await.expect("events");
     assert_eq!(events.last().expect("events").event_type, "AllowlistRuleExpired");
 }
+
+/// PgBouncer forgets DISABLE when it restarts. A stopped database stays closed anyway —
+/// PostgreSQL refuses it — and the next sync puts PgBouncer's refusal back. A host of its
+/// own, so restarting its PgBouncer disturbs no other test.
+#[tokio::test]
+async fn a_stopped_database_stays_closed_across_a_pgbouncer_restart() {
+    use ops::local::{Bouncer, BouncerOptions, LocalHost, LocalHostOptions};
+    let f = fixture().await;
+    let store = store(f);
+    let dir = testing::scratch_dir("second-host").expect("dir");
+    let host = LocalHost::start(&dir, &LocalHostOptions::for_tests()).await.expect("a second host");
+    let host_id =
+        ops::platform::register_local_host(&store, &format!("second-{}", uuid::Uuid::new_v4().simple()), &host)
+            .await
+            .expect("registered");
+    let runner = runner(&store);
+    let (id, op, name, password) = request(&store, host_id, f.account, "restart").await;
+    runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    let stop = request_maintenance(&store, id, domain::OperationKind::Stop, &[]).await;
+    runner.run_steps(&stop, 1, None).await.expect("stops");
+    let login = |bouncer: &Bouncer| {
+        let dsn = bouncer.dsn(name.as_str(), name.as_str(), &password);
+        async move {
+            match tokio_postgres::connect(&dsn, tokio_postgres::NoTls).await {
+                Ok(_) => "admitted".to_owned(),
+                Err(e) => e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string()),
+            }
+        }
+    };
+    assert!(login(&host.bouncer).await.contains("is disabled"));
+
+    host.bouncer.stop().expect("stops pgbouncer");
+    let restarted =
+        Bouncer::start(&dir.join("pgbouncer"), &host.pg, &BouncerOptions::default()).await.expect("restarts");
+    assert_eq!(restarted.port(), host.bouncer.port(), "same port");
+    let refused = login(&restarted).await;
+    assert!(refused.contains("not currently accepting connections"), "PostgreSQL still refuses: {refused}");
+
+    runner.hosts.get(&store, host_id).await.expect("host").sync_bouncer(&store).await.expect("syncs");
+    assert!(login(&restarted).await.contains("is disabled"), "PgBouncer refuses again after a sync");
+    restarted.stop().expect("stop");
+    host.pg.stop().expect("stop");
+}
