@@ -312,7 +312,9 @@ pub async fn served_databases(admin: &tokio_postgres::Client) -> Result<Vec<Stri
 }
 
 /// Writes `dir/name` through a temporary file and a rename, owned like `dir` (PgBouncer runs
-/// as the directory's owner, which is not us when we are root).
+/// as the directory's owner, which is not us when we are root). The rename also matters to
+/// PgBouncer: it re-reads its auth_file on RELOAD only when the file's stat changed, which an
+/// in-place rewrite of the same size within one second does not do.
 pub(crate) async fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match tokio::fs::read(path).await {
         Ok(bytes) => Ok(Some(bytes)),
@@ -321,7 +323,7 @@ pub(crate) async fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>
     }
 }
 
-pub(crate) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = dir.to_owned();
     let name = name.to_owned();

@@ -17,8 +17,8 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let ours_db = create(&http, h, &format!("rot-{run_id}")).await?;
     let raw_db = create(&http, h, &format!("rawrot-{run_id}")).await?;
-    let superuser = crate::local::connect(&h.platform.host.pg.dsn("postgres")).await?;
-    let admin = crate::local::connect(&h.platform.host.bouncer.admin_dsn()).await?;
+    let superuser = crate::local::connect(&h.platform.host.pg.dsn("postgres")).await.context("superuser")?;
+    let admin = crate::local::connect(&h.platform.host.bouncer.admin_dsn()).await.context("pgbouncer console")?;
 
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     let (mut ours_total, mut base_total) = (Duration::ZERO, Duration::ZERO);
@@ -28,7 +28,7 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
         login(h, &ours_db.1, &password).await.context("the reset password does not work through PgBouncer")?;
         let d = t.elapsed();
         let t = Instant::now();
-        raw_rotate(h, &superuser, &admin, &raw_db.1, &format!("raw-{run_id}-{i}")).await?;
+        raw_rotate(h, &superuser, &admin, &raw_db.1, &format!("raw-{run_id}-{i}")).await.context("raw rotation")?;
         let b = t.elapsed();
         // Round 0 warms both paths (connections, pools) and is not counted.
         if i > 0 {
@@ -97,14 +97,19 @@ async fn raw_rotate(
     let verifier =
         tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes())).await?;
     superuser.batch_execute(&format!("ALTER ROLE \"{name}\" PASSWORD '{verifier}'")).await?;
-    let users = h.platform.host.bouncer.config_dir().join(hostctl::pgbouncer::USERS_FILE);
+    let dir = h.platform.host.bouncer.config_dir();
+    let users = dir.join(hostctl::pgbouncer::USERS_FILE);
     let text = std::fs::read_to_string(&users)?;
     let prefix = format!("\"{name}\" ");
     let rewritten: Vec<String> = text
         .lines()
         .map(|l| if l.starts_with(&prefix) { format!("{prefix}\"{verifier}\"") } else { l.to_owned() })
         .collect();
-    std::fs::write(&users, rewritten.join("\n") + "\n")?;
+    // A new file, renamed into place: PgBouncer re-reads its auth_file on RELOAD only if the
+    // file's stat changed, and an in-place rewrite of the same size within the same second
+    // does not change it.
+    let bytes = rewritten.join("\n") + "\n";
+    hostctl::host::write_atomically(dir, hostctl::pgbouncer::USERS_FILE, bytes.as_bytes(), 0o600).await?;
     admin.simple_query("RELOAD").await?;
     admin.simple_query(&format!("RECONNECT \"{name}\"")).await?;
     login(h, name, password).await
