@@ -45,6 +45,32 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     println!("  api (reset-password → new password logs in via PgBouncer): p50 {}  p95 {}", ms(o.p50), ms(o.p95));
     println!("  raw (SCRAM + ALTER ROLE + auth_file + RELOAD/RECONNECT → login): p50 {}  p95 {}", ms(b.p50), ms(b.p95));
     println!("  ratio api/raw p50: {:.2}x  p95: {:.2}x", ratio(o.p50, b.p50), ratio(o.p95, b.p95));
+    breakdown(&h.control_url, &ours_db.0).await
+}
+
+/// Where the API path spends its time, from the events' own timestamps (medians): request
+/// event → job attempt started (dispatch + queue pickup), → reset recorded (the job).
+async fn breakdown(control_url: &str, id: &str) -> anyhow::Result<()> {
+    let uuid = domain::DatabaseId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?.uuid();
+    let c = crate::local::connect(control_url).await?;
+    let row = c
+        .query_one(
+            "with e as (select type, occurred_at, data->>'operation_id' as op from events where stream_id = $1),
+             t as (select (select occurred_at from e where op = r.op and type = 'OperationAttemptStarted') - r.occurred_at as pickup,
+                          (select occurred_at from e where op = r.op and type = 'PasswordReset')
+                            - (select occurred_at from e where op = r.op and type = 'OperationAttemptStarted') as work
+                   from e r where r.type = 'PasswordResetRequested')
+             select percentile_cont(0.5) within group (order by extract(epoch from pickup)) * 1000,
+                    percentile_cont(0.5) within group (order by extract(epoch from work)) * 1000 from t",
+            &[&format!("database-{uuid}")],
+        )
+        .await?;
+    let (pickup, work): (Option<f64>, Option<f64>) = (row.get(0), row.get(1));
+    println!(
+        "  api path medians: request event → job started {:.1} ms, job started → reset recorded {:.1} ms",
+        pickup.unwrap_or_default(),
+        work.unwrap_or_default()
+    );
     Ok(())
 }
 
