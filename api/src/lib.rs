@@ -1,12 +1,14 @@
 //! Berth's HTTP API (actix-web): authentication, routing, JSON ⇄ domain, and one error type
 //! mapped to API.md's codes. Handlers are thin; what they do lives in `service`.
 
+pub mod access;
 pub mod auth;
 pub mod authz;
 pub mod body;
 pub mod error;
 pub mod error_burst;
 pub mod keys;
+pub mod maintenance;
 pub mod oidc;
 pub mod openapi;
 pub mod ratelimit;
@@ -15,6 +17,7 @@ pub mod routes;
 pub mod service;
 pub mod session;
 pub mod usage;
+pub mod users;
 pub mod views;
 
 use std::net::TcpListener;
@@ -171,6 +174,17 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::auth::claim)
                     .service(routes::me::me)
                     .service(routes::me::set_plan)
+                    .service(routes::lifecycle::stop)
+                    .service(routes::lifecycle::start)
+                    .service(routes::lifecycle::restart)
+                    .service(routes::lifecycle::reset_password)
+                    .service(routes::lifecycle::credentials)
+                    .service(routes::allowlist::list)
+                    .service(routes::allowlist::add)
+                    .service(routes::allowlist::remove)
+                    .service(routes::users::list)
+                    .service(routes::users::create)
+                    .service(routes::users::remove)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account)

@@ -23,7 +23,7 @@ pub fn password_secret_id(id: DatabaseId) -> String {
     format!("database:{}:password", id.uuid())
 }
 
-fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
 }
 
@@ -31,12 +31,16 @@ pub fn connection_string(db: &DatabaseRow, password: &str) -> String {
     format!("postgresql://{name}:{password}@{host}:{port}/{name}", name = db.name, host = db.host, port = db.port)
 }
 
-fn domain_error(e: DatabaseError) -> ApiError {
+pub(crate) fn domain_error(e: DatabaseError) -> ApiError {
     match e {
         DatabaseError::NotFound => ApiError::DatabaseNotFound,
         DatabaseError::WrongState { state, action } => {
             ApiError::Conflict(format!("the database is {}; cannot {action} it now", state.as_str()))
         }
+        DatabaseError::Busy(kind) => ApiError::Conflict(format!(
+            "a {} operation is in progress on the database; retry when it ends",
+            kind.as_str()
+        )),
         DatabaseError::AlreadyExists | DatabaseError::StaleOperation => {
             ApiError::Conflict("the database was changed concurrently; retry".into())
         }

@@ -142,3 +142,15 @@ impl From<ActivityRow> for ActivityView {
         }
     }
 }
+
+/// A database's login: returned by reset-password (once, for the new password) and by
+/// `GET /databases/{id}/credentials`.
+#[derive(Serialize, ToSchema)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    pub connection_string: String,
+    /// The reset operation (reset-password only; 202 means it is still being applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+}

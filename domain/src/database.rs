@@ -5,6 +5,13 @@
 //!      │                                              ▲  │
 //!      └──failed──▶ failed ──────────delete───────────┘  └──failed──▶ failed
 //! ```
+//!
+//! Lifecycle (stop, start, restart) and password resets are operations on a running or
+//! stopped database: the state changes only when the job reports the host changed
+//! (`DatabaseStopped` → `stopped`, `DatabaseStarted` → `running`), and while one is in
+//! progress no other is accepted. A lifecycle operation that fails for good leaves the state
+//! at its last confirmed value (the host may be half-changed; every step is idempotent, so
+//! asking again converges) and does not fail the database.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +47,10 @@ impl DatabaseState {
 pub enum OperationKind {
     Provision,
     Delete,
+    Stop,
+    Start,
+    Restart,
+    ResetPassword,
 }
 
 impl OperationKind {
@@ -47,18 +58,54 @@ impl OperationKind {
         match self {
             Self::Provision => "provision",
             Self::Delete => "delete",
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Restart => "restart",
+            Self::ResetPassword => "reset_password",
         }
+    }
+
+    /// Operations on a live database that do not decide whether it exists.
+    pub fn is_maintenance(self) -> bool {
+        matches!(self, Self::Stop | Self::Start | Self::Restart | Self::ResetPassword)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseCommand {
-    Create { id: DatabaseId, name: DatabaseName, account_id: AccountId, host_id: HostId, operation_id: OperationId },
-    StartAttempt { operation_id: OperationId, attempt: u32 },
-    MarkProvisioned { operation_id: OperationId },
-    RequestDeletion { operation_id: OperationId },
-    MarkDeleted { operation_id: OperationId },
-    MarkFailed { operation_id: OperationId, error: String },
+    Create {
+        id: DatabaseId,
+        name: DatabaseName,
+        account_id: AccountId,
+        host_id: HostId,
+        operation_id: OperationId,
+    },
+    StartAttempt {
+        operation_id: OperationId,
+        attempt: u32,
+    },
+    MarkProvisioned {
+        operation_id: OperationId,
+    },
+    RequestDeletion {
+        operation_id: OperationId,
+    },
+    MarkDeleted {
+        operation_id: OperationId,
+    },
+    MarkFailed {
+        operation_id: OperationId,
+        error: String,
+    },
+    /// Stop, start, restart or reset the password: `kind` must be a maintenance kind.
+    RequestMaintenance {
+        operation_id: OperationId,
+        kind: OperationKind,
+    },
+    /// The job finished a maintenance operation on the host.
+    CompleteMaintenance {
+        operation_id: OperationId,
+    },
 }
 
 /// Facts about a database, past tense. `schema_version` 1 for all of them so far.
@@ -96,6 +143,41 @@ pub enum DatabaseEvent {
         kind: OperationKind,
         error: String,
     },
+    DatabaseStopRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseStopped {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseStartRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseStarted {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseRestartRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    DatabaseRestarted {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    /// A new password was generated: sealed in the vault and its SCRAM verifier stored
+    /// beside the event (never in it).
+    PasswordResetRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    /// PostgreSQL and PgBouncer accept the new password and no longer the old one.
+    PasswordReset {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
 }
 
 impl DatabaseEvent {
@@ -107,6 +189,14 @@ impl DatabaseEvent {
             Self::DatabaseDeletionRequested { .. } => "DatabaseDeletionRequested",
             Self::DatabaseDeleted { .. } => "DatabaseDeleted",
             Self::OperationFailed { .. } => "OperationFailed",
+            Self::DatabaseStopRequested { .. } => "DatabaseStopRequested",
+            Self::DatabaseStopped { .. } => "DatabaseStopped",
+            Self::DatabaseStartRequested { .. } => "DatabaseStartRequested",
+            Self::DatabaseStarted { .. } => "DatabaseStarted",
+            Self::DatabaseRestartRequested { .. } => "DatabaseRestartRequested",
+            Self::DatabaseRestarted { .. } => "DatabaseRestarted",
+            Self::PasswordResetRequested { .. } => "PasswordResetRequested",
+            Self::PasswordReset { .. } => "PasswordReset",
         }
     }
 
@@ -117,7 +207,15 @@ impl DatabaseEvent {
             | Self::DatabaseProvisioned { database_id, .. }
             | Self::DatabaseDeletionRequested { database_id, .. }
             | Self::DatabaseDeleted { database_id, .. }
-            | Self::OperationFailed { database_id, .. } => *database_id,
+            | Self::OperationFailed { database_id, .. }
+            | Self::DatabaseStopRequested { database_id, .. }
+            | Self::DatabaseStopped { database_id, .. }
+            | Self::DatabaseStartRequested { database_id, .. }
+            | Self::DatabaseStarted { database_id, .. }
+            | Self::DatabaseRestartRequested { database_id, .. }
+            | Self::DatabaseRestarted { database_id, .. }
+            | Self::PasswordResetRequested { database_id, .. }
+            | Self::PasswordReset { database_id, .. } => *database_id,
         }
     }
 
@@ -129,6 +227,18 @@ impl DatabaseEvent {
             }
             Self::DatabaseDeletionRequested { .. } => {
                 Some(Activity { action: "database.delete", details: serde_json::json!({}) })
+            }
+            Self::DatabaseStopRequested { .. } => {
+                Some(Activity { action: "database.stop", details: serde_json::json!({}) })
+            }
+            Self::DatabaseStartRequested { .. } => {
+                Some(Activity { action: "database.start", details: serde_json::json!({}) })
+            }
+            Self::DatabaseRestartRequested { .. } => {
+                Some(Activity { action: "database.restart", details: serde_json::json!({}) })
+            }
+            Self::PasswordResetRequested { .. } => {
+                Some(Activity { action: "database.reset_password", details: serde_json::json!({}) })
             }
             _ => None,
         }
@@ -145,6 +255,8 @@ pub enum DatabaseError {
     WrongState { state: DatabaseState, action: &'static str },
     #[error("operation is not the database's current operation")]
     StaleOperation,
+    #[error("another operation ({0:?}) is in progress on the database")]
+    Busy(OperationKind),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,8 +311,10 @@ impl Aggregate for Database {
                 }])
             }
             C::StartAttempt { operation_id, attempt } => {
-                let (database_id, _) = self.current_op(*operation_id)?;
-                self.expect_state(&[S::Provisioning, S::Deleting], "work on")?;
+                let (database_id, kind) = self.current_op(*operation_id)?;
+                if !kind.is_maintenance() {
+                    self.expect_state(&[S::Provisioning, S::Deleting], "work on")?;
+                }
                 Ok(vec![E::OperationAttemptStarted { database_id, operation_id: *operation_id, attempt: *attempt }])
             }
             C::MarkProvisioned { operation_id } => {
@@ -220,8 +334,22 @@ impl Aggregate for Database {
             }
             C::MarkFailed { operation_id, error } => {
                 let (database_id, kind) = self.current_op(*operation_id)?;
-                self.expect_state(&[S::Provisioning, S::Deleting], "fail")?;
+                if !kind.is_maintenance() {
+                    self.expect_state(&[S::Provisioning, S::Deleting], "fail")?;
+                }
                 Ok(vec![E::OperationFailed { database_id, operation_id: *operation_id, kind, error: error.clone() }])
+            }
+            C::RequestMaintenance { operation_id, kind } => self.request_maintenance(*operation_id, *kind),
+            C::CompleteMaintenance { operation_id } => {
+                let (database_id, kind) = self.current_op(*operation_id)?;
+                let operation_id = *operation_id;
+                Ok(vec![match kind {
+                    OperationKind::Stop => E::DatabaseStopped { database_id, operation_id },
+                    OperationKind::Start => E::DatabaseStarted { database_id, operation_id },
+                    OperationKind::Restart => E::DatabaseRestarted { database_id, operation_id },
+                    OperationKind::ResetPassword => E::PasswordReset { database_id, operation_id },
+                    OperationKind::Provision | OperationKind::Delete => return Err(DatabaseError::StaleOperation),
+                }])
             }
         }
     }
@@ -248,13 +376,31 @@ impl Aggregate for Database {
                 self.state = Some(DatabaseState::Deleted);
                 self.operation = None;
             }
-            E::OperationFailed { .. } => {
-                self.state = Some(DatabaseState::Failed);
+            E::OperationFailed { kind, .. } => {
+                if !kind.is_maintenance() {
+                    self.state = Some(DatabaseState::Failed);
+                }
                 self.operation = None;
             }
+            E::DatabaseStopRequested { .. }
+            | E::DatabaseStartRequested { .. }
+            | E::DatabaseRestartRequested { .. }
+            | E::PasswordResetRequested { .. } => self.operation = event.requested_maintenance(),
+            E::DatabaseStopped { .. } => {
+                self.state = Some(DatabaseState::Stopped);
+                self.operation = None;
+            }
+            E::DatabaseStarted { .. } => {
+                self.state = Some(DatabaseState::Running);
+                self.operation = None;
+            }
+            E::DatabaseRestarted { .. } | E::PasswordReset { .. } => self.operation = None,
         }
     }
 }
+
+#[path = "database_maintenance.rs"]
+mod maintenance;
 
 #[cfg(test)]
 #[path = "database_tests.rs"]

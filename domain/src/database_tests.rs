@@ -140,3 +140,123 @@ fn created_with(e: &DatabaseEvent, id: DatabaseId, op: OperationId) -> DatabaseE
         other => other.clone(),
     }
 }
+
+fn running(id: DatabaseId, op: OperationId) -> Database {
+    given(&[created(id, op), DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op }])
+}
+
+fn after(state: &Database, events: &[DatabaseEvent]) -> Database {
+    let mut s = state.clone();
+    events.iter().for_each(|e| s.apply(e));
+    s
+}
+
+fn maintenance(kind: OperationKind) -> (OperationId, DatabaseCommand) {
+    let op = OperationId::new();
+    (op, DatabaseCommand::RequestMaintenance { operation_id: op, kind })
+}
+
+#[test]
+fn stop_keeps_running_until_the_job_reports_then_stopped() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (stop_op, stop) = maintenance(OperationKind::Stop);
+    let events = db.decide(&stop).expect("decides");
+    assert!(
+        matches!(&events[..], [DatabaseEvent::DatabaseStopRequested { operation_id, .. }] if *operation_id == stop_op)
+    );
+    let stopping = after(&db, &events);
+    assert_eq!(stopping.state, Some(DatabaseState::Running));
+    let done = stopping.decide(&DatabaseCommand::CompleteMaintenance { operation_id: stop_op }).expect("decides");
+    assert!(matches!(&done[..], [DatabaseEvent::DatabaseStopped { .. }]));
+    assert_eq!(after(&stopping, &done).state, Some(DatabaseState::Stopped));
+}
+
+#[test]
+fn start_is_refused_while_running_and_stop_while_stopped() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (_, start) = maintenance(OperationKind::Start);
+    assert!(matches!(db.decide(&start), Err(DatabaseError::WrongState { state: DatabaseState::Running, .. })));
+    let (stop_op, stop) = maintenance(OperationKind::Stop);
+    let stopped = after(
+        &db,
+        &[
+            DatabaseEvent::DatabaseStopRequested { database_id: id, operation_id: stop_op },
+            DatabaseEvent::DatabaseStopped { database_id: id, operation_id: stop_op },
+        ],
+    );
+    assert!(matches!(stopped.decide(&stop), Err(DatabaseError::WrongState { state: DatabaseState::Stopped, .. })));
+    let (_, restart) = maintenance(OperationKind::Restart);
+    assert!(matches!(stopped.decide(&restart), Err(DatabaseError::WrongState { .. })));
+    let (start_op, start) = maintenance(OperationKind::Start);
+    let started = after(&stopped, &stopped.decide(&start).expect("decides"));
+    let done = started.decide(&DatabaseCommand::CompleteMaintenance { operation_id: start_op }).expect("decides");
+    assert_eq!(after(&started, &done).state, Some(DatabaseState::Running));
+}
+
+#[test]
+fn a_second_operation_waits_for_the_first() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (_, stop) = maintenance(OperationKind::Stop);
+    let stopping = after(&db, &db.decide(&stop).expect("decides"));
+    let (_, again) = maintenance(OperationKind::Stop);
+    assert_eq!(stopping.decide(&again), Err(DatabaseError::Busy(OperationKind::Stop)));
+    let (_, reset) = maintenance(OperationKind::ResetPassword);
+    assert_eq!(stopping.decide(&reset), Err(DatabaseError::Busy(OperationKind::Stop)));
+}
+
+#[test]
+fn maintenance_is_refused_on_provisioning_failed_and_deleted_databases() {
+    let (id, op) = ids();
+    let provisioning = given(&[created(id, op)]);
+    let failed = after(
+        &provisioning,
+        &[DatabaseEvent::OperationFailed {
+            database_id: id,
+            operation_id: op,
+            kind: OperationKind::Provision,
+            error: "x".into(),
+        }],
+    );
+    for kind in [OperationKind::Stop, OperationKind::Restart, OperationKind::ResetPassword, OperationKind::Start] {
+        let (_, cmd) = maintenance(kind);
+        assert!(matches!(provisioning.decide(&cmd), Err(DatabaseError::WrongState { .. })), "{kind:?}");
+        assert!(matches!(failed.decide(&cmd), Err(DatabaseError::WrongState { .. })), "{kind:?}");
+        assert_eq!(given(&[]).decide(&cmd), Err(DatabaseError::NotFound));
+    }
+}
+
+#[test]
+fn a_failed_maintenance_operation_keeps_the_state_and_frees_the_database() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (stop_op, stop) = maintenance(OperationKind::Stop);
+    let stopping = after(&db, &db.decide(&stop).expect("decides"));
+    let failed = stopping
+        .decide(&DatabaseCommand::MarkFailed { operation_id: stop_op, error: "host down".into() })
+        .expect("decides");
+    assert!(matches!(&failed[..], [DatabaseEvent::OperationFailed { kind: OperationKind::Stop, .. }]));
+    let now = after(&stopping, &failed);
+    assert_eq!(now.state, Some(DatabaseState::Running));
+    assert!(now.decide(&maintenance(OperationKind::Stop).1).is_ok(), "asking again is allowed");
+}
+
+#[test]
+fn reset_password_completes_without_changing_state_and_is_an_activity() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (reset_op, reset) = maintenance(OperationKind::ResetPassword);
+    let events = db.decide(&reset).expect("decides");
+    assert_eq!(events[0].activity().map(|a| a.action), Some("database.reset_password"));
+    let resetting = after(&db, &events);
+    let done = resetting.decide(&DatabaseCommand::CompleteMaintenance { operation_id: reset_op }).expect("decides");
+    assert!(matches!(&done[..], [DatabaseEvent::PasswordReset { .. }]));
+    let now = after(&resetting, &done);
+    assert_eq!((now.state, now.operation), (Some(DatabaseState::Running), None));
+    assert_eq!(
+        resetting.decide(&DatabaseCommand::CompleteMaintenance { operation_id: OperationId::new() }),
+        Err(DatabaseError::StaleOperation)
+    );
+}

@@ -75,6 +75,7 @@ typed_id!(EventId, "evt");
 typed_id!(IncidentId, "inc");
 typed_id!(HostId, "host");
 typed_id!(BackupId, "bkp");
+typed_id!(RuleId, "rule");
 
 #[cfg(test)]
 mod tests {

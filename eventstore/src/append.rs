@@ -65,6 +65,11 @@ pub enum Extra {
         account_id: Uuid,
         max: i64,
     },
+    /// The SCRAM verifier of a database user's role.
+    UserVerifier {
+        role_name: String,
+        verifier: String,
+    },
 }
 
 impl Store {
@@ -250,6 +255,14 @@ async fn append_in(
                     "insert into role_verifiers (database_id, verifier) values ($1, $2)
                      on conflict (database_id) do update set verifier = excluded.verifier",
                     &[database_id, verifier],
+                )
+                .await?;
+            }
+            Extra::UserVerifier { role_name, verifier } => {
+                tx.execute(
+                    "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
+                     on conflict (role_name) do update set verifier = excluded.verifier",
+                    &[role_name, verifier],
                 )
                 .await?;
             }

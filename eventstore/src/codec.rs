@@ -1,7 +1,7 @@
 //! Turning domain events into stored rows and back. One place knows every event type, so
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
-use domain::{AccessEvent, AccountEvent, DatabaseEvent, HostEvent};
+use domain::{AccessEvent, AccountEvent, AllowlistEvent, DatabaseEvent, DatabaseUserEvent, HostEvent};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{NewEvent, RecordedEvent, StoreError};
@@ -44,6 +44,18 @@ impl StoredEvent for HostEvent {
     }
 }
 
+impl StoredEvent for AllowlistEvent {
+    fn event_type(&self) -> &'static str {
+        AllowlistEvent::event_type(self)
+    }
+}
+
+impl StoredEvent for DatabaseUserEvent {
+    fn event_type(&self) -> &'static str {
+        DatabaseUserEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -51,6 +63,8 @@ pub enum Decoded {
     Account(AccountEvent),
     Host(HostEvent),
     Access(AccessEvent),
+    Allowlist(AllowlistEvent),
+    DatabaseUser(DatabaseUserEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -70,6 +84,8 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
         "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
         "access" => Ok(Decoded::Access(serde_json::from_value(event.data.clone())?)),
+        "allowlist" => Ok(Decoded::Allowlist(serde_json::from_value(event.data.clone())?)),
+        "dbusers" => Ok(Decoded::DatabaseUser(serde_json::from_value(event.data.clone())?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

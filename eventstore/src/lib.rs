@@ -5,10 +5,12 @@
 //! rows they project to in one transaction, so what the API reads back always agrees with
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
+pub mod access;
 mod append;
 pub mod audit;
 mod codec;
 pub mod consumer;
+pub mod dbusers;
 mod error;
 pub mod incidents;
 pub mod locks;
@@ -32,7 +34,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 pub struct Store {
     pool: Pool,
     config: tokio_postgres::Config,
-    keyring: Option<std::sync::Arc<vault::Keyring>>,
+    keys: Option<std::sync::Arc<vault::Keys>>,
 }
 
 impl Store {
@@ -53,12 +55,19 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        Ok(Self { pool, config, keyring: None })
+        Ok(Self { pool, config, keys: None })
     }
 
-    /// The platform keys used to seal and open secrets.
+    /// The platform keys used to seal and open secrets, fixed for the life of the store.
     pub fn with_keyring(mut self, keyring: vault::Keyring) -> Self {
-        self.keyring = Some(std::sync::Arc::new(keyring));
+        self.keys = Some(std::sync::Arc::new(vault::Keys::new(keyring, None)));
+        self
+    }
+
+    /// The platform keys, followed as `source` changes (a key rotation by another process):
+    /// the store checks the source before sealing and when a row names a key it lacks.
+    pub fn with_key_source(mut self, keyring: vault::Keyring, source: std::sync::Arc<dyn vault::KeySource>) -> Self {
+        self.keys = Some(std::sync::Arc::new(vault::Keys::new(keyring, Some(source))));
         self
     }
 

@@ -17,6 +17,8 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Account(a) => crate::projection_access::project_account(tx, e, &a).await,
         Decoded::Access(a) => crate::projection_access::project_access(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
+        Decoded::Allowlist(a) => crate::access::project_allowlist(tx, e, &a).await,
+        Decoded::DatabaseUser(u) => crate::dbusers::project_user(tx, e, &u).await,
         Decoded::Unprojected => Ok(()),
     }
 }
@@ -90,9 +92,31 @@ async fn project_database(tx: &Transaction<'_>, e: &RecordedEvent, d: &DatabaseE
             set_database_state(tx, db, "deleted", None, e).await?;
             finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
         }
-        E::OperationFailed { operation_id, error, .. } => {
-            set_database_state(tx, db, "failed", None, e).await?;
+        E::OperationFailed { operation_id, error, kind, .. } => {
+            if kind.is_maintenance() {
+                set_database_operation(tx, db, None, e).await?;
+            } else {
+                set_database_state(tx, db, "failed", None, e).await?;
+            }
             finish_operation(tx, operation_id.uuid(), "failed", Some(error), e).await?;
+        }
+        E::DatabaseStopRequested { operation_id, .. }
+        | E::DatabaseStartRequested { operation_id, .. }
+        | E::DatabaseRestartRequested { operation_id, .. }
+        | E::PasswordResetRequested { operation_id, .. } => {
+            let kind = d.requested_maintenance().map(|(_, k)| k.as_str()).unwrap_or("maintenance");
+            set_database_operation(tx, db, Some(operation_id.uuid()), e).await?;
+            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
+            insert_operation(tx, operation_id.uuid(), kind, db, account, e).await?;
+        }
+        E::DatabaseStopped { operation_id, .. } | E::DatabaseStarted { operation_id, .. } => {
+            let state = if matches!(d, E::DatabaseStopped { .. }) { "stopped" } else { "running" };
+            set_database_state(tx, db, state, None, e).await?;
+            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
+        }
+        E::DatabaseRestarted { operation_id, .. } | E::PasswordReset { operation_id, .. } => {
+            set_database_operation(tx, db, None, e).await?;
+            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
         }
     }
     if let Some(activity) = d.activity() {
@@ -115,6 +139,20 @@ async fn set_database_state(
     tx.execute(
         "update databases set state = $2, operation_id = $3, updated_at = $4 where id = $1",
         &[&db, &state, &operation, &e.occurred_at],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn set_database_operation(
+    tx: &Transaction<'_>,
+    db: Uuid,
+    operation: Option<Uuid>,
+    e: &RecordedEvent,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "update databases set operation_id = $2, updated_at = $3 where id = $1",
+        &[&db, &operation, &e.occurred_at],
     )
     .await?;
     Ok(())

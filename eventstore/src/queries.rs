@@ -200,6 +200,25 @@ impl Store {
             .collect()
     }
 
+    /// The pools a host's PgBouncer should refuse clients of: stopped databases (unless a
+    /// start is under way) and databases being stopped.
+    pub async fn host_closed_pools(&self, host: HostId) -> Result<Vec<DatabaseName>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select d.name from databases d left join operations o on o.id = d.operation_id
+                 where d.host_id = $1
+                   and ((d.state = 'stopped' and coalesce(o.kind, '') <> 'start')
+                        or (d.state = 'running' and o.kind = 'stop'))
+                 order by d.name",
+                &[&host.uuid()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| StoreError::Codec(e.to_string())))
+            .collect()
+    }
+
     pub async fn database(&self, id: DatabaseId) -> Result<DatabaseRow, StoreError> {
         let client = self.client().await?;
         let row = client

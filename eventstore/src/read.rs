@@ -49,6 +49,8 @@ impl RecordedEvent {
     }
 }
 
+/// `tx_id` is selected as text (tokio-postgres has no xid8 type), under its own name: an
+/// `order by tx_id` would then sort the text, and "1001" < "859". Order by `events.tx_id`.
 pub(crate) const COLUMNS: &str =
     "global_position, tx_id::text as tx_id, stream_id, version, event_id, type, schema_version, data, metadata, occurred_at";
 
@@ -76,7 +78,7 @@ impl Store {
             .query_opt(
                 "select tx_id::text, global_position from events
                  where tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                 order by tx_id desc, global_position desc limit 1",
+                 order by events.tx_id desc, events.global_position desc limit 1",
                 &[],
             )
             .await?;
@@ -99,7 +101,7 @@ pub(crate) async fn read_after_on(
                 "select {COLUMNS} from events
                  where (tx_id, global_position) > ($1::text::xid8, $2)
                    and tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                 order by tx_id, global_position
+                 order by events.tx_id, events.global_position
                  limit $3"
             ),
             &[&tx, &after.global_position, &limit],

@@ -3,6 +3,7 @@
 //! keyring may hold old keys so rotation can re-seal rows while serving.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -82,6 +83,42 @@ impl Keyring {
     }
 }
 
+/// Where the platform keys come from, when they may change while the process runs (key
+/// rotation re-writes the key file; running processes follow it without a restart).
+pub trait KeySource: Send + Sync {
+    /// The keyring, if it changed since the last call (cheap when it did not: a `stat`).
+    fn refresh(&self) -> Result<Option<Keyring>, StoreError>;
+}
+
+/// The keyring a store uses, and the source it follows.
+pub struct Keys {
+    ring: RwLock<Arc<Keyring>>,
+    source: Option<Arc<dyn KeySource>>,
+}
+
+impl Keys {
+    pub fn new(ring: Keyring, source: Option<Arc<dyn KeySource>>) -> Self {
+        Self { ring: RwLock::new(Arc::new(ring)), source }
+    }
+
+    fn current(&self) -> Arc<Keyring> {
+        self.ring.read().map(|r| r.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The keyring after checking the source for a newer one.
+    fn refreshed(&self) -> Result<Arc<Keyring>, StoreError> {
+        if let Some(newer) = self.source.as_ref().map(|s| s.refresh()).transpose()?.flatten() {
+            let newer = Arc::new(newer);
+            match self.ring.write() {
+                Ok(mut r) => *r = newer.clone(),
+                Err(p) => *p.into_inner() = newer.clone(),
+            }
+            return Ok(newer);
+        }
+        Ok(self.current())
+    }
+}
+
 mod b64 {
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -116,7 +153,9 @@ mod b64_map {
 
 impl Store {
     pub(crate) async fn vault_put(&self, tx: &Transaction<'_>, id: &str, plaintext: &[u8]) -> Result<(), StoreError> {
-        let (key_id, nonce, ct) = self.keyring()?.seal(id, plaintext)?;
+        // Always under the newest active key: a rotation in progress must not get rows
+        // sealed under the key it is about to retire.
+        let (key_id, nonce, ct) = self.keys()?.refreshed()?.seal(id, plaintext)?;
         tx.execute(
             "insert into secrets (id, key_id, nonce, ciphertext) values ($1, $2, $3, $4)
              on conflict (id) do update set key_id = excluded.key_id, nonce = excluded.nonce,
@@ -142,11 +181,68 @@ impl Store {
             .query_opt("select key_id, nonce, ciphertext from secrets where id = $1", &[&id])
             .await?
             .ok_or(StoreError::NotFound)?;
-        self.keyring()?.open(id, row.get::<_, &str>(0), row.get(1), row.get(2))
+        self.open_row(id, row.get::<_, &str>(0), row.get(1), row.get(2))
     }
 
-    pub fn keyring(&self) -> Result<&Keyring, StoreError> {
-        self.keyring.as_deref().ok_or_else(|| StoreError::Secret("no platform key configured".into()))
+    /// Opens a sealed row; a key id this process does not know sends it to the key source
+    /// first (another process rotated the key).
+    fn open_row(&self, id: &str, key_id: &str, nonce: &[u8], ct: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let keys = self.keys()?;
+        let ring = keys.current();
+        if ring.keys.contains_key(key_id) {
+            return ring.open(id, key_id, nonce, ct);
+        }
+        keys.refreshed()?.open(id, key_id, nonce, ct)
+    }
+
+    fn keys(&self) -> Result<&Keys, StoreError> {
+        self.keys.as_deref().ok_or_else(|| StoreError::Secret("no platform key configured".into()))
+    }
+
+    /// The current keyring (its `hash_key` never changes with rotation).
+    pub fn keyring(&self) -> Result<Arc<Keyring>, StoreError> {
+        Ok(self.keys()?.current())
+    }
+
+    /// Re-seals, in batches of `batch` rows (one transaction each, rows locked so a
+    /// concurrent writer waits), every secret not sealed under the active key. Returns how
+    /// many rows it re-sealed. Rows another transaction holds are left for the next call.
+    pub async fn reseal_secrets(&self, batch: i64) -> Result<usize, StoreError> {
+        let ring = self.keys()?.refreshed()?;
+        let mut total = 0;
+        loop {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let rows = tx
+                .query(
+                    "select id, key_id, nonce, ciphertext from secrets where key_id <> $1
+                     order by id limit $2 for update skip locked",
+                    &[&ring.active, &batch],
+                )
+                .await?;
+            for row in &rows {
+                let id: &str = row.get(0);
+                let plaintext = self.open_row(id, row.get(1), row.get(2), row.get(3))?;
+                let (key_id, nonce, ct) = ring.seal(id, &plaintext)?;
+                tx.execute(
+                    "update secrets set key_id = $2, nonce = $3, ciphertext = $4, updated_at = now() where id = $1",
+                    &[&id, &key_id, &nonce, &ct],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            total += rows.len();
+            if (rows.len() as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// How many secrets are sealed under each key id.
+    pub async fn secrets_by_key(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query("select key_id, count(*) from secrets group by key_id order by key_id", &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 

@@ -13,7 +13,10 @@ use eventstore::queries::HostRow;
 use eventstore::Store;
 use tokio::sync::Mutex;
 
-use crate::pgbouncer::{render_auth_file, render_tenants, AuthEntry, PoolEntry, TENANTS_FILE, USERS_FILE};
+use crate::pgbouncer::{
+    render_auth_file, render_hba, render_tenants, validate_hba, AuthEntry, PoolEntry, HBA_FILE, TENANTS_FILE,
+    USERS_FILE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -215,7 +218,8 @@ impl HostConn {
             client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
         }
         client.batch_execute(&format!("DROP ROLE IF EXISTS {q}")).await?;
-        Ok(())
+        // The database's extra users: nothing of theirs outlives the database.
+        self.drop_user_roles_of(id).await
     }
 
     /// PgBouncer: render the pools and logins of every live database on this host, swap the
@@ -224,6 +228,8 @@ impl HostConn {
     /// everything the others added.
     pub async fn sync_bouncer(&self, store: &Store) -> Result<(), HostError> {
         let _lock = store.host_lock(self.row.id.uuid()).await?;
+        // Before reading anything: what is committed below it is in this render.
+        let xmin = store.snapshot_xmin().await?;
         let pools = store.host_pools(self.row.id).await?;
         let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
         let mut entries = Vec::with_capacity(pools.len());
@@ -235,17 +241,36 @@ impl HostConn {
                 backend_port: self.row.pg_port,
             });
         }
+        for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
+            auth.push(AuthEntry { user: role, secret: verifier });
+        }
+        let hba = render_hba(&store.host_allowlists(self.row.id).await?);
+        validate_hba(&hba).map_err(HostError::Permanent)?;
         let dir = PathBuf::from(&self.row.config_dir);
+        let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         write_atomically(&dir, USERS_FILE, render_auth_file(&auth).as_bytes(), 0o600).await?;
         write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o644).await?;
+        write_atomically(&dir, HBA_FILE, hba.as_bytes(), 0o600).await?;
         let admin = self.admin().await?;
-        admin.simple_query("RELOAD").await?;
+        if let Err(e) = self.reload_checked(&admin, &dir).await {
+            self.restore_hba(store, &dir, previous_hba, &e).await;
+            return Err(e);
+        }
         let served = served_databases(&admin).await?;
         let missing: Vec<&str> =
             pools.iter().map(|(n, _)| n.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
         if !missing.is_empty() {
             return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
         }
+        // DISABLE lives only in PgBouncer's memory: re-assert it for stopped databases after
+        // every reload (and so after a PgBouncer restart, on the next sync).
+        let closed = store.host_closed_pools(self.row.id).await?;
+        for status in crate::lifecycle::pool_statuses(&admin).await? {
+            if !status.disabled && closed.iter().any(|c| c.as_str() == status.name) {
+                admin.simple_query(&format!("DISABLE \"{}\"", status.name)).await?;
+            }
+        }
+        store.record_bouncer_sync(self.row.id, xmin).await?;
         Ok(())
     }
 
@@ -287,8 +312,18 @@ pub async fn served_databases(admin: &tokio_postgres::Client) -> Result<Vec<Stri
 }
 
 /// Writes `dir/name` through a temporary file and a rename, owned like `dir` (PgBouncer runs
-/// as the directory's owner, which is not us when we are root).
-async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+/// as the directory's owner, which is not us when we are root). The rename also matters to
+/// PgBouncer: it re-reads its auth_file on RELOAD only when the file's stat changed, which an
+/// in-place rewrite of the same size within one second does not do.
+pub(crate) async fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = dir.to_owned();
     let name = name.to_owned();

@@ -4,6 +4,9 @@
 
 pub mod host;
 pub mod inspect;
+pub mod lifecycle;
 pub mod pgbouncer;
+pub mod reload;
+pub mod users;
 
 pub use host::{HostConn, HostError, Hosts};

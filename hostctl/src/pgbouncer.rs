@@ -5,7 +5,7 @@
 //! rendered here from the control plane's view of the host and swapped in atomically before
 //! a `RELOAD` on the admin console. Pure functions: the I/O is in `host`.
 
-use domain::DatabaseName;
+use domain::{Cidr, DatabaseName};
 
 /// File names inside a host's PgBouncer config directory.
 pub const TENANTS_FILE: &str = "tenants.ini";
@@ -59,9 +59,97 @@ pub fn render_tenants(pools: &[PoolEntry]) -> String {
     out
 }
 
+/// `hba.conf` (PgBouncer runs with `auth_type = hba`): first match wins. The Unix socket
+/// (the platform's own checks, on the host) and the admin console are always reachable with
+/// a password; a database with allowlist rules admits its networks and rejects every other
+/// TCP source; every other database is open (password required). Names are quoted, so a
+/// database called `all` is that database, not the keyword.
+pub fn render_hba(restricted: &[(DatabaseName, Vec<Cidr>)]) -> String {
+    let mut out = String::from(
+        "# Rendered by Berth from the databases' allowlists; re-rendered on every change.\n\
+         local all all scram-sha-256\n\
+         host pgbouncer all 0.0.0.0/0 scram-sha-256\n\
+         host pgbouncer all ::/0 scram-sha-256\n",
+    );
+    let mut restricted: Vec<&(DatabaseName, Vec<Cidr>)> = restricted.iter().collect();
+    restricted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, cidrs) in restricted {
+        let db = format!("\"{}\"", name.as_str());
+        for cidr in cidrs {
+            out.push_str(&format!("host {db} all {cidr} scram-sha-256\n"));
+        }
+        out.push_str(&format!("host {db} all 0.0.0.0/0 reject\nhost {db} all ::/0 reject\n"));
+    }
+    out.push_str("host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n");
+    out
+}
+
+/// Checks a rendered HBA file line by line against the subset of PgBouncer's grammar we
+/// emit. PgBouncer skips a line it cannot parse and keeps going, which for a `reject` line
+/// would silently open a database: so nothing is swapped in unless every line is one of ours.
+pub fn validate_hba(text: &str) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let bad = |why: &str| Err(format!("hba line {}: {why}: {line}", n + 1));
+        let (addr, method) = match fields[..] {
+            ["local", _, _, method] => (None, method),
+            ["host", _, _, addr, method] => (Some(addr), method),
+            _ => return bad("not `local db user method` or `host db user cidr method`"),
+        };
+        let db = fields[1];
+        let quoted_name =
+            db.strip_prefix('"').and_then(|d| d.strip_suffix('"')).is_some_and(|d| DatabaseName::parse(d).is_ok());
+        if !(db == "all" || db == "pgbouncer" || quoted_name) || fields[2] != "all" {
+            return bad("unexpected database or user");
+        }
+        if let Some(addr) = addr {
+            if Cidr::parse(addr).map(|c| c.to_string() != addr).unwrap_or(true) {
+                return bad("address is not a canonical CIDR");
+            }
+        }
+        if method != "scram-sha-256" && method != "reject" {
+            return bad("unexpected method");
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hba_restricts_only_databases_with_rules_and_validates() {
+        let shop = DatabaseName::parse("shop").expect("valid");
+        let all = DatabaseName::parse("all").expect("a database may be called all");
+        let out = render_hba(&[
+            (shop, vec![Cidr::parse("127.0.0.2").expect("valid"), Cidr::parse("10.0.0.0/8").expect("valid")]),
+            (all, vec![Cidr::parse("::1").expect("valid")]),
+        ]);
+        assert!(out.contains("host \"shop\" all 127.0.0.2/32 scram-sha-256\nhost \"shop\" all 10.0.0.0/8 scram-sha-256\nhost \"shop\" all 0.0.0.0/0 reject\n"));
+        assert!(out.contains("host \"all\" all ::1/128 scram-sha-256\n"));
+        let open = out.find("host all all 0.0.0.0/0 scram-sha-256").expect("open rule");
+        assert!(out.find("reject").expect("reject") < open, "rejections come before the open rule");
+        validate_hba(&out).expect("what we render is valid");
+        assert_eq!(render_hba(&[]).matches("reject").count(), 0);
+    }
+
+    #[test]
+    fn validation_refuses_what_pgbouncer_would_skip() {
+        for bad in [
+            "host \"shop\" all 10.0.0.1/8 scram-sha-256",
+            "host shop all 10.0.0.0/8 scram-sha-256",
+            "host \"shop\" all 10.0.0.0/8 trust",
+            "host \"shop\" all 10.0.0.0/8",
+            "hostssl all all 0.0.0.0/0 reject",
+        ] {
+            assert!(validate_hba(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn auth_file_quotes_and_sorts() {

@@ -281,3 +281,88 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The error a login attempt got, as the client sees it (the server's message if it sent one).
+pub async fn login_error(url: &str) -> String {
+    match connect(url).await {
+        Ok(c) => match c.simple_query("select 1").await {
+            Ok(_) => panic!("login through {url} succeeded but should have been refused"),
+            Err(e) => error_text(&e),
+        },
+        Err(e) => error_text(&e),
+    }
+}
+
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
+}
+
+/// A libpq key=value DSN straight to the tenant host's PostgreSQL, bypassing PgBouncer.
+pub fn direct_dsn(user: &str, password: &str, dbname: &str) -> String {
+    let pg = &app().platform.host.pg;
+    format!("host={} port={} user={user} password={password} dbname={dbname}", pg.host(), pg.port())
+}
+
+/// Waits (with a deadline) until `url` logs in and answers a query.
+pub async fn wait_login(url: &str) -> tokio_postgres::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match connect(url).await {
+            Ok(c) if c.simple_query("select 1").await.is_ok() => return c,
+            Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(_) => panic!("{url} connected but cannot query"),
+            Err(e) => panic!("{url} never logged in: {}", error_text(&e)),
+        }
+    }
+}
+
+impl Api {
+    /// POSTs a lifecycle action and waits for its operation; returns the final database view.
+    pub async fn lifecycle(&self, id: &str, action: &str) -> Value {
+        let r = self.post(&format!("/databases/{id}/{action}"), json!({})).await;
+        assert!(r.status == 200 || r.status == 202, "{action}: {} {}", r.status, r.body);
+        let op = r.data()["operation_id"].as_str().expect("operation id").to_owned();
+        let done = self.wait_operation(&op).await;
+        assert_eq!(done["state"], "succeeded", "{action}: {done}");
+        self.get(&format!("/databases/{id}")).await.data().clone()
+    }
+}
+
+/// Connects to the PgBouncer of `url` from the local source address `source` (e.g.
+/// 127.0.0.2: all of 127/8 is this machine, so a socket bound there reaches PgBouncer on
+/// 127.0.0.1 and PgBouncer sees it come from `source`).
+pub async fn connect_from(source: std::net::IpAddr, url: &str) -> Result<tokio_postgres::Client, String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    let bouncer = &app().platform.host.bouncer;
+    let target: std::net::SocketAddr =
+        format!("{}:{}", bouncer.host(), bouncer.port()).parse().map_err(|e| format!("bouncer address: {e}"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
+    let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;
+    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await.map_err(|e| error_text(&e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client.simple_query("select 1").await.map_err(|e| error_text(&e))?;
+    Ok(client)
+}
+
+/// Waits (with a deadline) until a login from `source` succeeds (`admitted`) or is refused;
+/// returns the last refusal's message, if any.
+pub async fn wait_source(source: &str, url: &str, admitted: bool) -> Option<String> {
+    let ip: std::net::IpAddr = source.parse().expect("an IP address");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = connect_from(ip, url).await;
+        if got.is_ok() == admitted {
+            return got.err();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "login from {source} never became {}: {:?}",
+            if admitted { "admitted" } else { "refused" },
+            got.err()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -237,3 +237,122 @@ async fn dispatching_an_event_twice_queues_its_job_once() {
     dispatcher.handle(&events).await.expect("second dispatch");
     assert_eq!(queue.depth().await.expect("depth"), 1);
 }
+
+async fn request_maintenance(store: &Store, id: DatabaseId, kind: domain::OperationKind, extras: &[Extra]) -> Job {
+    let op = OperationId::new();
+    store
+        .execute::<Database>(
+            &format!("database-{}", id.uuid()),
+            &DatabaseCommand::RequestMaintenance { operation_id: op, kind },
+            &Metadata::default(),
+            extras,
+        )
+        .await
+        .expect("store")
+        .expect("decided");
+    Job::Maintain { database_id: id, operation_id: op, action: kind }
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_any_two_maintenance_steps_converges_on_rerun() {
+    use domain::OperationKind as K;
+    let f = fixture().await;
+    let store = store(f);
+    let runner = runner(&store);
+    let steps = |k| worker::jobs::maintenance_steps(k).len() - 1;
+    for stop in 0..steps(K::Stop).max(steps(K::ResetPassword)) {
+        let (id, op, name, _) = request(&store, f.host, f.account, &format!("maint{stop}")).await;
+        runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+        for kind in [K::Stop, K::Start, K::Restart] {
+            let job = request_maintenance(&store, id, kind, &[]).await;
+            if stop < steps(kind) {
+                runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("{kind:?} up to {stop}: {e}"));
+            }
+            runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("{kind:?} rerun after {stop}: {e}"));
+            let want = if kind == K::Stop { "stopped" } else { "running" };
+            assert_eq!(store.database(id).await.expect("db").state, want, "{kind:?} killed after step {stop}");
+        }
+        let password = format!("pw{}", uuid::Uuid::new_v4().simple());
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let extras = [
+            Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.clone().into_bytes() },
+            Extra::RoleVerifier { database_id: id.uuid(), verifier },
+        ];
+        let job = request_maintenance(&store, id, K::ResetPassword, &extras).await;
+        runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("reset up to {stop}: {e}"));
+        runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("reset rerun after {stop}: {e}"));
+        login_through_bouncer(&name, &password).await.expect("the new password works through PgBouncer");
+        runner.run_steps(&job, 3, None).await.expect("a duplicate delivery is a no-op");
+    }
+}
+
+#[tokio::test]
+async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
+    use domain::{Allowlist, AllowlistCommand, Cidr, RuleId};
+    let f = fixture().await;
+    let store = store(f);
+    let (id, op, _, _) = request(&store, f.host, f.account, "sweep").await;
+    runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    let now = chrono::Utc::now();
+    let add = AllowlistCommand::Add {
+        database_id: id,
+        rule_id: RuleId::new(),
+        cidr: Cidr::parse("192.0.2.0/24").expect("valid"),
+        label: None,
+        expires_at: Some(now + chrono::Duration::milliseconds(300)),
+        now,
+    };
+    let stream = worker::access::allowlist_stream(id);
+    store.execute::<Allowlist>(&stream, &add, &Metadata::default(), &[]).await.expect("store").expect("decided");
+    // No workers run in this binary: the expiry job queued for this rule never runs.
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 1);
+    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "expired once");
+    assert!(store.allowlist(id).await.expect("rules").is_empty());
+    let events = store.read_stream(&stream).await.expect("events");
+    assert_eq!(events.last().expect("events").event_type, "AllowlistRuleExpired");
+}
+
+/// PgBouncer forgets DISABLE when it restarts. A stopped database stays closed anyway —
+/// PostgreSQL refuses it — and the next sync puts PgBouncer's refusal back. A host of its
+/// own, so restarting its PgBouncer disturbs no other test.
+#[tokio::test]
+async fn a_stopped_database_stays_closed_across_a_pgbouncer_restart() {
+    use ops::local::{Bouncer, BouncerOptions, LocalHost, LocalHostOptions};
+    let f = fixture().await;
+    let store = store(f);
+    let dir = testing::scratch_dir("second-host").expect("dir");
+    let host = LocalHost::start(&dir, &LocalHostOptions::for_tests()).await.expect("a second host");
+    let host_id =
+        ops::platform::register_local_host(&store, &format!("second-{}", uuid::Uuid::new_v4().simple()), &host)
+            .await
+            .expect("registered");
+    let runner = runner(&store);
+    let (id, op, name, password) = request(&store, host_id, f.account, "restart").await;
+    runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    let stop = request_maintenance(&store, id, domain::OperationKind::Stop, &[]).await;
+    runner.run_steps(&stop, 1, None).await.expect("stops");
+    let login = |bouncer: &Bouncer| {
+        let dsn = bouncer.dsn(name.as_str(), name.as_str(), &password);
+        async move {
+            match tokio_postgres::connect(&dsn, tokio_postgres::NoTls).await {
+                Ok(_) => "admitted".to_owned(),
+                Err(e) => e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string()),
+            }
+        }
+    };
+    assert!(login(&host.bouncer).await.contains("is disabled"));
+
+    host.bouncer.stop().expect("stops pgbouncer");
+    let restarted =
+        Bouncer::start(&dir.join("pgbouncer"), &host.pg, &BouncerOptions::default()).await.expect("restarts");
+    assert_eq!(restarted.port(), host.bouncer.port(), "same port");
+    let refused = login(&restarted).await;
+    assert!(refused.contains("not currently accepting connections"), "PostgreSQL still refuses: {refused}");
+
+    runner.hosts.get(&store, host_id).await.expect("host").sync_bouncer(&store).await.expect("syncs");
+    assert!(login(&restarted).await.contains("is disabled"), "PgBouncer refuses again after a sync");
+    restarted.stop().expect("stop");
+    host.pg.stop().expect("stop");
+}

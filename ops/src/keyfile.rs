@@ -4,10 +4,71 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use anyhow::Context;
-use eventstore::vault::Keyring;
+use eventstore::vault::{KeySource, Keyring};
+use eventstore::StoreError;
+
+/// The key file as a [`KeySource`]: a store re-reads it when its modification time or size
+/// changed, so running processes follow `berth admin rotate-master-key` without a restart.
+pub struct FileKeySource {
+    path: PathBuf,
+    seen: Mutex<Option<(SystemTime, u64)>>,
+}
+
+fn stamp(path: &Path) -> std::io::Result<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.modified()?, meta.len()))
+}
+
+impl FileKeySource {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), seen: Mutex::new(stamp(path).ok()) }
+    }
+}
+
+impl KeySource for FileKeySource {
+    fn refresh(&self) -> Result<Option<Keyring>, StoreError> {
+        let secret = |e: String| StoreError::Secret(format!("key file {}: {e}", self.path.display()));
+        let now = stamp(&self.path).map_err(|e| secret(e.to_string()))?;
+        let mut seen = self.seen.lock().map_err(|_| secret("lock poisoned".into()))?;
+        if *seen == Some(now) {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.path).map_err(|e| secret(e.to_string()))?;
+        let ring: Keyring = toml::from_str(&text).map_err(|e| secret(e.to_string()))?;
+        *seen = Some(now);
+        Ok(Some(ring))
+    }
+}
+
+/// The platform keys and, when they come from the key file (not `BERTH_MASTER_KEY`), the
+/// source that follows rotations.
+pub fn open(path: &Path) -> anyhow::Result<(Keyring, Option<Arc<dyn KeySource>>)> {
+    let ring = load_or_create(path)?;
+    if std::env::var("BERTH_MASTER_KEY").is_ok() {
+        return Ok((ring, None));
+    }
+    Ok((ring, Some(Arc::new(FileKeySource::new(path)))))
+}
+
+/// Replaces the key file atomically (temporary file with mode 0600, fsync, rename).
+pub fn write(path: &Path, ring: &Keyring) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(toml::to_string(ring)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
 
 pub fn load_or_create(path: &Path) -> anyhow::Result<Keyring> {
     if let Ok(key) = std::env::var("BERTH_MASTER_KEY") {

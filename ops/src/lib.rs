@@ -10,4 +10,5 @@ pub mod keyfile;
 pub mod local;
 pub mod metrics;
 pub mod platform;
+pub mod rotate;
 pub mod up;

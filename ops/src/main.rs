@@ -63,6 +63,15 @@ enum AdminCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Add a new platform key, re-seal every stored secret under it, retire the old keys.
+    /// Safe while the platform runs: its processes follow the key file.
+    RotateMasterKey {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Seconds to wait for seals begun before the switch, before the final pass.
+        #[arg(long, default_value_t = 2)]
+        grace_seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,8 +159,7 @@ async fn main() -> anyhow::Result<()> {
                 config.listen = l;
             }
             let dsn = config.control_dsn.clone().context("serve needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store =
-                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store = platform::open_store_with_key_file(&dsn, &config.key_file(), config.store_pool).await?;
             let listener = std::net::TcpListener::bind(&config.listen)?;
             let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
             println!("api: {}", services.api_url);
@@ -164,8 +172,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let dsn = config.control_dsn.clone().context("worker needs control_dsn (BERTH_CONTROL_DSN)")?;
-            let store =
-                platform::open_store(&dsn, keyfile::load_or_create(&config.key_file())?, config.store_pool).await?;
+            let store = platform::open_store_with_key_file(&dsn, &config.key_file(), config.store_pool).await?;
             if let Some(addr) = ops::metrics::serve_separately(config.metrics_listen.as_deref())? {
                 println!("metrics: http://{addr}/metrics");
             } else {
@@ -202,6 +209,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => std::process::exit(audit(&config, command).await),
+        Command::Admin { command: AdminCommand::RotateMasterKey { data_dir, grace_seconds } } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let (url, _cluster) = control_url(&config).await?;
+            let grace = std::time::Duration::from_secs(grace_seconds);
+            let r = ops::rotate::rotate_master_key(&config.key_file(), &url, grace).await?;
+            println!("active key: {} (re-sealed {} secret(s); retired {:?})", r.new_key, r.resealed, r.retired);
+            Ok(())
+        }
         Command::Bench { command } => bench::run(command).await,
     }
 }

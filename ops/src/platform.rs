@@ -16,6 +16,18 @@ pub async fn open_store(dsn: &str, keyring: eventstore::vault::Keyring, pool: us
     Ok(store)
 }
 
+/// [`open_store`] with the platform keys from the key file at `key_file`, followed as it is
+/// rotated (or from `BERTH_MASTER_KEY`, fixed).
+pub async fn open_store_with_key_file(dsn: &str, key_file: &std::path::Path, pool: usize) -> anyhow::Result<Store> {
+    let (ring, source) = crate::keyfile::open(key_file)?;
+    let store = match source {
+        Some(source) => Store::connect(dsn, pool)?.with_key_source(ring, source),
+        None => Store::connect(dsn, pool)?.with_keyring(ring),
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
 /// The control-plane database of a local platform: `berth` in the control cluster.
 pub async fn control_database(cluster: &PgCluster) -> anyhow::Result<(String, String)> {
     cluster.create_database_if_missing("berth").await?;

@@ -8,7 +8,7 @@ use domain::PlatformRole;
 
 use crate::config::Config;
 use crate::local::{ClusterOptions, LocalHost, LocalHostOptions, PgCluster};
-use crate::platform::{control_database, open_store, register_local_host, Services};
+use crate::platform::{control_database, open_store_with_key_file, register_local_host, Services};
 use crate::{accounts, keyfile};
 
 /// Binds `listen`; with port 0, reuses the port of the last run when it is free.
@@ -30,7 +30,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let keyring = keyfile::load_or_create(&config.key_file())?;
+    // Created (mode 0600) on the first run, before anything needs it.
+    keyfile::load_or_create(&config.key_file())?;
     eprintln!("starting control plane and tenant host under {}", dir.display());
     let control = PgCluster::start(&dir.join("control"), &ClusterOptions::default()).await?;
     let host = match LocalHost::start(&dir.join("hosts/local"), &LocalHostOptions::default()).await {
@@ -40,7 +41,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let result = serve(&config, &dir, &control, &host, keyring).await;
+    let result = serve(&config, &dir, &control, &host).await;
     eprintln!("stopping tenant host and control plane");
     if let Err(e) = host.stop() {
         eprintln!("stopping tenant host: {e:#}");
@@ -51,15 +52,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(
-    config: &Config,
-    dir: &Path,
-    control: &PgCluster,
-    host: &LocalHost,
-    keyring: eventstore::vault::Keyring,
-) -> anyhow::Result<()> {
+async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHost) -> anyhow::Result<()> {
     let (_, url) = control_database(control).await?;
-    let store = open_store(&url, keyring, config.store_pool).await?;
+    let store = open_store_with_key_file(&url, &config.key_file(), config.store_pool).await?;
     register_local_host(&store, "local", host).await?;
     let first_key = if accounts::is_fresh(&store).await? {
         Some(accounts::bootstrap_user(&store, "admin@localhost", PlatformRole::Admin).await?.key)

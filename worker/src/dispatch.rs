@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::DatabaseEvent;
+use domain::{AllowlistEvent, DatabaseEvent, DatabaseUserEvent};
 use eventstore::consumer::Handler;
 use eventstore::{decode, Decoded, RecordedEvent};
 
@@ -17,7 +17,36 @@ pub struct Dispatcher {
     pub queue: Queue<Job>,
 }
 
-/// The job an event calls for, if any.
+/// The jobs an event calls for: each with its queue key (derived from the event id) and the
+/// time it should run, if not at once.
+pub fn jobs_for(event: &RecordedEvent) -> Vec<(uuid::Uuid, Job, Option<std::time::SystemTime>)> {
+    if let Ok(Decoded::Allowlist(a)) = decode(event) {
+        let database_id = a.database_id();
+        let mut jobs = vec![(event.event_id, Job::SyncBouncer { database_id }, None)];
+        if let AllowlistEvent::AllowlistRuleAdded { rule_id, expires_at: Some(at), .. } = a {
+            // A second job from the same event needs a key of its own: flip the lowest bit
+            // (the key's time prefix, which orders the queue, stays the event's).
+            let key = uuid::Uuid::from_u128(event.event_id.as_u128() ^ 1);
+            jobs.push((key, Job::ExpireRule { database_id, rule_id, expires_at: at }, Some(at.into())));
+        }
+        return jobs;
+    }
+    if let Ok(Decoded::DatabaseUser(u)) = decode(event) {
+        let (database_id, name) = (u.database_id(), u.name().clone());
+        return match u {
+            DatabaseUserEvent::DatabaseUserCreated { .. } => {
+                vec![(event.event_id, Job::CreateUser { database_id, name }, None)]
+            }
+            DatabaseUserEvent::DatabaseUserRemovalRequested { .. } => {
+                vec![(event.event_id, Job::RemoveUser { database_id, name }, None)]
+            }
+            _ => vec![],
+        };
+    }
+    job_for(event).map(|j| vec![(event.event_id, j, None)]).unwrap_or_default()
+}
+
+/// The job an event about a database calls for, if any.
 pub fn job_for(event: &RecordedEvent) -> Option<Job> {
     match decode(event).ok()? {
         Decoded::Database(DatabaseEvent::DatabaseCreationRequested { database_id, operation_id, .. }) => {
@@ -26,6 +55,11 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
         Decoded::Database(DatabaseEvent::DatabaseDeletionRequested { database_id, operation_id }) => {
             Some(Job::Delete { database_id, operation_id })
         }
+        Decoded::Database(e) => e.requested_maintenance().map(|(operation_id, action)| Job::Maintain {
+            database_id: e.database_id(),
+            operation_id,
+            action,
+        }),
         _ => None,
     }
 }
@@ -34,9 +68,9 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
 impl Handler for Dispatcher {
     async fn handle(&self, events: &[RecordedEvent]) -> anyhow::Result<()> {
         for event in events {
-            if let Some(job) = job_for(event) {
+            for (key, job, run_at) in jobs_for(event) {
                 tracing::debug!(event = %event.event_id, job = job.kind(), "dispatching");
-                self.queue.push(event.event_id, job).await?;
+                self.queue.push_at(key, job, run_at).await?;
             }
         }
         Ok(())

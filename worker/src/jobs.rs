@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, Plan, PlanQuotas};
+use chrono::{DateTime, Utc};
+use domain::{
+    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, OperationKind, Plan, PlanQuotas,
+    RuleId,
+};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -14,8 +18,40 @@ use hostctl::{HostError, Hosts};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    Provision { database_id: DatabaseId, operation_id: OperationId },
-    Delete { database_id: DatabaseId, operation_id: OperationId },
+    Provision {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    Delete {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    /// Stop, start, restart or password reset (`action` is the operation kind).
+    Maintain {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        action: OperationKind,
+    },
+    /// Re-render and reload the PgBouncer of the database's host (allowlists, users changed).
+    SyncBouncer {
+        database_id: DatabaseId,
+    },
+    /// Record the expiry of a rule with a TTL; queued to run at `expires_at`.
+    ExpireRule {
+        database_id: DatabaseId,
+        rule_id: RuleId,
+        expires_at: DateTime<Utc>,
+    },
+    /// Create a database user's role on the host and add it to PgBouncer's logins.
+    CreateUser {
+        database_id: DatabaseId,
+        name: DatabaseName,
+    },
+    /// Take a database user off PgBouncer and drop its role.
+    RemoveUser {
+        database_id: DatabaseId,
+        name: DatabaseName,
+    },
 }
 
 impl Job {
@@ -23,14 +59,33 @@ impl Job {
         match self {
             Job::Provision { .. } => "provision",
             Job::Delete { .. } => "delete",
+            Job::Maintain { action, .. } => action.as_str(),
+            Job::SyncBouncer { .. } => "sync_bouncer",
+            Job::ExpireRule { .. } => "expire_rule",
+            Job::CreateUser { .. } => "create_user",
+            Job::RemoveUser { .. } => "remove_user",
         }
     }
 
-    fn ids(&self) -> (DatabaseId, OperationId) {
+    pub fn database_id(&self) -> DatabaseId {
         match self {
-            Job::Provision { database_id, operation_id } | Job::Delete { database_id, operation_id } => {
-                (*database_id, *operation_id)
-            }
+            Job::Provision { database_id, .. }
+            | Job::Delete { database_id, .. }
+            | Job::Maintain { database_id, .. }
+            | Job::SyncBouncer { database_id }
+            | Job::ExpireRule { database_id, .. }
+            | Job::CreateUser { database_id, .. }
+            | Job::RemoveUser { database_id, .. } => *database_id,
+        }
+    }
+
+    /// The operation the job carries out, for jobs that are one.
+    pub fn operation_id(&self) -> Option<OperationId> {
+        match self {
+            Job::Provision { operation_id, .. }
+            | Job::Delete { operation_id, .. }
+            | Job::Maintain { operation_id, .. } => Some(*operation_id),
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => None,
         }
     }
 }
@@ -39,6 +94,7 @@ impl Job {
 /// worker had been killed there.
 pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "pgbouncer", "verify", "record"];
 pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
+pub use crate::maintenance::steps as maintenance_steps;
 
 #[derive(Clone)]
 pub struct Runner {
@@ -66,12 +122,19 @@ fn stream(id: DatabaseId) -> String {
 }
 
 fn system_meta(job: &Job) -> Metadata {
-    Metadata { causation_id: Some(job.ids().1.uuid()), ..Metadata::default() }
+    Metadata { causation_id: job.operation_id().map(|o| o.uuid()), ..Metadata::default() }
 }
 
 impl Runner {
-    async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
-        match self.store.execute::<Database>(&stream(job.ids().0), &command, &system_meta(job), &[]).await {
+    /// `CONNECTION LIMIT` for the roles of an account's databases, from its plan.
+    pub async fn connection_limit(&self, account: domain::AccountId) -> Result<i32, JobError> {
+        let plan = self.store.account_plan(account).await.map_err(store_err)?;
+        let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
+        Ok(self.plans.of(plan).connection_limit)
+    }
+
+    pub(crate) async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
+        match self.store.execute::<Database>(&stream(job.database_id()), &command, &system_meta(job), &[]).await {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
@@ -82,13 +145,17 @@ impl Runner {
 
     /// Runs `job`, stopping after step `stop_after` (by index) when given.
     pub async fn run_steps(&self, job: &Job, attempt: u32, stop_after: Option<usize>) -> Result<(), JobError> {
-        let (id, operation_id) = job.ids();
+        let Some(operation_id) = job.operation_id() else {
+            return self.run_access(job).await;
+        };
+        let id = job.database_id();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
-            Job::Provision { .. } => "provisioning",
-            Job::Delete { .. } => "deleting",
+            Job::Provision { .. } => Some("provisioning"),
+            Job::Delete { .. } => Some("deleting"),
+            _ => None,
         };
-        if db.state != wanted || db.operation_id != Some(operation_id) {
+        if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
@@ -100,15 +167,17 @@ impl Runner {
         let steps = match job {
             Job::Provision { .. } => PROVISION_STEPS,
             Job::Delete { .. } => DELETE_STEPS,
+            Job::Maintain { action, .. } => {
+                return self.run_maintenance(job, *action, &db, &name, &host, stop_after).await;
+            }
+            _ => return self.run_access(job).await,
         };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
             match (job, *step) {
                 (Job::Provision { .. }, "role") => {
                     let verifier = self.store.role_verifier(id).await.map_err(store_err)?;
-                    let plan = self.store.account_plan(db.account_id).await.map_err(store_err)?;
-                    let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
-                    host.ensure_role(id, &name, &verifier, self.plans.of(plan).connection_limit).await?
+                    host.ensure_role(id, &name, &verifier, self.connection_limit(db.account_id).await?).await?
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
@@ -139,7 +208,13 @@ impl Runner {
     }
 
     /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
-    async fn verify_login(&self, host: &str, port: u16, name: &DatabaseName, id: DatabaseId) -> Result<(), JobError> {
+    pub(crate) async fn verify_login(
+        &self,
+        host: &str,
+        port: u16,
+        name: &DatabaseName,
+        id: DatabaseId,
+    ) -> Result<(), JobError> {
         let secret = format!("database:{}:password", id.uuid());
         let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
         let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
@@ -181,14 +256,20 @@ impl Handler<Job> for Runner {
     }
 
     async fn exhausted(&self, job: Job, error: String) {
-        let (id, operation_id) = job.ids();
+        let id = job.database_id();
         tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
-        if let Err(e) = self.command(&job, DatabaseCommand::MarkFailed { operation_id, error: error.clone() }).await {
-            tracing::error!(error = %e, "could not record the failure");
+        if let Some(operation_id) = job.operation_id() {
+            let failed = DatabaseCommand::MarkFailed { operation_id, error: error.clone() };
+            if let Err(e) = self.command(&job, failed).await {
+                tracing::error!(error = %e, "could not record the failure");
+            }
         }
         let kind = match job {
             Job::Provision { .. } => "provisioning_failed",
-            Job::Delete { .. } => "job_failed",
+            Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => {
+                "access_sync_failed"
+            }
+            Job::Delete { .. } | Job::Maintain { .. } => "job_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

@@ -1,10 +1,13 @@
 //! Background work: the dispatcher that turns events into jobs, the jobs themselves (which act on
 //! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
+pub mod access;
 pub mod dispatch;
 pub mod jobs;
+mod maintenance;
 pub mod queue;
 pub mod usage;
+mod users;
 pub mod watchdog;
 
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub struct WorkerConfig {
     pub dispatcher: bool,
     /// How often the watchdog probes tenant hosts and refreshes gauges.
     pub watchdog_interval: Duration,
+    /// How often the sweeper looks for allowlist rules whose expiry job did not run.
+    pub sweep_interval: Duration,
 }
 
 impl WorkerConfig {
@@ -48,6 +53,7 @@ impl WorkerConfig {
             usage_interval: Duration::from_secs(60),
             dispatcher: true,
             watchdog_interval: Duration::from_secs(15),
+            sweep_interval: Duration::from_secs(30),
         }
     }
 }
@@ -89,6 +95,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         watchdog::run(watch_store, Default::default(), watch_queue, interval, shutdown_watchdog).await;
         Ok(())
     });
+    {
+        let (store, every, shutdown) = (store.clone(), config.sweep_interval, shutdown.clone());
+        tasks.spawn(async move {
+            access::run_sweeper(store, every, shutdown).await;
+            Ok(())
+        });
+    }
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,
         max_attempts: config.max_attempts,

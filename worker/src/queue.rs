@@ -198,12 +198,20 @@ impl<J: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static> Queue<J> {
     /// name, see the module docs) and idempotency key = `key`. Pushing the same key twice is a
     /// no-op returning `Ok` (the unique violation is success), even after the first job ran.
     pub async fn push(&self, key: uuid::Uuid, job: J) -> anyhow::Result<()> {
+        self.push_at(key, job, None).await
+    }
+
+    /// [`Queue::push`], not to be picked up before `run_at` (apalis schedules by the second).
+    pub async fn push_at(&self, key: uuid::Uuid, job: J, run_at: Option<std::time::SystemTime>) -> anyhow::Result<()> {
         let args = serde_json::to_value(&job).context("serializing job")?;
-        let task = TaskBuilder::new(args)
+        let mut builder = TaskBuilder::new(args)
             .task_id(task_id(&self.name, key)?)
             .idempotency_key(key.to_string())
-            .max_attempts(DB_MAX_ATTEMPTS)
-            .build();
+            .max_attempts(DB_MAX_ATTEMPTS);
+        if let Some(at) = run_at {
+            builder = builder.run_at_time(at);
+        }
+        let task = builder.build();
         let mut storage = self.storage.clone();
         match storage.push_task(task).await {
             Ok(()) => Ok(()),

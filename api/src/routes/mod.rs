@@ -1,4 +1,5 @@
 pub mod activity;
+pub mod allowlist;
 pub mod api_keys;
 pub mod auth;
 pub mod collaborators;
@@ -6,5 +7,7 @@ pub mod databases;
 pub mod health;
 pub mod incidents;
 pub mod inspect;
+pub mod lifecycle;
 pub mod me;
 pub mod operations;
+pub mod users;

@@ -3,15 +3,20 @@
 
 mod access;
 mod activity;
+mod allowlist;
 mod audit;
 mod auth;
+mod credentials;
 mod databases;
 mod eventstore;
 mod health;
 mod incidents;
 mod input;
 mod isolation;
+mod lifecycle;
 mod matrix;
 mod observability;
+mod rotation;
 mod secrets;
 mod sessions;
+mod users;

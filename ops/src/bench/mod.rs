@@ -7,6 +7,7 @@ mod append;
 mod auth;
 mod provision;
 mod replay;
+mod rotate;
 pub mod stats;
 
 use clap::Subcommand;
@@ -24,6 +25,11 @@ pub enum BenchCommand {
         requests: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// reset-password → new password works through PgBouncer, vs ALTER ROLE + auth_file + RELOAD by hand.
+    Rotate {
+        #[arg(long, default_value_t = 30)]
+        count: usize,
     },
     /// Event-store appends per second vs raw INSERTs of the same rows.
     Append {
@@ -43,5 +49,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Append { events } => append::run(events).await,
         BenchCommand::Auth { requests, concurrency } => auth::run(requests, concurrency).await,
         BenchCommand::Replay { events } => replay::run(events).await,
+        BenchCommand::Rotate { count } => rotate::run(count).await,
     }
 }

@@ -1,5 +1,5 @@
 //! One local PgBouncer in front of a cluster. Its directory holds the static
-//! `pgbouncer.ini` (ending with `%include tenants.ini`), the worker-rendered `tenants.ini`
+//! `pgbouncer.ini` (ending with `%include tenants.ini`), the worker-rendered `tenants.ini`, `hba.conf`
 //! and `users.txt`, `admin.password` (0600), `port`, the log, pidfile and Unix socket.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hostctl::pgbouncer::{render_auth_file, render_tenants, AuthEntry, TENANTS_FILE, USERS_FILE};
+use hostctl::pgbouncer::{render_auth_file, render_hba, render_tenants, AuthEntry, HBA_FILE, TENANTS_FILE, USERS_FILE};
 
 use super::pg::{connect_host, PgCluster};
 use super::process::{self, StartFailure};
@@ -64,7 +64,10 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
          ;; No logfile: PgBouncer logs to stderr, which Berth appends to {LOG_FILE}; that\n\
          ;; way errors from before the logfile would open (a bad config) are kept too.\n\
          pidfile = {d}/{PID_FILE}\n\
-         auth_type = scram-sha-256\n\
+         ;; Who may log in from where is in {HBA_FILE} (rendered from the allowlists);\n\
+         ;; passwords are checked with SCRAM against {USERS_FILE}.\n\
+         auth_type = hba\n\
+         auth_hba_file = {d}/{HBA_FILE}\n\
          auth_file = {d}/{USERS_FILE}\n\
          admin_users = {ADMIN_USER}\n\
          pool_mode = session\n\
@@ -101,6 +104,10 @@ impl Bouncer {
         let tenants = dir.join(TENANTS_FILE);
         if !tenants.exists() {
             files::write_private(&tenants, &render_tenants(&[]), account)?;
+        }
+        let hba = dir.join(HBA_FILE);
+        if !hba.exists() {
+            files::write_private(&hba, &render_hba(&[]), account)?;
         }
         let users = dir.join(USERS_FILE);
         if !users.exists() {

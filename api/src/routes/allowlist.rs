@@ -1,0 +1,90 @@
+//! `GET|POST /databases/{id}/allowlist`, `DELETE /databases/{id}/allowlist/{rule_id}`.
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use eventstore::access::RuleRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::body::Json;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::Data;
+use crate::{access, metadata, AppState};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRule {
+    /// An IPv4/IPv6 network (`203.0.113.0/24`) or a single address. `0.0.0.0/0` is allowed
+    /// and recorded as open to all.
+    pub cidr: String,
+    pub label: Option<String>,
+    /// The rule expires by itself after this many seconds (1 to 2592000).
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    pub id: String,
+    pub cidr: String,
+    pub label: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub open_to_all: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        Self {
+            id: r.id.to_string(),
+            cidr: r.cidr,
+            label: r.label,
+            expires_at: r.expires_at,
+            open_to_all: r.open_to_all,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The database's rules; an empty list means open to all sources.
+#[utoipa::path(get, path = "/api/v1/databases/{id}/allowlist", tag = "network",
+    responses((status = 200, body = Vec<RuleView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/allowlist")]
+pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let rules = access::list(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(Data { data: rules.into_iter().map(RuleView::from).collect::<Vec<_>>() }))
+}
+
+/// Admit a network. 201 once PgBouncer enforces it (HBA file rendered, reloaded, checked);
+/// 202 if that takes longer than the server's wait budget.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", request_body = NewRule, tag = "network",
+    responses((status = 201, body = RuleView), (status = 202, body = RuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/databases/{id}/allowlist")]
+pub async fn add(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<NewRule>,
+) -> Result<HttpResponse, ApiError> {
+    let NewRule { cidr, label, ttl_seconds } = body.0;
+    let (rule, enforced) =
+        access::add(&state, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller)).await?;
+    let mut resp = if enforced { HttpResponse::Created() } else { HttpResponse::Accepted() };
+    Ok(resp.json(Data { data: RuleView::from(rule) }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", tag = "network",
+    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[delete("/databases/{id}/allowlist/{rule_id}")]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, rule) = path.into_inner();
+    let enforced = access::remove(&state, &caller, &id, &rule, metadata(&req, &caller)).await?;
+    Ok(if enforced { HttpResponse::NoContent().finish() } else { HttpResponse::Accepted().finish() })
+}

@@ -1,0 +1,91 @@
+//! `POST /databases/{id}/stop|start|restart|reset-password`, `GET /databases/{id}/credentials`.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use domain::OperationKind;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{Credentials, Data, DatabaseView};
+use crate::{maintenance, metadata, AppState};
+
+async fn lifecycle(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    kind: OperationKind,
+) -> Result<HttpResponse, ApiError> {
+    let (status, view) = maintenance::lifecycle(&state, &caller, &id, kind, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::build(status).json(Data { data: view }))
+}
+
+/// Stop: PgBouncer refuses new clients and ends current ones; PostgreSQL refuses direct
+/// connections. 200 once stopped, 202 (with `operation_id`) if still under way.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/stop", tag = "lifecycle",
+    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/stop")]
+pub async fn stop(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(req, state, caller, id, OperationKind::Stop).await
+}
+
+/// Start a stopped database.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/start", tag = "lifecycle",
+    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/start")]
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(req, state, caller, id, OperationKind::Start).await
+}
+
+/// Restart: every client and server connection is dropped; clients may reconnect at once.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/restart", tag = "lifecycle",
+    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/restart")]
+pub async fn restart(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    lifecycle(req, state, caller, id, OperationKind::Restart).await
+}
+
+/// A new password on PostgreSQL and PgBouncer; the old one stops working. Returned once.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/reset-password", tag = "credentials",
+    responses((status = 200, body = Credentials), (status = 202, body = Credentials),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/reset-password")]
+pub async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (status, creds) = maintenance::reset_password(&state, &caller, &id, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::build(status).json(Data { data: creds }))
+}
+
+/// The database's login (owner, admin, developer).
+#[utoipa::path(get, path = "/api/v1/databases/{id}/credentials", tag = "credentials",
+    responses((status = 200, body = Credentials), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/credentials")]
+pub async fn credentials(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let creds = maintenance::credentials(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(Data { data: creds }))
+}

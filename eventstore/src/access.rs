@@ -1,0 +1,170 @@
+//! Network access read models: allowlist rules per database (projection and queries).
+
+use chrono::{DateTime, Utc};
+use domain::{AllowlistEvent, Cidr, DatabaseId, DatabaseName, HostId, RuleId};
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::projection::insert_activity;
+use crate::{RecordedEvent, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct RuleRow {
+    pub id: RuleId,
+    pub database_id: DatabaseId,
+    pub cidr: String,
+    pub label: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub open_to_all: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) async fn project_allowlist(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    a: &AllowlistEvent,
+) -> Result<(), StoreError> {
+    let db = a.database_id().uuid();
+    match a {
+        AllowlistEvent::AllowlistRuleAdded { rule_id, cidr, label, expires_at, open_to_all, .. } => {
+            tx.execute(
+                "insert into allowlist_rules (id, database_id, cidr, label, expires_at, open_to_all, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7)",
+                &[&rule_id.uuid(), &db, &cidr.to_string(), label, expires_at, open_to_all, &e.occurred_at],
+            )
+            .await?;
+        }
+        AllowlistEvent::AllowlistRuleRemoved { rule_id, .. } | AllowlistEvent::AllowlistRuleExpired { rule_id, .. } => {
+            tx.execute("delete from allowlist_rules where id = $1", &[&rule_id.uuid()]).await?;
+        }
+    }
+    if let Some(activity) = a.activity() {
+        let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
+        let (account, name): (Uuid, String) = (row.get(0), row.get(1));
+        insert_activity(tx, e, account, Some(db), activity.action, "database", db, Some(&name), &activity.details)
+            .await?;
+    }
+    Ok(())
+}
+
+fn rule_row(r: &tokio_postgres::Row) -> RuleRow {
+    RuleRow {
+        id: RuleId(r.get(0)),
+        database_id: DatabaseId(r.get(1)),
+        cidr: r.get(2),
+        label: r.get(3),
+        expires_at: r.get(4),
+        open_to_all: r.get(5),
+        created_at: r.get(6),
+    }
+}
+
+const RULE_COLUMNS: &str = "r.id, r.database_id, r.cidr, r.label, r.expires_at, r.open_to_all, r.created_at";
+
+impl Store {
+    /// A database's rules, oldest first.
+    pub async fn allowlist(&self, database: DatabaseId) -> Result<Vec<RuleRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "select {RULE_COLUMNS} from allowlist_rules r where r.database_id = $1 order by r.created_at, r.id"
+                ),
+                &[&database.uuid()],
+            )
+            .await?;
+        Ok(rows.iter().map(rule_row).collect())
+    }
+
+    /// Rules whose expiry time has passed but whose expiry is not recorded yet (the sweeper's
+    /// work), oldest expiry first.
+    pub async fn overdue_rules(&self, limit: i64) -> Result<Vec<RuleRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "select {RULE_COLUMNS} from allowlist_rules r
+                     where r.expires_at is not null and r.expires_at <= now() order by r.expires_at limit $1"
+                ),
+                &[&limit],
+            )
+            .await?;
+        Ok(rows.iter().map(rule_row).collect())
+    }
+
+    /// The networks admitted to each restricted database on a host (databases without rules
+    /// are open and absent here). Deleted databases have no pool, so no rule either.
+    pub async fn host_allowlists(&self, host: HostId) -> Result<Vec<(DatabaseName, Vec<Cidr>)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select d.name, array_agg(r.cidr order by r.cidr) from allowlist_rules r
+                 join databases d on d.id = r.database_id
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
+                 group by d.name order by d.name",
+                &[&host.uuid()],
+            )
+            .await?;
+        let codec = |e: String| StoreError::Codec(e);
+        rows.iter()
+            .map(|r| {
+                let name = DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| codec(e.to_string()))?;
+                let cidrs: Vec<String> = r.get(1);
+                let cidrs =
+                    cidrs.iter().map(|c| Cidr::parse(c).map_err(|e| codec(e.to_string()))).collect::<Result<_, _>>()?;
+                Ok((name, cidrs))
+            })
+            .collect()
+    }
+
+    /// Logins of the extra users of a host's live databases, for PgBouncer's auth_file.
+    pub async fn host_user_verifiers(&self, host: HostId) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select u.role_name, v.verifier from database_users u
+                 join database_user_verifiers v on v.role_name = u.role_name
+                 join databases d on d.id = u.database_id
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting') and u.state <> 'removing'
+                 order by u.role_name",
+                &[&host.uuid()],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The oldest transaction still running: everything committed below it is visible to
+    /// any query that starts after this call. A PgBouncer sync takes it before it reads.
+    pub async fn snapshot_xmin(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let xmin: String = client.query_one("select pg_snapshot_xmin(pg_current_snapshot())::text", &[]).await?.get(0);
+        xmin.parse().map_err(|_| StoreError::Codec(format!("bad xmin {xmin}")))
+    }
+
+    /// Records that `host`'s PgBouncer now enforces everything committed below `xmin`.
+    pub async fn record_bouncer_sync(&self, host: HostId, xmin: u64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "insert into bouncer_syncs (host_id, synced_xmin, synced_at) values ($1, $2::text::xid8, now())
+                 on conflict (host_id) do update
+                 set synced_xmin = greatest(bouncer_syncs.synced_xmin, excluded.synced_xmin), synced_at = now()",
+                &[&host.uuid(), &xmin.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the latest change to `stream` is enforced by `host`'s PgBouncer.
+    pub async fn bouncer_has_latest_of(&self, host: HostId, stream: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "select coalesce((select synced_xmin from bouncer_syncs where host_id = $1) > e.tx_id, false)
+                 from events e where e.stream_id = $2 order by e.version desc limit 1",
+                &[&host.uuid(), &stream],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)).unwrap_or(true))
+    }
+}

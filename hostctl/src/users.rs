@@ -1,0 +1,133 @@
+//! Database users on the host: extra login roles, each confined to one database (CONNECT
+//! is granted on that database only; every tenant database revokes it from PUBLIC), marked
+//! with a comment so "already exists" is success only when the role is ours.
+
+use std::time::Duration;
+
+use domain::{DatabaseId, DatabaseName};
+use eventstore::Store;
+
+use crate::host::{superuser_secret_id, HostConn, HostError};
+
+/// The comment on a database user's role.
+pub fn user_marker(id: DatabaseId) -> String {
+    format!("berth:dbuser:{}", id.uuid())
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A role name as an identifier. Role names are `<database>.<user>` of two validated names.
+fn ident(role: &str) -> String {
+    format!("\"{}\"", role.replace('"', "\"\""))
+}
+
+impl HostConn {
+    async fn role_comment(&self, role: &str) -> Result<Option<Option<String>>, HostError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt("select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1", &[&role])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Creates (or re-asserts) the role with its verifier, and lets it connect to `db`.
+    pub async fn ensure_user_role(
+        &self,
+        id: DatabaseId,
+        db: &DatabaseName,
+        role: &str,
+        verifier: &str,
+        connection_limit: i32,
+    ) -> Result<(), HostError> {
+        let mut client = self.pool.get().await?;
+        let set = format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier));
+        let marker = user_marker(id);
+        match self.role_comment(role).await? {
+            None => {
+                let tx = client.transaction().await?;
+                tx.batch_execute(&format!(
+                    "CREATE ROLE {r} {set}; COMMENT ON ROLE {r} IS {}",
+                    literal(&marker),
+                    r = ident(role)
+                ))
+                .await?;
+                tx.commit().await?;
+            }
+            Some(m) if m.as_deref() == Some(marker.as_str()) => {
+                client.batch_execute(&format!("ALTER ROLE {} {set}", ident(role))).await?;
+            }
+            Some(_) => return Err(HostError::Permanent(format!("role {role} exists on the host and is not ours"))),
+        }
+        client
+            .batch_execute(&format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}", db.quoted(), ident(role)))
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the role's sessions, hands anything it owns in `db` to the database's owner, and
+    /// drops it. Absent is success.
+    pub async fn drop_user_role(
+        &self,
+        store: &Store,
+        id: DatabaseId,
+        db: &DatabaseName,
+        role: &str,
+    ) -> Result<(), HostError> {
+        match self.role_comment(role).await? {
+            None => return Ok(()),
+            Some(m) if m.as_deref() == Some(user_marker(id).as_str()) => {}
+            Some(_) => return Err(HostError::Permanent(format!("role {role} on the host is not ours; not dropping"))),
+        }
+        let client = self.pool.get().await?;
+        client.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1", &[&role]).await?;
+        // DROP OWNED works in the current database only: run it inside the tenant database.
+        let inside = self.connect_to(store, db).await?;
+        inside
+            .batch_execute(&format!("REASSIGN OWNED BY {r} TO {}; DROP OWNED BY {r}", db.quoted(), r = ident(role)))
+            .await?;
+        client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))).await?;
+        Ok(())
+    }
+
+    /// Drops every user role of a database (after the database itself is gone, nothing of
+    /// theirs is left but the roles).
+    pub async fn drop_user_roles_of(&self, id: DatabaseId) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        let roles: Vec<String> = client
+            .query(
+                "select rolname::text from pg_roles where shobj_description(oid, 'pg_authid') = $1",
+                &[&user_marker(id)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for role in roles {
+            client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(&role))).await?;
+        }
+        Ok(())
+    }
+
+    /// A superuser session inside a tenant database.
+    async fn connect_to(&self, store: &Store, db: &DatabaseName) -> Result<tokio_postgres::Client, HostError> {
+        let password = store
+            .get_secret(&superuser_secret_id(self.row.id))
+            .await
+            .map_err(|e| HostError::Permanent(format!("host superuser secret: {e}")))?;
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.row.pg_host)
+            .port(self.row.pg_port)
+            .user(&self.row.superuser)
+            .password(password)
+            .dbname(db.as_str())
+            .application_name("berth-worker")
+            .connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+}

@@ -1,0 +1,71 @@
+//! Maintenance jobs on a live database: stop, start, restart, password reset. Each step
+//! checks before it acts (see `hostctl::lifecycle`), so a re-run converges.
+
+use domain::{DatabaseCommand, DatabaseName, OperationKind};
+use eventstore::queries::DatabaseRow;
+use hostctl::HostConn;
+
+use crate::jobs::{Job, Runner};
+use crate::queue::JobError;
+
+/// The steps of each maintenance operation, in order.
+pub fn steps(kind: OperationKind) -> &'static [&'static str] {
+    match kind {
+        // PgBouncer first: no new client gets in while PostgreSQL closes the door behind it.
+        OperationKind::Stop => &["pgbouncer", "postgres", "record"],
+        OperationKind::Start => &["postgres", "pgbouncer", "record"],
+        OperationKind::Restart => &["pgbouncer", "postgres", "record"],
+        // The role first, then PgBouncer's auth_file: until both agree the new password
+        // cannot work, so the API only answers once `verify` logged in with it.
+        OperationKind::ResetPassword => &["role", "pgbouncer", "verify", "record"],
+        OperationKind::Provision | OperationKind::Delete => &[],
+    }
+}
+
+impl Runner {
+    pub(crate) async fn run_maintenance(
+        &self,
+        job: &Job,
+        kind: OperationKind,
+        db: &DatabaseRow,
+        name: &DatabaseName,
+        host: &HostConn,
+        stop_after: Option<usize>,
+    ) -> Result<(), JobError> {
+        let id = job.database_id();
+        let operation_id = job.operation_id().ok_or_else(|| JobError::Abort("not an operation".into()))?;
+        for (i, step) in steps(kind).iter().enumerate() {
+            let started = std::time::Instant::now();
+            match (kind, *step) {
+                (OperationKind::Stop, "pgbouncer") => host.close_pool(name).await?,
+                (OperationKind::Stop, "postgres") => host.block_connections(name).await?,
+                (OperationKind::Start, "postgres") => host.allow_connections(name).await?,
+                (OperationKind::Start, "pgbouncer") => host.open_pool(name).await?,
+                (OperationKind::Restart, "pgbouncer") => host.bounce_pool(name).await?,
+                (OperationKind::Restart, "postgres") => host.terminate_backends(name).await?,
+                (OperationKind::ResetPassword, "role") => {
+                    let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+                    host.ensure_role(id, name, &verifier, self.connection_limit(db.account_id).await?).await?
+                }
+                (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store).await?,
+                // A stopped database refuses every login; the two steps above are the proof.
+                // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
+                // governs TCP sources, and may well not list the platform's own address.
+                (OperationKind::ResetPassword, "verify") if db.state != "stopped" => {
+                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, id).await?
+                }
+                (OperationKind::ResetPassword, "verify") => {}
+                (_, "record") => {
+                    self.command(job, DatabaseCommand::CompleteMaintenance { operation_id }).await?;
+                }
+                (_, other) => return Err(JobError::Abort(format!("unknown step {other} of {}", kind.as_str()))),
+            }
+            metrics::histogram!("berth_job_step_seconds", "kind" => kind.as_str(), "step" => *step)
+                .record(started.elapsed().as_secs_f64());
+            if stop_after == Some(i) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

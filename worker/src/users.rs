@@ -1,0 +1,59 @@
+//! Database-user jobs: create the role and add it to PgBouncer's logins, or take it off
+//! PgBouncer and drop it. Each step checks first, so a rerun converges.
+
+use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers};
+use eventstore::{Metadata, StoreError};
+
+use crate::jobs::{Job, Runner};
+use crate::queue::JobError;
+
+pub fn users_stream(id: DatabaseId) -> String {
+    format!("dbusers-{}", id.uuid())
+}
+
+impl Runner {
+    pub(crate) async fn run_user(
+        &self,
+        job: &Job,
+        database_id: DatabaseId,
+        name: &DatabaseName,
+    ) -> Result<(), JobError> {
+        let retry = |e: StoreError| JobError::Retry(format!("control plane: {e}"));
+        let db = self.store.database(database_id).await.map_err(retry)?;
+        let Some(user) =
+            self.store.database_users(database_id).await.map_err(retry)?.into_iter().find(|u| u.name == name.as_str())
+        else {
+            return Ok(()); // removed already
+        };
+        let db_name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let command = match (job, user.state.as_str()) {
+            (Job::CreateUser { .. }, "creating") => {
+                let verifier = self.store.user_verifier(&user.role_name).await.map_err(retry)?;
+                host.ensure_user_role(
+                    database_id,
+                    &db_name,
+                    &user.role_name,
+                    &verifier,
+                    self.connection_limit(db.account_id).await?,
+                )
+                .await?;
+                host.sync_bouncer(&self.store).await?;
+                DatabaseUserCommand::MarkReady { name: name.clone() }
+            }
+            (Job::RemoveUser { .. }, "removing") => {
+                // PgBouncer first (its auth_file loses the login), then the role on PostgreSQL.
+                host.sync_bouncer(&self.store).await?;
+                host.drop_user_role(&self.store, database_id, &db_name, &user.role_name).await?;
+                DatabaseUserCommand::MarkRemoved { name: name.clone() }
+            }
+            _ => return Ok(()), // the step this job exists for was recorded already
+        };
+        match self.store.execute::<DatabaseUsers>(&users_stream(database_id), &command, &Metadata::default(), &[]).await
+        {
+            Ok(Ok(_)) | Ok(Err(DatabaseUserError::NotFound | DatabaseUserError::Busy(_))) => Ok(()),
+            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Err(e) => Err(retry(e)),
+        }
+    }
+}
