@@ -27,7 +27,6 @@ enum Cred {
 
 /// Which row of the permission table a route needs, or an account-level rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[allow(dead_code)] // `Credentials` is the backups and credentials routes' row.
 enum Needs {
     View,
     Credentials,
@@ -37,6 +36,8 @@ enum Needs {
     FullAccount,
     /// The caller's own account; any valid credential.
     AnyAccount,
+    /// Platform administrators only (every actor here is a plain user).
+    PlatformAdmin,
 }
 
 /// (method, path template, body, needs, status and code when allowed).
@@ -70,6 +71,28 @@ fn routes() -> Vec<Route> {
             Needs::Manage,
             (404, "NOT_FOUND"),
         ),
+        ("GET", "/databases/{db}/credentials", json!(null), Needs::Credentials, (200, "")),
+        ("POST", "/databases/{db}/start", json!({}), Needs::Manage, (409, "CONFLICT")),
+        ("GET", "/databases/{db}/allowlist", json!(null), Needs::Manage, (200, "")),
+        ("POST", "/databases/{db}/allowlist", json!({"cidr": "not-a-cidr"}), Needs::Manage, (400, "INVALID_REQUEST")),
+        (
+            "DELETE",
+            "/databases/{db}/allowlist/rule_01J00000000000000000000000",
+            json!(null),
+            Needs::Manage,
+            (404, "NOT_FOUND"),
+        ),
+        ("GET", "/databases/{db}/users", json!(null), Needs::Manage, (200, "")),
+        ("GET", "/databases/{db}/metrics", json!(null), Needs::View, (200, "")),
+        ("GET", "/databases/{db}/schema", json!(null), Needs::View, (200, "")),
+        ("GET", "/admin/incidents", json!(null), Needs::PlatformAdmin, (200, "")),
+        (
+            "PATCH",
+            "/admin/accounts/acct_01J00000000000000000000000",
+            json!({"plan": "pro"}),
+            Needs::PlatformAdmin,
+            (404, "NOT_FOUND"),
+        ),
         ("GET", "/databases", json!(null), Needs::AnyAccount, (200, "")),
         ("POST", "/databases", json!({"name": "X"}), Needs::FullAccount, (400, "INVALID_NAME")),
         ("GET", "/activity", json!(null), Needs::AnyAccount, (200, "")),
@@ -87,7 +110,7 @@ fn least(needs: Needs) -> Option<Role> {
         Needs::Credentials => Some(Role::Developer),
         Needs::Manage => Some(Role::Admin),
         Needs::OwnerOnly => Some(Role::Owner),
-        Needs::FullAccount | Needs::AnyAccount => None,
+        Needs::FullAccount | Needs::AnyAccount | Needs::PlatformAdmin => None,
     }
 }
 
@@ -109,7 +132,9 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
     let selected = matches!(cred, Cred::SelectedIn | Cred::SelectedOut);
     match least(needs) {
         None => {
-            if needs == Needs::FullAccount && selected {
+            if needs == Needs::PlatformAdmin {
+                (403, "FORBIDDEN")
+            } else if needs == Needs::FullAccount && selected {
                 (403, "KEY_SCOPE_DENIED")
             } else {
                 allowed
