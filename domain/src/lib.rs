@@ -2,12 +2,16 @@
 
 pub mod account;
 pub mod aggregate;
+pub mod backup;
 pub mod database;
 pub mod ids;
 pub mod name;
 
 pub use account::{AccountEvent, HostEvent, PlatformRole};
 pub use aggregate::{Activity, Actor, Aggregate};
-pub use database::{Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseState, OperationKind};
+pub use backup::{Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats};
+pub use database::{
+    Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, OperationKind,
+};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};

@@ -2,6 +2,7 @@
 //! and its PgBouncer (config files and admin console). Used by the workers for changes and
 //! by the API for read-only inspection.
 
+pub mod bins;
 pub mod host;
 pub mod pgbouncer;
 
