@@ -1,7 +1,7 @@
 //! Turning domain events into stored rows and back. One place knows every event type, so
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
-use domain::{AccountEvent, DatabaseEvent, HostEvent};
+use domain::{AccountEvent, BackupEvent, DatabaseEvent, HostEvent};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{NewEvent, RecordedEvent, StoreError};
@@ -38,12 +38,19 @@ impl StoredEvent for HostEvent {
     }
 }
 
+impl StoredEvent for BackupEvent {
+    fn event_type(&self) -> &'static str {
+        BackupEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
     Database(DatabaseEvent),
     Account(AccountEvent),
     Host(HostEvent),
+    Backup(BackupEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -62,6 +69,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "database" => Ok(Decoded::Database(serde_json::from_value(event.data.clone())?)),
         "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
         "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
+        "backup" => Ok(Decoded::Backup(serde_json::from_value(event.data.clone())?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -6,6 +6,7 @@
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
 mod append;
+pub mod backups;
 mod codec;
 pub mod consumer;
 mod error;

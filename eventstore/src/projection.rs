@@ -14,6 +14,7 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Database(d) => project_database(tx, e, &d).await,
         Decoded::Account(a) => project_account(tx, e, &a).await,
         Decoded::Host(h) => project_host(tx, e, &h).await,
+        Decoded::Backup(b) => crate::backups::project_backup(tx, e, &b).await,
         Decoded::Unprojected => Ok(()),
     }
 }
@@ -155,7 +156,7 @@ async fn set_database_state(
     Ok(())
 }
 
-async fn insert_operation(
+pub(crate) async fn insert_operation(
     tx: &Transaction<'_>,
     id: Uuid,
     kind: &str,
@@ -171,7 +172,7 @@ async fn insert_operation(
     Ok(())
 }
 
-async fn finish_operation(
+pub(crate) async fn finish_operation(
     tx: &Transaction<'_>,
     id: Uuid,
     state: &str,
@@ -187,7 +188,7 @@ async fn finish_operation(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_activity(
+pub(crate) async fn insert_activity(
     tx: &Transaction<'_>,
     e: &RecordedEvent,
     account: Uuid,

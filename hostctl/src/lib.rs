@@ -3,7 +3,10 @@
 //! by the API for read-only inspection.
 
 pub mod bins;
+pub mod dump;
 pub mod host;
+pub mod objects;
 pub mod pgbouncer;
+pub mod snapshot;
 
 pub use host::{HostConn, HostError, Hosts};

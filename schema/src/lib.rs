@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
     Migration { version: 2, name: "read_models", sql: include_str!("../migrations/0002_read_models.sql") },
     Migration { version: 3, name: "secrets_incidents", sql: include_str!("../migrations/0003_secrets_incidents.sql") },
+    Migration { version: 5, name: "backups", sql: include_str!("../migrations/0005_backups.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).
