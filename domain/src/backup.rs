@@ -95,7 +95,11 @@ pub enum BackupCommand {
     Delete {
         reason: DeletionReason,
     },
+    RequestVerification {
+        operation_id: OperationId,
+    },
     RecordVerification {
+        operation_id: Option<OperationId>,
         ok: bool,
         details: serde_json::Value,
     },
@@ -139,9 +143,17 @@ pub enum BackupEvent {
         /// The object to remove from the store, if one was written.
         object_key: Option<String>,
     },
+    BackupVerificationRequested {
+        backup_id: BackupId,
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
     BackupVerified {
         backup_id: BackupId,
         database_id: DatabaseId,
+        /// The verification request this answers (none for scheduled verifications).
+        #[serde(default)]
+        operation_id: Option<OperationId>,
         ok: bool,
         details: serde_json::Value,
     },
@@ -155,6 +167,7 @@ impl BackupEvent {
             Self::BackupSucceeded { .. } => "BackupSucceeded",
             Self::BackupFailed { .. } => "BackupFailed",
             Self::BackupDeleted { .. } => "BackupDeleted",
+            Self::BackupVerificationRequested { .. } => "BackupVerificationRequested",
             Self::BackupVerified { .. } => "BackupVerified",
         }
     }
@@ -166,6 +179,7 @@ impl BackupEvent {
             | Self::BackupSucceeded { backup_id, database_id, .. }
             | Self::BackupFailed { backup_id, database_id, .. }
             | Self::BackupDeleted { backup_id, database_id, .. }
+            | Self::BackupVerificationRequested { backup_id, database_id, .. }
             | Self::BackupVerified { backup_id, database_id, .. } => (*backup_id, *database_id),
         }
     }
@@ -265,9 +279,19 @@ impl Aggregate for Backup {
                 let (backup_id, database_id) = self.expect_state(&[S::Succeeded, S::Failed], "delete")?;
                 Ok(vec![E::BackupDeleted { backup_id, database_id, reason: *reason, object_key: self.object_key.clone() }])
             }
-            C::RecordVerification { ok, details } => {
+            C::RequestVerification { operation_id } => {
                 let (backup_id, database_id) = self.expect_state(&[S::Succeeded], "verify")?;
-                Ok(vec![E::BackupVerified { backup_id, database_id, ok: *ok, details: details.clone() }])
+                Ok(vec![E::BackupVerificationRequested { backup_id, database_id, operation_id: *operation_id }])
+            }
+            C::RecordVerification { operation_id, ok, details } => {
+                let (backup_id, database_id) = self.expect_state(&[S::Succeeded], "verify")?;
+                Ok(vec![E::BackupVerified {
+                    backup_id,
+                    database_id,
+                    operation_id: *operation_id,
+                    ok: *ok,
+                    details: details.clone(),
+                }])
             }
         }
     }
@@ -290,7 +314,7 @@ impl Aggregate for Backup {
             }
             E::BackupFailed { .. } => self.state = Some(BackupState::Failed),
             E::BackupDeleted { .. } => self.state = Some(BackupState::Deleted),
-            E::BackupVerified { .. } => {}
+            E::BackupVerificationRequested { .. } | E::BackupVerified { .. } => {}
         }
     }
 }

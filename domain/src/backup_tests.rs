@@ -118,8 +118,10 @@ fn a_running_backup_cannot_be_deleted() {
 #[test]
 fn only_a_succeeded_backup_is_verified() {
     let (b, d, e) = requested(BackupTrigger::Manual);
-    let verify = BackupCommand::RecordVerification { ok: true, details: serde_json::json!({}) };
+    let verify = BackupCommand::RecordVerification { operation_id: None, ok: true, details: serde_json::json!({}) };
     assert!(given(&[e.clone()]).decide(&verify).is_err());
     let state = given(&[e, started(b, d, "k"), succeeded(b, d, "k")]);
     assert!(matches!(&state.decide(&verify).expect("ok")[..], [BackupEvent::BackupVerified { ok: true, .. }]));
+    let request = BackupCommand::RequestVerification { operation_id: OperationId::new() };
+    assert!(matches!(&state.decide(&request).expect("ok")[..], [BackupEvent::BackupVerificationRequested { .. }]));
 }

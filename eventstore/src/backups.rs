@@ -59,12 +59,19 @@ pub(crate) async fn project_backup(tx: &Transaction<'_>, e: &RecordedEvent, b: &
         E::BackupDeleted { .. } => {
             tx.execute("update backups set state = 'deleted', deleted_at = $2 where id = $1", &[&id, &at]).await?;
         }
-        E::BackupVerified { ok, details, .. } => {
+        E::BackupVerificationRequested { operation_id, .. } => {
+            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
+            insert_operation(tx, operation_id.uuid(), "verify_backup", db, account, e).await?;
+        }
+        E::BackupVerified { operation_id, ok, details, .. } => {
             tx.execute(
                 "update backups set verified_at = $2, verified_ok = $3, verify_details = $4 where id = $1",
                 &[&id, &at, ok, details],
             )
             .await?;
+            if let Some(op) = operation_id {
+                finish_operation(tx, op.uuid(), "succeeded", None, e).await?;
+            }
         }
     }
     if let Some(activity) = b.activity() {

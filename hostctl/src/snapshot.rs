@@ -65,7 +65,39 @@ pub fn compare(recorded: &[TableStats], restored: &[TableStats]) -> Vec<String> 
     problems
 }
 
+/// The comment that marks a database as filled from its source (restore or branch).
+const POPULATED: &str = "berth:populated";
+
 impl HostConn {
+    /// Whether the database was filled from its source to the end.
+    pub async fn is_populated(&self, name: &domain::DatabaseName) -> Result<bool, HostError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "select shobj_description(oid, 'pg_database') from pg_database where datname = $1",
+                &[&name.as_str()],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(POPULATED))
+    }
+
+    pub async fn mark_populated(&self, name: &domain::DatabaseName) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        client.batch_execute(&format!("COMMENT ON DATABASE {} IS '{POPULATED}'", name.quoted())).await?;
+        Ok(())
+    }
+
+    /// Drops the (not yet populated, so possibly half-filled) database and creates it empty
+    /// again, owned by its role and closed to everyone else.
+    pub async fn recreate_database(&self, name: &domain::DatabaseName) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        let q = name.quoted();
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
+        drop(client);
+        self.ensure_database(name).await?;
+        self.restrict_connect(name).await
+    }
+
     /// Creates the scratch database `name` (reserved `berth-` prefix, never a tenant's).
     pub async fn create_scratch(&self, name: &str) -> Result<(), HostError> {
         self.drop_scratch(name).await?;

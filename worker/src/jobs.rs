@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId};
+use domain::{BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,30 @@ use hostctl::{HostError, Hosts};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    Provision { database_id: DatabaseId, operation_id: OperationId },
-    Delete { database_id: DatabaseId, operation_id: OperationId },
+    Provision {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        /// What to fill the new database with (restore, branch); jobs queued before this
+        /// existed decode as empty databases.
+        #[serde(default)]
+        source: Option<DatabaseSource>,
+    },
+    Delete {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
+    Backup {
+        backup_id: BackupId,
+    },
+    /// Removes a deleted backup's object from the store.
+    PurgeBackup {
+        backup_id: BackupId,
+        object_key: String,
+    },
+    VerifyBackup {
+        backup_id: BackupId,
+        operation_id: OperationId,
+    },
 }
 
 impl Job {
@@ -23,21 +45,26 @@ impl Job {
         match self {
             Job::Provision { .. } => "provision",
             Job::Delete { .. } => "delete",
+            Job::Backup { .. } => "backup",
+            Job::PurgeBackup { .. } => "purge_backup",
+            Job::VerifyBackup { .. } => "verify_backup",
         }
     }
 
-    fn ids(&self) -> (DatabaseId, OperationId) {
+    /// The database and operation of a database job; `None` for backup jobs.
+    fn ids(&self) -> Option<(DatabaseId, OperationId)> {
         match self {
-            Job::Provision { database_id, operation_id } | Job::Delete { database_id, operation_id } => {
-                (*database_id, *operation_id)
+            Job::Provision { database_id, operation_id, .. } | Job::Delete { database_id, operation_id } => {
+                Some((*database_id, *operation_id))
             }
+            _ => None,
         }
     }
 }
 
 /// The steps of provisioning, in order; a test may stop a run after any of them, as if the
 /// worker had been killed there.
-pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "pgbouncer", "verify", "record"];
+pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "populate", "pgbouncer", "verify", "record"];
 pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
 
 #[derive(Clone)]
@@ -45,6 +72,9 @@ pub struct Runner {
     pub store: Store,
     pub hosts: Hosts,
     pub connection_limit: i32,
+    /// Object store and client tools for backups, restores and branches; `None` when this
+    /// worker is not configured for them (their jobs then abort).
+    pub backups: Option<crate::backups::BackupRuntime>,
 }
 
 impl From<HostError> for JobError {
@@ -64,13 +94,11 @@ fn stream(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
 }
 
-fn system_meta(job: &Job) -> Metadata {
-    Metadata { causation_id: Some(job.ids().1.uuid()), ..Metadata::default() }
-}
-
 impl Runner {
     async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
-        match self.store.execute::<Database>(&stream(job.ids().0), &command, &system_meta(job), &[]).await {
+        let (id, operation_id) = job.ids().ok_or_else(|| JobError::Abort("not a database job".into()))?;
+        let meta = Metadata { causation_id: Some(operation_id.uuid()), ..Metadata::default() };
+        match self.store.execute::<Database>(&stream(id), &command, &meta, &[]).await {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
@@ -81,11 +109,17 @@ impl Runner {
 
     /// Runs `job`, stopping after step `stop_after` (by index) when given.
     pub async fn run_steps(&self, job: &Job, attempt: u32, stop_after: Option<usize>) -> Result<(), JobError> {
-        let (id, operation_id) = job.ids();
+        match job {
+            Job::Backup { backup_id } => return self.run_backup(*backup_id, attempt).await,
+            Job::PurgeBackup { object_key, .. } => return self.purge_backup(object_key).await,
+            Job::VerifyBackup { backup_id, operation_id } => return self.verify_backup(*backup_id, *operation_id).await,
+            Job::Provision { .. } | Job::Delete { .. } => {}
+        }
+        let (id, operation_id) = job.ids().ok_or_else(|| JobError::Abort("not a database job".into()))?;
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
             Job::Provision { .. } => "provisioning",
-            Job::Delete { .. } => "deleting",
+            _ => "deleting",
         };
         if db.state != wanted || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
@@ -98,7 +132,7 @@ impl Runner {
         let host = self.hosts.get(&self.store, db.host_id).await?;
         let steps = match job {
             Job::Provision { .. } => PROVISION_STEPS,
-            Job::Delete { .. } => DELETE_STEPS,
+            _ => DELETE_STEPS,
         };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
@@ -109,6 +143,10 @@ impl Runner {
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
+                (Job::Provision { source: Some(source), .. }, "populate") => {
+                    self.populate(&host, id, &name, source).await?
+                }
+                (Job::Provision { source: None, .. }, "populate") => {}
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
@@ -178,14 +216,30 @@ impl Handler<Job> for Runner {
     }
 
     async fn exhausted(&self, job: Job, error: String) {
-        let (id, operation_id) = job.ids();
+        match &job {
+            Job::Backup { backup_id } => return self.backup_exhausted(*backup_id, &error).await,
+            Job::PurgeBackup { object_key, .. } => {
+                return tracing::error!(key = %object_key, error = %error, "could not remove a deleted backup's object")
+            }
+            Job::VerifyBackup { backup_id, operation_id } => {
+                let details = serde_json::json!({ "tables": 0, "problems": [format!("verification failed: {error}")] });
+                let command =
+                    domain::BackupCommand::RecordVerification { operation_id: Some(*operation_id), ok: false, details };
+                if let Err(e) = self.backup_command(*backup_id, command).await {
+                    tracing::error!(error = %e, "could not record the failed verification");
+                }
+                return;
+            }
+            Job::Provision { .. } | Job::Delete { .. } => {}
+        }
+        let Some((id, operation_id)) = job.ids() else { return };
         tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
         if let Err(e) = self.command(&job, DatabaseCommand::MarkFailed { operation_id, error: error.clone() }).await {
             tracing::error!(error = %e, "could not record the failure");
         }
         let kind = match job {
             Job::Provision { .. } => "provisioning_failed",
-            Job::Delete { .. } => "job_failed",
+            _ => "job_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

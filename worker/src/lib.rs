@@ -1,9 +1,11 @@
 //! Background work: the dispatcher that turns events into jobs, the jobs themselves (which act on
 //! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
+pub mod backups;
 pub mod dispatch;
 pub mod jobs;
 pub mod queue;
+pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,11 @@ pub struct WorkerConfig {
     pub connection_limit: i32,
     /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
     pub dispatcher: bool,
+    /// Where backups go; `None`: this worker takes no backups (their jobs abort).
+    pub backups: Option<hostctl::objects::ObjectStoreConfig>,
+    pub schedule: scheduler::BackupSchedule,
+    /// Run the backup scheduler (request daily backups, retention, stale watchdog) here.
+    pub scheduler: bool,
 }
 
 impl WorkerConfig {
@@ -38,6 +45,9 @@ impl WorkerConfig {
             backoff_max: Duration::from_secs(30),
             connection_limit: 20,
             dispatcher: true,
+            backups: None,
+            schedule: scheduler::BackupSchedule::default(),
+            scheduler: true,
         }
     }
 }
@@ -47,9 +57,22 @@ pub const QUEUE: &str = "berth-jobs";
 /// Runs the dispatcher and the job workers until `shutdown` turns true.
 pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
-    let runner =
-        Arc::new(Runner { store: store.clone(), hosts: Default::default(), connection_limit: config.connection_limit });
+    let backups = config.backups.as_ref().map(backups::BackupRuntime::new).transpose()?;
+    let runner = Arc::new(Runner {
+        store: store.clone(),
+        hosts: Default::default(),
+        connection_limit: config.connection_limit,
+        backups,
+    });
     let mut tasks = tokio::task::JoinSet::new();
+    if config.scheduler && config.backups.is_some() {
+        let scheduler = scheduler::Scheduler { store: store.clone(), schedule: config.schedule.clone() };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            scheduler.run(shutdown).await;
+            Ok(())
+        });
+    }
     if config.dispatcher {
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tasks.spawn(async move {
