@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod backups;
 pub mod body;
 pub mod error;
 pub mod keys;
@@ -28,17 +29,20 @@ pub struct ApiConfig {
     /// Request bodies over this many bytes are refused with 413.
     pub body_limit: usize,
     pub workers: usize,
+    /// The object store backups are downloaded from (the workers' store).
+    pub backups: Option<hostctl::objects::ObjectStoreConfig>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { create_wait: Duration::from_secs(10), body_limit: 1 << 20, workers: 2 }
+        Self { create_wait: Duration::from_secs(10), body_limit: 1 << 20, workers: 2, backups: None }
     }
 }
 
 pub struct AppState {
     pub store: Store,
     pub config: ApiConfig,
+    pub objects: Option<opendal::Operator>,
 }
 
 /// Event metadata for a mutation made by `caller` in this request.
@@ -78,6 +82,14 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::databases::list)
                     .service(routes::databases::get)
                     .service(routes::databases::remove)
+                    .service(routes::backups::create)
+                    .service(routes::backups::list)
+                    .service(routes::backups::get)
+                    .service(routes::backups::download)
+                    .service(routes::backups::remove)
+                    .service(routes::backups::verify)
+                    .service(routes::backups::restore)
+                    .service(routes::backups::branch)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account),
@@ -89,7 +101,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 /// Binds the API to `listener` and returns the running server (await it, or spawn it).
 pub fn server(store: Store, config: ApiConfig, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let workers = config.workers;
-    let state = web::Data::new(AppState { store, config });
+    let objects = match &config.backups {
+        Some(c) => Some(c.operator().map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let state = web::Data::new(AppState { store, config, objects });
     let server = HttpServer::new(move || {
         App::new().wrap(actix_web::middleware::from_fn(request_id::middleware)).configure(configure(state.clone()))
     })

@@ -25,6 +25,17 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub connection_limit: i32,
     pub store_pool: usize,
+    /// Where backups go: `[backup_store] kind = "s3", bucket = …, endpoint = …,
+    /// access_key_id = …, secret_access_key = …` or `kind = "fs", root = …`. Default: the
+    /// directory `backups` under the data dir.
+    pub backup_store: Option<hostctl::objects::ObjectStoreConfig>,
+    /// Daily backup time, `HH:MM` UTC.
+    pub backup_at: String,
+    pub backup_retention_days: u32,
+    /// A database with no successful backup for this long gets a `backup_stale` incident.
+    pub backup_stale_hours: u32,
+    /// Run the backup scheduler in this worker process.
+    pub backup_scheduler: bool,
 }
 
 impl Default for Config {
@@ -41,6 +52,11 @@ impl Default for Config {
             job_max_attempts: 5,
             connection_limit: 20,
             store_pool: 16,
+            backup_store: None,
+            backup_at: "02:00".into(),
+            backup_retention_days: 30,
+            backup_stale_hours: 26,
+            backup_scheduler: true,
         }
     }
 }
@@ -77,6 +93,16 @@ impl Config {
         if let Some(v) = num("JOB_MAX_ATTEMPTS")? {
             c.job_max_attempts = v as u32;
         }
+        if let Some(v) = env("BACKUP_AT") {
+            c.backup_at = v;
+        }
+        if let Some(v) = num("BACKUP_RETENTION_DAYS")? {
+            c.backup_retention_days = v as u32;
+        }
+        if let Some(v) = num("BACKUP_STALE_HOURS")? {
+            c.backup_stale_hours = v as u32;
+        }
+        c.backup_time()?;
         Ok(c)
     }
 
@@ -84,11 +110,23 @@ impl Config {
         self.key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
+    pub fn backup_store(&self) -> hostctl::objects::ObjectStoreConfig {
+        self.backup_store
+            .clone()
+            .unwrap_or_else(|| hostctl::objects::ObjectStoreConfig::Fs { root: self.data_dir.join("backups") })
+    }
+
+    fn backup_time(&self) -> anyhow::Result<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(&self.backup_at, "%H:%M")
+            .map_err(|e| anyhow::anyhow!("backup_at {:?} is not HH:MM: {e}", self.backup_at))
+    }
+
     pub fn api(&self) -> api::ApiConfig {
         api::ApiConfig {
             create_wait: Duration::from_millis(self.create_wait_ms),
             body_limit: self.body_limit_bytes,
             workers: self.http_workers,
+            backups: Some(self.backup_store()),
         }
     }
 
@@ -97,6 +135,14 @@ impl Config {
         w.concurrency = self.worker_concurrency;
         w.max_attempts = self.job_max_attempts;
         w.connection_limit = self.connection_limit;
+        w.backups = Some(self.backup_store());
+        w.scheduler = self.backup_scheduler;
+        w.schedule = worker::scheduler::BackupSchedule {
+            at: self.backup_time().unwrap_or(w.schedule.at),
+            retention: chrono::Duration::days(i64::from(self.backup_retention_days)),
+            stale_after: chrono::Duration::hours(i64::from(self.backup_stale_hours)),
+            ..w.schedule
+        };
         w
     }
 }

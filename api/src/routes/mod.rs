@@ -1,3 +1,4 @@
+pub mod backups;
 pub mod activity;
 pub mod databases;
 pub mod health;
