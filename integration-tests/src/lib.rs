@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 pub use ops::harness::{self, Harness};
 
+pub mod data;
+
 pub fn app() -> &'static Harness {
     harness::shared()
 }

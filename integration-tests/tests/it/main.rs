@@ -2,6 +2,7 @@
 //! PgBouncer processes, the real API over HTTP, the real workers.
 
 mod auth;
+mod backups;
 mod databases;
 mod eventstore;
 mod health;
