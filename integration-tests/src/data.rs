@@ -31,7 +31,7 @@ pub async fn fill_varied(c: &tokio_postgres::Client, rows: i64) -> Result<(), to
              '{"k":  "spaces kept"}', '1970-01-01', '2024-02-29 23:59:59.999999+00', 0.1, '{x,"y z",NULL}'),
             ('O''Brien', null, -0.000001, '', '{}', '[]', null, null, 'NaN', '{}'),
             ('tab	newline
-             end', E'back\\slash', 0, decode(repeat('ab', 50000), 'hex'), '{"big": "' || repeat('x', 100000) || '"}',
+             end', E'back\\slash', 0, decode(repeat('ab', 50000), 'hex'), ('{"big": "' || repeat('x', 100000) || '"}')::jsonb,
              'null', '2000-12-31', 'infinity', '-Infinity', null);
         create table sales.orders (
             id serial primary key,
@@ -49,7 +49,7 @@ pub async fn fill_varied(c: &tokio_postgres::Client, rows: i64) -> Result<(), to
     .await?;
     c.execute(
         "insert into sales.orders (customer_id, amount, body)
-         select 1 + g % 3, (g * 1.25)::numeric, md5(g::text) || repeat(md5((g * 7)::text), 1 + g % 40)
+         select 1 + g % 3, (g * 1.25)::numeric, md5(g::text) || repeat(md5((g * 7)::text), (1 + g % 40)::int)
          from generate_series(1, $1::bigint) g",
         &[&rows],
     )
