@@ -4,6 +4,7 @@
 //! temp dir (fsync off, as in tests) that goes away when the command ends.
 
 mod append;
+mod backup;
 mod provision;
 pub mod stats;
 
@@ -21,11 +22,29 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         events: usize,
     },
+    /// Backup and restore MB/s vs `pg_dump | gzip -1` and `gunzip -c | psql`, and the backup
+    /// process's peak memory.
+    Backup {
+        #[arg(long, default_value_t = 200)]
+        size_mb: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
+    #[command(hide = true)]
+    BackupWorker {
+        #[arg(long)]
+        root: std::path::PathBuf,
+        #[arg(long)]
+        key: String,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,
+        BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
+        BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
