@@ -84,7 +84,13 @@ pub async fn request(
     Ok(state.store.backup(id).await?)
 }
 
-pub async fn delete(state: &AppState, caller: &Caller, db: &str, backup: &str, meta: Metadata) -> Result<BackupRow, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    db: &str,
+    backup: &str,
+    meta: Metadata,
+) -> Result<BackupRow, ApiError> {
     let (_, b) = load_backup(state, caller, db, backup, Action::Manage).await?;
     execute(state, b.id, &BackupCommand::Delete { reason: DeletionReason::User }, &meta).await?;
     Ok(state.store.backup(b.id).await?)
@@ -112,13 +118,11 @@ pub async fn restore(
     target_name: &str,
     meta: Metadata,
 ) -> Result<(StatusCode, CreatedDatabase), ApiError> {
-    let (_, b) = load_backup(state, caller, db, backup, Action::OwnerOnly)
-        .await
-        .map_err(|e| match e {
-            // A malformed id in the body is the body's fault.
-            ApiError::NotFound(_) => ApiError::NotFound("backup"),
-            other => other,
-        })?;
+    let (_, b) = load_backup(state, caller, db, backup, Action::OwnerOnly).await.map_err(|e| match e {
+        // A malformed id in the body is the body's fault.
+        ApiError::NotFound(_) => ApiError::NotFound("backup"),
+        other => other,
+    })?;
     if b.state != "succeeded" {
         return Err(ApiError::Conflict(format!("the backup is {}; only a succeeded backup can be restored", b.state)));
     }

@@ -99,8 +99,7 @@ pub async fn create_from(
         .map_err(|_| ApiError::Internal)?;
     let id = DatabaseId::new();
     let operation_id = OperationId::new();
-    let command =
-        DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id, operation_id, source };
+    let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id, operation_id, source };
     let extras = [
         Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },

@@ -277,7 +277,12 @@ impl Aggregate for Backup {
             }
             C::Delete { reason } => {
                 let (backup_id, database_id) = self.expect_state(&[S::Succeeded, S::Failed], "delete")?;
-                Ok(vec![E::BackupDeleted { backup_id, database_id, reason: *reason, object_key: self.object_key.clone() }])
+                Ok(vec![E::BackupDeleted {
+                    backup_id,
+                    database_id,
+                    reason: *reason,
+                    object_key: self.object_key.clone(),
+                }])
             }
             C::RequestVerification { operation_id } => {
                 let (backup_id, database_id) = self.expect_state(&[S::Succeeded], "verify")?;

@@ -79,8 +79,7 @@ fn a_retry_may_start_a_running_backup_again_with_a_new_object() {
 #[test]
 fn only_a_running_backup_can_succeed() {
     let (b, d, e) = requested(BackupTrigger::Manual);
-    let succeed =
-        BackupCommand::Succeed { object_key: "k".into(), size_bytes: 1, sha256: "x".into(), tables: vec![] };
+    let succeed = BackupCommand::Succeed { object_key: "k".into(), size_bytes: 1, sha256: "x".into(), tables: vec![] };
     assert!(matches!(given(&[e.clone()]).decide(&succeed), Err(BackupError::WrongState { .. })));
     let state = given(&[e, started(b, d, "k")]);
     assert!(matches!(&state.decide(&succeed).expect("ok")[..], [BackupEvent::BackupSucceeded { .. }]));

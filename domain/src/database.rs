@@ -70,11 +70,23 @@ pub enum DatabaseCommand {
         operation_id: OperationId,
         source: Option<DatabaseSource>,
     },
-    StartAttempt { operation_id: OperationId, attempt: u32 },
-    MarkProvisioned { operation_id: OperationId },
-    RequestDeletion { operation_id: OperationId },
-    MarkDeleted { operation_id: OperationId },
-    MarkFailed { operation_id: OperationId, error: String },
+    StartAttempt {
+        operation_id: OperationId,
+        attempt: u32,
+    },
+    MarkProvisioned {
+        operation_id: OperationId,
+    },
+    RequestDeletion {
+        operation_id: OperationId,
+    },
+    MarkDeleted {
+        operation_id: OperationId,
+    },
+    MarkFailed {
+        operation_id: OperationId,
+        error: String,
+    },
 }
 
 /// Facts about a database, past tense. `schema_version` 1 for all of them so far.
@@ -152,12 +164,12 @@ impl DatabaseEvent {
                     details: serde_json::json!({ "engine": engine, "backup_id": backup_id.to_string() }),
                 })
             }
-            Self::DatabaseCreationRequested { engine, source: Some(DatabaseSource::Branch { database_id }), .. } => {
-                Some(Activity {
-                    action: "database.branch",
-                    details: serde_json::json!({ "engine": engine, "source_database_id": database_id.to_string() }),
-                })
-            }
+            Self::DatabaseCreationRequested {
+                engine, source: Some(DatabaseSource::Branch { database_id }), ..
+            } => Some(Activity {
+                action: "database.branch",
+                details: serde_json::json!({ "engine": engine, "source_database_id": database_id.to_string() }),
+            }),
             Self::DatabaseDeletionRequested { .. } => {
                 Some(Activity { action: "database.delete", details: serde_json::json!({}) })
             }

@@ -26,8 +26,7 @@ fn given(events: &[DatabaseEvent]) -> Database {
 fn create_on_an_empty_stream_requests_provisioning() {
     let (id, op) = ids();
     let name = DatabaseName::parse("shop").expect("valid");
-    let cmd =
-        DatabaseCommand::Create {
+    let cmd = DatabaseCommand::Create {
         id,
         name,
         account_id: AccountId::new(),
@@ -163,17 +162,23 @@ fn creation_events_written_before_sources_existed_still_decode_as_empty_database
 fn restores_and_branches_are_logged_as_such() {
     let (id, op) = ids();
     let with = |source| match created(id, op) {
-        DatabaseEvent::DatabaseCreationRequested { database_id, name, account_id, host_id, operation_id, engine, .. } => {
-            DatabaseEvent::DatabaseCreationRequested {
-                database_id,
-                name,
-                account_id,
-                host_id,
-                operation_id,
-                engine,
-                source: Some(source),
-            }
-        }
+        DatabaseEvent::DatabaseCreationRequested {
+            database_id,
+            name,
+            account_id,
+            host_id,
+            operation_id,
+            engine,
+            ..
+        } => DatabaseEvent::DatabaseCreationRequested {
+            database_id,
+            name,
+            account_id,
+            host_id,
+            operation_id,
+            engine,
+            source: Some(source),
+        },
         other => other,
     };
     let restore = with(DatabaseSource::Backup { backup_id: crate::BackupId::new() });

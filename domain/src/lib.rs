@@ -9,7 +9,9 @@ pub mod name;
 
 pub use account::{AccountEvent, HostEvent, PlatformRole};
 pub use aggregate::{Activity, Actor, Aggregate};
-pub use backup::{Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats};
+pub use backup::{
+    Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats,
+};
 pub use database::{
     Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, OperationKind,
 };

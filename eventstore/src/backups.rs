@@ -52,8 +52,11 @@ pub(crate) async fn project_backup(tx: &Transaction<'_>, e: &RecordedEvent, b: &
             finish_operation(tx, operation_of(tx, id).await?, "succeeded", None, e).await?;
         }
         E::BackupFailed { error, .. } => {
-            tx.execute("update backups set state = 'failed', error = $2, finished_at = $3 where id = $1", &[&id, error, &at])
-                .await?;
+            tx.execute(
+                "update backups set state = 'failed', error = $2, finished_at = $3 where id = $1",
+                &[&id, error, &at],
+            )
+            .await?;
             finish_operation(tx, operation_of(tx, id).await?, "failed", Some(error), e).await?;
         }
         E::BackupDeleted { .. } => {
@@ -78,7 +81,8 @@ pub(crate) async fn project_backup(tx: &Transaction<'_>, e: &RecordedEvent, b: &
         let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
         let account: Uuid = row.get(0);
         let name: String = row.get(1);
-        insert_activity(tx, e, account, Some(db), activity.action, "backup", id, Some(&name), &activity.details).await?;
+        insert_activity(tx, e, account, Some(db), activity.action, "backup", id, Some(&name), &activity.details)
+            .await?;
     }
     Ok(())
 }

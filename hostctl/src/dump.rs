@@ -138,11 +138,11 @@ pub async fn dump_to_object(
     let mut cmd = pg_dump(bins, source, snapshot);
     cmd.stdout(Stdio::piped());
     let mut child = spawn(cmd, "pg_dump")?;
-    let stdout = child.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+    let stdout =
+        child.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let compressor = tokio::task::spawn_blocking(move || compress(stdout, tx, level));
-    let mut writer =
-        op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(2).await.map_err(store_error)?;
+    let mut writer = op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(2).await.map_err(store_error)?;
     let mut upload = Ok(());
     while let Some(block) = rx.recv().await {
         if let Err(e) = writer.write(block).await {
@@ -214,7 +214,8 @@ pub async fn restore_from_object(
     let mut cmd = psql(bins, target);
     cmd.stdin(Stdio::piped());
     let mut child = spawn(cmd, "psql")?;
-    let mut stdin = child.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+    let mut stdin =
+        child.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
     let io = |e: std::io::Error| HostError::Transient(format!("writing to psql: {e}"));
     stdin.write_all(prelude.as_bytes()).map_err(io)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
@@ -259,15 +260,22 @@ pub async fn restore_from_object(
 
 /// Copies `source`'s current schema and data into `target`: pg_dump piped straight into
 /// psql (one consistent snapshot of the source; it stays online and writable).
-pub async fn copy_database(bins: &PgBins, source: &PgTarget, target: &PgTarget, prelude: &str) -> Result<(), HostError> {
+pub async fn copy_database(
+    bins: &PgBins,
+    source: &PgTarget,
+    target: &PgTarget,
+    prelude: &str,
+) -> Result<(), HostError> {
     let mut dump = pg_dump(bins, source, None);
     dump.stdout(Stdio::piped());
     let mut dumper = spawn(dump, "pg_dump")?;
-    let stdout = dumper.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+    let stdout =
+        dumper.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
     let mut load = psql(bins, target);
     load.stdin(Stdio::piped());
     let mut loader = spawn(load, "psql")?;
-    let mut stdin = loader.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+    let mut stdin =
+        loader.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
     let pump = tokio::task::spawn_blocking({
         let prelude = prelude.to_owned();
         move || -> std::io::Result<u64> {

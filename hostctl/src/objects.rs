@@ -62,9 +62,8 @@ impl ObjectStoreConfig {
                 let tmp = root.join(FS_TMP_DIR);
                 std::fs::create_dir_all(&tmp)
                     .map_err(|e| HostError::Permanent(format!("backup directory {}: {e}", root.display())))?;
-                let builder = services::Fs::default()
-                    .root(&root.to_string_lossy())
-                    .atomic_write_dir(&tmp.to_string_lossy());
+                let builder =
+                    services::Fs::default().root(&root.to_string_lossy()).atomic_write_dir(&tmp.to_string_lossy());
                 Operator::new(builder).map(|b| b.finish())
             }
             Self::S3 { bucket, endpoint, region, access_key_id, secret_access_key, root } => {

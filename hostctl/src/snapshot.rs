@@ -40,8 +40,15 @@ pub async fn table_stats(client: &impl tokio_postgres::GenericClient) -> Result<
 
 /// A transaction whose snapshot pg_dump can share (`--snapshot`), so the stats taken in it
 /// describe exactly what is dumped. Keep it open until pg_dump has finished.
-pub async fn export_snapshot(client: &mut tokio_postgres::Client) -> Result<(tokio_postgres::Transaction<'_>, String), HostError> {
-    let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?;
+pub async fn export_snapshot(
+    client: &mut tokio_postgres::Client,
+) -> Result<(tokio_postgres::Transaction<'_>, String), HostError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
     let id: String = tx.query_one("select pg_export_snapshot()", &[]).await?.get(0);
     Ok((tx, id))
 }

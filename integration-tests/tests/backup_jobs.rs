@@ -66,15 +66,26 @@ fn runner(store: &Store, objects: &ObjectStoreConfig) -> Runner {
 }
 
 /// A running database (optionally filled from `source`), provisioned by running its job.
-async fn database(store: &Store, runner: &Runner, label: &str, source: Option<DatabaseSource>) -> (DatabaseId, DatabaseName) {
+async fn database(
+    store: &Store,
+    runner: &Runner,
+    label: &str,
+    source: Option<DatabaseSource>,
+) -> (DatabaseId, DatabaseName) {
     let f = fixture().await;
     let name =
         DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
     let (id, op) = (DatabaseId::new(), OperationId::new());
     let password = format!("pw{}", uuid::Uuid::new_v4().simple());
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-    let cmd =
-        DatabaseCommand::Create { id, name: name.clone(), account_id: f.account, host_id: f.host, operation_id: op, source };
+    let cmd = DatabaseCommand::Create {
+        id,
+        name: name.clone(),
+        account_id: f.account,
+        host_id: f.host,
+        operation_id: op,
+        source,
+    };
     let extras = [
         Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },

@@ -127,7 +127,10 @@ async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
     let runner = runner(&store);
     for (stop, step) in DELETE_STEPS.iter().enumerate().take(DELETE_STEPS.len() - 1) {
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("del{stop}")).await;
-        runner.run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None).await.expect("provisions");
+        runner
+            .run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None)
+            .await
+            .expect("provisions");
         let del = OperationId::new();
         store
             .execute::<Database>(
@@ -159,7 +162,8 @@ async fn a_role_of_the_same_name_that_is_not_ours_aborts_without_touching_it() {
     let store = store(f);
     let (id, op, name, _) = request(&store, f.host, f.account, "squat").await;
     superuser().await.batch_execute(&format!("CREATE ROLE {} LOGIN", name.quoted())).await.expect("squatter");
-    let err = runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None).await;
+    let err =
+        runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None).await;
     assert!(matches!(err, Err(worker::queue::JobError::Abort(_))), "{err:?}");
     assert_eq!(host_counts(&name).await, (1, 0), "the squatter's role is left alone, no database made");
 }

@@ -97,17 +97,15 @@ impl Runner {
                     // The object is complete but its stats are not: it must not stay.
                     rt.objects.delete(&key).await.map_err(|e| JobError::from(store_error(e)))?;
                 }
-                return Err(dumped.and(stats.map(|_| ())).err().map(JobError::from).unwrap_or(JobError::Retry(
-                    "backup failed".into(),
-                )));
+                return Err(dumped
+                    .and(stats.map(|_| ()))
+                    .err()
+                    .map(JobError::from)
+                    .unwrap_or(JobError::Retry("backup failed".into())));
             }
         };
-        let command = BackupCommand::Succeed {
-            object_key: key,
-            size_bytes: dumped.size_bytes,
-            sha256: dumped.sha256,
-            tables,
-        };
+        let command =
+            BackupCommand::Succeed { object_key: key, size_bytes: dumped.size_bytes, sha256: dumped.sha256, tables };
         self.backup_command(id, command).await?;
         let resource = db.id.to_string();
         for kind in [BACKUP_FAILED, BACKUP_STALE] {
@@ -227,7 +225,11 @@ fn store_err(e: eventstore::StoreError) -> JobError {
 
 /// Opens an incident for every running database with no successful backup since `since`
 /// (none already open for it), for the scheduler's watchdog.
-pub(crate) async fn report_stale(store: &Store, since: DateTime<Utc>, only: Option<DatabaseId>) -> anyhow::Result<usize> {
+pub(crate) async fn report_stale(
+    store: &Store,
+    since: DateTime<Utc>,
+    only: Option<DatabaseId>,
+) -> anyhow::Result<usize> {
     let mut opened = 0;
     for db in store.stale_databases(since, only).await? {
         let resource = db.to_string();

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use domain::{BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId};
+use domain::{
+    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId,
+};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
@@ -112,7 +114,9 @@ impl Runner {
         match job {
             Job::Backup { backup_id } => return self.run_backup(*backup_id, attempt).await,
             Job::PurgeBackup { object_key, .. } => return self.purge_backup(object_key).await,
-            Job::VerifyBackup { backup_id, operation_id } => return self.verify_backup(*backup_id, *operation_id).await,
+            Job::VerifyBackup { backup_id, operation_id } => {
+                return self.verify_backup(*backup_id, *operation_id).await
+            }
             Job::Provision { .. } | Job::Delete { .. } => {}
         }
         let (id, operation_id) = job.ids().ok_or_else(|| JobError::Abort("not a database job".into()))?;

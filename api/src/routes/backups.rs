@@ -83,9 +83,13 @@ pub async fn download(
     let (Some(key), Some(sha), Some(size), "succeeded") =
         (&backup.object_key, &backup.sha256, backup.size_bytes, backup.state.as_str())
     else {
-        return Err(ApiError::Conflict(format!("the backup is {}; only a succeeded backup can be downloaded", backup.state)));
+        return Err(ApiError::Conflict(format!(
+            "the backup is {}; only a succeeded backup can be downloaded",
+            backup.state
+        )));
     };
-    let objects = state.objects.as_ref().ok_or_else(|| ApiError::Unavailable("no object store is configured".into()))?;
+    let objects =
+        state.objects.as_ref().ok_or_else(|| ApiError::Unavailable("no object store is configured".into()))?;
     let unavailable = |e: opendal::Error| {
         tracing::warn!(error = %e, "object store");
         ApiError::Unavailable("the object store is unavailable".into())

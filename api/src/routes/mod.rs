@@ -1,5 +1,5 @@
-pub mod backups;
 pub mod activity;
+pub mod backups;
 pub mod databases;
 pub mod health;
 pub mod operations;

@@ -67,7 +67,10 @@ async fn a_restored_backup_holds_every_table_sequence_view_and_index_of_the_orig
     assert_eq!(detail.data()["last_backup_at"], backup["finished_at"], "{}", detail.body);
 
     // Changes after the backup must not reach the restore.
-    source.batch_execute("delete from sales.orders where id % 2 = 0; drop view sales.big_orders").await.expect("changes");
+    source
+        .batch_execute("delete from sales.orders where id % 2 = 0; drop view sales.big_orders")
+        .await
+        .expect("changes");
 
     let target = unique_name("restored");
     let r = api
@@ -96,7 +99,8 @@ async fn a_download_returns_the_bytes_whose_checksum_was_recorded() {
     let Filled { id: db, client: _client, .. } = running_with_data(&api, "download", 500).await;
     let backup = backed_up(&api, &db).await;
     let url = format!("{}/api/v1/databases/{db}/backups/{}/download", api.base, backup["id"].as_str().expect("id"));
-    let resp = reqwest::Client::new().get(url).bearer_auth(api.key.as_deref().expect("key")).send().await.expect("answers");
+    let resp =
+        reqwest::Client::new().get(url).bearer_auth(api.key.as_deref().expect("key")).send().await.expect("answers");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/gzip");
     let bytes = resp.bytes().await.expect("body");
@@ -206,13 +210,17 @@ async fn backups_refuse_what_makes_no_sense_and_hide_other_accounts() {
     other.post(&format!("/databases/{db}/backups"), json!({})).await.expect_error(404, "DATABASE_NOT_FOUND");
     other.get(&format!("/databases/{db}/backups")).await.expect_error(404, "DATABASE_NOT_FOUND");
     api.get(&format!("/databases/{db}/backups/bkp_01J0000000000000000000000")).await.expect_error(404, "NOT_FOUND");
-    api.post(&format!("/databases/{db}/backups"), json!({ "lable": "typo" })).await.expect_error(400, "INVALID_REQUEST");
+    api.post(&format!("/databases/{db}/backups"), json!({ "lable": "typo" }))
+        .await
+        .expect_error(400, "INVALID_REQUEST");
     let missing = json!({ "backup_id": "bkp_01J0000000000000000000000", "target_name": unique_name("x") });
     api.post(&format!("/databases/{db}/restore"), missing).await.expect_error(404, "NOT_FOUND");
     let backup = backed_up(&api, &db).await;
     let bad_name = json!({ "backup_id": backup["id"], "target_name": "Bad Name" });
     api.post(&format!("/databases/{db}/restore"), bad_name).await.expect_error(400, "INVALID_NAME");
-    api.post(&format!("/databases/{db}/branch"), json!({ "name": "berth-mine" })).await.expect_error(400, "INVALID_NAME");
+    api.post(&format!("/databases/{db}/branch"), json!({ "name": "berth-mine" }))
+        .await
+        .expect_error(400, "INVALID_NAME");
     // An empty body is a backup without a label.
     let r = api.post_raw(&format!("/databases/{db}/backups"), "").await;
     r.expect(202);
