@@ -80,7 +80,7 @@ fn a_retry_may_start_a_running_backup_again_with_a_new_object() {
 fn only_a_running_backup_can_succeed() {
     let (b, d, e) = requested(BackupTrigger::Manual);
     let succeed = BackupCommand::Succeed { object_key: "k".into(), size_bytes: 1, sha256: "x".into(), tables: vec![] };
-    assert!(matches!(given(&[e.clone()]).decide(&succeed), Err(BackupError::WrongState { .. })));
+    assert!(matches!(given(std::slice::from_ref(&e)).decide(&succeed), Err(BackupError::WrongState { .. })));
     let state = given(&[e, started(b, d, "k")]);
     assert!(matches!(&state.decide(&succeed).expect("ok")[..], [BackupEvent::BackupSucceeded { .. }]));
 }
@@ -118,7 +118,7 @@ fn a_running_backup_cannot_be_deleted() {
 fn only_a_succeeded_backup_is_verified() {
     let (b, d, e) = requested(BackupTrigger::Manual);
     let verify = BackupCommand::RecordVerification { operation_id: None, ok: true, details: serde_json::json!({}) };
-    assert!(given(&[e.clone()]).decide(&verify).is_err());
+    assert!(given(std::slice::from_ref(&e)).decide(&verify).is_err());
     let state = given(&[e, started(b, d, "k"), succeeded(b, d, "k")]);
     assert!(matches!(&state.decide(&verify).expect("ok")[..], [BackupEvent::BackupVerified { ok: true, .. }]));
     let request = BackupCommand::RequestVerification { operation_id: OperationId::new() };
