@@ -105,11 +105,20 @@ impl HostConn {
         self.restrict_connect(name).await
     }
 
-    /// Creates the scratch database `name` (reserved `berth-` prefix, never a tenant's).
-    pub async fn create_scratch(&self, name: &str) -> Result<(), HostError> {
+    /// Creates the scratch database `name` (reserved `berth-` prefix, never a tenant's)
+    /// owned by `owner`, which alone may connect to it.
+    pub async fn create_scratch(&self, name: &str, owner: &domain::DatabaseName) -> Result<(), HostError> {
         self.drop_scratch(name).await?;
         let client = self.pool.get().await?;
-        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+        let o = owner.quoted();
+        // CREATE DATABASE cannot share a (implicit) transaction with anything else.
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER {o}")).await?;
+        client
+            .batch_execute(&format!(
+                "REVOKE CONNECT, TEMPORARY ON DATABASE \"{name}\" FROM PUBLIC;
+                 GRANT CONNECT, TEMPORARY ON DATABASE \"{name}\" TO {o}"
+            ))
+            .await?;
         Ok(())
     }
 

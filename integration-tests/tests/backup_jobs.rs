@@ -374,3 +374,36 @@ async fn failed_and_stale_backups_open_incidents_that_the_next_success_resolves(
         assert!(store.open_incidents(kind, &db.to_string()).await.expect("incidents").is_empty(), "{kind} resolved");
     }
 }
+
+#[tokio::test]
+async fn a_backup_whose_object_was_altered_fails_verification() {
+    let f = fixture().await;
+    let store = store(f);
+    let runner = runner(&store, &f.fs);
+    let (db, name) = database(&store, &runner, "tamper", None).await;
+    connect_db(name.as_str())
+        .await
+        .batch_execute("create table t as select generate_series(1, 100) n")
+        .await
+        .expect("t");
+    let id = request_backup(&store, db).await;
+    runner.run_steps(&Job::Backup { backup_id: id }, 1, None).await.expect("backs up");
+    let key = store.backup(id).await.expect("backup").object_key.expect("key");
+    // Someone with access to the bucket swaps in a dump with one row fewer.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut gz,
+        b"create table public.t (n int); insert into public.t select generate_series(1, 99);",
+    )
+    .expect("gz");
+    let op = BackupRuntime::new(&f.fs).expect("runtime").objects;
+    op.write(&key, gz.finish().expect("gz")).await.expect("overwrites");
+
+    let op_id = OperationId::new();
+    let cmd = BackupCommand::RequestVerification { operation_id: op_id };
+    store.execute::<Backup>(&backup_stream(id), &cmd, &Metadata::default(), &[]).await.expect("store").expect("ok");
+    runner.run_steps(&Job::VerifyBackup { backup_id: id, operation_id: op_id }, 1, None).await.expect("verifies");
+    let verified = store.backup(id).await.expect("backup");
+    assert_eq!(verified.verified_ok, Some(false));
+    assert_eq!(store.last_backup_times(db).await.expect("times").1, None, "never verified good");
+}

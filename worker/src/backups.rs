@@ -157,9 +157,12 @@ impl Runner {
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
         let host = self.hosts.get(&self.store, db.host_id).await?;
         let scratch = format!("berth-verify-{}", &id.uuid().simple().to_string()[..16]);
-        host.create_scratch(&scratch).await?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        // Owned by and restored as the tenant's role, like a restore: the dump is their SQL.
+        host.create_scratch(&scratch, &name).await?;
+        let as_tenant = dump::PgTarget { dbname: scratch.clone(), ..self.tenant_target(&host, db.id, &name).await? };
         let checked = async {
-            dump::restore_from_object(&rt.bins, &host.target(&scratch), &rt.objects, key, sha, "").await?;
+            dump::restore_from_object(&rt.bins, &as_tenant, &rt.objects, key, sha, "").await?;
             let client = host.connect_to(&scratch).await?;
             snapshot::table_stats(&client).await
         }
@@ -193,9 +196,9 @@ impl Runner {
         }
         let rt = self.runtime()?;
         host.recreate_database(name).await?;
-        // Objects are created by (so owned by) the database's own role.
-        let prelude = format!("SET ROLE {};\n", name.quoted());
-        let target = host.target(name.as_str());
+        // psql logs in as the database's own role (so the objects are its own), never as the
+        // superuser: a dump is the tenant's SQL and must not run with more rights than theirs.
+        let target = self.tenant_target(host, id, name).await?;
         match source {
             DatabaseSource::Backup { backup_id } => {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
@@ -203,19 +206,32 @@ impl Runner {
                 else {
                     return Err(JobError::Abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
                 };
-                dump::restore_from_object(&rt.bins, &target, &rt.objects, key, sha, &prelude).await?;
+                dump::restore_from_object(&rt.bins, &target, &rt.objects, key, sha, "").await?;
             }
             DatabaseSource::Branch { database_id } => {
                 let from = self.store.database(*database_id).await.map_err(store_err)?;
                 if from.host_id != host.row.id {
                     return Err(JobError::Abort("branching across hosts is not supported yet".into()));
                 }
-                dump::copy_database(&rt.bins, &host.target(&from.name), &target, &prelude).await?;
+                dump::copy_database(&rt.bins, &host.target(&from.name), &target, "").await?;
             }
         }
         host.mark_populated(name).await?;
         tracing::info!(database = %id, "populated");
         Ok(())
+    }
+
+    /// Where a child process connects to the database `name` as its own role.
+    async fn tenant_target(
+        &self,
+        host: &HostConn,
+        id: DatabaseId,
+        name: &DatabaseName,
+    ) -> Result<dump::PgTarget, JobError> {
+        let secret = format!("database:{}:password", id.uuid());
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
+        let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
+        Ok(dump::PgTarget { user: name.as_str().to_owned(), password, ..host.target(name.as_str()) })
     }
 }
 
