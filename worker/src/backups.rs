@@ -265,3 +265,14 @@ pub(crate) async fn report_stale(
     }
     Ok(opened)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_named_by_database_and_utc_second() {
+        let at: DateTime<Utc> = "2026-03-10T02:00:05.9Z".parse().expect("timestamp");
+        assert_eq!(object_key("shop", at), "shop/20260310_020005.sql.gz");
+    }
+}
