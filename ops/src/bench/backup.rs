@@ -45,7 +45,9 @@ pub async fn run(size_mb: u64, runs: usize) -> anyhow::Result<()> {
     let pg = &platform.host.pg;
     let bins = PgBins::find()?;
     let admin = crate::local::connect(&pg.dsn("postgres")).await?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB}")).await?;
+    // One statement per call: CREATE DATABASE refuses to share an implicit transaction.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {DB}")).await?;
     let db = crate::local::connect(&pg.dsn(DB)).await?;
     eprintln!("filling {DB} with about {size_mb} MB of random text…");
     // ~560 bytes per row on disk; random hex compresses like real data does (about 2:1).
@@ -89,11 +91,11 @@ pub async fn run(size_mb: u64, runs: usize) -> anyhow::Result<()> {
     let (mut ours_restore, mut shell_restore) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let scratch = format!("bench_restore_{i}");
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch}; CREATE DATABASE {scratch}")).await?;
+        recreate(&admin, &scratch).await?;
         let t = Instant::now();
         dump::restore_from_object(&bins, &target(&scratch, pg), &objects, &last_key, &sha, "").await?;
         ours_restore.push(t.elapsed());
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch}; CREATE DATABASE {scratch}")).await?;
+        recreate(&admin, &scratch).await?;
         let t = Instant::now();
         shell_restore_run(&bins, &target(&scratch, pg), &dir.join("shell0.sql.gz"))?;
         shell_restore.push(t.elapsed());
@@ -118,6 +120,12 @@ pub async fn run(size_mb: u64, runs: usize) -> anyhow::Result<()> {
     println!("  ratio restore berth/shell: {:.2}x", rs.as_secs_f64() / ro.as_secs_f64());
     println!("  peak memory of the backup process (VmHWM): {:.1} MiB (target < 64 MiB)", peak as f64 / 1024.0);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn recreate(admin: &tokio_postgres::Client, db: &str) -> anyhow::Result<()> {
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
     Ok(())
 }
 
