@@ -59,7 +59,8 @@ pub async fn run(size_mb: u64, runs: usize) -> anyhow::Result<()> {
         &[&rows],
     )
     .await?;
-    db.batch_execute("alter table t add primary key (id); vacuum analyze t").await?;
+    db.batch_execute("alter table t add primary key (id)").await?;
+    db.batch_execute("vacuum analyze t").await?;
     let bytes: i64 = db.query_one("select pg_database_size(current_database())", &[]).await?.get(0);
     let mb = bytes as f64 / 1e6;
 
