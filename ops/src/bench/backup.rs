@@ -180,8 +180,8 @@ pub async fn worker(root: PathBuf, key: String) -> anyhow::Result<()> {
 }
 
 fn shell(script: &str, t: &PgTarget, file: &Path, bins: &PgBins) -> anyhow::Result<()> {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script, "sh"]).arg(file).arg(bins.bindir.as_os_str());
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", script, "bash"]).arg(file).arg(bins.bindir.as_os_str());
     with_pg_env(&mut cmd, t);
     let out = cmd.output()?;
     if !out.status.success() {
@@ -191,9 +191,9 @@ fn shell(script: &str, t: &PgTarget, file: &Path, bins: &PgBins) -> anyhow::Resu
 }
 
 fn shell_backup(bins: &PgBins, t: &PgTarget, file: &Path) -> anyhow::Result<()> {
-    shell("set -o pipefail 2>/dev/null; \"$2/pg_dump\" --no-owner --no-privileges | gzip -1 > \"$1\"", t, file, bins)
+    shell("set -o pipefail; \"$2/pg_dump\" --no-owner --no-privileges | gzip -1 > \"$1\"", t, file, bins)
 }
 
 fn shell_restore_run(bins: &PgBins, t: &PgTarget, file: &Path) -> anyhow::Result<()> {
-    shell("gunzip -c \"$1\" | \"$2/psql\" -X -q -v ON_ERROR_STOP=1 > /dev/null", t, file, bins)
+    shell("set -o pipefail; gunzip -c \"$1\" | \"$2/psql\" -X -q -v ON_ERROR_STOP=1 > /dev/null", t, file, bins)
 }
