@@ -23,27 +23,53 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<BodyLimit>>().map(|l| l.0).unwrap_or(1 << 20);
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let read = read_capped(req, payload);
+        Box::pin(async move { parse(&read.await?).map(Json) })
+    }
+}
+
+/// Like [`Json`], but an empty body means `T::default()` (for bodies whose fields are all
+/// optional, e.g. `POST …/backups {label?}`).
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonOrEmpty<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_capped(req, payload);
         Box::pin(async move {
-            if declared.is_some_and(|n| n > limit) {
+            let bytes = read.await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(JsonOrEmpty(T::default()));
+            }
+            parse(&bytes).map(JsonOrEmpty)
+        })
+    }
+}
+
+/// Reads the body, refusing it with 413 as soon as it is known to be over the cap.
+fn read_capped(req: &HttpRequest, payload: &mut Payload) -> impl Future<Output = Result<web::BytesMut, ApiError>> {
+    let limit = req.app_data::<web::Data<BodyLimit>>().map(|l| l.0).unwrap_or(1 << 20);
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::InvalidRequest("could not read the request body".into()))?;
+            if buf.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            let mut buf = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::InvalidRequest("could not read the request body".into()))?;
-                if buf.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge(limit));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            parse(&buf).map(Json)
-        })
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf)
     }
 }
 

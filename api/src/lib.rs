@@ -4,6 +4,7 @@
 pub mod access;
 pub mod auth;
 pub mod authz;
+pub mod backups;
 pub mod body;
 pub mod error;
 pub mod error_burst;
@@ -47,6 +48,8 @@ pub struct ApiConfig {
     pub metrics: Option<MetricsRender>,
     /// What makes a burst of 5xx an `api_errors` incident.
     pub error_burst: error_burst::BurstConfig,
+    /// The object store backups are downloaded from (the workers' store).
+    pub backups: Option<hostctl::objects::ObjectStoreConfig>,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +65,7 @@ impl Default for ApiConfig {
             ip_budget: Some(ratelimit::Budget { rate: 100.0, burst: 400.0 }),
             metrics: None,
             error_burst: Default::default(),
+            backups: None,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct AppState {
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
     pub appends: tokio::sync::watch::Receiver<u64>,
     pub errors: error_burst::ErrorBurst,
+    /// Where backups are downloaded from (the workers' object store).
+    pub objects: Option<opendal::Operator>,
 }
 
 impl AppState {
@@ -101,7 +107,12 @@ impl AppState {
             Some(c) => Some(oidc::Oidc::load(c).await?),
             None => None,
         };
+        let objects = match &config.backups {
+            Some(c) => Some(c.operator()?),
+            None => None,
+        };
         Ok(Self {
+            objects,
             appends: store.listen_appends(),
             errors: error_burst::ErrorBurst::new(config.error_burst.clone()),
             sessions,
@@ -185,6 +196,14 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::users::list)
                     .service(routes::users::create)
                     .service(routes::users::remove)
+                    .service(routes::backups::create)
+                    .service(routes::backups::list)
+                    .service(routes::backups::get)
+                    .service(routes::backups::download)
+                    .service(routes::backups::remove)
+                    .service(routes::backups::verify)
+                    .service(routes::backups::restore)
+                    .service(routes::backups::branch)
                     .service(routes::activity::for_database)
                     .service(routes::operations::get)
                     .service(routes::activity::account)

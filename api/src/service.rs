@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, Plan};
+use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan};
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
 use rand::{distributions::Alphanumeric, Rng};
@@ -80,6 +80,21 @@ pub async fn create(
     if let Some(engine) = engine.filter(|e| *e != "postgres") {
         return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
     }
+    create_from(state, caller, name, None, meta, state.config.create_wait).await
+}
+
+/// Creates a database, empty or filled from `source` (restore, branch), and waits up to
+/// `wait` for it to be running: 201 if it is, else 202.
+pub async fn create_from(
+    state: &AppState,
+    caller: &Caller,
+    name: DatabaseName,
+    source: Option<DatabaseSource>,
+    meta: Metadata,
+    wait: Duration,
+) -> Result<(StatusCode, CreatedDatabase), ApiError> {
+    // Restores and branches make databases of the caller's account: the same quotas apply.
+    caller.require_full_account()?;
     let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
     let quotas = state.config.plans.of(plan);
     let (_, used_bytes) = state.store.account_usage(caller.account_id).await?;
@@ -90,8 +105,14 @@ pub async fn create(
             quotas.storage_mb
         )));
     }
-    let host =
-        state.store.pick_host().await?.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?;
+    // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
+    let host_id = match source {
+        Some(DatabaseSource::Branch { database_id }) => state.store.database(database_id).await?.host_id,
+        _ => {
+            let host = state.store.pick_host().await?;
+            host.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?.id
+        }
+    };
     let password = generate_password();
     let pw = password.clone();
     // SCRAM is deliberately slow (4096 rounds): keep it off the async workers.
@@ -100,7 +121,7 @@ pub async fn create(
         .map_err(|_| ApiError::Internal)?;
     let id = DatabaseId::new();
     let operation_id = OperationId::new();
-    let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id: host.id, operation_id };
+    let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id, operation_id, source };
     let extras = [
         Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
@@ -121,7 +142,7 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let finished = wait_for_operation(state, operation_id, state.config.create_wait).await?;
+    let finished = wait_for_operation(state, operation_id, wait).await?;
     let db = state.store.database(id).await?;
     let status = if finished { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     let mut view = DatabaseView::new(&db, DbRole::Owner);

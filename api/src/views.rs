@@ -56,6 +56,8 @@ pub struct DatabaseDetail {
     pub database: DatabaseView,
     pub username: String,
     pub last_backup_at: Option<DateTime<Utc>>,
+    /// When a backup of this database was last restored and checked good.
+    pub last_verified_backup_at: Option<DateTime<Utc>>,
 }
 
 /// The create response: the only time the password is shown (besides credentials).
@@ -127,6 +129,7 @@ impl From<ActivityRow> for ActivityView {
         let resource_id = match a.resource_type.as_str() {
             "database" => domain::DatabaseId(a.resource_id).to_string(),
             "api_key" => domain::ApiKeyId(a.resource_id).to_string(),
+            "backup" => domain::BackupId(a.resource_id).to_string(),
             _ => domain::AccountId(a.resource_id).to_string(),
         };
         Self {
@@ -153,4 +156,49 @@ pub struct Credentials {
     /// The reset operation (reset-password only; 202 means it is still being applied).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupView {
+    pub id: String,
+    pub database_id: String,
+    pub state: String,
+    pub trigger: String,
+    pub label: Option<String>,
+    pub object_key: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The UTC day a scheduled backup is for.
+    pub scheduled_for: Option<chrono::NaiveDate>,
+    pub error: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verified_ok: Option<bool>,
+    /// The operation to poll (the backup itself, or a verification just requested).
+    pub operation_id: String,
+}
+
+impl From<eventstore::backups::BackupRow> for BackupView {
+    fn from(b: eventstore::backups::BackupRow) -> Self {
+        Self {
+            id: b.id.to_string(),
+            database_id: b.database_id.to_string(),
+            state: b.state,
+            trigger: b.trigger,
+            label: b.label,
+            object_key: b.object_key,
+            size_bytes: b.size_bytes,
+            sha256: b.sha256,
+            created_at: b.created_at,
+            started_at: b.started_at,
+            finished_at: b.finished_at,
+            scheduled_for: b.scheduled_for,
+            error: b.error,
+            verified_at: b.verified_at,
+            verified_ok: b.verified_ok,
+            operation_id: b.operation_id.to_string(),
+        }
+    }
 }

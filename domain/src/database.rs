@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Activity, Aggregate};
-use crate::{AccountId, DatabaseId, DatabaseName, HostId, OperationId};
+use crate::{AccountId, BackupId, DatabaseId, DatabaseName, HostId, OperationId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,6 +71,15 @@ impl OperationKind {
     }
 }
 
+/// What a new database starts with, when not empty: a backup restored into it, or a copy of
+/// another database's current state (a branch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DatabaseSource {
+    Backup { backup_id: BackupId },
+    Branch { database_id: DatabaseId },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseCommand {
     Create {
@@ -79,6 +88,7 @@ pub enum DatabaseCommand {
         account_id: AccountId,
         host_id: HostId,
         operation_id: OperationId,
+        source: Option<DatabaseSource>,
     },
     StartAttempt {
         operation_id: OperationId,
@@ -119,6 +129,9 @@ pub enum DatabaseEvent {
         host_id: HostId,
         operation_id: OperationId,
         engine: String,
+        /// Absent in events written before restores and branches existed: an empty database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<DatabaseSource>,
     },
     OperationAttemptStarted {
         database_id: DatabaseId,
@@ -222,9 +235,21 @@ impl DatabaseEvent {
     /// The activity-log entry this event is, if users should see it.
     pub fn activity(&self) -> Option<Activity> {
         match self {
-            Self::DatabaseCreationRequested { engine, .. } => {
+            Self::DatabaseCreationRequested { engine, source: None, .. } => {
                 Some(Activity { action: "database.create", details: serde_json::json!({ "engine": engine }) })
             }
+            Self::DatabaseCreationRequested { engine, source: Some(DatabaseSource::Backup { backup_id }), .. } => {
+                Some(Activity {
+                    action: "database.restore",
+                    details: serde_json::json!({ "engine": engine, "backup_id": backup_id.to_string() }),
+                })
+            }
+            Self::DatabaseCreationRequested {
+                engine, source: Some(DatabaseSource::Branch { database_id }), ..
+            } => Some(Activity {
+                action: "database.branch",
+                details: serde_json::json!({ "engine": engine, "source_database_id": database_id.to_string() }),
+            }),
             Self::DatabaseDeletionRequested { .. } => {
                 Some(Activity { action: "database.delete", details: serde_json::json!({}) })
             }
@@ -297,7 +322,7 @@ impl Aggregate for Database {
         use DatabaseEvent as E;
         use DatabaseState as S;
         match command {
-            C::Create { id, name, account_id, host_id, operation_id } => {
+            C::Create { id, name, account_id, host_id, operation_id, source } => {
                 if self.id.is_some() {
                     return Err(DatabaseError::AlreadyExists);
                 }
@@ -308,6 +333,7 @@ impl Aggregate for Database {
                     host_id: *host_id,
                     operation_id: *operation_id,
                     engine: "postgres".into(),
+                    source: *source,
                 }])
             }
             C::StartAttempt { operation_id, attempt } => {

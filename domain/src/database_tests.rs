@@ -14,6 +14,7 @@ fn created(id: DatabaseId, op: OperationId) -> DatabaseEvent {
         host_id: HostId::new(),
         operation_id: op,
         engine: "postgres".into(),
+        source: None,
     }
 }
 
@@ -25,8 +26,14 @@ fn given(events: &[DatabaseEvent]) -> Database {
 fn create_on_an_empty_stream_requests_provisioning() {
     let (id, op) = ids();
     let name = DatabaseName::parse("shop").expect("valid");
-    let cmd =
-        DatabaseCommand::Create { id, name, account_id: AccountId::new(), host_id: HostId::new(), operation_id: op };
+    let cmd = DatabaseCommand::Create {
+        id,
+        name,
+        account_id: AccountId::new(),
+        host_id: HostId::new(),
+        operation_id: op,
+        source: None,
+    };
     let events = given(&[]).decide(&cmd).expect("decides");
     assert!(
         matches!(&events[..], [DatabaseEvent::DatabaseCreationRequested { database_id, .. }] if *database_id == id)
@@ -44,6 +51,7 @@ fn create_twice_is_refused() {
         account_id: AccountId::new(),
         host_id: HostId::new(),
         operation_id: OperationId::new(),
+        source: None,
     };
     assert_eq!(state.decide(&cmd), Err(DatabaseError::AlreadyExists));
 }
@@ -135,6 +143,7 @@ fn created_with(e: &DatabaseEvent, id: DatabaseId, op: OperationId) -> DatabaseE
                 host_id: *host_id,
                 operation_id: op,
                 engine: "postgres".into(),
+                source: None,
             }
         }
         other => other.clone(),
@@ -259,4 +268,42 @@ fn reset_password_completes_without_changing_state_and_is_an_activity() {
         resetting.decide(&DatabaseCommand::CompleteMaintenance { operation_id: OperationId::new() }),
         Err(DatabaseError::StaleOperation)
     );
+}
+
+#[test]
+fn creation_events_written_before_sources_existed_still_decode_as_empty_databases() {
+    let mut json = serde_json::to_value(created(DatabaseId::new(), OperationId::new())).expect("json");
+    json.as_object_mut().expect("object").remove("source");
+    let back: DatabaseEvent = serde_json::from_value(json).expect("old shape decodes");
+    assert!(matches!(back, DatabaseEvent::DatabaseCreationRequested { source: None, .. }));
+}
+
+#[test]
+fn restores_and_branches_are_logged_as_such() {
+    let (id, op) = ids();
+    let with = |source| match created(id, op) {
+        DatabaseEvent::DatabaseCreationRequested {
+            database_id,
+            name,
+            account_id,
+            host_id,
+            operation_id,
+            engine,
+            ..
+        } => DatabaseEvent::DatabaseCreationRequested {
+            database_id,
+            name,
+            account_id,
+            host_id,
+            operation_id,
+            engine,
+            source: Some(source),
+        },
+        other => other,
+    };
+    let restore = with(DatabaseSource::Backup { backup_id: crate::BackupId::new() });
+    let branch = with(DatabaseSource::Branch { database_id: DatabaseId::new() });
+    assert_eq!(restore.activity().map(|a| a.action), Some("database.restore"));
+    assert_eq!(branch.activity().map(|a| a.action), Some("database.branch"));
+    assert_eq!(created(id, op).activity().map(|a| a.action), Some("database.create"));
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod account;
 pub mod aggregate;
 pub mod allowlist;
+pub mod backup;
 pub mod cidr;
 pub mod database;
 pub mod dbuser;
@@ -16,8 +17,13 @@ pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, KeyScope, PlatformRole};
 pub use aggregate::{Activity, Actor, Aggregate};
 pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
+pub use backup::{
+    Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats,
+};
 pub use cidr::{Cidr, CidrError};
-pub use database::{Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseState, OperationKind};
+pub use database::{
+    Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, OperationKind,
+};
 pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
 pub use host::HostEvent;
 pub use ids::*;

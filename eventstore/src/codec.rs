@@ -1,7 +1,7 @@
 //! Turning domain events into stored rows and back. One place knows every event type, so
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
-use domain::{AccessEvent, AccountEvent, AllowlistEvent, DatabaseEvent, DatabaseUserEvent, HostEvent};
+use domain::{AccessEvent, AccountEvent, AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent, HostEvent};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{NewEvent, RecordedEvent, StoreError};
@@ -56,6 +56,12 @@ impl StoredEvent for DatabaseUserEvent {
     }
 }
 
+impl StoredEvent for BackupEvent {
+    fn event_type(&self) -> &'static str {
+        BackupEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -65,6 +71,7 @@ pub enum Decoded {
     Access(AccessEvent),
     Allowlist(AllowlistEvent),
     DatabaseUser(DatabaseUserEvent),
+    Backup(BackupEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -86,6 +93,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "access" => Ok(Decoded::Access(serde_json::from_value(event.data.clone())?)),
         "allowlist" => Ok(Decoded::Allowlist(serde_json::from_value(event.data.clone())?)),
         "dbusers" => Ok(Decoded::DatabaseUser(serde_json::from_value(event.data.clone())?)),
+        "backup" => Ok(Decoded::Backup(serde_json::from_value(event.data.clone())?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -8,6 +8,7 @@
 pub mod access;
 mod append;
 pub mod audit;
+pub mod backups;
 mod codec;
 pub mod consumer;
 pub mod dbusers;

@@ -19,6 +19,7 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
         Decoded::Host(h) => project_host(tx, e, &h).await,
         Decoded::Allowlist(a) => crate::access::project_allowlist(tx, e, &a).await,
         Decoded::DatabaseUser(u) => crate::dbusers::project_user(tx, e, &u).await,
+        Decoded::Backup(b) => crate::backups::project_backup(tx, e, &b).await,
         Decoded::Unprojected => Ok(()),
     }
 }
@@ -158,7 +159,7 @@ async fn set_database_operation(
     Ok(())
 }
 
-async fn insert_operation(
+pub(crate) async fn insert_operation(
     tx: &Transaction<'_>,
     id: Uuid,
     kind: &str,
@@ -174,7 +175,7 @@ async fn insert_operation(
     Ok(())
 }
 
-async fn finish_operation(
+pub(crate) async fn finish_operation(
     tx: &Transaction<'_>,
     id: Uuid,
     state: &str,

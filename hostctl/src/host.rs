@@ -80,17 +80,19 @@ pub struct HostConn {
     pub row: HostRow,
     pub pool: Pool,
     admin_password: String,
+    superuser_password: String,
 }
 
 impl Hosts {
     pub async fn get(&self, store: &Store, id: HostId) -> Result<HostConn, HostError> {
         let row = store.host(id).await?;
         let admin_password = secret_string(store, &admin_secret_id(id)).await?;
+        let superuser_password = secret_string(store, &superuser_secret_id(id)).await?;
         let mut pools = self.pools.lock().await;
         let pool = match pools.get(&id) {
             Some(p) => p.clone(),
             None => {
-                let password = secret_string(store, &superuser_secret_id(id)).await?;
+                let password = superuser_password.clone();
                 let mut cfg = tokio_postgres::Config::new();
                 cfg.host(&row.pg_host)
                     .port(row.pg_port)
@@ -115,7 +117,7 @@ impl Hosts {
                 pool
             }
         };
-        Ok(HostConn { row, pool, admin_password })
+        Ok(HostConn { row, pool, admin_password, superuser_password })
     }
 }
 
@@ -281,6 +283,34 @@ impl HostConn {
             admin.simple_query(&format!("KILL \"{}\"", name.as_str())).await?;
         }
         Ok(())
+    }
+
+    /// Where a child process (pg_dump, psql) connects to `dbname` as the superuser.
+    pub fn target(&self, dbname: &str) -> crate::dump::PgTarget {
+        crate::dump::PgTarget {
+            host: self.row.pg_host.clone(),
+            port: self.row.pg_port,
+            user: self.row.superuser.clone(),
+            password: self.superuser_password.clone(),
+            dbname: dbname.to_owned(),
+        }
+    }
+
+    /// A dedicated superuser connection to `dbname` (not pooled: tenant databases are many).
+    pub async fn connect_to(&self, dbname: &str) -> Result<tokio_postgres::Client, HostError> {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.row.pg_host)
+            .port(self.row.pg_port)
+            .user(&self.row.superuser)
+            .password(&self.superuser_password)
+            .dbname(dbname)
+            .application_name("berth-worker")
+            .connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
     }
 
     pub async fn admin(&self) -> Result<tokio_postgres::Client, HostError> {

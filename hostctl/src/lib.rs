@@ -2,11 +2,15 @@
 //! and its PgBouncer (config files and admin console). Used by the workers for changes and
 //! by the API for read-only inspection.
 
+pub mod bins;
+pub mod dump;
 pub mod host;
 pub mod inspect;
 pub mod lifecycle;
+pub mod objects;
 pub mod pgbouncer;
 pub mod reload;
+pub mod snapshot;
 pub mod users;
 
 pub use host::{HostConn, HostError, Hosts};

@@ -2,12 +2,9 @@
 //! is granted on that database only; every tenant database revokes it from PUBLIC), marked
 //! with a comment so "already exists" is success only when the role is ours.
 
-use std::time::Duration;
-
 use domain::{DatabaseId, DatabaseName};
-use eventstore::Store;
 
-use crate::host::{superuser_secret_id, HostConn, HostError};
+use crate::host::{HostConn, HostError};
 
 /// The comment on a database user's role.
 pub fn user_marker(id: DatabaseId) -> String {
@@ -68,13 +65,7 @@ impl HostConn {
 
     /// Ends the role's sessions, hands anything it owns in `db` to the database's owner, and
     /// drops it. Absent is success.
-    pub async fn drop_user_role(
-        &self,
-        store: &Store,
-        id: DatabaseId,
-        db: &DatabaseName,
-        role: &str,
-    ) -> Result<(), HostError> {
+    pub async fn drop_user_role(&self, id: DatabaseId, db: &DatabaseName, role: &str) -> Result<(), HostError> {
         match self.role_comment(role).await? {
             None => return Ok(()),
             Some(m) if m.as_deref() == Some(user_marker(id).as_str()) => {}
@@ -83,7 +74,7 @@ impl HostConn {
         let client = self.pool.get().await?;
         client.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1", &[&role]).await?;
         // DROP OWNED works in the current database only: run it inside the tenant database.
-        let inside = self.connect_to(store, db).await?;
+        let inside = self.connect_to(db.as_str()).await?;
         inside
             .batch_execute(&format!("REASSIGN OWNED BY {r} TO {}; DROP OWNED BY {r}", db.quoted(), r = ident(role)))
             .await?;
@@ -108,26 +99,5 @@ impl HostConn {
             client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(&role))).await?;
         }
         Ok(())
-    }
-
-    /// A superuser session inside a tenant database.
-    async fn connect_to(&self, store: &Store, db: &DatabaseName) -> Result<tokio_postgres::Client, HostError> {
-        let password = store
-            .get_secret(&superuser_secret_id(self.row.id))
-            .await
-            .map_err(|e| HostError::Permanent(format!("host superuser secret: {e}")))?;
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&self.row.pg_host)
-            .port(self.row.pg_port)
-            .user(&self.row.superuser)
-            .password(password)
-            .dbname(db.as_str())
-            .application_name("berth-worker")
-            .connect_timeout(Duration::from_secs(5));
-        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(client)
     }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 pub use ops::harness::{self, Harness};
 
+pub mod data;
 pub mod fixtures;
 
 /// The binary's platform, configured for tests on first use: small free-plan quotas, an

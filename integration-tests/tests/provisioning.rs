@@ -38,7 +38,7 @@ fn store(f: &Fixture) -> Store {
 }
 
 fn runner(store: &Store) -> Runner {
-    Runner { store: store.clone(), hosts: Default::default(), plans: domain::PlanQuotas::default() }
+    Runner { store: store.clone(), hosts: Default::default(), plans: domain::PlanQuotas::default(), backups: None }
 }
 
 /// Requests a database the way the API does (events, sealed password, verifier).
@@ -53,7 +53,14 @@ async fn request(
     let (id, op) = (DatabaseId::new(), OperationId::new());
     let password = format!("pw{}", uuid::Uuid::new_v4().simple());
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-    let cmd = DatabaseCommand::Create { id, name: name.clone(), account_id: account, host_id: host, operation_id: op };
+    let cmd = DatabaseCommand::Create {
+        id,
+        name: name.clone(),
+        account_id: account,
+        host_id: host,
+        operation_id: op,
+        source: None,
+    };
     let extras = [
         Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
@@ -98,7 +105,7 @@ async fn a_worker_killed_between_any_two_provisioning_steps_converges_on_rerun()
     let runner = runner(&store);
     for (stop, step) in PROVISION_STEPS.iter().enumerate().take(PROVISION_STEPS.len() - 1) {
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("kill{stop}")).await;
-        let job = Job::Provision { database_id: id, operation_id: op };
+        let job = Job::Provision { database_id: id, operation_id: op, source: None };
         runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", step));
         assert_eq!(store.database(id).await.expect("db").state, "provisioning", "stopped after {}", step);
         runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", step));
@@ -120,7 +127,10 @@ async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
     let runner = runner(&store);
     for (stop, step) in DELETE_STEPS.iter().enumerate().take(DELETE_STEPS.len() - 1) {
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("del{stop}")).await;
-        runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+        runner
+            .run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None)
+            .await
+            .expect("provisions");
         let del = OperationId::new();
         store
             .execute::<Database>(
@@ -152,7 +162,8 @@ async fn a_role_of_the_same_name_that_is_not_ours_aborts_without_touching_it() {
     let store = store(f);
     let (id, op, name, _) = request(&store, f.host, f.account, "squat").await;
     superuser().await.batch_execute(&format!("CREATE ROLE {} LOGIN", name.quoted())).await.expect("squatter");
-    let err = runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await;
+    let err =
+        runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None).await;
     assert!(matches!(err, Err(worker::queue::JobError::Abort(_))), "{err:?}");
     assert_eq!(host_counts(&name).await, (1, 0), "the squatter's role is left alone, no database made");
 }
@@ -262,7 +273,10 @@ async fn a_worker_killed_between_any_two_maintenance_steps_converges_on_rerun() 
     let steps = |k| worker::jobs::maintenance_steps(k).len() - 1;
     for stop in 0..steps(K::Stop).max(steps(K::ResetPassword)) {
         let (id, op, name, _) = request(&store, f.host, f.account, &format!("maint{stop}")).await;
-        runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+        runner
+            .run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None)
+            .await
+            .expect("provisions");
         for kind in [K::Stop, K::Start, K::Restart] {
             let job = request_maintenance(&store, id, kind, &[]).await;
             if stop < steps(kind) {
@@ -292,7 +306,10 @@ async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
     let f = fixture().await;
     let store = store(f);
     let (id, op, _, _) = request(&store, f.host, f.account, "sweep").await;
-    runner(&store).run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    runner(&store)
+        .run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None)
+        .await
+        .expect("provisions");
     let now = chrono::Utc::now();
     let add = AllowlistCommand::Add {
         database_id: id,
@@ -330,7 +347,10 @@ async fn a_stopped_database_stays_closed_across_a_pgbouncer_restart() {
             .expect("registered");
     let runner = runner(&store);
     let (id, op, name, password) = request(&store, host_id, f.account, "restart").await;
-    runner.run_steps(&Job::Provision { database_id: id, operation_id: op }, 1, None).await.expect("provisions");
+    runner
+        .run_steps(&Job::Provision { database_id: id, operation_id: op, source: None }, 1, None)
+        .await
+        .expect("provisions");
     let stop = request_maintenance(&store, id, domain::OperationKind::Stop, &[]).await;
     runner.run_steps(&stop, 1, None).await.expect("stops");
     let login = |bouncer: &Bouncer| {

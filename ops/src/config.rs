@@ -35,6 +35,17 @@ pub struct Config {
     pub usage_interval_secs: u64,
     /// Serve `GET /metrics` on this address instead of on the API listener.
     pub metrics_listen: Option<String>,
+    /// Where backups go: `[backup_store] kind = "s3", bucket = …, endpoint = …,
+    /// access_key_id = …, secret_access_key = …` or `kind = "fs", root = …`. Default: the
+    /// directory `backups` under the data dir.
+    pub backup_store: Option<hostctl::objects::ObjectStoreConfig>,
+    /// Daily backup time, `HH:MM` UTC.
+    pub backup_at: String,
+    pub backup_retention_days: u32,
+    /// A database with no successful backup for this long gets a `backup_stale` incident.
+    pub backup_stale_hours: u32,
+    /// Run the backup scheduler in this worker process.
+    pub backup_scheduler: bool,
 }
 
 impl Default for Config {
@@ -57,6 +68,11 @@ impl Default for Config {
             ip_budget: api::ApiConfig::default().ip_budget,
             usage_interval_secs: 60,
             metrics_listen: None,
+            backup_store: None,
+            backup_at: "02:00".into(),
+            backup_retention_days: 30,
+            backup_stale_hours: 26,
+            backup_scheduler: true,
         }
     }
 }
@@ -96,11 +112,32 @@ impl Config {
         if let Some(v) = num("JOB_MAX_ATTEMPTS")? {
             c.job_max_attempts = v as u32;
         }
+        if let Some(v) = env("BACKUP_AT") {
+            c.backup_at = v;
+        }
+        if let Some(v) = num("BACKUP_RETENTION_DAYS")? {
+            c.backup_retention_days = v as u32;
+        }
+        if let Some(v) = num("BACKUP_STALE_HOURS")? {
+            c.backup_stale_hours = v as u32;
+        }
+        c.backup_time()?;
         Ok(c)
     }
 
     pub fn key_file(&self) -> PathBuf {
         self.key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn backup_store(&self) -> hostctl::objects::ObjectStoreConfig {
+        self.backup_store
+            .clone()
+            .unwrap_or_else(|| hostctl::objects::ObjectStoreConfig::Fs { root: self.data_dir.join("backups") })
+    }
+
+    fn backup_time(&self) -> anyhow::Result<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(&self.backup_at, "%H:%M")
+            .map_err(|e| anyhow::anyhow!("backup_at {:?} is not HH:MM: {e}", self.backup_at))
     }
 
     pub fn api(&self) -> api::ApiConfig {
@@ -115,6 +152,7 @@ impl Config {
             ip_budget: self.ip_budget,
             // Metrics go on the API listener unless they have one of their own.
             metrics: self.metrics_listen.is_none().then(crate::metrics::install),
+            backups: Some(self.backup_store()),
             ..api::ApiConfig::default()
         }
     }
@@ -125,6 +163,14 @@ impl Config {
         w.max_attempts = self.job_max_attempts;
         w.plans = self.plans.clone();
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);
+        w.backups = Some(self.backup_store());
+        w.scheduler = self.backup_scheduler;
+        w.schedule = worker::scheduler::BackupSchedule {
+            at: self.backup_time().unwrap_or(w.schedule.at),
+            retention: chrono::Duration::days(i64::from(self.backup_retention_days)),
+            stale_after: chrono::Duration::hours(i64::from(self.backup_stale_hours)),
+            ..w.schedule
+        };
         w
     }
 }

@@ -20,6 +20,8 @@ pub struct Harness {
     pub control_url: String,
     pub keyring: Keyring,
     pub host_id: HostId,
+    /// Where the platform's workers and API keep backups.
+    pub backups: hostctl::objects::ObjectStoreConfig,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -93,13 +95,19 @@ async fn start() -> anyhow::Result<Harness> {
     let admin = crate::accounts::bootstrap_user(&store, "admin@berth.test", PlatformRole::Admin).await?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let mut worker = worker::WorkerConfig::new(control_url.clone());
+    // Backups go to a directory of the test platform; tests drive the scheduler themselves
+    // (with an injected clock) rather than have it act on every test's databases.
+    let backups = hostctl::objects::ObjectStoreConfig::Fs { root: platform.dir.join("backups") };
+    worker.backups = Some(backups.clone());
+    worker.scheduler = false;
+    let mut api = opts.api.clone();
+    api.backups = Some(backups.clone());
     worker.max_attempts = opts.max_attempts;
     worker.backoff_base = opts.backoff_base;
     worker.backoff_max = std::time::Duration::from_secs(1);
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = std::time::Duration::from_millis(500);
     worker.watchdog_interval = opts.watchdog_interval;
-    let mut api = opts.api.clone();
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());
     }
@@ -107,7 +115,7 @@ async fn start() -> anyhow::Result<Harness> {
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.
     std::mem::forget(services);
-    Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id })
+    Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id, backups })
 }
 
 impl Harness {

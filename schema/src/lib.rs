@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "read_models", sql: include_str!("../migrations/0002_read_models.sql") },
     Migration { version: 3, name: "secrets_incidents", sql: include_str!("../migrations/0003_secrets_incidents.sql") },
     Migration { version: 4, name: "audit", sql: include_str!("../migrations/0004_audit.sql") },
+    Migration { version: 5, name: "backups", sql: include_str!("../migrations/0005_backups.sql") },
     Migration { version: 6, name: "access", sql: include_str!("../migrations/0006_access.sql") },
     Migration { version: 7, name: "network_and_users", sql: include_str!("../migrations/0007_access.sql") },
 ];

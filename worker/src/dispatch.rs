@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{AllowlistEvent, DatabaseEvent, DatabaseUserEvent};
+use domain::{AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent};
 use eventstore::consumer::Handler;
 use eventstore::{decode, Decoded, RecordedEvent};
 
@@ -49,8 +49,8 @@ pub fn jobs_for(event: &RecordedEvent) -> Vec<(uuid::Uuid, Job, Option<std::time
 /// The job an event about a database calls for, if any.
 pub fn job_for(event: &RecordedEvent) -> Option<Job> {
     match decode(event).ok()? {
-        Decoded::Database(DatabaseEvent::DatabaseCreationRequested { database_id, operation_id, .. }) => {
-            Some(Job::Provision { database_id, operation_id })
+        Decoded::Database(DatabaseEvent::DatabaseCreationRequested { database_id, operation_id, source, .. }) => {
+            Some(Job::Provision { database_id, operation_id, source })
         }
         Decoded::Database(DatabaseEvent::DatabaseDeletionRequested { database_id, operation_id }) => {
             Some(Job::Delete { database_id, operation_id })
@@ -60,6 +60,13 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
             operation_id,
             action,
         }),
+        Decoded::Backup(BackupEvent::BackupRequested { backup_id, .. }) => Some(Job::Backup { backup_id }),
+        Decoded::Backup(BackupEvent::BackupDeleted { backup_id, object_key: Some(object_key), .. }) => {
+            Some(Job::PurgeBackup { backup_id, object_key })
+        }
+        Decoded::Backup(BackupEvent::BackupVerificationRequested { backup_id, operation_id, .. }) => {
+            Some(Job::VerifyBackup { backup_id, operation_id })
+        }
         _ => None,
     }
 }

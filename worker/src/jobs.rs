@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, OperationId, OperationKind, Plan, PlanQuotas,
-    RuleId,
+    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId,
+    OperationKind, Plan, PlanQuotas, RuleId,
 };
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
@@ -21,6 +21,10 @@ pub enum Job {
     Provision {
         database_id: DatabaseId,
         operation_id: OperationId,
+        /// What to fill the new database with (restore, branch); jobs queued before this
+        /// existed decode as empty databases.
+        #[serde(default)]
+        source: Option<DatabaseSource>,
     },
     Delete {
         database_id: DatabaseId,
@@ -52,6 +56,18 @@ pub enum Job {
         database_id: DatabaseId,
         name: DatabaseName,
     },
+    Backup {
+        backup_id: BackupId,
+    },
+    /// Removes a deleted backup's object from the store.
+    PurgeBackup {
+        backup_id: BackupId,
+        object_key: String,
+    },
+    VerifyBackup {
+        backup_id: BackupId,
+        operation_id: OperationId,
+    },
 }
 
 impl Job {
@@ -64,10 +80,14 @@ impl Job {
             Job::ExpireRule { .. } => "expire_rule",
             Job::CreateUser { .. } => "create_user",
             Job::RemoveUser { .. } => "remove_user",
+            Job::Backup { .. } => "backup",
+            Job::PurgeBackup { .. } => "purge_backup",
+            Job::VerifyBackup { .. } => "verify_backup",
         }
     }
 
-    pub fn database_id(&self) -> DatabaseId {
+    /// The database a database job acts on; `None` for backup jobs (they name a backup).
+    pub fn database_id(&self) -> Option<DatabaseId> {
         match self {
             Job::Provision { database_id, .. }
             | Job::Delete { database_id, .. }
@@ -75,24 +95,31 @@ impl Job {
             | Job::SyncBouncer { database_id }
             | Job::ExpireRule { database_id, .. }
             | Job::CreateUser { database_id, .. }
-            | Job::RemoveUser { database_id, .. } => *database_id,
+            | Job::RemoveUser { database_id, .. } => Some(*database_id),
+            Job::Backup { .. } | Job::PurgeBackup { .. } | Job::VerifyBackup { .. } => None,
         }
     }
 
-    /// The operation the job carries out, for jobs that are one.
+    /// The database operation the job carries out, for jobs that are one.
     pub fn operation_id(&self) -> Option<OperationId> {
         match self {
             Job::Provision { operation_id, .. }
             | Job::Delete { operation_id, .. }
             | Job::Maintain { operation_id, .. } => Some(*operation_id),
-            Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => None,
+            Job::SyncBouncer { .. }
+            | Job::ExpireRule { .. }
+            | Job::CreateUser { .. }
+            | Job::RemoveUser { .. }
+            | Job::Backup { .. }
+            | Job::PurgeBackup { .. }
+            | Job::VerifyBackup { .. } => None,
         }
     }
 }
 
 /// The steps of provisioning, in order; a test may stop a run after any of them, as if the
 /// worker had been killed there.
-pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "pgbouncer", "verify", "record"];
+pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "populate", "pgbouncer", "verify", "record"];
 pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
 pub use crate::maintenance::steps as maintenance_steps;
 
@@ -102,6 +129,9 @@ pub struct Runner {
     pub hosts: Hosts,
     /// Quotas per plan; a role's `CONNECTION LIMIT` comes from its account's plan.
     pub plans: PlanQuotas,
+    /// Object store and client tools for backups, restores and branches; `None` when this
+    /// worker is not configured for them (their jobs then abort).
+    pub backups: Option<crate::backups::BackupRuntime>,
 }
 
 impl From<HostError> for JobError {
@@ -134,7 +164,16 @@ impl Runner {
     }
 
     pub(crate) async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
-        match self.store.execute::<Database>(&stream(job.database_id()), &command, &system_meta(job), &[]).await {
+        match self
+            .store
+            .execute::<Database>(
+                &stream(job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?),
+                &command,
+                &system_meta(job),
+                &[],
+            )
+            .await
+        {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
@@ -145,10 +184,18 @@ impl Runner {
 
     /// Runs `job`, stopping after step `stop_after` (by index) when given.
     pub async fn run_steps(&self, job: &Job, attempt: u32, stop_after: Option<usize>) -> Result<(), JobError> {
+        match job {
+            Job::Backup { backup_id } => return self.run_backup(*backup_id, attempt).await,
+            Job::PurgeBackup { object_key, .. } => return self.purge_backup(object_key).await,
+            Job::VerifyBackup { backup_id, operation_id } => {
+                return self.verify_backup(*backup_id, *operation_id).await
+            }
+            _ => {}
+        }
         let Some(operation_id) = job.operation_id() else {
             return self.run_access(job).await;
         };
-        let id = job.database_id();
+        let id = job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?;
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
             Job::Provision { .. } => Some("provisioning"),
@@ -181,6 +228,10 @@ impl Runner {
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
+                (Job::Provision { source: Some(source), .. }, "populate") => {
+                    self.populate(&host, id, &name, source).await?
+                }
+                (Job::Provision { source: None, .. }, "populate") => {}
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
@@ -256,7 +307,23 @@ impl Handler<Job> for Runner {
     }
 
     async fn exhausted(&self, job: Job, error: String) {
-        let id = job.database_id();
+        match &job {
+            Job::Backup { backup_id } => return self.backup_exhausted(*backup_id, &error).await,
+            Job::PurgeBackup { object_key, .. } => {
+                return tracing::error!(key = %object_key, error = %error, "could not remove a deleted backup's object")
+            }
+            Job::VerifyBackup { backup_id, operation_id } => {
+                let details = serde_json::json!({ "tables": 0, "problems": [format!("verification failed: {error}")] });
+                let command =
+                    domain::BackupCommand::RecordVerification { operation_id: Some(*operation_id), ok: false, details };
+                if let Err(e) = self.backup_command(*backup_id, command).await {
+                    tracing::error!(error = %e, "could not record the failed verification");
+                }
+                return;
+            }
+            _ => {}
+        }
+        let Some(id) = job.database_id() else { return };
         tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
         if let Some(operation_id) = job.operation_id() {
             let failed = DatabaseCommand::MarkFailed { operation_id, error: error.clone() };
@@ -269,7 +336,11 @@ impl Handler<Job> for Runner {
             Job::SyncBouncer { .. } | Job::ExpireRule { .. } | Job::CreateUser { .. } | Job::RemoveUser { .. } => {
                 "access_sync_failed"
             }
-            Job::Delete { .. } | Job::Maintain { .. } => "job_failed",
+            Job::Delete { .. }
+            | Job::Maintain { .. }
+            | Job::Backup { .. }
+            | Job::PurgeBackup { .. }
+            | Job::VerifyBackup { .. } => "job_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

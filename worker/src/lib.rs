@@ -2,10 +2,12 @@
 //! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
 pub mod access;
+pub mod backups;
 pub mod dispatch;
 pub mod jobs;
 mod maintenance;
 pub mod queue;
+pub mod scheduler;
 pub mod usage;
 mod users;
 pub mod watchdog;
@@ -39,6 +41,11 @@ pub struct WorkerConfig {
     pub watchdog_interval: Duration,
     /// How often the sweeper looks for allowlist rules whose expiry job did not run.
     pub sweep_interval: Duration,
+    /// Where backups go; `None`: this worker takes no backups (their jobs abort).
+    pub backups: Option<hostctl::objects::ObjectStoreConfig>,
+    pub schedule: scheduler::BackupSchedule,
+    /// Run the backup scheduler (request daily backups, retention, stale watchdog) here.
+    pub scheduler: bool,
 }
 
 impl WorkerConfig {
@@ -54,6 +61,9 @@ impl WorkerConfig {
             dispatcher: true,
             watchdog_interval: Duration::from_secs(15),
             sweep_interval: Duration::from_secs(30),
+            backups: None,
+            schedule: scheduler::BackupSchedule::default(),
+            scheduler: true,
         }
     }
 }
@@ -64,8 +74,17 @@ pub const QUEUE: &str = "berth-jobs";
 pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
     let hosts = hostctl::Hosts::default();
-    let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone() });
+    let backups = config.backups.as_ref().map(backups::BackupRuntime::new).transpose()?;
+    let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone(), backups });
     let mut tasks = tokio::task::JoinSet::new();
+    if config.scheduler && config.backups.is_some() {
+        let scheduler = scheduler::Scheduler { store: store.clone(), schedule: config.schedule.clone() };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            scheduler.run(shutdown).await;
+            Ok(())
+        });
+    }
     if config.dispatcher {
         let (audit_store, audit_shutdown) = (store.clone(), shutdown.clone());
         tasks.spawn(async move {

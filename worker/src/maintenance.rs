@@ -32,7 +32,7 @@ impl Runner {
         host: &HostConn,
         stop_after: Option<usize>,
     ) -> Result<(), JobError> {
-        let id = job.database_id();
+        let id = db.id;
         let operation_id = job.operation_id().ok_or_else(|| JobError::Abort("not an operation".into()))?;
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();

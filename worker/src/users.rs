@@ -44,7 +44,7 @@ impl Runner {
             (Job::RemoveUser { .. }, "removing") => {
                 // PgBouncer first (its auth_file loses the login), then the role on PostgreSQL.
                 host.sync_bouncer(&self.store).await?;
-                host.drop_user_role(&self.store, database_id, &db_name, &user.role_name).await?;
+                host.drop_user_role(database_id, &db_name, &user.role_name).await?;
                 DatabaseUserCommand::MarkRemoved { name: name.clone() }
             }
             _ => return Ok(()), // the step this job exists for was recorded already

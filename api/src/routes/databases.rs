@@ -80,8 +80,13 @@ pub async fn list(
 #[get("/databases/{id}")]
 pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
-    let detail =
-        DatabaseDetail { username: db.name.clone(), last_backup_at: None, database: DatabaseView::new(&db, role) };
+    let (last_backup_at, last_verified_backup_at) = state.store.last_backup_times(db.id).await?;
+    let detail = DatabaseDetail {
+        username: db.name.clone(),
+        last_backup_at,
+        last_verified_backup_at,
+        database: DatabaseView::new(&db, role),
+    };
     Ok(HttpResponse::Ok().json(Data { data: detail }))
 }
 

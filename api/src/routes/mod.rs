@@ -2,6 +2,7 @@ pub mod activity;
 pub mod allowlist;
 pub mod api_keys;
 pub mod auth;
+pub mod backups;
 pub mod collaborators;
 pub mod databases;
 pub mod health;

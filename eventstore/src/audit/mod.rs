@@ -47,6 +47,9 @@ pub const READ_MODELS: &[ReadModel] = &[
     ReadModel { table: "activity", observed: &[] },
     ReadModel { table: "identities", observed: &[] },
     ReadModel { table: "collaborators", observed: &[] },
+    ReadModel { table: "backups", observed: &[] },
+    ReadModel { table: "allowlist_rules", observed: &[] },
+    ReadModel { table: "database_users", observed: &[] },
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

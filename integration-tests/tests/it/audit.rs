@@ -70,6 +70,7 @@ async fn replay_reproduces_every_read_model() {
         account_id: owner.account_id,
         host_id: host,
         operation_id: op,
+        source: None,
     };
     let db_stream = format!("database-{}", db.uuid());
     for cmd in [

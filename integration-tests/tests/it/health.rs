@@ -40,6 +40,14 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/admin/incidents/{id}/resolve", "post"),
         ("/api/v1/databases/{id}/metrics", "get"),
         ("/api/v1/databases/{id}/schema", "get"),
+        ("/api/v1/databases/{id}/backups", "post"),
+        ("/api/v1/databases/{id}/backups", "get"),
+        ("/api/v1/databases/{id}/backups/{backup_id}", "get"),
+        ("/api/v1/databases/{id}/backups/{backup_id}", "delete"),
+        ("/api/v1/databases/{id}/backups/{backup_id}/download", "get"),
+        ("/api/v1/databases/{id}/backups/{backup_id}/verify", "post"),
+        ("/api/v1/databases/{id}/restore", "post"),
+        ("/api/v1/databases/{id}/branch", "post"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

@@ -6,6 +6,7 @@ mod activity;
 mod allowlist;
 mod audit;
 mod auth;
+mod backups;
 mod credentials;
 mod databases;
 mod eventstore;

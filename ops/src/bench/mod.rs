@@ -5,6 +5,7 @@
 
 mod append;
 mod auth;
+mod backup;
 mod provision;
 mod replay;
 mod rotate;
@@ -41,6 +42,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20000)]
         events: usize,
     },
+    /// Backup and restore MB/s vs `pg_dump | gzip -1` and `gunzip -c | psql`, and the backup
+    /// process's peak memory.
+    Backup {
+        #[arg(long, default_value_t = 200)]
+        size_mb: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
+    #[command(hide = true)]
+    BackupWorker {
+        #[arg(long)]
+        root: std::path::PathBuf,
+        #[arg(long)]
+        key: String,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -50,5 +67,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Auth { requests, concurrency } => auth::run(requests, concurrency).await,
         BenchCommand::Replay { events } => replay::run(events).await,
         BenchCommand::Rotate { count } => rotate::run(count).await,
+        BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
+        BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }

@@ -48,6 +48,7 @@ fn account_block(i: usize, host: HostId) -> anyhow::Result<Vec<(String, NewEvent
                 host_id: host,
                 operation_id: create,
                 engine: "postgres".into(),
+                source: None,
             },
             DatabaseEvent::OperationAttemptStarted { database_id, operation_id: create, attempt: 1 },
             DatabaseEvent::DatabaseProvisioned { database_id, operation_id: create },

@@ -1,73 +1,11 @@
-//! Locating the PostgreSQL and PgBouncer binaries.
+//! Locating the PostgreSQL and PgBouncer binaries. PostgreSQL's discovery lives in `hostctl`
+//! (the workers need pg_dump and psql too).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use anyhow::bail;
+pub use hostctl::bins::PgBins;
 
 const INSTALL_HINT: &str = "run scripts/install-deps";
-
-/// A PostgreSQL installation: its bin dir and, when present, its library dir.
-#[derive(Debug, Clone)]
-pub struct PgBins {
-    pub bindir: PathBuf,
-    pub pkglibdir: Option<PathBuf>,
-}
-
-fn pg_config(program: &Path, flag: &str) -> Option<PathBuf> {
-    let out = Command::new(program).arg(flag).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    out.status.success().then(|| PathBuf::from(text.trim()))
-}
-
-/// `/usr/lib/postgresql/<major>/bin` with the highest major that has an initdb.
-fn highest_debian_bindir() -> Option<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((major, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, bin)| bin)
-}
-
-impl PgBins {
-    /// `BERTH_PG_BINDIR`, else `pg_config --bindir` (when it has an initdb: libpq-dev's
-    /// pg_config may belong to a major with no server installed), else the highest
-    /// `/usr/lib/postgresql/*/bin`.
-    pub fn find() -> anyhow::Result<PgBins> {
-        if let Some(dir) = std::env::var_os("BERTH_PG_BINDIR").map(PathBuf::from) {
-            if !dir.join("initdb").is_file() {
-                bail!("BERTH_PG_BINDIR={} has no initdb", dir.display());
-            }
-        }
-        let bindir = std::env::var_os("BERTH_PG_BINDIR")
-            .map(PathBuf::from)
-            .or_else(|| pg_config(Path::new("pg_config"), "--bindir"))
-            .filter(|b| b.join("initdb").is_file())
-            .or_else(highest_debian_bindir);
-        let Some(bindir) = bindir else {
-            bail!("PostgreSQL server binaries (initdb, postgres) not found via BERTH_PG_BINDIR, pg_config or /usr/lib/postgresql/*/bin; {INSTALL_HINT}");
-        };
-        let pkglibdir = pg_config(&bindir.join("pg_config"), "--pkglibdir")
-            .or_else(|| bindir.parent().map(|p| p.join("lib")))
-            .filter(|d| d.is_dir());
-        Ok(PgBins { bindir, pkglibdir })
-    }
-
-    pub fn tool(&self, name: &str) -> PathBuf {
-        self.bindir.join(name)
-    }
-
-    /// Whether the server can load `lib` (e.g. pg_stat_statements from contrib).
-    pub fn has_library(&self, lib: &str) -> bool {
-        self.pkglibdir.as_ref().is_some_and(|d| d.join(format!("{lib}.so")).is_file())
-    }
-}
 
 /// PgBouncer from PATH, else Debian's /usr/sbin (not on a normal user's PATH).
 pub fn pgbouncer() -> anyhow::Result<PathBuf> {

@@ -13,6 +13,7 @@ mod pg;
 mod pgconf;
 mod ports;
 mod process;
+pub mod s3;
 pub mod testing;
 mod user;
 

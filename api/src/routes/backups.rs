@@ -1,0 +1,168 @@
+//! Backups, restores and branches (API.md "Backups and restores").
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::authz::Action;
+use crate::backups as service;
+use crate::body::{Json, JsonOrEmpty};
+use crate::error::{ApiError, ErrorBody};
+use crate::views::{BackupView, CreatedDatabase, Data, Page};
+use crate::{metadata, AppState};
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBackup {
+    pub label: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBackup {
+    pub backup_id: String,
+    /// The new database's name: `^[a-z][a-z0-9-]{2,62}$`.
+    pub target_name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BranchDatabase {
+    pub name: String,
+}
+
+/// Back the database up now; the backup runs as a job (poll the backup or its operation).
+#[utoipa::path(post, path = "/api/v1/databases/{id}/backups", request_body = CreateBackup, tag = "backups",
+    responses((status = 202, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/backups")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonOrEmpty<CreateBackup>,
+) -> Result<HttpResponse, ApiError> {
+    let backup = service::request(&state, &caller, &id, body.0.label, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::Accepted().json(Data { data: BackupView::from(backup) }))
+}
+
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups", tag = "backups",
+    responses((status = 200, body = Page<BackupView>), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/backups")]
+pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (db, _) = crate::service::load_authorized(&state, &caller, &id, Action::Credentials).await?;
+    let rows = state.store.backups_of(db.id).await?;
+    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(BackupView::from).collect(), next_cursor: None }))
+}
+
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}", tag = "backups",
+    responses((status = 200, body = BackupView), (status = 404, body = ErrorBody)))]
+#[get("/databases/{id}/backups/{backup_id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
+    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+}
+
+/// Streams the backup's `.sql.gz` object; `x-backup-sha256` carries its recorded checksum.
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}/download", tag = "backups",
+    responses((status = 200, content_type = "application/gzip", body = Vec<u8>), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+#[get("/databases/{id}/backups/{backup_id}/download")]
+pub async fn download(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
+    let (Some(key), Some(sha), Some(size), "succeeded") =
+        (&backup.object_key, &backup.sha256, backup.size_bytes, backup.state.as_str())
+    else {
+        return Err(ApiError::Conflict(format!(
+            "the backup is {}; only a succeeded backup can be downloaded",
+            backup.state
+        )));
+    };
+    let objects =
+        state.objects.as_ref().ok_or_else(|| ApiError::Unavailable("no object store is configured".into()))?;
+    let unavailable = |e: opendal::Error| {
+        tracing::warn!(error = %e, "object store");
+        ApiError::Unavailable("the object store is unavailable".into())
+    };
+    let reader = objects.reader_with(key).chunk(1 << 20).await.map_err(unavailable)?;
+    let stream = reader.into_bytes_stream(..).await.map_err(unavailable)?;
+    let file = key.rsplit('/').next().unwrap_or("backup.sql.gz").to_owned();
+    Ok(HttpResponse::Ok()
+        .content_type("application/gzip")
+        .insert_header(("content-disposition", format!("attachment; filename=\"{file}\"")))
+        .insert_header(("x-backup-sha256", sha.clone()))
+        .no_chunking(size as u64)
+        .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorServiceUnavailable))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/backups/{backup_id}", tag = "backups",
+    responses((status = 200, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[delete("/databases/{id}/backups/{backup_id}")]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let backup = service::delete(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+}
+
+/// Restore the backup into a scratch database and compare every table with what the backup
+/// recorded; the verdict lands on the backup (`verified_at`, `verified_ok`).
+#[utoipa::path(post, path = "/api/v1/databases/{id}/backups/{backup_id}/verify", tag = "backups",
+    responses((status = 202, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/backups/{backup_id}/verify")]
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (backup, operation_id) = service::verify(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
+    let mut view = BackupView::from(backup);
+    view.operation_id = operation_id.to_string();
+    Ok(HttpResponse::Accepted().json(Data { data: view }))
+}
+
+/// Restore a backup into a new database (with its own role and password, shown once).
+#[utoipa::path(post, path = "/api/v1/databases/{id}/restore", request_body = RestoreBackup, tag = "backups",
+    responses((status = 202, body = CreatedDatabase), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/restore")]
+pub async fn restore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<RestoreBackup>,
+) -> Result<HttpResponse, ApiError> {
+    let meta = metadata(&req, &caller);
+    let (status, created) =
+        service::restore(&state, &caller, &id, &body.0.backup_id, &body.0.target_name, meta).await?;
+    Ok(HttpResponse::build(status).json(Data { data: created }))
+}
+
+/// A new database holding this one's current schema and data; the source stays writable.
+#[utoipa::path(post, path = "/api/v1/databases/{id}/branch", request_body = BranchDatabase, tag = "backups",
+    responses((status = 202, body = CreatedDatabase), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/databases/{id}/branch")]
+pub async fn branch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<BranchDatabase>,
+) -> Result<HttpResponse, ApiError> {
+    let (status, created) = service::branch(&state, &caller, &id, &body.0.name, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::build(status).json(Data { data: created }))
+}

@@ -1,0 +1,241 @@
+//! The `backups` read model: its projection from `backup-<uuid>` streams and the queries the
+//! API, the backup jobs and the scheduler ask of it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::{BackupEvent, BackupId, DatabaseId, OperationId, TableStats};
+use tokio_postgres::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::projection::{finish_operation, insert_activity, insert_operation};
+use crate::{RecordedEvent, Store, StoreError};
+
+pub(crate) async fn project_backup(tx: &Transaction<'_>, e: &RecordedEvent, b: &BackupEvent) -> Result<(), StoreError> {
+    use BackupEvent as E;
+    let at = e.occurred_at;
+    let (backup_id, database_id) = b.ids();
+    let (id, db) = (backup_id.uuid(), database_id.uuid());
+    match b {
+        E::BackupRequested { operation_id, trigger, label, scheduled_for, .. } => {
+            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
+            tx.execute(
+                "insert into backups (id, database_id, account_id, operation_id, state, trigger, label, scheduled_for,
+                                      created_at)
+                 values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
+                &[&id, &db, &account, &operation_id.uuid(), &trigger.as_str(), label, scheduled_for, &at],
+            )
+            .await?;
+            insert_operation(tx, operation_id.uuid(), "backup", db, account, e).await?;
+        }
+        E::BackupStarted { attempt, object_key, .. } => {
+            tx.execute(
+                "update backups set state = 'running', attempts = $2, object_key = $3,
+                                    started_at = coalesce(started_at, $4)
+                 where id = $1",
+                &[&id, &(*attempt as i32), object_key, &at],
+            )
+            .await?;
+            tx.execute(
+                "update operations set state = 'running', attempts = $2
+                 where id = (select operation_id from backups where id = $1)",
+                &[&id, &(*attempt as i32)],
+            )
+            .await?;
+        }
+        E::BackupSucceeded { object_key, size_bytes, sha256, tables, .. } => {
+            tx.execute(
+                "update backups set state = 'succeeded', object_key = $2, size_bytes = $3, sha256 = $4, tables = $5,
+                                    finished_at = $6
+                 where id = $1",
+                &[&id, object_key, size_bytes, sha256, &serde_json::to_value(tables)?, &at],
+            )
+            .await?;
+            finish_operation(tx, operation_of(tx, id).await?, "succeeded", None, e).await?;
+        }
+        E::BackupFailed { error, .. } => {
+            tx.execute(
+                "update backups set state = 'failed', error = $2, finished_at = $3 where id = $1",
+                &[&id, error, &at],
+            )
+            .await?;
+            finish_operation(tx, operation_of(tx, id).await?, "failed", Some(error), e).await?;
+        }
+        E::BackupDeleted { .. } => {
+            tx.execute("update backups set state = 'deleted', deleted_at = $2 where id = $1", &[&id, &at]).await?;
+        }
+        E::BackupVerificationRequested { operation_id, .. } => {
+            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
+            insert_operation(tx, operation_id.uuid(), "verify_backup", db, account, e).await?;
+        }
+        E::BackupVerified { operation_id, ok, details, .. } => {
+            tx.execute(
+                "update backups set verified_at = $2, verified_ok = $3, verify_details = $4 where id = $1",
+                &[&id, &at, ok, details],
+            )
+            .await?;
+            if let Some(op) = operation_id {
+                finish_operation(tx, op.uuid(), "succeeded", None, e).await?;
+            }
+        }
+    }
+    if let Some(activity) = b.activity() {
+        let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
+        let account: Uuid = row.get(0);
+        let name: String = row.get(1);
+        insert_activity(tx, e, account, Some(db), activity.action, "backup", id, Some(&name), &activity.details)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn operation_of(tx: &Transaction<'_>, backup: Uuid) -> Result<Uuid, StoreError> {
+    Ok(tx.query_one("select operation_id from backups where id = $1", &[&backup]).await?.get(0))
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupRow {
+    pub id: BackupId,
+    pub database_id: DatabaseId,
+    pub operation_id: OperationId,
+    pub state: String,
+    pub trigger: String,
+    pub label: Option<String>,
+    pub scheduled_for: Option<NaiveDate>,
+    pub object_key: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub tables: Vec<TableStats>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verified_ok: Option<bool>,
+}
+
+const COLUMNS: &str = "id, database_id, operation_id, state, trigger, label, scheduled_for, object_key, size_bytes,
+     sha256, tables, error, created_at, started_at, finished_at, verified_at, verified_ok";
+
+fn backup_row(r: &Row) -> Result<BackupRow, StoreError> {
+    let tables: Option<serde_json::Value> = r.get("tables");
+    Ok(BackupRow {
+        id: BackupId(r.get("id")),
+        database_id: DatabaseId(r.get("database_id")),
+        operation_id: OperationId(r.get("operation_id")),
+        state: r.get("state"),
+        trigger: r.get("trigger"),
+        label: r.get("label"),
+        scheduled_for: r.get("scheduled_for"),
+        object_key: r.get("object_key"),
+        size_bytes: r.get("size_bytes"),
+        sha256: r.get("sha256"),
+        tables: tables.map(serde_json::from_value).transpose()?.unwrap_or_default(),
+        error: r.get("error"),
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        finished_at: r.get("finished_at"),
+        verified_at: r.get("verified_at"),
+        verified_ok: r.get("verified_ok"),
+    })
+}
+
+impl Store {
+    pub async fn backup(&self, id: BackupId) -> Result<BackupRow, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_opt(&format!("select {COLUMNS} from backups where id = $1"), &[&id.uuid()]).await?;
+        row.as_ref().map(backup_row).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// A database's backups that are not deleted, newest first.
+    pub async fn backups_of(&self, db: DatabaseId) -> Result<Vec<BackupRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "select {COLUMNS} from backups where database_id = $1 and state <> 'deleted'
+                     order by created_at desc, id desc"
+                ),
+                &[&db.uuid()],
+            )
+            .await?;
+        rows.iter().map(backup_row).collect()
+    }
+
+    /// When the database's newest successful backup finished, and when a backup of it was last
+    /// verified good.
+    pub async fn last_backup_times(
+        &self,
+        db: DatabaseId,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), StoreError> {
+        let client = self.client().await?;
+        let r = client
+            .query_one(
+                "select max(finished_at) filter (where state = 'succeeded'),
+                        max(verified_at) filter (where verified_ok)
+                 from backups where database_id = $1",
+                &[&db.uuid()],
+            )
+            .await?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    /// Running databases whose scheduled backup for `day` (due at `due`) is missing; only
+    /// `only` when given. Databases created after `due` wait for the next day.
+    pub async fn due_for_scheduled_backup(
+        &self,
+        day: NaiveDate,
+        due: DateTime<Utc>,
+        only: Option<DatabaseId>,
+    ) -> Result<Vec<DatabaseId>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select d.id from databases d
+                 where d.state = 'running' and d.created_at <= $2 and ($3::uuid is null or d.id = $3)
+                   and not exists (select 1 from backups b where b.database_id = d.id and b.scheduled_for = $1)
+                 order by d.id",
+                &[&day, &due, &only.map(|d| d.uuid())],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| DatabaseId(r.get(0))).collect())
+    }
+
+    /// Finished backups created before `before` and not yet deleted (retention), whatever
+    /// their database's state.
+    pub async fn expired_backups(
+        &self,
+        before: DateTime<Utc>,
+        only: Option<DatabaseId>,
+    ) -> Result<Vec<BackupId>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select id from backups
+                 where state in ('succeeded', 'failed') and created_at < $1 and ($2::uuid is null or database_id = $2)
+                 order by created_at",
+                &[&before, &only.map(|d| d.uuid())],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| BackupId(r.get(0))).collect())
+    }
+
+    /// Running databases with no successful backup finished since `since` (counting from
+    /// their creation when they never had one).
+    pub async fn stale_databases(
+        &self,
+        since: DateTime<Utc>,
+        only: Option<DatabaseId>,
+    ) -> Result<Vec<DatabaseId>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select d.id from databases d
+                 where d.state = 'running' and ($2::uuid is null or d.id = $2)
+                   and coalesce((select max(b.finished_at) from backups b
+                                 where b.database_id = d.id and b.state = 'succeeded'), d.created_at) < $1
+                 order by d.id",
+                &[&since, &only.map(|d| d.uuid())],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| DatabaseId(r.get(0))).collect())
+    }
+}

@@ -1,0 +1,295 @@
+//! Moving a database's contents as a stream: `pg_dump` (plain SQL) → gzip → object store for
+//! a backup, object store → gunzip → `psql` for a restore, `pg_dump` → `psql` for a branch.
+//! Nothing is held whole in memory or written to local disk: a few MiB are in flight at a
+//! time, whatever the database's size. Compression runs on a blocking thread so that
+//! pg_dump, gzip and the upload overlap, as in a shell pipeline.
+//!
+//! Child processes get their connection through `PG*` environment variables; the password
+//! travels as `PGPASSWORD`, never on a command line (which `ps` shows to every user).
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use flate2::Compression;
+use futures::StreamExt;
+use opendal::Operator;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::bins::PgBins;
+use crate::objects::store_error;
+use crate::HostError;
+
+/// Where a child process connects (as the host's superuser).
+#[derive(Clone)]
+pub struct PgTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub dbname: String,
+}
+
+impl PgTarget {
+    fn apply(&self, cmd: &mut Command) {
+        for var in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGOPTIONS", "PGHOSTADDR"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("PGHOST", &self.host)
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password)
+            .env("PGDATABASE", &self.dbname)
+            .env("PGAPPNAME", "berth-backup")
+            .env("PGCONNECT_TIMEOUT", "10");
+    }
+}
+
+/// How a dump came out: the compressed object's size and SHA-256, and the SQL's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpOutcome {
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub sql_bytes: u64,
+}
+
+/// Bytes read from pg_dump at a time, and compressed bytes sent to the uploader at a time.
+const READ_BLOCK: usize = 256 * 1024;
+const SEND_BLOCK: usize = 1024 * 1024;
+/// Upload part size. Parts go one at a time: with `concurrent(n > 1)`, opendal 0.54 keeps
+/// every finished part's bytes queued (up to 8192 of them) until the writer is closed, which
+/// made a 166 MB backup peak at 171 MiB RSS. One part plus a short channel keeps the backup
+/// path around 30 MiB whatever the database's size; compression still overlaps the upload.
+const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Kills and reaps a child when dropped early (a cancelled job), so neither a pg_dump nor a
+/// psql outlives the work it was for.
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn take(&mut self) -> Option<Child> {
+        self.0.take()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            std::thread::spawn(move || child.wait());
+        }
+    }
+}
+
+fn spawn(mut cmd: Command, what: &str) -> Result<ChildGuard, HostError> {
+    cmd.stderr(Stdio::piped());
+    cmd.spawn().map(|c| ChildGuard(Some(c))).map_err(|e| HostError::Permanent(format!("starting {what}: {e}")))
+}
+
+/// Waits for the child, returning the first lines of what it said on stderr if it failed.
+async fn finish(mut guard: ChildGuard, what: &'static str) -> Result<(), HostError> {
+    let Some(mut child) = guard.take() else { return Ok(()) };
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut err);
+        }
+        child.wait().map(|status| (status, err))
+    })
+    .await
+    .map_err(|e| HostError::Transient(format!("{what}: {e}")))?;
+    let (status, err) = waited.map_err(|e| HostError::Transient(format!("{what}: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    let said: String = err.lines().take(3).collect::<Vec<_>>().join(" / ");
+    Err(HostError::Transient(format!("{what} failed ({status}): {said}")))
+}
+
+fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command {
+    let mut cmd = Command::new(bins.tool("pg_dump"));
+    source.apply(&mut cmd);
+    // Objects are restored owned by whoever restores them (the new database's own role).
+    cmd.args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers"]);
+    if let Some(s) = snapshot {
+        cmd.arg(format!("--snapshot={s}"));
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn psql(bins: &PgBins, target: &PgTarget) -> Command {
+    let mut cmd = Command::new(bins.tool("psql"));
+    target.apply(&mut cmd);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    cmd.stdout(Stdio::null());
+    cmd
+}
+
+/// Dumps `source` (inside `snapshot` when given) through gzip into the object `key`. The
+/// object exists only if everything succeeded: on any failure the upload is aborted.
+pub async fn dump_to_object(
+    bins: &PgBins,
+    source: &PgTarget,
+    snapshot: Option<&str>,
+    op: &Operator,
+    key: &str,
+    level: u32,
+) -> Result<DumpOutcome, HostError> {
+    let mut cmd = pg_dump(bins, source, snapshot);
+    cmd.stdout(Stdio::piped());
+    let mut child = spawn(cmd, "pg_dump")?;
+    let stdout =
+        child.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let compressor = tokio::task::spawn_blocking(move || compress(stdout, tx, level));
+    let mut writer = op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(1).await.map_err(store_error)?;
+    let mut upload = Ok(());
+    while let Some(block) = rx.recv().await {
+        if let Err(e) = writer.write(block).await {
+            upload = Err(store_error(e));
+            break;
+        }
+    }
+    drop(rx); // unblocks the compressor if the upload failed
+    let compressed = compressor.await.map_err(|e| HostError::Transient(format!("compressor: {e}")));
+    let dumped = finish(child, "pg_dump").await;
+    let outcome = upload.and(dumped).and_then(|()| compressed?);
+    match outcome {
+        Ok(outcome) => {
+            writer.close().await.map_err(store_error)?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(key, error = %abort, "aborting a failed backup upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The compressor thread: reads SQL, gzips it, hashes the compressed bytes and hands them
+/// to the uploader in blocks of about [`SEND_BLOCK`].
+fn compress(mut sql: impl Read, tx: mpsc::Sender<Bytes>, level: u32) -> Result<DumpOutcome, HostError> {
+    let io = |e: std::io::Error| HostError::Transient(format!("reading pg_dump output: {e}"));
+    let gone = || HostError::Transient("the upload stopped".into());
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(SEND_BLOCK * 2), Compression::new(level));
+    let mut hash = Sha256::new();
+    let (mut size, mut sql_bytes) = (0u64, 0u64);
+    let mut buf = vec![0u8; READ_BLOCK];
+    loop {
+        let n = sql.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        sql_bytes += n as u64;
+        gz.write_all(&buf[..n]).map_err(io)?;
+        if gz.get_ref().len() >= SEND_BLOCK {
+            let block = std::mem::replace(gz.get_mut(), Vec::with_capacity(SEND_BLOCK * 2));
+            hash.update(&block);
+            size += block.len() as u64;
+            tx.blocking_send(Bytes::from(block)).map_err(|_| gone())?;
+        }
+    }
+    let last = gz.finish().map_err(io)?;
+    hash.update(&last);
+    size += last.len() as u64;
+    tx.blocking_send(Bytes::from(last)).map_err(|_| gone())?;
+    Ok(DumpOutcome { size_bytes: size as i64, sha256: hex::encode(hash.finalize()), sql_bytes })
+}
+
+/// Restores the object `key` into `target`: streamed through gunzip into psql, whose first
+/// statement is `prelude` (e.g. `SET ROLE …` so the objects belong to the tenant's role).
+/// Fails if the object's SHA-256 is not `expect_sha256`.
+pub async fn restore_from_object(
+    bins: &PgBins,
+    target: &PgTarget,
+    op: &Operator,
+    key: &str,
+    expect_sha256: &str,
+    prelude: &str,
+) -> Result<u64, HostError> {
+    let reader = op.reader_with(key).chunk(4 * 1024 * 1024).await.map_err(store_error)?;
+    let mut stream = reader.into_bytes_stream(..).await.map_err(store_error)?;
+    let mut cmd = psql(bins, target);
+    cmd.stdin(Stdio::piped());
+    let mut child = spawn(cmd, "psql")?;
+    let mut stdin =
+        child.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+    let io = |e: std::io::Error| HostError::Transient(format!("writing to psql: {e}"));
+    stdin.write_all(prelude.as_bytes()).map_err(io)?;
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let decompressor = tokio::task::spawn_blocking(move || -> Result<(u64, String), HostError> {
+        let mut gz = flate2::write::GzDecoder::new(stdin);
+        let mut hash = Sha256::new();
+        let mut size = 0u64;
+        while let Some(block) = rx.blocking_recv() {
+            hash.update(&block);
+            size += block.len() as u64;
+            gz.write_all(&block).map_err(io)?;
+        }
+        gz.try_finish().map_err(io)?;
+        drop(gz); // closes psql's stdin: end of input
+        Ok((size, hex::encode(hash.finalize())))
+    });
+    let mut download = Ok(());
+    while let Some(block) = stream.next().await {
+        match block {
+            Ok(b) => {
+                if tx.send(b).await.is_err() {
+                    break; // the decompressor failed; its error says why
+                }
+            }
+            Err(e) => {
+                download = Err(HostError::Transient(format!("reading backup object: {e}")));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let decompressed = decompressor.await.map_err(|e| HostError::Transient(format!("decompressor: {e}")))?;
+    let restored = finish(child, "psql").await;
+    download?;
+    restored?;
+    let (size, sha) = decompressed?;
+    if sha != expect_sha256 {
+        return Err(HostError::Permanent(format!("backup object {key} does not match its recorded SHA-256")));
+    }
+    Ok(size)
+}
+
+/// Copies `source`'s current schema and data into `target`: pg_dump piped straight into
+/// psql (one consistent snapshot of the source; it stays online and writable).
+pub async fn copy_database(
+    bins: &PgBins,
+    source: &PgTarget,
+    target: &PgTarget,
+    prelude: &str,
+) -> Result<(), HostError> {
+    let mut dump = pg_dump(bins, source, None);
+    dump.stdout(Stdio::piped());
+    let mut dumper = spawn(dump, "pg_dump")?;
+    let stdout =
+        dumper.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+    let mut load = psql(bins, target);
+    load.stdin(Stdio::piped());
+    let mut loader = spawn(load, "psql")?;
+    let mut stdin =
+        loader.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+    let pump = tokio::task::spawn_blocking({
+        let prelude = prelude.to_owned();
+        move || -> std::io::Result<u64> {
+            stdin.write_all(prelude.as_bytes())?;
+            let mut stdout = stdout;
+            std::io::copy(&mut stdout, &mut stdin)
+        }
+    });
+    let pumped = pump.await.map_err(|e| HostError::Transient(format!("copy: {e}")))?;
+    let dumped = finish(dumper, "pg_dump").await;
+    let loaded = finish(loader, "psql").await;
+    dumped?;
+    loaded?;
+    pumped.map(|_| ()).map_err(|e| HostError::Transient(format!("copying pg_dump into psql: {e}")))
+}

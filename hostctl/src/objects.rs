@@ -1,0 +1,94 @@
+//! The object store backups live in: a directory on this machine by default, any
+//! S3-protocol service by configuration. Both only show an object once it is complete: the
+//! filesystem writes into `.tmp/` under the root and renames on close, and S3 completes a
+//! multipart upload (or sends the single PUT) only on close. A writer dropped before close,
+//! as when a worker is killed mid-backup, leaves nothing at the object's key.
+
+use std::path::PathBuf;
+
+use opendal::{services, Operator};
+use serde::Deserialize;
+
+use crate::HostError;
+
+/// Where backups are stored.
+#[derive(Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ObjectStoreConfig {
+    Fs {
+        root: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        /// e.g. `https://s3.eu-west-1.amazonaws.com`, or a compatible service's URL.
+        endpoint: String,
+        #[serde(default = "default_region")]
+        region: String,
+        access_key_id: String,
+        secret_access_key: String,
+        /// A prefix inside the bucket.
+        #[serde(default)]
+        root: Option<String>,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+// Hand-written so the secret key never reaches a log line.
+impl std::fmt::Debug for ObjectStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fs { root } => f.debug_struct("Fs").field("root", root).finish(),
+            Self::S3 { bucket, endpoint, region, root, .. } => f
+                .debug_struct("S3")
+                .field("bucket", bucket)
+                .field("endpoint", endpoint)
+                .field("region", region)
+                .field("root", root)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Temporary files of unfinished filesystem writes, under the root.
+pub const FS_TMP_DIR: &str = ".tmp";
+
+impl ObjectStoreConfig {
+    pub fn operator(&self) -> Result<Operator, HostError> {
+        let op = match self {
+            Self::Fs { root } => {
+                let tmp = root.join(FS_TMP_DIR);
+                std::fs::create_dir_all(&tmp)
+                    .map_err(|e| HostError::Permanent(format!("backup directory {}: {e}", root.display())))?;
+                let builder =
+                    services::Fs::default().root(&root.to_string_lossy()).atomic_write_dir(&tmp.to_string_lossy());
+                Operator::new(builder).map(|b| b.finish())
+            }
+            Self::S3 { bucket, endpoint, region, access_key_id, secret_access_key, root } => {
+                let mut builder = services::S3::default()
+                    .bucket(bucket)
+                    .endpoint(endpoint)
+                    .region(region)
+                    .access_key_id(access_key_id)
+                    .secret_access_key(secret_access_key)
+                    .disable_config_load()
+                    .disable_ec2_metadata();
+                if let Some(r) = root {
+                    builder = builder.root(r);
+                }
+                Operator::new(builder).map(|b| b.finish())
+            }
+        };
+        op.map_err(|e| HostError::Permanent(format!("object store: {e}")))
+    }
+}
+
+/// A missing object cannot appear by retrying; anything else (network, throttling) may pass.
+pub fn store_error(e: opendal::Error) -> HostError {
+    match e.kind() {
+        opendal::ErrorKind::NotFound => HostError::Permanent(format!("object store: {e}")),
+        _ => HostError::Transient(format!("object store: {e}")),
+    }
+}

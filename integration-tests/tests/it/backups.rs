@@ -1,0 +1,228 @@
+//! Backups, restores, branches and verification through the API, against the platform's
+//! filesystem object store (the S3 path and the job-level failure cases are in the
+//! `backup_jobs` test binary).
+
+use std::time::{Duration, Instant};
+
+use integration_tests::data::{fill_varied, fingerprint};
+use integration_tests::{connect, unique_name, Api};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+async fn wait_backup(api: &Api, db: &str, backup: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = api.get(&format!("/databases/{db}/backups/{backup}")).await;
+        r.expect(200);
+        let state = r.data()["state"].as_str().unwrap_or("").to_owned();
+        if state == want {
+            return r.data().clone();
+        }
+        assert!(state != "failed" || want == "failed", "backup failed: {}", r.body);
+        assert!(Instant::now() < deadline, "backup {backup} did not reach {want}: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn backed_up(api: &Api, db: &str) -> Value {
+    let r = api.post(&format!("/databases/{db}/backups"), json!({ "label": "nightly ✓" })).await;
+    r.expect(202);
+    assert_eq!(r.data()["state"], "pending");
+    assert!(r.data()["operation_id"].as_str().is_some_and(|o| o.starts_with("op_")), "{}", r.body);
+    let id = r.data()["id"].as_str().expect("backup id").to_owned();
+    assert!(id.starts_with("bkp_"), "{id}");
+    wait_backup(api, db, &id, "succeeded").await
+}
+
+struct Filled {
+    id: String,
+    name: String,
+    client: tokio_postgres::Client,
+    url: String,
+}
+
+async fn running_with_data(api: &Api, label: &str, rows: i64) -> Filled {
+    let created = api.create_running(&unique_name(label)).await;
+    let url = created["connection_string"].as_str().expect("url").to_owned();
+    let client = connect(&url).await.expect("connects");
+    fill_varied(&client, rows).await.expect("fills");
+    let id = created["id"].as_str().expect("id").to_owned();
+    Filled { id, name: created["name"].as_str().expect("name").to_owned(), client, url }
+}
+
+#[tokio::test]
+async fn a_restored_backup_holds_every_table_sequence_view_and_index_of_the_original() {
+    let api = Api::new_user().await;
+    let Filled { id: db, name, client: source, .. } = running_with_data(&api, "roundtrip", 3000).await;
+    let before = fingerprint(&source).await.expect("fingerprint");
+
+    let backup = backed_up(&api, &db).await;
+    let key = backup["object_key"].as_str().expect("key");
+    let stamp = key.strip_prefix(&format!("{name}/")).and_then(|k| k.strip_suffix(".sql.gz")).expect("named by db");
+    assert!(chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").is_ok(), "{key}");
+    assert!(backup["size_bytes"].as_i64().is_some_and(|s| s > 0), "{backup}");
+    assert_eq!(backup["trigger"], "manual");
+    assert_eq!(backup["label"], "nightly ✓");
+    let detail = api.get(&format!("/databases/{db}")).await;
+    assert_eq!(detail.data()["last_backup_at"], backup["finished_at"], "{}", detail.body);
+
+    // Changes after the backup must not reach the restore.
+    source
+        .batch_execute("delete from sales.orders where id % 2 = 0; drop view sales.big_orders")
+        .await
+        .expect("changes");
+
+    let target = unique_name("restored");
+    let r = api
+        .post(&format!("/databases/{db}/restore"), json!({ "backup_id": backup["id"], "target_name": target }))
+        .await;
+    r.expect(202);
+    let restored_id = r.data()["id"].as_str().expect("id");
+    api.wait_state(restored_id, "running").await;
+    let restored = connect(r.data()["connection_string"].as_str().expect("url")).await.expect("restored connects");
+    assert_eq!(fingerprint(&restored).await.expect("fingerprint"), before);
+    // The restored objects belong to the new database's own role: it can write to them.
+    restored.execute("insert into sales.orders (customer_id, amount) values (1, 5)", &[]).await.expect("writable");
+    // The source is untouched by the restore.
+    let left: i64 = source.query_one("select count(*) from sales.orders", &[]).await.expect("q").get(0);
+    assert_eq!(left, 1500);
+
+    let activity = api.get(&format!("/databases/{restored_id}/activity")).await;
+    assert_eq!(activity.data()[0]["action"], "database.restore", "{}", activity.body);
+    let activity = api.get(&format!("/databases/{db}/activity?action=backup.create")).await;
+    assert_eq!(activity.data().as_array().map(Vec::len), Some(1), "{}", activity.body);
+}
+
+#[tokio::test]
+async fn a_download_returns_the_bytes_whose_checksum_was_recorded() {
+    let api = Api::new_user().await;
+    let Filled { id: db, client: _client, .. } = running_with_data(&api, "download", 500).await;
+    let backup = backed_up(&api, &db).await;
+    let url = format!("{}/api/v1/databases/{db}/backups/{}/download", api.base, backup["id"].as_str().expect("id"));
+    let resp =
+        reqwest::Client::new().get(url).bearer_auth(api.key.as_deref().expect("key")).send().await.expect("answers");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/gzip");
+    let bytes = resp.bytes().await.expect("body");
+    assert_eq!(bytes.len() as i64, backup["size_bytes"].as_i64().expect("size"));
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), backup["sha256"].as_str().expect("sha"));
+    let mut sql = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut sql).expect("gunzips");
+    assert!(sql.contains("CREATE TABLE \"sales\".\"orders\""), "a plain SQL dump");
+}
+
+#[tokio::test]
+async fn verifying_a_backup_restores_it_aside_and_records_the_result() {
+    let api = Api::new_user().await;
+    let Filled { id: db, client: _client, .. } = running_with_data(&api, "verify", 500).await;
+    let backup = backed_up(&api, &db).await;
+    let id = backup["id"].as_str().expect("id");
+    assert!(api.get(&format!("/databases/{db}")).await.data()["last_verified_backup_at"].is_null());
+    let r = api.post(&format!("/databases/{db}/backups/{id}/verify"), json!({})).await;
+    r.expect(202);
+    let op = api.wait_operation(r.data()["operation_id"].as_str().expect("op")).await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let checked = api.get(&format!("/databases/{db}/backups/{id}")).await;
+    assert_eq!(checked.data()["verified_ok"], true, "{}", checked.body);
+    let detail = api.get(&format!("/databases/{db}")).await;
+    assert_eq!(detail.data()["last_verified_backup_at"], checked.data()["verified_at"]);
+    // The scratch database is gone.
+    let host = integration_tests::host_superuser().await;
+    let left: i64 = host
+        .query_one("select count(*) from pg_database where datname like 'berth-verify-%'", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn a_branch_copies_the_current_state_while_the_source_keeps_taking_writes() {
+    let api = Api::new_user().await;
+    let Filled { id: db, client: source, url: writer_url, .. } = running_with_data(&api, "branchsrc", 20000).await;
+    source.batch_execute("create table public.ticks (n int)").await.expect("ticks");
+    let before = fingerprint(&source).await.expect("fingerprint");
+
+    // A writer that must never be blocked or refused while the branch is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let c = connect(&writer_url).await.expect("writer connects");
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                c.execute("insert into public.ticks values ($1)", &[&n]).await.expect("the source stays writable");
+                assert!(started.elapsed() < Duration::from_secs(2), "a write waited on the branch");
+                n += 1;
+            }
+            n
+        }
+    });
+    let r = api.post(&format!("/databases/{db}/branch"), json!({ "name": unique_name("branch") })).await;
+    r.expect(202);
+    let branch_id = r.data()["id"].as_str().expect("id");
+    api.wait_state(branch_id, "running").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(writes > 0);
+
+    let branch = connect(r.data()["connection_string"].as_str().expect("url")).await.expect("branch connects");
+    let mut got = fingerprint(&branch).await.expect("fingerprint");
+    let mut want = before;
+    // The ticks written during the branch land in it up to its snapshot; compare the rest.
+    got.remove("table public.ticks");
+    want.remove("table public.ticks");
+    assert_eq!(got, want);
+    let activity = api.get(&format!("/databases/{branch_id}/activity")).await;
+    assert_eq!(activity.data()[0]["action"], "database.branch", "{}", activity.body);
+}
+
+#[tokio::test]
+async fn deleting_a_backup_removes_it_from_the_list_and_the_store() {
+    let api = Api::new_user().await;
+    let Filled { id: db, client: _client, .. } = running_with_data(&api, "delbackup", 100).await;
+    let backup = backed_up(&api, &db).await;
+    let id = backup["id"].as_str().expect("id");
+    let path = match &integration_tests::app().backups {
+        hostctl::objects::ObjectStoreConfig::Fs { root } => root.join(backup["object_key"].as_str().expect("key")),
+        other => panic!("the harness stores backups on the filesystem, not {other:?}"),
+    };
+    assert!(path.is_file(), "{}", path.display());
+    api.delete(&format!("/databases/{db}/backups/{id}")).await.expect(200);
+    api.get(&format!("/databases/{db}/backups/{id}")).await.expect_error(404, "NOT_FOUND");
+    let list = api.get(&format!("/databases/{db}/backups")).await;
+    assert_eq!(list.data().as_array().map(Vec::len), Some(0), "{}", list.body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while path.exists() {
+        assert!(Instant::now() < deadline, "the object was not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let activity = api.get(&format!("/databases/{db}/activity?action=backup.delete")).await;
+    assert_eq!(activity.data().as_array().map(Vec::len), Some(1), "{}", activity.body);
+}
+
+#[tokio::test]
+async fn backups_refuse_what_makes_no_sense_and_hide_other_accounts() {
+    let api = Api::new_user().await;
+    let Filled { id: db, client: _client, .. } = running_with_data(&api, "backuperr", 10).await;
+    let other = Api::new_user().await;
+    other.post(&format!("/databases/{db}/backups"), json!({})).await.expect_error(404, "DATABASE_NOT_FOUND");
+    other.get(&format!("/databases/{db}/backups")).await.expect_error(404, "DATABASE_NOT_FOUND");
+    api.get(&format!("/databases/{db}/backups/bkp_01J0000000000000000000000")).await.expect_error(404, "NOT_FOUND");
+    api.post(&format!("/databases/{db}/backups"), json!({ "lable": "typo" }))
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    let missing = json!({ "backup_id": "bkp_01J0000000000000000000000", "target_name": unique_name("x") });
+    api.post(&format!("/databases/{db}/restore"), missing).await.expect_error(404, "NOT_FOUND");
+    let backup = backed_up(&api, &db).await;
+    let bad_name = json!({ "backup_id": backup["id"], "target_name": "Bad Name" });
+    api.post(&format!("/databases/{db}/restore"), bad_name).await.expect_error(400, "INVALID_NAME");
+    api.post(&format!("/databases/{db}/branch"), json!({ "name": "berth-mine" }))
+        .await
+        .expect_error(400, "INVALID_NAME");
+    // An empty body is a backup without a label.
+    let r = api.post_raw(&format!("/databases/{db}/backups"), "").await;
+    r.expect(202);
+    assert!(r.data()["label"].is_null());
+}

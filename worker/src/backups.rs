@@ -1,0 +1,278 @@
+//! Backup jobs: take a backup, remove a deleted backup's object, verify a backup by restoring
+//! it into a scratch database; and the "populate" provisioning step that fills a new
+//! database from a backup (restore) or from another database (branch).
+
+use chrono::{DateTime, Utc};
+use domain::{Backup, BackupCommand, BackupError, BackupId, DatabaseId, DatabaseName, DatabaseSource};
+use eventstore::incidents::IncidentReport;
+use eventstore::{Metadata, Store};
+use hostctl::bins::PgBins;
+use hostctl::objects::{store_error, ObjectStoreConfig};
+use hostctl::{dump, snapshot, HostConn, HostError};
+use opendal::Operator;
+
+use crate::jobs::Runner;
+use crate::queue::JobError;
+
+/// What backup jobs need: where objects go and the PostgreSQL client tools.
+#[derive(Clone)]
+pub struct BackupRuntime {
+    pub objects: Operator,
+    pub bins: PgBins,
+    /// gzip level: 1 is as fast as `gzip -1` and compresses SQL well enough.
+    pub level: u32,
+}
+
+impl BackupRuntime {
+    pub fn new(config: &ObjectStoreConfig) -> anyhow::Result<Self> {
+        Ok(Self { objects: config.operator()?, bins: PgBins::find()?, level: 1 })
+    }
+}
+
+pub fn backup_stream(id: BackupId) -> String {
+    format!("backup-{}", id.uuid())
+}
+
+/// `<database>/<YYYYMMDD_HHMMSS>.sql.gz`, UTC.
+pub fn object_key(database: &str, at: DateTime<Utc>) -> String {
+    format!("{database}/{}.sql.gz", at.format("%Y%m%d_%H%M%S"))
+}
+
+/// Incidents a successful backup clears.
+pub const BACKUP_FAILED: &str = "backup_failed";
+pub const BACKUP_STALE: &str = "backup_stale";
+
+impl Runner {
+    fn runtime(&self) -> Result<&BackupRuntime, JobError> {
+        self.backups.as_ref().ok_or_else(|| JobError::Abort("backups are not configured on this worker".into()))
+    }
+
+    /// Decides and appends a backup command. `Ok(false)`: the backup is past that point (a
+    /// re-run after the outcome was recorded).
+    pub(crate) async fn backup_command(&self, id: BackupId, command: BackupCommand) -> Result<bool, JobError> {
+        let meta = Metadata { causation_id: Some(id.uuid()), ..Metadata::default() };
+        match self.store.execute::<Backup>(&backup_stream(id), &command, &meta, &[]).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(BackupError::WrongState { .. })) => Ok(false),
+            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Err(e) => Err(JobError::Retry(format!("control plane: {e}"))),
+        }
+    }
+
+    /// One attempt at a backup. A previous attempt's object (complete or not) is removed
+    /// first, so a retry after a kill leaves exactly one object: this attempt's.
+    pub(crate) async fn run_backup(&self, id: BackupId, attempt: u32) -> Result<(), JobError> {
+        let rt = self.runtime()?;
+        let backup = self.store.backup(id).await.map_err(store_err)?;
+        if backup.state != "pending" && backup.state != "running" {
+            tracing::info!(backup = %id, state = %backup.state, "nothing to do: backup already finished");
+            return Ok(());
+        }
+        let db = self.store.database(backup.database_id).await.map_err(store_err)?;
+        if let Some(old) = &backup.object_key {
+            rt.objects.delete(old).await.map_err(|e| JobError::from(store_error(e)))?;
+        }
+        let mut at = Utc::now();
+        let mut key = object_key(&db.name, at);
+        while rt.objects.exists(&key).await.map_err(|e| JobError::from(store_error(e)))? {
+            at += chrono::Duration::seconds(1);
+            key = object_key(&db.name, at);
+        }
+        if !self.backup_command(id, BackupCommand::Start { attempt, object_key: key.clone() }).await? {
+            return Ok(());
+        }
+        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let mut client = host.connect_to(&db.name).await?;
+        let (tx, snap) = snapshot::export_snapshot(&mut client).await?;
+        let source = host.target(&db.name);
+        let (dumped, stats) = tokio::join!(
+            dump::dump_to_object(&rt.bins, &source, Some(&snap), &rt.objects, &key, rt.level),
+            snapshot::table_stats(&tx)
+        );
+        let _ = tx.rollback().await;
+        let (dumped, tables) = match (dumped, stats) {
+            (Ok(d), Ok(t)) => (d, t),
+            (dumped, stats) => {
+                if dumped.is_ok() {
+                    // The object is complete but its stats are not: it must not stay.
+                    rt.objects.delete(&key).await.map_err(|e| JobError::from(store_error(e)))?;
+                }
+                return Err(dumped
+                    .and(stats.map(|_| ()))
+                    .err()
+                    .map(JobError::from)
+                    .unwrap_or(JobError::Retry("backup failed".into())));
+            }
+        };
+        let command =
+            BackupCommand::Succeed { object_key: key, size_bytes: dumped.size_bytes, sha256: dumped.sha256, tables };
+        self.backup_command(id, command).await?;
+        let resource = db.id.to_string();
+        for kind in [BACKUP_FAILED, BACKUP_STALE] {
+            self.store.resolve_incident(kind, &resource).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// A backup that failed for good: recorded, and an incident opened (or bumped) on its
+    /// database.
+    pub(crate) async fn backup_exhausted(&self, id: BackupId, error: &str) {
+        if let Err(e) = self.backup_command(id, BackupCommand::Fail { error: error.to_owned() }).await {
+            tracing::error!(error = %e, "could not record the backup failure");
+        }
+        let resource = match self.store.backup(id).await {
+            Ok(b) => b.database_id.to_string(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not load the failed backup");
+                return;
+            }
+        };
+        let summary = format!("backup {id} of database {resource} failed: {error}");
+        let report = IncidentReport {
+            kind: BACKUP_FAILED,
+            severity: "error",
+            resource_type: "database",
+            resource_id: &resource,
+            summary: &summary,
+        };
+        if let Err(e) = self.store.report_incident(&report).await {
+            tracing::error!(error = %e, "could not open an incident");
+        }
+    }
+
+    /// Removes a deleted backup's object; absent is success.
+    pub(crate) async fn purge_backup(&self, object_key: &str) -> Result<(), JobError> {
+        let rt = self.runtime()?;
+        rt.objects.delete(object_key).await.map_err(|e| JobError::from(store_error(e)))
+    }
+
+    /// Restores the backup into a scratch database, compares its tables with what the
+    /// backup recorded, drops the scratch database and records the verdict.
+    pub(crate) async fn verify_backup(&self, id: BackupId, operation_id: domain::OperationId) -> Result<(), JobError> {
+        let rt = self.runtime()?;
+        let backup = self.store.backup(id).await.map_err(store_err)?;
+        let (Some(key), Some(sha)) = (&backup.object_key, &backup.sha256) else {
+            return Err(JobError::Abort("the backup has no object to verify".into()));
+        };
+        let db = self.store.database(backup.database_id).await.map_err(store_err)?;
+        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let scratch = format!("berth-verify-{}", &id.uuid().simple().to_string()[..16]);
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        // Owned by and restored as the tenant's role, like a restore: the dump is their SQL.
+        host.create_scratch(&scratch, &name).await?;
+        let as_tenant = dump::PgTarget { dbname: scratch.clone(), ..self.tenant_target(&host, db.id, &name).await? };
+        let checked = async {
+            dump::restore_from_object(&rt.bins, &as_tenant, &rt.objects, key, sha, "").await?;
+            let client = host.connect_to(&scratch).await?;
+            snapshot::table_stats(&client).await
+        }
+        .await;
+        host.drop_scratch(&scratch).await?;
+        let (ok, details) = match checked {
+            Ok(restored) => {
+                let problems = snapshot::compare(&backup.tables, &restored);
+                (problems.is_empty(), serde_json::json!({ "tables": restored.len(), "problems": problems }))
+            }
+            Err(HostError::Permanent(e)) => (false, serde_json::json!({ "tables": 0, "problems": [e] })),
+            Err(e) => return Err(e.into()),
+        };
+        let command = BackupCommand::RecordVerification { operation_id: Some(operation_id), ok, details };
+        self.backup_command(id, command).await?;
+        Ok(())
+    }
+
+    /// Provisioning step "populate": fills a new database from its source. Idempotent and
+    /// rerunnable: a database marked populated is left alone; one that is not (a previous
+    /// run may have died halfway through) is dropped and created again first.
+    pub(crate) async fn populate(
+        &self,
+        host: &HostConn,
+        id: DatabaseId,
+        name: &DatabaseName,
+        source: &DatabaseSource,
+    ) -> Result<(), JobError> {
+        if host.is_populated(name).await? {
+            return Ok(());
+        }
+        let rt = self.runtime()?;
+        host.recreate_database(name).await?;
+        // psql logs in as the database's own role (so the objects are its own), never as the
+        // superuser: a dump is the tenant's SQL and must not run with more rights than theirs.
+        let target = self.tenant_target(host, id, name).await?;
+        match source {
+            DatabaseSource::Backup { backup_id } => {
+                let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
+                let (Some(key), Some(sha), "succeeded") = (&backup.object_key, &backup.sha256, backup.state.as_str())
+                else {
+                    return Err(JobError::Abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
+                };
+                dump::restore_from_object(&rt.bins, &target, &rt.objects, key, sha, "").await?;
+            }
+            DatabaseSource::Branch { database_id } => {
+                let from = self.store.database(*database_id).await.map_err(store_err)?;
+                if from.host_id != host.row.id {
+                    return Err(JobError::Abort("branching across hosts is not supported yet".into()));
+                }
+                dump::copy_database(&rt.bins, &host.target(&from.name), &target, "").await?;
+            }
+        }
+        host.mark_populated(name).await?;
+        tracing::info!(database = %id, "populated");
+        Ok(())
+    }
+
+    /// Where a child process connects to the database `name` as its own role.
+    async fn tenant_target(
+        &self,
+        host: &HostConn,
+        id: DatabaseId,
+        name: &DatabaseName,
+    ) -> Result<dump::PgTarget, JobError> {
+        let secret = format!("database:{}:password", id.uuid());
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
+        let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
+        Ok(dump::PgTarget { user: name.as_str().to_owned(), password, ..host.target(name.as_str()) })
+    }
+}
+
+fn store_err(e: eventstore::StoreError) -> JobError {
+    JobError::Retry(format!("control plane: {e}"))
+}
+
+/// Opens an incident for every running database with no successful backup since `since`
+/// (none already open for it), for the scheduler's watchdog.
+pub(crate) async fn report_stale(
+    store: &Store,
+    since: DateTime<Utc>,
+    only: Option<DatabaseId>,
+) -> anyhow::Result<usize> {
+    let mut opened = 0;
+    for db in store.stale_databases(since, only).await? {
+        let resource = db.to_string();
+        if !store.open_incidents(BACKUP_STALE, &resource).await?.is_empty() {
+            continue;
+        }
+        let summary = format!("database {resource} has no successful backup since {since}");
+        let report = IncidentReport {
+            kind: BACKUP_STALE,
+            severity: "warning",
+            resource_type: "database",
+            resource_id: &resource,
+            summary: &summary,
+        };
+        store.report_incident(&report).await?;
+        opened += 1;
+    }
+    Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_named_by_database_and_utc_second() {
+        let at: DateTime<Utc> = "2026-03-10T02:00:05.9Z".parse().expect("timestamp");
+        assert_eq!(object_key("shop", at), "shop/20260310_020005.sql.gz");
+    }
+}
