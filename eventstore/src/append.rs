@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use domain::{Actor, Aggregate};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::codec::StoredEvent;
@@ -162,8 +161,10 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
 
+/// The hot statements go through the connection's statement cache: an append is a handful
+/// of round trips, not twice that many (prepare, then execute, for every statement).
 async fn append_in(
-    tx: &Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     store: &Store,
     stream_id: &str,
     expected: ExpectedVersion,
@@ -171,8 +172,9 @@ async fn append_in(
     meta: &Metadata,
     extras: &[Extra],
 ) -> Result<i64, StoreError> {
+    let select = tx.prepare_cached("select version from streams where stream_id = $1 for update").await?;
     let current: Option<i64> = tx
-        .query_opt("select version from streams where stream_id = $1 for update", &[&stream_id])
+        .query_opt(&select, &[&stream_id])
         .await?
         .map(|r| r.get(0));
     let base = match (expected, current) {
@@ -183,9 +185,11 @@ async fn append_in(
     let new_version = base + events.len() as i64;
     // A racing first append to the same stream fails on the primary key: a conflict.
     let written = if current.is_none() {
-        tx.execute("insert into streams (stream_id, version) values ($1, $2)", &[&stream_id, &new_version]).await
+        let insert = tx.prepare_cached("insert into streams (stream_id, version) values ($1, $2)").await?;
+        tx.execute(&insert, &[&stream_id, &new_version]).await
     } else {
-        tx.execute("update streams set version = $2 where stream_id = $1", &[&stream_id, &new_version]).await
+        let update = tx.prepare_cached("update streams set version = $2 where stream_id = $1").await?;
+        tx.execute(&update, &[&stream_id, &new_version]).await
     };
     if let Err(e) = written {
         return Err(match StoreError::from(e) {
@@ -195,13 +199,18 @@ async fn append_in(
     }
     let occurred_at: DateTime<Utc> = Utc::now();
     let meta_json = serde_json::to_value(meta)?;
+    let insert_event = tx
+        .prepare_cached(
+            "insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)
+             returning global_position, tx_id::text",
+        )
+        .await?;
     for (i, e) in events.iter().enumerate() {
         let version = base + 1 + i as i64;
         let row = tx
             .query_one(
-                "insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)
-                 returning global_position, tx_id::text",
+                &insert_event,
                 &[
                     &stream_id,
                     &version,
@@ -268,6 +277,7 @@ async fn append_in(
             }
         }
     }
-    tx.execute("select pg_notify('berth_events', '')", &[]).await?;
+    let notify = tx.prepare_cached("select pg_notify('berth_events', '')").await?;
+    tx.execute(&notify, &[]).await?;
     Ok(new_version)
 }
