@@ -173,10 +173,7 @@ async fn append_in(
     extras: &[Extra],
 ) -> Result<i64, StoreError> {
     let select = tx.prepare_cached("select version from streams where stream_id = $1 for update").await?;
-    let current: Option<i64> = tx
-        .query_opt(&select, &[&stream_id])
-        .await?
-        .map(|r| r.get(0));
+    let current: Option<i64> = tx.query_opt(&select, &[&stream_id]).await?.map(|r| r.get(0));
     let base = match (expected, current) {
         (ExpectedVersion::NoStream, None) => 0,
         (ExpectedVersion::Exact(v), Some(c)) if v == c => c,
