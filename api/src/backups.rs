@@ -123,6 +123,7 @@ pub async fn restore(
         ApiError::NotFound(_) => ApiError::NotFound("backup"),
         other => other,
     })?;
+    caller.require_full_account()?;
     if b.state != "succeeded" {
         return Err(ApiError::Conflict(format!("the backup is {}; only a succeeded backup can be restored", b.state)));
     }
@@ -141,6 +142,8 @@ pub async fn branch(
     meta: Metadata,
 ) -> Result<(StatusCode, CreatedDatabase), ApiError> {
     let (db, _) = load_authorized(state, caller, db, Action::OwnerOnly).await?;
+    // A branch is a new database of the account: a key limited to some databases cannot.
+    caller.require_full_account()?;
     if db.state != "running" {
         return Err(ApiError::Conflict(format!("the database is {}; cannot branch it now", db.state)));
     }

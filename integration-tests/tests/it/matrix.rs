@@ -36,6 +36,8 @@ enum Needs {
     FullAccount,
     /// The caller's own account; any valid credential.
     AnyAccount,
+    /// Owner only, and a new database of the account: selected keys refused.
+    OwnerOnlyFullAccount,
     /// Platform administrators only (every actor here is a plain user).
     PlatformAdmin,
 }
@@ -93,6 +95,29 @@ fn routes() -> Vec<Route> {
             Needs::PlatformAdmin,
             (404, "NOT_FOUND"),
         ),
+        ("GET", "/databases/{db}/backups", json!(null), Needs::Credentials, (200, "")),
+        (
+            "GET",
+            "/databases/{db}/backups/bkp_01J00000000000000000000000",
+            json!(null),
+            Needs::Credentials,
+            (404, "NOT_FOUND"),
+        ),
+        (
+            "GET",
+            "/databases/{db}/backups/bkp_01J00000000000000000000000/download",
+            json!(null),
+            Needs::Credentials,
+            (404, "NOT_FOUND"),
+        ),
+        (
+            "DELETE",
+            "/databases/{db}/backups/bkp_01J00000000000000000000000",
+            json!(null),
+            Needs::Manage,
+            (404, "NOT_FOUND"),
+        ),
+        ("POST", "/databases/{db}/branch", json!({"name": "X"}), Needs::OwnerOnlyFullAccount, (400, "INVALID_NAME")),
         ("GET", "/databases", json!(null), Needs::AnyAccount, (200, "")),
         ("POST", "/databases", json!({"name": "X"}), Needs::FullAccount, (400, "INVALID_NAME")),
         ("GET", "/activity", json!(null), Needs::AnyAccount, (200, "")),
@@ -109,7 +134,7 @@ fn least(needs: Needs) -> Option<Role> {
         Needs::View => Some(Role::Viewer),
         Needs::Credentials => Some(Role::Developer),
         Needs::Manage => Some(Role::Admin),
-        Needs::OwnerOnly => Some(Role::Owner),
+        Needs::OwnerOnly | Needs::OwnerOnlyFullAccount => Some(Role::Owner),
         Needs::FullAccount | Needs::AnyAccount | Needs::PlatformAdmin => None,
     }
 }
@@ -145,6 +170,8 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
                 (404, "DATABASE_NOT_FOUND")
             } else if rank(role) < rank(min) {
                 (403, "FORBIDDEN")
+            } else if needs == Needs::OwnerOnlyFullAccount && selected {
+                (403, "KEY_SCOPE_DENIED")
             } else {
                 allowed
             }
