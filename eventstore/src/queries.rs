@@ -126,9 +126,13 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role,
+                &client
+                    .prepare_cached(
+                        "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role,
                         k.scope, k.database_ids
                  from api_keys k join users u on u.id = k.user_id where k.prefix = $1",
+                    )
+                    .await?,
                 &[&prefix],
             )
             .await?;
@@ -223,7 +227,11 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &format!("select {DATABASE_COLUMNS} from databases d join hosts h on h.id = d.host_id where d.id = $1"),
+                &client
+                    .prepare_cached(&format!(
+                        "select {DATABASE_COLUMNS} from databases d join hosts h on h.id = d.host_id where d.id = $1"
+                    ))
+                    .await?,
                 &[&id.uuid()],
             )
             .await?;
@@ -246,13 +254,15 @@ impl Store {
         let only: Option<Vec<Uuid>> = only.map(|ids| ids.iter().map(|d| d.uuid()).collect());
         let rows = client
             .query(
-                &format!(
-                    "select {DATABASE_COLUMNS}, c.role from databases d join hosts h on h.id = d.host_id
+                &client
+                    .prepare_cached(&format!(
+                        "select {DATABASE_COLUMNS}, c.role from databases d join hosts h on h.id = d.host_id
                      left join collaborators c on c.database_id = d.id and c.user_id = $2
                      where (d.account_id = $1 or c.user_id is not null) and d.state <> 'deleted' and d.id > $3
                        and ($4::uuid[] is null or d.id = any($4))
                      order by d.id limit $5"
-                ),
+                    ))
+                    .await?,
                 &[&account.uuid(), &user.uuid(), &after, &only, &limit],
             )
             .await?;
@@ -263,8 +273,12 @@ impl Store {
         let client = self.client().await?;
         let r = client
             .query_opt(
-                "select id, kind, state, attempts, error, database_id, created_at, finished_at, account_id
+                &client
+                    .prepare_cached(
+                        "select id, kind, state, attempts, error, database_id, created_at, finished_at, account_id
                  from operations where id = $1",
+                    )
+                    .await?,
                 &[&id.uuid()],
             )
             .await?
