@@ -135,8 +135,15 @@ async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) ->
         return None;
     }
     if let Err(e) = client.batch_execute("create extension if not exists pg_stat_statements").await {
-        tracing::warn!(error = %e, "cannot create pg_stat_statements on the tenant host");
-        return None;
+        // Two first looks at once race on the catalog; the loser finds it made by the other.
+        let made = client
+            .query_opt("select 1 from pg_extension where extname = 'pg_stat_statements'", &[])
+            .await
+            .is_ok_and(|r| r.is_some());
+        if !made {
+            tracing::warn!(error = %e, "cannot create pg_stat_statements on the tenant host");
+            return None;
+        }
     }
     // Only the tenant role's statements in its database, and never one that mentions a
     // password (utility statements keep their literals before PostgreSQL 16).

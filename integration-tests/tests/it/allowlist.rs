@@ -40,7 +40,9 @@ async fn an_allowlisted_source_connects_and_another_is_refused() {
     connect_from(ip("127.0.0.3"), url).await.expect("open again once the last rule is gone");
     api.delete(&format!("/databases/{id}/allowlist/{rule}")).await.expect_error(404, "NOT_FOUND");
 
-    let activity = api.get(&format!("/databases/{id}/activity")).await;
+    let activity = api
+        .wait_activity(&format!("/databases/{id}/activity"), |e| integration_tests::has_action(e, "allowlist.remove"))
+        .await;
     let actions: Vec<&str> =
         activity.body["data"].as_array().expect("array").iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.starts_with(&["allowlist.remove", "allowlist.add"]), "{actions:?}");
@@ -72,7 +74,8 @@ async fn an_expiring_rule_admits_before_and_refuses_after() {
         assert!(Instant::now() < deadline, "the expired rule is still listed: {}", list.body);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let expired = api.get(&format!("/activity?action=allowlist.expire&database_id={id}")).await;
+    let expired =
+        api.wait_activity(&format!("/activity?action=allowlist.expire&database_id={id}"), |e| !e.is_empty()).await;
     let entries = expired.body["data"].as_array().expect("array");
     assert_eq!(entries.len(), 1, "{}", expired.body);
     assert_eq!(entries[0]["details"]["cidr"], "127.0.0.3/32");
@@ -111,8 +114,12 @@ async fn bad_allowlist_input_gets_clear_errors() {
         .await;
     r.expect(201);
     assert_eq!(r.data()["open_to_all"], true);
-    let activity =
-        api.get(&format!("/activity?action=allowlist.add&database_id={}", open["id"].as_str().expect("id"))).await;
+    let activity = api
+        .wait_activity(
+            &format!("/activity?action=allowlist.add&database_id={}", open["id"].as_str().expect("id")),
+            |e| !e.is_empty(),
+        )
+        .await;
     assert_eq!(activity.body["data"][0]["details"]["open_to_all"], true, "{}", activity.body);
 
     Api::new_user().await.post(&path, json!({ "cidr": "192.0.2.0/24" })).await.expect_error(404, "DATABASE_NOT_FOUND");

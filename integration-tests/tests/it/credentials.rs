@@ -33,7 +33,9 @@ async fn reset_password_switches_pgbouncer_logins_to_the_new_password_at_once() 
     assert_eq!(creds.data()["connection_string"], new_url);
     assert_eq!(creds.data()["username"], name.as_str());
 
-    let activity = api.get(&format!("/activity?action=database.reset_password&database_id={id}")).await;
+    let activity = api
+        .wait_activity(&format!("/activity?action=database.reset_password&database_id={id}"), |e| !e.is_empty())
+        .await;
     assert_eq!(activity.body["data"].as_array().expect("array").len(), 1, "{}", activity.body);
     assert!(!activity.body.to_string().contains(new_password));
     let op = api.wait_operation(r.data()["operation_id"].as_str().expect("operation id")).await;

@@ -30,7 +30,9 @@ async fn stop_ends_sessions_and_refuses_logins_then_start_lets_them_back() {
     connect(&direct_dsn(&name, password, &name)).await.expect("direct login after start");
     api.post(&format!("/databases/{id}/start"), json!({})).await.expect_error(409, "CONFLICT");
 
-    let activity = api.get(&format!("/databases/{id}/activity")).await;
+    let activity = api
+        .wait_activity(&format!("/databases/{id}/activity"), |e| integration_tests::has_action(e, "database.start"))
+        .await;
     let actions: Vec<&str> =
         activity.body["data"].as_array().expect("array").iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.starts_with(&["database.start", "database.stop"]), "{actions:?}");
