@@ -2,10 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use domain::{AllowlistEvent, Cidr, DatabaseId, DatabaseName, HostId, RuleId};
-use tokio_postgres::Transaction;
-use uuid::Uuid;
 
-use crate::projection::insert_activity;
+use crate::projection::{database_owner, insert_activity, Resource};
+use crate::tables::{Key, Tables};
 use crate::{RecordedEvent, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -19,30 +18,36 @@ pub struct RuleRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) async fn project_allowlist(
-    tx: &Transaction<'_>,
+pub(crate) async fn project_allowlist<T: Tables>(
+    t: &mut T,
     e: &RecordedEvent,
     a: &AllowlistEvent,
 ) -> Result<(), StoreError> {
     let db = a.database_id().uuid();
     match a {
         AllowlistEvent::AllowlistRuleAdded { rule_id, cidr, label, expires_at, open_to_all, .. } => {
-            tx.execute(
-                "insert into allowlist_rules (id, database_id, cidr, label, expires_at, open_to_all, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-                &[&rule_id.uuid(), &db, &cidr.to_string(), label, expires_at, open_to_all, &e.occurred_at],
+            t.insert(
+                "allowlist_rules",
+                vec![
+                    ("id", rule_id.uuid().into()),
+                    ("database_id", db.into()),
+                    ("cidr", cidr.to_string().into()),
+                    ("label", label.into()),
+                    ("expires_at", (*expires_at).into()),
+                    ("open_to_all", (*open_to_all).into()),
+                    ("created_at", e.occurred_at.into()),
+                ],
             )
             .await?;
         }
         AllowlistEvent::AllowlistRuleRemoved { rule_id, .. } | AllowlistEvent::AllowlistRuleExpired { rule_id, .. } => {
-            tx.execute("delete from allowlist_rules where id = $1", &[&rule_id.uuid()]).await?;
+            t.delete("allowlist_rules", Key::id(rule_id.uuid())).await?;
         }
     }
     if let Some(activity) = a.activity() {
-        let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
-        let (account, name): (Uuid, String) = (row.get(0), row.get(1));
-        insert_activity(tx, e, account, Some(db), activity.action, "database", db, Some(&name), &activity.details)
-            .await?;
+        let (account, name) = database_owner(t, db).await?;
+        let resource = Resource { kind: "database", id: db, name: Some(name) };
+        insert_activity(t, e, account, Some(db), activity.action, resource, &activity.details).await?;
     }
     Ok(())
 }

@@ -3,92 +3,108 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{BackupEvent, BackupId, DatabaseId, OperationId, TableStats};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::projection::{finish_operation, insert_activity, insert_operation};
+use crate::projection::{database_owner, finish_operation, insert_activity, insert_operation, Resource};
+use crate::tables::{Key, Set, Tables};
 use crate::{RecordedEvent, Store, StoreError};
 
-pub(crate) async fn project_backup(tx: &Transaction<'_>, e: &RecordedEvent, b: &BackupEvent) -> Result<(), StoreError> {
+pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &BackupEvent) -> Result<(), StoreError> {
     use BackupEvent as E;
     let at = e.occurred_at;
     let (backup_id, database_id) = b.ids();
     let (id, db) = (backup_id.uuid(), database_id.uuid());
     match b {
         E::BackupRequested { operation_id, trigger, label, scheduled_for, .. } => {
-            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
-            tx.execute(
-                "insert into backups (id, database_id, account_id, operation_id, state, trigger, label, scheduled_for,
-                                      created_at)
-                 values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
-                &[&id, &db, &account, &operation_id.uuid(), &trigger.as_str(), label, scheduled_for, &at],
+            let (account, _) = database_owner(t, db).await?;
+            t.insert(
+                "backups",
+                vec![
+                    ("id", id.into()),
+                    ("database_id", db.into()),
+                    ("account_id", account.into()),
+                    ("operation_id", operation_id.uuid().into()),
+                    ("state", "pending".into()),
+                    ("trigger", trigger.as_str().into()),
+                    ("label", label.into()),
+                    ("scheduled_for", (*scheduled_for).into()),
+                    ("created_at", at.into()),
+                ],
             )
             .await?;
-            insert_operation(tx, operation_id.uuid(), "backup", db, account, e).await?;
+            insert_operation(t, operation_id.uuid(), "backup", db, account, e).await?;
         }
         E::BackupStarted { attempt, object_key, .. } => {
-            tx.execute(
-                "update backups set state = 'running', attempts = $2, object_key = $3,
-                                    started_at = coalesce(started_at, $4)
-                 where id = $1",
-                &[&id, &(*attempt as i32), object_key, &at],
-            )
-            .await?;
-            tx.execute(
-                "update operations set state = 'running', attempts = $2
-                 where id = (select operation_id from backups where id = $1)",
-                &[&id, &(*attempt as i32)],
+            let attempts = || Set::To((*attempt as i32).into());
+            let set = vec![
+                ("state", Set::To("running".into())),
+                ("attempts", attempts()),
+                ("object_key", Set::To(object_key.into())),
+                ("started_at", Set::IfNull(at.into())),
+            ];
+            t.update("backups", Key::id(id), set).await?;
+            let operation = operation_of(t, id).await?;
+            t.update(
+                "operations",
+                Key::id(operation),
+                vec![("state", Set::To("running".into())), ("attempts", attempts())],
             )
             .await?;
         }
         E::BackupSucceeded { object_key, size_bytes, sha256, tables, .. } => {
-            tx.execute(
-                "update backups set state = 'succeeded', object_key = $2, size_bytes = $3, sha256 = $4, tables = $5,
-                                    finished_at = $6
-                 where id = $1",
-                &[&id, object_key, size_bytes, sha256, &serde_json::to_value(tables)?, &at],
-            )
-            .await?;
-            finish_operation(tx, operation_of(tx, id).await?, "succeeded", None, e).await?;
+            let set = vec![
+                ("state", Set::To("succeeded".into())),
+                ("object_key", Set::To(object_key.into())),
+                ("size_bytes", Set::To((*size_bytes).into())),
+                ("sha256", Set::To(sha256.into())),
+                ("tables", Set::To(serde_json::to_value(tables)?.into())),
+                ("finished_at", Set::To(at.into())),
+            ];
+            t.update("backups", Key::id(id), set).await?;
+            let operation = operation_of(t, id).await?;
+            finish_operation(t, operation, "succeeded", None, e).await?;
         }
         E::BackupFailed { error, .. } => {
-            tx.execute(
-                "update backups set state = 'failed', error = $2, finished_at = $3 where id = $1",
-                &[&id, error, &at],
-            )
-            .await?;
-            finish_operation(tx, operation_of(tx, id).await?, "failed", Some(error), e).await?;
+            let set = vec![
+                ("state", Set::To("failed".into())),
+                ("error", Set::To(error.into())),
+                ("finished_at", Set::To(at.into())),
+            ];
+            t.update("backups", Key::id(id), set).await?;
+            let operation = operation_of(t, id).await?;
+            finish_operation(t, operation, "failed", Some(error), e).await?;
         }
         E::BackupDeleted { .. } => {
-            tx.execute("update backups set state = 'deleted', deleted_at = $2 where id = $1", &[&id, &at]).await?;
+            let set = vec![("state", Set::To("deleted".into())), ("deleted_at", Set::To(at.into()))];
+            t.update("backups", Key::id(id), set).await?;
         }
         E::BackupVerificationRequested { operation_id, .. } => {
-            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
-            insert_operation(tx, operation_id.uuid(), "verify_backup", db, account, e).await?;
+            let (account, _) = database_owner(t, db).await?;
+            insert_operation(t, operation_id.uuid(), "verify_backup", db, account, e).await?;
         }
         E::BackupVerified { operation_id, ok, details, .. } => {
-            tx.execute(
-                "update backups set verified_at = $2, verified_ok = $3, verify_details = $4 where id = $1",
-                &[&id, &at, ok, details],
-            )
-            .await?;
+            let set = vec![
+                ("verified_at", Set::To(at.into())),
+                ("verified_ok", Set::To((*ok).into())),
+                ("verify_details", Set::To(details.clone().into())),
+            ];
+            t.update("backups", Key::id(id), set).await?;
             if let Some(op) = operation_id {
-                finish_operation(tx, op.uuid(), "succeeded", None, e).await?;
+                finish_operation(t, op.uuid(), "succeeded", None, e).await?;
             }
         }
     }
     if let Some(activity) = b.activity() {
-        let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
-        let account: Uuid = row.get(0);
-        let name: String = row.get(1);
-        insert_activity(tx, e, account, Some(db), activity.action, "backup", id, Some(&name), &activity.details)
-            .await?;
+        let (account, name) = database_owner(t, db).await?;
+        let resource = Resource { kind: "backup", id, name: Some(name) };
+        insert_activity(t, e, account, Some(db), activity.action, resource, &activity.details).await?;
     }
     Ok(())
 }
 
-async fn operation_of(tx: &Transaction<'_>, backup: Uuid) -> Result<Uuid, StoreError> {
-    Ok(tx.query_one("select operation_id from backups where id = $1", &[&backup]).await?.get(0))
+async fn operation_of<T: Tables>(t: &mut T, backup: Uuid) -> Result<Uuid, StoreError> {
+    t.must_get("backups", Key::id(backup), &["operation_id"]).await?[0].uuid()
 }
 
 #[derive(Debug, Clone)]

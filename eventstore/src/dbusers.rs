@@ -1,8 +1,8 @@
 //! Database users read model: projection and queries.
 
+use crate::tables::{Key, Set, Tables};
 use chrono::{DateTime, Utc};
 use domain::{DatabaseId, DatabaseUserEvent};
-use tokio_postgres::Transaction;
 
 use crate::{RecordedEvent, Store, StoreError};
 
@@ -14,34 +14,36 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub(crate) async fn project_user(
-    tx: &Transaction<'_>,
+pub(crate) async fn project_user<T: Tables>(
+    t: &mut T,
     e: &RecordedEvent,
     u: &DatabaseUserEvent,
 ) -> Result<(), StoreError> {
     use DatabaseUserEvent as E;
     let db = u.database_id().uuid();
     let name = u.name().as_str();
+    let key = || Key::Eq(vec![("database_id", db.into()), ("name", name.into())]);
     match u {
         E::DatabaseUserCreated { role_name, .. } => {
-            tx.execute(
-                "insert into database_users (database_id, name, role_name, state, created_at)
-                 values ($1, $2, $3, 'creating', $4)",
-                &[&db, &name, role_name, &e.occurred_at],
+            t.insert(
+                "database_users",
+                vec![
+                    ("database_id", db.into()),
+                    ("name", name.into()),
+                    ("role_name", role_name.into()),
+                    ("state", "creating".into()),
+                    ("created_at", e.occurred_at.into()),
+                ],
             )
             .await?;
         }
         E::DatabaseUserReady { .. } | E::DatabaseUserRemovalRequested { .. } => {
             let state = if matches!(u, E::DatabaseUserReady { .. }) { "ready" } else { "removing" };
-            tx.execute(
-                "update database_users set state = $3 where database_id = $1 and name = $2",
-                &[&db, &name, &state],
-            )
-            .await?;
+            t.update("database_users", key(), vec![("state", Set::To(state.into()))]).await?;
         }
         E::DatabaseUserRemoved { role_name, .. } => {
-            tx.execute("delete from database_users where database_id = $1 and name = $2", &[&db, &name]).await?;
-            tx.execute("delete from database_user_verifiers where role_name = $1", &[role_name]).await?;
+            t.delete("database_users", key()).await?;
+            t.delete("database_user_verifiers", Key::Eq(vec![("role_name", role_name.into())])).await?;
         }
     }
     Ok(())

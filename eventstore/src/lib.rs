@@ -21,6 +21,7 @@ mod projection_access;
 pub mod queries;
 pub mod queries_access;
 mod read;
+mod tables;
 pub mod vault;
 
 pub use append::{AppendOutcome, ExpectedVersion, Extra, Metadata, NewEvent};

@@ -9,22 +9,28 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::codec::{decode, Decoded};
+use crate::tables::{Key, Set, SqlTables, Tables};
 use crate::{RecordedEvent, StoreError};
 
+/// The live path: projects `e` with statements in the append transaction.
 pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(), StoreError> {
+    project_into(&mut SqlTables::new(tx), e).await
+}
+
+pub(crate) async fn project_into<T: Tables>(t: &mut T, e: &RecordedEvent) -> Result<(), StoreError> {
     match decode(e)? {
-        Decoded::Database(d) => project_database(tx, e, &d).await,
-        Decoded::Account(a) => crate::projection_access::project_account(tx, e, &a).await,
-        Decoded::Access(a) => crate::projection_access::project_access(tx, e, &a).await,
-        Decoded::Host(h) => project_host(tx, e, &h).await,
-        Decoded::Allowlist(a) => crate::access::project_allowlist(tx, e, &a).await,
-        Decoded::DatabaseUser(u) => crate::dbusers::project_user(tx, e, &u).await,
-        Decoded::Backup(b) => crate::backups::project_backup(tx, e, &b).await,
+        Decoded::Database(d) => project_database(t, e, &d).await,
+        Decoded::Account(a) => crate::projection_access::project_account(t, e, &a).await,
+        Decoded::Access(a) => crate::projection_access::project_access(t, e, &a).await,
+        Decoded::Host(h) => project_host(t, e, &h).await,
+        Decoded::Allowlist(a) => crate::access::project_allowlist(t, e, &a).await,
+        Decoded::DatabaseUser(u) => crate::dbusers::project_user(t, e, &u).await,
+        Decoded::Backup(b) => crate::backups::project_backup(t, e, &b).await,
         Decoded::Unprojected => Ok(()),
     }
 }
 
-async fn project_host(tx: &Transaction<'_>, e: &RecordedEvent, h: &HostEvent) -> Result<(), StoreError> {
+async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) -> Result<(), StoreError> {
     let HostEvent::HostRegistered {
         host_id,
         name,
@@ -37,190 +43,204 @@ async fn project_host(tx: &Transaction<'_>, e: &RecordedEvent, h: &HostEvent) ->
         config_dir,
         capacity,
     } = h;
-    tx.execute(
-        "insert into hosts (id, name, pg_host, pg_port, superuser, bouncer_host, bouncer_port, admin_user,
-                            config_dir, capacity, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            &host_id.uuid(),
-            name,
-            pg_host,
-            &i32::from(*pg_port),
-            superuser,
-            bouncer_host,
-            &i32::from(*bouncer_port),
-            admin_user,
-            config_dir,
-            &(*capacity as i32),
-            &e.occurred_at,
+    t.insert(
+        "hosts",
+        vec![
+            ("id", host_id.uuid().into()),
+            ("name", name.into()),
+            ("pg_host", pg_host.into()),
+            ("pg_port", i32::from(*pg_port).into()),
+            ("superuser", superuser.into()),
+            ("bouncer_host", bouncer_host.into()),
+            ("bouncer_port", i32::from(*bouncer_port).into()),
+            ("admin_user", admin_user.into()),
+            ("config_dir", config_dir.into()),
+            ("capacity", (*capacity as i32).into()),
+            ("created_at", e.occurred_at.into()),
         ],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
-async fn project_database(tx: &Transaction<'_>, e: &RecordedEvent, d: &DatabaseEvent) -> Result<(), StoreError> {
+/// The owning account and name of a database (activity rows carry both).
+pub(crate) async fn database_owner<T: Tables>(t: &mut T, db: Uuid) -> Result<(Uuid, String), StoreError> {
+    let row = t.must_get("databases", Key::id(db), &["account_id", "name"]).await?;
+    Ok((row[0].uuid()?, row[1].text()?.unwrap_or_default()))
+}
+
+async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseEvent) -> Result<(), StoreError> {
     use DatabaseEvent as E;
     let at = e.occurred_at;
     let db = d.database_id().uuid();
     match d {
         E::DatabaseCreationRequested { name, account_id, host_id, operation_id, engine, .. } => {
-            tx.execute(
-                "insert into databases (id, account_id, name, engine, state, host_id, operation_id, created_at, updated_at)
-                 values ($1, $2, $3, $4, 'provisioning', $5, $6, $7, $7)",
-                &[&db, &account_id.uuid(), &name.as_str(), engine, &host_id.uuid(), &operation_id.uuid(), &at],
+            t.insert(
+                "databases",
+                vec![
+                    ("id", db.into()),
+                    ("account_id", account_id.uuid().into()),
+                    ("name", name.as_str().into()),
+                    ("engine", engine.into()),
+                    ("state", "provisioning".into()),
+                    ("host_id", host_id.uuid().into()),
+                    ("operation_id", operation_id.uuid().into()),
+                    ("created_at", at.into()),
+                    ("updated_at", at.into()),
+                ],
             )
             .await?;
-            insert_operation(tx, operation_id.uuid(), "provision", db, account_id.uuid(), e).await?;
+            insert_operation(t, operation_id.uuid(), "provision", db, account_id.uuid(), e).await?;
         }
         E::OperationAttemptStarted { operation_id, attempt, .. } => {
-            tx.execute(
-                "update operations set state = 'running', attempts = $2 where id = $1",
-                &[&operation_id.uuid(), &(*attempt as i32)],
+            t.update(
+                "operations",
+                Key::id(operation_id.uuid()),
+                vec![("state", Set::To("running".into())), ("attempts", Set::To((*attempt as i32).into()))],
             )
             .await?;
         }
         E::DatabaseProvisioned { operation_id, .. } => {
-            set_database_state(tx, db, "running", None, e).await?;
-            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_state(t, db, "running", None, e).await?;
+            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
         }
         E::DatabaseDeletionRequested { operation_id, .. } => {
-            set_database_state(tx, db, "deleting", Some(operation_id.uuid()), e).await?;
-            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
-            insert_operation(tx, operation_id.uuid(), "delete", db, account, e).await?;
+            set_database_state(t, db, "deleting", Some(operation_id.uuid()), e).await?;
+            let (account, _) = database_owner(t, db).await?;
+            insert_operation(t, operation_id.uuid(), "delete", db, account, e).await?;
         }
         E::DatabaseDeleted { operation_id, .. } => {
-            set_database_state(tx, db, "deleted", None, e).await?;
-            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_state(t, db, "deleted", None, e).await?;
+            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
         }
         E::OperationFailed { operation_id, error, kind, .. } => {
             if kind.is_maintenance() {
-                set_database_operation(tx, db, None, e).await?;
+                set_database_operation(t, db, None, e).await?;
             } else {
-                set_database_state(tx, db, "failed", None, e).await?;
+                set_database_state(t, db, "failed", None, e).await?;
             }
-            finish_operation(tx, operation_id.uuid(), "failed", Some(error), e).await?;
+            finish_operation(t, operation_id.uuid(), "failed", Some(error), e).await?;
         }
         E::DatabaseStopRequested { operation_id, .. }
         | E::DatabaseStartRequested { operation_id, .. }
         | E::DatabaseRestartRequested { operation_id, .. }
         | E::PasswordResetRequested { operation_id, .. } => {
             let kind = d.requested_maintenance().map(|(_, k)| k.as_str()).unwrap_or("maintenance");
-            set_database_operation(tx, db, Some(operation_id.uuid()), e).await?;
-            let account: Uuid = tx.query_one("select account_id from databases where id = $1", &[&db]).await?.get(0);
-            insert_operation(tx, operation_id.uuid(), kind, db, account, e).await?;
+            set_database_operation(t, db, Some(operation_id.uuid()), e).await?;
+            let (account, _) = database_owner(t, db).await?;
+            insert_operation(t, operation_id.uuid(), kind, db, account, e).await?;
         }
         E::DatabaseStopped { operation_id, .. } | E::DatabaseStarted { operation_id, .. } => {
             let state = if matches!(d, E::DatabaseStopped { .. }) { "stopped" } else { "running" };
-            set_database_state(tx, db, state, None, e).await?;
-            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_state(t, db, state, None, e).await?;
+            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
         }
         E::DatabaseRestarted { operation_id, .. } | E::PasswordReset { operation_id, .. } => {
-            set_database_operation(tx, db, None, e).await?;
-            finish_operation(tx, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_operation(t, db, None, e).await?;
+            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
         }
     }
     if let Some(activity) = d.activity() {
-        let row = tx.query_one("select account_id, name from databases where id = $1", &[&db]).await?;
-        let account: Uuid = row.get(0);
-        let name: String = row.get(1);
-        insert_activity(tx, e, account, Some(db), activity.action, "database", db, Some(&name), &activity.details)
-            .await?;
+        let (account, name) = database_owner(t, db).await?;
+        let resource = Resource { kind: "database", id: db, name: Some(name) };
+        insert_activity(t, e, account, Some(db), activity.action, resource, &activity.details).await?;
     }
     Ok(())
 }
 
-async fn set_database_state(
-    tx: &Transaction<'_>,
+async fn set_database_state<T: Tables>(
+    t: &mut T,
     db: Uuid,
     state: &str,
     operation: Option<Uuid>,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "update databases set state = $2, operation_id = $3, updated_at = $4 where id = $1",
-        &[&db, &state, &operation, &e.occurred_at],
-    )
-    .await?;
-    Ok(())
+    let set = vec![
+        ("state", Set::To(state.into())),
+        ("operation_id", Set::To(operation.into())),
+        ("updated_at", Set::To(e.occurred_at.into())),
+    ];
+    t.update("databases", Key::id(db), set).await
 }
 
-async fn set_database_operation(
-    tx: &Transaction<'_>,
+async fn set_database_operation<T: Tables>(
+    t: &mut T,
     db: Uuid,
     operation: Option<Uuid>,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "update databases set operation_id = $2, updated_at = $3 where id = $1",
-        &[&db, &operation, &e.occurred_at],
-    )
-    .await?;
-    Ok(())
+    let set = vec![("operation_id", Set::To(operation.into())), ("updated_at", Set::To(e.occurred_at.into()))];
+    t.update("databases", Key::id(db), set).await
 }
 
-pub(crate) async fn insert_operation(
-    tx: &Transaction<'_>,
+pub(crate) async fn insert_operation<T: Tables>(
+    t: &mut T,
     id: Uuid,
     kind: &str,
     db: Uuid,
     account: Uuid,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "insert into operations (id, kind, state, database_id, account_id, created_at) values ($1, $2, 'pending', $3, $4, $5)",
-        &[&id, &kind, &db, &account, &e.occurred_at],
+    t.insert(
+        "operations",
+        vec![
+            ("id", id.into()),
+            ("kind", kind.into()),
+            ("state", "pending".into()),
+            ("database_id", db.into()),
+            ("account_id", account.into()),
+            ("created_at", e.occurred_at.into()),
+        ],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
-pub(crate) async fn finish_operation(
-    tx: &Transaction<'_>,
+pub(crate) async fn finish_operation<T: Tables>(
+    t: &mut T,
     id: Uuid,
     state: &str,
     error: Option<&String>,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "update operations set state = $2, error = $3, finished_at = $4 where id = $1",
-        &[&id, &state, &error, &e.occurred_at],
-    )
-    .await?;
-    Ok(())
+    let set = vec![
+        ("state", Set::To(state.into())),
+        ("error", Set::To(error.into())),
+        ("finished_at", Set::To(e.occurred_at.into())),
+    ];
+    t.update("operations", Key::id(id), set).await
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_activity(
-    tx: &Transaction<'_>,
+/// What an activity row is about.
+pub(crate) struct Resource {
+    pub kind: &'static str,
+    pub id: Uuid,
+    pub name: Option<String>,
+}
+
+pub(crate) async fn insert_activity<T: Tables>(
+    t: &mut T,
     e: &RecordedEvent,
     account: Uuid,
     database: Option<Uuid>,
     action: &str,
-    resource_type: &str,
-    resource_id: Uuid,
-    resource_name: Option<&str>,
+    resource: Resource,
     details: &serde_json::Value,
 ) -> Result<(), StoreError> {
     let actor = &e.metadata.actor;
-    tx.execute(
-        "insert into activity (event_id, account_id, database_id, at, actor_user_id, actor_api_key_id, action,
-                               resource_type, resource_id, resource_name, details)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            &e.event_id,
-            &account,
-            &database,
-            &e.occurred_at,
-            &actor.user_id.map(|u| u.uuid()),
-            &actor.api_key_id.map(|k| k.uuid()),
-            &action,
-            &resource_type,
-            &resource_id,
-            &resource_name,
-            details,
+    t.insert(
+        "activity",
+        vec![
+            ("event_id", e.event_id.into()),
+            ("account_id", account.into()),
+            ("database_id", database.into()),
+            ("at", e.occurred_at.into()),
+            ("actor_user_id", actor.user_id.map(|u| u.uuid()).into()),
+            ("actor_api_key_id", actor.api_key_id.map(|k| k.uuid()).into()),
+            ("action", action.into()),
+            ("resource_type", resource.kind.into()),
+            ("resource_id", resource.id.into()),
+            ("resource_name", resource.name.into()),
+            ("details", details.clone().into()),
         ],
     )
-    .await?;
-    Ok(())
+    .await
 }

@@ -31,25 +31,31 @@ pub const CONSUMER: &str = "audit";
 #[derive(Debug, Clone, Copy)]
 pub struct ReadModel {
     pub table: &'static str,
+    /// Its primary key (replay keeps rows in memory by it).
+    pub key: &'static [&'static str],
     /// Columns that record observations rather than events (usage, sizes); not compared.
     pub observed: &'static [&'static str],
+}
+
+const fn model(table: &'static str, key: &'static [&'static str], observed: &'static [&'static str]) -> ReadModel {
+    ReadModel { table, key, observed }
 }
 
 /// Every read model, in one place: a new projection adds its tables here, and replay then
 /// rebuilds and compares them.
 pub const READ_MODELS: &[ReadModel] = &[
-    ReadModel { table: "accounts", observed: &[] },
-    ReadModel { table: "users", observed: &[] },
-    ReadModel { table: "api_keys", observed: &["last_used_at"] },
-    ReadModel { table: "hosts", observed: &[] },
-    ReadModel { table: "databases", observed: &["size_bytes"] },
-    ReadModel { table: "operations", observed: &[] },
-    ReadModel { table: "activity", observed: &[] },
-    ReadModel { table: "identities", observed: &[] },
-    ReadModel { table: "collaborators", observed: &[] },
-    ReadModel { table: "backups", observed: &[] },
-    ReadModel { table: "allowlist_rules", observed: &[] },
-    ReadModel { table: "database_users", observed: &[] },
+    model("accounts", &["id"], &[]),
+    model("users", &["id"], &[]),
+    model("api_keys", &["id"], &["last_used_at"]),
+    model("hosts", &["id"], &[]),
+    model("databases", &["id"], &["size_bytes"]),
+    model("operations", &["id"], &[]),
+    model("activity", &["event_id"], &[]),
+    model("identities", &["issuer", "subject"], &[]),
+    model("collaborators", &["database_id", "user_id"], &[]),
+    model("backups", &["id"], &[]),
+    model("allowlist_rules", &["id"], &[]),
+    model("database_users", &["database_id", "name"], &[]),
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

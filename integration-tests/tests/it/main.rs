@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle;
 mod matrix;
 mod observability;
+mod replay;
 mod rotation;
 mod secrets;
 mod sessions;
