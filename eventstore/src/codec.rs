@@ -3,6 +3,7 @@
 
 use domain::{AccessEvent, AccountEvent, AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent, HostEvent};
 use serde::{de::DeserializeOwned, Serialize};
+use tokio_postgres::types::{FromSql, Type};
 
 use crate::{NewEvent, RecordedEvent, StoreError};
 
@@ -76,24 +77,68 @@ pub enum Decoded {
     Unprojected,
 }
 
+/// Where an event's JSON comes from: a parsed value (consumers) or the raw bytes of the
+/// column (replay, which skips building a `serde_json::Value` for every event).
+pub(crate) trait JsonSource {
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error>;
+}
+
+impl JsonSource for &serde_json::Value {
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        T::deserialize(self)
+    }
+}
+
+impl JsonSource for &[u8] {
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self)
+    }
+}
+
+/// A `json`/`jsonb` column as the bytes of its JSON text, borrowed from the row.
+pub(crate) struct RawJson<'a>(pub &'a [u8]);
+
+impl<'a> FromSql<'a> for RawJson<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty != Type::JSONB {
+            return Ok(RawJson(raw));
+        }
+        // Binary jsonb is a version byte (1) and the JSON text.
+        match raw.split_first() {
+            Some((1, text)) => Ok(RawJson(text)),
+            _ => Err("unsupported jsonb format version".into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::JSON | Type::JSONB)
+    }
+}
+
 /// Decodes by stream family. All events are at schema_version 1 so far; an upcaster for a
 /// changed shape goes here, keyed by (type, schema_version).
 pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
-    if event.schema_version != 1 {
-        return Err(StoreError::Codec(format!(
-            "{} has unknown schema_version {}",
-            event.event_type, event.schema_version
-        )));
+    decode_from(&event.stream_id, &event.event_type, event.schema_version, &event.data)
+}
+
+pub(crate) fn decode_from(
+    stream_id: &str,
+    event_type: &str,
+    schema_version: i32,
+    data: impl JsonSource,
+) -> Result<Decoded, StoreError> {
+    if schema_version != 1 {
+        return Err(StoreError::Codec(format!("{event_type} has unknown schema_version {schema_version}")));
     }
-    let family = event.stream_id.split('-').next().unwrap_or_default();
+    let family = stream_id.split('-').next().unwrap_or_default();
     match family {
-        "database" => Ok(Decoded::Database(serde_json::from_value(event.data.clone())?)),
-        "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
-        "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
-        "access" => Ok(Decoded::Access(serde_json::from_value(event.data.clone())?)),
-        "allowlist" => Ok(Decoded::Allowlist(serde_json::from_value(event.data.clone())?)),
-        "dbusers" => Ok(Decoded::DatabaseUser(serde_json::from_value(event.data.clone())?)),
-        "backup" => Ok(Decoded::Backup(serde_json::from_value(event.data.clone())?)),
+        "database" => Ok(Decoded::Database(data.parse()?)),
+        "account" => Ok(Decoded::Account(data.parse()?)),
+        "host" => Ok(Decoded::Host(data.parse()?)),
+        "access" => Ok(Decoded::Access(data.parse()?)),
+        "allowlist" => Ok(Decoded::Allowlist(data.parse()?)),
+        "dbusers" => Ok(Decoded::DatabaseUser(data.parse()?)),
+        "backup" => Ok(Decoded::Backup(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -18,7 +18,16 @@ pub(crate) async fn project(tx: &Transaction<'_>, e: &RecordedEvent) -> Result<(
 }
 
 pub(crate) async fn project_into<T: Tables>(t: &mut T, e: &RecordedEvent) -> Result<(), StoreError> {
-    match decode(e)? {
+    project_decoded(t, e, decode(e)?).await
+}
+
+/// Projects `e`, already decoded (replay decodes straight from the column's bytes).
+pub(crate) async fn project_decoded<T: Tables>(
+    t: &mut T,
+    e: &RecordedEvent,
+    decoded: Decoded,
+) -> Result<(), StoreError> {
+    match decoded {
         Decoded::Database(d) => project_database(t, e, &d).await,
         Decoded::Account(a) => crate::projection_access::project_account(t, e, &a).await,
         Decoded::Access(a) => crate::projection_access::project_access(t, e, &a).await,

@@ -10,18 +10,18 @@
 
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use super::{ReadModel, CONSUMER, READ_MODELS};
-use crate::read::COLUMNS;
+use crate::codec::{decode_from, RawJson};
 use crate::tables::MemTables;
 use crate::{projection, Position, RecordedEvent, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    /// Events read (and projected) per round trip.
-    pub batch: i32,
     /// Differences shown per table and direction.
     pub sample: i64,
     /// Compare with the live tables (the benchmark only measures the rebuild).
@@ -30,7 +30,7 @@ pub struct ReplayOptions {
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        Self { batch: 2000, sample: 10, compare: true }
+        Self { sample: 10, compare: true }
     }
 }
 
@@ -53,8 +53,10 @@ impl TableDiff {
 #[derive(Debug, Clone, Default)]
 pub struct ReplayReport {
     pub events: u64,
-    /// Time spent reading and projecting the log (not comparing).
+    /// Time spent reading and projecting the log and loading the result (not comparing).
     pub rebuild: Duration,
+    /// The part of `rebuild` spent copying the rebuilt rows into the scratch tables.
+    pub load: Duration,
     pub tables: Vec<TableDiff>,
 }
 
@@ -90,7 +92,7 @@ pub async fn replay_with(store: &Store, opts: &ReplayOptions) -> Result<ReplayRe
         .map(|r| Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) })
         .unwrap_or_default();
     let started = Instant::now();
-    let events = rebuild(&tx, opts.batch, numbered, &scratch).await?;
+    let (events, load) = rebuild(&tx, numbered, &scratch).await?;
     let rebuild_time = started.elapsed();
     let mut tables = Vec::new();
     if opts.compare {
@@ -99,36 +101,59 @@ pub async fn replay_with(store: &Store, opts: &ReplayOptions) -> Result<ReplayRe
         }
     }
     tx.rollback().await?;
-    Ok(ReplayReport { events, rebuild: rebuild_time, tables })
+    Ok(ReplayReport { events, rebuild: rebuild_time, load, tables })
 }
 
-async fn rebuild(tx: &Transaction<'_>, batch: i32, numbered: Position, scratch: &str) -> Result<u64, StoreError> {
+/// Rebuilds into `scratch`; returns the events read and the time the final load took.
+async fn rebuild(tx: &Transaction<'_>, numbered: Position, scratch: &str) -> Result<(u64, Duration), StoreError> {
     let mut tables = MemTables::new(READ_MODELS.iter().map(|m| (m.table, m.key)));
-    let stmt = tx.prepare(&format!("select {COLUMNS} from public.events order by tx_id, global_position")).await?;
-    let portal = tx.bind(&stmt, &[]).await?;
+    // One streamed query: the server produces rows while this side projects them.
+    let stmt = tx
+        .prepare(
+            "select global_position, tx_id::text, stream_id, version, event_id, type, schema_version, data, metadata,
+                    occurred_at
+             from public.events order by tx_id, global_position",
+        )
+        .await?;
+    let rows = tx.query_raw(&stmt, std::iter::empty::<&(dyn ToSql + Sync)>()).await?;
+    futures::pin_mut!(rows);
     let mut n = 0;
-    loop {
-        let rows = tx.query_portal(&portal, batch).await?;
-        if rows.is_empty() {
-            break;
+    while let Some(row) = rows.try_next().await? {
+        let tx_id: &str = row.get(1);
+        let (stream_id, event_type, schema_version): (&str, &str, i32) = (row.get(2), row.get(5), row.get(6));
+        let decoded = decode_from(stream_id, event_type, schema_version, row.get::<_, RawJson>(7).0);
+        let e = RecordedEvent {
+            global_position: row.get(0),
+            tx_id: tx_id.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx_id}")))?,
+            stream_id: stream_id.to_owned(),
+            version: row.get(3),
+            event_id: row.get(4),
+            event_type: event_type.to_owned(),
+            schema_version,
+            // Projections read the decoded event, never the raw data.
+            data: serde_json::Value::Null,
+            metadata: serde_json::from_slice(row.get::<_, RawJson>(8).0)?,
+            occurred_at: row.get(9),
+        };
+        let projected = match decoded {
+            Ok(d) => projection::project_decoded(&mut tables, &e, d).await,
+            Err(err) => Err(err),
+        };
+        projected.map_err(|err| {
+            StoreError::Codec(format!(
+                "replaying {} #{} ({}, position {}): {err}",
+                e.stream_id, e.version, e.event_type, e.global_position
+            ))
+        })?;
+        if e.position() <= numbered {
+            tables.number_activity(e.event_id);
         }
-        for row in &rows {
-            let e = RecordedEvent::from_row(row)?;
-            projection::project_into(&mut tables, &e).await.map_err(|err| {
-                StoreError::Codec(format!(
-                    "replaying {} #{} ({}, position {}): {err}",
-                    e.stream_id, e.version, e.event_type, e.global_position
-                ))
-            })?;
-            if e.position() <= numbered {
-                tables.number_activity(e.event_id);
-            }
-        }
-        n += rows.len() as u64;
+        n += 1;
     }
     tracing::debug!(events = n, rows = tables.len(), "replay: copying the rebuilt read models");
+    let started = Instant::now();
     tables.copy_into(tx, scratch).await?;
-    Ok(n)
+    Ok((n, started.elapsed()))
 }
 
 async fn compare(tx: &Transaction<'_>, scratch: &str, m: &ReadModel, sample: i64) -> Result<TableDiff, StoreError> {
