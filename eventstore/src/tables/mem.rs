@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-use futures::SinkExt;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -18,7 +18,7 @@ use crate::StoreError;
 
 struct MemTable {
     key: &'static [&'static str],
-    rows: HashMap<String, Row>,
+    rows: HashMap<Vec<u8>, Row>,
 }
 
 pub(crate) struct MemTables {
@@ -30,13 +30,12 @@ fn column<'r>(row: &'r Row, col: &str) -> Option<&'r Val> {
     row.iter().find(|(c, _)| *c == col).map(|(_, v)| v)
 }
 
-fn key_string<'v>(vals: impl Iterator<Item = &'v Val>) -> String {
-    let mut s = String::new();
+fn key_string<'v>(vals: impl Iterator<Item = &'v Val>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16);
     for v in vals {
-        v.write_copy(&mut s);
-        s.push('\u{1}');
+        v.key_bytes(&mut k);
     }
-    s
+    k
 }
 
 fn matches(row: &Row, key: &Key) -> bool {
@@ -48,7 +47,7 @@ fn matches(row: &Row, key: &Key) -> bool {
 
 impl MemTable {
     /// The primary-key strings `key` names directly, or `None` if it needs a scan.
-    fn direct(&self, key: &Key) -> Option<Vec<String>> {
+    fn direct(&self, key: &Key) -> Option<Vec<Vec<u8>>> {
         match key {
             Key::Eq(cols) if cols.len() == self.key.len() => {
                 let vals: Option<Vec<&Val>> =
@@ -62,7 +61,7 @@ impl MemTable {
         }
     }
 
-    fn matching(&self, key: &Key) -> Vec<String> {
+    fn matching(&self, key: &Key) -> Vec<Vec<u8>> {
         match self.direct(key) {
             Some(keys) => keys.into_iter().filter(|k| self.rows.contains_key(k)).collect(),
             None => self.rows.iter().filter(|(_, r)| matches(r, key)).map(|(k, _)| k.clone()).collect(),
@@ -96,8 +95,8 @@ impl MemTables {
         self.tables.values().map(|t| t.rows.len()).sum()
     }
 
-    /// Copies every row into `schema`'s tables of the same names, one `COPY` per table and
-    /// set of columns.
+    /// Copies every row into `schema`'s tables of the same names, one binary `COPY` per
+    /// table and set of columns (the server parses no text).
     pub(crate) async fn copy_into(&self, tx: &Transaction<'_>, schema: &str) -> Result<(), StoreError> {
         for (name, table) in &self.tables {
             let mut groups: HashMap<Vec<&'static str>, Vec<&Row>> = HashMap::new();
@@ -107,25 +106,23 @@ impl MemTables {
                 groups.entry(cols).or_default().push(row);
             }
             for (cols, rows) in groups {
-                let sink = tx.copy_in(&format!("copy {schema}.{name} ({}) from stdin", cols.join(", "))).await?;
-                futures::pin_mut!(sink);
-                let mut buf = String::with_capacity(1 << 16);
+                let cols = cols.join(", ");
+                let types: Vec<Type> = tx
+                    .prepare(&format!("select {cols} from {schema}.{name}"))
+                    .await?
+                    .columns()
+                    .iter()
+                    .map(|c| c.type_().clone())
+                    .collect();
+                let sink = tx.copy_in(&format!("copy {schema}.{name} ({cols}) from stdin binary")).await?;
+                let writer = BinaryCopyInWriter::new(sink, &types);
+                futures::pin_mut!(writer);
                 for row in rows {
-                    for (i, c) in cols.iter().enumerate() {
-                        if i > 0 {
-                            buf.push('\t');
-                        }
-                        column(row, c).unwrap_or(&Val::Null).write_copy(&mut buf);
-                    }
-                    buf.push('\n');
-                    if buf.len() > 1 << 16 {
-                        sink.send(Bytes::from(std::mem::take(&mut buf))).await?;
-                    }
+                    let mut sorted: Vec<&(&'static str, Val)> = row.iter().collect();
+                    sorted.sort_unstable_by_key(|(c, _)| *c);
+                    writer.as_mut().write_raw(sorted.into_iter().map(|(_, v)| v as &(dyn ToSql + Sync))).await?;
                 }
-                if !buf.is_empty() {
-                    sink.send(Bytes::from(buf)).await?;
-                }
-                sink.finish().await?;
+                writer.finish().await?;
             }
         }
         Ok(())

@@ -1,10 +1,8 @@
 //! One column value of a read-model row: what projections write, a statement parameter on
-//! the live path, and a field of `COPY … FROM STDIN` text on the replay path.
-
-use std::fmt::Write;
+//! the live path, and a field of a binary `COPY … FROM STDIN` on the replay path.
 
 use bytes::BytesMut;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use uuid::Uuid;
 
@@ -40,48 +38,19 @@ impl Val {
         }
     }
 
-    /// Appends the value in `COPY` text format (tab-separated, `\N` for null).
-    pub(crate) fn write_copy(&self, out: &mut String) {
+    /// Appends bytes that identify the value within a key (rows in memory are found by
+    /// their primary key's bytes). Text ends with 0xff, which UTF-8 never contains.
+    pub(crate) fn key_bytes(&self, out: &mut Vec<u8>) {
         match self {
-            Val::Null => out.push_str("\\N"),
-            Val::Uuid(u) => {
-                let _ = write!(out, "{u}");
+            Val::Uuid(u) => out.extend_from_slice(u.as_bytes()),
+            Val::Text(s) => {
+                out.extend_from_slice(s.as_bytes());
+                out.push(0xff);
             }
-            Val::Text(s) => escape(s, out),
-            Val::Int(i) => {
-                let _ = write!(out, "{i}");
+            other => {
+                out.extend_from_slice(format!("{other:?}").as_bytes());
+                out.push(0xff);
             }
-            Val::BigInt(i) => {
-                let _ = write!(out, "{i}");
-            }
-            Val::Bool(b) => out.push(if *b { 't' } else { 'f' }),
-            Val::Time(t) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-            Val::Date(d) => {
-                let _ = write!(out, "{}", d.format("%Y-%m-%d"));
-            }
-            Val::Json(v) => escape(&v.to_string(), out),
-            Val::Uuids(ids) => {
-                out.push('{');
-                for (i, u) in ids.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{u}");
-                }
-                out.push('}');
-            }
-        }
-    }
-}
-
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Replay rebuilds the read models in memory and bulk-copies them (not statement by
 //! statement, as the live path writes them): both must agree for every kind of event,
-//! including text and JSON that need escaping on the way through `COPY`.
+//! including awkward text and JSON, which travel through a binary `COPY`.
 
 use std::collections::HashMap;
 
