@@ -81,7 +81,14 @@ pub async fn request(
         scheduled_for: None,
     };
     execute(state, id, &command, &meta).await?;
-    Ok(state.store.backup(id).await?)
+    // The answer is the backup as this request left it (API.md: `state: "pending"`); a fast
+    // worker may already be running it, which the next GET shows.
+    let mut row = state.store.backup(id).await?;
+    row.state = "pending".into();
+    (row.object_key, row.size_bytes, row.sha256, row.error) = (None, None, None, None);
+    (row.started_at, row.finished_at) = (None, None);
+    row.tables.clear();
+    Ok(row)
 }
 
 pub async fn delete(
