@@ -1,7 +1,8 @@
-//! `worker::queue` against a real PostgreSQL (one scratch cluster per test).
+//! `worker::queue` against a real PostgreSQL: a database of its own per test on the shared
+//! test cluster, and a cluster of its own for the test that restarts it.
 //!
-//! Run with `RUST_LOG=worker=debug cargo test -p worker --test queue -- --nocapture` to see
-//! the worker's logs and the measured pickup latency.
+//! Run with `RUST_LOG=worker=debug cargo test -p integration-tests --test queue -- --nocapture`
+//! to see the worker's logs and the measured pickup latency.
 
 use std::{
     collections::HashMap,
@@ -15,105 +16,19 @@ use tokio::sync::{oneshot, Semaphore};
 use uuid::Uuid;
 use worker::queue::{self, Attempt, Handler, JobError, Queue, WorkerOptions};
 
-// ---------------------------------------------------------------------------------------
-// Scratch PostgreSQL cluster. TEMPORARY: to be replaced by `ops::local::testing::shared()`.
-// initdb + pg_ctl in a temp dir, as user `postgres` when running as root, on a free port;
-// stopped (immediate) and removed on drop.
-// ---------------------------------------------------------------------------------------
-mod scratch_pg {
-    use std::{
-        net::TcpListener,
-        os::unix::fs::MetadataExt,
-        path::{Path, PathBuf},
-        process::Command,
-    };
+/// A database of its own for one test, on the shared test cluster (`ops::local::testing`).
+struct TestDb {
+    url: String,
+}
 
-    const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-    pub struct ScratchPg {
-        data: PathBuf,
-        server_opts: String,
-        as_postgres: bool,
-        pub url: String,
-        _dir: tempfile::TempDir,
-    }
-
-    fn run(as_postgres: bool, program: &str, args: &[&str]) {
-        let program = format!("{PG_BIN}/{program}");
-        let mut cmd = if as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", &program]);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let out = cmd.args(args).output().expect("spawn postgres tool");
-        assert!(
-            out.status.success(),
-            "{program} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    impl ScratchPg {
-        pub fn start() -> Self {
-            let as_postgres = std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0;
-            let dir = tempfile::Builder::new().prefix("berth-queue-pg-").tempdir_in("/tmp").expect("temp dir");
-            if as_postgres {
-                let ok = Command::new("chown")
-                    .args(["postgres:", &dir.path().display().to_string()])
-                    .status()
-                    .expect("chown");
-                assert!(ok.success(), "chown scratch dir to postgres");
-            }
-            let data = dir.path().join("data");
-            let s = |p: &Path| p.display().to_string();
-            run(as_postgres, "initdb", &["-D", &s(&data), "-U", "postgres", "-A", "trust", "--no-sync"]);
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-            let server_opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB",
-                s(dir.path())
-            );
-            run(
-                as_postgres,
-                "pg_ctl",
-                &["-D", &s(&data), "-l", &s(&dir.path().join("log")), "-o", &server_opts, "-w", "-t", "60", "start"],
-            );
-            Self {
-                data,
-                server_opts,
-                as_postgres,
-                url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-                _dir: dir,
-            }
-        }
-    }
-
-    impl ScratchPg {
-        /// Stops the server (fast shutdown: sessions are terminated).
-        pub fn stop(&self) {
-            let data = self.data.display().to_string();
-            run(self.as_postgres, "pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
-        }
-
-        /// Starts the stopped server again, same port.
-        pub fn restart(&self) {
-            let data = self.data.display().to_string();
-            let log = format!("{data}/../log");
-            let opts = &self.server_opts;
-            run(self.as_postgres, "pg_ctl", &["-D", &data, "-l", &log, "-o", opts, "-w", "start"]);
-        }
-    }
-
-    impl Drop for ScratchPg {
-        fn drop(&mut self) {
-            let data = self.data.display().to_string();
-            run(self.as_postgres, "pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
-        }
+impl TestDb {
+    async fn new() -> Self {
+        let platform = ops::local::testing::shared().await;
+        let name = format!("queue_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        platform.control.create_database_if_missing(&name).await.expect("test database");
+        TestDb { url: platform.control.url(&name) }
     }
 }
-use scratch_pg::ScratchPg;
 
 // ---------------------------------------------------------------------------------------
 
@@ -277,7 +192,7 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushing_the_same_key_twice_runs_the_job_once() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "dup").await.expect("connect");
     let other = Queue::<TestJob>::connect(&pg.url, "dup-other").await.expect("connect");
     let key = Uuid::now_v7();
@@ -305,7 +220,7 @@ async fn pushing_the_same_key_twice_runs_the_job_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_twice_then_success_runs_three_times_with_backoff() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "retry").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let base = Duration::from_millis(200);
@@ -335,7 +250,7 @@ async fn retry_twice_then_success_runs_three_times_with_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_failing_is_exhausted_once() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "failing").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let opts = WorkerOptions { max_attempts: 3, ..fast_opts() };
@@ -362,7 +277,7 @@ async fn a_job_that_keeps_failing_is_exhausted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_is_exhausted_after_one_attempt() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "abort").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let worker = RunningWorker::start(&queue, &recorder, fast_opts());
@@ -385,7 +300,7 @@ async fn abort_is_exhausted_after_one_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depth_goes_to_zero_when_drained() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "drain").await.expect("connect");
     for id in 0..25 {
         queue.push(Uuid::now_v7(), job(id, Behaviour::Succeed)).await.expect("push");
@@ -417,9 +332,9 @@ async fn pickup_latencies(queue: &Queue<TestJob>, recorder: &Arc<Recorder>, firs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pickup_latency_is_milliseconds() {
+async fn a_job_is_picked_up_on_notify_not_on_the_next_poll() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "latency").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let mut results = HashMap::new();
@@ -443,7 +358,7 @@ async fn pickup_latency_is_milliseconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_running_job() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "graceful").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let mut worker = RunningWorker::start(&queue, &recorder, fast_opts());
@@ -475,7 +390,7 @@ async fn shutdown_waits_for_running_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_releases_a_job_waiting_for_its_backoff() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let queue = Queue::<TestJob>::connect(&pg.url, "release").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let opts =
@@ -501,19 +416,25 @@ async fn shutdown_releases_a_job_waiting_for_its_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_recovers_from_a_database_restart() {
+    use ops::local::{ClusterOptions, PgCluster};
     init_tracing();
-    let pg = ScratchPg::start();
+    // A cluster of its own: this test stops it.
+    let dir = ops::local::testing::scratch_dir("queue-outage").expect("scratch dir");
+    let cluster = PgCluster::start(&dir, &ClusterOptions::for_tests()).await.expect("cluster");
+    let pg = TestDb { url: cluster.url("postgres") };
     let queue = Queue::<TestJob>::connect(&pg.url, "outage").await.expect("connect");
     let recorder = Arc::new(Recorder::default());
     let worker = RunningWorker::start(&queue, &recorder, fast_opts());
     queue.push(Uuid::now_v7(), job(1, Behaviour::Succeed)).await.expect("push");
     eventually("first job done", WAIT, || async { recorder.runs_of(1).len() == 1 && depth_is(&queue, 0).await }).await;
 
-    pg.stop();
+    cluster.stop().expect("stop");
     // Outlast the pool's 10 s acquire timeout (shorter outages just delay queries), so that
     // the worker's fetch fails and the worker is replaced.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    pg.restart();
+    // Same directory: same data and, while it is free, the same port.
+    let cluster = PgCluster::start(&dir, &ClusterOptions::for_tests()).await.expect("restart");
+    assert_eq!(cluster.url("postgres"), pg.url, "restarted on the same port");
 
     // The pool reconnects; the replacement worker (new name) takes new jobs.
     eventually("push accepted again", WAIT, || async {
@@ -531,7 +452,7 @@ async fn the_worker_recovers_from_a_database_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_connects_migrate_safely() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let connects = (0..4).map(|i| {
         let url = pg.url.clone();
         tokio::spawn(async move { Queue::<TestJob>::connect(&url, &format!("q{i}")).await })
@@ -547,7 +468,7 @@ async fn concurrent_connects_migrate_safely() {
 #[ignore = "takes about a minute (the orphan timeout); run with --ignored"]
 async fn a_job_of_a_dead_worker_is_picked_up_after_the_orphan_timeout() {
     init_tracing();
-    let pg = ScratchPg::start();
+    let pg = TestDb::new().await;
     let recorder = Arc::new(Recorder::default());
     let queue_a = Queue::<TestJob>::connect(&pg.url, "orphan").await.expect("connect");
     let doomed = RunningWorker::start(&queue_a, &recorder, fast_opts());
