@@ -1,7 +1,9 @@
 //! Who is calling. The `Caller` extractor accepts `Authorization: Bearer <credential>` where
 //! the credential is an API key (`brth_…`) or a session token (a JWT Berth signed). Anything
 //! missing, malformed, unknown, replaced, revoked or expired is 401 `UNAUTHENTICATED` with
-//! the same message, so a probe learns nothing about which keys exist.
+//! the same message, so a probe learns nothing about which keys exist. Key rows come from
+//! the in-process cache when it may be trusted (`keycache`), else from the store; the
+//! secret's HMAC is checked on every request either way.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use domain::{AccountId, Actor, ApiKeyId, DatabaseId, PlatformRole, UserId};
 
 use crate::error::ApiError;
+use crate::keycache::Lookup;
 use crate::{keys, AppState};
 
 #[derive(Debug, Clone)]
@@ -55,7 +58,16 @@ const REJECTED: &str = "a valid credential is required: Authorization: Bearer <A
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     if let Some((prefix, secret)) = keys::split(token) {
-        let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
+        let row = match state.key_cache.lookup(prefix) {
+            Lookup::Hit(row) => row,
+            Lookup::Miss(fill) => {
+                let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
+                match fill {
+                    Some(fill) => state.key_cache.fill(fill, prefix, row),
+                    None => std::sync::Arc::new(row),
+                }
+            }
+        };
         let hash_key = &state.store.keyring()?.hash_key;
         if row.revoked || !keys::verify(hash_key, secret, &row.hash) {
             return Err(ApiError::Unauthenticated(REJECTED));
@@ -66,7 +78,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
             user_id: row.user_id,
             api_key_id: Some(row.id),
             platform_role: if row.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User },
-            selected: row.selected,
+            selected: row.selected.clone(),
             anonymous: false,
         });
     }

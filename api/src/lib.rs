@@ -8,6 +8,7 @@ pub mod backups;
 pub mod body;
 pub mod error;
 pub mod error_burst;
+pub mod keycache;
 pub mod keys;
 pub mod maintenance;
 pub mod oidc;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub sessions: session::Sessions,
     pub oidc: Option<oidc::Oidc>,
     pub key_usage: usage::KeyUsage,
+    /// API-key rows by prefix, kept fresh by the append listener (see `keycache`).
+    pub key_cache: std::sync::Arc<keycache::KeyCache>,
     pub credential_limiter: Option<ratelimit::Limiter>,
     pub ip_limiter: Option<ratelimit::Limiter>,
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
@@ -111,9 +114,12 @@ impl AppState {
             Some(c) => Some(c.operator()?),
             None => None,
         };
+        let key_cache = std::sync::Arc::new(keycache::KeyCache::default());
+        let observer = key_cache.clone();
         Ok(Self {
             objects,
-            appends: store.listen_appends(),
+            appends: store.listen_appends_with(std::sync::Arc::new(move |s| observer.observe(s))),
+            key_cache,
             errors: error_burst::ErrorBurst::new(config.error_burst.clone()),
             sessions,
             oidc,

@@ -202,7 +202,11 @@ pub async fn execute_account(
     meta: Metadata,
 ) -> Result<Result<Vec<domain::AccountEvent>, domain::AccountError>, ApiError> {
     let stream = format!("account-{}", account.uuid());
-    Ok(state.store.execute::<domain::Account>(&stream, command, &meta, &[]).await?)
+    let outcome = state.store.execute::<domain::Account>(&stream, command, &meta, &[]).await;
+    // Before answering, whatever the outcome (an error may follow a commit): the next
+    // request with a replaced or revoked key must read the store again.
+    state.key_cache.forget_account(account);
+    Ok(outcome?)
 }
 
 /// Decides and appends a sharing command on the database's access stream.

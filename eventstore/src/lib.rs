@@ -27,6 +27,7 @@ pub mod vault;
 pub use append::{AppendOutcome, ExpectedVersion, Extra, Metadata, NewEvent};
 pub use codec::{decode, Decoded, StoredEvent};
 pub use error::StoreError;
+pub use notify::{AppendSignal, OnAppendSignal, HEARTBEAT_EVERY};
 pub use read::{Position, RecordedEvent};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -14,6 +14,7 @@ mod health;
 mod incidents;
 mod input;
 mod isolation;
+mod keycache;
 mod lifecycle;
 mod matrix;
 mod observability;

@@ -1,0 +1,172 @@
+//! API-key lookups without a query per request: what the `api_keys` row of a prefix says
+//! (HMAC of the secret, account, user, platform role, scope, revoked), kept in memory. The
+//! secret is not: every request still verifies its secret against the cached HMAC.
+//!
+//! Staleness rules (a replaced or revoked key fails on the very next request, API.md):
+//! - The process that appends to an account stream (replace, revoke, …) forgets that
+//!   account's keys synchronously, after the append and before it answers
+//!   ([`crate::service::execute_account`]).
+//! - Other processes (API replicas) learn of appends from the NOTIFY on `berth_events`
+//!   ([`eventstore::Store::listen_appends_with`]): a payload naming an `account-<uuid>`
+//!   stream forgets that account's keys; a stream that cannot change a key row (a database,
+//!   backup, … stream) changes nothing; an empty or unknown payload forgets everything. So
+//!   across replicas a revoked key can be accepted for as long as the NOTIFY takes to arrive
+//!   (normally milliseconds).
+//! - The cache is served only while the LISTEN connection is known to be up: it answered a
+//!   heartbeat within [`LIVE_FOR`]. A lost connection empties the cache and turns it off
+//!   until the connection is back, so a silently dead connection extends the window above to
+//!   at most [`LIVE_FOR`] (3 s), never more.
+//! - A lookup that raced with an invalidation is not stored: every invalidation bumps a
+//!   generation, and a row read from the store is kept only if the generation it was read
+//!   under is still current (else it may predate the change that was just invalidated).
+//!
+//! Unknown prefixes are never stored (a probe cannot fill memory with them), and the cache
+//! holds at most [`CAPACITY`] rows, each one a real key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::AccountId;
+use eventstore::queries::ApiKeyRow;
+use eventstore::AppendSignal;
+use parking_lot::Mutex;
+
+/// Rows kept at most; past it, an arbitrary row makes room.
+pub const CAPACITY: usize = 10_000;
+
+/// How long after the LISTEN connection last answered the cache may still be served.
+pub const LIVE_FOR: Duration = Duration::from_secs(3);
+
+/// Streams whose events never change an `api_keys` or `users` row.
+const UNRELATED_STREAMS: &[&str] = &["database", "backup", "allowlist", "dbusers", "access", "host"];
+
+pub struct KeyCache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rows: HashMap<String, Arc<ApiKeyRow>>,
+    generation: u64,
+    live_until: Option<Instant>,
+}
+
+impl Inner {
+    fn live(&self, now: Instant) -> bool {
+        self.live_until.is_some_and(|t| now < t)
+    }
+
+    fn forget_all(&mut self) {
+        self.generation += 1;
+        self.rows.clear();
+    }
+}
+
+/// The outcome of [`KeyCache::lookup`].
+pub enum Lookup {
+    Hit(Arc<ApiKeyRow>),
+    /// Read the store; `Some` means the row read may be kept with [`KeyCache::fill`].
+    Miss(Option<Fill>),
+}
+
+/// Permission to store a row read after the lookup that issued it.
+pub struct Fill {
+    generation: u64,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl KeyCache {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { capacity, inner: Mutex::new(Inner::default()) }
+    }
+
+    pub fn lookup(&self, prefix: &str) -> Lookup {
+        let inner = self.inner.lock();
+        if !inner.live(Instant::now()) {
+            return Lookup::Miss(None);
+        }
+        match inner.rows.get(prefix) {
+            Some(row) => Lookup::Hit(row.clone()),
+            None => Lookup::Miss(Some(Fill { generation: inner.generation })),
+        }
+    }
+
+    /// Keeps `row` (read from the store for `prefix` after `fill` was issued) unless the
+    /// cache was invalidated or went off meanwhile.
+    pub fn fill(&self, fill: Fill, prefix: &str, row: ApiKeyRow) -> Arc<ApiKeyRow> {
+        let row = Arc::new(row);
+        let mut inner = self.inner.lock();
+        if inner.generation == fill.generation && inner.live(Instant::now()) {
+            if inner.rows.len() >= self.capacity && !inner.rows.contains_key(prefix) {
+                let evict = inner.rows.keys().next().cloned();
+                if let Some(k) = evict {
+                    inner.rows.remove(&k);
+                }
+            }
+            inner.rows.insert(prefix.to_owned(), row.clone());
+        }
+        row
+    }
+
+    /// Forgets the keys of `account` (after an append to its stream).
+    pub fn forget_account(&self, account: AccountId) {
+        let mut inner = self.inner.lock();
+        inner.generation += 1;
+        inner.rows.retain(|_, row| row.account_id != account);
+    }
+
+    pub fn forget_all(&self) {
+        self.inner.lock().forget_all();
+    }
+
+    /// Follows the append listener (see the module's rules).
+    pub fn observe(&self, signal: AppendSignal<'_>) {
+        match signal {
+            AppendSignal::Append(stream) => self.appended(stream),
+            AppendSignal::Alive(sent) => {
+                let mut inner = self.inner.lock();
+                if !inner.live(Instant::now()) {
+                    // Off or expired: appends may have gone unreported meanwhile.
+                    inner.forget_all();
+                }
+                let until = sent + LIVE_FOR;
+                inner.live_until = Some(inner.live_until.map_or(until, |t| t.max(until)));
+            }
+            AppendSignal::Lost => {
+                let mut inner = self.inner.lock();
+                inner.forget_all();
+                inner.live_until = None;
+            }
+        }
+    }
+
+    fn appended(&self, stream: &str) {
+        match stream.split_once('-') {
+            Some(("account", id)) => match uuid::Uuid::parse_str(id) {
+                Ok(id) => self.forget_account(AccountId(id)),
+                Err(_) => self.forget_all(),
+            },
+            Some((kind, _)) if UNRELATED_STREAMS.contains(&kind) => {}
+            _ => self.forget_all(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+#[path = "keycache_tests.rs"]
+mod tests;
