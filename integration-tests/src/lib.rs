@@ -164,6 +164,22 @@ impl Api {
     }
 }
 
+/// A host registration pointing nowhere, for tests that write the log directly.
+pub fn unreachable_host(host_id: domain::HostId) -> domain::HostEvent {
+    domain::HostEvent::HostRegistered {
+        host_id,
+        name: "h".into(),
+        pg_host: "127.0.0.1".into(),
+        pg_port: 1,
+        superuser: "s".into(),
+        bouncer_host: "127.0.0.1".into(),
+        bouncer_port: 2,
+        admin_user: "a".into(),
+        config_dir: "/nonexistent".into(),
+        capacity: 10,
+    }
+}
+
 /// A unique, valid database name for a test.
 pub fn unique_name(label: &str) -> String {
     format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])

@@ -31,26 +31,15 @@ async fn tamper(url: &str, sql: &str) {
 #[tokio::test]
 async fn replay_reproduces_every_read_model() {
     use domain::{
-        AccessCommand, Account, AccountCommand, Database, DatabaseCommand, DatabaseId, DatabaseName, HostEvent, HostId,
-        KeyScope, OperationId, Plan, ShareRole,
+        AccessCommand, Account, AccountCommand, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, KeyScope,
+        OperationId, Plan, ShareRole,
     };
     use eventstore::{ExpectedVersion, Metadata, StoredEvent};
     let (store, _) = fresh_control_store("audit_replay").await;
     let users = seed(&store, 2).await;
     let (owner, friend) = (&users[0], &users[1]);
     let host = HostId::new();
-    let h = HostEvent::HostRegistered {
-        host_id: host,
-        name: "h".into(),
-        pg_host: "127.0.0.1".into(),
-        pg_port: 1,
-        superuser: "s".into(),
-        bouncer_host: "127.0.0.1".into(),
-        bouncer_port: 2,
-        admin_user: "a".into(),
-        config_dir: "/nonexistent".into(),
-        capacity: 10,
-    };
+    let h = integration_tests::unreachable_host(host);
     store
         .append(
             &format!("host-{}", host.uuid()),

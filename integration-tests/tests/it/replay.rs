@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, TimeZone, Utc};
 use domain::{
     AccountEvent, AccountId, AllowlistEvent, BackupEvent, BackupId, BackupTrigger, Cidr, DatabaseEvent, DatabaseId,
-    DatabaseName, DatabaseUserEvent, DeletionReason, HostEvent, HostId, OperationId, PlatformRole, RuleId, TableStats,
-    UserId,
+    DatabaseName, DatabaseUserEvent, DeletionReason, HostId, OperationId, PlatformRole, RuleId, TableStats, UserId,
 };
 use eventstore::{audit, ExpectedVersion, Metadata, NewEvent, Store, StoredEvent};
 use integration_tests::{fresh_control_store, unique_name};
@@ -39,18 +38,7 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
     let mut log = Log { store: store.clone(), versions: HashMap::new(), meta };
     let (host, account, anon, user, anon_user) =
         (HostId::new(), AccountId::new(), AccountId::new(), UserId::new(), UserId::new());
-    let host_event = HostEvent::HostRegistered {
-        host_id: host,
-        name: "h".into(),
-        pg_host: "127.0.0.1".into(),
-        pg_port: 1,
-        superuser: "s".into(),
-        bouncer_host: "127.0.0.1".into(),
-        bouncer_port: 2,
-        admin_user: "a".into(),
-        config_dir: "/nonexistent".into(),
-        capacity: 10,
-    };
+    let host_event = integration_tests::unreachable_host(host);
     log.put(format!("host-{}", host.uuid()), host_event.to_new().expect("enc")).await;
     let acct = format!("account-{}", account.uuid());
     let anon_stream = format!("account-{}", anon.uuid());
