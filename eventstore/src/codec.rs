@@ -85,8 +85,7 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
             event.event_type, event.schema_version
         )));
     }
-    let family = event.stream_id.split('-').next().unwrap_or_default();
-    match family {
+    match family(&event.stream_id) {
         "database" => Ok(Decoded::Database(serde_json::from_value(event.data.clone())?)),
         "account" => Ok(Decoded::Account(serde_json::from_value(event.data.clone())?)),
         "host" => Ok(Decoded::Host(serde_json::from_value(event.data.clone())?)),
@@ -97,4 +96,15 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, StoreError> {
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }
+}
+
+/// A stream's family: what its id says before the first `-`.
+fn family(stream_id: &str) -> &str {
+    stream_id.split('-').next().unwrap_or_default()
+}
+
+/// Whether events of this stream may have read-model work, i.e. whether [`decode`] could
+/// say anything but `Unprojected` for it. Appends without any skip the transaction.
+pub(crate) fn needs_projection(stream_id: &str) -> bool {
+    family(stream_id) != "bench"
 }
