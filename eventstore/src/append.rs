@@ -5,8 +5,10 @@ use domain::{Actor, Aggregate};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::codec::StoredEvent;
-use crate::{projection, RecordedEvent, Store, StoreError};
+use deadpool_postgres::GenericClient;
+
+use crate::codec::{self, StoredEvent};
+use crate::{projection, Position, RecordedEvent, Store, StoreError};
 
 /// An event ready to be stored.
 #[derive(Debug, Clone)]
@@ -73,7 +75,11 @@ pub enum Extra {
 
 impl Store {
     /// Appends `events` to `stream_id` if it is at `expected`, projecting them into the read
-    /// models and performing `extras`, all in one transaction. A NOTIFY wakes consumers.
+    /// models and performing `extras`, all in one transaction. A NOTIFY whose payload is the
+    /// stream id wakes consumers (and lets caches of a stream's read model drop it).
+    ///
+    /// The events, the stream's new version and the NOTIFY are one statement. An append with
+    /// nothing to project and no extras runs it alone in autocommit: one round trip.
     pub async fn append(
         &self,
         stream_id: &str,
@@ -84,17 +90,16 @@ impl Store {
     ) -> Result<AppendOutcome, StoreError> {
         let started = std::time::Instant::now();
         let mut client = self.client().await?;
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let tx = client.transaction().await?;
-        let result = append_in(&tx, self, stream_id, expected, events, meta, extras).await;
+        let result = if extras.is_empty() && !codec::needs_projection(stream_id) {
+            write(&client, stream_id, expected, events, meta).await.map(|w| w.version)
+        } else {
+            append_in_tx(&mut client, self, stream_id, expected, events, meta, extras).await
+        };
         let outcome = match result {
-            Ok(version) => {
-                tx.commit().await?;
-                Ok(AppendOutcome::Appended { version })
-            }
+            Ok(version) => Ok(AppendOutcome::Appended { version }),
             Err(e) => {
-                drop(tx);
                 // A duplicate event id means a retry of an append that already committed.
+                let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
                 if matches!(&e, StoreError::Conflict(c) if c == "events_event_id_key")
                     || already_stored(&client, &ids).await?
                 {
@@ -161,10 +166,96 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
 
-/// The hot statements go through the connection's statement cache: an append is a handful
-/// of round trips, not twice that many (prepare, then execute, for every statement).
-async fn append_in(
-    tx: &deadpool_postgres::Transaction<'_>,
+/// Advances the stream only if it is at the expected version (`$2`, 0 for a new stream), then
+/// inserts the events numbered from there, joined to that result: on a version mismatch the
+/// stream CTE yields no row, so no event is written and the statement returns nothing. A
+/// racing first append waits on the other's uncommitted stream row, then does nothing. The
+/// NOTIFY rides on the stream row, so it is sent once per append and only if it happened.
+const WRITE_NEW_STREAM: &str = "with stream as (
+        insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
+        on conflict (stream_id) do nothing
+        returning $2::bigint as base, pg_notify('berth_events', $1)
+    ), appended as (
+        insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+        select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
+          from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
+               with ordinality as e(id, type, schema_version, data, n)
+         order by e.n
+        returning version, global_position, tx_id::text as tx_id
+    )
+    select stream.base, appended.version, appended.global_position, appended.tx_id
+      from stream left join appended on true
+     order by appended.version";
+
+/// As [`WRITE_NEW_STREAM`], for a stream that must be exactly at version `$2`.
+const WRITE_EXISTING_STREAM: &str = "with stream as (
+        update streams set version = $2::bigint + cardinality($3::uuid[]) where stream_id = $1 and version = $2::bigint
+        returning $2::bigint as base, pg_notify('berth_events', $1)
+    ), appended as (
+        insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+        select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
+          from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
+               with ordinality as e(id, type, schema_version, data, n)
+         order by e.n
+        returning version, global_position, tx_id::text as tx_id
+    )
+    select stream.base, appended.version, appended.global_position, appended.tx_id
+      from stream left join appended on true
+     order by appended.version";
+
+/// What one append wrote: the stream's new version and, per event in order, its version
+/// and place in the global order.
+struct Written {
+    version: i64,
+    events: Vec<(i64, Position)>,
+    occurred_at: DateTime<Utc>,
+}
+
+/// Runs the append statement on `client` (a transaction, or a connection in autocommit).
+async fn write(
+    client: &impl GenericClient,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    meta: &Metadata,
+) -> Result<Written, StoreError> {
+    let (sql, base) = match expected {
+        ExpectedVersion::NoStream => (WRITE_NEW_STREAM, 0),
+        ExpectedVersion::Exact(v) => (WRITE_EXISTING_STREAM, v),
+    };
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
+    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    let meta_json = serde_json::to_value(meta)?;
+    let occurred_at: DateTime<Utc> = Utc::now();
+    let statement = client.prepare_cached(sql).await?;
+    let rows = client
+        .query(&statement, &[&stream_id, &base, &ids, &types, &schema_versions, &data, &meta_json, &occurred_at])
+        .await
+        .map_err(|err| match StoreError::from(err) {
+            StoreError::Conflict(c) if c.starts_with("events_pkey") => StoreError::Conflict("stream_version".into()),
+            other => other,
+        })?;
+    if rows.is_empty() {
+        return Err(StoreError::Conflict("stream_version".into()));
+    }
+    let mut written = Written { version: base + events.len() as i64, events: Vec::new(), occurred_at };
+    for row in rows.iter().filter(|r| r.get::<_, Option<i64>>(1).is_some()) {
+        let tx: String = row.get(3);
+        let tx_id = tx.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx}")))?;
+        written.events.push((row.get(1), Position { tx_id, global_position: row.get(2) }));
+    }
+    if written.events.len() != events.len() {
+        return Err(StoreError::Codec(format!("{} of {} events written", written.events.len(), events.len())));
+    }
+    Ok(written)
+}
+
+/// An append with read-model work or extras: the statement, the projections of what it
+/// recorded and the extras commit together.
+async fn append_in_tx(
+    client: &mut deadpool_postgres::Object,
     store: &Store,
     stream_id: &str,
     expected: ExpectedVersion,
@@ -172,109 +263,59 @@ async fn append_in(
     meta: &Metadata,
     extras: &[Extra],
 ) -> Result<i64, StoreError> {
-    let select = tx.prepare_cached("select version from streams where stream_id = $1 for update").await?;
-    let current: Option<i64> = tx.query_opt(&select, &[&stream_id]).await?.map(|r| r.get(0));
-    let base = match (expected, current) {
-        (ExpectedVersion::NoStream, None) => 0,
-        (ExpectedVersion::Exact(v), Some(c)) if v == c => c,
-        _ => return Err(StoreError::Conflict("stream_version".into())),
-    };
-    let new_version = base + events.len() as i64;
-    // A racing first append to the same stream fails on the primary key: a conflict.
-    let written = if current.is_none() {
-        let insert = tx.prepare_cached("insert into streams (stream_id, version) values ($1, $2)").await?;
-        tx.execute(&insert, &[&stream_id, &new_version]).await
-    } else {
-        let update = tx.prepare_cached("update streams set version = $2 where stream_id = $1").await?;
-        tx.execute(&update, &[&stream_id, &new_version]).await
-    };
-    if let Err(e) = written {
-        return Err(match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict("stream_version".into()),
-            other => other,
-        });
-    }
-    let occurred_at: DateTime<Utc> = Utc::now();
-    let meta_json = serde_json::to_value(meta)?;
-    let insert_event = tx
-        .prepare_cached(
-            "insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8)
-             returning global_position, tx_id::text",
-        )
-        .await?;
-    for (i, e) in events.iter().enumerate() {
-        let version = base + 1 + i as i64;
-        let row = tx
-            .query_one(
-                &insert_event,
-                &[
-                    &stream_id,
-                    &version,
-                    &e.event_id,
-                    &e.event_type,
-                    &e.schema_version,
-                    &e.data,
-                    &meta_json,
-                    &occurred_at,
-                ],
-            )
-            .await
-            .map_err(|err| match StoreError::from(err) {
-                StoreError::Conflict(c) if c.starts_with("events_pkey") => {
-                    StoreError::Conflict("stream_version".into())
-                }
-                other => other,
-            })?;
+    let tx = client.transaction().await?;
+    let written = write(&tx, stream_id, expected, events, meta).await?;
+    for (e, (version, position)) in events.iter().zip(&written.events) {
         let recorded = RecordedEvent {
-            global_position: row.get(0),
-            tx_id: row.get::<_, String>(1).parse().unwrap_or_default(),
+            global_position: position.global_position,
+            tx_id: position.tx_id,
             stream_id: stream_id.to_owned(),
-            version,
+            version: *version,
             event_id: e.event_id,
             event_type: e.event_type.to_owned(),
             schema_version: e.schema_version,
             data: e.data.clone(),
             metadata: meta.clone(),
-            occurred_at,
+            occurred_at: written.occurred_at,
         };
-        projection::project(tx, &recorded).await?;
+        projection::project(&tx, &recorded).await?;
     }
     for extra in extras {
-        match extra {
-            Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
-            Extra::DatabaseQuota { account_id, max } => {
-                tx.execute("select 1 from accounts where id = $1 for update", &[account_id]).await?;
-                let n: i64 = tx
-                    .query_one(
-                        "select count(*) from databases where account_id = $1 and state <> 'deleted'",
-                        &[account_id],
-                    )
-                    .await?
-                    .get(0);
-                if n > *max {
-                    return Err(StoreError::QuotaExceeded);
-                }
-            }
-            Extra::RoleVerifier { database_id, verifier } => {
-                tx.execute(
-                    "insert into role_verifiers (database_id, verifier) values ($1, $2)
-                     on conflict (database_id) do update set verifier = excluded.verifier",
-                    &[database_id, verifier],
-                )
-                .await?;
-            }
-            Extra::UserVerifier { role_name, verifier } => {
-                tx.execute(
-                    "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
-                     on conflict (role_name) do update set verifier = excluded.verifier",
-                    &[role_name, verifier],
-                )
-                .await?;
+        perform(&tx, store, extra).await?;
+    }
+    tx.commit().await?;
+    Ok(written.version)
+}
+
+async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: &Extra) -> Result<(), StoreError> {
+    match extra {
+        Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
+        Extra::DatabaseQuota { account_id, max } => {
+            tx.execute("select 1 from accounts where id = $1 for update", &[account_id]).await?;
+            let n: i64 = tx
+                .query_one("select count(*) from databases where account_id = $1 and state <> 'deleted'", &[account_id])
+                .await?
+                .get(0);
+            if n > *max {
+                return Err(StoreError::QuotaExceeded);
             }
         }
+        Extra::RoleVerifier { database_id, verifier } => {
+            tx.execute(
+                "insert into role_verifiers (database_id, verifier) values ($1, $2)
+                 on conflict (database_id) do update set verifier = excluded.verifier",
+                &[database_id, verifier],
+            )
+            .await?;
+        }
+        Extra::UserVerifier { role_name, verifier } => {
+            tx.execute(
+                "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
+                 on conflict (role_name) do update set verifier = excluded.verifier",
+                &[role_name, verifier],
+            )
+            .await?;
+        }
     }
-    let notify = tx.prepare_cached("select pg_notify('berth_events', '')").await?;
-    tx.execute(&notify, &[]).await?;
-    Ok(new_version)
+    Ok(())
 }

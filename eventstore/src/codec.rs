@@ -130,8 +130,7 @@ pub(crate) fn decode_from(
     if schema_version != 1 {
         return Err(StoreError::Codec(format!("{event_type} has unknown schema_version {schema_version}")));
     }
-    let family = stream_id.split('-').next().unwrap_or_default();
-    match family {
+    match family(stream_id) {
         "database" => Ok(Decoded::Database(data.parse()?)),
         "account" => Ok(Decoded::Account(data.parse()?)),
         "host" => Ok(Decoded::Host(data.parse()?)),
@@ -142,4 +141,15 @@ pub(crate) fn decode_from(
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }
+}
+
+/// A stream's family: what its id says before the first `-`.
+fn family(stream_id: &str) -> &str {
+    stream_id.split('-').next().unwrap_or_default()
+}
+
+/// Whether events of this stream may have read-model work, i.e. whether [`decode`] could
+/// say anything but `Unprojected` for it. Appends without any skip the transaction.
+pub(crate) fn needs_projection(stream_id: &str) -> bool {
+    family(stream_id) != "bench"
 }

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "backups", sql: include_str!("../migrations/0005_backups.sql") },
     Migration { version: 6, name: "access", sql: include_str!("../migrations/0006_access.sql") },
     Migration { version: 7, name: "network_and_users", sql: include_str!("../migrations/0007_access.sql") },
+    Migration { version: 8, name: "events_position", sql: include_str!("../migrations/0008_events_position.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

@@ -62,6 +62,78 @@ async fn concurrent_first_appends_to_one_stream_let_exactly_one_win() {
     assert_eq!(store.read_stream(&stream).await.expect("reads").len(), 1);
 }
 
+#[tokio::test]
+async fn a_version_mismatch_writes_no_event_and_leaves_the_stream_as_it_was() {
+    let store = app().store();
+    let stream = format!("bench-{}", uuid::Uuid::new_v4());
+    store.append(&stream, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("first");
+    let lost = [event(2), event(3)];
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Exact(0), ExpectedVersion::Exact(2)] {
+        let r = store.append(&stream, expected, &lost, &Metadata::default(), &[]).await;
+        assert!(matches!(&r, Err(StoreError::Conflict(c)) if c == "stream_version"), "{expected:?}: {r:?}");
+    }
+    let c = connect(&app().control_url).await.expect("connects");
+    let ids: Vec<uuid::Uuid> = lost.iter().map(|e| e.event_id).collect();
+    let stored: i64 =
+        c.query_one("select count(*) from events where event_id = any($1)", &[&ids]).await.expect("counts").get(0);
+    assert_eq!(stored, 0, "no event of a refused append is stored, in any stream");
+    // The stream is still at version 1: appending there works.
+    let r = store.append(&stream, ExpectedVersion::Exact(1), &lost, &Metadata::default(), &[]).await;
+    assert_eq!(r.expect("appends at the real version"), AppendOutcome::Appended { version: 3 });
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_part_way_writes_none_of_its_events() {
+    let store = app().store();
+    let (stream, other) = (format!("bench-{}", uuid::Uuid::new_v4()), format!("bench-{}", uuid::Uuid::new_v4()));
+    let taken = event(1);
+    store
+        .append(&other, ExpectedVersion::NoStream, std::slice::from_ref(&taken), &Metadata::default(), &[])
+        .await
+        .expect("other");
+    store.append(&stream, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("first");
+    // The third event's id is already stored (in another stream): the batch cannot go in whole.
+    let batch = [event(2), event(3), taken, event(5)];
+    let _ = store.append(&stream, ExpectedVersion::Exact(1), &batch, &Metadata::default(), &[]).await;
+    let versions: Vec<i64> = store.read_stream(&stream).await.expect("reads").iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1], "nothing of the failed batch");
+    let r = store.append(&stream, ExpectedVersion::Exact(1), &[event(2)], &Metadata::default(), &[]).await;
+    assert_eq!(r.expect("the stream did not move"), AppendOutcome::Appended { version: 2 });
+}
+
+/// Listeners learn which stream changed (caches drop that stream's entries), once per
+/// append however many events it holds, and not at all for a refused append.
+#[tokio::test]
+async fn an_append_notifies_once_with_its_stream_id() {
+    let store = app().store();
+    let (stream, marker) = (format!("bench-{}", uuid::Uuid::new_v4()), format!("bench-{}", uuid::Uuid::new_v4()));
+    let (client, mut conn) =
+        tokio_postgres::connect(&app().control_url, tokio_postgres::NoTls).await.expect("connects");
+    let payloads = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = payloads.clone();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(msg)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = msg {
+                sink.lock().expect("lock").push(n.payload().to_owned());
+            }
+        }
+    });
+    client.batch_execute("listen berth_events").await.expect("listens");
+    store
+        .append(&stream, ExpectedVersion::NoStream, &[event(1), event(2), event(3)], &Metadata::default(), &[])
+        .await
+        .expect("appends");
+    let refused = store.append(&stream, ExpectedVersion::Exact(1), &[event(4)], &Metadata::default(), &[]).await;
+    assert!(refused.is_err());
+    store.append(&marker, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("marker");
+    // Notifications arrive in commit order: once the marker's is in, the others are too.
+    wait_until(|| payloads.lock().expect("lock").contains(&marker)).await;
+    let ours = payloads.lock().expect("lock").iter().filter(|p| **p == stream).count();
+    assert_eq!(ours, 1);
+    driver.abort();
+}
+
 struct Collect {
     prefix: String,
     seen: Arc<Mutex<Vec<RecordedEvent>>>,
