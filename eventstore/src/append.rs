@@ -166,42 +166,44 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
 
-/// Advances the stream only if it is at the expected version (`$2`, 0 for a new stream), then
-/// inserts the events numbered from there, joined to that result: on a version mismatch the
-/// stream CTE yields no row, so no event is written and the statement returns nothing. A
-/// racing first append waits on the other's uncommitted stream row, then does nothing. The
-/// NOTIFY rides on the stream row, so it is sent once per append and only if it happened.
-const WRITE_NEW_STREAM: &str = "with stream as (
-        insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
-        on conflict (stream_id) do nothing
-        returning $2::bigint as base, pg_notify('berth_events', $1)
-    ), appended as (
-        insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
-        select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
-          from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
-               with ordinality as e(id, type, schema_version, data, n)
-         order by e.n
-        returning version, global_position, tx_id::text as tx_id
-    )
-    select stream.base, appended.version, appended.global_position, appended.tx_id
-      from stream left join appended on true
-     order by appended.version";
+/// The append statement around `$stream`, a CTE that advances the stream only if it is at
+/// the expected version (`$2`, 0 for a new stream) and returns `base`: the events are inserted
+/// numbered from there, joined to that result, so on a version mismatch the stream CTE yields
+/// no row, no event is written and the statement returns nothing. The NOTIFY rides on the
+/// stream row, so it is sent once per append and only if it happened.
+macro_rules! append_statement {
+    ($stream:literal) => {
+        concat!(
+            "with stream as (",
+            $stream,
+            "), appended as (
+                insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+                select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
+                  from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
+                       with ordinality as e(id, type, schema_version, data, n)
+                 order by e.n
+                returning version, global_position, tx_id::text as tx_id
+            )
+            select stream.base, appended.version, appended.global_position, appended.tx_id
+              from stream left join appended on true
+             order by appended.version"
+        )
+    };
+}
 
-/// As [`WRITE_NEW_STREAM`], for a stream that must be exactly at version `$2`.
-const WRITE_EXISTING_STREAM: &str = "with stream as (
-        update streams set version = $2::bigint + cardinality($3::uuid[]) where stream_id = $1 and version = $2::bigint
-        returning $2::bigint as base, pg_notify('berth_events', $1)
-    ), appended as (
-        insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
-        select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
-          from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
-               with ordinality as e(id, type, schema_version, data, n)
-         order by e.n
-        returning version, global_position, tx_id::text as tx_id
-    )
-    select stream.base, appended.version, appended.global_position, appended.tx_id
-      from stream left join appended on true
-     order by appended.version";
+/// A new stream. A racing first append waits on the other's uncommitted stream row, then
+/// does nothing.
+const WRITE_NEW_STREAM: &str = append_statement!(
+    "insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
+     on conflict (stream_id) do nothing
+     returning $2::bigint as base, pg_notify('berth_events', $1)"
+);
+
+/// A stream that must be exactly at version `$2`.
+const WRITE_EXISTING_STREAM: &str = append_statement!(
+    "update streams set version = $2::bigint + cardinality($3::uuid[]) where stream_id = $1 and version = $2::bigint
+     returning $2::bigint as base, pg_notify('berth_events', $1)"
+);
 
 /// What one append wrote: the stream's new version and, per event in order, its version
 /// and place in the global order.
