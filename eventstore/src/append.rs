@@ -75,11 +75,13 @@ pub enum Extra {
 
 impl Store {
     /// Appends `events` to `stream_id` if it is at `expected`, projecting them into the read
-    /// models and performing `extras`, all in one transaction. A NOTIFY whose payload is the
-    /// stream id wakes consumers (and lets caches of a stream's read model drop it).
+    /// models and performing `extras`, all in one transaction. A NOTIFY on `berth_events`
+    /// naming the stream wakes consumers (and lets caches of a stream's read model drop it):
+    /// for account streams it is part of the append statement, for the others it is sent
+    /// after commit, coalesced with other appends (see `notifier`).
     ///
-    /// The events, the stream's new version and the NOTIFY are one statement. An append with
-    /// nothing to project and no extras runs it alone in autocommit: one round trip.
+    /// The events and the stream's new version are one statement. An append with nothing to
+    /// project and no extras runs it alone in autocommit: one round trip.
     pub async fn append(
         &self,
         stream_id: &str,
@@ -96,7 +98,12 @@ impl Store {
             append_in_tx(&mut client, self, stream_id, expected, events, meta, extras).await
         };
         let outcome = match result {
-            Ok(version) => Ok(AppendOutcome::Appended { version }),
+            Ok(version) => {
+                if !notifies_in_statement(stream_id) {
+                    self.notifier.appended(self, stream_id);
+                }
+                Ok(AppendOutcome::Appended { version })
+            }
             Err(e) => {
                 // A duplicate event id means a retry of an append that already committed.
                 let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
@@ -169,10 +176,10 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
 /// The append statement around `$stream`, a CTE that advances the stream only if it is at
 /// the expected version (`$2`, 0 for a new stream) and returns `base`: the events are inserted
 /// numbered from there, joined to that result, so on a version mismatch the stream CTE yields
-/// no row, no event is written and the statement returns nothing. The NOTIFY rides on the
-/// stream row, so it is sent once per append and only if it happened.
+/// no row, no event is written and the statement returns nothing. A NOTIFY in the stream CTE
+/// rides on the stream row, so it is sent once per append and only if it happened.
 macro_rules! append_statement {
-    ($stream:literal) => {
+    ($stream:expr) => {
         concat!(
             "with stream as (",
             $stream,
@@ -193,17 +200,39 @@ macro_rules! append_statement {
 
 /// A new stream. A racing first append waits on the other's uncommitted stream row, then
 /// does nothing.
-const WRITE_NEW_STREAM: &str = append_statement!(
-    "insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
-     on conflict (stream_id) do nothing
-     returning $2::bigint as base, pg_notify('berth_events', $1)"
-);
+macro_rules! new_stream {
+    ($returning:literal) => {
+        append_statement!(concat!(
+            "insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
+             on conflict (stream_id) do nothing returning ",
+            $returning
+        ))
+    };
+}
 
 /// A stream that must be exactly at version `$2`.
-const WRITE_EXISTING_STREAM: &str = append_statement!(
-    "update streams set version = $2::bigint + cardinality($3::uuid[]) where stream_id = $1 and version = $2::bigint
-     returning $2::bigint as base, pg_notify('berth_events', $1)"
-);
+macro_rules! existing_stream {
+    ($returning:literal) => {
+        append_statement!(concat!(
+            "update streams set version = $2::bigint + cardinality($3::uuid[])
+              where stream_id = $1 and version = $2::bigint returning ",
+            $returning
+        ))
+    };
+}
+
+const WRITE_NEW_STREAM: &str = new_stream!("$2::bigint as base");
+const WRITE_EXISTING_STREAM: &str = existing_stream!("$2::bigint as base");
+const WRITE_NEW_STREAM_NOTIFY: &str = new_stream!("$2::bigint as base, pg_notify('berth_events', $1)");
+const WRITE_EXISTING_STREAM_NOTIFY: &str = existing_stream!("$2::bigint as base, pg_notify('berth_events', $1)");
+
+/// Account streams hold API keys, which other processes cache and drop when they hear of an
+/// append: that NOTIFY must be sent if and only if the append commits, so it is part of the
+/// statement. Other appends' NOTIFY only wakes consumers, which also poll; the coalescing
+/// `notifier` sends it after commit.
+fn notifies_in_statement(stream_id: &str) -> bool {
+    codec::family(stream_id) == "account"
+}
 
 /// What one append wrote: the stream's new version and, per event in order, its version
 /// and place in the global order.
@@ -221,9 +250,11 @@ async fn write(
     events: &[NewEvent],
     meta: &Metadata,
 ) -> Result<Written, StoreError> {
-    let (sql, base) = match expected {
-        ExpectedVersion::NoStream => (WRITE_NEW_STREAM, 0),
-        ExpectedVersion::Exact(v) => (WRITE_EXISTING_STREAM, v),
+    let (sql, base) = match (expected, notifies_in_statement(stream_id)) {
+        (ExpectedVersion::NoStream, false) => (WRITE_NEW_STREAM, 0),
+        (ExpectedVersion::Exact(v), false) => (WRITE_EXISTING_STREAM, v),
+        (ExpectedVersion::NoStream, true) => (WRITE_NEW_STREAM_NOTIFY, 0),
+        (ExpectedVersion::Exact(v), true) => (WRITE_EXISTING_STREAM_NOTIFY, v),
     };
     let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();

@@ -144,7 +144,7 @@ pub(crate) fn decode_from(
 }
 
 /// A stream's family: what its id says before the first `-`.
-fn family(stream_id: &str) -> &str {
+pub(crate) fn family(stream_id: &str) -> &str {
     stream_id.split('-').next().unwrap_or_default()
 }
 

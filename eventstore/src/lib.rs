@@ -15,6 +15,7 @@ pub mod dbusers;
 mod error;
 pub mod incidents;
 pub mod locks;
+mod notifier;
 mod notify;
 mod projection;
 mod projection_access;
@@ -38,6 +39,7 @@ pub struct Store {
     pool: Pool,
     config: tokio_postgres::Config,
     keys: Option<std::sync::Arc<vault::Keys>>,
+    notifier: std::sync::Arc<notifier::Notifier>,
 }
 
 impl Store {
@@ -58,7 +60,7 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        Ok(Self { pool, config, keys: None })
+        Ok(Self { pool, config, keys: None, notifier: Default::default() })
     }
 
     /// The platform keys used to seal and open secrets, fixed for the life of the store.

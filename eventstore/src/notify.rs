@@ -1,5 +1,5 @@
-//! Wake-ups on every append: one LISTEN connection per process turns the NOTIFY that each
-//! append sends into a counter that waiters watch, instead of each waiter polling. Caches
+//! Wake-ups on every append: one LISTEN connection per process turns the NOTIFYs that
+//! appends send (see `notifier`) into a counter that waiters watch, instead of each waiter polling. Caches
 //! that must drop what an append changes also get each payload and the connection's health
 //! ([`Store::listen_appends_with`]).
 
@@ -21,8 +21,9 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// What the append listener observes, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendSignal<'a> {
-    /// A committed append. The payload names the stream appended to, or is empty (or not a
-    /// stream id) when the sender did not say: treat that as "anything may have changed".
+    /// A committed append, one per stream a notification names (a coalesced wake-up names
+    /// several, comma-separated). Empty (or not a stream id) when the sender did not say:
+    /// treat that as "anything may have changed".
     Append(&'a str),
     /// The connection is listening and answered a query sent at this instant (it is sent
     /// once when LISTEN succeeds, then every [`HEARTBEAT_EVERY`]).
@@ -102,7 +103,9 @@ async fn listen(
             biased;
             payload = nrx.recv() => {
                 let Some(payload) = payload else { return };
-                on(AppendSignal::Append(&payload));
+                for stream in payload.split(',') {
+                    on(AppendSignal::Append(stream));
+                }
                 tx.send_modify(|n| *n += 1);
             }
             _ = beat.tick(), if in_flight.is_none() => {

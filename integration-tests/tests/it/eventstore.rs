@@ -101,25 +101,52 @@ async fn a_batch_that_fails_part_way_writes_none_of_its_events() {
     assert_eq!(r.expect("the stream did not move"), AppendOutcome::Appended { version: 2 });
 }
 
+/// A connection listening on `berth_events`, collecting each stream a notification names
+/// (coalesced wake-ups name several, comma-separated), in arrival order.
+struct Listener {
+    client: tokio_postgres::Client,
+    named: Arc<Mutex<Vec<String>>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    async fn start() -> Self {
+        let (client, mut conn) =
+            tokio_postgres::connect(&app().control_url, tokio_postgres::NoTls).await.expect("connects");
+        let named = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = named.clone();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(msg)) = futures::StreamExt::next(&mut messages).await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = msg {
+                    sink.lock().expect("lock").extend(n.payload().split(',').map(str::to_owned));
+                }
+            }
+        });
+        client.batch_execute("listen berth_events").await.expect("listens");
+        Listener { client, named, driver }
+    }
+
+    /// Everything named up to `marker`, once `marker` has arrived.
+    async fn until(&self, marker: &str) -> Vec<String> {
+        wait_until(|| self.named.lock().expect("lock").iter().any(|p| p == marker)).await;
+        self.named.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
 /// Listeners learn which stream changed (caches drop that stream's entries), once per
 /// append however many events it holds, and not at all for a refused append.
 #[tokio::test]
 async fn an_append_notifies_once_with_its_stream_id() {
     let store = app().store();
     let (stream, marker) = (format!("bench-{}", uuid::Uuid::new_v4()), format!("bench-{}", uuid::Uuid::new_v4()));
-    let (client, mut conn) =
-        tokio_postgres::connect(&app().control_url, tokio_postgres::NoTls).await.expect("connects");
-    let payloads = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = payloads.clone();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(Ok(msg)) = futures::StreamExt::next(&mut messages).await {
-            if let tokio_postgres::AsyncMessage::Notification(n) = msg {
-                sink.lock().expect("lock").push(n.payload().to_owned());
-            }
-        }
-    });
-    client.batch_execute("listen berth_events").await.expect("listens");
+    let listener = Listener::start().await;
     store
         .append(&stream, ExpectedVersion::NoStream, &[event(1), event(2), event(3)], &Metadata::default(), &[])
         .await
@@ -127,11 +154,46 @@ async fn an_append_notifies_once_with_its_stream_id() {
     let refused = store.append(&stream, ExpectedVersion::Exact(1), &[event(4)], &Metadata::default(), &[]).await;
     assert!(refused.is_err());
     store.append(&marker, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("marker");
-    // Notifications arrive in commit order: once the marker's is in, the others are too.
-    wait_until(|| payloads.lock().expect("lock").contains(&marker)).await;
-    let ours = payloads.lock().expect("lock").iter().filter(|p| **p == stream).count();
-    assert_eq!(ours, 1);
-    driver.abort();
+    // Notifications arrive in commit order and this store sends them in append order: once
+    // the marker is named, the stream's would have been too.
+    let named = listener.until(&marker).await;
+    assert_eq!(named.iter().filter(|p| **p == stream).count(), 1, "{named:?}");
+}
+
+/// A change to an account (its API keys, which other processes cache) is announced by the
+/// append's own commit, not later by the coalescing notifier: a replica hears of it even if
+/// the appending process dies the moment the append returns. A refused account append
+/// announces nothing.
+#[tokio::test]
+async fn an_account_append_is_announced_by_its_own_commit() {
+    let (_api, user) = integration_tests::Api::new_user_on(domain::Plan::Pro).await;
+    let stream = format!("account-{}", user.account_id.uuid());
+    let marker = format!("bench-marker-{}", uuid::Uuid::new_v4());
+    let listener = Listener::start().await;
+    let (url, s) = (app().control_url.clone(), stream.clone());
+    // A short-lived "process": its own runtime and store, gone as soon as the appends return,
+    // so nothing it would have sent afterwards is ever sent.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let store = eventstore::Store::connect(&url, 1).expect("store");
+            let change = domain::AccountCommand::ChangePlan { plan: domain::Plan::Business };
+            store
+                .execute::<domain::Account>(&s, &change, &Metadata::default(), &[])
+                .await
+                .expect("the store answers")
+                .expect("the plan changes");
+            let stale = store.append(&s, ExpectedVersion::Exact(1), &[event(1)], &Metadata::default(), &[]).await;
+            assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+        });
+    })
+    .join()
+    .expect("the appending thread");
+    listener.client.batch_execute(&format!("notify berth_events, '{marker}'")).await.expect("notifies");
+    let named = listener.until(&marker).await;
+    let before_marker = &named[..named.iter().position(|p| *p == marker).expect("marker")];
+    assert_eq!(before_marker.iter().filter(|p| **p == stream).count(), 1, "{named:?}");
+    assert_eq!(named.iter().filter(|p| **p == stream).count(), 1, "{named:?}");
 }
 
 struct Collect {
