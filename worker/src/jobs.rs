@@ -151,6 +151,11 @@ fn stream(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
 }
 
+/// Milliseconds with a fraction, for step timings in the logs.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn system_meta(job: &Job) -> Metadata {
     Metadata { causation_id: job.operation_id().map(|o| o.uuid()), ..Metadata::default() }
 }
@@ -196,6 +201,7 @@ impl Runner {
             return self.run_access(job).await;
         };
         let id = job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?;
+        let begun = std::time::Instant::now();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
             Job::Provision { .. } => Some("provisioning"),
@@ -206,11 +212,30 @@ impl Runner {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
-        if !self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }).await? {
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        // The attempt is recorded before any side effect; the reads the steps need (host
+        // credentials, the role's verifier and connection limit) have none, so they run
+        // alongside it instead of one after another.
+        let role_inputs = async {
+            match job {
+                Job::Provision { .. } => {
+                    let verifier = async { self.store.role_verifier(id).await.map_err(store_err) };
+                    let (verifier, limit) = tokio::try_join!(verifier, self.connection_limit(db.account_id))?;
+                    Ok(Some((verifier, limit)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let (started, host, role_inputs) = tokio::try_join!(
+            self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }),
+            async { Ok::<_, JobError>(self.hosts.get(&self.store, db.host_id).await?) },
+            role_inputs,
+        )?;
+        if !started {
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        // Loading the row, StartAttempt and the host connection, before the first step.
+        tracing::debug!(job = job.kind(), database = %id, step = "start", ms = ms(begun.elapsed()), "job step done");
         let steps = match job {
             Job::Provision { .. } => PROVISION_STEPS,
             Job::Delete { .. } => DELETE_STEPS,
@@ -219,12 +244,30 @@ impl Runner {
             }
             _ => return self.run_access(job).await,
         };
+        // PgBouncer's render reads only the control plane (the pool and the verifier were
+        // recorded with the request), so it need not wait for the role and the database: it
+        // runs while they are created and the "pgbouncer" step waits for it. A pool whose
+        // database does not exist yet only fails logins, and any other database's sync on
+        // this host renders the pool just as early. If this run ends first (a failed step), the
+        // sync still runs to its end, like any other sync under the host lock: aborting it
+        // could leave a half-written config file behind a later sync's RELOAD.
+        let mut early_sync = match job {
+            // A restore or branch keeps its pool unrendered until it is filled (by this job).
+            Job::Provision { source: None, .. } => {
+                let (host, store) = (host.clone(), self.store.clone());
+                Some(tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    host.sync_bouncer(&store).await.map(|()| started.elapsed())
+                }))
+            }
+            _ => None,
+        };
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
             match (job, *step) {
                 (Job::Provision { .. }, "role") => {
-                    let verifier = self.store.role_verifier(id).await.map_err(store_err)?;
-                    host.ensure_role(id, &name, &verifier, self.connection_limit(db.account_id).await?).await?
+                    let (verifier, limit) = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    host.ensure_role(id, &name, verifier, *limit).await?
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
@@ -232,6 +275,11 @@ impl Runner {
                     self.populate(&host, id, &name, source).await?
                 }
                 (Job::Provision { source: None, .. }, "populate") => {}
+                (Job::Provision { source: None, .. }, "pgbouncer") if early_sync.is_some() => {
+                    let sync = early_sync.take().expect("checked");
+                    let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
+                    tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
+                }
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
@@ -249,8 +297,10 @@ impl Runner {
                 }
                 (_, other) => return Err(JobError::Abort(format!("unknown step {other}"))),
             }
+            let took = started.elapsed();
             metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => *step)
-                .record(started.elapsed().as_secs_f64());
+                .record(took.as_secs_f64());
+            tracing::debug!(job = job.kind(), database = %id, step = *step, ms = ms(took), "job step done");
             if stop_after == Some(i) {
                 return Ok(());
             }
