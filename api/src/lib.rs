@@ -10,6 +10,7 @@ pub mod error;
 pub mod error_burst;
 pub mod keycache;
 pub mod keys;
+pub mod listcache;
 pub mod maintenance;
 pub mod oidc;
 pub mod openapi;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub key_usage: usage::KeyUsage,
     /// API-key rows by prefix, kept fresh by the append listener (see `keycache`).
     pub key_cache: std::sync::Arc<keycache::KeyCache>,
+    /// Database listings, served while nothing committed since they were read.
+    pub list_cache: listcache::ListCache,
     pub credential_limiter: Option<ratelimit::Limiter>,
     pub ip_limiter: Option<ratelimit::Limiter>,
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
@@ -120,6 +123,7 @@ impl AppState {
             objects,
             appends: store.listen_appends_with(std::sync::Arc::new(move |s| observer.observe(s))),
             key_cache,
+            list_cache: listcache::ListCache::default(),
             errors: error_burst::ErrorBurst::new(config.error_burst.clone()),
             sessions,
             oidc,

@@ -173,58 +173,59 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
 
-/// The append statement around `$stream`, a CTE that advances the stream only if it is at
-/// the expected version (`$2`, 0 for a new stream) and returns `base`: the events are inserted
-/// numbered from there, joined to that result, so on a version mismatch the stream CTE yields
-/// no row, no event is written and the statement returns nothing. A NOTIFY in the stream CTE
-/// rides on the stream row, so it is sent once per append and only if it happened.
-macro_rules! append_statement {
-    ($stream:expr) => {
-        concat!(
-            "with stream as (",
-            $stream,
-            "), appended as (
-                insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
-                select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
-                  from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
-                       with ordinality as e(id, type, schema_version, data, n)
-                 order by e.n
-                returning version, global_position, tx_id::text as tx_id
-            )
-            select stream.base, appended.version, appended.global_position, appended.tx_id
-              from stream left join appended on true
-             order by appended.version"
+/// The append statement: a CTE `stream` that advances the stream only if it is at the
+/// expected version (`$2`, 0 for a new stream) and returns `base`, and the insert of the
+/// events numbered from there, selected from that CTE. On a version mismatch the CTE yields
+/// no row, so no event is written and the statement returns nothing. A NOTIFY in the CTE
+/// rides on the stream row: sent once per append, and only if it happened.
+///
+/// A single event (most appends) is inserted from scalar parameters; a batch from arrays,
+/// in order, so positions follow versions within the transaction. A racing first append to
+/// a new stream waits on the other's uncommitted stream row, then does nothing.
+fn statement(new_stream: bool, notify: bool, single: bool) -> &'static str {
+    static STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut all = Vec::new();
+        for new_stream in [false, true] {
+            for notify in [false, true] {
+                for single in [false, true] {
+                    all.push(build_statement(new_stream, notify, single));
+                }
+            }
+        }
+        all
+    });
+    &STATEMENTS[usize::from(new_stream) * 4 + usize::from(notify) * 2 + usize::from(single)]
+}
+
+fn build_statement(new_stream: bool, notify: bool, single: bool) -> String {
+    let count = if single { "1" } else { "cardinality($3::uuid[])" };
+    let returning = if notify { "$2::bigint as base, pg_notify('berth_events', $1)" } else { "$2::bigint as base" };
+    let stream = if new_stream {
+        format!(
+            "insert into streams (stream_id, version) values ($1, $2::bigint + {count})
+             on conflict (stream_id) do nothing returning {returning}"
+        )
+    } else {
+        format!(
+            "update streams set version = $2::bigint + {count} where stream_id = $1 and version = $2::bigint
+             returning {returning}"
         )
     };
-}
-
-/// A new stream. A racing first append waits on the other's uncommitted stream row, then
-/// does nothing.
-macro_rules! new_stream {
-    ($returning:literal) => {
-        append_statement!(concat!(
-            "insert into streams (stream_id, version) values ($1, $2::bigint + cardinality($3::uuid[]))
-             on conflict (stream_id) do nothing returning ",
-            $returning
-        ))
+    let events = if single {
+        "select $1, stream.base + 1, $3::uuid, $4::text, $5::int, $6::jsonb, $7, $8 from stream"
+    } else {
+        "select $1, stream.base + e.n, e.id, e.type, e.schema_version, e.data, $7, $8
+           from stream, unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[])
+                with ordinality as e(id, type, schema_version, data, n)
+          order by e.n"
     };
+    format!(
+        "with stream as ({stream})
+         insert into events (stream_id, version, event_id, type, schema_version, data, metadata, occurred_at)
+         {events}
+         returning version, global_position, tx_id::text"
+    )
 }
-
-/// A stream that must be exactly at version `$2`.
-macro_rules! existing_stream {
-    ($returning:literal) => {
-        append_statement!(concat!(
-            "update streams set version = $2::bigint + cardinality($3::uuid[])
-              where stream_id = $1 and version = $2::bigint returning ",
-            $returning
-        ))
-    };
-}
-
-const WRITE_NEW_STREAM: &str = new_stream!("$2::bigint as base");
-const WRITE_EXISTING_STREAM: &str = existing_stream!("$2::bigint as base");
-const WRITE_NEW_STREAM_NOTIFY: &str = new_stream!("$2::bigint as base, pg_notify('berth_events', $1)");
-const WRITE_EXISTING_STREAM_NOTIFY: &str = existing_stream!("$2::bigint as base, pg_notify('berth_events', $1)");
 
 /// Account streams hold API keys, which other processes cache and drop when they hear of an
 /// append: that NOTIFY must be sent if and only if the append commits, so it is part of the
@@ -250,35 +251,54 @@ async fn write(
     events: &[NewEvent],
     meta: &Metadata,
 ) -> Result<Written, StoreError> {
-    let (sql, base) = match (expected, notifies_in_statement(stream_id)) {
-        (ExpectedVersion::NoStream, false) => (WRITE_NEW_STREAM, 0),
-        (ExpectedVersion::Exact(v), false) => (WRITE_EXISTING_STREAM, v),
-        (ExpectedVersion::NoStream, true) => (WRITE_NEW_STREAM_NOTIFY, 0),
-        (ExpectedVersion::Exact(v), true) => (WRITE_EXISTING_STREAM_NOTIFY, v),
+    let base = match expected {
+        ExpectedVersion::NoStream => 0,
+        ExpectedVersion::Exact(v) => v,
     };
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
-    let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
-    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    let Some(first) = events.first() else {
+        return Err(StoreError::Codec("an append needs at least one event".into()));
+    };
+    let single = events.len() == 1;
+    let sql = statement(expected == ExpectedVersion::NoStream, notifies_in_statement(stream_id), single);
     let meta_json = serde_json::to_value(meta)?;
     let occurred_at: DateTime<Utc> = Utc::now();
     let statement = client.prepare_cached(sql).await?;
-    let rows = client
-        .query(&statement, &[&stream_id, &base, &ids, &types, &schema_versions, &data, &meta_json, &occurred_at])
-        .await
-        .map_err(|err| match StoreError::from(err) {
-            StoreError::Conflict(c) if c.starts_with("events_pkey") => StoreError::Conflict("stream_version".into()),
-            other => other,
-        })?;
+    let rows = if single {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &stream_id,
+            &base,
+            &first.event_id,
+            &first.event_type,
+            &first.schema_version,
+            &first.data,
+            &meta_json,
+            &occurred_at,
+        ];
+        client.query(&statement, &params).await
+    } else {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+        let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
+        let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+        client
+            .query(&statement, &[&stream_id, &base, &ids, &types, &schema_versions, &data, &meta_json, &occurred_at])
+            .await
+    }
+    .map_err(|err| match StoreError::from(err) {
+        StoreError::Conflict(c) if c.starts_with("events_pkey") => StoreError::Conflict("stream_version".into()),
+        other => other,
+    })?;
     if rows.is_empty() {
         return Err(StoreError::Conflict("stream_version".into()));
     }
     let mut written = Written { version: base + events.len() as i64, events: Vec::new(), occurred_at };
-    for row in rows.iter().filter(|r| r.get::<_, Option<i64>>(1).is_some()) {
-        let tx: String = row.get(3);
+    for row in &rows {
+        let tx: &str = row.get(2);
         let tx_id = tx.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx}")))?;
-        written.events.push((row.get(1), Position { tx_id, global_position: row.get(2) }));
+        written.events.push((row.get(0), Position { tx_id, global_position: row.get(1) }));
     }
+    // RETURNING follows insertion order, which the statement fixes; sort anyway, cheaply.
+    written.events.sort_unstable_by_key(|(version, _)| *version);
     if written.events.len() != events.len() {
         return Err(StoreError::Codec(format!("{} of {} events written", written.events.len(), events.len())));
     }

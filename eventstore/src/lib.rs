@@ -22,6 +22,7 @@ mod projection_access;
 pub mod queries;
 pub mod queries_access;
 mod read;
+pub mod snapshot;
 mod tables;
 pub mod vault;
 

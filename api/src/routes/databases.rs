@@ -7,6 +7,7 @@ use crate::auth::Caller;
 use crate::authz::{role_on, Action};
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
+use crate::listcache::ListKey;
 use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
 use crate::{metadata, service, AppState};
 
@@ -63,10 +64,8 @@ pub async fn list(
         Some(c) => Some(DatabaseId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let rows = state
-        .store
-        .visible_databases(caller.account_id, caller.user_id, caller.selected.as_deref(), after, limit)
-        .await?;
+    let key = ListKey { account: caller.account_id, user: caller.user_id, only: caller.selected.clone(), after, limit };
+    let rows = state.list_cache.visible_databases(&state.store, key).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
     let data = rows
         .iter()

@@ -16,6 +16,7 @@ mod input;
 mod isolation;
 mod keycache;
 mod lifecycle;
+mod listcache;
 mod matrix;
 mod observability;
 mod replay;

@@ -1,0 +1,130 @@
+//! Database listings (`GET /databases`, the route dashboards and scripts poll) answered
+//! without running the listing query when nothing has committed since it last ran.
+//!
+//! Every request first takes a read barrier: a commit snapshot of the control-plane cluster
+//! taken after the request arrived ([`eventstore::snapshot`]). A listing cached with the
+//! snapshot taken before it was read is served only if no transaction at all completed
+//! between that snapshot and the barrier's, so the answer is exactly what the query would
+//! return now — whichever process wrote (the worker, another API replica, an operator). A
+//! client that saw an operation succeed can never list the database in its old state.
+//!
+//! Concurrent requests share one barrier query: each waits for the first snapshot query
+//! *sent* after it arrived, so under load one round trip serves a whole batch, and the
+//! heavier listing query runs only after something changed. Any write in the cluster
+//! (including unrelated ones) invalidates: correctness never depends on knowing what a write
+//! touched.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use domain::{AccountId, DatabaseId, UserId};
+use eventstore::queries::DatabaseRow;
+use eventstore::snapshot::CommitSnapshot;
+use eventstore::{Store, StoreError};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+/// Listings kept at most; past this the cache starts over (each entry is one page).
+pub const CAPACITY: usize = 10_000;
+
+pub type Listing = Arc<Vec<(DatabaseRow, Option<String>)>>;
+
+/// Everything `Store::visible_databases` depends on besides the data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListKey {
+    pub account: AccountId,
+    pub user: UserId,
+    pub only: Option<Vec<DatabaseId>>,
+    pub after: Option<DatabaseId>,
+    pub limit: i64,
+}
+
+#[derive(Default)]
+pub struct ListCache {
+    entries: Mutex<HashMap<ListKey, (CommitSnapshot, Listing)>>,
+    barrier: Arc<Barrier>,
+}
+
+impl ListCache {
+    /// The databases `key` lists, exactly as of a moment after this call began.
+    pub async fn visible_databases(&self, store: &Store, key: ListKey) -> Result<Listing, StoreError> {
+        let now = self.barrier.snapshot(store).await?;
+        let cached = self.entries.lock().get(&key).cloned();
+        if let Some((at, rows)) = cached {
+            if at.unchanged_until(&now) {
+                metrics::counter!("berth_list_cache_total", "outcome" => "hit").increment(1);
+                return Ok(rows);
+            }
+        }
+        metrics::counter!("berth_list_cache_total", "outcome" => "miss").increment(1);
+        let rows: Listing =
+            Arc::new(store.visible_databases(key.account, key.user, key.only.as_deref(), key.after, key.limit).await?);
+        // `now` was taken before the query read: a commit in between makes the entry fail
+        // its next check, never serve something older than it claims.
+        let mut entries = self.entries.lock();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, (now, rows.clone()));
+        Ok(rows)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Batches snapshot queries: at most one in flight; callers that arrive meanwhile get the
+/// next one, which is sent after they arrived.
+#[derive(Default)]
+struct Barrier {
+    state: Mutex<BarrierState>,
+}
+
+type Reply = oneshot::Sender<Result<CommitSnapshot, String>>;
+
+#[derive(Default)]
+struct BarrierState {
+    waiting: Vec<Reply>,
+    running: bool,
+}
+
+impl Barrier {
+    async fn snapshot(self: &Arc<Self>, store: &Store) -> Result<CommitSnapshot, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut state = self.state.lock();
+            state.waiting.push(reply);
+            !std::mem::replace(&mut state.running, true)
+        };
+        if start {
+            tokio::spawn(self.clone().serve(store.clone()));
+        }
+        match answer.await {
+            Ok(result) => result.map_err(StoreError::Unavailable),
+            Err(_) => Err(StoreError::Unavailable("the read barrier was dropped".into())),
+        }
+    }
+
+    async fn serve(self: Arc<Self>, store: Store) {
+        loop {
+            let batch = {
+                let mut state = self.state.lock();
+                if state.waiting.is_empty() {
+                    state.running = false;
+                    return;
+                }
+                std::mem::take(&mut state.waiting)
+            };
+            let result = store.commit_snapshot().await.map_err(|e| e.to_string());
+            for reply in batch {
+                // A caller that went away (client disconnected) no longer listens.
+                let _ = reply.send(result.clone());
+            }
+        }
+    }
+}
