@@ -266,7 +266,8 @@ impl Runner {
             let started = std::time::Instant::now();
             match (job, *step) {
                 (Job::Provision { .. }, "role") => {
-                    let (verifier, limit) = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    let (verifier, limit) =
+                        role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
                     host.ensure_role(id, &name, verifier, *limit).await?
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
@@ -275,11 +276,13 @@ impl Runner {
                     self.populate(&host, id, &name, source).await?
                 }
                 (Job::Provision { source: None, .. }, "populate") => {}
-                (Job::Provision { source: None, .. }, "pgbouncer") if early_sync.is_some() => {
-                    let sync = early_sync.take().expect("checked");
-                    let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
-                    tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
-                }
+                (Job::Provision { source: None, .. }, "pgbouncer") => match early_sync.take() {
+                    Some(sync) => {
+                        let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
+                        tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
+                    }
+                    None => host.sync_bouncer(&self.store).await?,
+                },
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
