@@ -56,6 +56,9 @@ impl Store {
         );
         let pool = Pool::builder(manager)
             .max_size(size)
+            // The most recently used connection first: a lone caller keeps one warm backend
+            // instead of cycling through every idle one.
+            .queue_mode(deadpool_postgres::QueueMode::Lifo)
             .wait_timeout(Some(std::time::Duration::from_secs(10)))
             .create_timeout(Some(std::time::Duration::from_secs(5)))
             .runtime(deadpool_postgres::Runtime::Tokio1)

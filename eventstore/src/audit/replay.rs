@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::Either;
 use futures::TryStreamExt;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
@@ -72,15 +73,29 @@ pub async fn replay(store: &Store) -> Result<ReplayReport, StoreError> {
 
 pub async fn replay_with(store: &Store, opts: &ReplayOptions) -> Result<ReplayReport, StoreError> {
     let (mut client, conn) = store.dedicated().await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    // The connection is driven by this task rather than a spawned one: the rows then reach
+    // the projection without waking another thread for every batch the socket delivers, which
+    // cost more than decoding them. Once the replay is done the connection is dropped.
+    let work = replay_on(&mut client, opts);
+    futures::pin_mut!(work);
+    match futures::future::select(work, conn).await {
+        Either::Left((report, _)) => report,
+        Either::Right((closed, _)) => {
+            closed?;
+            Err(StoreError::Unavailable("the replay connection closed".into()))
+        }
+    }
+}
+
+async fn replay_on(client: &mut tokio_postgres::Client, opts: &ReplayOptions) -> Result<ReplayReport, StoreError> {
     let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).start().await?;
     let scratch = format!("berth_replay_{}", Uuid::new_v4().simple());
     let mut ddl = format!("create schema {scratch};");
+    // Unlogged: the rebuilt rows never outlive the transaction, so writing them to the WAL
+    // would only slow the load.
     for m in READ_MODELS {
         ddl.push_str(&format!(
-            "create table {scratch}.{t} (like public.{t} including defaults including constraints);",
+            "create unlogged table {scratch}.{t} (like public.{t} including defaults including constraints);",
             t = m.table
         ));
     }
@@ -115,26 +130,58 @@ async fn rebuild(tx: &Transaction<'_>, numbered: Position, scratch: &str) -> Res
              from public.events order by tx_id, global_position",
         )
         .await?;
+    // Sized from the live tables' statistics: growing maps of a hundred thousand rows step by
+    // step cost a few percent of the replay.
+    let names: Vec<&str> = READ_MODELS.iter().map(|m| m.table).collect();
+    for r in tx
+        .query(
+            "select relname::text, greatest(reltuples, 0)::int8 from pg_class
+             where relnamespace = 'public'::regnamespace and relname = any($1)",
+            &[&names],
+        )
+        .await?
+    {
+        tables.reserve(&r.get::<_, String>(0), usize::try_from(r.get::<_, i64>(1)).unwrap_or_default());
+    }
     let rows = tx.query_raw(&stmt, std::iter::empty::<&(dyn ToSql + Sync)>()).await?;
     futures::pin_mut!(rows);
     let mut n = 0;
+    // One event, refilled row by row; metadata is parsed again only when it changes (the
+    // events of one append share it).
+    let mut e = RecordedEvent {
+        global_position: 0,
+        tx_id: 0,
+        stream_id: String::new(),
+        version: 0,
+        event_id: Uuid::nil(),
+        event_type: String::new(),
+        schema_version: 0,
+        // Projections read the decoded event, never the raw data.
+        data: serde_json::Value::Null,
+        metadata: Default::default(),
+        occurred_at: Default::default(),
+    };
+    let mut metadata: Vec<u8> = Vec::new();
     while let Some(row) = rows.try_next().await? {
         let tx_id: &str = row.get(1);
         let (stream_id, event_type, schema_version): (&str, &str, i32) = (row.get(2), row.get(5), row.get(6));
         let decoded = decode_from(stream_id, event_type, schema_version, row.get::<_, RawJson>(7).0);
-        let e = RecordedEvent {
-            global_position: row.get(0),
-            tx_id: tx_id.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx_id}")))?,
-            stream_id: stream_id.to_owned(),
-            version: row.get(3),
-            event_id: row.get(4),
-            event_type: event_type.to_owned(),
-            schema_version,
-            // Projections read the decoded event, never the raw data.
-            data: serde_json::Value::Null,
-            metadata: serde_json::from_slice(row.get::<_, RawJson>(8).0)?,
-            occurred_at: row.get(9),
-        };
+        e.global_position = row.get(0);
+        e.tx_id = tx_id.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx_id}")))?;
+        e.stream_id.clear();
+        e.stream_id.push_str(stream_id);
+        e.version = row.get(3);
+        e.event_id = row.get(4);
+        e.event_type.clear();
+        e.event_type.push_str(event_type);
+        e.schema_version = schema_version;
+        let raw_metadata = row.get::<_, RawJson>(8).0;
+        if raw_metadata != metadata.as_slice() {
+            e.metadata = serde_json::from_slice(raw_metadata)?;
+            metadata.clear();
+            metadata.extend_from_slice(raw_metadata);
+        }
+        e.occurred_at = row.get(9);
         let projected = match decoded {
             Ok(d) => projection::project_decoded(&mut tables, &e, d).await,
             Err(err) => Err(err),

@@ -55,17 +55,29 @@ pub(crate) trait Tables {
     async fn update(&mut self, table: &'static str, key: Key, set: Vec<(&'static str, Set)>) -> Result<(), StoreError>;
     async fn delete(&mut self, table: &'static str, key: Key) -> Result<(), StoreError>;
     /// The listed columns of the one row matching `key`, if any.
+    async fn get_by(
+        &mut self,
+        table: &'static str,
+        key: &Key,
+        cols: &[&'static str],
+    ) -> Result<Option<Vec<Val>>, StoreError>;
+
     async fn get(
         &mut self,
         table: &'static str,
         key: Key,
         cols: &[&'static str],
-    ) -> Result<Option<Vec<Val>>, StoreError>;
+    ) -> Result<Option<Vec<Val>>, StoreError> {
+        self.get_by(table, &key, cols).await
+    }
 
     /// Like [`Tables::get`], but the row must exist (projections read rows their stream
-    /// created earlier).
+    /// created earlier). The key is described only when the row is missing: replay calls
+    /// this for most events.
     async fn must_get(&mut self, table: &'static str, key: Key, cols: &[&'static str]) -> Result<Vec<Val>, StoreError> {
-        let what = format!("{table} {key:?}");
-        self.get(table, key, cols).await?.ok_or_else(|| StoreError::Codec(format!("projection: no row in {what}")))
+        match self.get_by(table, &key, cols).await? {
+            Some(row) => Ok(row),
+            None => Err(StoreError::Codec(format!("projection: no row in {table} {key:?}"))),
+        }
     }
 }

@@ -76,14 +76,14 @@ impl Tables for SqlTables<'_, '_> {
         Ok(())
     }
 
-    async fn get(
+    async fn get_by(
         &mut self,
         table: &'static str,
-        key: Key,
+        key: &Key,
         cols: &[&'static str],
     ) -> Result<Option<Vec<Val>>, StoreError> {
         let mut params = Vec::new();
-        let filter = where_clause(&key, 1, &mut params);
+        let filter = where_clause(key, 1, &mut params);
         let sql = format!("select {} from {table} where {filter}", cols.join(", "));
         let row = self.tx.query_opt(sql.as_str(), &params).await?;
         Ok(row.map(|r| (0..cols.len()).map(|i| r.get::<_, Val>(i)).collect()))

@@ -1,7 +1,7 @@
 //! One column value of a read-model row: what projections write, a statement parameter on
 //! the live path, and a field of a binary `COPY … FROM STDIN` on the replay path.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use uuid::Uuid;
@@ -18,7 +18,9 @@ pub(crate) enum Val {
     Bool(bool),
     Time(DateTime<Utc>),
     Date(NaiveDate),
-    Json(serde_json::Value),
+    /// JSON as its text: serialized once when the row is made, so a row in memory holds one
+    /// string instead of a tree of maps (cheaper to keep, to copy out and to free).
+    Json(String),
     Uuids(Vec<Uuid>),
 }
 
@@ -102,7 +104,8 @@ impl From<NaiveDate> for Val {
 }
 impl From<serde_json::Value> for Val {
     fn from(v: serde_json::Value) -> Self {
-        Val::Json(v)
+        // The same compact text `serde_json::to_writer` gives when the value is a parameter.
+        Val::Json(v.to_string())
     }
 }
 impl From<Vec<Uuid>> for Val {
@@ -132,7 +135,14 @@ impl ToSql for Val {
             Val::Bool(v) => v.to_sql(ty, out),
             Val::Time(v) => v.to_sql(ty, out),
             Val::Date(v) => v.to_sql(ty, out),
-            Val::Json(v) => v.to_sql(ty, out),
+            Val::Json(text) => {
+                if *ty == Type::JSONB {
+                    // Binary jsonb: a format version byte, then the JSON text.
+                    out.put_u8(1);
+                }
+                out.put_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
             Val::Uuids(v) => v.to_sql(ty, out),
         }
     }
@@ -155,7 +165,7 @@ impl<'a> FromSql<'a> for Val {
             Type::BOOL => Val::Bool(bool::from_sql(ty, raw)?),
             Type::TIMESTAMPTZ => Val::Time(DateTime::<Utc>::from_sql(ty, raw)?),
             Type::DATE => Val::Date(NaiveDate::from_sql(ty, raw)?),
-            Type::JSONB | Type::JSON => Val::Json(serde_json::Value::from_sql(ty, raw)?),
+            Type::JSONB | Type::JSON => Val::Json(serde_json::Value::from_sql(ty, raw)?.to_string()),
             Type::UUID_ARRAY => Val::Uuids(Vec::<Uuid>::from_sql(ty, raw)?),
             _ => return Err(format!("no read-model value for type {ty}").into()),
         })
