@@ -102,20 +102,44 @@ impl Barrier {
             !std::mem::replace(&mut state.running, true)
         };
         if start {
-            tokio::spawn(self.clone().serve(store.clone()));
+            // Built before the spawn: if the runtime drops the task, even unpolled, the
+            // guard fails the waiting callers instead of leaving them waiting forever.
+            let server = Server { barrier: self.clone(), done: false };
+            tokio::spawn(server.serve(store.clone()));
         }
         match answer.await {
             Ok(result) => result.map_err(StoreError::Unavailable),
             Err(_) => Err(StoreError::Unavailable("the read barrier was dropped".into())),
         }
     }
+}
 
-    async fn serve(self: Arc<Self>, store: Store) {
+/// The running barrier query loop. Dropped before it found no one waiting (its runtime shut
+/// down), it drops the waiters' replies (they fail with `Unavailable`) and marks the barrier
+/// idle, so the next caller starts another.
+struct Server {
+    barrier: Arc<Barrier>,
+    done: bool,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = self.barrier.state.lock();
+            state.waiting.clear();
+            state.running = false;
+        }
+    }
+}
+
+impl Server {
+    async fn serve(mut self, store: Store) {
         loop {
             let batch = {
-                let mut state = self.state.lock();
+                let mut state = self.barrier.state.lock();
                 if state.waiting.is_empty() {
                     state.running = false;
+                    self.done = true;
                     return;
                 }
                 std::mem::take(&mut state.waiting)
@@ -126,5 +150,27 @@ impl Barrier {
                 let _ = reply.send(result.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A barrier task dropped by its runtime must not leave callers waiting forever, nor
+    /// keep later callers from starting a new one.
+    #[test]
+    fn a_dropped_barrier_task_fails_its_waiters_and_lets_the_next_caller_start_one() {
+        let barrier = Arc::new(Barrier::default());
+        let (reply, mut answer) = oneshot::channel();
+        {
+            let mut state = barrier.state.lock();
+            state.waiting.push(reply);
+            state.running = true;
+        }
+        drop(Server { barrier: barrier.clone(), done: false });
+        assert!(answer.try_recv().is_err(), "the waiter is told, not left waiting");
+        let state = barrier.state.lock();
+        assert!(!state.running && state.waiting.is_empty());
     }
 }

@@ -75,20 +75,43 @@ impl Notifier {
     /// will be sent.
     pub(crate) fn appended(&self, store: &Store, stream_id: &str) {
         if self.lock().add(stream_id) {
-            tokio::spawn(send_while_pending(store.clone()));
+            // Built before the spawn: if the runtime drops the task, even unpolled, the
+            // guard lets the next append start a sender again.
+            let sender = Sender { store: store.clone(), done: false };
+            tokio::spawn(sender.send_while_pending());
         }
     }
 }
 
-async fn send_while_pending(store: Store) {
-    let notifier = Arc::clone(&store.notifier);
-    loop {
-        let Some(payload) = notifier.lock().take_payload() else { return };
-        if let Err(e) = send(&store, &payload).await {
-            // Consumers still poll; they find the events then.
-            tracing::warn!(error = %e, "cannot send the append wake-up");
+/// The running sender. Dropped before it found nothing pending (its runtime shut down), it
+/// marks the notifier idle so that the next append starts another.
+struct Sender {
+    store: Store,
+    done: bool,
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.notifier.lock().running = false;
         }
-        tokio::time::sleep(MIN_GAP).await;
+    }
+}
+
+impl Sender {
+    async fn send_while_pending(mut self) {
+        let notifier = Arc::clone(&self.store.notifier);
+        loop {
+            let Some(payload) = notifier.lock().take_payload() else {
+                self.done = true;
+                return;
+            };
+            if let Err(e) = send(&self.store, &payload).await {
+                // Consumers still poll; they find the events then.
+                tracing::warn!(error = %e, "cannot send the append wake-up");
+            }
+            tokio::time::sleep(MIN_GAP).await;
+        }
     }
 }
 
@@ -112,6 +135,17 @@ mod tests {
         assert_eq!(p.take_payload().as_deref(), Some("database-a,database-b"));
         assert_eq!(p.take_payload(), None);
         assert!(p.add("database-c"), "after the sender ended, the next append starts one");
+    }
+
+    /// A sender dropped by its runtime (even before it ran) must let the next append start
+    /// another, or this store would never wake consumers again.
+    #[test]
+    fn a_dropped_sender_lets_the_next_append_start_one() {
+        let store = Store::connect("host=127.0.0.1 port=1 user=nobody", 1).expect("a lazy pool");
+        assert!(store.notifier.lock().add("database-a"));
+        drop(Sender { store: store.clone(), done: false });
+        assert!(store.notifier.lock().add("database-b"), "the next append starts a sender");
+        assert_eq!(store.notifier.lock().take_payload().as_deref(), Some("database-a,database-b"));
     }
 
     #[test]
