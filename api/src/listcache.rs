@@ -68,14 +68,6 @@ impl ListCache {
         entries.insert(key, (now, rows.clone()));
         Ok(rows)
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Batches snapshot queries: at most one in flight; callers that arrive meanwhile get the

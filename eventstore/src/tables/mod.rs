@@ -62,6 +62,7 @@ pub(crate) trait Tables {
         cols: &[&'static str],
     ) -> Result<Option<Vec<Val>>, StoreError>;
 
+    /// [`Tables::get_by`] for callers that own the key.
     async fn get(
         &mut self,
         table: &'static str,
