@@ -173,15 +173,22 @@ async fn already_stored(client: &tokio_postgres::Client, ids: &[Uuid]) -> Result
     Ok(!ids.is_empty() && n == ids.len() as i64)
 }
 
-/// The append statement: a CTE `stream` that advances the stream only if it is at the
-/// expected version (`$2`, 0 for a new stream) and returns `base`, and the insert of the
-/// events numbered from there, selected from that CTE. On a version mismatch the CTE yields
-/// no row, so no event is written and the statement returns nothing. A NOTIFY in the CTE
-/// rides on the stream row: sent once per append, and only if it happened.
+/// The append statement. A stream's version is its last event's: the primary key
+/// `(stream_id, version)` is what makes appends optimistic. The CTE `stream` yields the base
+/// version (`$2`, 0 for a new stream) only if the stream is there: for `Exact(v)` the event at
+/// `v` must exist (it can never be deleted), and the next versions must be free, which the
+/// primary key checks as the events go in. On a mismatch either nothing is inserted (the CTE
+/// is empty) or the insert fails on `events_pkey`; a racing append to the same version waits
+/// for the other's uncommitted row, then fails the same way. So a stale expected version
+/// writes nothing. A NOTIFY in the CTE is queued once per append and, like every NOTIFY,
+/// delivered only if the transaction commits.
+///
+/// An earlier design kept a `streams` row per aggregate with its version and updated it on
+/// every append; it duplicated what the primary key already guarantees and cost a second
+/// row write (and page contention between concurrent appends) on every append.
 ///
 /// A single event (most appends) is inserted from scalar parameters; a batch from arrays,
-/// in order, so positions follow versions within the transaction. A racing first append to
-/// a new stream waits on the other's uncommitted stream row, then does nothing.
+/// in order, so positions follow versions within the transaction.
 fn statement(new_stream: bool, notify: bool, single: bool) -> &'static str {
     static STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
         let mut all = Vec::new();
@@ -198,18 +205,11 @@ fn statement(new_stream: bool, notify: bool, single: bool) -> &'static str {
 }
 
 fn build_statement(new_stream: bool, notify: bool, single: bool) -> String {
-    let count = if single { "1" } else { "cardinality($3::uuid[])" };
     let returning = if notify { "$2::bigint as base, pg_notify('berth_events', $1)" } else { "$2::bigint as base" };
     let stream = if new_stream {
-        format!(
-            "insert into streams (stream_id, version) values ($1, $2::bigint + {count})
-             on conflict (stream_id) do nothing returning {returning}"
-        )
+        format!("select {returning}")
     } else {
-        format!(
-            "update streams set version = $2::bigint + {count} where stream_id = $1 and version = $2::bigint
-             returning {returning}"
-        )
+        format!("select {returning} where exists (select from events where stream_id = $1 and version = $2::bigint)")
     };
     let events = if single {
         "select $1, stream.base + 1, $3::uuid, $4::text, $5::int, $6::jsonb, $7, $8 from stream"
