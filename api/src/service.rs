@@ -95,9 +95,34 @@ pub async fn create_from(
 ) -> Result<(StatusCode, CreatedDatabase), ApiError> {
     // Restores and branches make databases of the caller's account: the same quotas apply.
     caller.require_full_account()?;
-    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let password = generate_password();
+    let pw = password.clone();
+    // SCRAM is deliberately slow (4096 rounds): keep it off the async workers, and compute
+    // it while the reads below are in flight.
+    let verifier = async {
+        tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
+            .await
+            .map_err(|_| ApiError::Internal)
+    };
+    let plan = async { Ok::<_, ApiError>(state.store.account_plan(caller.account_id).await?) };
+    let usage = async { Ok::<_, ApiError>(state.store.account_usage(caller.account_id).await?) };
+    // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
+    let host_id = async {
+        match &source {
+            Some(DatabaseSource::Branch { database_id }) => {
+                Ok::<_, ApiError>(state.store.database(*database_id).await?.host_id)
+            }
+            _ => {
+                let host = state.store.pick_host().await?;
+                Ok(host.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?.id)
+            }
+        }
+    };
+    let (plan, usage, host_id, verifier) = tokio::join!(plan, usage, host_id, verifier);
+    // Errors in the order the checks read: the quota before the host.
+    let plan = plan?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let (_, used_bytes) = usage?;
     let quotas = state.config.plans.of(plan);
-    let (_, used_bytes) = state.store.account_usage(caller.account_id).await?;
     if used_bytes >= quotas.storage_mb * 1024 * 1024 {
         return Err(ApiError::QuotaExceeded(format!(
             "the account uses {} MB of its {} MB storage quota; free space before creating databases",
@@ -105,20 +130,7 @@ pub async fn create_from(
             quotas.storage_mb
         )));
     }
-    // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
-    let host_id = match source {
-        Some(DatabaseSource::Branch { database_id }) => state.store.database(database_id).await?.host_id,
-        _ => {
-            let host = state.store.pick_host().await?;
-            host.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?.id
-        }
-    };
-    let password = generate_password();
-    let pw = password.clone();
-    // SCRAM is deliberately slow (4096 rounds): keep it off the async workers.
-    let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    let (host_id, verifier) = (host_id?, verifier?);
     let id = DatabaseId::new();
     let operation_id = OperationId::new();
     let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id, operation_id, source };
@@ -163,8 +175,11 @@ pub async fn create_from(
 pub async fn wait_for_operation(state: &AppState, op: OperationId, budget: Duration) -> Result<bool, ApiError> {
     let deadline = tokio::time::Instant::now() + budget;
     let mut appends = state.appends.clone();
+    // This process's own appends (the worker runs here under `berth up`) wake it at once.
+    let mut local = state.store.local_appends();
     loop {
         appends.borrow_and_update();
+        local.borrow_and_update();
         let (row, _) = state.store.operation(op).await?;
         match row.state.as_str() {
             "succeeded" => return Ok(true),
@@ -174,6 +189,7 @@ pub async fn wait_for_operation(state: &AppState, op: OperationId, budget: Durat
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return Ok(false),
             _ = appends.changed() => {}
+            Ok(()) = local.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }

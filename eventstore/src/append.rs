@@ -99,9 +99,7 @@ impl Store {
         };
         let outcome = match result {
             Ok(version) => {
-                if !notifies_in_statement(stream_id) {
-                    self.notifier.appended(self, stream_id);
-                }
+                self.notifier.appended(self, stream_id, notifies_in_statement(stream_id));
                 Ok(AppendOutcome::Appended { version })
             }
             Err(e) => {

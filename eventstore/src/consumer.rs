@@ -128,14 +128,18 @@ impl Store {
         }
         tracing::info!(consumer = name, "consumer holds its lock");
         let mut pos = self.checkpoint(name).await?;
+        // Appends of this process wake the consumer at once; the NOTIFY covers the others.
+        let mut local = self.local_appends();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            local.borrow_and_update();
             let events = read_after_on(&client, pos, opts.batch).await?;
             let Some(last) = events.last().map(|e| e.position()) else {
                 tokio::select! {
                     _ = wake.notified() => {}
+                    Ok(()) = local.changed() => {}
                     _ = tokio::time::sleep(opts.idle_poll) => {}
                     _ = shutdown.changed() => return Ok(()),
                 }

@@ -25,9 +25,19 @@ pub const MIN_GAP: Duration = Duration::from_millis(5);
 /// which listeners read as "anything may have changed".
 const MAX_PAYLOAD: usize = 7000;
 
-#[derive(Default)]
 pub(crate) struct Notifier {
     pending: Mutex<Pending>,
+    /// Moves at once after every append committed through this store (and its clones):
+    /// waiters and consumers in this process need not wait for the NOTIFY's round trip
+    /// through PostgreSQL (`berth up` runs the API, the worker and the consumers in one
+    /// process). Other processes still learn of the append by the NOTIFY.
+    local: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Notifier { pending: Mutex::default(), local: tokio::sync::watch::channel(0).0 }
+    }
 }
 
 #[derive(Default)]
@@ -71,10 +81,17 @@ impl Notifier {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records a committed append to `stream_id` and makes sure a notification naming it
+    /// A receiver that moves after every append committed in this process.
+    pub(crate) fn local(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.local.subscribe()
+    }
+
+    /// Records a committed append: tells this process's waiters at once, and, unless the
+    /// append notified by itself (`notified`), makes sure a notification naming `stream_id`
     /// will be sent.
-    pub(crate) fn appended(&self, store: &Store, stream_id: &str) {
-        if self.lock().add(stream_id) {
+    pub(crate) fn appended(&self, store: &Store, stream_id: &str, notified: bool) {
+        self.local.send_modify(|n| *n = n.wrapping_add(1));
+        if !notified && self.lock().add(stream_id) {
             // Built before the spawn: if the runtime drops the task, even unpolled, the
             // guard lets the next append start a sender again.
             let sender = Sender { store: store.clone(), done: false };

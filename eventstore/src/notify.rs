@@ -37,6 +37,13 @@ pub enum AppendSignal<'a> {
 pub type OnAppendSignal = Arc<dyn Fn(AppendSignal<'_>) + Send + Sync>;
 
 impl Store {
+    /// A receiver that moves at once after every append committed through this store or a
+    /// clone of it, in this process; no round trip through PostgreSQL. Appends of other
+    /// processes reach [`Store::listen_appends`] only; wait on both.
+    pub fn local_appends(&self) -> watch::Receiver<u64> {
+        self.notifier.local()
+    }
+
     /// A receiver that changes after every committed append (and at least every few seconds
     /// while the listening connection is being re-established). Spawns the listener on the
     /// current runtime; call once per process and share the receiver.

@@ -135,6 +135,21 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+fn role_options(verifier: &str, connection_limit: i32) -> String {
+    format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier))
+}
+
+/// One simple-query message of two statements, which runs as one implicit transaction: the
+/// role never exists without its marker.
+fn create_role_sql(id: DatabaseId, name: &DatabaseName, verifier: &str, connection_limit: i32) -> String {
+    let q = name.quoted();
+    format!(
+        "CREATE ROLE {q} {}; COMMENT ON ROLE {q} IS {}",
+        role_options(verifier, connection_limit),
+        literal(&marker(id))
+    )
+}
+
 impl HostConn {
     /// Who owns the role `name` on this host: `None` if it does not exist, else its marker.
     async fn role_marker(&self, name: &DatabaseName) -> Result<Option<Option<String>>, HostError> {
@@ -158,24 +173,38 @@ impl HostConn {
         connection_limit: i32,
     ) -> Result<(), HostError> {
         let client = self.pool.get().await?;
-        let q = name.quoted();
-        let set = format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier));
         match self.role_marker(name).await? {
-            None => {
-                // One simple-query message of two statements runs as one implicit transaction:
-                // the role never exists without its marker.
-                client
-                    .batch_execute(&format!("CREATE ROLE {q} {set}; COMMENT ON ROLE {q} IS {}", literal(&marker(id))))
-                    .await?;
-            }
+            None => client.batch_execute(&create_role_sql(id, name, verifier, connection_limit)).await?,
             Some(m) if m.as_deref() == Some(marker(id).as_str()) => {
-                client.batch_execute(&format!("ALTER ROLE {q} {set}")).await?;
+                let set = role_options(verifier, connection_limit);
+                client.batch_execute(&format!("ALTER ROLE {} {set}", name.quoted())).await?;
             }
             Some(_) => {
                 return Err(HostError::Permanent(format!("role {name} already exists on the host and is not ours")))
             }
         }
         Ok(())
+    }
+
+    /// Step 1 of a first provisioning: [`HostConn::ensure_role`] in one round trip when the
+    /// role is new (the usual case): create it with its marker, and only if it already exists
+    /// (a re-run after a crash, or somebody else's role) look at who owns it.
+    pub async fn create_role(
+        &self,
+        id: DatabaseId,
+        name: &DatabaseName,
+        verifier: &str,
+        connection_limit: i32,
+    ) -> Result<(), HostError> {
+        let client = self.pool.get().await?;
+        match client.batch_execute(&create_role_sql(id, name, verifier, connection_limit)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) => {
+                drop(client);
+                self.ensure_role(id, name, verifier, connection_limit).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Step 2: the database owned by the role. A database of that name owned by anyone else

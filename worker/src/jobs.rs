@@ -220,8 +220,9 @@ impl Runner {
             match job {
                 Job::Provision { .. } => {
                     let verifier = async { self.store.role_verifier(id).await.map_err(store_err) };
-                    let (verifier, limit) = tokio::try_join!(verifier, self.connection_limit(db.account_id))?;
-                    Ok(Some((verifier, limit)))
+                    let (verifier, limit, password) =
+                        tokio::try_join!(verifier, self.connection_limit(db.account_id), self.password(id))?;
+                    Ok(Some((verifier, limit, password)))
                 }
                 _ => Ok(None),
             }
@@ -245,30 +246,31 @@ impl Runner {
             _ => return self.run_access(job).await,
         };
         // PgBouncer's render reads only the control plane (the pool and the verifier were
-        // recorded with the request), so it need not wait for the role and the database: it
-        // runs while they are created and the "pgbouncer" step waits for it. A pool whose
-        // database does not exist yet only fails logins, and any other database's sync on
-        // this host renders the pool just as early. If this run ends first (a failed step), the
-        // sync still runs to its end, like any other sync under the host lock: aborting it
-        // could leave a half-written config file behind a later sync's RELOAD.
-        let mut early_sync = match job {
-            // A restore or branch keeps its pool unrendered until it is filled (by this job).
-            Job::Provision { source: None, .. } => {
-                let (host, store) = (host.clone(), self.store.clone());
-                Some(tokio::spawn(async move {
-                    let started = std::time::Instant::now();
-                    host.sync_bouncer(&store).await.map(|()| started.elapsed())
-                }))
-            }
-            _ => None,
-        };
+        // recorded with the request), so it need not wait for the database: it starts once
+        // the role exists and runs while the database is created (the longest step); the
+        // "pgbouncer" step waits for it. Started any earlier, it competes with the role step
+        // for the machine and slows it down. A pool whose database does not exist yet only
+        // fails logins, and any other database's sync on this host renders the pool just as
+        // early. If this run ends first (a failed step), the sync still runs to its end, like
+        // any other sync under the host lock: aborting it could leave a half-written config
+        // file behind a later sync's RELOAD.
+        let mut early_sync = None;
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
             match (job, *step) {
-                (Job::Provision { .. }, "role") => {
-                    let (verifier, limit) =
+                (Job::Provision { source, .. }, "role") => {
+                    let (verifier, limit, _) =
                         role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
-                    host.ensure_role(id, &name, verifier, *limit).await?
+                    host.create_role(id, &name, verifier, *limit).await?;
+                    // A restore or branch keeps its pool unrendered until it is filled (by
+                    // this job), in the "pgbouncer" step.
+                    if source.is_none() {
+                        let (host, store) = (host.clone(), self.store.clone());
+                        early_sync = Some(tokio::spawn(async move {
+                            let started = std::time::Instant::now();
+                            host.sync_bouncer(&store).await.map(|()| started.elapsed())
+                        }));
+                    }
                 }
                 (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
                 (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
@@ -289,7 +291,11 @@ impl Runner {
                     }
                     host.sync_bouncer(&self.store).await?
                 }
-                (Job::Provision { .. }, "verify") => self.verify_login(&db.host, db.port, &name, id).await?,
+                (Job::Provision { .. }, "verify") => {
+                    let (_, _, password) =
+                        role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    self.verify_login(&db.host, db.port, &name, password.clone()).await?
+                }
                 (Job::Provision { .. }, "record") => {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
                 }
@@ -311,17 +317,21 @@ impl Runner {
         Ok(())
     }
 
+    /// The database role's password, from the vault.
+    pub(crate) async fn password(&self, id: DatabaseId) -> Result<String, JobError> {
+        let secret = format!("database:{}:password", id.uuid());
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
+        String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))
+    }
+
     /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
     pub(crate) async fn verify_login(
         &self,
         host: &str,
         port: u16,
         name: &DatabaseName,
-        id: DatabaseId,
+        password: String,
     ) -> Result<(), JobError> {
-        let secret = format!("database:{}:password", id.uuid());
-        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
-        let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(host)
             .port(port)

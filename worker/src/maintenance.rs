@@ -52,7 +52,8 @@ impl Runner {
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
                 (OperationKind::ResetPassword, "verify") if db.state != "stopped" => {
-                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, id).await?
+                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, self.password(id).await?)
+                        .await?
                 }
                 (OperationKind::ResetPassword, "verify") => {}
                 (_, "record") => {

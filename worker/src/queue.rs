@@ -126,12 +126,21 @@ pub struct Queue<J> {
     pool: PgPool,
     name: Arc<str>,
     storage: PostgresStorage<Value>,
+    /// Moves after every push through this handle (or a clone) of a job due now: workers of
+    /// this process fetch at once instead of waiting for apalis's NOTIFY to come back.
+    pushed: Arc<watch::Sender<u64>>,
     _job: PhantomData<fn() -> J>,
 }
 
 impl<J> Clone for Queue<J> {
     fn clone(&self) -> Self {
-        Self { pool: self.pool.clone(), name: self.name.clone(), storage: self.storage.clone(), _job: PhantomData }
+        Self {
+            pool: self.pool.clone(),
+            name: self.name.clone(),
+            storage: self.storage.clone(),
+            pushed: self.pushed.clone(),
+            _job: PhantomData,
+        }
     }
 }
 
@@ -186,7 +195,8 @@ impl<J: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static> Queue<J> {
         // sqlx's migration advisory lock.
         PostgresStorage::<()>::setup(&pool).await.context("running apalis-postgres migrations")?;
         let storage = PostgresStorage::new(&pool).with_config(apalis_config(queue_name));
-        Ok(Self { pool, name: queue_name.into(), storage, _job: PhantomData })
+        let pushed = Arc::new(watch::channel(0).0);
+        Ok(Self { pool, name: queue_name.into(), storage, pushed, _job: PhantomData })
     }
 
     /// The queue's name (`apalis.jobs.job_type`).
@@ -214,7 +224,12 @@ impl<J: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static> Queue<J> {
         let task = builder.build();
         let mut storage = self.storage.clone();
         match storage.push_task(task).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if run_at.is_none_or(|at| at <= std::time::SystemTime::now()) {
+                    self.pushed.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Ok(())
+            }
             Err(e) if is_unique_violation(&e) => {
                 tracing::debug!(queue = %self.name, %key, "job already enqueued");
                 Ok(())
@@ -395,6 +410,12 @@ where
     }
 }
 
+/// Yields after each push of a due job through this process's queue handle: a wake-up for
+/// the worker's fetch (apalis's NOTIFY of the insert still wakes workers of other processes).
+fn pushed_here(rx: watch::Receiver<u64>) -> futures::stream::BoxStream<'static, ()> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.changed().await.ok().map(|()| ((), rx)) }).boxed()
+}
+
 /// One apalis worker, under a fresh name, until shutdown or a backend error (returned).
 async fn run_one_worker<J, H>(
     queue: &Queue<J>,
@@ -415,7 +436,8 @@ where
     let backend = PostgresStorage::<Value>::new(&queue.pool)
         .with_config(apalis_config(queue.name()))
         .with_pubsub()
-        .poll_with_interval(opts.poll_interval);
+        .poll_with_interval(opts.poll_interval)
+        .poll_with_stream(pushed_here(queue.pushed.subscribe()));
     let worker = WorkerBuilder::new(&ctx)
         .backend(backend)
         // Added first = outermost: a job keeps its slot while it waits for a retry.

@@ -295,3 +295,18 @@ async fn wait_until(cond: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An append tells waiters of the same process (through any clone of the store) by the time
+/// it returns: no round trip through PostgreSQL's NOTIFY. A refused append tells nobody.
+#[tokio::test]
+async fn an_append_wakes_this_process_s_waiters_by_the_time_it_returns() {
+    let store = app().store();
+    let mut woken = store.clone().local_appends();
+    let stream = format!("bench-{}", uuid::Uuid::new_v4());
+    store.append(&stream, ExpectedVersion::NoStream, &[event(1)], &Metadata::default(), &[]).await.expect("appends");
+    assert!(woken.has_changed().expect("the store is alive"), "woken when the append returned");
+    woken.borrow_and_update();
+    let refused = store.append(&stream, ExpectedVersion::NoStream, &[event(2)], &Metadata::default(), &[]).await;
+    assert!(refused.is_err());
+    assert!(!woken.has_changed().expect("the store is alive"), "a refused append wakes nobody");
+}

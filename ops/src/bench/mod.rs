@@ -61,6 +61,7 @@ pub enum BenchCommand {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    crate::harness::configure(crate::harness::HarnessOptions::benchmark());
     match cmd {
         BenchCommand::Provision { count } => provision::run(count).await,
         BenchCommand::Append { events } => append::run(events).await,

@@ -20,7 +20,7 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     create_via_api(&http, h, &format!("bw-{run_id}")).await?;
     raw_create(&raw, &format!("rw-{run_id}")).await?;
 
-    let (mut ours, mut base, mut client_side) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut base, mut client_side, mut raw_steps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ours_total, mut base_total) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {
         let name = format!("b{i}-{run_id}");
@@ -31,7 +31,7 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
         ours_total += d;
         client_side.push((name, seen));
         let t = Instant::now();
-        raw_create(&raw, &format!("r{i}-{run_id}")).await?;
+        raw_steps.push(raw_create(&raw, &format!("r{i}-{run_id}")).await?);
         let d = t.elapsed();
         base.push(d);
         base_total += d;
@@ -46,6 +46,17 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
         ms(b.p50),
         ms(b.p95),
         b.per_second()
+    );
+    let statement_median = |i: usize| {
+        let mut v: Vec<Duration> = raw_steps.iter().map(|s: &[Duration; 3]| s[i]).collect();
+        v.sort();
+        ms(v[v.len() / 2])
+    };
+    println!(
+        "    raw statements, medians: CREATE ROLE {}  CREATE DATABASE {}  REVOKE {}",
+        statement_median(0),
+        statement_median(1),
+        statement_median(2)
     );
     let ratio = o.p50.as_secs_f64() / b.p50.as_secs_f64();
     println!("  ratio api/raw p50: {ratio:.2}x (target ≤ 2.0x)");
@@ -147,12 +158,19 @@ async fn create_via_api(http: &reqwest::Client, h: &harness::Harness, name: &str
     }
 }
 
-async fn raw_create(client: &tokio_postgres::Client, name: &str) -> anyhow::Result<()> {
+/// The raw statements, one after another on one connection; returns each one's time.
+async fn raw_create(client: &tokio_postgres::Client, name: &str) -> anyhow::Result<[Duration; 3]> {
     let q = format!("\"{name}\"");
-    client
-        .batch_execute(&format!("CREATE ROLE {q} LOGIN PASSWORD 'bench-password-{name}' CONNECTION LIMIT 20"))
-        .await?;
-    client.batch_execute(&format!("CREATE DATABASE {q} OWNER {q}")).await?;
-    client.batch_execute(&format!("REVOKE CONNECT ON DATABASE {q} FROM PUBLIC")).await?;
-    Ok(())
+    let statements = [
+        format!("CREATE ROLE {q} LOGIN PASSWORD 'bench-password-{name}' CONNECTION LIMIT 20"),
+        format!("CREATE DATABASE {q} OWNER {q}"),
+        format!("REVOKE CONNECT ON DATABASE {q} FROM PUBLIC"),
+    ];
+    let mut took = [Duration::ZERO; 3];
+    for (sql, took) in statements.iter().zip(&mut took) {
+        let t = Instant::now();
+        client.batch_execute(sql).await?;
+        *took = t.elapsed();
+    }
+    Ok(took)
 }
