@@ -13,13 +13,18 @@
 //! heavier listing query runs only after something changed. Any write in the cluster
 //! (including unrelated ones) invalidates: correctness never depends on knowing what a write
 //! touched.
+//!
+//! Each thread has its own barrier with its own connection, driven on that thread: an actix
+//! worker's requests, their snapshot query and its answer never wake another thread.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use domain::{AccountId, DatabaseId, UserId};
 use eventstore::queries::DatabaseRow;
-use eventstore::snapshot::CommitSnapshot;
+use eventstore::snapshot::{CommitSnapshot, SnapshotConnection};
 use eventstore::{Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -39,16 +44,43 @@ pub struct ListKey {
     pub limit: i64,
 }
 
-#[derive(Default)]
 pub struct ListCache {
+    /// Tells this cache's barriers from other caches' in the threads' registries.
+    id: u64,
     entries: Mutex<HashMap<ListKey, (CommitSnapshot, Listing)>>,
-    barrier: Arc<Barrier>,
+}
+
+impl Default for ListCache {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        ListCache { id: NEXT.fetch_add(1, Ordering::Relaxed), entries: Mutex::default() }
+    }
+}
+
+thread_local! {
+    /// This thread's barrier of each list cache.
+    static BARRIERS: RefCell<Vec<(u64, Arc<Barrier>)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl ListCache {
+    /// The calling thread's barrier.
+    fn barrier(&self) -> Arc<Barrier> {
+        BARRIERS.with(|all| {
+            let mut all = all.borrow_mut();
+            match all.iter().find(|(id, _)| *id == self.id) {
+                Some((_, barrier)) => barrier.clone(),
+                None => {
+                    let barrier = Arc::new(Barrier::default());
+                    all.push((self.id, barrier.clone()));
+                    barrier
+                }
+            }
+        })
+    }
+
     /// The databases `key` lists, exactly as of a moment after this call began.
     pub async fn visible_databases(&self, store: &Store, key: ListKey) -> Result<Listing, StoreError> {
-        let now = self.barrier.snapshot(store).await?;
+        let now = self.barrier().snapshot(store).await?;
         let cached = self.entries.lock().get(&key).cloned();
         if let Some((at, rows)) = cached {
             if at.unchanged_until(&now) {
@@ -83,6 +115,8 @@ type Reply = oneshot::Sender<Result<CommitSnapshot, String>>;
 struct BarrierState {
     waiting: Vec<Reply>,
     running: bool,
+    /// Kept between batches; opened by the first batch, again if it closed.
+    connection: Option<Arc<SnapshotConnection>>,
 }
 
 impl Barrier {
@@ -125,6 +159,19 @@ impl Drop for Server {
 }
 
 impl Server {
+    async fn take_snapshot(&self, store: &Store) -> Result<CommitSnapshot, StoreError> {
+        let kept = self.barrier.state.lock().connection.clone();
+        let connection = match kept {
+            Some(c) if !c.is_closed() => c,
+            _ => {
+                let c = Arc::new(store.snapshot_connection().await?);
+                self.barrier.state.lock().connection = Some(c.clone());
+                c
+            }
+        };
+        connection.take().await
+    }
+
     async fn serve(mut self, store: Store) {
         loop {
             let batch = {
@@ -136,7 +183,7 @@ impl Server {
                 }
                 std::mem::take(&mut state.waiting)
             };
-            let result = store.commit_snapshot().await.map_err(|e| e.to_string());
+            let result = self.take_snapshot(&store).await.map_err(|e| e.to_string());
             for reply in batch {
                 // A caller that went away (client disconnected) no longer listens.
                 let _ = reply.send(result.clone());

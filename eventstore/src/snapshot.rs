@@ -38,13 +38,51 @@ impl CommitSnapshot {
     }
 }
 
+const SNAPSHOT_SQL: &str = "select pg_current_snapshot()::text";
+
+fn parse_row(row: &tokio_postgres::Row) -> Result<CommitSnapshot, StoreError> {
+    let text: String = row.get(0);
+    CommitSnapshot::parse(&text).ok_or_else(|| StoreError::Codec(format!("bad snapshot {text}")))
+}
+
 impl Store {
     /// The cluster's commit snapshot now (one round trip).
     pub async fn commit_snapshot(&self) -> Result<CommitSnapshot, StoreError> {
         let client = self.client().await?;
-        let statement = client.prepare_cached("select pg_current_snapshot()::text").await?;
-        let text: String = client.query_one(&statement, &[]).await?.get(0);
-        CommitSnapshot::parse(&text).ok_or_else(|| StoreError::Codec(format!("bad snapshot {text}")))
+        let statement = client.prepare_cached(SNAPSHOT_SQL).await?;
+        parse_row(&client.query_one(&statement, &[]).await?)
+    }
+
+    /// A connection of its own for taking commit snapshots, driven by a task on the calling
+    /// runtime. On a single-threaded runtime (each actix worker has one) the query, its
+    /// answer and whoever waits for it then stay on one thread: no wake-up crosses threads.
+    pub async fn snapshot_connection(&self) -> Result<SnapshotConnection, StoreError> {
+        let (client, connection) = self.dedicated().await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "snapshot connection closed");
+            }
+        });
+        let statement = client.prepare(SNAPSHOT_SQL).await?;
+        Ok(SnapshotConnection { client, statement })
+    }
+}
+
+/// See [`Store::snapshot_connection`].
+pub struct SnapshotConnection {
+    client: tokio_postgres::Client,
+    statement: tokio_postgres::Statement,
+}
+
+impl SnapshotConnection {
+    /// The cluster's commit snapshot now (one round trip).
+    pub async fn take(&self) -> Result<CommitSnapshot, StoreError> {
+        parse_row(&self.client.query_one(&self.statement, &[]).await?)
+    }
+
+    /// The connection is gone (its driver's runtime ended, or the server closed it).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 }
 
