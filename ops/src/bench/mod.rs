@@ -1,7 +1,8 @@
 //! `berth bench …`: each benchmark measures our path and its baseline on the same machine in
 //! the same run, and prints medians and ratios (absolute numbers on a noisy 2-core machine
 //! say little; ratios say how much the platform adds). Each boots a scratch platform in a
-//! temp dir (fsync off, as in tests) that goes away when the command ends.
+//! temp dir (fsync off, as in tests; periodic jobs and request budgets as in production, see
+//! `HarnessOptions::benchmark`) that goes away when the command ends.
 
 mod append;
 mod auth;
