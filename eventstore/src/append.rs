@@ -339,33 +339,40 @@ async fn append_in_tx(
 }
 
 async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: &Extra) -> Result<(), StoreError> {
+    // Statements are prepared once per connection: an unprepared one costs a second round
+    // trip every time.
     match extra {
         Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
         Extra::DatabaseQuota { account_id, max } => {
-            tx.execute("select 1 from accounts where id = $1 for update", &[account_id]).await?;
-            let n: i64 = tx
-                .query_one("select count(*) from databases where account_id = $1 and state <> 'deleted'", &[account_id])
-                .await?
-                .get(0);
+            // Two statements, not one: the count must take its snapshot after the lock is
+            // granted, so that it sees what a concurrent create at the limit committed.
+            let lock = tx.prepare_cached("select 1 from accounts where id = $1 for update").await?;
+            tx.execute(&lock, &[account_id]).await?;
+            let count = tx
+                .prepare_cached("select count(*) from databases where account_id = $1 and state <> 'deleted'")
+                .await?;
+            let n: i64 = tx.query_one(&count, &[account_id]).await?.get(0);
             if n > *max {
                 return Err(StoreError::QuotaExceeded);
             }
         }
         Extra::RoleVerifier { database_id, verifier } => {
-            tx.execute(
-                "insert into role_verifiers (database_id, verifier) values ($1, $2)
-                 on conflict (database_id) do update set verifier = excluded.verifier",
-                &[database_id, verifier],
-            )
-            .await?;
+            let statement = tx
+                .prepare_cached(
+                    "insert into role_verifiers (database_id, verifier) values ($1, $2)
+                     on conflict (database_id) do update set verifier = excluded.verifier",
+                )
+                .await?;
+            tx.execute(&statement, &[database_id, verifier]).await?;
         }
         Extra::UserVerifier { role_name, verifier } => {
-            tx.execute(
-                "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
-                 on conflict (role_name) do update set verifier = excluded.verifier",
-                &[role_name, verifier],
-            )
-            .await?;
+            let statement = tx
+                .prepare_cached(
+                    "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
+                     on conflict (role_name) do update set verifier = excluded.verifier",
+                )
+                .await?;
+            tx.execute(&statement, &[role_name, verifier]).await?;
         }
     }
     Ok(())

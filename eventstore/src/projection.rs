@@ -4,8 +4,8 @@
 //! Activity rows are written here without a `seq`; the audit consumer numbers them in commit
 //! order (`audit::sequence_activity`), and only numbered rows are listed.
 
+use deadpool_postgres::Transaction;
 use domain::{DatabaseEvent, HostEvent};
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::codec::{decode, Decoded};

@@ -352,7 +352,8 @@ impl Store {
     /// The role verifier stored for a database (the job that creates its role reads it).
     pub async fn role_verifier(&self, id: DatabaseId) -> Result<String, StoreError> {
         let client = self.client().await?;
-        let row = client.query_opt("select verifier from role_verifiers where database_id = $1", &[&id.uuid()]).await?;
+        let statement = client.prepare_cached("select verifier from role_verifiers where database_id = $1").await?;
+        let row = client.query_opt(&statement, &[&id.uuid()]).await?;
         row.map(|r| r.get(0)).ok_or(StoreError::NotFound)
     }
 }

@@ -97,7 +97,8 @@ impl Store {
 
     pub async fn account_plan(&self, id: AccountId) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
-        Ok(c.query_opt("select plan from accounts where id = $1", &[&id.uuid()]).await?.map(|r| r.get(0)))
+        let statement = c.prepare_cached("select plan from accounts where id = $1").await?;
+        Ok(c.query_opt(&statement, &[&id.uuid()]).await?.map(|r| r.get(0)))
     }
 
     pub async fn api_keys(&self, account: AccountId) -> Result<Vec<KeyRow>, StoreError> {
@@ -171,14 +172,14 @@ impl Store {
     /// (databases not deleted, storage bytes measured) of an account.
     pub async fn account_usage(&self, account: AccountId) -> Result<(i64, i64), StoreError> {
         let c = self.client().await?;
-        let row = c
-            .query_one(
+        let statement = c
+            .prepare_cached(
                 "select count(*), coalesce(sum(u.size_bytes), 0)::bigint from databases d
                  left join database_usage u on u.database_id = d.id
                  where d.account_id = $1 and d.state <> 'deleted'",
-                &[&account.uuid()],
             )
             .await?;
+        let row = c.query_one(&statement, &[&account.uuid()]).await?;
         Ok((row.get(0), row.get(1)))
     }
 

@@ -57,9 +57,10 @@ pub(crate) const COLUMNS: &str =
 impl Store {
     pub async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(&format!("select {COLUMNS} from events where stream_id = $1 order by version"), &[&stream_id])
+        let statement = client
+            .prepare_cached(&format!("select {COLUMNS} from events where stream_id = $1 order by version"))
             .await?;
+        let rows = client.query(&statement, &[&stream_id]).await?;
         rows.iter().map(RecordedEvent::from_row).collect()
     }
 

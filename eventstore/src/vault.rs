@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use deadpool_postgres::Transaction;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Transaction;
 
 use crate::{Store, StoreError};
 
@@ -156,13 +156,14 @@ impl Store {
         // Always under the newest active key: a rotation in progress must not get rows
         // sealed under the key it is about to retire.
         let (key_id, nonce, ct) = self.keys()?.refreshed()?.seal(id, plaintext)?;
-        tx.execute(
-            "insert into secrets (id, key_id, nonce, ciphertext) values ($1, $2, $3, $4)
-             on conflict (id) do update set key_id = excluded.key_id, nonce = excluded.nonce,
-                 ciphertext = excluded.ciphertext, updated_at = now()",
-            &[&id, &key_id, &nonce, &ct],
-        )
-        .await?;
+        let statement = tx
+            .prepare_cached(
+                "insert into secrets (id, key_id, nonce, ciphertext) values ($1, $2, $3, $4)
+                 on conflict (id) do update set key_id = excluded.key_id, nonce = excluded.nonce,
+                     ciphertext = excluded.ciphertext, updated_at = now()",
+            )
+            .await?;
+        tx.execute(&statement, &[&id, &key_id, &nonce, &ct]).await?;
         Ok(())
     }
 
@@ -177,10 +178,8 @@ impl Store {
 
     pub async fn get_secret(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt("select key_id, nonce, ciphertext from secrets where id = $1", &[&id])
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let statement = client.prepare_cached("select key_id, nonce, ciphertext from secrets where id = $1").await?;
+        let row = client.query_opt(&statement, &[&id]).await?.ok_or(StoreError::NotFound)?;
         self.open_row(id, row.get::<_, &str>(0), row.get(1), row.get(2))
     }
 

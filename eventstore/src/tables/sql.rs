@@ -1,7 +1,9 @@
-//! [`Tables`] as statements in an open transaction: the live projection path.
+//! [`Tables`] as statements in an open transaction: the live projection path. Statements
+//! are prepared once per connection (the connection's statement cache): an unprepared
+//! statement costs a second round trip every time.
 
+use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
 
 use super::{Key, Row, Set, Tables, Val};
 use crate::StoreError;
@@ -43,7 +45,8 @@ impl Tables for SqlTables<'_, '_> {
         let marks: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
         let sql = format!("insert into {table} ({}) values ({})", cols.join(", "), marks.join(", "));
         let params: Vec<&(dyn ToSql + Sync)> = row.iter().map(|(_, v)| v as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(sql.as_str(), &params).await?;
+        let statement = self.tx.prepare_cached(&sql).await?;
+        self.tx.execute(&statement, &params).await?;
         Ok(())
     }
 
@@ -65,14 +68,16 @@ impl Tables for SqlTables<'_, '_> {
             .collect();
         let filter = where_clause(&key, set.len() + 1, &mut params);
         let sql = format!("update {table} set {} where {filter}", assignments.join(", "));
-        self.tx.execute(sql.as_str(), &params).await?;
+        let statement = self.tx.prepare_cached(&sql).await?;
+        self.tx.execute(&statement, &params).await?;
         Ok(())
     }
 
     async fn delete(&mut self, table: &'static str, key: Key) -> Result<(), StoreError> {
         let mut params = Vec::new();
         let filter = where_clause(&key, 1, &mut params);
-        self.tx.execute(format!("delete from {table} where {filter}").as_str(), &params).await?;
+        let statement = self.tx.prepare_cached(&format!("delete from {table} where {filter}")).await?;
+        self.tx.execute(&statement, &params).await?;
         Ok(())
     }
 
@@ -85,7 +90,8 @@ impl Tables for SqlTables<'_, '_> {
         let mut params = Vec::new();
         let filter = where_clause(key, 1, &mut params);
         let sql = format!("select {} from {table} where {filter}", cols.join(", "));
-        let row = self.tx.query_opt(sql.as_str(), &params).await?;
+        let statement = self.tx.prepare_cached(&sql).await?;
+        let row = self.tx.query_opt(&statement, &params).await?;
         Ok(row.map(|r| (0..cols.len()).map(|i| r.get::<_, Val>(i)).collect()))
     }
 }
