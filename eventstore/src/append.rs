@@ -338,16 +338,24 @@ async fn append_in_tx(
     Ok(written.version)
 }
 
+/// Runs `sql` in `tx`, prepared once per connection: an unprepared statement costs a
+/// second round trip every time.
+async fn execute_cached(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
 async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: &Extra) -> Result<(), StoreError> {
-    // Statements are prepared once per connection: an unprepared one costs a second round
-    // trip every time.
     match extra {
         Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
         Extra::DatabaseQuota { account_id, max } => {
             // Two statements, not one: the count must take its snapshot after the lock is
             // granted, so that it sees what a concurrent create at the limit committed.
-            let lock = tx.prepare_cached("select 1 from accounts where id = $1 for update").await?;
-            tx.execute(&lock, &[account_id]).await?;
+            execute_cached(tx, "select 1 from accounts where id = $1 for update", &[account_id]).await?;
             let count = tx
                 .prepare_cached("select count(*) from databases where account_id = $1 and state <> 'deleted'")
                 .await?;
@@ -357,22 +365,14 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
             }
         }
         Extra::RoleVerifier { database_id, verifier } => {
-            let statement = tx
-                .prepare_cached(
-                    "insert into role_verifiers (database_id, verifier) values ($1, $2)
-                     on conflict (database_id) do update set verifier = excluded.verifier",
-                )
-                .await?;
-            tx.execute(&statement, &[database_id, verifier]).await?;
+            let sql = "insert into role_verifiers (database_id, verifier) values ($1, $2)
+                       on conflict (database_id) do update set verifier = excluded.verifier";
+            execute_cached(tx, sql, &[database_id, verifier]).await?;
         }
         Extra::UserVerifier { role_name, verifier } => {
-            let statement = tx
-                .prepare_cached(
-                    "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
-                     on conflict (role_name) do update set verifier = excluded.verifier",
-                )
-                .await?;
-            tx.execute(&statement, &[role_name, verifier]).await?;
+            let sql = "insert into database_user_verifiers (role_name, verifier) values ($1, $2)
+                       on conflict (role_name) do update set verifier = excluded.verifier";
+            execute_cached(tx, sql, &[role_name, verifier]).await?;
         }
     }
     Ok(())
