@@ -73,8 +73,13 @@ pub fn marker(id: DatabaseId) -> String {
 /// Connections to tenant hosts, one small pool per host, made on first use.
 #[derive(Clone, Default)]
 pub struct Hosts {
-    pools: Arc<Mutex<HashMap<HostId, Pool>>>,
+    pools: Arc<Mutex<HashMap<HostId, (Pool, AdminSlot)>>>,
 }
+
+/// A host's PgBouncer admin-console connection, kept between uses: logging in costs a SCRAM
+/// exchange (CPU on both ends) that every PgBouncer sync would otherwise pay, while the
+/// host is busy creating a database.
+type AdminSlot = Arc<Mutex<Option<Arc<tokio_postgres::Client>>>>;
 
 #[derive(Clone)]
 pub struct HostConn {
@@ -82,6 +87,7 @@ pub struct HostConn {
     pub pool: Pool,
     admin_password: String,
     superuser_password: String,
+    admin_slot: AdminSlot,
 }
 
 impl Hosts {
@@ -94,8 +100,8 @@ impl Hosts {
             secret_string(store, &superuser_id),
         )?;
         let mut pools = self.pools.lock().await;
-        let pool = match pools.get(&id) {
-            Some(p) => p.clone(),
+        let (pool, admin_slot) = match pools.get(&id) {
+            Some(entry) => entry.clone(),
             None => {
                 let password = superuser_password.clone();
                 let mut cfg = tokio_postgres::Config::new();
@@ -118,11 +124,12 @@ impl Hosts {
                     .wait_timeout(Some(Duration::from_secs(30)))
                     .build()
                     .map_err(|e| HostError::Permanent(e.to_string()))?;
-                pools.insert(id, pool.clone());
-                pool
+                let entry = (pool, AdminSlot::default());
+                pools.insert(id, entry.clone());
+                entry
             }
         };
-        Ok(HostConn { row, pool, admin_password, superuser_password })
+        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot })
     }
 }
 
@@ -348,7 +355,21 @@ impl HostConn {
         Ok(client)
     }
 
-    pub async fn admin(&self) -> Result<tokio_postgres::Client, HostError> {
+    /// The host's PgBouncer admin console, on the kept connection (a new one if there is
+    /// none or it closed).
+    pub async fn admin(&self) -> Result<Arc<tokio_postgres::Client>, HostError> {
+        let mut slot = self.admin_slot.lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(self.connect_admin().await?);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// A new connection to the host's PgBouncer admin console (the watchdog's probe: it
+    /// checks that PgBouncer accepts logins, not only that an old connection still works).
+    pub async fn connect_admin(&self) -> Result<tokio_postgres::Client, HostError> {
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&self.row.bouncer_host)
             .port(self.row.bouncer_port)

@@ -89,7 +89,7 @@ async fn probe(store: &Store, hosts: &Hosts, row: &HostRow) -> Result<(), String
     let conn = hosts.get(store, row.id).await.map_err(|e| e.to_string())?;
     let client = conn.pool.get().await.map_err(|e| format!("postgresql: {e}"))?;
     client.simple_query("select 1").await.map_err(|e| format!("postgresql: {e}"))?;
-    let admin = conn.admin().await.map_err(|e| format!("pgbouncer: {e}"))?;
+    let admin = conn.connect_admin().await.map_err(|e| format!("pgbouncer: {e}"))?;
     admin.simple_query("SHOW VERSION").await.map_err(|e| format!("pgbouncer: {e}"))?;
     Ok(())
 }
