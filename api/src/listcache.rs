@@ -32,7 +32,29 @@ use tokio::sync::oneshot;
 /// Listings kept at most; past this the cache starts over (each entry is one page).
 pub const CAPACITY: usize = 10_000;
 
-pub type Listing = Arc<Vec<(DatabaseRow, Option<String>)>>;
+pub type Listing = Arc<Page>;
+
+/// One listing page: its rows and, once rendered, its response body. The body depends only
+/// on the rows and the [`ListKey`] they were listed for (the caller's role on each database
+/// follows from the account), so it is rendered once per cached page.
+pub struct Page {
+    pub rows: Vec<(DatabaseRow, Option<String>)>,
+    body: std::sync::OnceLock<actix_web::web::Bytes>,
+}
+
+impl Page {
+    /// The rendered body, rendering it with `render` the first time.
+    pub fn body<E>(
+        &self,
+        render: impl FnOnce(&[(DatabaseRow, Option<String>)]) -> Result<actix_web::web::Bytes, E>,
+    ) -> Result<actix_web::web::Bytes, E> {
+        if let Some(body) = self.body.get() {
+            return Ok(body.clone());
+        }
+        let body = render(&self.rows)?;
+        Ok(self.body.get_or_init(|| body).clone())
+    }
+}
 
 /// Everything `Store::visible_databases` depends on besides the data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,8 +111,8 @@ impl ListCache {
             }
         }
         metrics::counter!("berth_list_cache_total", "outcome" => "miss").increment(1);
-        let rows: Listing =
-            Arc::new(store.visible_databases(key.account, key.user, key.only.as_deref(), key.after, key.limit).await?);
+        let rows = store.visible_databases(key.account, key.user, key.only.as_deref(), key.after, key.limit).await?;
+        let rows: Listing = Arc::new(Page { rows, body: std::sync::OnceLock::new() });
         // `now` was taken before the query read: a commit in between makes the entry fail
         // its next check, never serve something older than it claims.
         let mut entries = self.entries.lock();

@@ -65,13 +65,18 @@ pub async fn list(
         None => None,
     };
     let key = ListKey { account: caller.account_id, user: caller.user_id, only: caller.selected.clone(), after, limit };
-    let rows = state.list_cache.visible_databases(&state.store, key).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
-    let data = rows
-        .iter()
-        .filter_map(|(db, collab)| role_on(&caller, db, collab.as_deref()).map(|role| DatabaseView::new(db, role)))
-        .collect();
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
+    let page = state.list_cache.visible_databases(&state.store, key).await?;
+    // Rendered once per cached page: it depends only on the rows and the key (the caller's
+    // role on each database follows from the account, which is part of the key).
+    let body = page.body(|rows| {
+        let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
+        let data = rows
+            .iter()
+            .filter_map(|(db, collab)| role_on(&caller, db, collab.as_deref()).map(|role| DatabaseView::new(db, role)))
+            .collect();
+        serde_json::to_vec(&Page { data, next_cursor }).map(Into::into).map_err(|_| ApiError::Internal)
+    })?;
+    Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
 }
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}", tag = "databases",
