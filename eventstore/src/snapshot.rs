@@ -40,19 +40,7 @@ impl CommitSnapshot {
 
 const SNAPSHOT_SQL: &str = "select pg_current_snapshot()::text";
 
-fn parse_row(row: &tokio_postgres::Row) -> Result<CommitSnapshot, StoreError> {
-    let text: String = row.get(0);
-    CommitSnapshot::parse(&text).ok_or_else(|| StoreError::Codec(format!("bad snapshot {text}")))
-}
-
 impl Store {
-    /// The cluster's commit snapshot now (one round trip).
-    pub async fn commit_snapshot(&self) -> Result<CommitSnapshot, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(SNAPSHOT_SQL).await?;
-        parse_row(&client.query_one(&statement, &[]).await?)
-    }
-
     /// A connection of its own for taking commit snapshots, driven by a task on the calling
     /// runtime. On a single-threaded runtime (each actix worker has one) the query, its
     /// answer and whoever waits for it then stay on one thread: no wake-up crosses threads.
@@ -77,7 +65,8 @@ pub struct SnapshotConnection {
 impl SnapshotConnection {
     /// The cluster's commit snapshot now (one round trip).
     pub async fn take(&self) -> Result<CommitSnapshot, StoreError> {
-        parse_row(&self.client.query_one(&self.statement, &[]).await?)
+        let text: String = self.client.query_one(&self.statement, &[]).await?.get(0);
+        CommitSnapshot::parse(&text).ok_or_else(|| StoreError::Codec(format!("bad snapshot {text}")))
     }
 
     /// The connection is gone (its driver's runtime ended, or the server closed it).

@@ -151,6 +151,14 @@ fn stream(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
 }
 
+/// What a provisioning job reads before its first step: the role's SCRAM verifier and
+/// connection limit, and the password its verification login uses.
+struct RoleInputs {
+    verifier: String,
+    connection_limit: i32,
+    password: String,
+}
+
 /// Milliseconds with a fraction, for step timings in the logs.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -214,15 +222,15 @@ impl Runner {
         }
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         // The attempt is recorded before any side effect; the reads the steps need (host
-        // credentials, the role's verifier and connection limit) have none, so they run
-        // alongside it instead of one after another.
+        // credentials, the role's verifier, connection limit and password) have none, so they
+        // run alongside it instead of one after another.
         let role_inputs = async {
             match job {
                 Job::Provision { .. } => {
                     let verifier = async { self.store.role_verifier(id).await.map_err(store_err) };
-                    let (verifier, limit, password) =
+                    let (verifier, connection_limit, password) =
                         tokio::try_join!(verifier, self.connection_limit(db.account_id), self.password(id))?;
-                    Ok(Some((verifier, limit, password)))
+                    Ok(Some(RoleInputs { verifier, connection_limit, password }))
                 }
                 _ => Ok(None),
             }
@@ -259,9 +267,8 @@ impl Runner {
             let started = std::time::Instant::now();
             match (job, *step) {
                 (Job::Provision { source, .. }, "role") => {
-                    let (verifier, limit, _) =
-                        role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
-                    host.create_role(id, &name, verifier, *limit).await?;
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    host.create_role(id, &name, &inputs.verifier, inputs.connection_limit).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
                     // this job), in the "pgbouncer" step.
                     if source.is_none() {
@@ -292,9 +299,8 @@ impl Runner {
                     host.sync_bouncer(&self.store).await?
                 }
                 (Job::Provision { .. }, "verify") => {
-                    let (_, _, password) =
-                        role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
-                    self.verify_login(&db.host, db.port, &name, password.clone()).await?
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    self.verify_login(&db.host, db.port, &name, inputs.password.clone()).await?
                 }
                 (Job::Provision { .. }, "record") => {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
