@@ -19,12 +19,16 @@ pub enum HostEvent {
         config_dir: String,
         capacity: u32,
     },
+    /// The control plane now reaches the host's PostgreSQL at another address: for a local
+    /// host, the directory of its Unix socket, the only way tenant roles may log in.
+    HostAddressChanged { host_id: crate::HostId, pg_host: String },
 }
 
 impl HostEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::HostRegistered { .. } => "HostRegistered",
+            Self::HostAddressChanged { .. } => "HostAddressChanged",
         }
     }
 }

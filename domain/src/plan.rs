@@ -43,6 +43,23 @@ pub struct Quotas {
     pub storage_mb: i64,
     /// `CONNECTION LIMIT` of each database role.
     pub connection_limit: i32,
+    /// Server connections PgBouncer opens to one database, all of its roles together
+    /// (`max_db_connections`): however many users a database has, each with its own
+    /// `CONNECTION LIMIT`, it cannot take more of the host's `max_connections` than this.
+    #[serde(default = "default_server_connections")]
+    pub server_connections: i32,
+    /// `temp_file_limit` of every role of the database, MB: set by the platform with
+    /// `ALTER ROLE … SET`, which a tenant cannot undo (the setting is superuser-only).
+    #[serde(default = "default_temp_file_limit_mb")]
+    pub temp_file_limit_mb: i32,
+}
+
+fn default_server_connections() -> i32 {
+    20
+}
+
+fn default_temp_file_limit_mb() -> i32 {
+    1024
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +73,27 @@ pub struct PlanQuotas {
 impl Default for PlanQuotas {
     fn default() -> Self {
         Self {
-            free: Quotas { databases: 2, storage_mb: 512, connection_limit: 10 },
-            pro: Quotas { databases: 50, storage_mb: 50 * 1024, connection_limit: 100 },
-            business: Quotas { databases: 500, storage_mb: 500 * 1024, connection_limit: 300 },
+            free: Quotas {
+                databases: 2,
+                storage_mb: 512,
+                connection_limit: 10,
+                server_connections: 10,
+                temp_file_limit_mb: 1024,
+            },
+            pro: Quotas {
+                databases: 50,
+                storage_mb: 50 * 1024,
+                connection_limit: 100,
+                server_connections: 50,
+                temp_file_limit_mb: 10 * 1024,
+            },
+            business: Quotas {
+                databases: 500,
+                storage_mb: 500 * 1024,
+                connection_limit: 300,
+                server_connections: 150,
+                temp_file_limit_mb: 50 * 1024,
+            },
         }
     }
 }

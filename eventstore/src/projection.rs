@@ -40,6 +40,10 @@ pub(crate) async fn project_decoded<T: Tables>(
 }
 
 async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) -> Result<(), StoreError> {
+    if let HostEvent::HostAddressChanged { host_id, pg_host } = h {
+        let set = vec![("pg_host", Set::To(pg_host.into()))];
+        return t.update("hosts", Key::id(host_id.uuid()), set).await;
+    }
     let HostEvent::HostRegistered {
         host_id,
         name,
@@ -51,7 +55,10 @@ async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) ->
         admin_user,
         config_dir,
         capacity,
-    } = h;
+    } = h
+    else {
+        return Ok(());
+    };
     t.insert(
         "hosts",
         vec![

@@ -1,7 +1,7 @@
 //! Read-model queries for the API and the workers.
 
 use chrono::{DateTime, Utc};
-use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, UserId};
+use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, Plan, UserId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -17,6 +17,15 @@ pub struct ApiKeyRow {
     pub platform_role: String,
     /// `None` for a full-account key, else the databases it is limited to.
     pub selected: Option<Vec<DatabaseId>>,
+}
+
+/// A pool a host's PgBouncer should serve.
+#[derive(Debug, Clone)]
+pub struct HostPool {
+    pub name: DatabaseName,
+    /// The SCRAM verifier of the database's role.
+    pub verifier: String,
+    pub plan: Plan,
 }
 
 #[derive(Debug, Clone)]
@@ -184,12 +193,14 @@ impl Store {
     }
 
     /// The tenant pools a host's PgBouncer should serve: every database not deleted, with the
-    /// SCRAM verifier of its role.
-    pub async fn host_pools(&self, host: HostId) -> Result<Vec<(DatabaseName, String)>, StoreError> {
+    /// SCRAM verifier of its role and the plan of its account (which caps its pool).
+    pub async fn host_pools(&self, host: HostId) -> Result<Vec<HostPool>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select d.name, v.verifier from databases d join role_verifiers v on v.database_id = d.id
+                "select d.name, v.verifier, a.plan from databases d
+                 join role_verifiers v on v.database_id = d.id
+                 join accounts a on a.id = d.account_id
                  where d.host_id = $1 and d.state not in ('deleted', 'deleting')
                  order by d.name",
                 &[&host.uuid()],
@@ -197,9 +208,10 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                let name: String = r.get(0);
-                let name = DatabaseName::parse(&name).map_err(|e| StoreError::Codec(e.to_string()))?;
-                Ok((name, r.get(1)))
+                let codec = |e: String| StoreError::Codec(e);
+                let name = DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| codec(e.to_string()))?;
+                let plan = Plan::parse(r.get::<_, &str>(2)).ok_or_else(|| codec(format!("unknown plan of {name}")))?;
+                Ok(HostPool { name, verifier: r.get(1), plan })
             })
             .collect()
     }

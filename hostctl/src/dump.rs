@@ -21,19 +21,47 @@ use crate::bins::PgBins;
 use crate::objects::store_error;
 use crate::HostError;
 
-/// Where a child process connects (as the host's superuser).
+/// Where a child process connects: a tenant's own role in a tenant database (built from a
+/// [`crate::tenant::TenantLogin`] by [`crate::HostConn::tenant_target`]), never the superuser.
 #[derive(Clone)]
 pub struct PgTarget {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: String,
-    pub dbname: String,
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    dbname: String,
 }
 
 impl PgTarget {
+    pub(crate) fn new(host: &str, port: u16, login: &crate::tenant::TenantLogin, dbname: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            user: login.role().to_owned(),
+            password: login.password().to_owned(),
+            dbname: dbname.to_owned(),
+        }
+    }
+
+    /// A target outside any tenant's reach, for `berth bench backup`'s scratch database on a
+    /// cluster of its own. Never for a tenant database.
+    pub fn for_benchmark(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            user: user.to_owned(),
+            password: password.to_owned(),
+            dbname: dbname.to_owned(),
+        }
+    }
+
+    /// The same login, in another database (a scratch copy the role owns).
+    pub fn in_database(&self, dbname: &str) -> Self {
+        Self { dbname: dbname.to_owned(), ..self.clone() }
+    }
+
     fn apply(&self, cmd: &mut Command) {
-        for var in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGOPTIONS", "PGHOSTADDR"] {
+        for var in ["PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGHOSTADDR", "PGSSLMODE"] {
             cmd.env_remove(var);
         }
         cmd.env("PGHOST", &self.host)
@@ -41,6 +69,7 @@ impl PgTarget {
             .env("PGUSER", &self.user)
             .env("PGPASSWORD", &self.password)
             .env("PGDATABASE", &self.dbname)
+            .env("PGOPTIONS", crate::tenant::PINNED_OPTIONS)
             .env("PGAPPNAME", "berth-backup")
             .env("PGCONNECT_TIMEOUT", "10");
     }

@@ -1,5 +1,6 @@
-//! A tenant host as the workers see it: its PostgreSQL (as superuser) and its PgBouncer
-//! (config files plus the admin console). Every step is idempotent: check, then act, and
+//! A tenant host as the workers see it: its PostgreSQL (as superuser, in the maintenance
+//! database only: DDL on roles and databases; inside a tenant database see [`crate::tenant`])
+//! and its PgBouncer (config files plus the admin console). Every step is idempotent: check, then act, and
 //! "already there" is success when the object carries our marker.
 
 use std::collections::HashMap;
@@ -86,7 +87,6 @@ pub struct HostConn {
     pub row: HostRow,
     pub pool: Pool,
     admin_password: String,
-    superuser_password: String,
     admin_slot: AdminSlot,
 }
 
@@ -129,7 +129,7 @@ impl Hosts {
                 entry
             }
         };
-        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot })
+        Ok(HostConn { row, pool, admin_password, admin_slot })
     }
 }
 
@@ -142,18 +142,40 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn role_options(verifier: &str, connection_limit: i32) -> String {
-    format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier))
+/// What the plan allows each of a database's roles, enforced by PostgreSQL where the tenant
+/// cannot change it: `CONNECTION LIMIT` needs `CREATEROLE` to alter, `temp_file_limit` is a
+/// superuser-only setting (a tenant's `SET` or `ALTER ROLE … SET` of it is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleLimits {
+    pub connection_limit: i32,
+    pub temp_file_limit_mb: i32,
 }
 
-/// One simple-query message of two statements, which runs as one implicit transaction: the
-/// role never exists without its marker.
-fn create_role_sql(id: DatabaseId, name: &DatabaseName, verifier: &str, connection_limit: i32) -> String {
+impl RoleLimits {
+    pub fn of(quotas: &domain::Quotas) -> Self {
+        Self { connection_limit: quotas.connection_limit, temp_file_limit_mb: quotas.temp_file_limit_mb }
+    }
+}
+
+/// `ALTER ROLE`/`CREATE ROLE` options for a login role with this verifier and these limits.
+pub(crate) fn role_options(verifier: &str, limits: RoleLimits) -> String {
+    format!("LOGIN PASSWORD {} CONNECTION LIMIT {}", literal(verifier), limits.connection_limit)
+}
+
+/// The settings that go with [`role_options`] (a separate statement: `CREATE ROLE` takes none).
+pub(crate) fn role_settings(role: &str, limits: RoleLimits) -> String {
+    format!("ALTER ROLE {role} SET temp_file_limit = '{}MB'", limits.temp_file_limit_mb)
+}
+
+/// One simple-query message of three statements, which runs as one implicit transaction: the
+/// role never exists without its marker and its limits.
+fn create_role_sql(id: DatabaseId, name: &DatabaseName, verifier: &str, limits: RoleLimits) -> String {
     let q = name.quoted();
     format!(
-        "CREATE ROLE {q} {}; COMMENT ON ROLE {q} IS {}",
-        role_options(verifier, connection_limit),
-        literal(&marker(id))
+        "CREATE ROLE {q} {}; COMMENT ON ROLE {q} IS {}; {}",
+        role_options(verifier, limits),
+        literal(&marker(id)),
+        role_settings(&q, limits)
     )
 }
 
@@ -177,14 +199,15 @@ impl HostConn {
         id: DatabaseId,
         name: &DatabaseName,
         verifier: &str,
-        connection_limit: i32,
+        limits: RoleLimits,
     ) -> Result<(), HostError> {
         let client = self.pool.get().await?;
         match self.role_marker(name).await? {
-            None => client.batch_execute(&create_role_sql(id, name, verifier, connection_limit)).await?,
+            None => client.batch_execute(&create_role_sql(id, name, verifier, limits)).await?,
             Some(m) if m.as_deref() == Some(marker(id).as_str()) => {
-                let set = role_options(verifier, connection_limit);
-                client.batch_execute(&format!("ALTER ROLE {} {set}", name.quoted())).await?;
+                let q = name.quoted();
+                let set = role_options(verifier, limits);
+                client.batch_execute(&format!("ALTER ROLE {q} {set}; {}", role_settings(&q, limits))).await?;
             }
             Some(_) => {
                 return Err(HostError::Permanent(format!("role {name} already exists on the host and is not ours")))
@@ -201,14 +224,14 @@ impl HostConn {
         id: DatabaseId,
         name: &DatabaseName,
         verifier: &str,
-        connection_limit: i32,
+        limits: RoleLimits,
     ) -> Result<(), HostError> {
         let client = self.pool.get().await?;
-        match client.batch_execute(&create_role_sql(id, name, verifier, connection_limit)).await {
+        match client.batch_execute(&create_role_sql(id, name, verifier, limits)).await {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) => {
                 drop(client);
-                self.ensure_role(id, name, verifier, connection_limit).await
+                self.ensure_role(id, name, verifier, limits).await
             }
             Err(e) => Err(e.into()),
         }
@@ -270,19 +293,20 @@ impl HostConn {
     /// files in, RELOAD, and check PgBouncer now serves exactly those pools. Serialised per
     /// host with an advisory lock in the control-plane database, so the last writer renders
     /// everything the others added.
-    pub async fn sync_bouncer(&self, store: &Store) -> Result<(), HostError> {
+    pub async fn sync_bouncer(&self, store: &Store, plans: &domain::PlanQuotas) -> Result<(), HostError> {
         let _lock = store.host_lock(self.row.id.uuid()).await?;
         // Before reading anything: what is committed below it is in this render.
         let xmin = store.snapshot_xmin().await?;
         let pools = store.host_pools(self.row.id).await?;
         let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
         let mut entries = Vec::with_capacity(pools.len());
-        for (name, verifier) in &pools {
-            auth.push(AuthEntry { user: name.to_string(), secret: verifier.clone() });
+        for pool in &pools {
+            auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
             entries.push(PoolEntry {
-                name: name.clone(),
+                name: pool.name.clone(),
                 backend_host: self.row.pg_host.clone(),
                 backend_port: self.row.pg_port,
+                max_db_connections: plans.of(pool.plan).server_connections,
             });
         }
         for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
@@ -302,7 +326,7 @@ impl HostConn {
         }
         let served = served_databases(&admin).await?;
         let missing: Vec<&str> =
-            pools.iter().map(|(n, _)| n.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
+            pools.iter().map(|p| p.name.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
         if !missing.is_empty() {
             return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
         }
@@ -325,34 +349,6 @@ impl HostConn {
             admin.simple_query(&format!("KILL \"{}\"", name.as_str())).await?;
         }
         Ok(())
-    }
-
-    /// Where a child process (pg_dump, psql) connects to `dbname` as the superuser.
-    pub fn target(&self, dbname: &str) -> crate::dump::PgTarget {
-        crate::dump::PgTarget {
-            host: self.row.pg_host.clone(),
-            port: self.row.pg_port,
-            user: self.row.superuser.clone(),
-            password: self.superuser_password.clone(),
-            dbname: dbname.to_owned(),
-        }
-    }
-
-    /// A dedicated superuser connection to `dbname` (not pooled: tenant databases are many).
-    pub async fn connect_to(&self, dbname: &str) -> Result<tokio_postgres::Client, HostError> {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&self.row.pg_host)
-            .port(self.row.pg_port)
-            .user(&self.row.superuser)
-            .password(&self.superuser_password)
-            .dbname(dbname)
-            .application_name("berth-worker")
-            .connect_timeout(Duration::from_secs(5));
-        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(client)
     }
 
     /// The host's PgBouncer admin console, on the kept connection (a new one if there is

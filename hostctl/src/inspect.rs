@@ -1,11 +1,12 @@
 //! Read-only inspection of a tenant database for its users: usage metrics and the shape of
-//! its schema. Runs as the host's superuser on a short-lived connection (the tenant's own
-//! password is never needed), with a statement timeout so a slow catalog cannot hold an API
-//! worker.
+//! its schema, on short-lived connections with a statement timeout so a slow catalog cannot
+//! hold an API worker. Metrics are read in the maintenance database (`postgres`, which no
+//! tenant may connect to) as the host's superuser; the schema is read inside the tenant's
+//! database as the tenant's own role ([`crate::tenant`]), read-only.
 
 use std::time::Duration;
 
-use domain::{DatabaseName, HostId};
+use domain::{DatabaseId, DatabaseName, HostId};
 use eventstore::Store;
 
 use crate::host::{superuser_secret_id, HostError};
@@ -61,12 +62,8 @@ pub struct ViewInfo {
     pub name: String,
 }
 
-async fn connect(
-    store: &Store,
-    host: HostId,
-    dbname: &str,
-    read_only: bool,
-) -> Result<tokio_postgres::Client, HostError> {
+/// A superuser session in the host's maintenance database.
+async fn connect_maintenance(store: &Store, host: HostId) -> Result<tokio_postgres::Client, HostError> {
     let row = store.host(host).await?;
     let secret = store
         .get_secret(&superuser_secret_id(host))
@@ -74,16 +71,13 @@ async fn connect(
         .map_err(|e| HostError::Permanent(format!("host credentials: {e}")))?;
     let password =
         String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
-    let mut options = format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}");
-    if read_only {
-        options.push_str(" -c default_transaction_read_only=on");
-    }
+    let options = format!("{} -c statement_timeout={STATEMENT_TIMEOUT_MS}", crate::tenant::PINNED_OPTIONS);
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(&row.pg_host)
         .port(row.pg_port)
         .user(&row.superuser)
         .password(password)
-        .dbname(dbname)
+        .dbname("postgres")
         .options(&options)
         .application_name("berth-inspect")
         .connect_timeout(Duration::from_secs(5));
@@ -97,7 +91,7 @@ async fn connect(
 /// Size, connections, transactions and cache hits of `name`, and its tenant role's top
 /// statements when pg_stat_statements is loaded on the host.
 pub async fn database_metrics(store: &Store, host: HostId, name: &DatabaseName) -> Result<DatabaseMetrics, HostError> {
-    let client = connect(store, host, "postgres", false).await?;
+    let client = connect_maintenance(store, host).await?;
     let row = client
         .query_one(
             "select pg_database_size(d.datname),
@@ -176,17 +170,33 @@ async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) ->
     }
 }
 
-/// Tables (with their columns and types) and views of `name`, outside the system schemas.
-pub async fn database_schema(store: &Store, host: HostId, name: &DatabaseName) -> Result<SchemaInfo, HostError> {
-    let client = connect(store, host, name.as_str(), true).await?;
-    let columns = client
+/// Tables (with their columns and types) and views of `name`, outside the system schemas:
+/// what its owner role can see, read as that role in a read-only transaction.
+pub async fn database_schema(
+    store: &Store,
+    host: HostId,
+    id: DatabaseId,
+    name: &DatabaseName,
+) -> Result<SchemaInfo, HostError> {
+    let row = store.host(host).await?;
+    let login = crate::tenant::TenantLogin::of_owner(store, id, name).await?;
+    let mut conn = crate::tenant::connect(&row, name.as_str(), &login).await?;
+    let tx = conn.build_transaction().read_only(true).start().await?;
+    // Every comparison is made on plain text with pg_catalog's operators: information_schema
+    // columns are domains, on which the tenant may define operators of its own.
+    let columns = tx
         .query(
-            "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text,
-                    c.is_nullable = 'YES'
+            "select c.table_schema::pg_catalog.text, c.table_name::pg_catalog.text,
+                    c.column_name::pg_catalog.text, c.data_type::pg_catalog.text,
+                    c.is_nullable::pg_catalog.text OPERATOR(pg_catalog.=) 'YES'
              from information_schema.columns c
-             join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
-             where t.table_type = 'BASE TABLE' and c.table_schema not in ('pg_catalog', 'information_schema')
-             order by 1, 2, c.ordinal_position",
+             join information_schema.tables t
+               on t.table_schema::pg_catalog.text OPERATOR(pg_catalog.=) c.table_schema::pg_catalog.text
+              and t.table_name::pg_catalog.text OPERATOR(pg_catalog.=) c.table_name::pg_catalog.text
+             where t.table_type::pg_catalog.text OPERATOR(pg_catalog.=) 'BASE TABLE'
+               and c.table_schema::pg_catalog.text OPERATOR(pg_catalog.<>) 'pg_catalog'
+               and c.table_schema::pg_catalog.text OPERATOR(pg_catalog.<>) 'information_schema'
+             order by 1, 2, c.ordinal_position::pg_catalog.int4",
             &[],
         )
         .await?;
@@ -200,10 +210,12 @@ pub async fn database_schema(store: &Store, host: HostId, name: &DatabaseName) -
             t.columns.push(ColumnInfo { name: r.get(2), data_type: r.get(3), nullable: r.get(4) });
         }
     }
-    let views = client
+    let views = tx
         .query(
-            "select table_schema::text, table_name::text from information_schema.views
-             where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2",
+            "select table_schema::pg_catalog.text, table_name::pg_catalog.text from information_schema.views
+             where table_schema::pg_catalog.text OPERATOR(pg_catalog.<>) 'pg_catalog'
+               and table_schema::pg_catalog.text OPERATOR(pg_catalog.<>) 'information_schema'
+             order by 1, 2",
             &[],
         )
         .await?

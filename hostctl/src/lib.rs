@@ -11,6 +11,8 @@ pub mod objects;
 pub mod pgbouncer;
 pub mod reload;
 pub mod snapshot;
+pub mod tenant;
 pub mod users;
 
-pub use host::{HostConn, HostError, Hosts};
+pub use host::{HostConn, HostError, Hosts, RoleLimits};
+pub use tenant::{TenantConn, TenantLogin};

@@ -24,8 +24,20 @@ pub struct AuthEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolEntry {
     pub name: DatabaseName,
+    /// The cluster's address: for a local host the directory of its Unix socket, the only
+    /// way in for tenant roles (its `pg_hba.conf` refuses them over TCP).
     pub backend_host: String,
     pub backend_port: u16,
+    /// Server connections for the whole database, every role together (the plan's cap).
+    pub max_db_connections: i32,
+}
+
+/// A value in PgBouncer's connection-string syntax: bare when it can be, else quoted.
+fn conn_value(v: &str) -> String {
+    if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c)) {
+        return v.to_owned();
+    }
+    format!("'{}'", v.replace('\'', "''"))
 }
 
 fn quote_auth(s: &str) -> String {
@@ -42,18 +54,20 @@ pub fn render_auth_file(entries: &[AuthEntry]) -> String {
     out
 }
 
-/// `tenants.ini`: the `[databases]` section, one pool per tenant database. The name is a
-/// validated `DatabaseName`, so it needs no quoting in PgBouncer's connection-string syntax.
+/// `tenants.ini`: the `[databases]` section, one pool per tenant database, capped at its
+/// plan's server connections. The name is a validated `DatabaseName`, so it needs no quoting
+/// in PgBouncer's connection-string syntax.
 pub fn render_tenants(pools: &[PoolEntry]) -> String {
     let mut pools: Vec<&PoolEntry> = pools.iter().collect();
     pools.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::from("[databases]\n");
     for p in pools {
         out.push_str(&format!(
-            "{name} = host={host} port={port} dbname={name}\n",
+            "{name} = host={host} port={port} dbname={name} max_db_connections={cap}\n",
             name = p.name,
-            host = p.backend_host,
+            host = conn_value(&p.backend_host),
             port = p.backend_port,
+            cap = p.max_db_connections,
         ));
     }
     out
@@ -162,11 +176,20 @@ mod tests {
 
     #[test]
     fn tenants_render_one_pool_per_database() {
+        let shop = DatabaseName::parse("shop").expect("valid");
         let out = render_tenants(&[PoolEntry {
-            name: DatabaseName::parse("shop").expect("valid"),
-            backend_host: "127.0.0.1".into(),
+            name: shop.clone(),
+            backend_host: "/var/lib/berth/host/pg".into(),
             backend_port: 5433,
+            max_db_connections: 7,
         }]);
-        assert_eq!(out, "[databases]\nshop = host=127.0.0.1 port=5433 dbname=shop\n");
+        assert_eq!(out, "[databases]\nshop = host=/var/lib/berth/host/pg port=5433 dbname=shop max_db_connections=7\n");
+        let odd = render_tenants(&[PoolEntry {
+            name: shop,
+            backend_host: "/srv/my dir's/pg".into(),
+            backend_port: 5433,
+            max_db_connections: 1,
+        }]);
+        assert!(odd.contains("host='/srv/my dir''s/pg' port"), "{odd}");
     }
 }

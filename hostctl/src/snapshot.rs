@@ -9,14 +9,29 @@ use domain::TableStats;
 
 use crate::{HostConn, HostError};
 
-/// User tables of the connected database, as quoted `schema.table`.
-const TABLES_SQL: &str = "select format('%I.%I', n.nspname, c.relname)
-     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
-       and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
-       and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
-                       and d.deptype = 'e')
+/// User tables of the connected database, as quoted `schema.table`. Runs in a tenant
+/// database (as the tenant's role, with a pinned `search_path`): every function and operator
+/// is qualified, so nothing the tenant defined is picked by name.
+const TABLES_SQL: &str = "select pg_catalog.format('%I.%I', n.nspname, c.relname)
+     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     where c.relkind OPERATOR(pg_catalog.=) 'r'
+       and n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog' and n.nspname OPERATOR(pg_catalog.<>) 'information_schema'
+       and n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' and n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%'
+       and not exists (select 1 from pg_catalog.pg_depend d
+                       where d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                         and d.objid OPERATOR(pg_catalog.=) c.oid and d.deptype OPERATOR(pg_catalog.=) 'e')
      order by 1";
+
+/// One table's row count and checksum. The row's text is `record_out`'s, called by name:
+/// `t::text` would call a cast from the table's row type that its owner may have created.
+fn table_stats_sql(table: &str) -> String {
+    format!(
+        "select pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtextextended(
+                pg_catalog.textin(pg_catalog.record_out(t)), 0::pg_catalog.int8)::pg_catalog.numeric),
+             0::pg_catalog.numeric)::pg_catalog.text
+         from {table} t"
+    )
+}
 
 /// Row counts and checksums of every user table, read through `client` (inside whatever
 /// transaction and snapshot it is in).
@@ -25,14 +40,7 @@ pub async fn table_stats(client: &impl tokio_postgres::GenericClient) -> Result<
     let mut out = Vec::with_capacity(tables.len());
     for table in tables {
         // `table` comes from format('%I.%I'): quoted by the server itself.
-        let row = client
-            .query_one(
-                &format!(
-                    "select count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text from {table} t"
-                ),
-                &[],
-            )
-            .await?;
+        let row = client.query_one(&table_stats_sql(&table), &[]).await?;
         out.push(TableStats { table, rows: row.get(0), checksum: row.get(1) });
     }
     Ok(out)

@@ -1,10 +1,13 @@
 //! Database users on the host: extra login roles, each confined to one database (CONNECT
 //! is granted on that database only; every tenant database revokes it from PUBLIC), marked
-//! with a comment so "already exists" is success only when the role is ours.
+//! with a comment so "already exists" is success only when the role is ours. The database's
+//! owner role is made a member of each, so what a user creates stays within its owner's
+//! reach: the owner's backups dump it, and the owner takes it over when the user goes.
 
 use domain::{DatabaseId, DatabaseName};
 
-use crate::host::{HostConn, HostError};
+use crate::host::{role_options, role_settings, HostConn, HostError, RoleLimits};
+use crate::tenant::TenantLogin;
 
 /// The comment on a database user's role.
 pub fn user_marker(id: DatabaseId) -> String {
@@ -36,16 +39,17 @@ impl HostConn {
         db: &DatabaseName,
         role: &str,
         verifier: &str,
-        connection_limit: i32,
+        limits: RoleLimits,
     ) -> Result<(), HostError> {
         let mut client = self.pool.get().await?;
-        let set = format!("LOGIN PASSWORD {} CONNECTION LIMIT {connection_limit}", literal(verifier));
+        let set = role_options(verifier, limits);
+        let settings = role_settings(&ident(role), limits);
         let marker = user_marker(id);
         match self.role_comment(role).await? {
             None => {
                 let tx = client.transaction().await?;
                 tx.batch_execute(&format!(
-                    "CREATE ROLE {r} {set}; COMMENT ON ROLE {r} IS {}",
+                    "CREATE ROLE {r} {set}; COMMENT ON ROLE {r} IS {}; {settings}",
                     literal(&marker),
                     r = ident(role)
                 ))
@@ -53,19 +57,30 @@ impl HostConn {
                 tx.commit().await?;
             }
             Some(m) if m.as_deref() == Some(marker.as_str()) => {
-                client.batch_execute(&format!("ALTER ROLE {} {set}", ident(role))).await?;
+                client.batch_execute(&format!("ALTER ROLE {} {set}; {settings}", ident(role))).await?;
             }
             Some(_) => return Err(HostError::Permanent(format!("role {role} exists on the host and is not ours"))),
         }
         client
-            .batch_execute(&format!("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}", db.quoted(), ident(role)))
+            .batch_execute(&format!(
+                "GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}; GRANT {r} TO {d}",
+                d = db.quoted(),
+                r = ident(role)
+            ))
             .await?;
         Ok(())
     }
 
     /// Ends the role's sessions, hands anything it owns in `db` to the database's owner, and
-    /// drops it. Absent is success.
-    pub async fn drop_user_role(&self, id: DatabaseId, db: &DatabaseName, role: &str) -> Result<(), HostError> {
+    /// drops it. Absent is success. The hand-over runs inside the tenant's database, so it
+    /// runs as the owner (a member of the user's role), never as the superuser.
+    pub async fn drop_user_role(
+        &self,
+        id: DatabaseId,
+        db: &DatabaseName,
+        owner: &TenantLogin,
+        role: &str,
+    ) -> Result<(), HostError> {
         match self.role_comment(role).await? {
             None => return Ok(()),
             Some(m) if m.as_deref() == Some(user_marker(id).as_str()) => {}
@@ -73,8 +88,10 @@ impl HostConn {
         }
         let client = self.pool.get().await?;
         client.execute("select pg_terminate_backend(pid) from pg_stat_activity where usename = $1", &[&role]).await?;
+        // Users made before owners were members of their roles: grant it now (idempotent).
+        client.batch_execute(&format!("GRANT {} TO {}", ident(role), db.quoted())).await?;
         // DROP OWNED works in the current database only: run it inside the tenant database.
-        let inside = self.connect_to(db.as_str()).await?;
+        let inside = self.tenant(db.as_str(), owner).await?;
         inside
             .batch_execute(&format!("REASSIGN OWNED BY {r} TO {}; DROP OWNED BY {r}", db.quoted(), r = ident(role)))
             .await?;

@@ -314,8 +314,17 @@ pub fn error_text(e: &tokio_postgres::Error) -> String {
     e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
 }
 
-/// A libpq key=value DSN straight to the tenant host's PostgreSQL, bypassing PgBouncer.
+/// A libpq key=value DSN straight to the tenant host's PostgreSQL, bypassing PgBouncer:
+/// through its Unix socket, the way PgBouncer itself logs in (the only way in for tenant
+/// roles; the socket's directory is the service account's, so only the platform, PgBouncer
+/// and root reach it).
 pub fn direct_dsn(user: &str, password: &str, dbname: &str) -> String {
+    let pg = &app().platform.host.pg;
+    format!("host={} port={} user={user} password={password} dbname={dbname}", pg.socket_dir().display(), pg.port())
+}
+
+/// The same, over TCP to the PostgreSQL port, as a tenant on the network would try it.
+pub fn tcp_dsn(user: &str, password: &str, dbname: &str) -> String {
     let pg = &app().platform.host.pg;
     format!("host={} port={} user={user} password={password} dbname={dbname}", pg.host(), pg.port())
 }

@@ -35,8 +35,13 @@ pub async fn control_database(cluster: &PgCluster) -> anyhow::Result<(String, St
 }
 
 /// Registers a local tenant host under `name` unless it is registered already; its
-/// credentials go to the vault, not into the event.
+/// credentials go to the vault, not into the event. The control plane reaches its
+/// PostgreSQL through the Unix socket (the only way in for tenant roles, see
+/// `pgconf::render_hba`); a host registered by an older Berth, at a TCP address, is moved
+/// there. Tenants may not connect to the maintenance databases.
 pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) -> anyhow::Result<HostId> {
+    close_maintenance_databases(&host.pg).await?;
+    let socket_dir = host.pg.socket_dir().display().to_string();
     if let Some(existing) = store.hosts().await?.into_iter().find(|h| h.name == name) {
         // Ports may differ from the last run; credentials never do. Re-registering a moved
         // host is future work: say so rather than act on stale addresses.
@@ -48,6 +53,14 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
             host.pg.port(),
             host.bouncer.port()
         );
+        if existing.pg_host != socket_dir {
+            let stream = format!("host-{}", existing.id.uuid());
+            let version = store.read_stream(&stream).await?.len() as i64;
+            let moved = HostEvent::HostAddressChanged { host_id: existing.id, pg_host: socket_dir };
+            store
+                .append(&stream, ExpectedVersion::Exact(version), &[moved.to_new()?], &Metadata::default(), &[])
+                .await?;
+        }
         return Ok(existing.id);
     }
     let id = HostId::new();
@@ -56,7 +69,7 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
     let event = HostEvent::HostRegistered {
         host_id: id,
         name: name.to_owned(),
-        pg_host: host.pg.host().to_owned(),
+        pg_host: socket_dir,
         pg_port: host.pg.port(),
         superuser: host.pg.superuser().to_owned(),
         bouncer_host: host.bouncer.host().to_owned(),
@@ -124,4 +137,13 @@ impl Services {
             }
         }
     }
+}
+
+/// Nobody but the superuser may connect to `postgres` and `template1`: PUBLIC keeps `CONNECT`
+/// there by default, which would let every tenant role in (and plant objects where the
+/// platform's own superuser sessions run). Idempotent.
+async fn close_maintenance_databases(pg: &PgCluster) -> anyhow::Result<()> {
+    let client = crate::local::connect(&pg.dsn("postgres")).await?;
+    client.batch_execute("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC").await?;
+    Ok(())
 }

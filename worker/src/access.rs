@@ -85,7 +85,7 @@ impl Runner {
                     Err(e) => return Err(retry(e)),
                 };
                 let host = self.hosts.get(&self.store, db.host_id).await?;
-                host.sync_bouncer(&self.store).await?;
+                host.sync_bouncer(&self.store, &self.plans).await?;
                 Ok(())
             }
             Job::ExpireRule { database_id, rule_id, expires_at } => {

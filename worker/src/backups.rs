@@ -8,7 +8,7 @@ use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use hostctl::bins::PgBins;
 use hostctl::objects::{store_error, ObjectStoreConfig};
-use hostctl::{dump, snapshot, HostConn, HostError};
+use hostctl::{dump, snapshot, HostConn, HostError, TenantLogin};
 use opendal::Operator;
 
 use crate::jobs::Runner;
@@ -82,9 +82,13 @@ impl Runner {
             return Ok(());
         }
         let host = self.hosts.get(&self.store, db.host_id).await?;
-        let mut client = host.connect_to(&db.name).await?;
+        // The tenant's own role takes the snapshot, the checksums and the dump: all of it
+        // runs inside the tenant's database (see hostctl::tenant).
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let login = self.owner_login(db.id, &name).await?;
+        let mut client = host.tenant(name.as_str(), &login).await?;
         let (tx, snap) = snapshot::export_snapshot(&mut client).await?;
-        let source = host.target(&db.name);
+        let source = host.tenant_target(name.as_str(), &login)?;
         let (dumped, stats) = tokio::join!(
             dump::dump_to_object(&rt.bins, &source, Some(&snap), &rt.objects, &key, rt.level),
             snapshot::table_stats(&tx)
@@ -158,13 +162,15 @@ impl Runner {
         let host = self.hosts.get(&self.store, db.host_id).await?;
         let scratch = format!("berth-verify-{}", &id.uuid().simple().to_string()[..16]);
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        // Owned by and restored as the tenant's role, like a restore: the dump is their SQL.
+        // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
+        // their SQL, and the copy holds their functions.
         host.create_scratch(&scratch, &name).await?;
-        let as_tenant = dump::PgTarget { dbname: scratch.clone(), ..self.tenant_target(&host, db.id, &name).await? };
+        let login = self.owner_login(db.id, &name).await?;
         let checked = async {
+            let as_tenant = host.tenant_target(&scratch, &login)?;
             dump::restore_from_object(&rt.bins, &as_tenant, &rt.objects, key, sha, "").await?;
-            let client = host.connect_to(&scratch).await?;
-            snapshot::table_stats(&client).await
+            let client = host.tenant(&scratch, &login).await?;
+            snapshot::table_stats(&*client).await
         }
         .await;
         host.drop_scratch(&scratch).await?;
@@ -198,7 +204,7 @@ impl Runner {
         host.recreate_database(name).await?;
         // psql logs in as the database's own role (so the objects are its own), never as the
         // superuser: a dump is the tenant's SQL and must not run with more rights than theirs.
-        let target = self.tenant_target(host, id, name).await?;
+        let target = host.tenant_target(name.as_str(), &self.owner_login(id, name).await?)?;
         match source {
             DatabaseSource::Backup { backup_id } => {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
@@ -213,7 +219,10 @@ impl Runner {
                 if from.host_id != host.row.id {
                     return Err(JobError::Abort("branching across hosts is not supported yet".into()));
                 }
-                dump::copy_database(&rt.bins, &host.target(&from.name), &target, "").await?;
+                // Dumped as the source's own role: pg_dump reads the source database.
+                let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::Abort(e.to_string()))?;
+                let source = host.tenant_target(from_name.as_str(), &self.owner_login(from.id, &from_name).await?)?;
+                dump::copy_database(&rt.bins, &source, &target, "").await?;
             }
         }
         host.mark_populated(name).await?;
@@ -221,17 +230,9 @@ impl Runner {
         Ok(())
     }
 
-    /// Where a child process connects to the database `name` as its own role.
-    async fn tenant_target(
-        &self,
-        host: &HostConn,
-        id: DatabaseId,
-        name: &DatabaseName,
-    ) -> Result<dump::PgTarget, JobError> {
-        let secret = format!("database:{}:password", id.uuid());
-        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
-        let password = String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))?;
-        Ok(dump::PgTarget { user: name.as_str().to_owned(), password, ..host.target(name.as_str()) })
+    /// The login of database `id`'s own role.
+    async fn owner_login(&self, id: DatabaseId, name: &DatabaseName) -> Result<TenantLogin, JobError> {
+        Ok(TenantLogin::owner(name, self.password(id).await?))
     }
 }
 

@@ -13,7 +13,7 @@ use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::queue::{Attempt, Handler, JobError};
-use hostctl::{HostError, Hosts};
+use hostctl::{HostError, Hosts, RoleLimits};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -152,10 +152,10 @@ fn stream(id: DatabaseId) -> String {
 }
 
 /// What a provisioning job reads before its first step: the role's SCRAM verifier and
-/// connection limit, and the password its verification login uses.
+/// limits, and the password its verification login uses.
 struct RoleInputs {
     verifier: String,
-    connection_limit: i32,
+    limits: RoleLimits,
     password: String,
 }
 
@@ -169,11 +169,11 @@ fn system_meta(job: &Job) -> Metadata {
 }
 
 impl Runner {
-    /// `CONNECTION LIMIT` for the roles of an account's databases, from its plan.
-    pub async fn connection_limit(&self, account: domain::AccountId) -> Result<i32, JobError> {
+    /// What the roles of an account's databases may use, from its plan.
+    pub async fn role_limits(&self, account: domain::AccountId) -> Result<RoleLimits, JobError> {
         let plan = self.store.account_plan(account).await.map_err(store_err)?;
         let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
-        Ok(self.plans.of(plan).connection_limit)
+        Ok(RoleLimits::of(&self.plans.of(plan)))
     }
 
     pub(crate) async fn command(&self, job: &Job, command: DatabaseCommand) -> Result<bool, JobError> {
@@ -228,9 +228,9 @@ impl Runner {
             match job {
                 Job::Provision { .. } => {
                     let verifier = async { self.store.role_verifier(id).await.map_err(store_err) };
-                    let (verifier, connection_limit, password) =
-                        tokio::try_join!(verifier, self.connection_limit(db.account_id), self.password(id))?;
-                    Ok(Some(RoleInputs { verifier, connection_limit, password }))
+                    let (verifier, limits, password) =
+                        tokio::try_join!(verifier, self.role_limits(db.account_id), self.password(id))?;
+                    Ok(Some(RoleInputs { verifier, limits, password }))
                 }
                 _ => Ok(None),
             }
@@ -268,14 +268,14 @@ impl Runner {
             match (job, *step) {
                 (Job::Provision { source, .. }, "role") => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
-                    host.create_role(id, &name, &inputs.verifier, inputs.connection_limit).await?;
+                    host.create_role(id, &name, &inputs.verifier, inputs.limits).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
                     // this job), in the "pgbouncer" step.
                     if source.is_none() {
-                        let (host, store) = (host.clone(), self.store.clone());
+                        let (host, store, plans) = (host.clone(), self.store.clone(), self.plans.clone());
                         early_sync = Some(tokio::spawn(async move {
                             let started = std::time::Instant::now();
-                            host.sync_bouncer(&store).await.map(|()| started.elapsed())
+                            host.sync_bouncer(&store, &plans).await.map(|()| started.elapsed())
                         }));
                     }
                 }
@@ -290,13 +290,13 @@ impl Runner {
                         let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
-                    None => host.sync_bouncer(&self.store).await?,
+                    None => host.sync_bouncer(&self.store, &self.plans).await?,
                 },
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
                     }
-                    host.sync_bouncer(&self.store).await?
+                    host.sync_bouncer(&self.store, &self.plans).await?
                 }
                 (Job::Provision { .. }, "verify") => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;

@@ -45,9 +45,9 @@ impl Runner {
                 (OperationKind::Restart, "postgres") => host.terminate_backends(name).await?,
                 (OperationKind::ResetPassword, "role") => {
                     let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
-                    host.ensure_role(id, name, &verifier, self.connection_limit(db.account_id).await?).await?
+                    host.ensure_role(id, name, &verifier, self.role_limits(db.account_id).await?).await?
                 }
-                (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store).await?,
+                (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store, &self.plans).await?,
                 // A stopped database refuses every login; the two steps above are the proof.
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.

@@ -3,6 +3,7 @@
 
 use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers};
 use eventstore::{Metadata, StoreError};
+use hostctl::TenantLogin;
 
 use crate::jobs::{Job, Runner};
 use crate::queue::JobError;
@@ -35,16 +36,17 @@ impl Runner {
                     &db_name,
                     &user.role_name,
                     &verifier,
-                    self.connection_limit(db.account_id).await?,
+                    self.role_limits(db.account_id).await?,
                 )
                 .await?;
-                host.sync_bouncer(&self.store).await?;
+                host.sync_bouncer(&self.store, &self.plans).await?;
                 DatabaseUserCommand::MarkReady { name: name.clone() }
             }
             (Job::RemoveUser { .. }, "removing") => {
                 // PgBouncer first (its auth_file loses the login), then the role on PostgreSQL.
-                host.sync_bouncer(&self.store).await?;
-                host.drop_user_role(database_id, &db_name, &user.role_name).await?;
+                host.sync_bouncer(&self.store, &self.plans).await?;
+                let owner = TenantLogin::owner(&db_name, self.password(database_id).await?);
+                host.drop_user_role(database_id, &db_name, &owner, &user.role_name).await?;
                 DatabaseUserCommand::MarkRemoved { name: name.clone() }
             }
             _ => return Ok(()), // the step this job exists for was recorded already

@@ -66,13 +66,17 @@ fn host_error(e: hostctl::HostError) -> ApiError {
 }
 
 /// A database that is not running has nothing to inspect.
-async fn running(state: &AppState, caller: &Caller, id: &str) -> Result<(domain::HostId, DatabaseName), ApiError> {
+async fn running(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(domain::HostId, DatabaseName, domain::DatabaseId), ApiError> {
     let (db, _) = service::load_authorized(state, caller, id, Action::View).await?;
     if db.state != "running" && db.state != "stopped" {
         return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
     }
     let name = DatabaseName::parse(&db.name).map_err(|_| ApiError::Internal)?;
-    Ok((db.host_id, name))
+    Ok((db.host_id, name, db.id))
 }
 
 /// Size, connections, transactions, cache hit ratio and top statements.
@@ -84,7 +88,7 @@ pub async fn metrics(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name) = running(&state, &caller, &id).await?;
+    let (host, name, _) = running(&state, &caller, &id).await?;
     let m = inspect::database_metrics(&state.store, host, &name).await.map_err(host_error)?;
     let available = m.top_statements.is_some();
     let statements = m.top_statements.unwrap_or_default();
@@ -118,8 +122,8 @@ pub async fn schema(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name) = running(&state, &caller, &id).await?;
-    let s = inspect::database_schema(&state.store, host, &name).await.map_err(host_error)?;
+    let (host, name, db) = running(&state, &caller, &id).await?;
+    let s = inspect::database_schema(&state.store, host, db, &name).await.map_err(host_error)?;
     let view = SchemaView {
         tables: s
             .tables

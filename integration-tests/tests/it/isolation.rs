@@ -1,4 +1,4 @@
-use integration_tests::{connect, unique_name, Api};
+use integration_tests::{connect, direct_dsn, host_superuser, login_error, tcp_dsn, unique_name, Api};
 
 /// Rewrites a connection URL to another database, keeping the user and password.
 fn other_database(url: &str, from: &str, to: &str) -> String {
@@ -22,16 +22,48 @@ async fn one_tenants_credentials_cannot_open_another_tenants_database() {
     let err = connect(&other_database(url_a, &na, &nb)).await.expect_err("A must not open B");
     let msg = err.to_string();
     assert!(!msg.contains(db["password"].as_str().expect("pw")));
-    // Also directly on the host's PostgreSQL, bypassing PgBouncer: CONNECT is revoked.
-    let host = integration_tests::app().platform.host.pg.port();
+    // Also straight on the host's PostgreSQL, bypassing PgBouncer (through the Unix socket,
+    // the one way a tenant role may log in at all): CONNECT is revoked.
     let pw_a = da["password"].as_str().expect("pw");
-    let direct = format!("postgresql://{na}:{pw_a}@127.0.0.1:{host}/{nb}");
-    let err = connect(&direct).await.expect_err("A must not open B directly either");
-    assert!(err.to_string().contains("permission denied") || err.as_db_error().is_some(), "{err}");
+    let refused = login_error(&direct_dsn(&na, pw_a, &nb)).await;
+    assert!(refused.contains("permission denied"), "{refused}");
     // And the API hides B's database from A.
     let id_b = db["id"].as_str().expect("id");
     a.get(&format!("/databases/{id_b}")).await.expect_error(404, "DATABASE_NOT_FOUND");
     a.delete(&format!("/databases/{id_b}")).await.expect_error(404, "DATABASE_NOT_FOUND");
     a.get(&format!("/databases/{id_b}/activity")).await.expect_error(404, "DATABASE_NOT_FOUND");
     a.get(&format!("/activity?database_id={id_b}")).await.expect_error(404, "DATABASE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn tenant_credentials_work_through_pgbouncer_only() {
+    let api = Api::new_user().await;
+    let name = unique_name("bouncer-only");
+    let d = api.create_running(&name).await;
+    let password = d["password"].as_str().expect("password");
+    connect(d["connection_string"].as_str().expect("url")).await.expect("through PgBouncer it works");
+    // Over TCP to the PostgreSQL port, PostgreSQL itself refuses the tenant's role — its own
+    // database and the maintenance ones alike — so PgBouncer's allowlist and caps cannot be
+    // stepped around.
+    for db in [name.as_str(), "postgres", "template1"] {
+        let refused = login_error(&tcp_dsn(&name, password, db)).await;
+        assert!(refused.contains("pg_hba.conf rejects connection"), "{db}: {refused}");
+        assert!(!refused.contains(password));
+    }
+    // Nor may any tenant role enter the maintenance databases by any path.
+    for db in ["postgres", "template1"] {
+        let refused = login_error(&direct_dsn(&name, password, db)).await;
+        assert!(refused.contains("permission denied"), "{db}: {refused}");
+    }
+    let su = host_superuser().await;
+    let public_connect: bool = su
+        .query_one(
+            "select bool_or(has_database_privilege('public', datname, 'CONNECT')) from pg_database
+             where datname in ('postgres', 'template1')",
+            &[],
+        )
+        .await
+        .expect("privileges")
+        .get(0);
+    assert!(!public_connect, "PUBLIC keeps no CONNECT on the maintenance databases");
 }

@@ -11,6 +11,8 @@ mod credentials;
 mod databases;
 mod eventstore;
 mod health;
+mod host_limits;
+mod hostile;
 mod incidents;
 mod input;
 mod isolation;

@@ -13,13 +13,28 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hostctl::bins::PgBins;
-use hostctl::dump::{self, PgTarget};
+use hostctl::dump::{self, PgTarget as DumpTarget};
 use hostctl::objects::ObjectStoreConfig;
 
 use super::stats::summarize;
 use crate::local::testing;
 
 const DB: &str = "bench_backup";
+
+/// Where the bench's own scratch database is (on a cluster of the bench's own, no tenant's).
+struct PgTarget {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    dbname: String,
+}
+
+impl PgTarget {
+    fn dump(&self) -> DumpTarget {
+        DumpTarget::for_benchmark(&self.host, self.port, &self.user, &self.password, &self.dbname)
+    }
+}
 
 fn target(dbname: &str, pg: &crate::local::PgCluster) -> PgTarget {
     PgTarget {
@@ -94,7 +109,7 @@ pub async fn run(size_mb: u64, runs: usize) -> anyhow::Result<()> {
         let scratch = format!("bench_restore_{i}");
         recreate(&admin, &scratch).await?;
         let t = Instant::now();
-        dump::restore_from_object(&bins, &target(&scratch, pg), &objects, &last_key, &sha, "").await?;
+        dump::restore_from_object(&bins, &target(&scratch, pg).dump(), &objects, &last_key, &sha, "").await?;
         ours_restore.push(t.elapsed());
         recreate(&admin, &scratch).await?;
         let t = Instant::now();
@@ -166,8 +181,9 @@ pub async fn worker(root: PathBuf, key: String) -> anyhow::Result<()> {
     );
     let mut client = crate::local::connect(&dsn).await?;
     let (tx, snap) = hostctl::snapshot::export_snapshot(&mut client).await?;
+    let target = source.dump();
     let (dumped, stats) = tokio::join!(
-        dump::dump_to_object(&bins, &source, Some(&snap), &objects, &key, 1),
+        dump::dump_to_object(&bins, &target, Some(&snap), &objects, &key, 1),
         hostctl::snapshot::table_stats(&tx)
     );
     dumped?;

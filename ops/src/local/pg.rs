@@ -136,6 +136,7 @@ impl PgCluster {
         files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
         let conf = pgconf::render(&self.dir, self.port, opts, bins.has_library("pg_stat_statements"));
         files::write_if_changed(&data.join(pgconf::BERTH_CONF), &conf, account).map_err(fail)?;
+        files::write_if_changed(&data.join(pgconf::HBA_FILE), &pgconf::render_hba(), account).map_err(fail)?;
         let log = self.log_file();
         let log_offset = process::file_len(&log);
         let out = files::open_log(&log, account).map_err(fail)?;
@@ -170,6 +171,10 @@ impl PgCluster {
         &self.password
     }
     pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Where the cluster's Unix socket is: the only way in for roles other than the superuser.
+    pub fn socket_dir(&self) -> &Path {
         &self.dir
     }
     pub fn data_dir(&self) -> PathBuf {

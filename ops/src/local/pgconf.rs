@@ -1,7 +1,7 @@
-//! Creating a cluster, and the PostgreSQL configuration Berth owns: `pg_hba.conf` (written
-//! once at initdb, so an operator may extend it) and `berth.conf` (re-rendered on every
-//! start, included last from postgresql.conf, so port, listen addresses and durability
-//! follow the current options).
+//! Creating a cluster, and the PostgreSQL configuration Berth owns, both re-rendered on every
+//! start: `pg_hba.conf` (so a cluster made by an older Berth gets today's rules) and
+//! `berth.conf` (included last from postgresql.conf, so port, listen addresses and
+//! durability follow the current options).
 
 use std::io::Write;
 use std::path::Path;
@@ -30,16 +30,27 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-const HBA: &str = "\
-# Written by Berth at initdb: password (SCRAM) logins only, from this machine.
-local all all scram-sha-256
-host  all all 127.0.0.0/8 scram-sha-256
-host  all all ::1/128 scram-sha-256
-";
+/// `pg_hba.conf`: password (SCRAM) logins only. Over TCP only the cluster's superuser may
+/// log in, from this machine; every other role — tenant roles and database users — only
+/// through the Unix socket, whose directory only the service account (PgBouncer, and the
+/// platform) can reach. So a tenant's credentials work through PgBouncer alone, behind its
+/// allowlist and connection caps, never straight on the PostgreSQL port.
+pub fn render_hba() -> String {
+    format!(
+        "# Rendered by Berth on every start; changes here are overwritten.\n\
+         local all all scram-sha-256\n\
+         host  all {SUPERUSER} 127.0.0.0/8 scram-sha-256\n\
+         host  all {SUPERUSER} ::1/128 scram-sha-256\n\
+         host  all all 0.0.0.0/0 reject\n\
+         host  all all ::/0 reject\n"
+    )
+}
+
+pub const HBA_FILE: &str = "pg_hba.conf";
 
 /// Applied to a fresh initdb output: our pg_hba.conf, and the include of berth.conf.
 fn install(data: &Path, account: Option<Account>) -> anyhow::Result<()> {
-    files::write_private(&data.join("pg_hba.conf"), HBA, account)?;
+    files::write_private(&data.join(HBA_FILE), &render_hba(), account)?;
     let conf = data.join("postgresql.conf");
     let mut f =
         std::fs::OpenOptions::new().append(true).open(&conf).with_context(|| format!("opening {}", conf.display()))?;
