@@ -155,6 +155,13 @@ fn backup_row(r: &Row) -> Result<BackupRow, StoreError> {
 }
 
 impl Store {
+    /// Whether any backup (of any state, deleted ones too) has recorded `key` as its object.
+    pub async fn backup_key_taken(&self, key: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_one("select exists(select 1 from backups where object_key = $1)", &[&key]).await?;
+        Ok(row.get(0))
+    }
+
     pub async fn backup(&self, id: BackupId) -> Result<BackupRow, StoreError> {
         let client = self.client().await?;
         let row = client.query_opt(&format!("select {COLUMNS} from backups where id = $1"), &[&id.uuid()]).await?;

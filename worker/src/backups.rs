@@ -33,9 +33,15 @@ pub fn backup_stream(id: BackupId) -> String {
     format!("backup-{}", id.uuid())
 }
 
-/// `<database>/<YYYYMMDD_HHMMSS>.sql.gz`, UTC.
-pub fn object_key(database: &str, at: DateTime<Utc>) -> String {
-    format!("{database}/{}.sql.gz", at.format("%Y%m%d_%H%M%S"))
+/// `<database>/<YYYYMMDD_HHMMSS>.sql.gz`, UTC; the `n`th backup to start in the same second
+/// (n ≥ 2) is `<database>/<YYYYMMDD_HHMMSS>-<n>.sql.gz`.
+pub fn object_key(database: &str, at: DateTime<Utc>, n: u32) -> String {
+    let stamp = at.format("%Y%m%d_%H%M%S");
+    if n <= 1 {
+        format!("{database}/{stamp}.sql.gz")
+    } else {
+        format!("{database}/{stamp}-{n}.sql.gz")
+    }
 }
 
 /// Incidents a successful backup clears.
@@ -69,18 +75,24 @@ impl Runner {
             return Ok(());
         }
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-        if let Some(old) = &backup.object_key {
-            rt.objects.delete(old).await.map_err(|e| JobError::from(store_error(e)))?;
-        }
-        let mut at = Utc::now();
-        let mut key = object_key(&db.name, at);
-        while rt.objects.exists(&key).await.map_err(|e| JobError::from(store_error(e)))? {
-            at += chrono::Duration::seconds(1);
-            key = object_key(&db.name, at);
-        }
+        // Names are handed out under a per-database lock held until the name is recorded (with
+        // Start), so two backups starting in the same second never share an object: the second
+        // gets a suffix. A retry keeps its name; what the last attempt left under it goes first.
+        let mut naming = None;
+        let key = match &backup.object_key {
+            Some(old) => {
+                rt.objects.delete(old).await.map_err(|e| JobError::from(store_error(e)))?;
+                old.clone()
+            }
+            None => {
+                naming = Some(self.store.lock("backup-name", db.id.uuid()).await.map_err(store_err)?);
+                self.free_object_key(rt, &db.name, Utc::now()).await?
+            }
+        };
         if !self.backup_command(id, BackupCommand::Start { attempt, object_key: key.clone() }).await? {
             return Ok(());
         }
+        drop(naming);
         let host = self.hosts.get(&self.store, db.host_id).await?;
         // The tenant's own role takes the snapshot, the checksums and the dump: all of it
         // runs inside the tenant's database (see hostctl::tenant).
@@ -116,6 +128,21 @@ impl Runner {
             self.store.resolve_incident(kind, &resource).await.map_err(store_err)?;
         }
         Ok(())
+    }
+
+    /// The first of `<database>/<second>.sql.gz`, `…-2.sql.gz`, … that no backup has recorded
+    /// and the object store does not hold.
+    async fn free_object_key(&self, rt: &BackupRuntime, database: &str, at: DateTime<Utc>) -> Result<String, JobError> {
+        let mut n = 1;
+        loop {
+            let key = object_key(database, at, n);
+            let taken = self.store.backup_key_taken(&key).await.map_err(store_err)?
+                || rt.objects.exists(&key).await.map_err(|e| JobError::from(store_error(e)))?;
+            if !taken {
+                return Ok(key);
+            }
+            n += 1;
+        }
     }
 
     /// A backup that failed for good: recorded, and an incident opened (or bumped) on its
@@ -274,6 +301,7 @@ mod tests {
     #[test]
     fn objects_are_named_by_database_and_utc_second() {
         let at: DateTime<Utc> = "2026-03-10T02:00:05.9Z".parse().expect("timestamp");
-        assert_eq!(object_key("shop", at), "shop/20260310_020005.sql.gz");
+        assert_eq!(object_key("shop", at, 1), "shop/20260310_020005.sql.gz");
+        assert_eq!(object_key("shop", at, 3), "shop/20260310_020005-3.sql.gz");
     }
 }

@@ -238,3 +238,49 @@ async fn backups_refuse_what_makes_no_sense_and_hide_other_accounts() {
     r.expect(202);
     assert!(r.data()["label"].is_null());
 }
+
+/// Downloads a backup's object and returns its SHA-256.
+async fn downloaded_sha256(api: &Api, db: &str, backup: &str) -> String {
+    let url = format!("{}/api/v1/databases/{db}/backups/{backup}/download", api.base);
+    let resp =
+        reqwest::Client::new().get(url).bearer_auth(api.key.as_deref().expect("key")).send().await.expect("answers");
+    assert_eq!(resp.status(), 200);
+    hex::encode(Sha256::digest(&resp.bytes().await.expect("body")))
+}
+
+#[tokio::test]
+async fn backups_started_in_the_same_second_each_keep_an_object_of_their_own() {
+    let api = Api::new_user().await;
+    let Filled { id: db, name, client: _client, .. } = running_with_data(&api, "burst", 200).await;
+    // A burst of backups: the workers start them within milliseconds of each other, so
+    // several share a second. Bounded: a burst straddling a second boundary is tried again.
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        let path = format!("/databases/{db}/backups");
+        let requests = (0..5).map(|_| api.post(&path, json!({})));
+        let ids: Vec<String> = futures::future::join_all(requests)
+            .await
+            .iter()
+            .map(|r| {
+                r.expect(202);
+                r.data()["id"].as_str().expect("id").to_owned()
+            })
+            .collect();
+        for id in &ids {
+            all.push(wait_backup(&api, &db, id, "succeeded").await);
+        }
+        if all.iter().any(|b| b["object_key"].as_str().is_some_and(|k| k.ends_with("-2.sql.gz"))) {
+            break;
+        }
+    }
+    let keys: std::collections::BTreeSet<&str> = all.iter().map(|b| b["object_key"].as_str().expect("key")).collect();
+    assert_eq!(keys.len(), all.len(), "every backup has an object of its own: {keys:?}");
+    let suffixed = keys.iter().find(|k| k.ends_with("-2.sql.gz")).expect("two backups started in the same second");
+    let second = suffixed.strip_suffix("-2.sql.gz").expect("suffix");
+    assert!(keys.contains(format!("{second}.sql.gz").as_str()), "the first of that second has the plain name");
+    assert!(second.starts_with(&format!("{name}/")), "{second}");
+    for b in &all {
+        let sha = downloaded_sha256(&api, &db, b["id"].as_str().expect("id")).await;
+        assert_eq!(sha, b["sha256"].as_str().expect("sha"), "the stored object is the one recorded: {b}");
+    }
+}

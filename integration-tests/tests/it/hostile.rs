@@ -153,9 +153,12 @@ impl Tenant {
     }
 }
 
-async fn wait_backup(api: &Api, db: &str, backup: &str) -> Value {
+/// Waits for a backup to finish; the shell command's marker is checked all along, so an
+/// escalation is reported as such even if it also wedges the job.
+async fn wait_backup(t: &Tenant, backup: &str) -> Value {
     eventually("the backup to finish", Duration::from_secs(120), || async {
-        let r = api.get(&format!("/databases/{db}/backups/{backup}")).await;
+        assert!(!t.marker.exists(), "COPY … TO PROGRAM ran during backup {backup} ({})", t.marker.display());
+        let r = t.api.get(&format!("/databases/{}/backups/{backup}", t.id)).await;
         let state = r.data()["state"].as_str().unwrap_or("");
         (state == "succeeded" || state == "failed").then(|| r.data().clone())
     })
@@ -206,7 +209,7 @@ async fn a_hostile_tenant_cannot_make_any_route_or_job_run_its_code_with_more_ri
     let r = api.post(&format!("/databases/{id}/backups"), json!({})).await;
     r.expect(202);
     let backup_id = r.data()["id"].as_str().expect("backup id").to_owned();
-    let backup = wait_backup(api, id, &backup_id).await;
+    let backup = wait_backup(&t, &backup_id).await;
     assert_eq!(backup["state"], "succeeded", "{backup}");
     t.assert_contained("a manual backup").await;
 
@@ -227,7 +230,7 @@ async fn a_hostile_tenant_cannot_make_any_route_or_job_run_its_code_with_more_ri
         .await
         .expect("store")
         .expect("a scheduled backup is requested");
-    let done = wait_backup(api, id, &scheduled.to_string()).await;
+    let done = wait_backup(&t, &scheduled.to_string()).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     t.assert_contained("a scheduled backup").await;
 
