@@ -270,6 +270,9 @@ impl DatabaseEvent {
     }
 }
 
+/// The error of a maintenance operation that a deletion overtook.
+pub const SUPERSEDED_BY_DELETION: &str = "the database was deleted before this operation could run";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DatabaseError {
     #[error("the database already exists")]
@@ -351,7 +354,20 @@ impl Aggregate for Database {
             C::RequestDeletion { operation_id } => {
                 let database_id = self.id.ok_or(DatabaseError::NotFound)?;
                 self.expect_state(&[S::Running, S::Stopped, S::Failed], "delete")?;
-                Ok(vec![E::DatabaseDeletionRequested { database_id, operation_id: *operation_id }])
+                // A stop, start, restart or password reset still under way is settled first:
+                // its job will find it is no longer the database's operation and do nothing,
+                // so it would otherwise stay pending for ever.
+                let mut events = Vec::with_capacity(2);
+                if let Some((superseded, kind)) = self.operation.filter(|(_, k)| k.is_maintenance()) {
+                    events.push(E::OperationFailed {
+                        database_id,
+                        operation_id: superseded,
+                        kind,
+                        error: SUPERSEDED_BY_DELETION.into(),
+                    });
+                }
+                events.push(E::DatabaseDeletionRequested { database_id, operation_id: *operation_id });
+                Ok(events)
             }
             C::MarkDeleted { operation_id } => {
                 let (database_id, _) = self.current_op(*operation_id)?;

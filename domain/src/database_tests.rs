@@ -307,3 +307,33 @@ fn restores_and_branches_are_logged_as_such() {
     assert_eq!(branch.activity().map(|a| a.action), Some("database.branch"));
     assert_eq!(created(id, op).activity().map(|a| a.action), Some("database.create"));
 }
+
+#[test]
+fn a_deletion_settles_the_maintenance_operation_it_overtakes() {
+    let (id, op) = ids();
+    let db = running(id, op);
+    let (stop_op, stop) = maintenance(OperationKind::Stop);
+    let stopping = after(&db, &db.decide(&stop).expect("decides"));
+    let delete_op = OperationId::new();
+    let events = stopping.decide(&DatabaseCommand::RequestDeletion { operation_id: delete_op }).expect("decides");
+    assert_eq!(
+        events,
+        vec![
+            DatabaseEvent::OperationFailed {
+                database_id: id,
+                operation_id: stop_op,
+                kind: OperationKind::Stop,
+                error: crate::database::SUPERSEDED_BY_DELETION.into(),
+            },
+            DatabaseEvent::DatabaseDeletionRequested { database_id: id, operation_id: delete_op },
+        ]
+    );
+    let deleting = after(&stopping, &events);
+    assert_eq!(deleting.state, Some(DatabaseState::Deleting));
+    // The overtaken job finds its operation is not the database's any more.
+    let late = deleting.decide(&DatabaseCommand::CompleteMaintenance { operation_id: stop_op });
+    assert_eq!(late, Err(DatabaseError::StaleOperation));
+    // Without an operation under way, a deletion is the one event it always was.
+    let plain = db.decide(&DatabaseCommand::RequestDeletion { operation_id: delete_op }).expect("decides");
+    assert!(matches!(&plain[..], [DatabaseEvent::DatabaseDeletionRequested { .. }]));
+}

@@ -73,6 +73,9 @@ pub enum Extra {
     },
 }
 
+/// How many times an append meets a deadlock or serialization failure before it gives up.
+const TRANSIENT_TRIES: u64 = 5;
+
 impl Store {
     /// Appends `events` to `stream_id` if it is at `expected`, projecting them into the read
     /// models and performing `extras`, all in one transaction. A NOTIFY on `berth_events`
@@ -95,7 +98,19 @@ impl Store {
         let result = if extras.is_empty() && !codec::needs_projection(stream_id) {
             write(&client, stream_id, expected, events, meta).await.map(|w| w.version)
         } else {
-            append_in_tx(&mut client, self, stream_id, expected, events, meta, extras).await
+            // A deadlock or serialization failure rolled everything back: run it again, a
+            // bounded number of times, rather than hand the caller an error about timing.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match append_in_tx(&mut client, self, stream_id, expected, events, meta, extras).await {
+                    Err(e) if e.is_transient_conflict() && tries < TRANSIENT_TRIES => {
+                        tracing::debug!(stream_id, error = %e, "append retried after a transient conflict");
+                        tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+                    }
+                    other => break other,
+                }
+            }
         };
         let outcome = match result {
             Ok(version) => {
@@ -354,8 +369,11 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
         Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
         Extra::DatabaseQuota { account_id, max } => {
             // Two statements, not one: the count must take its snapshot after the lock is
-            // granted, so that it sees what a concurrent create at the limit committed.
-            execute_cached(tx, "select 1 from accounts where id = $1 for update", &[account_id]).await?;
+            // granted, so that it sees what a concurrent create at the limit committed. FOR NO
+            // KEY UPDATE, not FOR UPDATE: the new database row's foreign key already holds a
+            // KEY SHARE lock on the account, which FOR UPDATE would wait on — two creates at
+            // once then deadlock — while FOR NO KEY UPDATE only queues behind the other create.
+            execute_cached(tx, "select 1 from accounts where id = $1 for no key update", &[account_id]).await?;
             let count = tx
                 .prepare_cached("select count(*) from databases where account_id = $1 and state <> 'deleted'")
                 .await?;

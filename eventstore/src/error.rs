@@ -1,5 +1,10 @@
 use tokio_postgres::error::SqlState;
 
+/// `Conflict` reasons that say nothing about the data, only that two transactions met:
+/// retrying the same transaction is the cure.
+pub(crate) const SERIALIZATION: &str = "serialization";
+pub(crate) const DEADLOCK: &str = "deadlock";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another writer got there first: a stream version or a unique read-model key.
@@ -33,7 +38,8 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => {
                 Self::Conflict(db.constraint().unwrap_or("unique").to_owned())
             }
-            Some(db) if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE => Self::Conflict("serialization".into()),
+            Some(db) if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE => Self::Conflict(SERIALIZATION.into()),
+            Some(db) if *db.code() == SqlState::T_R_DEADLOCK_DETECTED => Self::Conflict(DEADLOCK.into()),
             None => Self::Unavailable(e.to_string()),
             Some(_) => Self::Db(e),
         }
@@ -49,5 +55,12 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         Self::Codec(e.to_string())
+    }
+}
+
+impl StoreError {
+    /// A serialization failure or deadlock: the transaction did nothing and may run again.
+    pub fn is_transient_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(c) if c == SERIALIZATION || c == DEADLOCK)
     }
 }

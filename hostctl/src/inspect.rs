@@ -128,7 +128,7 @@ async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) ->
     if !loaded {
         return None;
     }
-    if let Err(e) = client.batch_execute("create extension if not exists pg_stat_statements").await {
+    if let Err(e) = client.batch_execute("create extension if not exists pg_stat_statements schema public").await {
         // Two first looks at once race on the catalog; the loser finds it made by the other.
         let made = client
             .query_opt("select 1 from pg_extension where extname = 'pg_stat_statements'", &[])
@@ -144,7 +144,7 @@ async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) ->
     let rows = client
         .query(
             "select s.query, s.calls, s.total_exec_time, s.mean_exec_time, s.rows
-             from pg_stat_statements s
+             from public.pg_stat_statements s
              join pg_database d on d.oid = s.dbid join pg_roles r on r.oid = s.userid
              where d.datname = $1 and r.rolname = $1 and s.query !~* 'password|secret'
              order by s.total_exec_time desc limit 10",

@@ -97,11 +97,13 @@ async fn database(
     (id, name)
 }
 
-/// A superuser connection to one tenant database on the host.
+/// A session in one tenant database on the host, acting as the database's own role (so what
+/// it creates is the tenant's, as when the tenant creates it through PgBouncer).
 async fn connect_db(name: &str) -> tokio_postgres::Client {
     let p = testing::shared().await;
     let (c, conn) = tokio_postgres::connect(&p.host.pg.dsn(name), tokio_postgres::NoTls).await.expect("connects");
     tokio::spawn(conn);
+    c.batch_execute(&format!("SET ROLE \"{name}\"")).await.expect("acts as the tenant");
     c
 }
 

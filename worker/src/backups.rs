@@ -113,9 +113,11 @@ impl Runner {
                     // The object is complete but its stats are not: it must not stay.
                     rt.objects.delete(&key).await.map_err(|e| JobError::from(store_error(e)))?;
                 }
-                return Err(dumped
-                    .and(stats.map(|_| ()))
+                // The stats' error first: when their transaction fails, pg_dump's import of
+                // its snapshot fails too, and says less.
+                return Err(stats
                     .err()
+                    .or(dumped.err())
                     .map(JobError::from)
                     .unwrap_or(JobError::Retry("backup failed".into())));
             }

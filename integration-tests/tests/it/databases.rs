@@ -186,3 +186,45 @@ async fn activity_lists_who_did_what_newest_first() {
     other.expect(200);
     assert!(other.body["data"].as_array().expect("array").iter().all(|e| e["resource"]["id"] != id));
 }
+
+#[tokio::test]
+async fn fifty_concurrent_creates_across_accounts_answer_only_created_quota_or_conflict() {
+    // Three free accounts (two slots each) and two pro accounts whose clients race on the
+    // same names: the account lock, the quota check and the name's uniqueness all meet.
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push((Api::new_user_on(domain::Plan::Free).await.0, true));
+    }
+    for _ in 0..2 {
+        clients.push((Api::new_user().await, false));
+    }
+    let shared = unique_name("race");
+    let mut requests = Vec::new();
+    for (i, (api, _)) in clients.iter().enumerate() {
+        for j in 0..10 {
+            // Pro accounts ask for five names twice each; free accounts for ten names.
+            let name = if i >= 3 { format!("{shared}-{i}-{}", j % 5) } else { format!("{shared}-{i}-{j}") };
+            requests.push(async move { (i, api.create_database(&name).await) });
+        }
+    }
+    let answers = futures::future::join_all(requests).await;
+    assert_eq!(answers.len(), 50);
+    let mut created = vec![0; clients.len()];
+    for (i, r) in &answers {
+        if !matches!(r.status, 201 | 202 | 403 | 409) {
+            let rid = r.request_id.clone().unwrap_or_default();
+            let logs = integration_tests::fixtures::captured_logs();
+            let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&rid)).collect();
+            panic!("{} {}\n{}", r.status, r.body, lines.join("\n"));
+        }
+        match r.status {
+            201 | 202 => created[*i] += 1,
+            403 => assert_eq!(r.code(), "QUOTA_EXCEEDED", "{}", r.body),
+            _ => assert_eq!(r.code(), "CONFLICT", "{}", r.body),
+        }
+    }
+    for (i, (_, free)) in clients.iter().enumerate() {
+        let want = if *free { 2 } else { 5 };
+        assert_eq!(created[i], want, "account {i} got {} databases", created[i]);
+    }
+}

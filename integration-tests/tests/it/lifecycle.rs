@@ -128,3 +128,32 @@ async fn postgres_refuses_the_session_past_the_role_connection_limit() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn an_operation_overtaken_by_a_deletion_still_ends() {
+    let api = Api::new_user().await;
+    for action in ["stop", "restart", "reset-password"] {
+        let d = api.create_running(&unique_name("overtaken")).await;
+        let id = d["id"].as_str().expect("id");
+        // The deletion lands while the operation is pending or running.
+        let (op_path, del_path) = (format!("/databases/{id}/{action}"), format!("/databases/{id}"));
+        let (op, del) = tokio::join!(api.post(&op_path, json!({})), api.delete(&del_path));
+        assert!(matches!(del.status, 202 | 409), "{} {}", del.status, del.body);
+        if !matches!(op.status, 200 | 202) {
+            // The deletion came first: the operation was refused, not left behind.
+            assert_eq!((op.status, op.code()), (409, "CONFLICT"), "{}", op.body);
+            continue;
+        }
+        let done = api.wait_operation(op.data()["operation_id"].as_str().expect("operation id")).await;
+        match done["state"].as_str() {
+            Some("succeeded") => {}
+            Some("failed") => {
+                assert_eq!(done["error"], domain::database::SUPERSEDED_BY_DELETION, "{done}");
+            }
+            other => panic!("{action}: the operation ended {other:?}: {done}"),
+        }
+        if del.status == 202 {
+            api.wait_state(id, "deleted").await;
+        }
+    }
+}
