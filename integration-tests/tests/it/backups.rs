@@ -245,7 +245,7 @@ async fn downloaded_sha256(api: &Api, db: &str, backup: &str) -> String {
     let resp =
         reqwest::Client::new().get(url).bearer_auth(api.key.as_deref().expect("key")).send().await.expect("answers");
     assert_eq!(resp.status(), 200);
-    hex::encode(Sha256::digest(&resp.bytes().await.expect("body")))
+    hex::encode(Sha256::digest(resp.bytes().await.expect("body")))
 }
 
 #[tokio::test]
