@@ -270,14 +270,8 @@ async fn a_hostile_tenant_cannot_make_any_route_or_job_run_its_code_with_more_ri
     let r = api.post(&format!("/databases/{id}/users"), json!({ "username": "helper" })).await;
     r.expect(201);
     let user_url = r.data()["connection_string"].as_str().expect("url").to_owned();
-    let owner = connect(
-        &api.get(&format!("/databases/{id}/credentials")).await.data()["connection_string"]
-            .as_str()
-            .expect("url")
-            .to_owned(),
-    )
-    .await
-    .expect("owner connects");
+    let creds = api.get(&format!("/databases/{id}/credentials")).await;
+    let owner = connect(creds.data()["connection_string"].as_str().expect("url")).await.expect("owner connects");
     owner.batch_execute(&format!("GRANT CREATE ON SCHEMA public TO \"{}.helper\"", t.name)).await.expect("grant");
     let user = integration_tests::wait_login(&user_url).await;
     user.batch_execute("CREATE TABLE public.helper_things (id int DEFAULT public.pwn_int(1))").await.expect("own");
