@@ -40,6 +40,7 @@ impl Modify for BearerAuth {
         routes::auth::anonymous,
         routes::auth::refresh,
         routes::auth::claim,
+        routes::auth::logout,
         routes::me::me,
         routes::me::set_plan,
         routes::lifecycle::stop,

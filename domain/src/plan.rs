@@ -43,6 +43,16 @@ pub struct Quotas {
     pub storage_mb: i64,
     /// `CONNECTION LIMIT` of each database role.
     pub connection_limit: i32,
+    /// Database users (extra login roles) per database. A config file written before this
+    /// field existed gets 20, the cap every plan had then.
+    #[serde(default = "Quotas::default_database_users")]
+    pub database_users: usize,
+}
+
+impl Quotas {
+    fn default_database_users() -> usize {
+        20
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +66,9 @@ pub struct PlanQuotas {
 impl Default for PlanQuotas {
     fn default() -> Self {
         Self {
-            free: Quotas { databases: 2, storage_mb: 512, connection_limit: 10 },
-            pro: Quotas { databases: 50, storage_mb: 50 * 1024, connection_limit: 100 },
-            business: Quotas { databases: 500, storage_mb: 500 * 1024, connection_limit: 300 },
+            free: Quotas { databases: 2, storage_mb: 512, connection_limit: 10, database_users: 5 },
+            pro: Quotas { databases: 50, storage_mb: 50 * 1024, connection_limit: 100, database_users: 50 },
+            business: Quotas { databases: 500, storage_mb: 500 * 1024, connection_limit: 300, database_users: 200 },
         }
     }
 }

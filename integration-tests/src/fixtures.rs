@@ -16,7 +16,7 @@ pub const AUDIENCE: &str = "berth-tests";
 
 /// Free plan quotas the tests reach on purpose.
 pub fn free_quotas() -> domain::Quotas {
-    domain::Quotas { databases: 2, storage_mb: 24, connection_limit: 5 }
+    domain::Quotas { databases: 2, storage_mb: 24, connection_limit: 5, database_users: 3 }
 }
 
 pub struct Idp {

@@ -33,8 +33,15 @@ async fn page(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let filter =
-        ActivityFilter { database_id: scope, action: q.action.clone(), since: q.since, until: q.until, before_seq };
+    // A selected-databases key sees only its databases' entries, never the account's others.
+    let filter = ActivityFilter {
+        database_id: scope,
+        action: q.action.clone(),
+        since: q.since,
+        until: q.until,
+        before_seq,
+        within: caller.selected.clone(),
+    };
     let rows = state.store.activity(caller.account_id, &filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))
@@ -47,7 +54,7 @@ async fn page(
 pub async fn account(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<ActivityQuery>,
+    q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = match &q.database_id {
         Some(id) => Some(service::load_authorized(&state, &caller, id, Action::View).await?.0.id),
@@ -64,7 +71,7 @@ pub async fn for_database(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    q: web::Query<ActivityQuery>,
+    q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, _) = service::load_authorized(&state, &caller, &id, Action::View).await?;
     page(&state, &caller, &q, Some(db.id)).await

@@ -78,7 +78,7 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<IncidentQuery>,
+    q: crate::body::Query<IncidentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let limit = page_limit(q.limit)?;
