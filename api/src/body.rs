@@ -221,7 +221,9 @@ mod tests {
 
     #[test]
     fn control_characters_in_text_are_refused_and_named() {
-        for body in [r#"{"name": "a\u0000b"}"#, r#"{"name": "a\nb"}"#, r#"{"name": "a\u007fb"}"#, "{\"name\": \"a\u{85}b\"}"] {
+        for body in
+            [r#"{"name": "a\u0000b"}"#, r#"{"name": "a\nb"}"#, r#"{"name": "a\u007fb"}"#, "{\"name\": \"a\u{85}b\"}"]
+        {
             let m = msg(parse(body.as_bytes()));
             assert!(m.contains("`name`") && m.contains("control"), "{body}: {m}");
         }

@@ -169,11 +169,27 @@ pub enum AccountCommand {
         scope: KeyScope,
         max_keys: usize,
     },
-    ReplaceKey { api_key_id: ApiKeyId, prefix: String, hash: String },
-    RevokeKey { api_key_id: ApiKeyId },
-    ChangePlan { plan: Plan },
-    Claim { by_user_id: UserId, to_account_id: AccountId, database_ids: Vec<DatabaseId> },
-    EndSession { user_id: UserId, session_id: uuid::Uuid, expires_at: chrono::DateTime<chrono::Utc> },
+    ReplaceKey {
+        api_key_id: ApiKeyId,
+        prefix: String,
+        hash: String,
+    },
+    RevokeKey {
+        api_key_id: ApiKeyId,
+    },
+    ChangePlan {
+        plan: Plan,
+    },
+    Claim {
+        by_user_id: UserId,
+        to_account_id: AccountId,
+        database_ids: Vec<DatabaseId>,
+    },
+    EndSession {
+        user_id: UserId,
+        session_id: uuid::Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -26,10 +26,21 @@ pub fn role_name(db: &DatabaseName, user: &DatabaseName) -> Result<String, NameE
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUserCommand {
     /// `max_users`: users the database may have (from its account's plan), this one included.
-    Create { database_id: DatabaseId, database: DatabaseName, name: DatabaseName, max_users: usize },
-    MarkReady { name: DatabaseName },
-    Remove { name: DatabaseName },
-    MarkRemoved { name: DatabaseName },
+    Create {
+        database_id: DatabaseId,
+        database: DatabaseName,
+        name: DatabaseName,
+        max_users: usize,
+    },
+    MarkReady {
+        name: DatabaseName,
+    },
+    Remove {
+        name: DatabaseName,
+    },
+    MarkRemoved {
+        name: DatabaseName,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,13 @@ pub fn free_quotas() -> domain::Quotas {
     domain::Quotas { databases: 2, storage_mb: 24, connection_limit: 5, database_users: 3 }
 }
 
+/// Caps the tests reach on purpose. Sign-ups are counted per client address: tests that
+/// sign up many anonymous accounts should do so from an address of their own
+/// ([`crate::Api::from_source`]).
+pub fn limits() -> api::limits::Limits {
+    api::limits::Limits { api_keys_per_account: 12, manual_backups_per_day: 4, anonymous_signups_per_hour: 25 }
+}
+
 pub struct Idp {
     pub private_pem: Vec<u8>,
     pub jwks_path: PathBuf,
@@ -102,6 +109,7 @@ pub fn configure_once() {
             .try_init();
         let mut opts = HarnessOptions::default();
         opts.api.plans.free = free_quotas();
+        opts.api.limits = limits();
         opts.api.oidc = Some(api::oidc::OidcConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

@@ -196,7 +196,8 @@ impl Runner {
             Err(HostError::Permanent(e)) => {
                 // The raw cause (psql's stderr, with the host's details) is for operators.
                 self.verification_incident(id, &db.id.to_string(), &e).await;
-                let shown = "the backup could not be restored for verification; the platform operators have been notified";
+                let shown =
+                    "the backup could not be restored for verification; the platform operators have been notified";
                 (false, serde_json::json!({ "tables": 0, "problems": [shown] }))
             }
             Err(e) => return Err(e.into()),

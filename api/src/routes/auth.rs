@@ -147,17 +147,14 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
     let secret_hash = keys::hash_secret(&hash_key, &secret);
     // A keyed hash of the address, so the log never holds the address itself.
     let source = req.peer_addr().map(|a| keys::hash_secret(&hash_key, &format!("signup-source:{}", a.ip())));
-    let event = AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash, signup_source: source.clone() };
+    let event =
+        AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash, signup_source: source.clone() };
     let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
     let window = chrono::Duration::hours(1);
     let since = Utc::now() - window;
     let extras: Vec<Extra> = source
         .iter()
-        .map(|s| Extra::SignupRate {
-            source: s.clone(),
-            since,
-            max: state.config.limits.anonymous_signups_per_hour,
-        })
+        .map(|s| Extra::SignupRate { source: s.clone(), since, max: state.config.limits.anonymous_signups_per_hour })
         .collect();
     match state.store.append(&stream(account_id), ExpectedVersion::NoStream, &[event.to_new()?], &meta, &extras).await {
         Ok(_) => {}
