@@ -382,7 +382,12 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
         }
         Extra::SignupRate { source, since, max } => {
             // As for the database quota: the count takes its snapshot after the lock.
-            execute_cached(tx, "select pg_advisory_xact_lock(hashtextextended($1, 7341))", &[source]).await?;
+            execute_cached(
+                tx,
+                "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 7341))",
+                &[source],
+            )
+            .await?;
             let count =
                 tx.prepare_cached("select count(*) from accounts where signup_source = $1 and created_at > $2").await?;
             let n: i64 = tx.query_one(&count, &[source, since]).await?.get(0);

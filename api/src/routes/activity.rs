@@ -15,6 +15,8 @@ use crate::{service, AppState};
 #[derive(Deserialize, IntoParams)]
 pub struct ActivityQuery {
     pub database_id: Option<String>,
+    /// An action, e.g. `database.create`.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -47,9 +49,12 @@ async fn page(
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))
 }
 
-/// The caller's account activity, newest first.
+/// The caller's account activity, newest first. A selected-databases key sees only the
+/// entries about its databases (not the account's other entries). A filter holding a control
+/// character is 400 `INVALID_REQUEST`.
 #[utoipa::path(get, path = "/api/v1/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 #[get("/activity")]
 pub async fn account(
     state: web::Data<AppState>,
@@ -65,7 +70,7 @@ pub async fn account(
 
 /// One database's activity, newest first.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/activity")]
 pub async fn for_database(
     state: web::Data<AppState>,

@@ -52,7 +52,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/databases", params(PageQuery), tag = "databases",
-    responses((status = 200, body = Page<DatabaseView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<DatabaseView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/databases")]
 pub async fn list(
     state: web::Data<AppState>,
