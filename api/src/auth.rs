@@ -26,6 +26,8 @@ pub struct Caller {
     pub selected: Option<Vec<DatabaseId>>,
     /// Signed in with a session of an anonymous account.
     pub anonymous: bool,
+    /// The session token's id and expiry, when the credential is a session token.
+    pub session: Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl Caller {
@@ -80,9 +82,15 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
             platform_role: if row.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User },
             selected: row.selected.clone(),
             anonymous: false,
+            session: None,
         });
     }
-    let session = state.sessions.verify(token).ok_or(ApiError::Unauthenticated(REJECTED))?;
+    let verified = state.sessions.verify(token).ok_or(ApiError::Unauthenticated(REJECTED))?;
+    let session = verified.session;
+    // Ended by logout, or an anonymous account's session after the account was claimed.
+    if state.store.session_refused(session.account_id, verified.id, session.anonymous).await? {
+        return Err(ApiError::Unauthenticated(REJECTED));
+    }
     Ok(Caller {
         account_id: session.account_id,
         user_id: session.user_id,
@@ -90,6 +98,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
         platform_role: session.platform_role,
         selected: None,
         anonymous: session.anonymous,
+        session: Some((verified.id, verified.expires_at)),
     })
 }
 

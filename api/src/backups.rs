@@ -9,7 +9,7 @@ use domain::{
 };
 use eventstore::backups::BackupRow;
 use eventstore::queries::DatabaseRow;
-use eventstore::Metadata;
+use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -33,7 +33,17 @@ fn domain_error(e: BackupError) -> ApiError {
 }
 
 async fn execute(state: &AppState, id: BackupId, command: &BackupCommand, meta: &Metadata) -> Result<(), ApiError> {
-    match state.store.execute::<Backup>(&stream_of(id), command, meta, &[]).await? {
+    execute_with(state, id, command, meta, &[]).await
+}
+
+async fn execute_with(
+    state: &AppState,
+    id: BackupId,
+    command: &BackupCommand,
+    meta: &Metadata,
+    extras: &[Extra],
+) -> Result<(), ApiError> {
+    match state.store.execute::<Backup>(&stream_of(id), command, meta, extras).await? {
         Ok(_) => Ok(()),
         Err(e) => Err(domain_error(e)),
     }
@@ -80,7 +90,19 @@ pub async fn request(
         label,
         scheduled_for: None,
     };
-    execute(state, id, &command, &meta).await?;
+    // Manual backups per database per UTC day are capped (scheduled ones are not counted),
+    // under a lock on the database row so racing requests cannot both pass.
+    let max = state.config.limits.manual_backups_per_day;
+    let since = chrono::Utc::now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let extras = [Extra::ManualBackupQuota { database_id: db.id.uuid(), since, max }];
+    match execute_with(state, id, &command, &meta, &extras).await {
+        Err(ApiError::QuotaExceeded(_)) => {
+            return Err(ApiError::QuotaExceeded(format!(
+                "a database may have {max} manual backups per day (UTC); scheduled backups continue"
+            )))
+        }
+        other => other?,
+    }
     // The answer is the backup as this request left it (API.md: `state: "pending"`); a fast
     // worker may already be running it, which the next GET shows.
     let mut row = state.store.backup(id).await?;

@@ -1,6 +1,9 @@
 //! `Json<T>` that behaves as API.md says: the body is JSON whatever the Content-Type
 //! (`curl -d` sends form encoding), a body over the cap is refused with 413 before it is
-//! read whole, and a bad body names the field at fault.
+//! read whole, and a bad body names the field at fault. `Query<T>` likewise for query
+//! strings. Neither lets a control character (NUL, newline, DEL, C1 …) into a text field or
+//! filter: API.md makes that 400 `INVALID_REQUEST`, checked here once for every route
+//! rather than per field (PostgreSQL would refuse a NUL with a 500 later).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -77,6 +80,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
+    if holds_control(bytes) {
+        return Err(control_in_body(bytes));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -90,6 +96,99 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::InvalidRequest(msg)
     })
+}
+
+/// Whether a JSON text holds a control character in a string, raw or escaped (`\u0000`,
+/// `\n`, …). Raw tabs and line breaks between tokens are JSON whitespace, not text (inside a
+/// string they are a syntax error the parser reports).
+fn holds_control(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return true;
+    }
+    // Backslashes occur only inside strings: walk the escapes.
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'b' | b'f' | b'n' | b'r' | b't') => return true,
+            Some(b'u') => {
+                let hex = bytes.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
+                let code = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
+                if code.and_then(char::from_u32).is_some_and(char::is_control) {
+                    return true;
+                }
+                i += 6;
+            }
+            _ => i += 2,
+        }
+    }
+    false
+}
+
+/// The refusal of a body with a control character, naming the field that holds it.
+fn control_in_body(bytes: &[u8]) -> ApiError {
+    fn find(v: &serde_json::Value, path: String) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) if s.chars().any(char::is_control) => Some(path),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]")))
+            }
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
+                let key: String = k.chars().filter(|c| !c.is_control()).collect();
+                if k.chars().any(char::is_control) {
+                    return Some(key);
+                }
+                find(item, if path.is_empty() { key } else { format!("{path}.{key}") })
+            }),
+            _ => None,
+        }
+    }
+    let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v, String::new()));
+    match field {
+        Some(f) if !f.is_empty() => {
+            ApiError::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
+        }
+        _ => ApiError::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
+    }
+}
+
+/// `web::Query<T>`, refusing control characters in any parameter (name or value).
+pub struct Query<T>(pub T);
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(query(req.query_string()).map(Query))
+    }
+}
+
+pub fn query<T: DeserializeOwned>(qs: &str) -> Result<T, ApiError> {
+    if let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(qs) {
+        for (k, v) in pairs.iter() {
+            if k.chars().chain(v.chars()).any(char::is_control) {
+                let name: String = k.chars().filter(|c| !c.is_control()).collect();
+                return Err(ApiError::InvalidRequest(format!(
+                    "invalid query parameter `{name}`: control characters are not allowed"
+                )));
+            }
+        }
+    }
+    web::Query::<T>::from_query(qs)
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid query string: {e}")))
 }
 
 #[cfg(test)]
@@ -118,5 +217,31 @@ mod tests {
         assert!(msg(parse(b"")).contains("empty"));
         assert!(msg(parse(b"{")).contains("not valid JSON"));
         assert!(msg(parse(b"[]")).contains("invalid"));
+    }
+
+    #[test]
+    fn control_characters_in_text_are_refused_and_named() {
+        for body in
+            [r#"{"name": "a\u0000b"}"#, r#"{"name": "a\nb"}"#, r#"{"name": "a\u007fb"}"#, "{\"name\": \"a\u{85}b\"}"]
+        {
+            let m = msg(parse(body.as_bytes()));
+            assert!(m.contains("`name`") && m.contains("control"), "{body}: {m}");
+        }
+        // An escaped backslash followed by `u0000` is text, not a NUL; whitespace is fine.
+        assert!(parse::<Req>(br#"{"name": "a\\u0000b"}"#).is_ok());
+        assert!(parse::<Req>(b"{\n\t\"name\": \"x\"\r\n}").is_ok());
+        assert!(parse::<Req>(r#"{"name": "caf\u00e9 \ud83d\ude00"}"#.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_query_strings_are_refused() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            action: Option<String>,
+        }
+        assert!(matches!(query::<Q>("action=a%00b"), Err(ApiError::InvalidRequest(m)) if m.contains("`action`")));
+        assert!(query::<Q>("action=a%0Ab").is_err());
+        assert!(query::<Q>("action=database.create").is_ok());
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod error_burst;
 pub mod keycache;
 pub mod keys;
+pub mod limits;
 pub mod listcache;
 pub mod maintenance;
 pub mod oidc;
@@ -52,6 +53,8 @@ pub struct ApiConfig {
     pub error_burst: error_burst::BurstConfig,
     /// The object store backups are downloaded from (the workers' store).
     pub backups: Option<hostctl::objects::ObjectStoreConfig>,
+    /// Caps on keys, manual backups and anonymous sign-ups.
+    pub limits: limits::Limits,
 }
 
 impl Default for ApiConfig {
@@ -68,6 +71,7 @@ impl Default for ApiConfig {
             metrics: None,
             error_burst: Default::default(),
             backups: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -193,6 +197,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::auth::anonymous)
                     .service(routes::auth::refresh)
                     .service(routes::auth::claim)
+                    .service(routes::auth::logout)
                     .service(routes::me::me)
                     .service(routes::me::set_plan)
                     .service(routes::lifecycle::stop)

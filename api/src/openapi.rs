@@ -20,7 +20,14 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Berth API", description = "Managed PostgreSQL control plane"),
+    info(
+        title = "Berth API",
+        description = "Managed PostgreSQL control plane. Any text field or filter holding a NUL or other control \
+                       character is 400 INVALID_REQUEST. Caps (configurable): live API keys per account, manual \
+                       backups per database per UTC day, database users per database (per plan, in /me's quotas): \
+                       403 QUOTA_EXCEEDED; anonymous sign-ups per client address per hour: 429 RATE_LIMITED with \
+                       retry-after."
+    ),
     paths(
         routes::health::healthz,
         routes::health::readyz,
@@ -40,6 +47,7 @@ impl Modify for BearerAuth {
         routes::auth::anonymous,
         routes::auth::refresh,
         routes::auth::claim,
+        routes::auth::logout,
         routes::me::me,
         routes::me::set_plan,
         routes::lifecycle::stop,

@@ -30,13 +30,13 @@ pub async fn middleware(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.path());
+    let method = method_label(req.method());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
     let res = next.call(req).instrument(span.clone()).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = route_label(res.request().match_pattern());
     let status = res.status();
-    metrics::counter!("berth_http_requests_total", "method" => method.clone(), "route" => route.clone(),
+    metrics::counter!("berth_http_requests_total", "method" => method, "route" => route.clone(),
         "status" => status.as_u16().to_string())
     .increment(1);
     metrics::histogram!("berth_http_request_duration_seconds", "method" => method, "route" => route)
@@ -56,6 +56,31 @@ pub async fn middleware(
         res.headers_mut().insert(HeaderName::from_static(HEADER), v);
     }
     Ok(res)
+}
+
+/// The method as a metrics label, from a closed set: a client inventing methods must not
+/// invent series.
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The matched route template (from the finite route table), else `other`; never the raw
+/// path. A template that matched only a scope (`/api/v1`, with no route under it) is `other`
+/// too.
+fn route_label(pattern: Option<String>) -> String {
+    match pattern {
+        Some(p) if p != "/api/v1" && !p.is_empty() => p,
+        _ => "other".into(),
+    }
 }
 
 async fn fill_error_request_id(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {

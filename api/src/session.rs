@@ -1,6 +1,8 @@
 //! Session tokens: short-lived JWTs (HS256) that Berth signs itself, for users who signed in
 //! with an OIDC identity and for anonymous accounts. The signing key is derived from the
 //! platform's hash key, so every API process of a deployment accepts every other's tokens.
+//! Each token carries an id (`jti`): logout records it as ended (an event, projected into
+//! `ended_sessions`) and the API refuses it from then on.
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{AccountId, PlatformRole, UserId};
@@ -19,6 +21,7 @@ struct Claims {
     anon: bool,
     iat: i64,
     exp: i64,
+    jti: uuid::Uuid,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +30,14 @@ pub struct Session {
     pub account_id: AccountId,
     pub platform_role: PlatformRole,
     pub anonymous: bool,
+}
+
+/// A token that verified: who it is for, its id and when it expires.
+#[derive(Debug, Clone)]
+pub struct VerifiedSession {
+    pub session: Session,
+    pub id: uuid::Uuid,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Clone)]
@@ -59,26 +70,29 @@ impl Sessions {
             anon: s.anonymous,
             iat: now.timestamp(),
             exp: exp.timestamp(),
+            jti: uuid::Uuid::new_v4(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
             .expect("HS256 signing does not fail");
         (token, exp)
     }
 
-    /// The session a token carries, if it is ours, intact and not expired.
-    pub fn verify(&self, token: &str) -> Option<Session> {
+    /// The session a token carries, if it is ours, intact and not expired (whether it was
+    /// ended is for the caller to check against the store).
+    pub fn verify(&self, token: &str) -> Option<VerifiedSession> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[ISSUER]);
         v.leeway = 0;
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &v).ok()?;
         let c = data.claims;
-        Some(Session {
+        let session = Session {
             user_id: UserId::parse(&c.sub).ok()?,
             account_id: AccountId::parse(&c.acct).ok()?,
             platform_role: c.role,
             anonymous: c.anon,
-        })
+        };
+        Some(VerifiedSession { session, id: c.jti, expires_at: DateTime::from_timestamp(c.exp, 0)? })
     }
 }
 
@@ -100,6 +114,9 @@ mod tests {
         let s = Sessions::new(&[1; 32], Duration::minutes(5));
         let (token, _) = s.issue(&session());
         assert!(s.verify(&token).is_some());
+        let (again, _) = s.issue(&session());
+        let id = |t: &str| s.verify(t).map(|v| v.id);
+        assert_ne!(id(&token), id(&again), "every token has an id of its own");
         assert!(Sessions::new(&[2; 32], Duration::minutes(5)).verify(&token).is_none());
         let mut bad = token.clone();
         bad.pop();

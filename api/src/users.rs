@@ -24,7 +24,7 @@ fn user_error(e: DatabaseUserError) -> ApiError {
     match e {
         DatabaseUserError::NotFound => ApiError::NotFound("user"),
         DatabaseUserError::Name(n) => ApiError::InvalidName(format!("invalid username: {n} (with the database name)")),
-        e @ DatabaseUserError::TooMany => ApiError::Unprocessable(e.to_string()),
+        e @ DatabaseUserError::TooMany(_) => ApiError::QuotaExceeded(e.to_string()),
         e @ (DatabaseUserError::Exists | DatabaseUserError::Busy(_)) => ApiError::Conflict(e.to_string()),
     }
 }
@@ -65,7 +65,9 @@ pub async fn create(
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await
         .map_err(|_| ApiError::Internal)?;
-    let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone() };
+    let plan = state.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
+    let max_users = state.config.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
+    let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
     let extras = [Extra::UserVerifier { role_name: role.clone(), verifier }];
     match state.store.execute::<DatabaseUsers>(&stream(&db), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}

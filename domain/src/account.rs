@@ -51,6 +51,10 @@ pub enum AccountEvent {
         account_id: AccountId,
         user_id: UserId,
         secret_hash: String,
+        /// A keyed hash of the client address that signed up (never the address itself):
+        /// what the per-address sign-up rate counts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signup_source: Option<String>,
     },
     /// A verified identity (issuer, subject) now signs in as this user; a new subject for a
     /// known email reclaims the same user.
@@ -85,6 +89,14 @@ pub enum AccountEvent {
         account_id: AccountId,
         plan: Plan,
     },
+    /// A session token (by its id, the JWT's `jti`) was ended before its expiry: it is
+    /// refused from now on. `expires_at` is when it would have expired by itself.
+    SessionEnded {
+        account_id: AccountId,
+        user_id: UserId,
+        session_id: uuid::Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     /// An anonymous account's databases moved to a verified user's account.
     AccountClaimed {
         account_id: AccountId,
@@ -106,6 +118,7 @@ impl AccountEvent {
             Self::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             Self::PlanChanged { .. } => "PlanChanged",
             Self::AccountClaimed { .. } => "AccountClaimed",
+            Self::SessionEnded { .. } => "SessionEnded",
         }
     }
 
@@ -119,7 +132,8 @@ impl AccountEvent {
             | Self::ApiKeyReplaced { account_id, .. }
             | Self::ApiKeyRevoked { account_id, .. }
             | Self::PlanChanged { account_id, .. }
-            | Self::AccountClaimed { account_id, .. } => *account_id,
+            | Self::AccountClaimed { account_id, .. }
+            | Self::SessionEnded { account_id, .. } => *account_id,
         }
     }
 
@@ -131,6 +145,7 @@ impl AccountEvent {
             Self::ApiKeyReplaced { prefix, .. } => ("api_key.replace", serde_json::json!({ "prefix": prefix })),
             Self::ApiKeyRevoked { .. } => ("api_key.revoke", serde_json::json!({})),
             Self::PlanChanged { plan, .. } => ("account.plan_change", serde_json::json!({ "plan": plan })),
+            Self::SessionEnded { .. } => ("session.logout", serde_json::json!({})),
             Self::AccountClaimed { to_account_id, database_ids, .. } => (
                 "account.claim",
                 serde_json::json!({ "to_account_id": to_account_id.to_string(),
@@ -144,11 +159,37 @@ impl AccountEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountCommand {
-    CreateKey { user_id: UserId, api_key_id: ApiKeyId, prefix: String, hash: String, label: String, scope: KeyScope },
-    ReplaceKey { api_key_id: ApiKeyId, prefix: String, hash: String },
-    RevokeKey { api_key_id: ApiKeyId },
-    ChangePlan { plan: Plan },
-    Claim { by_user_id: UserId, to_account_id: AccountId, database_ids: Vec<DatabaseId> },
+    /// `max_keys`: live (unrevoked) keys the account may hold, this one included.
+    CreateKey {
+        user_id: UserId,
+        api_key_id: ApiKeyId,
+        prefix: String,
+        hash: String,
+        label: String,
+        scope: KeyScope,
+        max_keys: usize,
+    },
+    ReplaceKey {
+        api_key_id: ApiKeyId,
+        prefix: String,
+        hash: String,
+    },
+    RevokeKey {
+        api_key_id: ApiKeyId,
+    },
+    ChangePlan {
+        plan: Plan,
+    },
+    Claim {
+        by_user_id: UserId,
+        to_account_id: AccountId,
+        database_ids: Vec<DatabaseId>,
+    },
+    EndSession {
+        user_id: UserId,
+        session_id: uuid::Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +208,8 @@ pub enum AccountError {
     NotAnonymous,
     #[error("this account was already claimed by someone else")]
     ClaimedByOther,
+    #[error("the account already has {0} API keys, its limit; revoke one first")]
+    TooManyKeys(usize),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -177,6 +220,8 @@ pub struct Account {
     /// Keys by id, with whether they are revoked.
     pub keys: Vec<(ApiKeyId, bool)>,
     pub claimed: Option<(UserId, AccountId, Vec<DatabaseId>)>,
+    /// Sessions ended by logout (so a repeated logout appends nothing).
+    pub ended_sessions: std::collections::BTreeSet<uuid::Uuid>,
 }
 
 impl Account {
@@ -196,10 +241,14 @@ impl Aggregate for Account {
         use AccountEvent as E;
         let account_id = self.id.ok_or(AccountError::NotFound)?;
         match command {
-            C::CreateKey { user_id, api_key_id, prefix, hash, label, scope } => {
+            C::CreateKey { user_id, api_key_id, prefix, hash, label, scope, max_keys } => {
                 let plan = self.plan.unwrap_or(Plan::Free);
                 if !plan.allows_api_keys() {
                     return Err(AccountError::PlanRequired(plan.as_str()));
+                }
+                // Decided on the account's stream: two racing creates cannot both pass.
+                if self.keys.iter().filter(|(_, revoked)| !revoked).count() >= *max_keys {
+                    return Err(AccountError::TooManyKeys(*max_keys));
                 }
                 if label.trim().is_empty() || label.chars().count() > 100 {
                     return Err(AccountError::BadLabel);
@@ -256,6 +305,17 @@ impl Aggregate for Account {
                     }]),
                 }
             }
+            C::EndSession { user_id, session_id, expires_at } => {
+                if self.ended_sessions.contains(session_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::SessionEnded {
+                    account_id,
+                    user_id: *user_id,
+                    session_id: *session_id,
+                    expires_at: *expires_at,
+                }])
+            }
         }
     }
 
@@ -283,6 +343,9 @@ impl Aggregate for Account {
             E::PlanChanged { plan, .. } => self.plan = Some(*plan),
             E::AccountClaimed { by_user_id, to_account_id, database_ids, .. } => {
                 self.claimed = Some((*by_user_id, *to_account_id, database_ids.clone()))
+            }
+            E::SessionEnded { session_id, .. } => {
+                self.ended_sessions.insert(*session_id);
             }
         }
     }

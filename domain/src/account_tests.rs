@@ -14,6 +14,7 @@ fn create_key(scope: KeyScope) -> AccountCommand {
         hash: "h".into(),
         label: "ci".into(),
         scope,
+        max_keys: 3,
     }
 }
 
@@ -64,6 +65,7 @@ fn a_claim_is_idempotent_for_the_same_user_and_refused_for_another() {
         account_id: anon,
         user_id: UserId::new(),
         secret_hash: "h".into(),
+        signup_source: None,
     }]);
     let (by, to) = (UserId::new(), AccountId::new());
     let claim = AccountCommand::Claim { by_user_id: by, to_account_id: to, database_ids: vec![DatabaseId::new()] };
@@ -99,4 +101,35 @@ fn key_events_round_trip_with_their_scope() {
         unreachable!()
     };
     assert_eq!(scope, KeyScope::All);
+}
+
+#[test]
+fn live_keys_are_capped_and_revoked_ones_do_not_count() {
+    let (mut a, _) = account(Plan::Pro);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let cmd = create_key(KeyScope::All);
+        let AccountCommand::CreateKey { api_key_id, .. } = cmd.clone() else { unreachable!() };
+        ids.push(api_key_id);
+        let events = a.decide(&cmd).expect("under the cap");
+        apply_all(&mut a, events);
+    }
+    assert_eq!(a.decide(&create_key(KeyScope::All)), Err(AccountError::TooManyKeys(3)));
+    let events = a.decide(&AccountCommand::RevokeKey { api_key_id: ids[0] }).expect("revokes");
+    apply_all(&mut a, events);
+    assert!(a.decide(&create_key(KeyScope::All)).is_ok(), "a revoked key frees its place");
+}
+
+#[test]
+fn a_session_ends_once() {
+    let (mut a, _) = account(Plan::Free);
+    let cmd = AccountCommand::EndSession {
+        user_id: UserId::new(),
+        session_id: uuid::Uuid::new_v4(),
+        expires_at: chrono::Utc::now(),
+    };
+    let events = a.decide(&cmd).expect("ends");
+    assert_eq!(events.len(), 1);
+    apply_all(&mut a, events);
+    assert_eq!(a.decide(&cmd), Ok(vec![]));
 }

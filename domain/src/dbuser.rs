@@ -14,9 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::{DatabaseId, DatabaseName, NameError};
 
-/// Users per database.
-pub const MAX_USERS: usize = 20;
-
 /// The role name of user `user` of database `db`, if it fits PostgreSQL's 63-byte limit.
 pub fn role_name(db: &DatabaseName, user: &DatabaseName) -> Result<String, NameError> {
     let role = format!("{db}.{user}");
@@ -28,10 +25,22 @@ pub fn role_name(db: &DatabaseName, user: &DatabaseName) -> Result<String, NameE
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUserCommand {
-    Create { database_id: DatabaseId, database: DatabaseName, name: DatabaseName },
-    MarkReady { name: DatabaseName },
-    Remove { name: DatabaseName },
-    MarkRemoved { name: DatabaseName },
+    /// `max_users`: users the database may have (from its account's plan), this one included.
+    Create {
+        database_id: DatabaseId,
+        database: DatabaseName,
+        name: DatabaseName,
+        max_users: usize,
+    },
+    MarkReady {
+        name: DatabaseName,
+    },
+    Remove {
+        name: DatabaseName,
+    },
+    MarkRemoved {
+        name: DatabaseName,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,8 +104,8 @@ pub enum DatabaseUserError {
     NotFound,
     #[error("the user is being {0}; try again when that is done")]
     Busy(&'static str),
-    #[error("a database may have at most {MAX_USERS} users")]
-    TooMany,
+    #[error("the plan allows {0} users per database; remove one first")]
+    TooMany(usize),
     #[error("{0}")]
     Name(NameError),
 }
@@ -126,12 +135,13 @@ impl Aggregate for DatabaseUsers {
         let existing = |name: &DatabaseName| self.users.get(name).ok_or(DatabaseUserError::NotFound);
         let database_id = || self.database_id.ok_or(DatabaseUserError::NotFound);
         match command {
-            C::Create { database_id, database, name } => {
+            C::Create { database_id, database, name, max_users } => {
                 if self.users.contains_key(name) {
                     return Err(DatabaseUserError::Exists);
                 }
-                if self.users.len() >= MAX_USERS {
-                    return Err(DatabaseUserError::TooMany);
+                // Decided on the database's users stream: racing creates cannot both pass.
+                if self.users.len() >= *max_users {
+                    return Err(DatabaseUserError::TooMany(*max_users));
                 }
                 let role_name = role_name(database, name).map_err(DatabaseUserError::Name)?;
                 Ok(vec![E::DatabaseUserCreated { database_id: *database_id, name: name.clone(), role_name }])
@@ -202,7 +212,7 @@ mod tests {
     }
 
     fn create(db: DatabaseId, name: &str) -> DatabaseUserCommand {
-        DatabaseUserCommand::Create { database_id: db, database: n("shop"), name: n(name) }
+        DatabaseUserCommand::Create { database_id: db, database: n("shop"), name: n(name), max_users: 5 }
     }
 
     #[test]
@@ -238,9 +248,9 @@ mod tests {
     #[test]
     fn users_are_bounded() {
         let (db, mut s) = (DatabaseId::new(), DatabaseUsers::default());
-        for i in 0..MAX_USERS {
+        for i in 0..5 {
             run(&mut s, create(db, &format!("user{i}"))).expect("creates");
         }
-        assert_eq!(run(&mut s, create(db, "onemore")), Err(DatabaseUserError::TooMany));
+        assert_eq!(run(&mut s, create(db, "onemore")), Err(DatabaseUserError::TooMany(5)));
     }
 }

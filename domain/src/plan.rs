@@ -43,23 +43,33 @@ pub struct Quotas {
     pub storage_mb: i64,
     /// `CONNECTION LIMIT` of each database role.
     pub connection_limit: i32,
+    /// Database users (extra login roles) per database. A config file written before this
+    /// field existed gets 20, the cap every plan had then.
+    #[serde(default = "Quotas::default_database_users")]
+    pub database_users: usize,
     /// Server connections PgBouncer opens to one database, all of its roles together
     /// (`max_db_connections`): however many users a database has, each with its own
     /// `CONNECTION LIMIT`, it cannot take more of the host's `max_connections` than this.
-    #[serde(default = "default_server_connections")]
+    #[serde(default = "Quotas::default_server_connections")]
     pub server_connections: i32,
     /// `temp_file_limit` of every role of the database, MB: set by the platform with
     /// `ALTER ROLE … SET`, which a tenant cannot undo (the setting is superuser-only).
-    #[serde(default = "default_temp_file_limit_mb")]
+    #[serde(default = "Quotas::default_temp_file_limit_mb")]
     pub temp_file_limit_mb: i32,
 }
 
-fn default_server_connections() -> i32 {
-    20
-}
+impl Quotas {
+    fn default_database_users() -> usize {
+        20
+    }
 
-fn default_temp_file_limit_mb() -> i32 {
-    1024
+    fn default_server_connections() -> i32 {
+        20
+    }
+
+    fn default_temp_file_limit_mb() -> i32 {
+        1024
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +87,7 @@ impl Default for PlanQuotas {
                 databases: 2,
                 storage_mb: 512,
                 connection_limit: 10,
+                database_users: 5,
                 server_connections: 10,
                 temp_file_limit_mb: 1024,
             },
@@ -84,6 +95,7 @@ impl Default for PlanQuotas {
                 databases: 50,
                 storage_mb: 50 * 1024,
                 connection_limit: 100,
+                database_users: 50,
                 server_connections: 50,
                 temp_file_limit_mb: 10 * 1024,
             },
@@ -91,6 +103,7 @@ impl Default for PlanQuotas {
                 databases: 500,
                 storage_mb: 500 * 1024,
                 connection_limit: 300,
+                database_users: 200,
                 server_connections: 150,
                 temp_file_limit_mb: 50 * 1024,
             },

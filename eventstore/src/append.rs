@@ -71,6 +71,22 @@ pub enum Extra {
         role_name: String,
         verifier: String,
     },
+    /// Fails the append with `QuotaExceeded` if more than `max` anonymous accounts (this one
+    /// included) signed up from `source` since `since`. Checked under an advisory lock on the
+    /// source, so API processes signing up at the same moment cannot both pass.
+    SignupRate {
+        source: String,
+        since: chrono::DateTime<chrono::Utc>,
+        max: i64,
+    },
+    /// Fails the append with `QuotaExceeded` if the database would have more than `max`
+    /// manual backups (this one included, deleted ones too) requested since `since`. Checked
+    /// under a lock on the database row.
+    ManualBackupQuota {
+        database_id: Uuid,
+        since: chrono::DateTime<chrono::Utc>,
+        max: i64,
+    },
 }
 
 /// How many times an append meets a deadlock or serialization failure before it gives up.
@@ -378,6 +394,34 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
                 .prepare_cached("select count(*) from databases where account_id = $1 and state <> 'deleted'")
                 .await?;
             let n: i64 = tx.query_one(&count, &[account_id]).await?.get(0);
+            if n > *max {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        Extra::SignupRate { source, since, max } => {
+            // As for the database quota: the count takes its snapshot after the lock.
+            execute_cached(
+                tx,
+                "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 7341))",
+                &[source],
+            )
+            .await?;
+            let count =
+                tx.prepare_cached("select count(*) from accounts where signup_source = $1 and created_at > $2").await?;
+            let n: i64 = tx.query_one(&count, &[source, since]).await?.get(0);
+            if n > *max {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        Extra::ManualBackupQuota { database_id, since, max } => {
+            execute_cached(tx, "select 1 from databases where id = $1 for update", &[database_id]).await?;
+            let count = tx
+                .prepare_cached(
+                    "select count(*) from backups
+                     where database_id = $1 and trigger = 'manual' and created_at >= $2",
+                )
+                .await?;
+            let n: i64 = tx.query_one(&count, &[database_id, since]).await?.get(0);
             if n > *max {
                 return Err(StoreError::QuotaExceeded);
             }

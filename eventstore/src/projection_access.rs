@@ -35,7 +35,7 @@ pub(crate) async fn project_account<T: Tables>(
             )
             .await?;
         }
-        E::AnonymousAccountCreated { account_id, user_id, secret_hash } => {
+        E::AnonymousAccountCreated { account_id, user_id, secret_hash, signup_source } => {
             t.insert(
                 "accounts",
                 vec![
@@ -44,6 +44,7 @@ pub(crate) async fn project_account<T: Tables>(
                     ("created_at", at.into()),
                     ("anonymous", true.into()),
                     ("anonymous_secret_hash", secret_hash.into()),
+                    ("signup_source", signup_source.as_deref().into()),
                 ],
             )
             .await?;
@@ -102,6 +103,19 @@ pub(crate) async fn project_account<T: Tables>(
         }
         E::ApiKeyRevoked { api_key_id, .. } => {
             t.update("api_keys", Key::id(api_key_id.uuid()), vec![("revoked_at", Set::To(at.into()))]).await?;
+        }
+        E::SessionEnded { account_id, user_id, session_id, expires_at } => {
+            t.insert(
+                "ended_sessions",
+                vec![
+                    ("session_id", (*session_id).into()),
+                    ("account_id", account_id.uuid().into()),
+                    ("user_id", user_id.uuid().into()),
+                    ("expires_at", (*expires_at).into()),
+                    ("ended_at", at.into()),
+                ],
+            )
+            .await?;
         }
         E::PlanChanged { account_id, plan } => {
             t.update("accounts", Key::id(account_id.uuid()), vec![("plan", Set::To(plan.as_str().into()))]).await?;

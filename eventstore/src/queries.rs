@@ -90,6 +90,9 @@ pub struct ActivityFilter {
     pub until: Option<DateTime<Utc>>,
     /// Return entries strictly older than this sequence number.
     pub before_seq: Option<i64>,
+    /// Only entries about one of these databases (a selected-databases key): account-level
+    /// entries, and entries about other databases, are left out.
+    pub within: Option<Vec<DatabaseId>>,
 }
 
 /// Which activity rows the caller (`$1`, an account id) may read: the one place to widen when
@@ -331,6 +334,7 @@ impl Store {
                    and ($4::timestamptz is null or at >= $4)
                    and ($5::timestamptz is null or at < $5)
                    and ($6::bigint is null or seq < $6)
+                   and ($8::uuid[] is null or database_id = any($8))
                  order by seq desc limit $7"
                 ),
                 &[
@@ -341,6 +345,7 @@ impl Store {
                     &f.until,
                     &f.before_seq,
                     &limit,
+                    &f.within.as_ref().map(|ids| ids.iter().map(|d| d.uuid()).collect::<Vec<Uuid>>()),
                 ],
             )
             .await?;

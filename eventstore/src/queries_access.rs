@@ -95,6 +95,37 @@ impl Store {
         Ok(row.map(|r| (r.get(0), UserId(r.get(1)))))
     }
 
+    /// Whether a session token must be refused though its signature and expiry are good:
+    /// it was ended (logout), or it is an anonymous account's and the account was claimed.
+    pub async fn session_refused(
+        &self,
+        account: AccountId,
+        session_id: uuid::Uuid,
+        anonymous: bool,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let statement = c
+            .prepare_cached(
+                "select exists (select 1 from ended_sessions where session_id = $2)
+                     or ($3 and exists (select 1 from accounts where id = $1 and claimed_by is not null))",
+            )
+            .await?;
+        Ok(c.query_one(&statement, &[&account.uuid(), &session_id, &anonymous]).await?.get(0))
+    }
+
+    /// The oldest sign-up from `source` since `since` (when the next one will be allowed).
+    pub async fn oldest_signup(
+        &self,
+        source: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let c = self.client().await?;
+        let statement = c
+            .prepare_cached("select min(created_at) from accounts where signup_source = $1 and created_at > $2")
+            .await?;
+        Ok(c.query_one(&statement, &[&source, &since]).await?.get(0))
+    }
+
     pub async fn account_plan(&self, id: AccountId) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
         let statement = c.prepare_cached("select plan from accounts where id = $1").await?;

@@ -16,7 +16,21 @@ pub const AUDIENCE: &str = "berth-tests";
 
 /// Free plan quotas the tests reach on purpose.
 pub fn free_quotas() -> domain::Quotas {
-    domain::Quotas { databases: 2, storage_mb: 24, connection_limit: 5, server_connections: 4, temp_file_limit_mb: 2 }
+    domain::Quotas {
+        databases: 2,
+        storage_mb: 24,
+        connection_limit: 5,
+        database_users: 3,
+        server_connections: 4,
+        temp_file_limit_mb: 2,
+    }
+}
+
+/// Caps the tests reach on purpose. Sign-ups are counted per client address: tests that
+/// sign up many anonymous accounts should do so from an address of their own
+/// ([`crate::Api::from_source`]).
+pub fn limits() -> api::limits::Limits {
+    api::limits::Limits { api_keys_per_account: 12, manual_backups_per_day: 4, anonymous_signups_per_hour: 25 }
 }
 
 pub struct Idp {
@@ -102,6 +116,7 @@ pub fn configure_once() {
             .try_init();
         let mut opts = HarnessOptions::default();
         opts.api.plans.free = free_quotas();
+        opts.api.limits = limits();
         opts.api.oidc = Some(api::oidc::OidcConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

@@ -392,3 +392,29 @@ pub async fn wait_source(source: &str, url: &str, admitted: bool) -> Option<Stri
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Starts another API process (in this test's runtime) on the shared platform's control
+/// plane, with the tests' caps and no request budgets; returns its base URL. It stops with
+/// the test's runtime.
+pub async fn second_api() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = listener.local_addr().expect("address");
+    let config = api::ApiConfig {
+        credential_budget: None,
+        ip_budget: None,
+        limits: fixtures::limits(),
+        plans: domain::PlanQuotas { free: fixtures::free_quotas(), ..domain::PlanQuotas::default() },
+        workers: 1,
+        ..api::ApiConfig::default()
+    };
+    let server = api::server(app().store(), config, listener).await.expect("a second API");
+    tokio::spawn(server);
+    format!("http://{addr}")
+}
+
+impl Api {
+    /// The same credential against another API process.
+    pub fn at(&self, base: &str) -> Self {
+        Self { base: base.to_owned(), ..self.clone() }
+    }
+}

@@ -46,6 +46,9 @@ pub struct Config {
     pub backup_stale_hours: u32,
     /// Run the backup scheduler in this worker process.
     pub backup_scheduler: bool,
+    /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
+    /// anonymous_signups_per_hour = 10` (per client address).
+    pub limits: api::limits::Limits,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             backup_retention_days: 30,
             backup_stale_hours: 26,
             backup_scheduler: true,
+            limits: api::limits::Limits::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ impl Config {
             // Metrics go on the API listener unless they have one of their own.
             metrics: self.metrics_listen.is_none().then(crate::metrics::install),
             backups: Some(self.backup_store()),
+            limits: self.limits,
             ..api::ApiConfig::default()
         }
     }

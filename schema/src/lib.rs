@@ -19,7 +19,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "network_and_users", sql: include_str!("../migrations/0007_access.sql") },
     Migration { version: 8, name: "events_position", sql: include_str!("../migrations/0008_events_position.sql") },
     Migration { version: 9, name: "no_stream_rows", sql: include_str!("../migrations/0009_no_stream_rows.sql") },
-    Migration { version: 10, name: "backup_keys", sql: include_str!("../migrations/0010_backup_keys.sql") },
+    Migration { version: 10, name: "sessions_signups", sql: include_str!("../migrations/0010_sessions_signups.sql") },
+    Migration { version: 11, name: "backup_keys", sql: include_str!("../migrations/0011_backup_keys.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

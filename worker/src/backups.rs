@@ -149,8 +149,11 @@ impl Runner {
 
     /// A backup that failed for good: recorded, and an incident opened (or bumped) on its
     /// database.
-    pub(crate) async fn backup_exhausted(&self, id: BackupId, error: &str) {
-        if let Err(e) = self.backup_command(id, BackupCommand::Fail { error: error.to_owned() }).await {
+    /// `shown` is recorded on the backup for its users; `error`, the raw cause, goes only to
+    /// the log and the incident.
+    pub(crate) async fn backup_exhausted(&self, id: BackupId, shown: &str, error: &str) {
+        tracing::error!(backup = %id, error = %error, "backup failed for good");
+        if let Err(e) = self.backup_command(id, BackupCommand::Fail { error: shown.to_owned() }).await {
             tracing::error!(error = %e, "could not record the backup failure");
         }
         let resource = match self.store.backup(id).await {
@@ -166,6 +169,23 @@ impl Runner {
             severity: "error",
             resource_type: "database",
             resource_id: &resource,
+            summary: &summary,
+        };
+        if let Err(e) = self.store.report_incident(&report).await {
+            tracing::error!(error = %e, "could not open an incident");
+        }
+    }
+
+    /// Logs a verification that could not restore the backup and opens (or bumps) an
+    /// incident with the raw cause.
+    async fn verification_incident(&self, id: BackupId, database: &str, error: &str) {
+        tracing::error!(backup = %id, error = %error, "backup verification could not restore the backup");
+        let summary = format!("verification of backup {id} of database {database} failed: {error}");
+        let report = IncidentReport {
+            kind: "backup_verification_failed",
+            severity: "error",
+            resource_type: "database",
+            resource_id: database,
             summary: &summary,
         };
         if let Err(e) = self.store.report_incident(&report).await {
@@ -208,7 +228,13 @@ impl Runner {
                 let problems = snapshot::compare(&backup.tables, &restored);
                 (problems.is_empty(), serde_json::json!({ "tables": restored.len(), "problems": problems }))
             }
-            Err(HostError::Permanent(e)) => (false, serde_json::json!({ "tables": 0, "problems": [e] })),
+            Err(HostError::Permanent(e)) => {
+                // The raw cause (psql's stderr, with the host's details) is for operators.
+                self.verification_incident(id, &db.id.to_string(), &e).await;
+                let shown =
+                    "the backup could not be restored for verification; the platform operators have been notified";
+                (false, serde_json::json!({ "tables": 0, "problems": [shown] }))
+            }
             Err(e) => return Err(e.into()),
         };
         let command = BackupCommand::RecordVerification { operation_id: Some(operation_id), ok, details };

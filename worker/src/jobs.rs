@@ -86,6 +86,42 @@ impl Job {
         }
     }
 
+    /// What users are told when this job fails for good: clear and stable, never the raw
+    /// error (which can hold the host's address, port, superuser name, a tool's stderr or a
+    /// PostgreSQL message). Operators get the raw error in the logs and the incident.
+    pub fn user_failure(&self) -> &'static str {
+        match self {
+            Job::Provision { source: Some(DatabaseSource::Backup { .. }), .. } => {
+                "the database could not be restored from the backup; the platform operators have been notified"
+            }
+            Job::Provision { source: Some(DatabaseSource::Branch { .. }), .. } => {
+                "the branch could not be created; the platform operators have been notified"
+            }
+            Job::Provision { .. } => "the database could not be created; the platform operators have been notified",
+            Job::Delete { .. } => "the database could not be deleted; the platform operators have been notified",
+            Job::Maintain { action: OperationKind::Stop, .. } => {
+                "the database could not be stopped; the platform operators have been notified"
+            }
+            Job::Maintain { action: OperationKind::Start, .. } => {
+                "the database could not be started; the platform operators have been notified"
+            }
+            Job::Maintain { action: OperationKind::Restart, .. } => {
+                "the database could not be restarted; the platform operators have been notified"
+            }
+            Job::Maintain { action: OperationKind::ResetPassword, .. } => {
+                "the password could not be reset; the platform operators have been notified"
+            }
+            Job::Maintain { .. } => "the operation could not be completed; the platform operators have been notified",
+            Job::Backup { .. } => "the backup could not be taken; the platform operators have been notified",
+            Job::VerifyBackup { .. } => "the backup could not be verified; the platform operators have been notified",
+            Job::SyncBouncer { .. }
+            | Job::ExpireRule { .. }
+            | Job::CreateUser { .. }
+            | Job::RemoveUser { .. }
+            | Job::PurgeBackup { .. } => "the change could not be applied; the platform operators have been notified",
+        }
+    }
+
     /// The database a database job acts on; `None` for backup jobs (they name a backup).
     pub fn database_id(&self) -> Option<DatabaseId> {
         match self {
@@ -375,14 +411,19 @@ impl Handler<Job> for Runner {
         result
     }
 
+    /// A job out of attempts. `error` is the raw cause: it goes to the log and the incident
+    /// (operators); what is recorded for users (operations, backups, verification details)
+    /// is [`Job::user_failure`].
     async fn exhausted(&self, job: Job, error: String) {
+        let shown = job.user_failure();
         match &job {
-            Job::Backup { backup_id } => return self.backup_exhausted(*backup_id, &error).await,
+            Job::Backup { backup_id } => return self.backup_exhausted(*backup_id, shown, &error).await,
             Job::PurgeBackup { object_key, .. } => {
                 return tracing::error!(key = %object_key, error = %error, "could not remove a deleted backup's object")
             }
             Job::VerifyBackup { backup_id, operation_id } => {
-                let details = serde_json::json!({ "tables": 0, "problems": [format!("verification failed: {error}")] });
+                tracing::error!(backup = %backup_id, error = %error, "backup verification failed for good");
+                let details = serde_json::json!({ "tables": 0, "problems": [shown] });
                 let command =
                     domain::BackupCommand::RecordVerification { operation_id: Some(*operation_id), ok: false, details };
                 if let Err(e) = self.backup_command(*backup_id, command).await {
@@ -395,7 +436,7 @@ impl Handler<Job> for Runner {
         let Some(id) = job.database_id() else { return };
         tracing::error!(job = job.kind(), database = %id, error = %error, "job failed for good");
         if let Some(operation_id) = job.operation_id() {
-            let failed = DatabaseCommand::MarkFailed { operation_id, error: error.clone() };
+            let failed = DatabaseCommand::MarkFailed { operation_id, error: shown.to_owned() };
             if let Err(e) = self.command(&job, failed).await {
                 tracing::error!(error = %e, "could not record the failure");
             }

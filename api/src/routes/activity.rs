@@ -15,6 +15,8 @@ use crate::{service, AppState};
 #[derive(Deserialize, IntoParams)]
 pub struct ActivityQuery {
     pub database_id: Option<String>,
+    /// An action, e.g. `database.create`.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -33,21 +35,31 @@ async fn page(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let filter =
-        ActivityFilter { database_id: scope, action: q.action.clone(), since: q.since, until: q.until, before_seq };
+    // A selected-databases key sees only its databases' entries, never the account's others.
+    let filter = ActivityFilter {
+        database_id: scope,
+        action: q.action.clone(),
+        since: q.since,
+        until: q.until,
+        before_seq,
+        within: caller.selected.clone(),
+    };
     let rows = state.store.activity(caller.account_id, &filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))
 }
 
-/// The caller's account activity, newest first.
+/// The caller's account activity, newest first. A selected-databases key sees only the
+/// entries about its databases (not the account's other entries). A filter holding a control
+/// character is 400 `INVALID_REQUEST`.
 #[utoipa::path(get, path = "/api/v1/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 #[get("/activity")]
 pub async fn account(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<ActivityQuery>,
+    q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = match &q.database_id {
         Some(id) => Some(service::load_authorized(&state, &caller, id, Action::View).await?.0.id),
@@ -58,13 +70,13 @@ pub async fn account(
 
 /// One database's activity, newest first.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/activity")]
 pub async fn for_database(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    q: web::Query<ActivityQuery>,
+    q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, _) = service::load_authorized(&state, &caller, &id, Action::View).await?;
     page(&state, &caller, &q, Some(db.id)).await

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::MAX_SELECTED_DATABASES;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
 
@@ -16,7 +17,8 @@ pub struct CreateKey {
     pub label: String,
     /// `all` (default) or `selected`.
     pub scope: Option<String>,
-    /// Required with `selected`: the databases the key may reach.
+    /// Required with `selected`: the databases the key may reach (repeats count once).
+    #[schema(max_items = 100)]
     pub database_ids: Option<Vec<String>>,
 }
 
@@ -45,6 +47,7 @@ fn account_error(e: AccountError) -> ApiError {
             ApiError::PlanRequired(format!("the {plan} plan does not include API keys"))
         }
         AccountError::KeyNotFound => ApiError::NotFound("API key"),
+        e @ AccountError::TooManyKeys(_) => ApiError::QuotaExceeded(e.to_string()),
         AccountError::BadLabel | AccountError::EmptySelection => ApiError::InvalidRequest(e.to_string()),
         other => ApiError::Conflict(other.to_string()),
     }
@@ -68,8 +71,11 @@ fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
     }
 }
 
+/// A new key. `PLAN_REQUIRED` on the free plan, `QUOTA_EXCEEDED` past the account's cap
+/// on live keys (default 50; revoked keys do not count).
 #[utoipa::path(post, path = "/api/v1/api-keys", request_body = CreateKey, tag = "api-keys",
-    responses((status = 201, body = KeyWithSecret), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 #[post("/api-keys")]
 pub async fn create(
     req: HttpRequest,
@@ -79,19 +85,37 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_full_account()?;
     let body = body.0;
+    // The plan first: a refused caller costs one read, whatever the body holds.
+    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| domain::Plan::parse(&p));
+    let plan = plan.unwrap_or(domain::Plan::Free);
+    if !plan.allows_api_keys() {
+        return Err(account_error(AccountError::PlanRequired(plan.as_str())));
+    }
     let scope = match (body.scope.as_deref().unwrap_or("all"), body.database_ids) {
         ("all", None) => KeyScope::All,
         ("all", Some(_)) => {
             return Err(ApiError::InvalidRequest("invalid field `database_ids`: only with scope `selected`".into()))
         }
         ("selected", Some(ids)) => {
-            let mut parsed = Vec::new();
+            if ids.len() > MAX_SELECTED_DATABASES {
+                return Err(ApiError::InvalidRequest(format!(
+                    "invalid field `database_ids`: at most {MAX_SELECTED_DATABASES} databases"
+                )));
+            }
+            let mut unique: Vec<&String> = Vec::new();
             for id in &ids {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            let mut parsed = Vec::new();
+            for id in unique {
                 // Only databases the caller owns or may see can be selected.
                 let (db, _) = service::load_authorized(&state, &caller, id, crate::authz::Action::View).await?;
-                parsed.push(db.id);
+                if !parsed.contains(&db.id) {
+                    parsed.push(db.id);
+                }
             }
-            parsed.dedup();
             KeyScope::Selected(parsed)
         }
         ("selected", None) => {
@@ -108,6 +132,7 @@ pub async fn create(
         hash: new.hash.clone(),
         label: body.label,
         scope,
+        max_keys: state.config.limits.api_keys_per_account,
     };
     service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller)).await?.map_err(account_error)?;
     let meta = find_key(&state, &caller, &id.to_string()).await?;

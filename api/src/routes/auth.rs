@@ -3,8 +3,8 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, PlatformRole, UserId};
-use eventstore::{ExpectedVersion, Metadata, StoredEvent};
+use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, UserId};
+use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -134,17 +134,38 @@ pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> 
     Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: Some(view) } }))
 }
 
-/// Create an anonymous account (free plan) and a session for it.
+/// Create an anonymous account (free plan) and a session for it. At most
+/// `anonymous_signups_per_hour` (default 10) per client address per hour, counted in the
+/// control plane: past it, 429 `RATE_LIMITED` with `retry-after`.
 #[utoipa::path(post, path = "/api/v1/auth/anonymous", tag = "auth", security(),
-    responses((status = 201, body = AnonymousView)))]
+    responses((status = 201, body = AnonymousView), (status = 429, body = ErrorBody)))]
 #[post("/auth/anonymous")]
-pub async fn anonymous(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (account_id, user_id) = (AccountId::new(), UserId::new());
+    let hash_key = state.store.keyring()?.hash_key;
     let secret = keys::anonymous_secret();
-    let secret_hash = keys::hash_secret(&state.store.keyring()?.hash_key, &secret);
-    let event = AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash };
+    let secret_hash = keys::hash_secret(&hash_key, &secret);
+    // A keyed hash of the address, so the log never holds the address itself.
+    let source = req.peer_addr().map(|a| keys::hash_secret(&hash_key, &format!("signup-source:{}", a.ip())));
+    let event =
+        AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash, signup_source: source.clone() };
     let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
-    state.store.append(&stream(account_id), ExpectedVersion::NoStream, &[event.to_new()?], &meta, &[]).await?;
+    let window = chrono::Duration::hours(1);
+    let since = Utc::now() - window;
+    let extras: Vec<Extra> = source
+        .iter()
+        .map(|s| Extra::SignupRate { source: s.clone(), since, max: state.config.limits.anonymous_signups_per_hour })
+        .collect();
+    match state.store.append(&stream(account_id), ExpectedVersion::NoStream, &[event.to_new()?], &meta, &extras).await {
+        Ok(_) => {}
+        Err(eventstore::StoreError::QuotaExceeded) => {
+            let source = source.unwrap_or_default();
+            let oldest = state.store.oldest_signup(&source, since).await?.unwrap_or_else(Utc::now);
+            let wait = (oldest + window - Utc::now()).to_std().unwrap_or_default();
+            return Err(ApiError::RateLimited(wait.max(std::time::Duration::from_secs(1))));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let (token, expires_at) =
         state.sessions.issue(&Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true });
     Ok(HttpResponse::Created().json(Data {
@@ -178,10 +199,13 @@ pub async fn refresh(state: web::Data<AppState>, body: Json<AnonymousCredentials
     Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: None } }))
 }
 
-/// Move an anonymous account's databases to the signed-in user's account. Idempotent: a
-/// retried claim moves nothing twice and answers the same.
+/// Move an anonymous account's databases to the signed-in user's account, and end the
+/// anonymous account's sessions. Idempotent: a retried claim moves nothing twice and answers
+/// the same. 403 `QUOTA_EXCEEDED` (nothing moved) if the databases would take the caller's
+/// account past its plan's database slots.
 #[utoipa::path(post, path = "/api/v1/auth/claim", request_body = AnonymousCredentials, tag = "auth",
-    responses((status = 200, body = ClaimView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ClaimView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/claim")]
 pub async fn claim(
     req: HttpRequest,
@@ -194,11 +218,28 @@ pub async fn claim(
     }
     let (anon, _) = check_anonymous(&state, &body.0).await?;
     let database_ids = state.store.account_database_ids(anon).await?;
+    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let slots = state.config.plans.of(plan).databases;
     let cmd = AccountCommand::Claim { by_user_id: caller.user_id, to_account_id: caller.account_id, database_ids };
-    match service::execute_account(&state, anon, &cmd, metadata(&req, &caller)).await? {
-        Ok(_) => {}
-        Err(AccountError::ClaimedByOther) => return Err(ApiError::Conflict("already claimed by another user".into())),
-        Err(e) => return Err(ApiError::Conflict(e.to_string())),
+    // The slot check runs in the claim's own transaction, after the databases moved, under
+    // the lock on the caller's account that database creation takes too: a claim racing a
+    // create cannot both pass.
+    let extras = [Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: slots }];
+    let outcome = state.store.execute::<Account>(&stream(anon), &cmd, &metadata(&req, &caller), &extras).await;
+    state.key_cache.forget_account(anon);
+    match outcome {
+        Ok(Ok(_)) => {}
+        Ok(Err(AccountError::ClaimedByOther)) => {
+            return Err(ApiError::Conflict("already claimed by another user".into()))
+        }
+        Ok(Err(e)) => return Err(ApiError::Conflict(e.to_string())),
+        Err(eventstore::StoreError::QuotaExceeded) => {
+            return Err(ApiError::QuotaExceeded(format!(
+                "the {} plan allows {slots} databases; claiming would exceed it, so nothing was moved",
+                plan.as_str()
+            )))
+        }
+        Err(e) => return Err(e.into()),
     }
     // Whether just now or by an earlier try, the claim on record is the answer.
     let (account, _) = state.store.load::<Account>(&stream(anon)).await?;
@@ -210,4 +251,23 @@ pub async fn claim(
             database_ids: ids.iter().map(|d| d.to_string()).collect(),
         },
     }))
+}
+
+/// End the calling session: its token answers 401 `UNAUTHENTICATED` from now on, in every
+/// API process. Other sessions of the user stay valid. An API key cannot log out (it is
+/// revoked with `DELETE /api-keys/{id}`): 400 `INVALID_REQUEST`.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[post("/auth/logout")]
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let Some((session_id, expires_at)) = caller.session else {
+        return Err(ApiError::InvalidRequest(
+            "the credential is an API key, not a session; revoke it with DELETE /api/v1/api-keys/{id}".into(),
+        ));
+    };
+    let cmd = AccountCommand::EndSession { user_id: caller.user_id, session_id, expires_at };
+    service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller))
+        .await?
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -34,8 +34,11 @@ pub struct BranchDatabase {
 }
 
 /// Back the database up now; the backup runs as a job (poll the backup or its operation).
+/// 403 `QUOTA_EXCEEDED` past `manual_backups_per_day` (default 20) manual backups of the
+/// database in the current UTC day; scheduled backups are not counted.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/backups", request_body = CreateBackup, tag = "backups",
-    responses((status = 202, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = BackupView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/backups")]
 pub async fn create(
     req: HttpRequest,

@@ -52,12 +52,12 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/databases", params(PageQuery), tag = "databases",
-    responses((status = 200, body = Page<DatabaseView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<DatabaseView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/databases")]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<PageQuery>,
+    query: crate::body::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {

@@ -57,8 +57,10 @@ impl From<IncidentRow> for IncidentView {
 pub struct IncidentQuery {
     /// `open` or `resolved`.
     pub state: Option<String>,
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub kind: Option<String>,
     /// The resource's id (`db_…`, `host_…`, `api`).
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub resource: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
@@ -73,12 +75,12 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 
 /// System incidents, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/incidents", params(IncidentQuery), tag = "incidents",
-    responses((status = 200, body = Page<IncidentView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<IncidentView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/admin/incidents")]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
-    q: web::Query<IncidentQuery>,
+    q: crate::body::Query<IncidentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
     let limit = page_limit(q.limit)?;

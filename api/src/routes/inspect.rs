@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::authz::Action;
+use crate::authz::{Action, DbRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{service, AppState};
@@ -30,7 +30,9 @@ pub struct DatabaseMetricsView {
     pub cache_hit_ratio: Option<f64>,
     /// Whether the host records statement statistics (pg_stat_statements).
     pub statements_available: bool,
-    pub top_statements: Vec<StatementView>,
+    /// The busiest statements, with their text: for owners, admins and developers (the roles
+    /// that may see credentials); `null` for viewers, who get the numbers above only.
+    pub top_statements: Option<Vec<StatementView>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -70,16 +72,16 @@ async fn running(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<(domain::HostId, DatabaseName, domain::DatabaseId), ApiError> {
-    let (db, _) = service::load_authorized(state, caller, id, Action::View).await?;
+) -> Result<(domain::HostId, DatabaseName, DbRole, domain::DatabaseId), ApiError> {
+    let (db, role) = service::load_authorized(state, caller, id, Action::View).await?;
     if db.state != "running" && db.state != "stopped" {
         return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
     }
     let name = DatabaseName::parse(&db.name).map_err(|_| ApiError::Internal)?;
-    Ok((db.host_id, name, db.id))
+    Ok((db.host_id, name, role, db.id))
 }
 
-/// Size, connections, transactions, cache hit ratio and top statements.
+/// Size, connections, transactions, cache hit ratio and (not for viewers) top statements.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", tag = "databases",
     responses((status = 200, body = Data<DatabaseMetricsView>), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/metrics")]
@@ -88,7 +90,7 @@ pub async fn metrics(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name, _) = running(&state, &caller, &id).await?;
+    let (host, name, role, _) = running(&state, &caller, &id).await?;
     let m = inspect::database_metrics(&state.store, host, &name).await.map_err(host_error)?;
     let available = m.top_statements.is_some();
     let statements = m.top_statements.unwrap_or_default();
@@ -99,16 +101,19 @@ pub async fn metrics(
         transactions_rolled_back: m.transactions_rolled_back,
         cache_hit_ratio: m.cache_hit_ratio,
         statements_available: available,
-        top_statements: statements
-            .into_iter()
-            .map(|s| StatementView {
-                query: s.query,
-                calls: s.calls,
-                total_ms: s.total_ms,
-                mean_ms: s.mean_ms,
-                rows: s.rows,
-            })
-            .collect(),
+        // Statement text is the owner's queries (and the literals in them): the credentials row.
+        top_statements: (role >= DbRole::Developer).then(|| {
+            statements
+                .into_iter()
+                .map(|s| StatementView {
+                    query: s.query,
+                    calls: s.calls,
+                    total_ms: s.total_ms,
+                    mean_ms: s.mean_ms,
+                    rows: s.rows,
+                })
+                .collect()
+        }),
     };
     Ok(HttpResponse::Ok().json(Data { data: view }))
 }
@@ -122,7 +127,7 @@ pub async fn schema(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name, db) = running(&state, &caller, &id).await?;
+    let (host, name, _, db) = running(&state, &caller, &id).await?;
     let s = inspect::database_schema(&state.store, host, db, &name).await.map_err(host_error)?;
     let view = SchemaView {
         tables: s

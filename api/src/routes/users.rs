@@ -53,10 +53,12 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<Stri
 }
 
 /// A new login role confined to this database, reachable through PgBouncer. 201 once it
-/// logs in, 202 if still being created.
+/// logs in, 202 if still being created. 403 `QUOTA_EXCEEDED` past the plan's users per
+/// database (`database_users` in `/me`'s quotas).
 #[utoipa::path(post, path = "/api/v1/databases/{id}/users", request_body = NewUser, tag = "users",
     responses((status = 201, body = CreatedUserView), (status = 202, body = CreatedUserView),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/users")]
 pub async fn create(
     req: HttpRequest,

@@ -56,6 +56,7 @@ pub const READ_MODELS: &[ReadModel] = &[
     model("backups", &["id"], &[]),
     model("allowlist_rules", &["id"], &[]),
     model("database_users", &["database_id", "name"], &[]),
+    model("ended_sessions", &["session_id"], &[]),
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

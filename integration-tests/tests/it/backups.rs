@@ -254,18 +254,27 @@ async fn backups_started_in_the_same_second_each_keep_an_object_of_their_own() {
     let Filled { id: db, name, client: _client, .. } = running_with_data(&api, "burst", 200).await;
     // A burst of backups: the workers start them within milliseconds of each other, so
     // several share a second. Bounded: a burst straddling a second boundary is tried again.
+    // Requested as the API would, but straight to the log: the API caps manual backups per
+    // database and day below what this needs.
+    let store = integration_tests::app().store();
+    let database: domain::DatabaseId = db.parse().expect("a database id");
     let mut all = Vec::new();
     for _ in 0..3 {
-        let path = format!("/databases/{db}/backups");
-        let requests = (0..5).map(|_| api.post(&path, json!({})));
-        let ids: Vec<String> = futures::future::join_all(requests)
-            .await
-            .iter()
-            .map(|r| {
-                r.expect(202);
-                r.data()["id"].as_str().expect("id").to_owned()
-            })
-            .collect();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let backup_id = domain::BackupId::new();
+            let cmd = domain::BackupCommand::Request {
+                backup_id,
+                database_id: database,
+                operation_id: domain::OperationId::new(),
+                trigger: domain::BackupTrigger::Manual,
+                label: None,
+                scheduled_for: None,
+            };
+            let stream = worker::backups::backup_stream(backup_id);
+            store.execute::<domain::Backup>(&stream, &cmd, &Default::default(), &[]).await.expect("store").expect("ok");
+            ids.push(backup_id.to_string());
+        }
         for id in &ids {
             all.push(wait_backup(&api, &db, id, "succeeded").await);
         }

@@ -48,6 +48,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/api/v1/databases/{id}/backups/{backup_id}/verify", "post"),
         ("/api/v1/databases/{id}/restore", "post"),
         ("/api/v1/databases/{id}/branch", "post"),
+        ("/api/v1/auth/logout", "post"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

@@ -40,6 +40,8 @@ enum Needs {
     OwnerOnlyFullAccount,
     /// Platform administrators only (every actor here is a plain user).
     PlatformAdmin,
+    /// A session credential (logout); an API key is told to use key revocation instead.
+    SessionOnly,
 }
 
 /// (method, path template, body, needs, status and code when allowed).
@@ -126,6 +128,8 @@ fn routes() -> Vec<Route> {
         ("POST", "/api-keys", json!({"label": ""}), Needs::FullAccount, (400, "INVALID_REQUEST")),
         ("POST", "/api-keys/key_01J00000000000000000000000/replace", json!({}), Needs::FullAccount, (404, "NOT_FOUND")),
         ("DELETE", "/api-keys/key_01J00000000000000000000000", json!(null), Needs::FullAccount, (404, "NOT_FOUND")),
+        // Last: it ends the session it is called with.
+        ("POST", "/auth/logout", json!(null), Needs::SessionOnly, (204, "")),
     ]
 }
 
@@ -135,7 +139,7 @@ fn least(needs: Needs) -> Option<Role> {
         Needs::Credentials => Some(Role::Developer),
         Needs::Manage => Some(Role::Admin),
         Needs::OwnerOnly | Needs::OwnerOnlyFullAccount => Some(Role::Owner),
-        Needs::FullAccount | Needs::AnyAccount | Needs::PlatformAdmin => None,
+        Needs::FullAccount | Needs::AnyAccount | Needs::PlatformAdmin | Needs::SessionOnly => None,
     }
 }
 
@@ -159,6 +163,8 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
         None => {
             if needs == Needs::PlatformAdmin {
                 (403, "FORBIDDEN")
+            } else if needs == Needs::SessionOnly && cred != Cred::Session {
+                (400, "INVALID_REQUEST")
             } else if needs == Needs::FullAccount && selected {
                 (403, "KEY_SCOPE_DENIED")
             } else {

@@ -64,7 +64,21 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
         ),
         (
             &anon_stream,
-            AccountEvent::AnonymousAccountCreated { account_id: anon, user_id: anon_user, secret_hash: "ab12".into() },
+            AccountEvent::AnonymousAccountCreated {
+                account_id: anon,
+                user_id: anon_user,
+                secret_hash: "ab12".into(),
+                signup_source: Some("cd34".into()),
+            },
+        ),
+        (
+            &anon_stream,
+            AccountEvent::SessionEnded {
+                account_id: anon,
+                user_id: anon_user,
+                session_id: uuid::Uuid::new_v4(),
+                expires_at: chrono::Utc::now(),
+            },
         ),
     ] {
         log.put(stream.clone(), e.to_new().expect("enc")).await;

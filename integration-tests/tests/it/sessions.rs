@@ -107,8 +107,8 @@ async fn an_anonymous_account_creates_databases_refreshes_and_is_claimed_once() 
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["id"], db["id"]);
     assert_eq!(mine[0]["role"], "owner");
-    // The anonymous session no longer reaches it, and the account cannot be refreshed.
-    a.get(&format!("/databases/{}", db["id"].as_str().expect("id"))).await.expect_error(404, "DATABASE_NOT_FOUND");
+    // The anonymous session ended with the claim, and the account cannot be refreshed.
+    a.get(&format!("/databases/{}", db["id"].as_str().expect("id"))).await.expect_error(401, "UNAUTHENTICATED");
     Api::new(None).post("/auth/anonymous/refresh", creds.clone()).await.expect_error(401, "UNAUTHENTICATED");
     // Another user cannot claim it again.
     let other = Api::sign_in(&email(), "other").await;
