@@ -18,9 +18,10 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::consumer::Handler;
+use crate::read::parse_tx;
 use crate::{Position, RecordedEvent, Store, StoreError};
 
-pub use chain::{verify, BrokenLink, VerifyReport, GENESIS};
+pub use chain::{verify, verify_anchored, BrokenLink, VerifyReport, GENESIS};
 pub use export::{export, ExportFilter};
 pub use replay::{replay, replay_with, ReplayOptions, ReplayReport, TableDiff};
 
@@ -129,14 +130,15 @@ impl Store {
             let client = self.client().await?;
             client
                 .query_opt(
-                    "select tx_id::text, global_position from events order by tx_id desc, global_position desc limit 1",
+                    // Ordered by the xid8 column: `tx_id::text` under the name `tx_id` would
+                    // make `order by tx_id` sort the text ("9991" > "100005").
+                    "select tx_id::text as tx_text, global_position from events
+                     order by events.tx_id desc, events.global_position desc limit 1",
                     &[],
                 )
                 .await?
-                .map(|r| Position {
-                    tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
-                    global_position: r.get(1),
-                })
+                .map(|r| Ok::<_, StoreError>(Position { tx_id: parse_tx(r.get(0))?, global_position: r.get(1) }))
+                .transpose()?
                 .unwrap_or_default()
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
