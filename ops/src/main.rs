@@ -76,8 +76,9 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Rebuild every read model from the log in a scratch schema and compare it with the live
-    /// one, table by table; exit 1 and print the differences if any.
+    /// Rebuild every read model from the log into scratch tables and compare it with the live
+    /// one, table by table, at one snapshot (exact while the platform writes; pauses nothing);
+    /// exit 1 and print the differences if any.
     Replay,
     /// Check the tamper-evident hash chain over the committed order; exit 1 at the first
     /// broken link, or if the chain no longer passes through an anchored head. Prints the

@@ -4,8 +4,8 @@
 //! - The **audit consumer** (a checkpointed singleton over the commit order) extends the hash
 //!   chain and numbers activity rows, in one transaction with its checkpoint, so a snapshot
 //!   always shows the chain and the numbering exactly up to the checkpoint.
-//! - [`replay`] rebuilds every read model into a scratch schema with the live projection
-//!   routine and compares it with the live tables.
+//! - [`replay`] rebuilds every read model with the live projection routine and compares it
+//!   with the live tables, in one read-only snapshot that holds back no consumer.
 //! - [`verify`] recomputes the chain; [`export`] writes the log as JSON lines.
 
 mod chain;
