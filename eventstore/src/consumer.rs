@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{watch, Notify};
 
-use crate::read::read_after_on;
+use crate::read::{parse_tx, read_after_on};
 use crate::{Position, RecordedEvent, Store, StoreError};
 
 #[async_trait::async_trait]
@@ -42,10 +42,14 @@ impl Store {
     pub async fn checkpoint(&self, name: &str) -> Result<Position, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("select tx_id::text, global_position from consumer_checkpoints where name = $1", &[&name])
+            .query_opt(
+                "select tx_id::text as tx_text, global_position from consumer_checkpoints where name = $1",
+                &[&name],
+            )
             .await?;
         Ok(row
-            .map(|r| Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) })
+            .map(|r| Ok::<_, StoreError>(Position { tx_id: parse_tx(r.get(0))?, global_position: r.get(1) }))
+            .transpose()?
             .unwrap_or_default())
     }
 

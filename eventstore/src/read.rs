@@ -33,10 +33,10 @@ impl RecordedEvent {
     }
 
     pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
-        let tx: String = row.get("tx_id");
+        let tx: &str = row.get("tx_text");
         Ok(Self {
             global_position: row.get("global_position"),
-            tx_id: tx.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx}")))?,
+            tx_id: parse_tx(tx)?,
             stream_id: row.get("stream_id"),
             version: row.get("version"),
             event_id: row.get("event_id"),
@@ -49,10 +49,17 @@ impl RecordedEvent {
     }
 }
 
-/// `tx_id` is selected as text (tokio-postgres has no xid8 type), under its own name: an
-/// `order by tx_id` would then sort the text, and "1001" < "859". Order by `events.tx_id`.
+/// `tx_id` is selected as text (tokio-postgres has no xid8 type) under another name,
+/// `tx_text`: an output column named `tx_id` would capture every `order by tx_id` of the
+/// query, which would then sort the text, and "1001" < "859". Ordering is always by the
+/// `xid8` column itself (written `events.tx_id` where it could be mistaken).
 pub(crate) const COLUMNS: &str =
-    "global_position, tx_id::text as tx_id, stream_id, version, event_id, type, schema_version, data, metadata, occurred_at";
+    "global_position, tx_id::text as tx_text, stream_id, version, event_id, type, schema_version, data, metadata, occurred_at";
+
+/// Parses a `tx_id::text`.
+pub(crate) fn parse_tx(text: &str) -> Result<u64, StoreError> {
+    text.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {text}")))
+}
 
 impl Store {
     pub async fn read_stream(&self, stream_id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -77,14 +84,14 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "select tx_id::text, global_position from events
+                "select tx_id::text as tx_text, global_position from events
                  where tx_id < pg_snapshot_xmin(pg_current_snapshot())
                  order by events.tx_id desc, events.global_position desc limit 1",
                 &[],
             )
             .await?;
         Ok(match row {
-            Some(r) => Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) },
+            Some(r) => Position { tx_id: parse_tx(r.get(0))?, global_position: r.get(1) },
             None => Position::default(),
         })
     }

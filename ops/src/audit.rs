@@ -32,13 +32,25 @@ pub async fn replay(store: &Store, out: &mut dyn Write) -> anyhow::Result<bool> 
     Ok(clean)
 }
 
-/// Checks the hash chain; true when every link holds.
-pub async fn verify(store: &Store, out: &mut dyn Write) -> anyhow::Result<bool> {
-    let report = audit::verify(store).await?;
-    match &report.broken {
+/// A head hash as an operator anchored it: 64 hex digits.
+pub fn parse_head(text: &str) -> anyhow::Result<String> {
+    let head = text.trim().to_ascii_lowercase();
+    anyhow::ensure!(
+        head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()),
+        "an anchored head is 64 hex digits (as `berth audit verify` prints it), not {:?}",
+        text.trim()
+    );
+    Ok(head)
+}
+
+/// Checks the hash chain; true when every link holds and, given an anchored head (a hash
+/// recorded outside the database earlier), the chain still passes through it.
+pub async fn verify(store: &Store, anchor: Option<&str>, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let report = audit::verify_anchored(store, anchor).await?;
+    let mut ok = match &report.broken {
         None => {
             writeln!(out, "chain intact: {} links, head {}", report.links, report.head)?;
-            Ok(true)
+            true
         }
         Some(b) => {
             writeln!(
@@ -50,9 +62,24 @@ pub async fn verify(store: &Store, out: &mut dyn Write) -> anyhow::Result<bool> 
                 b.reason
             )?;
             writeln!(out, "{} links hold before it; last good hash {}", report.links, report.head)?;
-            Ok(false)
+            false
+        }
+    };
+    if let Some(anchor) = anchor {
+        match report.anchored_at {
+            Some(at) => {
+                writeln!(out, "anchored head {anchor} found at link {at}; {} links added since", report.links - at)?
+            }
+            None => {
+                writeln!(out, "anchored head {anchor} NOT FOUND: the log or the chain was rewritten or cut before it")?;
+                ok = false;
+            }
         }
     }
+    if ok {
+        writeln!(out, "anchor this head outside the database: {}", report.head)?;
+    }
+    Ok(ok)
 }
 
 /// Writes events since `since` (optionally of one database) as JSON lines; returns how many.

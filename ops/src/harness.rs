@@ -37,6 +37,10 @@ pub struct HarnessOptions {
     /// How often the worker measures every database's size (short in tests, so storage
     /// quotas react quickly; it walks every database's files on the host).
     pub usage_interval: std::time::Duration,
+    /// When the process exits, replay the read models from the log and verify the chain, and
+    /// fail the process (exit 1) on any difference: every test binary then proves that the
+    /// state all its scenarios left is a function of the log. See [`audit_at_exit`].
+    pub audit_at_exit: bool,
 }
 
 impl Default for HarnessOptions {
@@ -50,6 +54,7 @@ impl Default for HarnessOptions {
             backoff_base: std::time::Duration::from_millis(50),
             watchdog_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
+            audit_at_exit: true,
         }
     }
 }
@@ -68,6 +73,7 @@ impl HarnessOptions {
             backoff_base: worker.backoff_base,
             watchdog_interval: worker.watchdog_interval,
             usage_interval: worker.usage_interval,
+            audit_at_exit: false,
         }
     }
 }
@@ -137,6 +143,9 @@ async fn start() -> anyhow::Result<Harness> {
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.
     std::mem::forget(services);
+    if opts.audit_at_exit {
+        register_exit_audit(&control_url);
+    }
     Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id, backups })
 }
 
@@ -155,4 +164,74 @@ impl Harness {
         let email = format!("{label}-{}@berth.test", uuid::Uuid::new_v4().simple());
         crate::accounts::bootstrap_user_on(&self.store(), &email, PlatformRole::User, plan).await
     }
+}
+
+/// Where the exit audit looks: the control-plane database of this process's platform.
+static EXIT_AUDIT: OnceLock<String> = OnceLock::new();
+
+/// Environment variable that turns the exit audit off (e.g. while iterating on one test).
+pub const SKIP_EXIT_AUDIT: &str = "BERTH_SKIP_EXIT_AUDIT";
+
+#[allow(unsafe_code)]
+fn register_exit_audit(control_url: &str) {
+    if std::env::var_os(SKIP_EXIT_AUDIT).is_some_and(|v| v != "0") || EXIT_AUDIT.set(control_url.to_owned()).is_err() {
+        return;
+    }
+    // SAFETY: registers a plain `extern "C"` function with no arguments, as atexit requires.
+    let rc = unsafe { libc::atexit(exit_audit) };
+    if rc != 0 {
+        tracing::warn!("could not register the exit audit");
+    }
+}
+
+/// Runs at process exit (after the test harness has printed its results, while the
+/// platform's servers, which die with the process, still run): `berth audit replay` and
+/// `berth audit verify` against the platform's control-plane database. On a difference, a
+/// broken chain or an audit that cannot run, prints why and ends the process with exit code 1,
+/// so `cargo test` (and `scripts/test`) fails the binary.
+#[allow(unsafe_code)]
+extern "C" fn exit_audit() {
+    let Some(url) = EXIT_AUDIT.get() else { return };
+    let verdict =
+        std::panic::catch_unwind(|| audit_at_exit(url)).unwrap_or_else(|_| Err("the exit audit panicked".into()));
+    match verdict {
+        Ok(summary) => eprintln!("exit audit of this test binary's platform: {summary}"),
+        Err(why) => {
+            eprintln!("exit audit of this test binary's platform FAILED:\n{why}");
+            // SAFETY: ends the process at once; exit() must not be called again from an
+            // atexit handler.
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+/// Replays and verifies the control-plane database at `url`; Ok(summary) when both pass.
+pub fn audit_at_exit(url: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime for the exit audit: {e}"))?;
+    rt.block_on(async {
+        let run = async {
+            let store = Store::connect(url, 2)?;
+            let mut replayed = Vec::new();
+            let replay_ok = crate::audit::replay(&store, &mut replayed).await?;
+            let mut verified = Vec::new();
+            let verify_ok = crate::audit::verify(&store, None, &mut verified).await?;
+            anyhow::Ok((replay_ok && verify_ok, replayed, verified))
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(300), run).await {
+            Err(_) => Err("the audit did not finish within 5 minutes".to_owned()),
+            Ok(Err(e)) => Err(format!("the audit could not run: {e:#}")),
+            Ok(Ok((ok, replayed, verified))) => {
+                let text = format!("{}{}", String::from_utf8_lossy(&replayed), String::from_utf8_lossy(&verified));
+                if ok {
+                    let first = text.lines().next().unwrap_or_default();
+                    Ok(format!("{first}; read models match the log; chain intact"))
+                } else {
+                    Err(text)
+                }
+            }
+        }
+    })
 }

@@ -76,12 +76,22 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Rebuild every read model from the log in a scratch schema and compare it with the live
-    /// one, table by table; exit 1 and print the differences if any.
+    /// Rebuild every read model from the log into scratch tables and compare it with the live
+    /// one, table by table, at one snapshot (exact while the platform writes; pauses nothing);
+    /// exit 1 and print the differences if any.
     Replay,
     /// Check the tamper-evident hash chain over the committed order; exit 1 at the first
-    /// broken link.
-    Verify,
+    /// broken link, or if the chain no longer passes through an anchored head. Prints the
+    /// current head: record it outside the database (only an anchor catches a rewrite of
+    /// both the log and the chain).
+    Verify {
+        /// A head hash printed by an earlier verify: the chain must still pass through it.
+        #[arg(long, conflicts_with = "expect_head_file")]
+        expect_head: Option<String>,
+        /// A file holding such a head hash.
+        #[arg(long)]
+        expect_head_file: Option<PathBuf>,
+    },
     /// Write events as JSON lines (an archive for a SIEM or compliance).
     Export {
         /// RFC 3339 time; events at or after it.
@@ -101,7 +111,18 @@ async fn audit(config: &Config, command: AuditCommand) -> i32 {
         let mut out = std::io::stdout();
         match command {
             AuditCommand::Replay => ops::audit::replay(&store, &mut out).await,
-            AuditCommand::Verify => ops::audit::verify(&store, &mut out).await,
+            AuditCommand::Verify { expect_head, expect_head_file } => {
+                let anchor = match (expect_head, expect_head_file) {
+                    (Some(h), _) => Some(ops::audit::parse_head(&h)?),
+                    (None, Some(f)) => {
+                        let text =
+                            std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?;
+                        Some(ops::audit::parse_head(&text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?)
+                    }
+                    (None, None) => None,
+                };
+                ops::audit::verify(&store, anchor.as_deref(), &mut out).await
+            }
             AuditCommand::Export { since, database } => {
                 let database = database
                     .map(|d| domain::DatabaseId::parse(&d))

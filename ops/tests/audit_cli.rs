@@ -76,3 +76,69 @@ async fn audit_commands_exit_zero_when_all_is_well_and_one_when_they_find_tamper
     let (code, _) = berth_audit("postgresql://nobody@127.0.0.1:1/none", &["verify"]);
     assert_eq!(code, 2, "an audit that cannot run is not a pass");
 }
+
+/// The head `verify` printed, from its output.
+fn printed_head(out: &str) -> String {
+    let line =
+        out.lines().find(|l| l.starts_with("anchor this head outside the database: ")).expect("a head to anchor");
+    line.rsplit(' ').next().expect("the hash").to_owned()
+}
+
+/// Someone who can write both `events` and `event_chain` edits an event and rebuilds the
+/// chain from scratch with Berth's own code: the chain verifies again. Only a head anchored
+/// outside the database before the rewrite catches it.
+#[tokio::test]
+async fn verify_fails_when_the_chain_no_longer_passes_through_the_anchored_head() {
+    let platform = testing::shared().await;
+    let db = format!("audit_anchor_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    platform.control.create_database_if_missing(&db).await.expect("scratch database");
+    let url = platform.control.url(&db);
+    let store = Store::connect(&url, 2).expect("url").with_keyring(Keyring::generate());
+    store.migrate().await.expect("migrate");
+    ops::accounts::bootstrap_user(&store, "anchor-0@berth.test", PlatformRole::User).await.expect("seed");
+    store.audit_catch_up().await.expect("chain");
+
+    let (code, out) = berth_audit(&url, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    let anchored = printed_head(&out);
+    assert!(out.contains(&format!("head {anchored}")), "{out}");
+    let file = std::env::temp_dir().join(format!("{db}.head"));
+    std::fs::write(&file, format!("{anchored}\n")).expect("anchor file");
+
+    // More events since the anchor: still fine, and the output says how many links followed.
+    ops::accounts::bootstrap_user(&store, "anchor-1@berth.test", PlatformRole::User).await.expect("seed");
+    store.audit_catch_up().await.expect("chain");
+    let (code, out) = berth_audit(&url, &["verify", "--expect-head", &anchored]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("anchored head {anchored} found at link 3; 3 links added since")), "{out}");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let (code, out) = berth_audit(&url, &["verify", "--expect-head-file", file_arg]);
+    assert_eq!(code, 0, "{out}");
+
+    // The rewrite: edit the first account's plan, drop the chain, chain everything again.
+    let c = connect(&url).await;
+    c.batch_execute(
+        "begin; alter table events disable trigger events_no_update;
+         update events set data = jsonb_set(data, '{plan}', '\"enterprise\"')
+         where global_position = (select min(global_position) from events);
+         alter table events enable trigger events_no_update;
+         delete from event_chain; delete from consumer_checkpoints where name = 'audit';
+         update activity set seq = null; commit;",
+    )
+    .await
+    .expect("rewrite");
+    store.audit_catch_up().await.expect("chain again");
+    let (code, out) = berth_audit(&url, &["verify"]);
+    assert_eq!(code, 0, "without an anchor the rewritten chain verifies: {out}");
+    let (code, out) = berth_audit(&url, &["verify", "--expect-head", &anchored]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("anchored head {anchored} NOT FOUND")), "{out}");
+    assert!(!out.contains("anchor this head"), "a failed verify offers no head to anchor: {out}");
+    let (code, out) = berth_audit(&url, &["verify", "--expect-head-file", file_arg]);
+    assert_eq!(code, 1, "{out}");
+
+    // A head that is not a hash is an error, not a verdict.
+    let (code, _) = berth_audit(&url, &["verify", "--expect-head", "not-a-hash"]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_file(&file);
+}

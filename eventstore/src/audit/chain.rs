@@ -93,12 +93,24 @@ pub struct VerifyReport {
     pub head: String,
     /// The first link that does not hold, if any.
     pub broken: Option<BrokenLink>,
+    /// With an anchor: the number of the good link whose hash it is (0 for [`GENESIS`]), or
+    /// `None` when no good link has it (the log was rewritten or cut before the anchor).
+    pub anchored_at: Option<i64>,
 }
 
 /// Recomputes the chain from the stored events and reports the first broken link: an event
 /// edited or deleted, a link edited, or an event that was chained-over (inserted by hand
 /// before the audit checkpoint).
 pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
+    verify_anchored(store, None).await
+}
+
+/// [`verify`], and also finds the link whose hash is `anchor`: a head an operator recorded
+/// outside the database earlier. Someone able to rewrite both `events` and `event_chain` can
+/// make a chain that verifies, but not one that passes through a hash they cannot change;
+/// links appended since the anchor are fine.
+pub async fn verify_anchored(store: &Store, anchor: Option<&str>) -> Result<VerifyReport, StoreError> {
+    let mut anchored_at = anchor.filter(|a| a.eq_ignore_ascii_case(GENESIS)).map(|_| 0);
     let (mut client, conn) = store.dedicated().await?;
     tokio::spawn(async move {
         let _ = conn.await;
@@ -145,9 +157,12 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
             None
         };
         if broken.is_some() {
-            return Ok(VerifyReport { links, head: prev, broken });
+            return Ok(VerifyReport { links, head: prev, broken, anchored_at });
         }
         links += 1;
+        if anchored_at.is_none() && anchor.is_some_and(|a| a.eq_ignore_ascii_case(&stored_hash)) {
+            anchored_at = Some(links);
+        }
         prev = stored_hash;
     }
     // Every event up to the audit checkpoint must be chained; one that is not was added
@@ -168,5 +183,5 @@ pub async fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         event_id: r.get(1),
         reason: "the event is not in the chain (inserted behind it)".into(),
     });
-    Ok(VerifyReport { links, head: prev, broken })
+    Ok(VerifyReport { links, head: prev, broken, anchored_at })
 }

@@ -4,8 +4,8 @@
 //! - The **audit consumer** (a checkpointed singleton over the commit order) extends the hash
 //!   chain and numbers activity rows, in one transaction with its checkpoint, so a snapshot
 //!   always shows the chain and the numbering exactly up to the checkpoint.
-//! - [`replay`] rebuilds every read model into a scratch schema with the live projection
-//!   routine and compares it with the live tables.
+//! - [`replay`] rebuilds every read model with the live projection routine and compares it
+//!   with the live tables, in one read-only snapshot that holds back no consumer.
 //! - [`verify`] recomputes the chain; [`export`] writes the log as JSON lines.
 
 mod chain;
@@ -18,9 +18,10 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::consumer::Handler;
+use crate::read::parse_tx;
 use crate::{Position, RecordedEvent, Store, StoreError};
 
-pub use chain::{verify, BrokenLink, VerifyReport, GENESIS};
+pub use chain::{verify, verify_anchored, BrokenLink, VerifyReport, GENESIS};
 pub use export::{export, ExportFilter};
 pub use replay::{replay, replay_with, ReplayOptions, ReplayReport, TableDiff};
 
@@ -130,14 +131,15 @@ impl Store {
             let client = self.client().await?;
             client
                 .query_opt(
-                    "select tx_id::text, global_position from events order by tx_id desc, global_position desc limit 1",
+                    // Ordered by the xid8 column: `tx_id::text` under the name `tx_id` would
+                    // make `order by tx_id` sort the text ("9991" > "100005").
+                    "select tx_id::text as tx_text, global_position from events
+                     order by events.tx_id desc, events.global_position desc limit 1",
                     &[],
                 )
                 .await?
-                .map(|r| Position {
-                    tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
-                    global_position: r.get(1),
-                })
+                .map(|r| Ok::<_, StoreError>(Position { tx_id: parse_tx(r.get(0))?, global_position: r.get(1) }))
+                .transpose()?
                 .unwrap_or_default()
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -1,13 +1,19 @@
 //! Rebuilding the read models from the log and comparing them with the live ones.
 //!
-//! Everything happens in one repeatable-read transaction that is rolled back at the end: the
-//! scratch schema never outlives the run, and the live tables and the log are read in the
-//! same snapshot, so concurrent writers cannot make a false difference. The very projection
-//! routine of the append path rebuilds the models, run against rows in memory
-//! ([`MemTables`]) instead of statements, and the result is copied into scratch tables
-//! (`like public.<table>`, without indexes) with one `COPY` per table: a rebuild costs a
-//! read of the log and a bulk load, not a round trip per write.
+//! The log and the live tables are read in one read-only repeatable-read transaction: one
+//! snapshot for both sides, so writes in flight (creates, key changes, backups) cannot make a
+//! false difference. That transaction never writes, so it never takes a transaction id and
+//! holds back nothing: consumers read only below the oldest running transaction id, and a
+//! replay that held one would pause job dispatch and activity numbering for the whole
+//! platform for as long as it ran.
+//!
+//! The very projection routine of the append path rebuilds the models, run against rows in
+//! memory ([`MemTables`]) instead of statements. The result is copied, one binary `COPY` per
+//! table, into temporary tables of a second session (`like public.<table>`, so columns a row
+//! never set take the live default), each copy a short transaction of its own. Both sides are
+//! then read back as PostgreSQL renders them (`to_jsonb`) and compared row for row.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::future::Either;
@@ -18,6 +24,7 @@ use uuid::Uuid;
 
 use super::{ReadModel, CONSUMER, READ_MODELS};
 use crate::codec::{decode_from, RawJson};
+use crate::read::parse_tx;
 use crate::tables::MemTables;
 use crate::{projection, Position, RecordedEvent, Store, StoreError};
 
@@ -72,62 +79,98 @@ pub async fn replay(store: &Store) -> Result<ReplayReport, StoreError> {
 }
 
 pub async fn replay_with(store: &Store, opts: &ReplayOptions) -> Result<ReplayReport, StoreError> {
-    let (mut client, conn) = store.dedicated().await?;
-    // The connection is driven by this task rather than a spawned one: the rows then reach
-    // the projection without waking another thread for every batch the socket delivers, which
-    // cost more than decoding them. Once the replay is done the connection is dropped.
-    let work = replay_on(&mut client, opts);
-    futures::pin_mut!(work);
-    match futures::future::select(work, conn).await {
-        Either::Left((report, _)) => report,
-        Either::Right((closed, _)) => {
-            closed?;
-            Err(StoreError::Unavailable("the replay connection closed".into()))
+    let (mut reader, reader_conn) = store.dedicated().await?;
+    let (scratch, scratch_conn) = store.dedicated().await?;
+    let scratch_driver = tokio::spawn(async move {
+        let _ = scratch_conn.await;
+    });
+    // The reading connection is driven by this task rather than a spawned one: the rows then
+    // reach the projection without waking another thread for every batch the socket
+    // delivers, which cost more than decoding them. Both connections close when done.
+    let result = {
+        let work = replay_on(&mut reader, &scratch, opts);
+        futures::pin_mut!(work);
+        match futures::future::select(work, reader_conn).await {
+            Either::Left((report, _)) => report,
+            Either::Right((closed, _)) => closed
+                .map_err(StoreError::from)
+                .and(Err(StoreError::Unavailable("the replay connection closed".into()))),
         }
-    }
+    };
+    drop(scratch);
+    scratch_driver.abort();
+    result
 }
 
-async fn replay_on(client: &mut tokio_postgres::Client, opts: &ReplayOptions) -> Result<ReplayReport, StoreError> {
-    let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).start().await?;
-    let scratch = format!("berth_replay_{}", Uuid::new_v4().simple());
-    let mut ddl = format!("create schema {scratch};");
-    // Unlogged: the rebuilt rows never outlive the transaction, so writing them to the WAL
-    // would only slow the load.
+/// The scratch tables: temporary tables of the scratch session, shaped like the live ones
+/// (so columns a rebuilt row never set take the live default). They vanish with the session.
+const SCRATCH: &str = "pg_temp";
+
+async fn replay_on(
+    reader: &mut tokio_postgres::Client,
+    scratch: &tokio_postgres::Client,
+    opts: &ReplayOptions,
+) -> Result<ReplayReport, StoreError> {
+    // The reading transaction only ever reads, so it never takes a transaction id: it holds
+    // back no consumer (they read only below the oldest running transaction id) and no job
+    // dispatch, however long the log. Everything it reads, the log and the live tables, comes
+    // from its one snapshot, so writes in flight cannot make a false difference.
+    let tx = reader
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    tx.batch_execute("set local timezone = 'UTC'").await?;
+    // The rebuilt rows are written on another session, into its temporary tables, each write
+    // a short transaction of its own.
+    let mut ddl = String::from("set timezone = 'UTC'; set temp_buffers = '256MB';");
     for m in READ_MODELS {
         ddl.push_str(&format!(
-            "create unlogged table {scratch}.{t} (like public.{t} including defaults including constraints);",
+            "create temp table {t} (like public.{t} including defaults including constraints);",
             t = m.table
         ));
     }
-    tx.batch_execute(&ddl).await?;
+    scratch.batch_execute(&ddl).await?;
     // Activity is numbered only up to the audit checkpoint in this snapshot; so is replay's.
     let numbered = tx
-        .query_opt("select tx_id::text, global_position from consumer_checkpoints where name = $1", &[&CONSUMER])
+        .query_opt(
+            "select tx_id::text as tx_text, global_position from consumer_checkpoints where name = $1",
+            &[&CONSUMER],
+        )
         .await?
-        .map(|r| Position { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), global_position: r.get(1) })
+        .map(|r| Ok::<_, StoreError>(Position { tx_id: parse_tx(r.get(0))?, global_position: r.get(1) }))
+        .transpose()?
         .unwrap_or_default();
     let started = Instant::now();
-    let (events, load) = rebuild(&tx, numbered, &scratch).await?;
+    let (events, load) = rebuild(&tx, scratch, numbered).await?;
     let rebuild_time = started.elapsed();
     let mut tables = Vec::new();
     if opts.compare {
         for m in READ_MODELS {
-            tables.push(compare(&tx, &scratch, m, opts.sample).await?);
+            tables.push(compare(&tx, scratch, m, opts.sample).await?);
         }
     }
     tx.rollback().await?;
     Ok(ReplayReport { events, rebuild: rebuild_time, load, tables })
 }
 
-/// Rebuilds into `scratch`; returns the events read and the time the final load took.
-async fn rebuild(tx: &Transaction<'_>, numbered: Position, scratch: &str) -> Result<(u64, Duration), StoreError> {
+/// Rebuilds into the scratch session's tables; returns the events read and the time the
+/// final load took.
+async fn rebuild(
+    tx: &Transaction<'_>,
+    scratch: &tokio_postgres::Client,
+    numbered: Position,
+) -> Result<(u64, Duration), StoreError> {
     let mut tables = MemTables::new(READ_MODELS.iter().map(|m| (m.table, m.key)));
     // One streamed query: the server produces rows while this side projects them.
     let stmt = tx
         .prepare(
-            "select global_position, tx_id::text, stream_id, version, event_id, type, schema_version, data, metadata,
-                    occurred_at
-             from public.events order by tx_id, global_position",
+            // `tx_text`, not `tx_id`: an output column named `tx_id` would make the
+            // `order by` sort the text, and replay "100017" before "99981".
+            "select global_position, tx_id::text as tx_text, stream_id, version, event_id, type, schema_version,
+                    data, metadata, occurred_at
+             from public.events order by events.tx_id, events.global_position",
         )
         .await?;
     // Sized from the live tables' statistics: growing maps of a hundred thousand rows step by
@@ -167,7 +210,7 @@ async fn rebuild(tx: &Transaction<'_>, numbered: Position, scratch: &str) -> Res
         let (stream_id, event_type, schema_version): (&str, &str, i32) = (row.get(2), row.get(5), row.get(6));
         let decoded = decode_from(stream_id, event_type, schema_version, row.get::<_, RawJson>(7).0);
         e.global_position = row.get(0);
-        e.tx_id = tx_id.parse().map_err(|_| StoreError::Codec(format!("bad tx_id {tx_id}")))?;
+        e.tx_id = parse_tx(tx_id)?;
         e.stream_id.clear();
         e.stream_id.push_str(stream_id);
         e.version = row.get(3);
@@ -199,11 +242,19 @@ async fn rebuild(tx: &Transaction<'_>, numbered: Position, scratch: &str) -> Res
     }
     tracing::debug!(events = n, rows = tables.len(), "replay: copying the rebuilt read models");
     let started = Instant::now();
-    tables.copy_into(tx, scratch).await?;
+    tables.copy_into(scratch, SCRATCH).await?;
     Ok((n, started.elapsed()))
 }
 
-async fn compare(tx: &Transaction<'_>, scratch: &str, m: &ReadModel, sample: i64) -> Result<TableDiff, StoreError> {
+/// Compares one live table (in the reader's snapshot) with its rebuilt copy (in the scratch
+/// session), row for row as PostgreSQL renders them (`to_jsonb`), so both sides are compared
+/// in the database's own canonical form whatever the types.
+async fn compare(
+    tx: &Transaction<'_>,
+    scratch: &tokio_postgres::Client,
+    m: &ReadModel,
+    sample: i64,
+) -> Result<TableDiff, StoreError> {
     let observed: Vec<String> = m.observed.iter().map(|c| c.to_string()).collect();
     let cols: Vec<String> = tx
         .query(
@@ -218,17 +269,44 @@ async fn compare(tx: &Transaction<'_>, scratch: &str, m: &ReadModel, sample: i64
         .collect();
     let cols = cols.join(", ");
     let t = m.table;
-    let count = |schema: &str| format!("select count(*) from {schema}.{t}");
-    let live_rows: i64 = tx.query_one(&count("public"), &[]).await?.get(0);
-    let replayed_rows: i64 = tx.query_one(&count(scratch), &[]).await?.get(0);
-    let diff = |a: &str, b: &str| {
-        format!(
-            "select to_jsonb(x)::text from (select {cols} from {a}.{t} except all select {cols} from {b}.{t}) x
-             order by 1 limit {sample}"
-        )
-    };
-    let rows_of = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
-    let only_live = rows_of(tx.query(&diff("public", scratch), &[]).await?);
-    let only_replayed = rows_of(tx.query(&diff(scratch, "public"), &[]).await?);
+    let rows = |schema: &str| format!("select to_jsonb(x)::text from (select {cols} from {schema}.{t}) x");
+    // Each live row counts +1, each rebuilt row -1: what is left over differs.
+    let mut balance: HashMap<String, i64> = HashMap::new();
+    let live_rows = tally(tx.query_raw(&rows("public"), no_params()), &mut balance, 1).await?;
+    let replayed_rows = tally(scratch.query_raw(&rows(SCRATCH), no_params()), &mut balance, -1).await?;
+    let mut only_live = Vec::new();
+    let mut only_replayed = Vec::new();
+    for (row, n) in balance {
+        match n.cmp(&0) {
+            std::cmp::Ordering::Greater => only_live.extend(std::iter::repeat_n(row, n as usize)),
+            std::cmp::Ordering::Less => only_replayed.extend(std::iter::repeat_n(row, n.unsigned_abs() as usize)),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    let keep = usize::try_from(sample).unwrap_or_default();
+    for rows in [&mut only_live, &mut only_replayed] {
+        rows.sort();
+        rows.truncate(keep);
+    }
     Ok(TableDiff { table: t, live_rows, replayed_rows, only_live, only_replayed })
+}
+
+fn no_params() -> std::iter::Empty<&'static (dyn ToSql + Sync)> {
+    std::iter::empty()
+}
+
+/// Adds `sign` to the balance of each row the query returns; returns how many it returned.
+async fn tally(
+    rows: impl std::future::Future<Output = Result<tokio_postgres::RowStream, tokio_postgres::Error>>,
+    balance: &mut HashMap<String, i64>,
+    sign: i64,
+) -> Result<i64, StoreError> {
+    let rows = rows.await?;
+    futures::pin_mut!(rows);
+    let mut n = 0;
+    while let Some(row) = rows.try_next().await? {
+        *balance.entry(row.get(0)).or_default() += sign;
+        n += 1;
+    }
+    Ok(n)
 }

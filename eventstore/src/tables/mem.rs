@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::SinkExt;
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::{Key, Row, Set, Tables, Val};
@@ -187,7 +187,7 @@ impl MemTables {
     /// Copies every row into `schema`'s tables of the same names, one binary `COPY` per
     /// table and set of columns (the server parses no text). The binary format is written
     /// here directly, in large messages, rather than value by value through a writer.
-    pub(crate) async fn copy_into(&self, tx: &Transaction<'_>, schema: &str) -> Result<(), StoreError> {
+    pub(crate) async fn copy_into(&self, tx: &Client, schema: &str) -> Result<(), StoreError> {
         for table in &self.tables {
             // Columns in order of first appearance; each row's set of them as a bit mask.
             let mut names: Vec<&'static str> = Vec::new();
@@ -227,7 +227,7 @@ impl MemTables {
 
 /// One binary `COPY` of `rows` (each has exactly the columns `cols`) into `schema.table`.
 async fn copy_rows(
-    tx: &Transaction<'_>,
+    tx: &Client,
     schema: &str,
     table: &str,
     cols: &[&'static str],
