@@ -36,7 +36,13 @@ fn key_of(scope: &str, id: Uuid) -> i64 {
 impl Store {
     /// Waits (up to 30 s) for the lock on host `id`.
     pub async fn host_lock(&self, id: Uuid) -> Result<LockGuard, StoreError> {
-        let key = key_of("host", id);
+        self.scoped_lock("host", id).await
+    }
+
+    /// Waits (up to 30 s) for the lock on `id` within `scope` (e.g. the jobs that apply a
+    /// database's quota lock, one at a time per database).
+    pub async fn scoped_lock(&self, scope: &str, id: Uuid) -> Result<LockGuard, StoreError> {
+        let key = key_of(scope, id);
         let client = self.client().await?;
         client.execute("set lock_timeout = '30s'", &[]).await?;
         let locked =
@@ -45,7 +51,7 @@ impl Store {
         match locked {
             Ok(Ok(_)) => Ok(LockGuard { client: Some(client), key }),
             Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(StoreError::Unavailable("timed out waiting for host lock".into())),
+            Err(_) => Err(StoreError::Unavailable(format!("timed out waiting for the {scope} lock"))),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod host;
 pub mod inspect;
 pub mod lifecycle;
 pub mod objects;
+pub mod quota_lock;
 pub mod pgbouncer;
 pub mod reload;
 pub mod snapshot;

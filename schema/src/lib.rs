@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "network_and_users", sql: include_str!("../migrations/0007_access.sql") },
     Migration { version: 8, name: "events_position", sql: include_str!("../migrations/0008_events_position.sql") },
     Migration { version: 9, name: "no_stream_rows", sql: include_str!("../migrations/0009_no_stream_rows.sql") },
+    Migration { version: 10, name: "database_locks", sql: include_str!("../migrations/0010_database_locks.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

@@ -68,6 +68,11 @@ pub enum Job {
         backup_id: BackupId,
         operation_id: OperationId,
     },
+    /// Make the host match the database's lock (locked: pool closed, sessions refused;
+    /// unlocked: open again). Queued by `DatabaseLocked` and `DatabaseUnlocked`.
+    ApplyLock {
+        database_id: DatabaseId,
+    },
 }
 
 impl Job {
@@ -83,6 +88,7 @@ impl Job {
             Job::Backup { .. } => "backup",
             Job::PurgeBackup { .. } => "purge_backup",
             Job::VerifyBackup { .. } => "verify_backup",
+            Job::ApplyLock { .. } => "apply_lock",
         }
     }
 
@@ -95,7 +101,8 @@ impl Job {
             | Job::SyncBouncer { database_id }
             | Job::ExpireRule { database_id, .. }
             | Job::CreateUser { database_id, .. }
-            | Job::RemoveUser { database_id, .. } => Some(*database_id),
+            | Job::RemoveUser { database_id, .. }
+            | Job::ApplyLock { database_id } => Some(*database_id),
             Job::Backup { .. } | Job::PurgeBackup { .. } | Job::VerifyBackup { .. } => None,
         }
     }
@@ -112,7 +119,8 @@ impl Job {
             | Job::RemoveUser { .. }
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
-            | Job::VerifyBackup { .. } => None,
+            | Job::VerifyBackup { .. }
+            | Job::ApplyLock { .. } => None,
         }
     }
 }
@@ -203,6 +211,7 @@ impl Runner {
             Job::VerifyBackup { backup_id, operation_id } => {
                 return self.verify_backup(*backup_id, *operation_id).await
             }
+            Job::ApplyLock { database_id } => return self.apply_lock(*database_id).await,
             _ => {}
         }
         let Some(operation_id) = job.operation_id() else {
