@@ -419,6 +419,7 @@ impl Handler<Job> for Runner {
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
             | Job::VerifyBackup { .. } => "job_failed",
+            Job::ApplyLock { .. } => "quota_lock_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

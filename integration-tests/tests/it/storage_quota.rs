@@ -77,6 +77,9 @@ async fn an_account_over_its_storage_quota_is_locked_until_it_is_back_under() {
     let b_id = b["id"].as_str().expect("id");
     let (name, password) = (a["name"].as_str().expect("name"), a["password"].as_str().expect("password"));
     assert!(database(&api, a_id).await["locked_reason"].is_null());
+    let doc = Api::new(None).get("/api/v1/openapi.json").await;
+    let view = &doc.body["components"]["schemas"]["DatabaseView"]["properties"];
+    assert!(view["locked_reason"].is_object(), "the OpenAPI document describes locked_reason: {view}");
 
     // Fill A through PgBouncer until A and B together are just over the quota, but A alone
     // is well under it: deleting B brings the account back under.
