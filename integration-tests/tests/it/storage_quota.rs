@@ -71,8 +71,8 @@ async fn wait_session_ended(client: &tokio_postgres::Client) {
 #[tokio::test]
 async fn an_account_over_its_storage_quota_is_locked_until_it_is_back_under() {
     let (api, user) = Api::new_user_on(Plan::Free).await;
-    let a = api.create_running(&unique_name("quota_a")).await;
-    let b = api.create_running(&unique_name("quota_b")).await;
+    let a = api.create_running(&unique_name("quota-a")).await;
+    let b = api.create_running(&unique_name("quota-b")).await;
     let (a_id, url) = (a["id"].as_str().expect("id"), a["connection_string"].as_str().expect("url"));
     let b_id = b["id"].as_str().expect("id");
     let (name, password) = (a["name"].as_str().expect("name"), a["password"].as_str().expect("password"));
