@@ -28,8 +28,9 @@ impl Drop for Up {
     }
 }
 
-/// Starts `berth up`; returns it with the API URL and the admin key it printed.
-fn start(dir: &Path) -> (Up, String, String) {
+/// Starts `berth up`; returns it with the API URL and the admin key it printed (first
+/// run only).
+fn start(dir: &Path) -> (Up, String, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["up", "--data-dir"])
         .arg(dir)
@@ -48,19 +49,18 @@ fn start(dir: &Path) -> (Up, String, String) {
         }
     });
     let up = Up(child);
-    let (mut api, mut key) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while api.is_none() || key.is_none() {
+    let api = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("berth up prints its API URL and admin key");
+        let line = rx.recv_timeout(left).expect("berth up prints its API URL");
         if let Some(a) = line.strip_prefix("api: ") {
-            api = Some(a.to_owned());
+            break a.to_owned();
         }
-        if let Some(k) = line.strip_prefix("admin api key: ") {
-            key = Some(k.to_owned());
-        }
-    }
-    (up, api.expect("api"), key.expect("key"))
+    };
+    // The key line follows at once when there is one.
+    let key =
+        rx.recv_timeout(Duration::from_secs(2)).ok().and_then(|l| l.strip_prefix("admin api key: ").map(str::to_owned));
+    (up, api, key)
 }
 
 async fn poll(http: &reqwest::Client, url: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -97,6 +97,7 @@ fn walk(root: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
 async fn nothing_under_the_data_dir_is_readable_by_other_users_and_backups_are_private() {
     let dir = ops::local::testing::scratch_dir("modes").expect("scratch dir");
     let (up, api, key) = tokio::task::block_in_place(|| start(&dir));
+    let key = key.expect("the first run prints an admin key");
     let http = reqwest::Client::new();
     let created: Value = http
         .post(format!("{api}/api/v1/databases"))
@@ -114,7 +115,13 @@ async fn nothing_under_the_data_dir_is_readable_by_other_users_and_backups_are_p
     poll(&http, &format!("{api}/api/v1/databases/{id}"), &key, |d| d["state"] == "running").await;
     let out = Command::new("psql")
         .arg(&url)
-        .args(["-X", "-v", "ON_ERROR_STOP=1", "-c", "create table cards as select 'secret-' || g as pan from generate_series(1, 100) g"])
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "create table cards as select 'secret-' || g as pan from generate_series(1, 100) g",
+        ])
         .output()
         .expect("psql");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -139,9 +146,6 @@ async fn nothing_under_the_data_dir_is_readable_by_other_users_and_backups_are_p
 
     // The platform runs as this test's user (root here); backups are its own, not the
     // service account's that runs PostgreSQL and PgBouncer.
-    let me = std::fs::metadata(&dir).expect("data dir").uid();
-    let meta = std::fs::metadata(&object).expect("the backup object is on disk");
-    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, me), "{}", object.display());
 
     let mut wrong = Vec::new();
     let entries = walk(&dir);
@@ -166,8 +170,24 @@ async fn nothing_under_the_data_dir_is_readable_by_other_users_and_backups_are_p
         }
     }
     assert!(wrong.is_empty(), "readable or writable by other users:\n{}", wrong.join("\n"));
+    let me = std::fs::metadata(&dir).expect("data dir").uid();
+    let meta = std::fs::metadata(&object).expect("the backup object is on disk");
+    assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, me), "mode {:o} of {}", meta.mode(), object.display());
     for secret in ["master.key", "backups", "backups/.tmp", "hosts/local/pgbouncer", "control"] {
         assert!(dir.join(secret).exists(), "{secret} is where the README says");
     }
-    drop(up);
+    tokio::task::block_in_place(|| drop(up));
+
+    // A data dir from before this rule (or loosened by hand) is repaired at the next start.
+    let loose =
+        [(object.clone(), 0o644), (object.parent().expect("dir").to_owned(), 0o755), (dir.join("master.key"), 0o644)];
+    for (path, mode) in &loose {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode)).expect("chmod");
+    }
+    let (again, _, _) = tokio::task::block_in_place(|| start(&dir));
+    for (path, mode) in &loose {
+        let now = std::fs::metadata(path).expect("still there").permissions().mode() & 0o777;
+        assert_eq!(now, if *mode == 0o755 { 0o700 } else { 0o600 }, "{} repaired: {now:o}", path.display());
+    }
+    tokio::task::block_in_place(|| drop(again));
 }
