@@ -14,10 +14,12 @@ use crate::host::{HostConn, HostError};
 const OPEN: i32 = -1;
 
 impl HostConn {
-    /// Closes the pool and sets the database's connection limit to 0, then ends its sessions.
+    /// Sets the database's connection limit to 0, closes its pool (which ends the clients
+    /// PgBouncer has), then ends the sessions left on PostgreSQL. The limit comes first, so
+    /// by the time a client sees its session end, no path leads back in.
     pub async fn lock_database(&self, name: &DatabaseName) -> Result<(), HostError> {
-        self.close_pool(name).await?;
         self.set_connection_limit(name, 0).await?;
+        self.close_pool(name).await?;
         self.terminate_backends(name).await
     }
 
