@@ -2,11 +2,13 @@
 //! is broken (so far one: the account is over its storage quota), and opens it again, by
 //! itself, once the rule holds.
 //!
-//! A locked database stays `running` in the aggregate (its data and role are intact; the
-//! API shows it as `locked`). While locked it cannot be stopped, started or restarted (that
-//! would reopen it, or fight the lock); it can be deleted, backed up, and its password
-//! reset, which is how an account gets back under its quota. A lock is only taken on a
-//! running database with no operation in progress (the next measurement tries again);
+//! A locked database keeps its state in the aggregate (its data and role are intact; the
+//! API shows a running one as `locked`). A stopped database is locked too, so that it
+//! cannot be started while the account is over. While locked a database cannot be stopped,
+//! started or restarted (that would reopen it, or fight the lock); it can be deleted, backed
+//! up, and its password reset, which is how an account gets back under its quota. A lock
+//! is only taken on a running or stopped database with no operation in progress (the next
+//! measurement tries again);
 //! locking a locked database, or unlocking an unlocked one, decides nothing, so every worker
 //! replica may measure and decide.
 
@@ -60,7 +62,7 @@ impl Database {
         if self.locked == Some(reason) {
             return Ok(vec![]);
         }
-        self.expect_state(&[DatabaseState::Running], "lock")?;
+        self.expect_state(&[DatabaseState::Running, DatabaseState::Stopped], "lock")?;
         if let Some((_, busy)) = self.operation {
             return Err(DatabaseError::Busy(busy));
         }
@@ -141,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_running_database_without_an_operation_is_locked() {
+    fn only_a_running_or_stopped_database_without_an_operation_is_locked() {
         let id = DatabaseId::new();
         let lock = DatabaseCommand::Lock { reason: REASON };
         let mut stopping = running(id);
@@ -151,7 +153,16 @@ mod tests {
         let mut stopped = running(id);
         stopped.push(DatabaseEvent::DatabaseStopRequested { database_id: id, operation_id: op });
         stopped.push(DatabaseEvent::DatabaseStopped { database_id: id, operation_id: op });
-        assert!(matches!(given(&stopped).decide(&lock), Err(DatabaseError::WrongState { .. })));
+        let events = given(&stopped).decide(&lock).expect("a stopped database is locked");
+        let state = given(&[stopped, events].concat());
+        assert_eq!((state.state, state.locked), (Some(DatabaseState::Stopped), Some(REASON)));
+        assert!(
+            matches!(state.decide(&maintenance(OperationKind::Start)), Err(DatabaseError::Locked { .. })),
+            "a locked stopped database cannot be started"
+        );
+        let mut deleting = running(id);
+        deleting.push(DatabaseEvent::DatabaseDeletionRequested { database_id: id, operation_id: OperationId::new() });
+        assert!(matches!(given(&deleting).decide(&lock), Err(DatabaseError::WrongState { .. })));
         assert_eq!(given(&[]).decide(&lock), Err(DatabaseError::NotFound));
     }
 

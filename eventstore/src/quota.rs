@@ -18,7 +18,7 @@ pub struct QuotaCandidate {
 }
 
 impl Store {
-    /// Running databases and locked ones (not deleted), with their account's usage.
+    /// Running and stopped databases (locked or not), with their account's usage.
     pub async fn quota_candidates(&self) -> Result<Vec<QuotaCandidate>, StoreError> {
         let c = self.client().await?;
         let rows = c
@@ -30,7 +30,7 @@ impl Store {
                  select d.id, d.account_id, a.plan, d.state, d.locked_reason, coalesce(used.bytes, 0)::bigint
                  from databases d join accounts a on a.id = d.account_id
                  left join used on used.account_id = d.account_id
-                 where d.state = 'running' or (d.locked_reason is not null and d.state not in ('deleted', 'deleting'))
+                 where d.state in ('running', 'stopped')
                  order by d.account_id, d.id",
                 &[],
             )

@@ -1,5 +1,5 @@
-//! Storage quotas on running databases. After each measurement, every running database of
-//! an account over its plan's storage quota is locked (an event; the aggregate decides),
+//! Storage quotas on running databases. After each measurement, every running (or stopped)
+//! database of an account over its plan's storage quota is locked (an event; the aggregate decides),
 //! and every locked database of an account back under it is unlocked. The `ApplyLock` job
 //! each event queues makes the host match: a locked database's pool is closed at PgBouncer
 //! and PostgreSQL refuses its tenant's sessions (`hostctl::quota_lock`), which nothing the
@@ -18,7 +18,9 @@ use crate::queue::JobError;
 pub fn wanted(over: bool, locked: Option<&str>, state: &str) -> Option<DatabaseCommand> {
     let by_quota = locked == Some(LockReason::StorageQuota.as_str());
     match (over, locked) {
-        (true, None) if state == "running" => Some(DatabaseCommand::Lock { reason: LockReason::StorageQuota }),
+        (true, None) if state == "running" || state == "stopped" => {
+            Some(DatabaseCommand::Lock { reason: LockReason::StorageQuota })
+        }
         (false, Some(_)) if by_quota => Some(DatabaseCommand::Unlock),
         _ => None,
     }
@@ -93,9 +95,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_account_over_its_quota_locks_its_running_databases_only() {
+    fn an_account_over_its_quota_locks_its_running_and_stopped_databases() {
         assert!(matches!(wanted(true, None, "running"), Some(DatabaseCommand::Lock { .. })));
-        assert_eq!(wanted(true, None, "stopped"), None);
+        assert!(matches!(wanted(true, None, "stopped"), Some(DatabaseCommand::Lock { .. })));
+        assert_eq!(wanted(true, None, "deleting"), None);
         assert_eq!(wanted(true, Some("storage_quota"), "running"), None);
     }
 

@@ -75,6 +75,8 @@ async fn an_account_over_its_storage_quota_is_locked_until_it_is_back_under() {
     let b = api.create_running(&unique_name("quota-b")).await;
     let (a_id, url) = (a["id"].as_str().expect("id"), a["connection_string"].as_str().expect("url"));
     let b_id = b["id"].as_str().expect("id");
+    // B is stopped: a stopped database is locked too, so it cannot be started meanwhile.
+    assert_eq!(api.lifecycle(b_id, "stop").await["state"], "stopped");
     let (name, password) = (a["name"].as_str().expect("name"), a["password"].as_str().expect("password"));
     assert!(database(&api, a_id).await["locked_reason"].is_null());
     let doc = Api::new(None).get("/api/v1/openapi.json").await;
@@ -90,8 +92,15 @@ async fn an_account_over_its_storage_quota_is_locked_until_it_is_back_under() {
 
     let locked = wait_locked(&api, a_id, true).await;
     assert_eq!(locked["locked_reason"], "storage_quota", "{locked}");
-    let other = wait_locked(&api, b_id, true).await;
-    assert_eq!(other["locked_reason"], "storage_quota", "{other}");
+    let other = eventually("the stopped database locked", DEADLINE, || async {
+        let db = database(&api, b_id).await;
+        (db["locked_reason"] == "storage_quota").then_some(db)
+    })
+    .await;
+    assert_eq!(other["state"], "stopped", "{other}");
+    let r = api.post(&format!("/databases/{b_id}/start"), json!({})).await;
+    r.expect_error(409, "CONFLICT");
+    assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("storage quota")), "{}", r.body);
     let listed = api.get("/databases").await;
     let entry = listed.data().as_array().and_then(|d| d.iter().find(|d| d["id"] == a_id).cloned());
     assert_eq!(entry.expect("listed")["state"], "locked", "{}", listed.body);
