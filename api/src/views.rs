@@ -27,8 +27,9 @@ pub struct DatabaseView {
     /// connections: see `locked_reason`), `stopped`, `deleting`, `failed`.
     pub state: String,
     /// Why a `locked` database refuses connections: `storage_quota` (the account is over
-    /// its plan's storage quota; the lock lifts by itself once it is back under). Null when
-    /// not locked.
+    /// its plan's storage quota; the lock lifts by itself once it is back under). A stopped
+    /// database of such an account keeps `state: "stopped"` and carries the reason too (it
+    /// cannot be started until then). Null when not locked.
     pub locked_reason: Option<String>,
     pub role: DbRole,
     pub host: String,
