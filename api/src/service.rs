@@ -41,6 +41,9 @@ pub(crate) fn domain_error(e: DatabaseError) -> ApiError {
             "a {} operation is in progress on the database; retry when it ends",
             kind.as_str()
         )),
+        DatabaseError::Locked { reason, action } => {
+            ApiError::Conflict(format!("the database is locked: cannot {action} it now; {}", reason.explanation()))
+        }
         DatabaseError::AlreadyExists | DatabaseError::StaleOperation => {
             ApiError::Conflict("the database was changed concurrently; retry".into())
         }

@@ -23,7 +23,14 @@ pub struct DatabaseView {
     pub id: String,
     pub name: String,
     pub engine: String,
+    /// `provisioning`, `running`, `locked` (running, but the platform refuses its
+    /// connections: see `locked_reason`), `stopped`, `deleting`, `failed`.
     pub state: String,
+    /// Why a `locked` database refuses connections: `storage_quota` (the account is over
+    /// its plan's storage quota; the lock lifts by itself once it is back under). A stopped
+    /// database of such an account keeps `state: "stopped"` and carries the reason too (it
+    /// cannot be started until then). Null when not locked.
+    pub locked_reason: Option<String>,
     pub role: DbRole,
     pub host: String,
     pub port: u16,
@@ -39,7 +46,11 @@ impl DatabaseView {
             id: db.id.to_string(),
             name: db.name.clone(),
             engine: db.engine.clone(),
-            state: db.state.clone(),
+            state: match (&db.locked_reason, db.state.as_str()) {
+                (Some(_), "running") => "locked".into(),
+                _ => db.state.clone(),
+            },
+            locked_reason: db.locked_reason.clone(),
             role,
             host: db.host.clone(),
             port: db.port,

@@ -116,6 +116,13 @@ pub enum DatabaseCommand {
     CompleteMaintenance {
         operation_id: OperationId,
     },
+    /// The platform locks a running database (see `database_lock`): no client connects
+    /// until it is unlocked.
+    Lock {
+        reason: LockReason,
+    },
+    /// The reason for the lock is gone.
+    Unlock,
 }
 
 /// Facts about a database, past tense. `schema_version` 1 for all of them so far.
@@ -191,6 +198,15 @@ pub enum DatabaseEvent {
         database_id: DatabaseId,
         operation_id: OperationId,
     },
+    /// The platform locked the database: PgBouncer and PostgreSQL refuse its clients.
+    DatabaseLocked {
+        database_id: DatabaseId,
+        reason: LockReason,
+    },
+    /// The lock was lifted: clients may connect again.
+    DatabaseUnlocked {
+        database_id: DatabaseId,
+    },
 }
 
 impl DatabaseEvent {
@@ -210,6 +226,8 @@ impl DatabaseEvent {
             Self::DatabaseRestarted { .. } => "DatabaseRestarted",
             Self::PasswordResetRequested { .. } => "PasswordResetRequested",
             Self::PasswordReset { .. } => "PasswordReset",
+            Self::DatabaseLocked { .. } => "DatabaseLocked",
+            Self::DatabaseUnlocked { .. } => "DatabaseUnlocked",
         }
     }
 
@@ -228,7 +246,9 @@ impl DatabaseEvent {
             | Self::DatabaseRestartRequested { database_id, .. }
             | Self::DatabaseRestarted { database_id, .. }
             | Self::PasswordResetRequested { database_id, .. }
-            | Self::PasswordReset { database_id, .. } => *database_id,
+            | Self::PasswordReset { database_id, .. }
+            | Self::DatabaseLocked { database_id, .. }
+            | Self::DatabaseUnlocked { database_id } => *database_id,
         }
     }
 
@@ -265,6 +285,12 @@ impl DatabaseEvent {
             Self::PasswordResetRequested { .. } => {
                 Some(Activity { action: "database.reset_password", details: serde_json::json!({}) })
             }
+            Self::DatabaseLocked { reason, .. } => {
+                Some(Activity { action: "database.lock", details: serde_json::json!({ "reason": reason.as_str() }) })
+            }
+            Self::DatabaseUnlocked { .. } => {
+                Some(Activity { action: "database.unlock", details: serde_json::json!({}) })
+            }
             _ => None,
         }
     }
@@ -285,6 +311,8 @@ pub enum DatabaseError {
     StaleOperation,
     #[error("another operation ({0:?}) is in progress on the database")]
     Busy(OperationKind),
+    #[error("the database is locked ({reason:?}); cannot {action} it")]
+    Locked { reason: LockReason, action: &'static str },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -293,6 +321,8 @@ pub struct Database {
     pub name: Option<DatabaseName>,
     pub state: Option<DatabaseState>,
     pub operation: Option<(OperationId, OperationKind)>,
+    /// Set while the platform holds the database locked.
+    pub locked: Option<LockReason>,
 }
 
 impl Database {
@@ -382,6 +412,8 @@ impl Aggregate for Database {
                 Ok(vec![E::OperationFailed { database_id, operation_id: *operation_id, kind, error: error.clone() }])
             }
             C::RequestMaintenance { operation_id, kind } => self.request_maintenance(*operation_id, *kind),
+            C::Lock { reason } => self.lock(*reason),
+            C::Unlock => self.unlock(),
             C::CompleteMaintenance { operation_id } => {
                 let (database_id, kind) = self.current_op(*operation_id)?;
                 let operation_id = *operation_id;
@@ -437,12 +469,18 @@ impl Aggregate for Database {
                 self.operation = None;
             }
             E::DatabaseRestarted { .. } | E::PasswordReset { .. } => self.operation = None,
+            E::DatabaseLocked { reason, .. } => self.locked = Some(*reason),
+            E::DatabaseUnlocked { .. } => self.locked = None,
         }
     }
 }
 
 #[path = "database_maintenance.rs"]
 mod maintenance;
+
+#[path = "database_lock.rs"]
+mod lock;
+pub use lock::{storage_over_quota, LockReason};
 
 #[cfg(test)]
 #[path = "database_tests.rs"]

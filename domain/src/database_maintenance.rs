@@ -20,6 +20,11 @@ impl Database {
             OperationKind::Provision | OperationKind::Delete => return Err(DatabaseError::StaleOperation),
         };
         self.expect_state(want, action)?;
+        // A locked database keeps its credentials working (a password reset) but cannot be
+        // stopped, started or restarted: any of them would reopen or fight the lock.
+        if let (Some(reason), false) = (self.locked, kind == OperationKind::ResetPassword) {
+            return Err(DatabaseError::Locked { reason, action });
+        }
         if let Some((_, busy)) = self.operation {
             return Err(DatabaseError::Busy(busy));
         }

@@ -22,7 +22,8 @@ pub use backup::{
 };
 pub use cidr::{Cidr, CidrError};
 pub use database::{
-    Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, OperationKind,
+    storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState,
+    LockReason, OperationKind,
 };
 pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
 pub use host::HostEvent;

@@ -21,6 +21,7 @@ mod projection;
 mod projection_access;
 pub mod queries;
 pub mod queries_access;
+pub mod quota;
 mod read;
 pub mod snapshot;
 mod tables;

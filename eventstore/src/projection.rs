@@ -154,6 +154,8 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
             set_database_operation(t, db, None, e).await?;
             finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
         }
+        E::DatabaseLocked { reason, .. } => set_database_lock(t, db, Some(reason.as_str()), e).await?,
+        E::DatabaseUnlocked { .. } => set_database_lock(t, db, None, e).await?,
     }
     if let Some(activity) = d.activity() {
         let (account, name) = database_owner(t, db).await?;
@@ -175,6 +177,16 @@ async fn set_database_state<T: Tables>(
         ("operation_id", Set::To(operation.into())),
         ("updated_at", Set::To(e.occurred_at.into())),
     ];
+    t.update("databases", Key::id(db), set).await
+}
+
+async fn set_database_lock<T: Tables>(
+    t: &mut T,
+    db: Uuid,
+    reason: Option<&str>,
+    e: &RecordedEvent,
+) -> Result<(), StoreError> {
+    let set = vec![("locked_reason", Set::To(reason.into())), ("updated_at", Set::To(e.occurred_at.into()))];
     t.update("databases", Key::id(db), set).await
 }
 

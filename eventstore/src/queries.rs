@@ -54,6 +54,8 @@ pub struct DatabaseRow {
     pub operation_id: Option<OperationId>,
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
+    /// Why the platform holds the database locked (`storage_quota`), if it does.
+    pub locked_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +103,8 @@ const ACTIVITY_VISIBLE_TO: &str = "account_id = $1";
 
 const DATABASE_COLUMNS: &str =
     "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
-     d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at";
+     d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at,
+     d.locked_reason";
 
 fn database_row(r: &Row) -> DatabaseRow {
     DatabaseRow {
@@ -116,6 +119,7 @@ fn database_row(r: &Row) -> DatabaseRow {
         operation_id: r.get::<_, Option<Uuid>>(8).map(OperationId),
         size_bytes: r.get(9),
         created_at: r.get(10),
+        locked_reason: r.get(11),
     }
 }
 
@@ -220,7 +224,7 @@ impl Store {
     }
 
     /// The pools a host's PgBouncer should refuse clients of: stopped databases (unless a
-    /// start is under way) and databases being stopped.
+    /// start is under way), databases being stopped, and locked databases.
     pub async fn host_closed_pools(&self, host: HostId) -> Result<Vec<DatabaseName>, StoreError> {
         let client = self.client().await?;
         let rows = client
@@ -228,7 +232,8 @@ impl Store {
                 "select d.name from databases d left join operations o on o.id = d.operation_id
                  where d.host_id = $1
                    and ((d.state = 'stopped' and coalesce(o.kind, '') <> 'start')
-                        or (d.state = 'running' and o.kind = 'stop'))
+                        or (d.state = 'running' and o.kind = 'stop')
+                        or (d.state <> 'deleted' and d.locked_reason is not null))
                  order by d.name",
                 &[&host.uuid()],
             )
@@ -281,7 +286,7 @@ impl Store {
                 &[&account.uuid(), &user.uuid(), &after, &only, &limit],
             )
             .await?;
-        Ok(rows.iter().map(|r| (database_row(r), r.get::<_, Option<String>>(11))).collect())
+        Ok(rows.iter().map(|r| (database_row(r), r.get::<_, Option<String>>(12))).collect())
     }
 
     pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {

@@ -317,7 +317,7 @@ impl HostConn {
         let dir = PathBuf::from(&self.row.config_dir);
         let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         write_atomically(&dir, USERS_FILE, render_auth_file(&auth).as_bytes(), 0o600).await?;
-        write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o644).await?;
+        write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o600).await?;
         write_atomically(&dir, HBA_FILE, hba.as_bytes(), 0o600).await?;
         let admin = self.admin().await?;
         if let Err(e) = self.reload_checked(&admin, &dir).await {

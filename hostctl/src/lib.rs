@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod objects;
 pub mod pgbouncer;
+pub mod quota_lock;
 pub mod reload;
 pub mod snapshot;
 pub mod tenant;

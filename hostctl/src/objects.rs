@@ -55,12 +55,37 @@ impl std::fmt::Debug for ObjectStoreConfig {
 /// Temporary files of unfinished filesystem writes, under the root.
 pub const FS_TMP_DIR: &str = ".tmp";
 
+/// Creates the filesystem store's root and `.tmp` (0700), and takes group and other bits
+/// off anything already under the root (a store made before backups were private): its
+/// directories are 0700 and its objects 0600, owned by the user the platform runs as.
+/// Objects written later get 0600 from the process umask (077, set at start) as opendal
+/// creates them.
+fn make_private(root: &std::path::Path, tmp: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(tmp)?;
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if (meta.is_dir() || meta.is_file()) && mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "backup store entry was readable by other users; now private");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & !0o077))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                todo.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ObjectStoreConfig {
     pub fn operator(&self) -> Result<Operator, HostError> {
         let op = match self {
             Self::Fs { root } => {
                 let tmp = root.join(FS_TMP_DIR);
-                std::fs::create_dir_all(&tmp)
+                make_private(root, &tmp)
                     .map_err(|e| HostError::Permanent(format!("backup directory {}: {e}", root.display())))?;
                 let builder =
                     services::Fs::default().root(&root.to_string_lossy()).atomic_write_dir(&tmp.to_string_lossy());

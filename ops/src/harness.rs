@@ -114,6 +114,8 @@ pub fn shared() -> &'static Harness {
 }
 
 async fn start() -> anyhow::Result<Harness> {
+    // As `berth` does: whatever the platform creates is private to its owner.
+    crate::modes::restrict_umask();
     let opts = OPTIONS.get_or_init(HarnessOptions::default).clone();
     let platform = testing::shared().await;
     let (_, control_url) = control_database(&platform.control).await?;

@@ -9,6 +9,7 @@ pub mod harness;
 pub mod keyfile;
 pub mod local;
 pub mod metrics;
+pub mod modes;
 pub mod platform;
 pub mod rotate;
 pub mod up;

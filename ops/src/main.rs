@@ -162,6 +162,8 @@ async fn control_url(config: &Config) -> anyhow::Result<(String, Option<PgCluste
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before anything is created: files private to their owner (backups, configs, logs).
+    ops::modes::restrict_umask();
     init_tracing();
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;

@@ -30,6 +30,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
+    // Tenant data and secrets live here: nothing in it may be readable by other users.
+    crate::modes::protect_data_dir(&dir)?;
     // Created (mode 0600) on the first run, before anything needs it.
     keyfile::load_or_create(&config.key_file())?;
     eprintln!("starting control plane and tenant host under {}", dir.display());

@@ -55,6 +55,8 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
         Decoded::Database(DatabaseEvent::DatabaseDeletionRequested { database_id, operation_id }) => {
             Some(Job::Delete { database_id, operation_id })
         }
+        Decoded::Database(DatabaseEvent::DatabaseLocked { database_id, .. })
+        | Decoded::Database(DatabaseEvent::DatabaseUnlocked { database_id }) => Some(Job::ApplyLock { database_id }),
         Decoded::Database(e) => e.requested_maintenance().map(|(operation_id, action)| Job::Maintain {
             database_id: e.database_id(),
             operation_id,

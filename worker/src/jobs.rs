@@ -68,6 +68,11 @@ pub enum Job {
         backup_id: BackupId,
         operation_id: OperationId,
     },
+    /// Make the host match the database's lock (locked: pool closed, sessions refused;
+    /// unlocked: open again). Queued by `DatabaseLocked` and `DatabaseUnlocked`.
+    ApplyLock {
+        database_id: DatabaseId,
+    },
 }
 
 impl Job {
@@ -83,6 +88,7 @@ impl Job {
             Job::Backup { .. } => "backup",
             Job::PurgeBackup { .. } => "purge_backup",
             Job::VerifyBackup { .. } => "verify_backup",
+            Job::ApplyLock { .. } => "apply_lock",
         }
     }
 
@@ -118,7 +124,8 @@ impl Job {
             | Job::ExpireRule { .. }
             | Job::CreateUser { .. }
             | Job::RemoveUser { .. }
-            | Job::PurgeBackup { .. } => "the change could not be applied; the platform operators have been notified",
+            | Job::PurgeBackup { .. }
+            | Job::ApplyLock { .. } => "the change could not be applied; the platform operators have been notified",
         }
     }
 
@@ -131,7 +138,8 @@ impl Job {
             | Job::SyncBouncer { database_id }
             | Job::ExpireRule { database_id, .. }
             | Job::CreateUser { database_id, .. }
-            | Job::RemoveUser { database_id, .. } => Some(*database_id),
+            | Job::RemoveUser { database_id, .. }
+            | Job::ApplyLock { database_id } => Some(*database_id),
             Job::Backup { .. } | Job::PurgeBackup { .. } | Job::VerifyBackup { .. } => None,
         }
     }
@@ -148,7 +156,8 @@ impl Job {
             | Job::RemoveUser { .. }
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
-            | Job::VerifyBackup { .. } => None,
+            | Job::VerifyBackup { .. }
+            | Job::ApplyLock { .. } => None,
         }
     }
 }
@@ -239,6 +248,7 @@ impl Runner {
             Job::VerifyBackup { backup_id, operation_id } => {
                 return self.verify_backup(*backup_id, *operation_id).await
             }
+            Job::ApplyLock { database_id } => return self.apply_lock(*database_id).await,
             _ => {}
         }
         let Some(operation_id) = job.operation_id() else {
@@ -451,6 +461,7 @@ impl Handler<Job> for Runner {
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
             | Job::VerifyBackup { .. } => "job_failed",
+            Job::ApplyLock { .. } => "quota_lock_failed",
         };
         let resource = id.to_string();
         let summary = format!("{} of database {resource} failed: {error}", job.kind());

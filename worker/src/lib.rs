@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod jobs;
 mod maintenance;
 pub mod queue;
+pub mod quota;
 pub mod scheduler;
 pub mod usage;
 mod users;
@@ -31,7 +32,8 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// Quotas per plan (connection limit of tenant roles).
     pub plans: domain::PlanQuotas,
-    /// How often the storage of tenant databases is measured.
+    /// How often the storage of tenant databases is measured (and storage quotas enforced:
+    /// databases of an account over its quota are locked, and unlocked once it is under).
     pub usage_interval: Duration,
     /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
     /// Run the event dispatcher and the audit consumer in this process (each is a
@@ -103,8 +105,9 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     }
     {
         let (store, hosts, every, shutdown) = (store.clone(), hosts.clone(), config.usage_interval, shutdown.clone());
+        let plans = config.plans.clone();
         tasks.spawn(async move {
-            usage::run(store, hosts, every, shutdown).await;
+            usage::run(store, hosts, plans, every, shutdown).await;
             Ok(())
         });
     }

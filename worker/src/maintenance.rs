@@ -51,7 +51,8 @@ impl Runner {
                 // A stopped database refuses every login; the two steps above are the proof.
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
-                (OperationKind::ResetPassword, "verify") if db.state != "stopped" => {
+                // A locked database refuses them too (its pool stays closed through the sync).
+                (OperationKind::ResetPassword, "verify") if db.state != "stopped" && db.locked_reason.is_none() => {
                     self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, self.password(id).await?)
                         .await?
                 }

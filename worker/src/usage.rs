@@ -1,5 +1,6 @@
 //! Measures how much storage each tenant database uses, so account storage quotas can be
-//! enforced. Sizes are observations, kept apart from the event-sourced read models.
+//! enforced. Sizes are observations, kept apart from the event-sourced read models; after
+//! each measurement, `quota::enforce` locks or unlocks databases by them.
 
 use std::time::Duration;
 
@@ -30,10 +31,21 @@ pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(store: Store, hosts: Hosts, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    hosts: Hosts,
+    plans: domain::PlanQuotas,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
-        if let Err(e) = measure(&store, &hosts).await {
-            tracing::warn!(error = %e, "measuring storage failed");
+        match measure(&store, &hosts).await {
+            Ok(()) => {
+                if let Err(e) = crate::quota::enforce(&store, &plans).await {
+                    tracing::warn!(error = %e, "enforcing storage quotas failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "measuring storage failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

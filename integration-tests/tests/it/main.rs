@@ -28,4 +28,5 @@ mod replay;
 mod rotation;
 mod secrets;
 mod sessions;
+mod storage_quota;
 mod users;

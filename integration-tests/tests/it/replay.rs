@@ -103,6 +103,15 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
             log.put(format!("database-{}", id.uuid()), e.to_new().expect("enc")).await;
         }
     }
+    // The storage-quota lock: one database left locked, one locked and unlocked again.
+    let reason = domain::LockReason::StorageQuota;
+    for e in [
+        DatabaseEvent::DatabaseLocked { database_id: db, reason },
+        DatabaseEvent::DatabaseLocked { database_id: anon_db, reason },
+        DatabaseEvent::DatabaseUnlocked { database_id: anon_db },
+    ] {
+        log.put(format!("database-{}", e.database_id().uuid()), e.to_new().expect("enc")).await;
+    }
     let claim = AccountEvent::AccountClaimed {
         account_id: anon,
         by_user_id: user,
