@@ -18,10 +18,7 @@ pub fn stream_of(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
 }
 
-/// The vault id of a tenant database's password.
-pub fn password_secret_id(id: DatabaseId) -> String {
-    format!("database:{}:password", id.uuid())
-}
+pub use hostctl::tenant::password_secret_id;
 
 pub(crate) fn generate_password() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()

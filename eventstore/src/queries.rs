@@ -199,7 +199,7 @@ impl Store {
         Ok(row.as_ref().map(host_row))
     }
 
-    /// The tenant pools a host's PgBouncer should serve: every database not deleted, with the
+    /// The tenant pools a host's PgBouncer should serve: every database not deleted nor failed, with the
     /// SCRAM verifier of its role and the plan of its account (which caps its pool).
     pub async fn host_pools(&self, host: HostId) -> Result<Vec<HostPool>, StoreError> {
         let client = self.client().await?;
@@ -208,7 +208,7 @@ impl Store {
                 "select d.name, v.verifier, a.plan from databases d
                  join role_verifiers v on v.database_id = d.id
                  join accounts a on a.id = d.account_id
-                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting', 'failed')
                  order by d.name",
                 &[&host.uuid()],
             )

@@ -274,6 +274,11 @@ impl Runner {
                 if from.host_id != host.row.id {
                     return Err(JobError::Abort("branching across hosts is not supported yet".into()));
                 }
+                // A source deleted or stopped since the branch was asked for cannot be read:
+                // fail at once (the failure handler removes what this job made on the host).
+                if from.state != "running" {
+                    return Err(JobError::Abort(format!("the source database is {}; cannot branch it", from.state)));
+                }
                 // Dumped as the source's own role: pg_dump reads the source database.
                 let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::Abort(e.to_string()))?;
                 let source = host.tenant_target(from_name.as_str(), &self.owner_login(from.id, &from_name).await?)?;

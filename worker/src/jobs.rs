@@ -369,9 +369,21 @@ impl Runner {
         Ok(())
     }
 
+    /// Drops what a failed provisioning made on its host (only what carries its marker) and
+    /// renders PgBouncer without its pool (failed databases have none).
+    async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
+        let db = self.store.database(id).await.map_err(store_err)?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let host = self.hosts.get(&self.store, db.host_id).await?;
+        host.kill_pool(&name).await?;
+        host.sync_bouncer(&self.store, &self.plans).await?;
+        host.drop_database(id, &name).await?;
+        Ok(())
+    }
+
     /// The database role's password, from the vault.
     pub(crate) async fn password(&self, id: DatabaseId) -> Result<String, JobError> {
-        let secret = format!("database:{}:password", id.uuid());
+        let secret = hostctl::tenant::password_secret_id(id);
         let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
         String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))
     }
@@ -449,6 +461,16 @@ impl Handler<Job> for Runner {
             let failed = DatabaseCommand::MarkFailed { operation_id, error: shown.to_owned() };
             if let Err(e) = self.command(&job, failed).await {
                 tracing::error!(error = %e, "could not record the failure");
+            }
+        }
+        // A failed provisioning (create, restore or branch) leaves nothing on the host: its
+        // role, database and pool go. If that fails too, the incident says so, and deleting
+        // the failed database (its Delete job retries) removes them.
+        let mut error = error;
+        if let Job::Provision { .. } = job {
+            if let Err(e) = self.remove_failed(id).await {
+                tracing::error!(database = %id, error = %e, "could not remove a failed provisioning's leftovers");
+                error = format!("{error}; its leftovers on the host could not be removed yet: {e}");
             }
         }
         let kind = match job {

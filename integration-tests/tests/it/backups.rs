@@ -293,3 +293,54 @@ async fn backups_started_in_the_same_second_each_keep_an_object_of_their_own() {
         assert_eq!(sha, b["sha256"].as_str().expect("sha"), "the stored object is the one recorded: {b}");
     }
 }
+
+#[tokio::test]
+async fn a_branch_whose_source_went_away_fails_and_leaves_nothing_on_the_host() {
+    let api = Api::new_user().await;
+    let source = api.create_running(&unique_name("gone-source")).await;
+    let source_id = source["id"].as_str().expect("id").to_owned();
+    api.delete(&format!("/databases/{source_id}")).await.expect(202);
+    api.wait_state(&source_id, "deleted").await;
+
+    // A branch asked for while the source still ran (the API refuses one of a source that is
+    // not running), reaching the worker after the source is gone.
+    let account: domain::AccountId =
+        api.get("/me").await.data()["account_id"].as_str().expect("account").parse().expect("an account id");
+    let store = integration_tests::app().store();
+    let (id, op) = (domain::DatabaseId::new(), domain::OperationId::new());
+    let name = unique_name("orphan-branch");
+    let password = format!("pw{}", uuid::Uuid::new_v4().simple());
+    let cmd = domain::DatabaseCommand::Create {
+        id,
+        name: domain::DatabaseName::parse(&name).expect("name"),
+        account_id: account,
+        host_id: integration_tests::app().host_id,
+        operation_id: op,
+        source: Some(domain::DatabaseSource::Branch { database_id: source_id.parse().expect("a database id") }),
+    };
+    let extras = [
+        eventstore::Extra::Secret {
+            id: hostctl::tenant::password_secret_id(id),
+            plaintext: password.clone().into_bytes(),
+        },
+        eventstore::Extra::RoleVerifier {
+            database_id: id.uuid(),
+            verifier: postgres_protocol::password::scram_sha_256(password.as_bytes()),
+        },
+    ];
+    store
+        .execute::<domain::Database>(&format!("database-{}", id.uuid()), &cmd, &Default::default(), &extras)
+        .await
+        .expect("store")
+        .expect("decided");
+    let done = api.wait_operation(&op.to_string()).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(done["error"], "the branch could not be created; the platform operators have been notified");
+    api.wait_state(&id.to_string(), "failed").await;
+    // What the job made before it found the source gone is removed again.
+    integration_tests::eventually("the failed branch's leftovers to go", Duration::from_secs(30), || async {
+        (integration_tests::host_objects(&name).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert!(!integration_tests::served_pools().await.contains(&name), "no pool left at PgBouncer");
+}
