@@ -108,6 +108,9 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     };
     let out = psql("create table orders (id int); insert into orders values (1), (2);");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // After a crash the server syncs the file system once, not every file of every database.
+    let out = psql("show recovery_init_sync_method");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "syncfs", "{}", String::from_utf8_lossy(&out.stderr));
 
     tokio::task::block_in_place(|| up.interrupt_and_wait());
     let deadline = Instant::now() + Duration::from_secs(20);
