@@ -119,8 +119,16 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A backup attempt killed mid-write left its temporary file: the next start removes it.
+    let leftover = dir.join("backups").join(hostctl::objects::FS_TMP_DIR).join("20260101_000000.sql.gz.x1y2");
+    std::fs::write(&leftover, b"half a dump").expect("leftover temporary file");
     let again = Up::start(&dir);
     let lines = tokio::task::block_in_place(|| again.until_api());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leftover.exists() {
+        assert!(Instant::now() < deadline, "berth up kept the dead attempt's temporary file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(value(&lines, "admin api key: ").is_none(), "the key is printed only the first time: {lines:?}");
     let api = value(&lines, "api: ").expect("api line");
     let list: serde_json::Value = http
