@@ -185,6 +185,12 @@ impl Config {
         w.backups = Some(self.backup_store());
         w.scheduler = self.backup_scheduler;
         w.stale_tmp_grace = Duration::from_secs(self.stale_tmp_grace_secs);
+        let deadline = Duration::from_secs(self.stuck_operation_secs);
+        // Looked for a few times per deadline, at most once a minute.
+        w.stuck = worker::stuck::StuckOptions {
+            deadline,
+            interval: (deadline / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        };
         w.schedule = worker::scheduler::BackupSchedule {
             at: self.backup_time().unwrap_or(w.schedule.at),
             retention: chrono::Duration::days(i64::from(self.backup_retention_days)),

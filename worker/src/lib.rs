@@ -9,6 +9,7 @@ mod maintenance;
 pub mod queue;
 pub mod quota;
 pub mod scheduler;
+pub mod stuck;
 pub mod usage;
 mod users;
 pub mod watchdog;
@@ -52,6 +53,9 @@ pub struct WorkerConfig {
     pub schedule: scheduler::BackupSchedule,
     /// Run the backup scheduler (request daily backups, retention, stale watchdog) here.
     pub scheduler: bool,
+    /// How often, and after how long, operations left unfinished with no job are settled
+    /// (with the dispatcher).
+    pub stuck: stuck::StuckOptions,
 }
 
 impl WorkerConfig {
@@ -71,6 +75,7 @@ impl WorkerConfig {
             stale_tmp_grace: Duration::from_secs(3600),
             schedule: scheduler::BackupSchedule::default(),
             scheduler: true,
+            stuck: stuck::StuckOptions::default(),
         }
     }
 }
@@ -105,6 +110,12 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             let handler = eventstore::audit::consumer(audit_store.clone());
             let opts = ConsumerOptions::default();
             audit_store.run_consumer(eventstore::audit::CONSUMER, handler, opts, audit_shutdown).await;
+            Ok(())
+        });
+        let (stuck_store, stuck_queue, stuck_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
+        let stuck_options = config.stuck;
+        tasks.spawn(async move {
+            stuck::run(stuck_store, stuck_queue, stuck_options, stuck_shutdown).await;
             Ok(())
         });
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
