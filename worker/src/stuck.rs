@@ -187,6 +187,8 @@ async fn incident(store: &Store, op: &OperationRow, why: &str) -> anyhow::Result
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::requeue_key;
 
     #[test]
@@ -201,6 +203,4 @@ mod tests {
             assert!(keys[i + 1..].iter().all(|other| other != k));
         }
     }
-
-    use uuid::Uuid;
 }
