@@ -13,7 +13,7 @@ use eventstore::incidents::{kinds, IncidentFilter};
 use eventstore::{audit, ExpectedVersion, Metadata, Store, StoredEvent};
 use integration_tests::{fresh_control_store, unique_name};
 use worker::queue::Queue;
-use worker::stuck::{reconcile, STUCK_ERROR};
+use worker::stuck::{reconcile, StuckOptions, STUCK_ERROR};
 use worker::Job;
 
 async fn execute(store: &Store, db: DatabaseId, command: DatabaseCommand) {
@@ -64,9 +64,17 @@ async fn finish_jobs_without_an_outcome(client: &tokio_postgres::Client) {
         .expect("jobs finished");
 }
 
-#[tokio::test]
-async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned() {
-    let (store, url) = fresh_control_store("stuck_ops").await;
+struct Setup {
+    store: Store,
+    queue: Queue<Job>,
+    client: tokio_postgres::Client,
+    account: AccountId,
+    host: HostId,
+}
+
+/// A control store of its own with a host and an account, and its queue.
+async fn setup(label: &str) -> Setup {
+    let (store, url) = fresh_control_store(label).await;
     let queue = Queue::<Job>::connect(&url, worker::QUEUE).await.expect("queue");
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
     tokio::spawn(conn);
@@ -94,7 +102,13 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
         )
         .await
         .expect("account");
+    Setup { store, queue, client, account, host }
+}
 
+#[tokio::test]
+async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned() {
+    let Setup { store, queue, client, account, host } = setup("stuck_ops").await;
+    let meta = Metadata::default();
     // A restart whose job never ran.
     let (db, restart) = (running_database(&store, account, host).await, OperationId::new());
     execute(&store, db, DatabaseCommand::RequestMaintenance { operation_id: restart, kind: OperationKind::Restart })
@@ -160,4 +174,26 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
     for t in &report.tables {
         assert!(!t.differs(), "{} differs: only live {:?}, only replayed {:?}", t.table, t.only_live, t.only_replayed);
     }
+}
+
+#[tokio::test]
+async fn the_worker_settles_a_stuck_operation_on_its_own_within_the_deadline() {
+    let Setup { store, queue, client, account, host } = setup("stuck_loop").await;
+    let (db, restart) = (running_database(&store, account, host).await, OperationId::new());
+    execute(&store, db, DatabaseCommand::RequestMaintenance { operation_id: restart, kind: OperationKind::Restart })
+        .await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let opts = StuckOptions { interval: Duration::from_millis(100), deadline: Duration::from_millis(300) };
+    let reconciler = tokio::spawn(worker::stuck::run(store.clone(), queue, opts, shutdown));
+    // Every job of it is lost: it finishes without recording anything.
+    let ended = integration_tests::eventually("the stuck restart to end", Duration::from_secs(30), || async {
+        finish_jobs_without_an_outcome(&client).await;
+        let (state, error) = state_of(&store, restart).await;
+        (state != "pending" && state != "running").then_some((state, error))
+    })
+    .await;
+    assert_eq!(ended, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(jobs(&client).await.0, 2, "queued again twice before it was failed");
+    stop.send(true).expect("reconciler listening");
+    tokio::time::timeout(Duration::from_secs(5), reconciler).await.expect("stops on shutdown").expect("no panic");
 }
