@@ -116,6 +116,13 @@ pub enum DatabaseCommand {
     CompleteMaintenance {
         operation_id: OperationId,
     },
+    /// Settles an operation the database no longer has as its current one but that was never
+    /// recorded as finished (its job can no longer act on it): the reconciler of stuck
+    /// operations uses it. The current operation cannot be abandoned (fail it instead).
+    AbandonOperation {
+        operation_id: OperationId,
+        reason: String,
+    },
     /// The platform locks a running database (see `database_lock`): no client connects
     /// until it is unlocked.
     Lock {
@@ -207,6 +214,13 @@ pub enum DatabaseEvent {
     DatabaseUnlocked {
         database_id: DatabaseId,
     },
+    /// An operation that is no longer the database's current one, and that nothing can
+    /// finish any more, ends as failed with `reason`. The database itself does not change.
+    OperationAbandoned {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        reason: String,
+    },
 }
 
 impl DatabaseEvent {
@@ -228,6 +242,7 @@ impl DatabaseEvent {
             Self::PasswordReset { .. } => "PasswordReset",
             Self::DatabaseLocked { .. } => "DatabaseLocked",
             Self::DatabaseUnlocked { .. } => "DatabaseUnlocked",
+            Self::OperationAbandoned { .. } => "OperationAbandoned",
         }
     }
 
@@ -248,6 +263,7 @@ impl DatabaseEvent {
             | Self::PasswordResetRequested { database_id, .. }
             | Self::PasswordReset { database_id, .. }
             | Self::DatabaseLocked { database_id, .. }
+            | Self::OperationAbandoned { database_id, .. }
             | Self::DatabaseUnlocked { database_id } => *database_id,
         }
     }
@@ -412,6 +428,15 @@ impl Aggregate for Database {
                 Ok(vec![E::OperationFailed { database_id, operation_id: *operation_id, kind, error: error.clone() }])
             }
             C::RequestMaintenance { operation_id, kind } => self.request_maintenance(*operation_id, *kind),
+            C::AbandonOperation { operation_id, reason } => {
+                let database_id = self.id.ok_or(DatabaseError::NotFound)?;
+                if let Some((current, kind)) = self.operation {
+                    if current == *operation_id {
+                        return Err(DatabaseError::Busy(kind));
+                    }
+                }
+                Ok(vec![E::OperationAbandoned { database_id, operation_id: *operation_id, reason: reason.clone() }])
+            }
             C::Lock { reason } => self.lock(*reason),
             C::Unlock => self.unlock(),
             C::CompleteMaintenance { operation_id } => {
@@ -471,6 +496,7 @@ impl Aggregate for Database {
             E::DatabaseRestarted { .. } | E::PasswordReset { .. } => self.operation = None,
             E::DatabaseLocked { reason, .. } => self.locked = Some(*reason),
             E::DatabaseUnlocked { .. } => self.locked = None,
+            E::OperationAbandoned { .. } => {}
         }
     }
 }

@@ -337,3 +337,27 @@ fn a_deletion_settles_the_maintenance_operation_it_overtakes() {
     let plain = db.decide(&DatabaseCommand::RequestDeletion { operation_id: delete_op }).expect("decides");
     assert!(matches!(&plain[..], [DatabaseEvent::DatabaseDeletionRequested { .. }]));
 }
+
+#[test]
+fn an_operation_no_longer_current_can_be_abandoned_and_changes_nothing_else() {
+    let (id, op) = ids();
+    let overtaken = OperationId::new();
+    let state = given(&[created(id, op), DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op }]);
+    let reason = "the operation did not finish in time".to_owned();
+    let cmd = DatabaseCommand::AbandonOperation { operation_id: overtaken, reason: reason.clone() };
+    let events = state.decide(&cmd).expect("decides");
+    assert_eq!(events, vec![DatabaseEvent::OperationAbandoned { database_id: id, operation_id: overtaken, reason }]);
+    let mut after = state.clone();
+    events.iter().for_each(|e| after.apply(e));
+    assert_eq!(after, state, "the database's state, operation and lock stay as they were");
+}
+
+#[test]
+fn the_current_operation_cannot_be_abandoned() {
+    let (id, op) = ids();
+    let state = given(&[created(id, op)]);
+    let cmd = DatabaseCommand::AbandonOperation { operation_id: op, reason: "late".into() };
+    assert_eq!(state.decide(&cmd), Err(DatabaseError::Busy(OperationKind::Provision)));
+    let cmd = DatabaseCommand::AbandonOperation { operation_id: op, reason: "late".into() };
+    assert_eq!(given(&[]).decide(&cmd), Err(DatabaseError::NotFound));
+}

@@ -71,6 +71,8 @@ pub mod kinds {
     pub const HOST_UNREACHABLE: &str = "host_unreachable";
     /// A burst of 5xx answers from the API.
     pub const API_ERRORS: &str = "api_errors";
+    /// An operation stayed unfinished past its deadline with no job and was failed.
+    pub const OPERATION_STUCK: &str = "operation_stuck";
 }
 
 #[derive(Debug, Clone)]

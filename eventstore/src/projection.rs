@@ -156,6 +156,9 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
         }
         E::DatabaseLocked { reason, .. } => set_database_lock(t, db, Some(reason.as_str()), e).await?,
         E::DatabaseUnlocked { .. } => set_database_lock(t, db, None, e).await?,
+        E::OperationAbandoned { operation_id, reason, .. } => {
+            finish_operation(t, operation_id.uuid(), "failed", Some(reason), e).await?;
+        }
     }
     if let Some(activity) = d.activity() {
         let (account, name) = database_owner(t, db).await?;

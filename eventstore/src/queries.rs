@@ -289,6 +289,33 @@ impl Store {
         Ok(rows.iter().map(|r| (database_row(r), r.get::<_, Option<String>>(12))).collect())
     }
 
+    /// Operations still pending or running that were requested before `before`, oldest
+    /// first (at most `limit`): what the reconciler of stuck operations looks at.
+    pub async fn unfinished_operations(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OperationRow>, StoreError> {
+        let client = self.client().await?;
+        let sql = "select id, kind, state, attempts, error, database_id, created_at, finished_at
+                   from operations where state in ('pending', 'running') and created_at < $1
+                   order by created_at limit $2";
+        let rows = client.query(&client.prepare_cached(sql).await?, &[&before, &limit]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| OperationRow {
+                id: OperationId(r.get(0)),
+                kind: r.get(1),
+                state: r.get(2),
+                attempts: r.get(3),
+                error: r.get(4),
+                database_id: DatabaseId(r.get(5)),
+                created_at: r.get(6),
+                finished_at: r.get(7),
+            })
+            .collect())
+    }
+
     pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {
         let client = self.client().await?;
         let r = client

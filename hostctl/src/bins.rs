@@ -64,8 +64,33 @@ impl PgBins {
         self.bindir.join(name)
     }
 
+    /// The server's major version (`postgres --version`), if it can be read.
+    pub fn major(&self) -> Option<u32> {
+        let out = Command::new(self.tool("postgres")).arg("--version").output().ok()?;
+        parse_major(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// Whether the server can load `lib` (e.g. pg_stat_statements from contrib).
     pub fn has_library(&self, lib: &str) -> bool {
         self.pkglibdir.as_ref().is_some_and(|d| d.join(format!("{lib}.so")).is_file())
+    }
+}
+
+/// `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.
+fn parse_major(version: &str) -> Option<u32> {
+    let number = version.split(')').nth(1)?.split_whitespace().next()?;
+    number.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_major;
+
+    #[test]
+    fn reads_the_major_version() {
+        assert_eq!(parse_major("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"), Some(15));
+        assert_eq!(parse_major("postgres (PostgreSQL) 17beta1\n"), Some(17));
+        assert_eq!(parse_major("postgres (PostgreSQL) 9.6.24\n"), Some(9));
+        assert_eq!(parse_major("garbage"), None);
     }
 }

@@ -110,10 +110,72 @@ impl ObjectStoreConfig {
     }
 }
 
+impl ObjectStoreConfig {
+    /// Removes the temporary files of filesystem writes that never finished (a worker killed
+    /// mid-backup leaves its `.tmp/<name>.<random>` behind) whose last change is at least
+    /// `grace` old. Another worker process sharing the store may be writing the younger
+    /// ones. S3 keeps nothing of an unfinished upload under its keys: nothing to do there.
+    /// Returns how many files were removed.
+    pub fn remove_stale_tmp(&self, grace: std::time::Duration) -> std::io::Result<usize> {
+        let Self::Fs { root } = self else { return Ok(0) };
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(grace) else { return Ok(0) };
+        let entries = match std::fs::read_dir(root.join(FS_TMP_DIR)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if !meta.is_file() || meta.modified()? > cutoff {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Finished and renamed, or removed by another process meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+}
+
 /// A missing object cannot appear by retrying; anything else (network, throttling) may pass.
 pub fn store_error(e: opendal::Error) -> HostError {
     match e.kind() {
         opendal::ErrorKind::NotFound => HostError::Permanent(format!("object store: {e}")),
         _ => HostError::Transient(format!("object store: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::{ObjectStoreConfig, FS_TMP_DIR};
+
+    #[test]
+    fn stale_temporary_files_go_and_young_ones_stay() {
+        let root = std::env::temp_dir().join(format!("berth-stale-tmp-{}", uuid::Uuid::new_v4()));
+        let config = ObjectStoreConfig::Fs { root: root.clone() };
+        config.operator().expect("the store opens");
+        let tmp = root.join(FS_TMP_DIR);
+        let old = tmp.join("20260101_000000.sql.gz.abcdef");
+        let young = tmp.join("20260101_000001.sql.gz.123456");
+        let hours_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+        std::fs::File::create(&old).expect("old file").set_modified(hours_ago).expect("backdating");
+        std::fs::write(&young, b"partial").expect("young file");
+
+        assert_eq!(config.remove_stale_tmp(Duration::from_secs(3600)).expect("cleanup"), 1);
+        assert!(!old.exists(), "a temporary file older than the grace is removed");
+        assert!(young.exists(), "a temporary file younger than the grace may be another writer's");
+
+        // With no grace (berth up, which owns its store), every leftover goes.
+        assert_eq!(config.remove_stale_tmp(Duration::ZERO).expect("cleanup"), 1);
+        assert!(!young.exists());
+        assert!(tmp.is_dir(), "the directory itself stays");
+        std::fs::remove_dir_all(&root).expect("cleaning up");
     }
 }

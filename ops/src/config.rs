@@ -46,6 +46,12 @@ pub struct Config {
     pub backup_stale_hours: u32,
     /// Run the backup scheduler in this worker process.
     pub backup_scheduler: bool,
+    /// At worker start, temporary files of unfinished backup writes (fs store) at least this
+    /// old are removed; `berth up` removes them all.
+    pub stale_tmp_grace_secs: u64,
+    /// An operation pending or running this long with no job is queued again (twice), then
+    /// failed with an `operation_stuck` incident.
+    pub stuck_operation_secs: u64,
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
     /// anonymous_signups_per_hour = 10` (per client address).
     pub limits: api::limits::Limits,
@@ -76,6 +82,8 @@ impl Default for Config {
             backup_retention_days: 30,
             backup_stale_hours: 26,
             backup_scheduler: true,
+            stale_tmp_grace_secs: 3600,
+            stuck_operation_secs: 600,
             limits: api::limits::Limits::default(),
         }
     }
@@ -115,6 +123,12 @@ impl Config {
         }
         if let Some(v) = num("JOB_MAX_ATTEMPTS")? {
             c.job_max_attempts = v as u32;
+        }
+        if let Some(v) = num("STALE_TMP_GRACE_SECS")? {
+            c.stale_tmp_grace_secs = v;
+        }
+        if let Some(v) = num("STUCK_OPERATION_SECS")? {
+            c.stuck_operation_secs = v;
         }
         if let Some(v) = env("BACKUP_AT") {
             c.backup_at = v;
@@ -170,6 +184,13 @@ impl Config {
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);
         w.backups = Some(self.backup_store());
         w.scheduler = self.backup_scheduler;
+        w.stale_tmp_grace = Duration::from_secs(self.stale_tmp_grace_secs);
+        let deadline = Duration::from_secs(self.stuck_operation_secs);
+        // Looked for a few times per deadline, at most once a minute.
+        w.stuck = worker::stuck::StuckOptions {
+            deadline,
+            interval: (deadline / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        };
         w.schedule = worker::scheduler::BackupSchedule {
             at: self.backup_time().unwrap_or(w.schedule.at),
             retention: chrono::Duration::days(i64::from(self.backup_retention_days)),

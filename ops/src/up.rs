@@ -64,7 +64,11 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
         None
     };
     let listener = bind(&config.listen, &dir.join("api.port"))?;
-    let services = Services::start(store, listener, Some(config.api()), Some(config.worker(url))).await?;
+    let mut worker = config.worker(url);
+    // berth up owns its data dir: no other process writes into its backup store, so every
+    // temporary file there at start is a dead attempt's.
+    worker.stale_tmp_grace = std::time::Duration::ZERO;
+    let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
     if let Some(addr) = crate::metrics::serve_separately(config.metrics_listen.as_deref())? {

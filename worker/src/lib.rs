@@ -9,6 +9,7 @@ mod maintenance;
 pub mod queue;
 pub mod quota;
 pub mod scheduler;
+pub mod stuck;
 pub mod usage;
 mod users;
 pub mod watchdog;
@@ -45,9 +46,16 @@ pub struct WorkerConfig {
     pub sweep_interval: Duration,
     /// Where backups go; `None`: this worker takes no backups (their jobs abort).
     pub backups: Option<hostctl::objects::ObjectStoreConfig>,
+    /// At start, temporary files of unfinished backup writes (a filesystem store's `.tmp/`)
+    /// at least this old are removed: left by killed attempts. Younger ones may belong to
+    /// another worker process sharing the store; `berth up`, which owns its store, uses 0.
+    pub stale_tmp_grace: Duration,
     pub schedule: scheduler::BackupSchedule,
     /// Run the backup scheduler (request daily backups, retention, stale watchdog) here.
     pub scheduler: bool,
+    /// How often, and after how long, operations left unfinished with no job are settled
+    /// (with the dispatcher).
+    pub stuck: stuck::StuckOptions,
 }
 
 impl WorkerConfig {
@@ -64,8 +72,10 @@ impl WorkerConfig {
             watchdog_interval: Duration::from_secs(15),
             sweep_interval: Duration::from_secs(30),
             backups: None,
+            stale_tmp_grace: Duration::from_secs(3600),
             schedule: scheduler::BackupSchedule::default(),
             scheduler: true,
+            stuck: stuck::StuckOptions::default(),
         }
     }
 }
@@ -77,6 +87,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
     let hosts = hostctl::Hosts::default();
     let backups = config.backups.as_ref().map(backups::BackupRuntime::new).transpose()?;
+    if let Some(store) = &config.backups {
+        match store.remove_stale_tmp(config.stale_tmp_grace) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed temporary files of unfinished backup writes"),
+            Err(e) => tracing::warn!(error = %e, "could not remove stale temporary backup files"),
+        }
+    }
     let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone(), backups });
     let mut tasks = tokio::task::JoinSet::new();
     if config.scheduler && config.backups.is_some() {
@@ -93,6 +110,12 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             let handler = eventstore::audit::consumer(audit_store.clone());
             let opts = ConsumerOptions::default();
             audit_store.run_consumer(eventstore::audit::CONSUMER, handler, opts, audit_shutdown).await;
+            Ok(())
+        });
+        let (stuck_store, stuck_queue, stuck_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
+        let stuck_options = config.stuck;
+        tasks.spawn(async move {
+            stuck::run(stuck_store, stuck_queue, stuck_options, stuck_shutdown).await;
             Ok(())
         });
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());

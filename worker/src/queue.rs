@@ -238,6 +238,26 @@ impl<J: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static> Queue<J> {
         }
     }
 
+    /// The jobs of this queue pushed under any of `keys`, whatever became of them.
+    pub async fn jobs_by_key(&self, keys: &[uuid::Uuid]) -> anyhow::Result<Vec<PushedJob>> {
+        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let rows: Vec<(String, bool, f64)> = sqlx::query_as(PUSHED_SQL)
+            .bind(&*self.name)
+            .bind(&keys)
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("reading jobs of queue {}", self.name))?;
+        rows.into_iter()
+            .map(|(key, live, idle)| {
+                Ok(PushedJob {
+                    key: key.parse().context("a job key that is not a UUID")?,
+                    live,
+                    idle: Duration::from_secs_f64(idle.max(0.0)),
+                })
+            })
+            .collect()
+    }
+
     /// Jobs not yet finished (pending, running, or released for another attempt) — for tests
     /// and metrics (queue depth).
     pub async fn depth(&self) -> anyhow::Result<i64> {
@@ -247,6 +267,22 @@ impl<J: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static> Queue<J> {
             .await
             .with_context(|| format!("counting jobs of queue {}", self.name))
     }
+}
+
+/// Live as in [`DEPTH_SQL`]; idle since its last change (pushed, due, locked or finished).
+const PUSHED_SQL: &str = "SELECT idempotency_key, \
+       (status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts)), \
+       extract(epoch FROM now() - greatest(run_at, lock_at, done_at))::float8 \
+     FROM apalis.jobs WHERE job_type = $1 AND idempotency_key = ANY($2)";
+
+/// A job found under a key by [`Queue::jobs_by_key`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushedJob {
+    pub key: uuid::Uuid,
+    /// Not finished: waiting, running, or released for another attempt.
+    pub live: bool,
+    /// How long since it was pushed, became due, was picked up or finished, whichever is last.
+    pub idle: Duration,
 }
 
 fn is_unique_violation(e: &TaskSinkError<apalis_postgres::Error>) -> bool {

@@ -104,6 +104,7 @@ async fn refresh_gauges(store: &Store, queue: &Queue<Job>) {
                 kinds::BACKUP_STALE,
                 kinds::HOST_UNREACHABLE,
                 kinds::API_ERRORS,
+                kinds::OPERATION_STUCK,
             ] {
                 let n = counts.iter().find(|(k, _)| k == kind).map(|(_, n)| *n).unwrap_or(0);
                 metrics::gauge!("berth_incidents_open", "kind" => kind).set(n as f64);

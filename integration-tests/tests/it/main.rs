@@ -29,4 +29,5 @@ mod rotation;
 mod secrets;
 mod sessions;
 mod storage_quota;
+mod stuck;
 mod users;

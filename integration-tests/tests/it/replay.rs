@@ -103,12 +103,17 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
             log.put(format!("database-{}", id.uuid()), e.to_new().expect("enc")).await;
         }
     }
+    let abandoned = OperationId::new();
+    let restart = DatabaseEvent::DatabaseRestartRequested { database_id: db, operation_id: abandoned };
+    log.put(format!("database-{}", db.uuid()), restart.to_new().expect("enc")).await;
     // The storage-quota lock: one database left locked, one locked and unlocked again.
     let reason = domain::LockReason::StorageQuota;
     for e in [
         DatabaseEvent::DatabaseLocked { database_id: db, reason },
         DatabaseEvent::DatabaseLocked { database_id: anon_db, reason },
         DatabaseEvent::DatabaseUnlocked { database_id: anon_db },
+        // An operation nothing could finish any more, settled by the reconciler.
+        DatabaseEvent::OperationAbandoned { database_id: db, operation_id: abandoned, reason: AWKWARD.into() },
     ] {
         log.put(format!("database-{}", e.database_id().uuid()), e.to_new().expect("enc")).await;
     }

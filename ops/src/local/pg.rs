@@ -134,7 +134,7 @@ impl PgCluster {
         let fail = StartFailure::Failed;
         let data = self.dir.join("data");
         files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
-        let conf = pgconf::render(&self.dir, self.port, opts, bins.has_library("pg_stat_statements"));
+        let conf = pgconf::render(&self.dir, self.port, opts, pgconf::ServerSupport::of(bins));
         files::write_if_changed(&data.join(pgconf::BERTH_CONF), &conf, account).map_err(fail)?;
         files::write_if_changed(&data.join(pgconf::HBA_FILE), &pgconf::render_hba(), account).map_err(fail)?;
         let log = self.log_file();

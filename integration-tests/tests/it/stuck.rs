@@ -1,0 +1,199 @@
+//! Every operation ends: the reconciler of stuck operations requeues an operation whose job
+//! was lost, then fails it with a clear error and an incident; an operation nothing can
+//! finish any more (no longer the database's) is abandoned. Runs against a control store of
+//! its own, which no dispatcher or worker serves: no job ever runs unless the test says so.
+
+use std::time::Duration;
+
+use domain::{
+    AccountEvent, AccountId, Database, DatabaseCommand, DatabaseEvent, DatabaseId, DatabaseName, HostId, OperationId,
+    OperationKind,
+};
+use eventstore::incidents::{kinds, IncidentFilter};
+use eventstore::{audit, ExpectedVersion, Metadata, Store, StoredEvent};
+use integration_tests::{fresh_control_store, unique_name};
+use worker::queue::Queue;
+use worker::stuck::{reconcile, StuckOptions, STUCK_ERROR};
+use worker::Job;
+
+async fn execute(store: &Store, db: DatabaseId, command: DatabaseCommand) {
+    let stream = format!("database-{}", db.uuid());
+    store
+        .execute::<Database>(&stream, &command, &Metadata::default(), &[])
+        .await
+        .expect("store answers")
+        .expect("command accepted");
+}
+
+/// A running database of `account` on `host`.
+async fn running_database(store: &Store, account: AccountId, host: HostId) -> DatabaseId {
+    let (id, op) = (DatabaseId::new(), OperationId::new());
+    let name = DatabaseName::parse(&unique_name("stuck")).expect("name");
+    execute(
+        store,
+        id,
+        DatabaseCommand::Create { id, name, account_id: account, host_id: host, operation_id: op, source: None },
+    )
+    .await;
+    execute(store, id, DatabaseCommand::MarkProvisioned { operation_id: op }).await;
+    id
+}
+
+async fn state_of(store: &Store, op: OperationId) -> (String, Option<String>) {
+    let (row, _) = store.operation(op).await.expect("operation row");
+    (row.state, row.error)
+}
+
+/// The jobs' own rows: how many, and how many still to run.
+async fn jobs(client: &tokio_postgres::Client) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "select count(*), count(*) filter (where status in ('Pending', 'Queued', 'Running')) from apalis.jobs",
+            &[],
+        )
+        .await
+        .expect("jobs counted");
+    (row.get(0), row.get(1))
+}
+
+/// What a lost job looks like from the queue: it finished, and the operation did not.
+async fn finish_jobs_without_an_outcome(client: &tokio_postgres::Client) {
+    client
+        .execute("update apalis.jobs set status = 'Done', done_at = now() where status = 'Pending'", &[])
+        .await
+        .expect("jobs finished");
+}
+
+struct Setup {
+    store: Store,
+    queue: Queue<Job>,
+    client: tokio_postgres::Client,
+    account: AccountId,
+    host: HostId,
+}
+
+/// A control store of its own with a host and an account, and its queue.
+async fn setup(label: &str) -> Setup {
+    let (store, url) = fresh_control_store(label).await;
+    let queue = Queue::<Job>::connect(&url, worker::QUEUE).await.expect("queue");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(conn);
+    let (host, account) = (HostId::new(), AccountId::new());
+    let host_event = integration_tests::unreachable_host(host);
+    let meta = Metadata::default();
+    store
+        .append(
+            &format!("host-{}", host.uuid()),
+            ExpectedVersion::NoStream,
+            &[host_event.to_new().expect("enc")],
+            &meta,
+            &[],
+        )
+        .await
+        .expect("host");
+    let created = AccountEvent::AccountCreated { account_id: account, plan: "free".into() };
+    store
+        .append(
+            &format!("account-{}", account.uuid()),
+            ExpectedVersion::NoStream,
+            &[created.to_new().expect("enc")],
+            &meta,
+            &[],
+        )
+        .await
+        .expect("account");
+    Setup { store, queue, client, account, host }
+}
+
+#[tokio::test]
+async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned() {
+    let Setup { store, queue, client, account, host } = setup("stuck_ops").await;
+    let meta = Metadata::default();
+    // A restart whose job never ran.
+    let (db, restart) = (running_database(&store, account, host).await, OperationId::new());
+    execute(&store, db, DatabaseCommand::RequestMaintenance { operation_id: restart, kind: OperationKind::Restart })
+        .await;
+    // A stop that a later request overtook without settling it (as a lost race once did).
+    let (other, stop, overtaking) =
+        (running_database(&store, account, host).await, OperationId::new(), OperationId::new());
+    execute(&store, other, DatabaseCommand::RequestMaintenance { operation_id: stop, kind: OperationKind::Stop }).await;
+    let stream = format!("database-{}", other.uuid());
+    let (_, version) = store.load::<Database>(&stream).await.expect("load");
+    let late = DatabaseEvent::DatabaseRestartRequested { database_id: other, operation_id: overtaking };
+    store
+        .append(&stream, ExpectedVersion::Exact(version), &[late.to_new().expect("enc")], &meta, &[])
+        .await
+        .expect("append");
+
+    // Within the deadline nothing is touched.
+    reconcile(&store, &queue, Duration::from_secs(3600)).await.expect("round");
+    assert_eq!(state_of(&store, restart).await.0, "pending");
+    assert_eq!(jobs(&client).await, (0, 0), "no job queued before the deadline");
+
+    // Past it: the current operations' jobs are queued again; the overtaken one is abandoned.
+    reconcile(&store, &queue, Duration::ZERO).await.expect("round");
+    assert_eq!(jobs(&client).await, (2, 2), "the restart's and the overtaking request's jobs requeued");
+    assert_eq!(state_of(&store, stop).await, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(state_of(&store, restart).await.0, "pending");
+    // A live job is waited for, however late the operation.
+    reconcile(&store, &queue, Duration::ZERO).await.expect("round");
+    assert_eq!(jobs(&client).await, (2, 2), "nothing more queued while a job may still run");
+
+    finish_jobs_without_an_outcome(&client).await;
+    reconcile(&store, &queue, Duration::ZERO).await.expect("round");
+    assert_eq!(jobs(&client).await, (4, 2), "queued a second time, under new keys");
+    assert_eq!(state_of(&store, restart).await.0, "pending");
+
+    finish_jobs_without_an_outcome(&client).await;
+    reconcile(&store, &queue, Duration::ZERO).await.expect("round");
+    assert_eq!(jobs(&client).await, (4, 0), "no third requeue");
+    assert_eq!(state_of(&store, restart).await, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(state_of(&store, overtaking).await, ("failed".into(), Some(STUCK_ERROR.into())));
+    // The database is no longer busy: it takes a new request.
+    execute(
+        &store,
+        db,
+        DatabaseCommand::RequestMaintenance { operation_id: OperationId::new(), kind: OperationKind::Stop },
+    )
+    .await;
+
+    for op in [restart, stop, overtaking] {
+        let filter = IncidentFilter {
+            kind: Some(kinds::OPERATION_STUCK.into()),
+            resource_id: Some(op.to_string()),
+            ..IncidentFilter::default()
+        };
+        let found = store.incidents(&filter, 10).await.expect("incidents");
+        assert_eq!(found.len(), 1, "one incident for {op}: {found:?}");
+        assert_eq!(found[0].resource_type, "operation");
+    }
+
+    // The events that settled them rebuild the same read models.
+    store.audit_catch_up().await.expect("catch up");
+    let report = audit::replay(&store).await.expect("replay runs");
+    for t in &report.tables {
+        assert!(!t.differs(), "{} differs: only live {:?}, only replayed {:?}", t.table, t.only_live, t.only_replayed);
+    }
+}
+
+#[tokio::test]
+async fn the_worker_settles_a_stuck_operation_on_its_own_within_the_deadline() {
+    let Setup { store, queue, client, account, host } = setup("stuck_loop").await;
+    let (db, restart) = (running_database(&store, account, host).await, OperationId::new());
+    execute(&store, db, DatabaseCommand::RequestMaintenance { operation_id: restart, kind: OperationKind::Restart })
+        .await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let opts = StuckOptions { interval: Duration::from_millis(100), deadline: Duration::from_millis(300) };
+    let reconciler = tokio::spawn(worker::stuck::run(store.clone(), queue, opts, shutdown));
+    // Every job of it is lost: it finishes without recording anything.
+    let ended = integration_tests::eventually("the stuck restart to end", Duration::from_secs(30), || async {
+        finish_jobs_without_an_outcome(&client).await;
+        let (state, error) = state_of(&store, restart).await;
+        (state != "pending" && state != "running").then_some((state, error))
+    })
+    .await;
+    assert_eq!(ended, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(jobs(&client).await.0, 2, "queued again twice before it was failed");
+    stop.send(true).expect("reconciler listening");
+    tokio::time::timeout(Duration::from_secs(5), reconciler).await.expect("stops on shutdown").expect("no panic");
+}
