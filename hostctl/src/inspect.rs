@@ -180,7 +180,8 @@ pub async fn database_schema(
 ) -> Result<SchemaInfo, HostError> {
     let row = store.host(host).await?;
     let login = crate::tenant::TenantLogin::of_owner(store, id, name).await?;
-    let mut conn = crate::tenant::connect(&row, name.as_str(), &login).await?;
+    let timeout = Duration::from_millis(u64::from(STATEMENT_TIMEOUT_MS));
+    let mut conn = crate::tenant::connect(&row, name.as_str(), &login, Some(timeout)).await?;
     let tx = conn.build_transaction().read_only(true).start().await?;
     // Every comparison is made on plain text with pg_catalog's operators: information_schema
     // columns are domains, on which the tenant may define operators of its own.

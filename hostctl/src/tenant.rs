@@ -35,10 +35,6 @@ pub fn password_secret_id(id: DatabaseId) -> String {
 /// Startup options of every session in a tenant database.
 pub const PINNED_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp";
 
-/// Per-statement budget of our own queries in a tenant database: a tenant's slow catalog or
-/// data must not hold a worker or an API thread for long.
-const STATEMENT_TIMEOUT_MS: u32 = 60_000;
-
 /// A tenant role's name and password. Built only from a validated database name (the
 /// database's own role) or a database user's role name (`<database>.<user>`).
 #[derive(Clone)]
@@ -105,8 +101,15 @@ fn check_login(row: &HostRow, login: &TenantLogin) -> Result<(), HostError> {
 }
 
 /// Logs in to `dbname` on the host `row` as `login`'s role, through the host's address (for
-/// a local host its Unix socket: tenant roles may log in nowhere else).
-pub async fn connect(row: &HostRow, dbname: &str, login: &TenantLogin) -> Result<TenantConn, HostError> {
+/// a local host its Unix socket: tenant roles may log in nowhere else). `statement_timeout`
+/// bounds each statement (an API request must not wait on a tenant's slow catalog); `None`
+/// for jobs, whose checksums read whole tables.
+pub async fn connect(
+    row: &HostRow,
+    dbname: &str,
+    login: &TenantLogin,
+    statement_timeout: Option<Duration>,
+) -> Result<TenantConn, HostError> {
     check_login(row, login)?;
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(&row.pg_host)
@@ -114,7 +117,7 @@ pub async fn connect(row: &HostRow, dbname: &str, login: &TenantLogin) -> Result
         .user(&login.role)
         .password(&login.password)
         .dbname(dbname)
-        .options(format!("{PINNED_OPTIONS} -c statement_timeout={STATEMENT_TIMEOUT_MS}"))
+        .options(format!("{PINNED_OPTIONS} -c statement_timeout={}", statement_timeout.map_or(0, |t| t.as_millis())))
         .application_name("berth-platform")
         .connect_timeout(Duration::from_secs(5));
     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
@@ -135,7 +138,7 @@ pub async fn connect(row: &HostRow, dbname: &str, login: &TenantLogin) -> Result
 impl HostConn {
     /// [`connect`] to this host.
     pub async fn tenant(&self, dbname: &str, login: &TenantLogin) -> Result<TenantConn, HostError> {
-        connect(&self.row, dbname, login).await
+        connect(&self.row, dbname, login, None).await
     }
 
     /// Where a child process (pg_dump, psql) logs in to `dbname` as `login`'s role.
