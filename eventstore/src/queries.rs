@@ -301,19 +301,7 @@ impl Store {
                    from operations where state in ('pending', 'running') and created_at < $1
                    order by created_at limit $2";
         let rows = client.query(&client.prepare_cached(sql).await?, &[&before, &limit]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| OperationRow {
-                id: OperationId(r.get(0)),
-                kind: r.get(1),
-                state: r.get(2),
-                attempts: r.get(3),
-                error: r.get(4),
-                database_id: DatabaseId(r.get(5)),
-                created_at: r.get(6),
-                finished_at: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(operation_row).collect())
     }
 
     pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {
@@ -330,19 +318,7 @@ impl Store {
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok((
-            OperationRow {
-                id: OperationId(r.get(0)),
-                kind: r.get(1),
-                state: r.get(2),
-                attempts: r.get(3),
-                error: r.get(4),
-                database_id: DatabaseId(r.get(5)),
-                created_at: r.get(6),
-                finished_at: r.get(7),
-            },
-            AccountId(r.get(8)),
-        ))
+        Ok((operation_row(&r), AccountId(r.get(8))))
     }
 
     /// An account's activity, newest first. Only rows the audit consumer has numbered are
@@ -411,5 +387,20 @@ impl Store {
     pub async fn user_count(&self) -> Result<i64, StoreError> {
         let client = self.client().await?;
         Ok(client.query_one("select count(*) from users", &[]).await?.get(0))
+    }
+}
+
+/// An `operations` row whose first eight columns are `id, kind, state, attempts, error,
+/// database_id, created_at, finished_at`.
+fn operation_row(r: &Row) -> OperationRow {
+    OperationRow {
+        id: OperationId(r.get(0)),
+        kind: r.get(1),
+        state: r.get(2),
+        attempts: r.get(3),
+        error: r.get(4),
+        database_id: DatabaseId(r.get(5)),
+        created_at: r.get(6),
+        finished_at: r.get(7),
     }
 }
