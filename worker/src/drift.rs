@@ -122,7 +122,7 @@ pub fn host_findings(
     for db in intent.iter().filter(live) {
         let role_ok =
             observed.roles.iter().any(|r| r.name == db.name && marked_id(&r.comment, DATABASE_MARKER) == Some(db.id));
-        let db_ok = observed.databases.iter().any(|n| *n == db.name);
+        let db_ok = observed.databases.contains(&db.name);
         let mut missing = Vec::new();
         if !role_ok {
             missing.push("its role");
@@ -436,7 +436,7 @@ mod tests {
         observed.roles.push(role("stray", hostctl::host::marker(unknown), OLD));
         observed.roles.push(role("gone.app", hostctl::users::user_marker(deleted.id), OLD));
         observed.roles.push(role("young", hostctl::host::marker(DatabaseId::new()), Duration::from_secs(1)));
-        let found = host_findings(host, &[deleted.clone()], &observed, GRACE);
+        let found = host_findings(host, std::slice::from_ref(&deleted), &observed, GRACE);
         let repairs: Vec<&Repair> = found.iter().map(|f| &f.repair).collect();
         assert_eq!(
             repairs,
