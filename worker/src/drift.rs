@@ -6,7 +6,8 @@
 //! Repaired, because a marker proves the object is Berth's and the log says it should not
 //! exist: a marked role (and the database it owns) of a database deleted or unknown to the
 //! control plane, and marked database-user roles of such a database; PgBouncer pools served
-//! or missing against the control plane (a re-sync renders them from the store). Only
+//! or missing against the control plane, and an HBA file that is not the allowlists' render
+//! (a re-sync renders both from the store). Only
 //! reported: a running or stopped database whose role or database is missing on its host,
 //! backup objects no backup row names, and succeeded backups whose object is missing.
 //!
@@ -64,6 +65,8 @@ pub struct ObservedHost {
     pub databases: Vec<String>,
     /// Every database name PgBouncer serves (its own `pgbouncer` excluded).
     pub served: Vec<String>,
+    /// PgBouncer's HBA file differs from the one the allowlists render: for how long.
+    pub hba_stale: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,12 +159,15 @@ pub fn host_findings(
         .map(|d| &d.name)
         .filter(|n| !observed.served.contains(n))
         .collect();
+    let mut bouncer = Vec::new();
     if !extra.is_empty() || !missing.is_empty() {
-        out.push(Finding {
-            resource: host.to_string(),
-            what: format!("PgBouncer serves pools it should not {extra:?} and lacks pools {missing:?}"),
-            repair: Repair::SyncBouncer,
-        });
+        bouncer.push(format!("PgBouncer serves pools it should not {extra:?} and lacks pools {missing:?}"));
+    }
+    if observed.hba_stale.is_some_and(|age| age >= grace) {
+        bouncer.push("PgBouncer's HBA file is not the one the allowlists render".to_owned());
+    }
+    if !bouncer.is_empty() {
+        out.push(Finding { resource: host.to_string(), what: bouncer.join("; "), repair: Repair::SyncBouncer });
     }
     out
 }
@@ -316,7 +322,12 @@ impl Reconciler {
             client.query("select datname::text from pg_database", &[]).await?.iter().map(|r| r.get(0)).collect();
         let admin = conn.admin().await?;
         let served = hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect();
-        Ok(ObservedHost { roles, databases, served })
+        // The file first, the allowlists after: a change between the two is in the render.
+        let hba = std::path::Path::new(&conn.row.config_dir).join(hostctl::pgbouncer::HBA_FILE);
+        let on_disk = tokio::fs::read_to_string(&hba).await.ok();
+        let wanted = hostctl::pgbouncer::render_hba(&self.store.host_allowlists(host).await?);
+        let hba_stale = (on_disk.as_deref() != Some(wanted.as_str())).then(|| self.seen.age(format!("hba:{host}")));
+        Ok(ObservedHost { roles, databases, served, hba_stale })
     }
 
     /// Carries out a repair; what happened, for the incident.
@@ -416,6 +427,7 @@ mod tests {
             roles: dbs.iter().map(|d| role(&d.name, hostctl::host::marker(d.id), OLD)).collect(),
             databases: dbs.iter().map(|d| d.name.clone()).chain(["postgres".into()]).collect(),
             served: dbs.iter().map(|d| d.name.clone()).collect(),
+            hba_stale: None,
         }
     }
 
@@ -484,6 +496,19 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].resource.clone(), found[0].repair.clone()), (host.to_string(), Repair::SyncBouncer));
         assert!(found[0].what.contains("\"old\"") && found[0].what.contains("\"alpha\""), "{}", found[0].what);
+    }
+
+    #[test]
+    fn a_stale_hba_file_resyncs_the_bouncer_after_the_grace() {
+        let host = HostId::new();
+        let mut observed = healthy(&[]);
+        observed.hba_stale = Some(Duration::from_secs(1));
+        assert_eq!(host_findings(host, &[], &observed, GRACE), vec![]);
+        observed.hba_stale = Some(OLD);
+        let found = host_findings(host, &[], &observed, GRACE);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].repair, Repair::SyncBouncer);
+        assert!(found[0].what.contains("HBA"), "{}", found[0].what);
     }
 
     #[test]

@@ -61,6 +61,12 @@ async fn the_reconciler_drops_orphans_and_reports_what_is_missing_or_unexpected(
     let stray = format!("{missing}/stray-{}.sql.gz", uuid::Uuid::new_v4().simple());
     objects.write(&stray, b"not a backup".to_vec()).await.expect("stray object written");
 
+    // 4. PgBouncer's HBA file edited by hand (a comment: harmless should PgBouncer reload it).
+    let hba = app().platform.host.bouncer.config_dir().join(hostctl::pgbouncer::HBA_FILE);
+    let mut text = std::fs::read_to_string(&hba).expect("hba file");
+    text.push_str("# edited by hand\n");
+    std::fs::write(&hba, text).expect("hba file edited");
+
     let found = rec.reconcile_once().await.expect("a round");
     assert!(found.iter().any(|f| f.what.contains(&orphan)), "{found:?}");
 
@@ -78,6 +84,11 @@ async fn the_reconciler_drops_orphans_and_reports_what_is_missing_or_unexpected(
 
     let open = drift_incidents(worker::drift::BACKUPS_RESOURCE, "open").await;
     assert!(open.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains(&stray))), "{open:?}");
+
+    let text = std::fs::read_to_string(&hba).expect("hba file");
+    assert!(!text.contains("edited by hand"), "the HBA file is rendered again:\n{text}");
+    let open = drift_incidents(&app().host_id.to_string(), "open").await;
+    assert!(open.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains("HBA"))), "{open:?}");
 
     // Once cleared, a round resolves the incidents.
     owner.delete(&format!("/databases/{missing_id}")).await;
