@@ -26,7 +26,26 @@ pub struct IntentObject {
     pub required: bool,
 }
 
+/// A database user as the reconciler sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentUser {
+    pub database_id: DatabaseId,
+    pub role_name: String,
+    /// `creating`, `ready` or `removing`.
+    pub state: String,
+}
+
 impl Store {
+    /// Every database user not removed yet.
+    pub async fn intent_users(&self) -> Result<Vec<IntentUser>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query("select database_id, role_name, state from database_users", &[]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| IntentUser { database_id: DatabaseId(r.get(0)), role_name: r.get(1), state: r.get(2) })
+            .collect())
+    }
+
     /// Every database, whatever its state or host.
     pub async fn intent_databases(&self) -> Result<Vec<IntentDatabase>, StoreError> {
         let client = self.client().await?;

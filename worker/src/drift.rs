@@ -7,9 +7,10 @@
 //! exist: a marked role (and the database it owns) of a database deleted or unknown to the
 //! control plane, and marked database-user roles of such a database; PgBouncer pools served
 //! or missing against the control plane, and an HBA file that is not the allowlists' render
-//! (a re-sync renders both from the store). Only
-//! reported: a running or stopped database whose role or database is missing on its host,
-//! backup objects no backup row names, and succeeded backups whose object is missing.
+//! (a re-sync renders both from the store). Only reported: a running or stopped database
+//! whose role, database or users' roles are missing on its host; a marked user role of a
+//! live database with no such user (dropping it needs the owner's session inside the tenant
+//! database); backup objects no backup row names; succeeded backups whose object is missing.
 //!
 //! Nothing is judged before it has been seen for `grace` (tracked in memory from round to
 //! round: PostgreSQL does not record when a role was made), and nothing of a database with
@@ -22,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use domain::{DatabaseId, DatabaseName, HostId};
-use eventstore::drift::{IntentDatabase, IntentObject};
+use eventstore::drift::{IntentDatabase, IntentObject, IntentUser};
 use eventstore::incidents::{kinds, IncidentReport};
 use eventstore::Store;
 use hostctl::Hosts;
@@ -93,6 +94,7 @@ fn marked_id(comment: &str, prefix: &str) -> Option<DatabaseId> {
 pub fn host_findings(
     host: HostId,
     intent: &[IntentDatabase],
+    users: &[IntentUser],
     observed: &ObservedHost,
     grace: Duration,
 ) -> Vec<Finding> {
@@ -119,6 +121,16 @@ pub fn host_findings(
                 ),
                 repair: Repair::DropUsers { id },
             });
+        } else if let Some(id) = marked_id(&role.comment, USER_MARKER) {
+            if !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
+                // Dropping it takes the owner's session inside the tenant database (to hand
+                // over what it owns): left to an operator.
+                out.push(Finding {
+                    resource: id.to_string(),
+                    what: format!("database user role {:?} has no user in the control plane", role.name),
+                    repair: Repair::None,
+                });
+            }
         }
     }
     let live = |d: &&IntentDatabase| d.host_id == host && !d.busy && matches!(d.state.as_str(), "running" | "stopped");
@@ -132,6 +144,16 @@ pub fn host_findings(
         }
         if !db_ok {
             missing.push("its database");
+        }
+        let user_roles = users.iter().filter(|u| u.database_id == db.id && u.state == "ready").map(|u| &u.role_name);
+        let lost: Vec<&String> = user_roles
+            .filter(|r| {
+                !observed.roles.iter().any(|o| o.name == **r && marked_id(&o.comment, USER_MARKER) == Some(db.id))
+            })
+            .collect();
+        let lost_text = format!("the roles of its users {lost:?}");
+        if !lost.is_empty() {
+            missing.push(&lost_text);
         }
         if !missing.is_empty() {
             out.push(Finding {
@@ -285,8 +307,9 @@ impl Reconciler {
         };
         self.seen.end_round();
         let intent = self.store.intent_databases().await?;
+        let users = self.store.intent_users().await?;
         for (host, o) in &observed {
-            for f in host_findings(*host, &intent, o, self.grace) {
+            for f in host_findings(*host, &intent, &users, o, self.grace) {
                 let repaired = self.repair(*host, &f.repair).await;
                 findings.push((f, repaired));
             }
@@ -435,7 +458,7 @@ mod tests {
     fn a_host_as_the_control_plane_says_has_no_findings() {
         let host = HostId::new();
         let dbs = vec![db(host, "alpha", "running"), db(host, "beta", "stopped")];
-        assert_eq!(host_findings(host, &dbs, &healthy(&dbs), GRACE), vec![]);
+        assert_eq!(host_findings(host, &dbs, &[], &healthy(&dbs), GRACE), vec![]);
     }
 
     #[test]
@@ -448,7 +471,7 @@ mod tests {
         observed.roles.push(role("stray", hostctl::host::marker(unknown), OLD));
         observed.roles.push(role("gone.app", hostctl::users::user_marker(deleted.id), OLD));
         observed.roles.push(role("young", hostctl::host::marker(DatabaseId::new()), Duration::from_secs(1)));
-        let found = host_findings(host, std::slice::from_ref(&deleted), &observed, GRACE);
+        let found = host_findings(host, std::slice::from_ref(&deleted), &[], &observed, GRACE);
         let repairs: Vec<&Repair> = found.iter().map(|f| &f.repair).collect();
         assert_eq!(
             repairs,
@@ -471,7 +494,7 @@ mod tests {
         observed.roles.clear();
         observed.databases.clear();
         observed.served = vec!["going".into()];
-        assert_eq!(host_findings(host, &dbs, &observed, GRACE), vec![]);
+        assert_eq!(host_findings(host, &dbs, &[], &observed, GRACE), vec![]);
     }
 
     #[test]
@@ -480,10 +503,29 @@ mod tests {
         let dbs = vec![db(host, "alpha", "running")];
         let mut observed = healthy(&dbs);
         observed.databases.retain(|n| n != "alpha");
-        let found = host_findings(host, &dbs, &observed, GRACE);
+        let found = host_findings(host, &dbs, &[], &observed, GRACE);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].repair, Repair::None);
         assert!(found[0].what.contains("alpha") && found[0].what.contains("its database"), "{}", found[0].what);
+    }
+
+    #[test]
+    fn user_roles_without_a_user_and_users_without_a_role_are_reported() {
+        let host = HostId::new();
+        let dbs = vec![db(host, "alpha", "running")];
+        let id = dbs[0].id;
+        let user =
+            |role: &str, state: &str| IntentUser { database_id: id, role_name: role.into(), state: state.into() };
+        let users = vec![user("alpha.app", "ready"), user("alpha.new", "creating"), user("alpha.kept", "ready")];
+        let mut observed = healthy(&dbs);
+        observed.roles.push(role("alpha.kept", hostctl::users::user_marker(id), OLD));
+        observed.roles.push(role("alpha.stray", hostctl::users::user_marker(id), OLD));
+        let found = host_findings(host, &dbs, &users, &observed, GRACE);
+        let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(what.len(), 2, "{what:?}");
+        assert!(what[0].contains("alpha.stray") && what[0].contains("no user"), "{what:?}");
+        assert!(what[1].contains("alpha.app") && !what[1].contains("alpha.new"), "{what:?}");
+        assert!(found.iter().all(|f| f.repair == Repair::None && f.resource == id.to_string()));
     }
 
     #[test]
@@ -492,7 +534,7 @@ mod tests {
         let dbs = vec![db(host, "alpha", "running"), db(host, "old", "deleted")];
         let mut observed = healthy(&dbs[..1]);
         observed.served = vec!["old".into()];
-        let found = host_findings(host, &dbs, &observed, GRACE);
+        let found = host_findings(host, &dbs, &[], &observed, GRACE);
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].resource.clone(), found[0].repair.clone()), (host.to_string(), Repair::SyncBouncer));
         assert!(found[0].what.contains("\"old\"") && found[0].what.contains("\"alpha\""), "{}", found[0].what);
@@ -503,9 +545,9 @@ mod tests {
         let host = HostId::new();
         let mut observed = healthy(&[]);
         observed.hba_stale = Some(Duration::from_secs(1));
-        assert_eq!(host_findings(host, &[], &observed, GRACE), vec![]);
+        assert_eq!(host_findings(host, &[], &[], &observed, GRACE), vec![]);
         observed.hba_stale = Some(OLD);
-        let found = host_findings(host, &[], &observed, GRACE);
+        let found = host_findings(host, &[], &[], &observed, GRACE);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].repair, Repair::SyncBouncer);
         assert!(found[0].what.contains("HBA"), "{}", found[0].what);
