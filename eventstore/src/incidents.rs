@@ -73,6 +73,8 @@ pub mod kinds {
     pub const API_ERRORS: &str = "api_errors";
     /// An operation stayed unfinished past its deadline with no job and was failed.
     pub const OPERATION_STUCK: &str = "operation_stuck";
+    /// What a host or the backup store has differs from what the control plane says.
+    pub const DRIFT: &str = "drift";
 }
 
 #[derive(Debug, Clone)]

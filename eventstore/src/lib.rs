@@ -12,6 +12,7 @@ pub mod backups;
 mod codec;
 pub mod consumer;
 pub mod dbusers;
+pub mod drift;
 mod error;
 pub mod incidents;
 pub mod locks;

@@ -52,6 +52,10 @@ pub struct Config {
     /// An operation pending or running this long with no job is queued again (twice), then
     /// failed with an `operation_stuck` incident.
     pub stuck_operation_secs: u64,
+    /// The orphan reconciler compares hosts and the backup store with the control plane this
+    /// often, judging only what it has seen for `drift_grace_secs` (`drift` incidents).
+    pub drift_interval_secs: u64,
+    pub drift_grace_secs: u64,
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
     /// anonymous_signups_per_hour = 10` (per client address).
     pub limits: api::limits::Limits,
@@ -84,6 +88,8 @@ impl Default for Config {
             backup_scheduler: true,
             stale_tmp_grace_secs: 3600,
             stuck_operation_secs: 600,
+            drift_interval_secs: 60,
+            drift_grace_secs: 120,
             limits: api::limits::Limits::default(),
         }
     }
@@ -129,6 +135,12 @@ impl Config {
         }
         if let Some(v) = num("STUCK_OPERATION_SECS")? {
             c.stuck_operation_secs = v;
+        }
+        if let Some(v) = num("DRIFT_INTERVAL_SECS")? {
+            c.drift_interval_secs = v;
+        }
+        if let Some(v) = num("DRIFT_GRACE_SECS")? {
+            c.drift_grace_secs = v;
         }
         if let Some(v) = env("BACKUP_AT") {
             c.backup_at = v;
@@ -190,6 +202,10 @@ impl Config {
         w.stuck = worker::stuck::StuckOptions {
             deadline,
             interval: (deadline / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        };
+        w.drift = worker::drift::DriftOptions {
+            interval: Duration::from_secs(self.drift_interval_secs.max(1)),
+            grace: Duration::from_secs(self.drift_grace_secs),
         };
         w.schedule = worker::scheduler::BackupSchedule {
             at: self.backup_time().unwrap_or(w.schedule.at),

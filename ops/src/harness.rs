@@ -41,6 +41,9 @@ pub struct HarnessOptions {
     /// fail the process (exit 1) on any difference: every test binary then proves that the
     /// state all its scenarios left is a function of the log. See [`audit_at_exit`].
     pub audit_at_exit: bool,
+    /// The orphan reconciler's period and grace. Production values by default: with a short
+    /// grace it could judge other tests' objects mid-flight; its test drives rounds itself.
+    pub drift: worker::drift::DriftOptions,
 }
 
 impl Default for HarnessOptions {
@@ -55,6 +58,7 @@ impl Default for HarnessOptions {
             watchdog_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
             audit_at_exit: true,
+            drift: worker::drift::DriftOptions::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ impl HarnessOptions {
             watchdog_interval: worker.watchdog_interval,
             usage_interval: worker.usage_interval,
             audit_at_exit: false,
+            drift: worker.drift,
         }
     }
 }
@@ -138,6 +143,7 @@ async fn start() -> anyhow::Result<Harness> {
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = opts.usage_interval;
     worker.watchdog_interval = opts.watchdog_interval;
+    worker.drift = opts.drift;
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());
     }

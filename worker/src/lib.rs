@@ -4,6 +4,7 @@
 pub mod access;
 pub mod backups;
 pub mod dispatch;
+pub mod drift;
 pub mod jobs;
 mod maintenance;
 pub mod queue;
@@ -56,6 +57,9 @@ pub struct WorkerConfig {
     /// How often, and after how long, operations left unfinished with no job are settled
     /// (with the dispatcher).
     pub stuck: stuck::StuckOptions,
+    /// How often, and after how long a grace, the orphan reconciler compares the hosts and
+    /// the backup store with the control plane (with the dispatcher).
+    pub drift: drift::DriftOptions,
 }
 
 impl WorkerConfig {
@@ -76,6 +80,7 @@ impl WorkerConfig {
             schedule: scheduler::BackupSchedule::default(),
             scheduler: true,
             stuck: stuck::StuckOptions::default(),
+            drift: drift::DriftOptions::default(),
         }
     }
 }
@@ -116,6 +121,14 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         let stuck_options = config.stuck;
         tasks.spawn(async move {
             stuck::run(stuck_store, stuck_queue, stuck_options, stuck_shutdown).await;
+            Ok(())
+        });
+        let objects = config.backups.as_ref().map(|b| b.operator()).transpose()?;
+        let reconciler =
+            drift::Reconciler::new(store.clone(), hosts.clone(), config.plans.clone(), objects, config.drift.grace);
+        let (drift_every, drift_shutdown) = (config.drift.interval, shutdown.clone());
+        tasks.spawn(async move {
+            drift::run(reconciler, drift_every, drift_shutdown).await;
             Ok(())
         });
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());

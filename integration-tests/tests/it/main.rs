@@ -10,6 +10,7 @@ mod backups;
 mod caps;
 mod credentials;
 mod databases;
+mod drift;
 mod eventstore;
 mod health;
 mod host_limits;

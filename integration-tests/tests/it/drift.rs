@@ -1,0 +1,101 @@
+//! The orphan reconciler: what a host or the backup store has that the control plane does
+//! not say (or lacks what it says) opens a `drift` incident; marked orphans are dropped.
+//! The test drives rounds itself, with no grace: the platform's own reconciler runs at
+//! production pace and would take minutes.
+
+use std::time::Duration;
+
+use domain::DatabaseId;
+use integration_tests::{app, host_objects, host_superuser, unique_name, Api};
+use serde_json::Value;
+use worker::drift::Reconciler;
+
+fn reconciler() -> Reconciler {
+    let objects = app().backups.operator().expect("backup store");
+    Reconciler::new(
+        app().store(),
+        hostctl::Hosts::default(),
+        domain::PlanQuotas::default(),
+        Some(objects),
+        Duration::ZERO,
+    )
+}
+
+/// The `drift` incidents an admin sees on `resource`, in `state`.
+async fn drift_incidents(resource: &str, state: &str) -> Vec<Value> {
+    let query = format!("/admin/incidents?kind=drift&state={state}&resource={resource}");
+    let r = Api::new(Some(&app().admin_key)).get(&query).await;
+    r.expect(200);
+    r.body["data"].as_array().expect("array").clone()
+}
+
+#[tokio::test]
+async fn the_reconciler_drops_orphans_and_reports_what_is_missing_or_unexpected() {
+    let mut rec = reconciler();
+    let su = host_superuser().await;
+
+    // 1. An orphan: a role marked as Berth's for a database the control plane never had,
+    //    and the database it owns.
+    let orphan = unique_name("drift");
+    let orphan_id = DatabaseId::new();
+    su.batch_execute(&format!(
+        "CREATE ROLE \"{orphan}\" LOGIN; COMMENT ON ROLE \"{orphan}\" IS 'berth:database:{}'",
+        orphan_id.uuid()
+    ))
+    .await
+    .expect("orphan role made behind the platform's back");
+    su.batch_execute(&format!("CREATE DATABASE \"{orphan}\" OWNER \"{orphan}\""))
+        .await
+        .expect("orphan database made behind the platform's back");
+    assert_eq!(host_objects(&orphan).await, (1, 1));
+
+    // 2. Missing: a running database dropped behind the platform's back.
+    let owner = Api::new_user().await;
+    let missing = unique_name("drift");
+    let created = owner.create_running(&missing).await;
+    let missing_id = created["id"].as_str().expect("id").to_owned();
+    su.batch_execute(&format!("DROP DATABASE \"{missing}\" WITH (FORCE)")).await.expect("dropped behind its back");
+
+    // 3. An object in the backup store no backup names.
+    let objects = app().backups.operator().expect("backup store");
+    let stray = format!("{missing}/stray-{}.sql.gz", uuid::Uuid::new_v4().simple());
+    objects.write(&stray, b"not a backup".to_vec()).await.expect("stray object written");
+
+    // 4. PgBouncer's HBA file edited by hand (a comment: harmless should PgBouncer reload it).
+    let hba = app().platform.host.bouncer.config_dir().join(hostctl::pgbouncer::HBA_FILE);
+    let mut text = std::fs::read_to_string(&hba).expect("hba file");
+    text.push_str("# edited by hand\n");
+    std::fs::write(&hba, text).expect("hba file edited");
+
+    let found = rec.reconcile_once().await.expect("a round");
+    assert!(found.iter().any(|f| f.what.contains(&orphan)), "{found:?}");
+
+    assert_eq!(host_objects(&orphan).await, (0, 0), "the orphan role and its database are dropped");
+    let open = drift_incidents(&orphan_id.to_string(), "open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let summary = open[0]["summary"].as_str().expect("summary");
+    assert!(summary.contains(&orphan) && summary.contains("repaired"), "{summary}");
+
+    let open = drift_incidents(&missing_id, "open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let summary = open[0]["summary"].as_str().expect("summary");
+    assert!(summary.contains(&missing) && summary.contains("its database is missing"), "{summary}");
+    assert_eq!(host_objects(&missing).await, (1, 0), "a missing database is reported, not recreated");
+
+    let open = drift_incidents(worker::drift::BACKUPS_RESOURCE, "open").await;
+    assert!(open.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains(&stray))), "{open:?}");
+
+    let text = std::fs::read_to_string(&hba).expect("hba file");
+    assert!(!text.contains("edited by hand"), "the HBA file is rendered again:\n{text}");
+    let open = drift_incidents(&app().host_id.to_string(), "open").await;
+    assert!(open.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains("HBA"))), "{open:?}");
+
+    // Once cleared, a round resolves the incidents.
+    owner.delete(&format!("/databases/{missing_id}")).await;
+    owner.wait_state(&missing_id, "deleted").await;
+    objects.delete(&stray).await.expect("stray object removed");
+    rec.reconcile_once().await.expect("a round");
+    assert!(drift_incidents(&orphan_id.to_string(), "open").await.is_empty());
+    assert!(drift_incidents(&missing_id, "open").await.is_empty());
+    assert_eq!(drift_incidents(&missing_id, "resolved").await.len(), 1);
+}

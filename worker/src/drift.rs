@@ -1,0 +1,581 @@
+//! The orphan reconciler: every `interval` it compares what the control plane says should
+//! exist (databases and their state, database users, PgBouncer pools, backup objects) with
+//! what each host and the backup store have, and opens (or bumps) a `drift` incident for
+//! each resource that differs, resolving it once a round finds that resource clean.
+//!
+//! Repaired, because a marker proves the object is Berth's and the log says it should not
+//! exist: a marked role (and the database it owns) of a database deleted or unknown to the
+//! control plane, and marked database-user roles of such a database; PgBouncer pools served
+//! or missing against the control plane, and an HBA file that is not the allowlists' render
+//! (a re-sync renders both from the store). Only reported: a running or stopped database
+//! whose role, database or users' roles are missing on its host; a marked user role of a
+//! live database with no such user (dropping it needs the owner's session inside the tenant
+//! database); backup objects no backup row names; succeeded backups whose object is missing.
+//!
+//! Nothing is judged before it has been seen for `grace` (tracked in memory from round to
+//! round: PostgreSQL does not record when a role was made), and nothing of a database with
+//! an operation at work: a job in flight may be making or removing it.
+//!
+//! PostgreSQL is read only through the maintenance database, as superuser: no tenant
+//! database is ever opened.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use domain::{DatabaseId, DatabaseName, HostId};
+use eventstore::drift::{IntentDatabase, IntentObject, IntentUser};
+use eventstore::incidents::{kinds, IncidentReport};
+use eventstore::Store;
+use hostctl::Hosts;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const DATABASE_MARKER: &str = "berth:database:";
+const USER_MARKER: &str = "berth:dbuser:";
+/// The resource of findings about the backup store.
+pub const BACKUPS_RESOURCE: &str = "backups";
+
+#[derive(Debug, Clone, Copy)]
+pub struct DriftOptions {
+    pub interval: Duration,
+    /// How long an object must have been seen before it counts as drift.
+    pub grace: Duration,
+}
+
+impl Default for DriftOptions {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(60), grace: Duration::from_secs(120) }
+    }
+}
+
+/// A marked role on a host, and the databases it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRole {
+    pub name: String,
+    pub comment: String,
+    pub owns: Vec<String>,
+    /// How long the reconciler has seen it.
+    pub age: Duration,
+}
+
+/// What one host has.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedHost {
+    pub roles: Vec<ObservedRole>,
+    /// Every database name on the host.
+    pub databases: Vec<String>,
+    /// Every database name PgBouncer serves (its own `pgbouncer` excluded).
+    pub served: Vec<String>,
+    /// PgBouncer's HBA file differs from the one the allowlists render: for how long.
+    pub hba_stale: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    None,
+    DropDatabase { id: DatabaseId, name: String },
+    DropUsers { id: DatabaseId },
+    SyncBouncer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The database id (`db_…`), the host id, or [`BACKUPS_RESOURCE`].
+    pub resource: String,
+    pub what: String,
+    pub repair: Repair,
+}
+
+fn marked_id(comment: &str, prefix: &str) -> Option<DatabaseId> {
+    comment.strip_prefix(prefix).and_then(|u| Uuid::parse_str(u).ok()).map(DatabaseId)
+}
+
+/// Intent vs one host: what differs, and what to do about it.
+pub fn host_findings(
+    host: HostId,
+    intent: &[IntentDatabase],
+    users: &[IntentUser],
+    observed: &ObservedHost,
+    grace: Duration,
+) -> Vec<Finding> {
+    let by_id: HashMap<DatabaseId, &IntentDatabase> = intent.iter().map(|d| (d.id, d)).collect();
+    let gone = |id: DatabaseId| by_id.get(&id).is_none_or(|d| d.state == "deleted");
+    let mut out = Vec::new();
+    for role in observed.roles.iter().filter(|r| r.age >= grace) {
+        if let Some(id) = marked_id(&role.comment, DATABASE_MARKER).filter(|id| gone(*id)) {
+            let owns = if role.owns.is_empty() { String::new() } else { format!(" owning {:?}", role.owns) };
+            out.push(Finding {
+                resource: id.to_string(),
+                what: format!(
+                    "orphan role {:?}{owns} of a database the control plane has deleted or never had",
+                    role.name
+                ),
+                repair: Repair::DropDatabase { id, name: role.name.clone() },
+            });
+        } else if let Some(id) = marked_id(&role.comment, USER_MARKER).filter(|id| gone(*id)) {
+            out.push(Finding {
+                resource: id.to_string(),
+                what: format!(
+                    "orphan database user role {:?} of a database the control plane has deleted or never had",
+                    role.name
+                ),
+                repair: Repair::DropUsers { id },
+            });
+        } else if let Some(id) = marked_id(&role.comment, USER_MARKER) {
+            if !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
+                // Dropping it takes the owner's session inside the tenant database (to hand
+                // over what it owns): left to an operator.
+                out.push(Finding {
+                    resource: id.to_string(),
+                    what: format!("database user role {:?} has no user in the control plane", role.name),
+                    repair: Repair::None,
+                });
+            }
+        }
+    }
+    let live = |d: &&IntentDatabase| d.host_id == host && !d.busy && matches!(d.state.as_str(), "running" | "stopped");
+    for db in intent.iter().filter(live) {
+        let role_ok =
+            observed.roles.iter().any(|r| r.name == db.name && marked_id(&r.comment, DATABASE_MARKER) == Some(db.id));
+        let db_ok = observed.databases.contains(&db.name);
+        let mut missing = Vec::new();
+        if !role_ok {
+            missing.push("its role");
+        }
+        if !db_ok {
+            missing.push("its database");
+        }
+        let user_roles = users.iter().filter(|u| u.database_id == db.id && u.state == "ready").map(|u| &u.role_name);
+        let lost: Vec<&String> = user_roles
+            .filter(|r| {
+                !observed.roles.iter().any(|o| o.name == **r && marked_id(&o.comment, USER_MARKER) == Some(db.id))
+            })
+            .collect();
+        let lost_text = format!("the roles of its users {lost:?}");
+        if !lost.is_empty() {
+            missing.push(&lost_text);
+        }
+        if !missing.is_empty() {
+            out.push(Finding {
+                resource: db.id.to_string(),
+                what: format!(
+                    "database {:?} is {} but {} is missing on the host",
+                    db.name,
+                    db.state,
+                    missing.join(" and ")
+                ),
+                repair: Repair::None,
+            });
+        }
+    }
+    // PgBouncer: pools of settled databases only (a job in flight syncs its own).
+    let mine: Vec<&IntentDatabase> = intent.iter().filter(|d| d.host_id == host).collect();
+    let unsettled = |name: &str| {
+        mine.iter().any(|d| d.name == name && (d.busy || matches!(d.state.as_str(), "provisioning" | "deleting")))
+    };
+    let should = |name: &str| mine.iter().any(|d| d.name == name && matches!(d.state.as_str(), "running" | "stopped"));
+    let extra: Vec<&String> = observed.served.iter().filter(|n| !should(n) && !unsettled(n)).collect();
+    let missing: Vec<&String> = mine
+        .iter()
+        .filter(|d| !d.busy && matches!(d.state.as_str(), "running" | "stopped"))
+        .map(|d| &d.name)
+        .filter(|n| !observed.served.contains(n))
+        .collect();
+    let mut bouncer = Vec::new();
+    if !extra.is_empty() || !missing.is_empty() {
+        bouncer.push(format!("PgBouncer serves pools it should not {extra:?} and lacks pools {missing:?}"));
+    }
+    if observed.hba_stale.is_some_and(|age| age >= grace) {
+        bouncer.push("PgBouncer's HBA file is not the one the allowlists render".to_owned());
+    }
+    if !bouncer.is_empty() {
+        out.push(Finding { resource: host.to_string(), what: bouncer.join("; "), repair: Repair::SyncBouncer });
+    }
+    out
+}
+
+/// Intent vs the backup store. `objects`: every stored key with how long it has been seen.
+pub fn backup_findings(rows: &[IntentObject], objects: &[(String, Duration)], grace: Duration) -> Vec<Finding> {
+    let named: HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    let stored: HashSet<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    let mut out = Vec::new();
+    for (key, age) in objects {
+        if *age >= grace && !named.contains(key.as_str()) {
+            out.push(Finding {
+                resource: BACKUPS_RESOURCE.into(),
+                what: format!("object {key:?} in the backup store belongs to no backup"),
+                repair: Repair::None,
+            });
+        }
+    }
+    for row in rows.iter().filter(|r| r.required && !stored.contains(r.key.as_str())) {
+        out.push(Finding {
+            resource: BACKUPS_RESOURCE.into(),
+            what: format!(
+                "object {:?} of succeeded backup {} is missing from the backup store",
+                row.key,
+                domain::BackupId(row.backup_id)
+            ),
+            repair: Repair::None,
+        });
+    }
+    out
+}
+
+/// When each observed thing was first seen, kept between rounds.
+#[derive(Debug, Default)]
+pub struct Seen {
+    first: HashMap<String, Instant>,
+    this_round: HashSet<String>,
+}
+
+impl Seen {
+    fn age(&mut self, key: String) -> Duration {
+        let first = *self.first.entry(key.clone()).or_insert_with(Instant::now);
+        self.this_round.insert(key);
+        first.elapsed()
+    }
+
+    /// Forgets what this round did not see.
+    fn end_round(&mut self) {
+        let seen = std::mem::take(&mut self.this_round);
+        self.first.retain(|k, _| seen.contains(k));
+    }
+}
+
+/// What the reconciler acts with.
+pub struct Reconciler {
+    pub store: Store,
+    pub hosts: Hosts,
+    pub plans: domain::PlanQuotas,
+    pub objects: Option<opendal::Operator>,
+    pub grace: Duration,
+    pub seen: Seen,
+}
+
+pub async fn run(mut r: Reconciler, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = r.reconcile_once().await {
+            tracing::warn!(error = %e, "the orphan reconciler could not finish a round");
+        }
+    }
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Store,
+        hosts: Hosts,
+        plans: domain::PlanQuotas,
+        objects: Option<opendal::Operator>,
+        grace: Duration,
+    ) -> Self {
+        Self { store, hosts, plans, objects, grace, seen: Seen::default() }
+    }
+
+    /// One round over every host and the backup store: reports, repairs, and resolves the
+    /// `drift` incidents of resources found clean. Returns what it found.
+    pub async fn reconcile_once(&mut self) -> anyhow::Result<Vec<Finding>> {
+        let mut findings = Vec::new();
+        // Observed first, intent after: what a job did between the two reads is in the intent.
+        let mut observed = Vec::new();
+        let mut complete = true;
+        for row in self.store.hosts().await? {
+            match self.observe(row.id).await {
+                Ok(o) => observed.push((row.id, o)),
+                Err(e) => {
+                    complete = false;
+                    tracing::warn!(host = %row.name, error = %e, "the orphan reconciler cannot read a host");
+                }
+            }
+        }
+        let objects = match &self.objects {
+            Some(op) => match list_objects(op).await {
+                Ok(keys) => Some(
+                    keys.into_iter().map(|k| (k.clone(), self.seen.age(format!("object:{k}")))).collect::<Vec<_>>(),
+                ),
+                Err(e) => {
+                    complete = false;
+                    tracing::warn!(error = %e, "the orphan reconciler cannot list the backup store");
+                    None
+                }
+            },
+            None => None,
+        };
+        self.seen.end_round();
+        let intent = self.store.intent_databases().await?;
+        let users = self.store.intent_users().await?;
+        for (host, o) in &observed {
+            for f in host_findings(*host, &intent, &users, o, self.grace) {
+                let repaired = self.repair(*host, &f.repair).await;
+                findings.push((f, repaired));
+            }
+        }
+        if let Some(objects) = objects {
+            let rows = self.store.intent_objects().await?;
+            findings.extend(backup_findings(&rows, &objects, self.grace).into_iter().map(|f| (f, None)));
+        }
+        self.record(&findings, complete).await?;
+        Ok(findings.into_iter().map(|(f, _)| f).collect())
+    }
+
+    async fn observe(&mut self, host: HostId) -> anyhow::Result<ObservedHost> {
+        let conn = self.hosts.get(&self.store, host).await?;
+        let client = conn.pool.get().await?;
+        let rows = client
+            .query(
+                "select r.rolname::text, shobj_description(r.oid, 'pg_authid'),
+                        coalesce(array(select d.datname::text from pg_database d where d.datdba = r.oid
+                                       order by 1), '{}')
+                 from pg_roles r
+                 where shobj_description(r.oid, 'pg_authid') like 'berth:%'",
+                &[],
+            )
+            .await?;
+        let mut roles = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (name, comment): (String, String) = (r.get(0), r.get(1));
+            let age = self.seen.age(format!("role:{host}:{name}:{comment}"));
+            roles.push(ObservedRole { name, comment, owns: r.get(2), age });
+        }
+        let databases =
+            client.query("select datname::text from pg_database", &[]).await?.iter().map(|r| r.get(0)).collect();
+        let admin = conn.admin().await?;
+        let served = hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect();
+        // The file first, the allowlists after: a change between the two is in the render.
+        let hba = std::path::Path::new(&conn.row.config_dir).join(hostctl::pgbouncer::HBA_FILE);
+        let on_disk = tokio::fs::read_to_string(&hba).await.ok();
+        let wanted = hostctl::pgbouncer::render_hba(&self.store.host_allowlists(host).await?);
+        let hba_stale = (on_disk.as_deref() != Some(wanted.as_str())).then(|| self.seen.age(format!("hba:{host}")));
+        Ok(ObservedHost { roles, databases, served, hba_stale })
+    }
+
+    /// Carries out a repair; what happened, for the incident.
+    async fn repair(&self, host: HostId, repair: &Repair) -> Option<Result<(), String>> {
+        let conn = match self.hosts.get(&self.store, host).await {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let outcome = match repair {
+            Repair::None => return None,
+            Repair::DropDatabase { id, name } => match DatabaseName::parse(name) {
+                Ok(name) => conn.drop_database(*id, &name).await,
+                Err(e) => return Some(Err(format!("its name is not one Berth makes ({e}); left for an operator"))),
+            },
+            Repair::DropUsers { id } => conn.drop_user_roles_of(*id).await,
+            Repair::SyncBouncer => conn.sync_bouncer(&self.store, &self.plans).await,
+        };
+        Some(outcome.map_err(|e| e.to_string()))
+    }
+
+    async fn record(&self, findings: &[(Finding, Option<Result<(), String>>)], complete: bool) -> anyhow::Result<()> {
+        let mut by_resource: HashMap<&str, Vec<String>> = HashMap::new();
+        for (f, repaired) in findings {
+            let line = match repaired {
+                None => format!("{} (reported)", f.what),
+                Some(Ok(())) => format!("{} (repaired)", f.what),
+                Some(Err(e)) => format!("{} (repair failed: {e})", f.what),
+            };
+            tracing::warn!(resource = f.resource, finding = %line, "drift");
+            metrics::counter!("berth_drift_findings_total").increment(1);
+            by_resource.entry(&f.resource).or_default().push(line);
+        }
+        for (resource, lines) in &by_resource {
+            let resource_type = if *resource == BACKUPS_RESOURCE {
+                "backups"
+            } else if resource.starts_with(HostId::PREFIX) {
+                "host"
+            } else {
+                "database"
+            };
+            let summary = lines.join("; ");
+            let report = IncidentReport {
+                kind: kinds::DRIFT,
+                severity: "warning",
+                resource_type,
+                resource_id: resource,
+                summary: &summary,
+            };
+            self.store.report_incident(&report).await?;
+        }
+        if complete {
+            for resource in self.store.open_incident_resources(kinds::DRIFT).await? {
+                if !by_resource.contains_key(resource.as_str())
+                    && self.store.resolve_incident(kinds::DRIFT, &resource).await?
+                {
+                    tracing::info!(resource, "drift cleared; incident resolved");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every object key in the backup store (temporary files of writes under way excluded).
+async fn list_objects(op: &opendal::Operator) -> anyhow::Result<Vec<String>> {
+    let entries = op.list_with("").recursive(true).await?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.metadata().is_file() && !e.path().starts_with(".tmp/"))
+        .map(|e| e.path().to_owned())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use domain::{DatabaseId, HostId};
+    use eventstore::drift::{IntentDatabase, IntentObject};
+
+    use super::*;
+
+    const OLD: Duration = Duration::from_secs(600);
+    const GRACE: Duration = Duration::from_secs(60);
+
+    fn db(host: HostId, name: &str, state: &str) -> IntentDatabase {
+        IntentDatabase { id: DatabaseId::new(), host_id: host, name: name.into(), state: state.into(), busy: false }
+    }
+
+    fn role(name: &str, comment: String, age: Duration) -> ObservedRole {
+        ObservedRole { name: name.into(), comment, owns: vec![name.into()], age }
+    }
+
+    /// The host as it should be for `dbs`: each with its role, database and pool.
+    fn healthy(dbs: &[IntentDatabase]) -> ObservedHost {
+        ObservedHost {
+            roles: dbs.iter().map(|d| role(&d.name, hostctl::host::marker(d.id), OLD)).collect(),
+            databases: dbs.iter().map(|d| d.name.clone()).chain(["postgres".into()]).collect(),
+            served: dbs.iter().map(|d| d.name.clone()).collect(),
+            hba_stale: None,
+        }
+    }
+
+    #[test]
+    fn a_host_as_the_control_plane_says_has_no_findings() {
+        let host = HostId::new();
+        let dbs = vec![db(host, "alpha", "running"), db(host, "beta", "stopped")];
+        assert_eq!(host_findings(host, &dbs, &[], &healthy(&dbs), GRACE), vec![]);
+    }
+
+    #[test]
+    fn roles_of_deleted_or_unknown_databases_are_dropped_after_the_grace() {
+        let host = HostId::new();
+        let deleted = db(host, "gone", "deleted");
+        let unknown = DatabaseId::new();
+        let mut observed = healthy(&[]);
+        observed.roles.push(role("gone", hostctl::host::marker(deleted.id), OLD));
+        observed.roles.push(role("stray", hostctl::host::marker(unknown), OLD));
+        observed.roles.push(role("gone.app", hostctl::users::user_marker(deleted.id), OLD));
+        observed.roles.push(role("young", hostctl::host::marker(DatabaseId::new()), Duration::from_secs(1)));
+        let found = host_findings(host, std::slice::from_ref(&deleted), &[], &observed, GRACE);
+        let repairs: Vec<&Repair> = found.iter().map(|f| &f.repair).collect();
+        assert_eq!(
+            repairs,
+            vec![
+                &Repair::DropDatabase { id: deleted.id, name: "gone".into() },
+                &Repair::DropDatabase { id: unknown, name: "stray".into() },
+                &Repair::DropUsers { id: deleted.id },
+            ]
+        );
+        assert_eq!(found[0].resource, deleted.id.to_string());
+    }
+
+    #[test]
+    fn databases_at_work_are_left_alone() {
+        let host = HostId::new();
+        let mut busy = db(host, "busy", "running");
+        busy.busy = true;
+        let dbs = vec![db(host, "making", "provisioning"), db(host, "going", "deleting"), busy];
+        let mut observed = healthy(&dbs);
+        observed.roles.clear();
+        observed.databases.clear();
+        observed.served = vec!["going".into()];
+        assert_eq!(host_findings(host, &dbs, &[], &observed, GRACE), vec![]);
+    }
+
+    #[test]
+    fn a_missing_database_or_role_is_reported_not_repaired() {
+        let host = HostId::new();
+        let dbs = vec![db(host, "alpha", "running")];
+        let mut observed = healthy(&dbs);
+        observed.databases.retain(|n| n != "alpha");
+        let found = host_findings(host, &dbs, &[], &observed, GRACE);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].repair, Repair::None);
+        assert!(found[0].what.contains("alpha") && found[0].what.contains("its database"), "{}", found[0].what);
+    }
+
+    #[test]
+    fn user_roles_without_a_user_and_users_without_a_role_are_reported() {
+        let host = HostId::new();
+        let dbs = vec![db(host, "alpha", "running")];
+        let id = dbs[0].id;
+        let user =
+            |role: &str, state: &str| IntentUser { database_id: id, role_name: role.into(), state: state.into() };
+        let users = vec![user("alpha.app", "ready"), user("alpha.new", "creating"), user("alpha.kept", "ready")];
+        let mut observed = healthy(&dbs);
+        observed.roles.push(role("alpha.kept", hostctl::users::user_marker(id), OLD));
+        observed.roles.push(role("alpha.stray", hostctl::users::user_marker(id), OLD));
+        let found = host_findings(host, &dbs, &users, &observed, GRACE);
+        let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(what.len(), 2, "{what:?}");
+        assert!(what[0].contains("alpha.stray") && what[0].contains("no user"), "{what:?}");
+        assert!(what[1].contains("alpha.app") && !what[1].contains("alpha.new"), "{what:?}");
+        assert!(found.iter().all(|f| f.repair == Repair::None && f.resource == id.to_string()));
+    }
+
+    #[test]
+    fn pool_differences_resync_the_bouncer() {
+        let host = HostId::new();
+        let dbs = vec![db(host, "alpha", "running"), db(host, "old", "deleted")];
+        let mut observed = healthy(&dbs[..1]);
+        observed.served = vec!["old".into()];
+        let found = host_findings(host, &dbs, &[], &observed, GRACE);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].resource.clone(), found[0].repair.clone()), (host.to_string(), Repair::SyncBouncer));
+        assert!(found[0].what.contains("\"old\"") && found[0].what.contains("\"alpha\""), "{}", found[0].what);
+    }
+
+    #[test]
+    fn a_stale_hba_file_resyncs_the_bouncer_after_the_grace() {
+        let host = HostId::new();
+        let mut observed = healthy(&[]);
+        observed.hba_stale = Some(Duration::from_secs(1));
+        assert_eq!(host_findings(host, &[], &[], &observed, GRACE), vec![]);
+        observed.hba_stale = Some(OLD);
+        let found = host_findings(host, &[], &[], &observed, GRACE);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].repair, Repair::SyncBouncer);
+        assert!(found[0].what.contains("HBA"), "{}", found[0].what);
+    }
+
+    #[test]
+    fn unnamed_and_missing_backup_objects_are_reported() {
+        let row = |key: &str, required| IntentObject { backup_id: uuid::Uuid::now_v7(), key: key.into(), required };
+        let rows = vec![row("a/1.sql.gz", true), row("a/2.sql.gz", true), row("a/3.sql.gz", false)];
+        let objects = vec![
+            ("a/1.sql.gz".to_owned(), OLD),
+            ("a/stray".to_owned(), OLD),
+            ("a/new".to_owned(), Duration::from_secs(1)),
+        ];
+        let found = backup_findings(&rows, &objects, GRACE);
+        let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(what.len(), 2, "{what:?}");
+        assert!(what[0].contains("a/stray") && what[0].contains("no backup"));
+        assert!(what[1].contains("a/2.sql.gz") && what[1].contains("missing"));
+    }
+
+    #[test]
+    fn what_a_round_does_not_see_is_forgotten() {
+        let mut seen = Seen::default();
+        seen.age("x".into());
+        seen.end_round();
+        assert!(seen.first.contains_key("x"));
+        seen.end_round();
+        assert!(!seen.first.contains_key("x"));
+    }
+}
