@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use eventstore::StoreError;
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -65,18 +64,7 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-    /// Filled in by the request-id middleware.
-    pub request_id: String,
-}
+pub use wire::{ErrorBody, ErrorDetail};
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -101,6 +89,7 @@ impl ResponseError for ApiError {
         if let Self::RateLimited(wait) = self {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
         }
+        // `request_id` is filled in by the request-id middleware.
         res.json(ErrorBody {
             error: ErrorDetail { code: self.code().into(), message: self.to_string(), request_id: String::new() },
         })

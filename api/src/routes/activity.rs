@@ -1,9 +1,6 @@
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::DatabaseId;
 use eventstore::queries::ActivityFilter;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -11,18 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::databases::page_limit;
 use crate::views::{ActivityView, Page};
 use crate::{service, AppState};
-
-#[derive(Deserialize, IntoParams)]
-pub struct ActivityQuery {
-    pub database_id: Option<String>,
-    /// An action, e.g. `database.create`.
-    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    pub action: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use wire::ActivityQuery;
 
 async fn page(
     state: &AppState,
@@ -46,7 +32,7 @@ async fn page(
     };
     let rows = state.store.activity(caller.account_id, &filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(crate::views::activity_view).collect(), next_cursor }))
 }
 
 /// The caller's account activity, newest first. A selected-databases key sees only the

@@ -1,8 +1,5 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::{AccountCommand, AccountError, ApiKeyId, KeyScope};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
@@ -10,36 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::limits::MAX_SELECTED_DATABASES;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    pub label: String,
-    /// `all` (default) or `selected`.
-    pub scope: Option<String>,
-    /// Required with `selected`: the databases the key may reach (repeats count once).
-    #[schema(max_items = 100)]
-    pub database_ids: Option<Vec<String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct KeyView {
-    pub id: String,
-    pub prefix: String,
-    pub label: String,
-    pub scope: String,
-    pub database_ids: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// Returned by create and replace: the only time `key` is shown.
-#[derive(Serialize, ToSchema)]
-pub struct KeyWithSecret {
-    #[serde(flatten)]
-    pub meta: KeyView,
-    pub key: String,
-}
+pub use wire::{CreateKey, KeyView, KeyWithSecret};
 
 fn account_error(e: AccountError) -> ApiError {
     match e {

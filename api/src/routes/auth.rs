@@ -2,11 +2,9 @@
 //! anonymous account's databases by a verified user.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, UserId};
 use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
@@ -14,50 +12,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::session::Session;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionRequest {
-    pub id_token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub account_id: String,
-    pub platform_role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionView {
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AnonymousView {
-    pub account_id: String,
-    pub anonymous_secret: String,
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnonymousCredentials {
-    pub account_id: String,
-    pub anonymous_secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClaimView {
-    pub account_id: String,
-    pub claimed_into: String,
-    pub database_ids: Vec<String>,
-}
+pub use wire::{AnonymousCredentials, AnonymousView, ClaimView, SessionRequest, SessionUserView, SessionView};
 
 fn stream(account: AccountId) -> String {
     format!("account-{}", account.uuid())
@@ -125,7 +80,7 @@ pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> 
     let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
     let (token, expires_at) =
         state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
-    let view = UserView {
+    let view = SessionUserView {
         user_id: user_id.to_string(),
         email: user.email,
         account_id: user.account_id.to_string(),

@@ -2,8 +2,6 @@
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -12,26 +10,7 @@ use crate::body::{Json, JsonOrEmpty};
 use crate::error::{ApiError, ErrorBody};
 use crate::views::{BackupView, CreatedDatabase, Data, Page};
 use crate::{metadata, AppState};
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBackup {
-    pub label: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreBackup {
-    pub backup_id: String,
-    /// The new database's name: `^[a-z][a-z0-9-]{2,62}$`.
-    pub target_name: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BranchDatabase {
-    pub name: String,
-}
+pub use wire::{BranchDatabase, CreateBackup, RestoreBackup};
 
 /// Back the database up now; the backup runs as a job (poll the backup or its operation).
 /// 403 `QUOTA_EXCEEDED` past `manual_backups_per_day` (default 20) manual backups of the
@@ -48,7 +27,7 @@ pub async fn create(
     body: JsonOrEmpty<CreateBackup>,
 ) -> Result<HttpResponse, ApiError> {
     let backup = service::request(&state, &caller, &id, body.0.label, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::Accepted().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Accepted().json(Data { data: crate::views::backup_view(backup) }))
 }
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}/backups", tag = "backups",
@@ -57,7 +36,8 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, _) = crate::service::load_authorized(&state, &caller, &id, Action::Credentials).await?;
     let rows = state.store.backups_of(db.id).await?;
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(BackupView::from).collect(), next_cursor: None }))
+    Ok(HttpResponse::Ok()
+        .json(Page { data: rows.into_iter().map(crate::views::backup_view).collect(), next_cursor: None }))
 }
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}", tag = "backups",
@@ -69,7 +49,7 @@ pub async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
-    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
 /// Streams the backup's `.sql.gz` object; `x-backup-sha256` carries its recorded checksum.
@@ -118,7 +98,7 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let backup = service::delete(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
 /// Restore the backup into a scratch database and compare every table with what the backup
@@ -133,7 +113,7 @@ pub async fn verify(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (backup, operation_id) = service::verify(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
-    let mut view = BackupView::from(backup);
+    let mut view = crate::views::backup_view(backup);
     view.operation_id = operation_id.to_string();
     Ok(HttpResponse::Accepted().json(Data { data: view }))
 }

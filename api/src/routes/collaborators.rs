@@ -1,8 +1,5 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::{AccessCommand, AccessError, ShareRole, UserId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -10,28 +7,7 @@ use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::{Data, Page};
 use crate::{metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddCollaborator {
-    pub email: String,
-    /// `admin`, `developer` or `viewer`.
-    pub role: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeRole {
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CollaboratorView {
-    pub user_id: String,
-    pub email: String,
-    pub role: String,
-    pub added_at: DateTime<Utc>,
-}
+pub use wire::{AddCollaborator, ChangeRole, CollaboratorView};
 
 fn parse_role(role: &str) -> Result<ShareRole, ApiError> {
     ShareRole::parse(role)

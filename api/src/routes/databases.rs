@@ -1,7 +1,5 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use domain::DatabaseId;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::authz::{role_on, Action};
@@ -10,21 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::listcache::ListKey;
 use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
 use crate::{metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDatabase {
-    /// `^[a-z][a-z0-9-]{2,62}$`; also the PostgreSQL database and role name.
-    pub name: String,
-    /// Only `postgres` is enabled.
-    pub engine: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use wire::{CreateDatabase, PageQuery};
 
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
@@ -72,7 +56,9 @@ pub async fn list(
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
         let data = rows
             .iter()
-            .filter_map(|(db, collab)| role_on(&caller, db, collab.as_deref()).map(|role| DatabaseView::new(db, role)))
+            .filter_map(|(db, collab)| {
+                role_on(&caller, db, collab.as_deref()).map(|role| crate::views::database_view(db, role))
+            })
             .collect();
         serde_json::to_vec(&Page { data, next_cursor }).map(Into::into).map_err(|_| ApiError::Internal)
     })?;
@@ -89,7 +75,7 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
         username: db.name.clone(),
         last_backup_at,
         last_verified_backup_at,
-        database: DatabaseView::new(&db, role),
+        database: crate::views::database_view(&db, role),
     };
     Ok(HttpResponse::Ok().json(Data { data: detail }))
 }
@@ -105,7 +91,7 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, operation_id) = service::delete(&state, &caller, &id, metadata(&req, &caller)).await?;
-    let mut view = DatabaseView::new(&db, crate::authz::DbRole::Owner);
+    let mut view = crate::views::database_view(&db, crate::authz::DbRole::Owner);
     view.operation_id = Some(operation_id.to_string());
     Ok(HttpResponse::Accepted().json(Data { data: view }))
 }

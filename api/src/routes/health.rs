@@ -1,12 +1,14 @@
 use actix_web::{get, web, HttpResponse};
 
+use wire::HealthView;
+
 use crate::AppState;
 
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(HealthView { status: "ok".into(), reason: None })
 }
 
 /// The store answers and its migrations are applied.
@@ -14,10 +16,10 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ready().await {
-        Ok(true) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Ok(true) => HttpResponse::Ok().json(HealthView { status: "ready".into(), reason: None }),
         Ok(false) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "reason": "migrations pending" })),
+            .json(HealthView { status: "not ready".into(), reason: Some("migrations pending".into()) }),
         Err(_) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "reason": "store unreachable" })),
+            .json(HealthView { status: "not ready".into(), reason: Some("store unreachable".into()) }),
     }
 }

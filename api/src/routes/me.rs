@@ -1,31 +1,12 @@
 use actix_web::{get, patch, web, HttpRequest, HttpResponse};
-use domain::{AccountCommand, AccountId, Plan, Quotas};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use domain::{AccountCommand, AccountId, Plan};
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{metadata, service, AppState};
-
-#[derive(Serialize, ToSchema)]
-pub struct UsageView {
-    pub databases: i64,
-    pub storage_mb: f64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MeView {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub platform_role: String,
-    pub account_id: String,
-    pub plan: String,
-    #[schema(value_type = Object)]
-    pub quotas: Quotas,
-    pub usage: UsageView,
-}
+pub use wire::{AccountPatch, AccountPlanView, MeView, UsageView};
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = MeView)))]
 #[get("/me")]
@@ -40,17 +21,10 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
             platform_role: user.platform_role,
             account_id: user.account_id.to_string(),
             plan: plan.as_str().into(),
-            quotas: state.config.plans.of(plan),
+            quotas: crate::views::quotas_view(state.config.plans.of(plan)),
             usage: UsageView { databases, storage_mb: bytes as f64 / (1024.0 * 1024.0) },
         },
     }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    /// `free`, `pro` or `business`.
-    pub plan: String,
 }
 
 /// Platform admins set an account's plan.
@@ -73,5 +47,5 @@ pub async fn set_plan(
     service::execute_account(&state, account, &AccountCommand::ChangePlan { plan }, metadata(&req, &caller))
         .await?
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(Data { data: serde_json::json!({ "id": account.to_string(), "plan": plan.as_str() }) }))
+    Ok(HttpResponse::Ok().json(Data { data: AccountPlanView { id: account.to_string(), plan: plan.as_str().into() } }))
 }

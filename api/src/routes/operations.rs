@@ -19,5 +19,5 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
     if account != caller.account_id || !caller.in_scope(op.database_id) {
         return Err(ApiError::NotFound("operation"));
     }
-    Ok(HttpResponse::Ok().json(Data { data: OperationView::from(op) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::operation_view(op) }))
 }

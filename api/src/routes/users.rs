@@ -1,55 +1,20 @@
 //! `GET|POST /databases/{id}/users`, `DELETE /databases/{id}/users/{username}`.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use eventstore::dbusers::UserRow;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{metadata, users, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    /// `^[a-z][a-z0-9-]{2,62}$`; the PostgreSQL role is `<database>.<username>` (≤ 63 bytes).
-    pub username: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub name: String,
-    /// The PostgreSQL role to log in as.
-    pub username: String,
-    /// `creating`, `ready` or `removing`.
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for UserView {
-    fn from(u: UserRow) -> Self {
-        Self { name: u.name, username: u.role_name, state: u.state, created_at: u.created_at }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedUserView {
-    #[serde(flatten)]
-    pub user: UserView,
-    /// Shown this once; only a SCRAM verifier is kept.
-    pub password: String,
-    pub connection_string: String,
-}
+pub use wire::{CreatedUserView, NewUser, UserView};
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}/users", tag = "users",
     responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)))]
 #[get("/databases/{id}/users")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rows = users::list(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(Data { data: rows.into_iter().map(UserView::from).collect::<Vec<_>>() }))
+    Ok(HttpResponse::Ok().json(Data { data: rows.into_iter().map(crate::views::user_view).collect::<Vec<_>>() }))
 }
 
 /// A new login role confined to this database, reachable through PgBouncer. 201 once it
@@ -68,7 +33,11 @@ pub async fn create(
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let c = users::create(&state, &caller, &id, &body.0.username, metadata(&req, &caller)).await?;
-    let view = CreatedUserView { user: c.user.into(), password: c.password, connection_string: c.connection_string };
+    let view = CreatedUserView {
+        user: crate::views::user_view(c.user),
+        password: c.password,
+        connection_string: c.connection_string,
+    };
     let mut resp = if c.ready { HttpResponse::Created() } else { HttpResponse::Accepted() };
     Ok(resp.json(Data { data: view }))
 }
