@@ -15,6 +15,7 @@ pub mod listcache;
 pub mod maintenance;
 pub mod oidc;
 pub mod openapi;
+pub mod openapi_rules;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;

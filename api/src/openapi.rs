@@ -58,6 +58,7 @@ pub fn document() -> &'static Value {
     DOC.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
         complete(&mut doc);
+        crate::openapi_rules::constrain(&mut doc);
         doc
     })
 }
