@@ -8,6 +8,7 @@ pub mod backups;
 pub mod body;
 pub mod error;
 pub mod error_burst;
+pub mod headguard;
 pub mod keycache;
 pub mod keys;
 pub mod limits;
@@ -257,16 +258,29 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
         }
     });
     spawn_quiet_check(&state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(actix_web::middleware::from_fn(ip_budget))
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(configure(state.clone()))
-    })
-    .workers(workers)
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
+    // As `HttpServer::listen` does, but with each connection wrapped in `headguard::Guarded`
+    // so even requests too malformed to route are answered in the envelope.
+    use actix_service::{IntoServiceFactory, ServiceFactoryExt};
+    let addr = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .shutdown_timeout(5)
+        .listen("berth-api", listener, move || {
+            let app = App::new()
+                .wrap(actix_web::middleware::from_fn(ip_budget))
+                .wrap(actix_web::middleware::from_fn(request_id::middleware))
+                .configure(configure(state.clone()));
+            let app = app.into_factory().map_err(|e: actix_web::Error| e.error_response());
+            let http = actix_http::HttpService::build()
+                .local_addr(addr)
+                .h1(actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()));
+            actix_service::fn_service(|io: tokio::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((headguard::Guarded::new(io), peer)))
+            })
+            .and_then(http)
+        })?
+        .run();
     Ok(server)
 }
 

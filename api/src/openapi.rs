@@ -124,6 +124,12 @@ fn complete_operation(path: &str, op: &mut Map<String, Value>) {
     if public {
         op.insert("security".into(), json!([]));
     }
+    // An optional body (`Option<T>`) is absent or a `T`, never JSON `null`.
+    if let Some(schema) = op.get_mut("requestBody").and_then(|b| b.pointer_mut("/content/application~1json/schema")) {
+        if let Some(other) = schema["oneOf"].as_array().and_then(|o| o.iter().find(|s| s["type"] != "null")).cloned() {
+            *schema = other;
+        }
+    }
     let params = op.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
     let has_query = params.iter().any(|p| p["in"] == "query");
     let has_path = params.iter().any(|p| p["in"] == "path");
@@ -204,12 +210,30 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
     let database_ops = [
         "getDatabase",
         "deleteDatabase",
+        "stopDatabase",
+        "startDatabase",
+        "restartDatabase",
+        "resetDatabasePassword",
         "getDatabaseCredentials",
+        "getDatabaseMetrics",
+        "getDatabaseSchema",
+        "listDatabaseActivity",
         "listBackups",
         "createBackup",
+        "branchDatabase",
         "listAllowlistRules",
+        "addAllowlistRule",
+        "listDatabaseUsers",
+        "createDatabaseUser",
+        "listCollaborators",
+        "addCollaborator",
     ];
+    let on_backup = |op: &str| json!({"operationId": op, "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}});
     let backup = json!({
+        "downloadBackup": on_backup("downloadBackup"),
+        "verifyBackup": on_backup("verifyBackup"),
+        "restoreBackup": {"operationId": "restoreBackup", "parameters": {"id": "$request.path.id"},
+            "requestBody": {"backup_id": "$response.body#/data/id", "target_name": "restored-from-link"}},
         "getBackup": {"operationId": "getBackup",
             "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}},
         "deleteBackup": {"operationId": "deleteBackup",
@@ -225,7 +249,10 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
     });
     let operation = json!({"getOperation": {"operationId": "getOperation",
         "parameters": {"id": "$response.body#/data/operation_id"}}});
+    let incident = json!({"resolveIncident": {"operationId": "resolveIncident",
+        "parameters": {"id": "$response.body#/data/0/id"}}});
     vec![
+        ("listIncidents", "200", incident),
         ("createDatabase", "201", db(&database_ops)),
         ("createDatabase", "202", db(&database_ops)),
         ("createBackup", "202", backup),

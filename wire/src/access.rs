@@ -14,7 +14,7 @@ pub struct NewRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// The rule expires by itself after this many seconds (1 to 2592000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::numbers::opt_u64")]
     pub ttl_seconds: Option<u64>,
 }
 

@@ -44,6 +44,7 @@ pub struct ActivityQuery {
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
+    #[serde(default, deserialize_with = "crate::numbers::opt_i64")]
     pub limit: Option<i64>,
 }
 
@@ -84,5 +85,6 @@ pub struct IncidentQuery {
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
+    #[serde(default, deserialize_with = "crate::numbers::opt_i64")]
     pub limit: Option<i64>,
 }

@@ -11,6 +11,7 @@ mod databases;
 mod envelope;
 mod inspect;
 mod keys;
+pub mod numbers;
 
 pub use access::*;
 pub use account::*;

@@ -212,14 +212,14 @@ pub async fn claim(
 
 /// End the calling session: its token answers 401 `UNAUTHENTICATED` from now on, in every
 /// API process. Other sessions of the user stay valid. An API key cannot log out (it is
-/// revoked with `DELETE /api-keys/{id}`): 400 `INVALID_REQUEST`.
+/// revoked with `DELETE /api-keys/{id}`): 403 `FORBIDDEN`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
-    responses((status = 204, description = "No content"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/logout")]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let Some((session_id, expires_at)) = caller.session else {
-        return Err(ApiError::InvalidRequest(
-            "the credential is an API key, not a session; revoke it with DELETE /api/v1/api-keys/{id}".into(),
+        return Err(ApiError::Forbidden(
+            "the credential is an API key, not a session; revoke it with DELETE /api/v1/api-keys/{id}",
         ));
     };
     let cmd = AccountCommand::EndSession { user_id: caller.user_id, session_id, expires_at };

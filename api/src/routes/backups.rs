@@ -15,7 +15,7 @@ pub use wire::{BranchDatabase, CreateBackup, RestoreBackup};
 /// Back the database up now; the backup runs as a job (poll the backup or its operation).
 /// 403 `QUOTA_EXCEEDED` past `manual_backups_per_day` (default 20) manual backups of the
 /// database in the current UTC day; scheduled backups are not counted.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/backups", operation_id = "createBackup", request_body = CreateBackup, tag = "backups",
+#[utoipa::path(post, path = "/api/v1/databases/{id}/backups", operation_id = "createBackup", request_body(content = Option<CreateBackup>, description = "Optional: an empty body is `{}`"), tag = "backups",
     responses((status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<BackupView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/backups")]
 pub async fn create(

@@ -77,6 +77,14 @@ pub async fn schema(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (host, name, _, db) = running(&state, &caller, &id).await?;
+    // The schema is read by logging in to the database, which a stopped one refuses.
+    let current = state.store.database(db).await?;
+    if current.state != "running" || current.locked_reason.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "the database is {}; its schema can be read while it runs",
+            if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }
+        )));
+    }
     let s = inspect::database_schema(&state.store, host, db, &name).await.map_err(host_error)?;
     let view = SchemaView {
         tables: s

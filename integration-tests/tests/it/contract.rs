@@ -72,7 +72,10 @@ async fn malformed_queries_and_bodies_get_plain_messages_naming_the_field() {
     check(&api.get("/activity?since=yesterday").await, "since");
     check(&api.get("/activity?limit=1.5").await, "limit");
     check(&api.post("/databases", json!({ "name": 5 })).await, "name");
-    check(&api.post("/databases/db_x/allowlist", json!({ "cidr": "10.0.0.0/8", "ttl_seconds": -1 })).await, "ttl_seconds");
+    check(
+        &api.post("/databases/db_x/allowlist", json!({ "cidr": "10.0.0.0/8", "ttl_seconds": -1 })).await,
+        "ttl_seconds",
+    );
     let r = api.post_raw("/databases", r#"["a", "postgres"]"#).await;
     r.expect_error(400, "INVALID_REQUEST");
     let msg = r.body["error"]["message"].as_str().expect("message");

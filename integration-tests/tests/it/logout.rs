@@ -29,7 +29,7 @@ async fn logout_revokes_the_calling_session_only() {
 async fn an_api_key_cannot_log_out_and_keeps_working() {
     let api = Api::new_user().await;
     let r = api.post("/auth/logout", json!({})).await;
-    r.expect_error(400, "INVALID_REQUEST");
+    r.expect_error(403, "FORBIDDEN");
     assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("api-keys")), "{}", r.body);
     api.get("/me").await.expect(200);
     Api::new(None).post("/auth/logout", json!({})).await.expect_error(401, "UNAUTHENTICATED");
