@@ -40,7 +40,9 @@ macro_rules! document {
                                Caps (configurable): live API keys per account, manual backups per database per \
                                UTC day, database users per database (per plan, in /me's quotas): 403 \
                                QUOTA_EXCEEDED; anonymous sign-ups per client address per hour: 429 RATE_LIMITED \
-                               with retry-after."
+                               with retry-after. A request the HTTP layer cannot parse (request line and headers \
+                               over 128 KiB: 431; a malformed or over-long request line or header: 400) is \
+                               answered with the error envelope, code INVALID_REQUEST, and x-request-id."
             ),
             paths($(routes::$rm::$rf,)* $(routes::$am::$af,)* routes::health::metrics),
             components(schemas(wire::ErrorCode)),

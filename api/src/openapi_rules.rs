@@ -93,6 +93,23 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("SessionRequest", "id_token", text(16_384)),
         ("AnonymousCredentials", "account_id", text(200)),
         ("AnonymousCredentials", "anonymous_secret", text(200)),
+        // Responses: the values the domain's states and kinds spell (`domain::*::as_str`).
+        (
+            "DatabaseView",
+            "state",
+            one_of(&["provisioning", "running", "locked", "stopped", "deleting", "deleted", "failed"]),
+        ),
+        ("DatabaseView", "engine", one_of(&["postgres"])),
+        ("BackupView", "state", one_of(&["pending", "running", "succeeded", "failed", "deleted"])),
+        ("BackupView", "trigger", one_of(&["manual", "scheduled"])),
+        ("KeyView", "scope", one_of(&["all", "selected"])),
+        ("CollaboratorView", "role", one_of(&["admin", "developer", "viewer"])),
+        ("UserView", "state", one_of(&["creating", "ready", "removing"])),
+        ("MeView", "plan", one_of(&["free", "pro", "business"])),
+        ("MeView", "platform_role", one_of(&["user", "admin"])),
+        ("SessionUserView", "platform_role", one_of(&["user", "admin"])),
+        ("AccountPlanView", "plan", one_of(&["free", "pro", "business"])),
+        ("IncidentView", "state", one_of(&["open", "resolved"])),
     ]
 }
 

@@ -3,7 +3,10 @@
 
 use serde::de::{self, Deserializer, Visitor};
 
-struct Whole;
+/// `text`: whether the number may come as text (query strings are all text; JSON is not).
+struct Whole {
+    text: bool,
+}
 
 impl Visitor<'_> for Whole {
     type Value = i128;
@@ -30,6 +33,9 @@ impl Visitor<'_> for Whole {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i128, E> {
+        if !self.text {
+            return Err(E::invalid_type(de::Unexpected::Str(v), &self));
+        }
         if let Ok(n) = v.parse::<i128>() {
             return Ok(n);
         }
@@ -40,12 +46,12 @@ impl Visitor<'_> for Whole {
     }
 }
 
-fn whole<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D, what: &str) -> Result<T, D::Error> {
-    let n = d.deserialize_any(Whole)?;
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D, what: &str, text: bool) -> Result<T, D::Error> {
+    let n = d.deserialize_any(Whole { text })?;
     T::try_from(n).map_err(|_| de::Error::custom(format!("invalid value: {n}, expected {what}")))
 }
 
-/// `Option<u64>` accepting `5`, `5.0` and `"5"`.
+/// `Option<u64>` of a JSON body, accepting `5` and `5.0` (not `"5"`).
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     struct Opt;
     impl<'de> Visitor<'de> for Opt {
@@ -60,7 +66,7 @@ pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
             Ok(None)
         }
         fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            whole(d, "a non-negative whole number").map(Some)
+            whole(d, "a non-negative whole number", false).map(Some)
         }
     }
     d.deserialize_option(Opt)
@@ -81,7 +87,7 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             Ok(None)
         }
         fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            whole(d, "a whole number").map(Some)
+            whole(d, "a whole number", true).map(Some)
         }
     }
     d.deserialize_option(Opt)
@@ -105,5 +111,6 @@ mod tests {
         assert!(parse(r#"{"n": 5.5}"#).is_err());
         assert!(parse(r#"{"n": -1}"#).is_err());
         assert!(parse(r#"{"n": "x"}"#).is_err());
+        assert!(parse(r#"{"n": "5"}"#).is_err(), "text is not a number in JSON");
     }
 }

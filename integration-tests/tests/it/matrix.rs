@@ -164,7 +164,7 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
             if needs == Needs::PlatformAdmin {
                 (403, "FORBIDDEN")
             } else if needs == Needs::SessionOnly && cred != Cred::Session {
-                (400, "INVALID_REQUEST")
+                (403, "FORBIDDEN")
             } else if needs == Needs::FullAccount && selected {
                 (403, "KEY_SCOPE_DENIED")
             } else {
