@@ -119,7 +119,7 @@ fn objects() -> Vec<(&'static str, Value)> {
     vec![(
         "CreateKey",
         json!({"anyOf": [
-            {"properties": {"scope": {"enum": ["all", null]}}, "not": {"required": ["database_ids"]}},
+            {"properties": {"scope": {"enum": ["all", null]}, "database_ids": {"type": "null"}}},
             {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1}},
              "required": ["scope", "database_ids"]}
         ]}),
@@ -170,6 +170,16 @@ pub fn constrain(doc: &mut Value) {
             let name = p["name"].as_str().unwrap_or_default().to_owned();
             if let Some((_, _, rule)) = rules.iter().find(|(o, n, _)| *o == id && *n == name) {
                 merge(&mut p["schema"], rule.clone());
+            }
+            // Any other text filter: no control characters (`body::query`).
+            let in_query = p["in"] == "query";
+            let schema = &mut p["schema"];
+            let text =
+                schema["type"] == "string" || schema["type"].as_array().is_some_and(|t| t.contains(&"string".into()));
+            let free =
+                schema.get("pattern").is_none() && schema.get("enum").is_none() && schema.get("format").is_none();
+            if in_query && text && free {
+                schema["pattern"] = TEXT.into();
             }
         }
     }
