@@ -5,7 +5,7 @@
 //! that does not match the document (status, body, content type, headers), any invalid
 //! request accepted or valid one refused, and an unknown method not answered 405.
 //!
-//! Budget: `BERTH_CONTRACT_EXAMPLES` cases per operation and phase (default 5) and a hard
+//! Budget: `BERTH_CONTRACT_EXAMPLES` cases per operation and phase (default 25) and a hard
 //! limit of `BERTH_CONTRACT_SECONDS` (default 300) for both passes; `BERTH_CONTRACT_SEED`
 //! replays a run. A missing schemathesis fails the test (it never passes by skipping).
 
@@ -135,7 +135,7 @@ async fn the_api_keeps_its_openapi_contract() {
     let client = Client { base: h.api_url.clone(), key: h.admin_key.clone(), http: reqwest::Client::new() };
 
     let (database, token) = seed(&client, h).await;
-    let examples = env_or("BERTH_CONTRACT_EXAMPLES", 5);
+    let examples = env_or("BERTH_CONTRACT_EXAMPLES", 25);
     let deadline = Instant::now() + Duration::from_secs(env_or("BERTH_CONTRACT_SECONDS", 300));
     let dir = scratch();
     std::fs::write(dir.join("generated.toml"), format!("{CONFIG}{SEEDED}")).expect("config written");
