@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod bench;
+pub mod chaos;
 pub mod config;
 pub mod harness;
 pub mod keyfile;
