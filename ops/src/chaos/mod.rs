@@ -119,7 +119,7 @@ pub async fn run(exe: &Path, opts: &ChaosOptions, progress: &mut (dyn FnMut(Stri
     let (mut node, key) = node::Node::boot(exe, &data, &format!("127.0.0.1:{port}")).await?;
     let result = trials(&mut node, key, opts, progress).await;
     let stopped = node.stop().await;
-    let totals = result?;
+    let totals = result.with_context(|| format!("the run failed; its directory is kept: {}", scratch.display()))?;
     stopped?;
     // Kept for a look when the run found more than what the sabotage planted (two problems).
     let planted = if opts.sabotage { 2 } else { 0 };
