@@ -13,22 +13,30 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 pub use error::{ApiError, Error};
 pub use wait::{Progress, WaitFor};
 /// The request and response bodies, as the server publishes them.
 pub use wire;
 
-/// A successful answer: the typed `data`, the same `data` as the server sent it (what
-/// `--json` prints), and the answer's status and request id.
+/// A successful answer: the typed `data`, the same `data` as the server sent it, byte for
+/// byte (what `--json` prints), and the answer's status and request id.
 #[derive(Debug, Clone)]
 pub struct Reply<T> {
     pub data: T,
-    pub raw: serde_json::Value,
+    pub raw: Box<RawValue>,
     pub status: u16,
     pub request_id: Option<String>,
     /// List endpoints: where the next page starts.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Reply<T> {
+    /// The raw `data` of a list, element by element (each as the server sent it).
+    pub fn raw_items(&self) -> Vec<Box<RawValue>> {
+        serde_json::from_str(self.raw.get()).unwrap_or_default()
+    }
 }
 
 impl<T> std::ops::Deref for Reply<T> {
@@ -63,7 +71,7 @@ impl std::fmt::Debug for Client {
 /// The envelope of every success answer.
 #[derive(serde::Deserialize)]
 struct Envelope {
-    data: serde_json::Value,
+    data: Box<RawValue>,
     #[serde(default)]
     next_cursor: Option<String>,
 }
@@ -131,7 +139,7 @@ impl Client {
         let protocol = |message: String| Error::Protocol { status, message, request_id: request_id.clone() };
         let env: Envelope =
             serde_json::from_slice(&bytes).map_err(|e| protocol(format!("not the data envelope: {e}")))?;
-        let data = serde_json::from_value(env.data.clone()).map_err(|e| protocol(format!("unexpected data: {e}")))?;
+        let data = serde_json::from_str(env.data.get()).map_err(|e| protocol(format!("unexpected data: {e}")))?;
         Ok(Reply { data, raw: env.data, status, request_id, next_cursor: env.next_cursor })
     }
 

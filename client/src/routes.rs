@@ -37,16 +37,18 @@ impl Client {
     pub async fn all_databases(&self) -> Result<Reply<Vec<DatabaseView>>, Error> {
         let mut page = PageQuery { cursor: None, limit: Some(200) };
         let mut all = self.list_databases(&page).await?;
+        let mut items = all.raw_items();
         while let Some(cursor) = all.next_cursor.take() {
             page.cursor = Some(cursor);
             let next = self.list_databases(&page).await?;
+            items.extend(next.raw_items());
             all.data.extend(next.data);
-            if let (Some(a), serde_json::Value::Array(b)) = (all.raw.as_array_mut(), next.raw) {
-                a.extend(b);
-            }
             all.next_cursor = next.next_cursor;
             all.request_id = next.request_id;
         }
+        // Each element as the server sent it, in one array.
+        let joined = serde_json::to_string(&items).map_err(|e| Error::Local(e.to_string()))?;
+        all.raw = serde_json::value::RawValue::from_string(joined).map_err(|e| Error::Local(e.to_string()))?;
         Ok(all)
     }
 

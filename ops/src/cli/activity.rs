@@ -59,13 +59,13 @@ pub async fn run(ctx: &Ctx, a: ActivityArgs) -> Outcome {
     }
     let mut seen: HashSet<String> = HashSet::new();
     let mut last = None;
-    print_new(ctx, &first.data, &first.raw, &mut seen, &mut last)?;
+    print_new(ctx, &first.data, &first.raw_items(), &mut seen, &mut last)?;
     q.limit = Some(200);
     loop {
         tokio::time::sleep(Duration::from_secs(a.interval.max(1))).await;
         q.since = last.or(a.since);
         let page = ctx.client.activity(&q).await?;
-        print_new(ctx, &page.data, &page.raw, &mut seen, &mut last)?;
+        print_new(ctx, &page.data, &page.raw_items(), &mut seen, &mut last)?;
     }
 }
 
@@ -73,19 +73,18 @@ pub async fn run(ctx: &Ctx, a: ActivityArgs) -> Outcome {
 fn print_new(
     ctx: &Ctx,
     events: &[ActivityView],
-    raw: &serde_json::Value,
+    raws: &[Box<serde_json::value::RawValue>],
     seen: &mut HashSet<String>,
     last: &mut Option<chrono::DateTime<chrono::Utc>>,
 ) -> Outcome {
-    let raws = raw.as_array().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     for (i, e) in events.iter().enumerate().rev() {
         if !seen.insert(e.id.clone()) {
             continue;
         }
         if ctx.json {
-            let v = raws.get(i).cloned().unwrap_or(serde_json::Value::Null);
-            writeln!(out, "{}", serde_json::to_string(&v).map_err(anyhow::Error::from)?)?;
+            // One event per line, as the server sent it (the server sends compact JSON).
+            writeln!(out, "{}", raws.get(i).map(|r| r.get()).unwrap_or("null"))?;
         } else {
             writeln!(out, "{}", cells(e).iter().map(|c| output::clean(c)).collect::<Vec<_>>().join("  "))?;
         }

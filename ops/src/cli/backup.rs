@@ -180,7 +180,7 @@ async fn download(ctx: &Ctx, db: &str, backup_id: &str, out: Option<PathBuf>) ->
     std::fs::rename(&tmp, &path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if ctx.json {
         let v = serde_json::json!({ "path": path.display().to_string(), "bytes": n, "sha256": sha });
-        return output::json(&v);
+        return output::json_value(&v);
     }
     println!("wrote {} ({}) sha256 {}", path.display(), output::bytes(n as i64), sha.as_deref().unwrap_or("-"));
     Ok(())

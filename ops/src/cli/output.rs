@@ -73,11 +73,17 @@ pub fn report(f: &Failure) -> i32 {
     }
 }
 
-/// `--json`: the API's `data`, as it came.
-pub fn json(raw: &serde_json::Value) -> Outcome {
+/// `--json`: the API's `data`, byte for byte as it came, and a newline.
+pub fn json(raw: &serde_json::value::RawValue) -> Outcome {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, raw).map_err(anyhow::Error::from)?;
-    writeln!(out)?;
+    writeln!(out, "{}", raw.get())?;
+    Ok(())
+}
+
+/// `--json` for what the CLI itself reports (e.g. a download: path, bytes, sha256).
+pub fn json_value(v: &serde_json::Value) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")?;
     Ok(())
 }
 
