@@ -10,7 +10,7 @@ mod wait;
 
 use std::time::Duration;
 
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -121,13 +121,28 @@ impl Client {
         }
     }
 
-    /// Sends a request and turns an error status into [`Error::Api`].
+    /// Sends a request and turns an error status into [`Error::Api`]. A 429 with a short
+    /// `retry-after` is retried (up to 3 times): the server did nothing with the request.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        let resp = req.send().await.map_err(|e| Error::network(&e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
+        let mut req = req;
+        let mut retries = 0;
+        loop {
+            let again = req.try_clone();
+            let resp = req.send().await.map_err(|e| Error::network(&e))?;
+            if resp.status().is_success() {
+                return Ok(resp);
+            }
+            let wait = retry_after(&resp).filter(|w| *w <= MAX_RETRY_AFTER);
+            match (resp.status() == StatusCode::TOO_MANY_REQUESTS && retries < 3, again, wait) {
+                (true, Some(next), Some(wait)) => {
+                    let _ = resp.bytes().await;
+                    tokio::time::sleep(wait).await;
+                    req = next;
+                    retries += 1;
+                }
+                _ => return Err(error_from(resp).await),
+            }
         }
-        Err(error_from(resp).await)
     }
 
     /// A request whose answer is `{"data": …}` (or a page of a list).
@@ -159,6 +174,15 @@ impl Client {
     fn post<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> reqwest::RequestBuilder {
         self.req(Method::POST, path).json(body)
     }
+}
+
+/// The longest `retry-after` waited out rather than reported.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// `retry-after` in seconds (the only form the API sends).
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let secs = resp.headers().get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs.max(1)))
 }
 
 fn request_id(resp: &reqwest::Response) -> Option<String> {

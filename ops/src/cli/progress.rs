@@ -49,10 +49,10 @@ impl Progress {
     /// Ends the indicator with a last line.
     pub fn finish(self, line: &str) {
         let secs = self.started.elapsed().as_secs_f64();
-        match self.spinner {
-            Some(s) => s.finish_with_message(format!("{line} ({secs:.1}s)")),
-            None => eprintln!("{line} ({secs:.1}s)"),
+        if let Some(s) = self.spinner {
+            s.finish_and_clear();
         }
+        eprintln!("{line} ({secs:.1}s)");
     }
 
     /// Ends the indicator without a line (the error is printed by the caller).
