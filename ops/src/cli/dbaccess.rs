@@ -3,8 +3,11 @@
 use clap::Subcommand;
 use client::wire::{AddCollaborator, NewRule};
 
-use super::output::{self, Outcome, Table};
-use super::{opt_time, resolve_db, time, Ctx};
+use std::time::{Duration, Instant};
+
+use super::output::{self, Failure, Outcome, Table};
+use super::progress::Progress;
+use super::{opt_time, resolve_db, time, Ctx, WaitArgs};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -12,7 +15,12 @@ pub enum UsersCommand {
     #[command(alias = "ls")]
     List { db: String },
     /// A new user; prints its password once.
-    Create { db: String, username: String },
+    Create {
+        db: String,
+        username: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// Remove a user (its sessions end).
     #[command(alias = "rm")]
     Delete { db: String, username: String },
@@ -71,15 +79,20 @@ pub async fn users(ctx: &Ctx, command: UsersCommand) -> Outcome {
             }
             t.print()
         }
-        UsersCommand::Create { db, username } => {
-            let r = ctx.client.create_user(&resolve_db(ctx, &db).await?, &username).await?;
+        UsersCommand::Create { db, username, wait } => {
+            let id = resolve_db(ctx, &db).await?;
+            let r = ctx.client.create_user(&id, &username).await?;
+            let mut state = r.user.state.clone();
+            if r.status == 202 && !wait.no_wait {
+                state = wait_user(ctx, &id, &r.user.name, wait).await?;
+            }
             if ctx.json {
                 return output::json(&r.raw);
             }
             output::fields(&[
                 ("name", r.user.name.clone()),
                 ("username", r.user.username.clone()),
-                ("state", r.user.state.clone()),
+                ("state", state),
                 ("password", r.password.clone()),
                 ("connection string", r.connection_string.clone()),
             ])?;
@@ -92,6 +105,39 @@ pub async fn users(ctx: &Ctx, command: UsersCommand) -> Outcome {
             ctx.say(format!("{how} user {}", output::clean(&username)));
             Ok(())
         }
+    }
+}
+
+/// Polls the users until `name` is ready (a user has no operation of its own to follow).
+async fn wait_user(ctx: &Ctx, db: &str, name: &str, wait: WaitArgs) -> Result<String, Failure> {
+    let what = format!("creating user {}", output::clean(name));
+    let mut bar = Progress::start(&what);
+    let deadline = Instant::now() + Duration::from_secs(wait.timeout);
+    let mut interval = Duration::from_millis(100);
+    loop {
+        let users = match ctx.client.users(db).await {
+            Ok(u) => u,
+            Err(e) => {
+                bar.abandon();
+                return Err(e.into());
+            }
+        };
+        let state = users.iter().find(|u| u.name == name).map(|u| u.state.clone()).unwrap_or_else(|| "gone".into());
+        bar.update(&format!("user {state}"));
+        if state == "ready" {
+            bar.finish(&format!("{what}: done"));
+            return Ok(state);
+        }
+        if state == "gone" || Instant::now() + interval > deadline {
+            bar.abandon();
+            return Err(Failure::Client(client::Error::Timeout(format!(
+                "user {} is {state} after {}s",
+                output::clean(name),
+                wait.timeout
+            ))));
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 3 / 2).min(Duration::from_secs(1));
     }
 }
 

@@ -3,6 +3,7 @@
 //! psql, backups, restore, `--json`, exit codes, the credentials file, and which outputs may
 //! show a secret.
 
+mod access;
 mod codes;
 mod flow;
 mod follow;
