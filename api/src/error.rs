@@ -31,6 +31,12 @@ pub enum ApiError {
     DatabaseNotFound,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A feature this deployment does not offer (404 `NOT_FOUND`, as for any missing resource).
+    #[error("{0}")]
+    NotOffered(&'static str),
+    /// The path is served, but not with this method; the value is the `allow` header.
+    #[error("this path does not serve this method; it serves: {0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than {0} bytes")]
@@ -55,7 +61,8 @@ impl ApiError {
             Self::Unprocessable(_) => "UNPROCESSABLE",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::DatabaseNotFound => "DATABASE_NOT_FOUND",
-            Self::NotFound(_) => "NOT_FOUND",
+            Self::NotFound(_) | Self::NotOffered(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "UNAVAILABLE",
@@ -76,7 +83,8 @@ impl ResponseError for ApiError {
             }
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::DatabaseNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::DatabaseNotFound | Self::NotFound(_) | Self::NotOffered(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +96,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if let Self::RateLimited(wait) = self {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            res.insert_header(("allow", allow.clone()));
         }
         // `request_id` is filled in by the request-id middleware.
         res.json(ErrorBody {

@@ -38,9 +38,8 @@ async fn page(
 /// The caller's account activity, newest first. A selected-databases key sees only the
 /// entries about its databases (not the account's other entries). A filter holding a control
 /// character is 400 `INVALID_REQUEST`.
-#[utoipa::path(get, path = "/api/v1/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/activity", operation_id = "listActivity", params(ActivityQuery), tag = "activity",
+    responses((status = 200, description = "OK", body = Page<ActivityView>), (status = 404, body = ErrorBody)))]
 #[get("/activity")]
 pub async fn account(
     state: web::Data<AppState>,
@@ -55,8 +54,8 @@ pub async fn account(
 }
 
 /// One database's activity, newest first.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/activity", operation_id = "listDatabaseActivity", params(ActivityQuery), tag = "activity",
+    responses((status = 200, description = "OK", body = Page<ActivityView>)))]
 #[get("/databases/{id}/activity")]
 pub async fn for_database(
     state: web::Data<AppState>,

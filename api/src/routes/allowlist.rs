@@ -10,8 +10,8 @@ use crate::{access, metadata, AppState};
 pub use wire::{NewRule, RuleView};
 
 /// The database's rules; an empty list means open to all sources.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/allowlist", tag = "network",
-    responses((status = 200, body = Vec<RuleView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/allowlist", operation_id = "listAllowlistRules", tag = "network",
+    responses((status = 200, description = "OK", body = Data<Vec<RuleView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/allowlist")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rules = access::list(&state, &caller, &id).await?;
@@ -20,9 +20,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<Stri
 
 /// Admit a network. 201 once PgBouncer enforces it (HBA file rendered, reloaded, checked);
 /// 202 if that takes longer than the server's wait budget.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", request_body = NewRule, tag = "network",
-    responses((status = 201, body = RuleView), (status = 202, body = RuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", operation_id = "addAllowlistRule", request_body = NewRule, tag = "network",
+    responses((status = 201, description = "Created", body = Data<RuleView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<RuleView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/databases/{id}/allowlist")]
 pub async fn add(
     req: HttpRequest,
@@ -38,8 +37,8 @@ pub async fn add(
     Ok(resp.json(Data { data: crate::views::rule_view(rule) }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", tag = "network",
-    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", operation_id = "removeAllowlistRule", tag = "network",
+    responses((status = 204, description = "No content"), (status = 202, description = "Accepted: still under way (poll `operation_id`)"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/allowlist/{rule_id}")]
 pub async fn remove(
     req: HttpRequest,

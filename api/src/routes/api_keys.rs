@@ -41,9 +41,8 @@ fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
 
 /// A new key. `PLAN_REQUIRED` on the free plan, `QUOTA_EXCEEDED` past the account's cap
 /// on live keys (default 50; revoked keys do not count).
-#[utoipa::path(post, path = "/api/v1/api-keys", request_body = CreateKey, tag = "api-keys",
-    responses((status = 201, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/api-keys", operation_id = "createApiKey", request_body = CreateKey, tag = "api-keys",
+    responses((status = 201, description = "Created", body = Data<KeyWithSecret>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/api-keys")]
 pub async fn create(
     req: HttpRequest,
@@ -107,7 +106,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(Data { data: KeyWithSecret { meta, key: new.key } }))
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<KeyView>)))]
+#[utoipa::path(get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
+    responses((status = 200, description = "OK", body = crate::views::Page<KeyView>), (status = 403, body = ErrorBody)))]
 #[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_full_account()?;
@@ -116,8 +116,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
 }
 
 /// A new secret for the same key: the old secret stops working at once.
-#[utoipa::path(post, path = "/api/v1/api-keys/{id}/replace", tag = "api-keys",
-    responses((status = 200, body = KeyWithSecret), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/replace", operation_id = "replaceApiKey", tag = "api-keys",
+    responses((status = 200, description = "OK", body = Data<KeyWithSecret>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/api-keys/{id}/replace")]
 pub async fn replace(
     req: HttpRequest,
@@ -136,8 +136,8 @@ pub async fn replace(
 }
 
 /// Revoke a key, effective on the very next request.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api-keys",
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/api-keys/{id}")]
 pub async fn revoke(
     req: HttpRequest,

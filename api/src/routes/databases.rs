@@ -19,9 +19,8 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Create a database; 201 when it is ready within the server's wait budget, else 202.
-#[utoipa::path(post, path = "/api/v1/databases", request_body = CreateDatabase, tag = "databases",
-    responses((status = 201, body = CreatedDatabase), (status = 202, body = CreatedDatabase),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases", operation_id = "createDatabase", request_body = CreateDatabase, tag = "databases",
+    responses((status = 201, description = "Created", body = Data<CreatedDatabase>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedDatabase>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases")]
 pub async fn create(
     req: HttpRequest,
@@ -35,8 +34,8 @@ pub async fn create(
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases", params(PageQuery), tag = "databases",
-    responses((status = 200, body = Page<DatabaseView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases", operation_id = "listDatabases", params(PageQuery), tag = "databases",
+    responses((status = 200, description = "OK", body = Page<DatabaseView>)))]
 #[get("/databases")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -65,8 +64,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}", tag = "databases",
-    responses((status = 200, body = DatabaseDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}", operation_id = "getDatabase", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<DatabaseDetail>)))]
 #[get("/databases/{id}")]
 pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
@@ -81,8 +80,8 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
 }
 
 /// Delete a database: its PgBouncer pool, its database and its role. Owner only.
-#[utoipa::path(delete, path = "/api/v1/databases/{id}", tag = "databases",
-    responses((status = 202, body = DatabaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}", operation_id = "deleteDatabase", tag = "databases",
+    responses((status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<DatabaseView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}")]
 pub async fn remove(
     req: HttpRequest,

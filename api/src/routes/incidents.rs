@@ -20,8 +20,8 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// System incidents, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/incidents", params(IncidentQuery), tag = "incidents",
-    responses((status = 200, body = Page<IncidentView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/incidents", operation_id = "listIncidents", params(IncidentQuery), tag = "incidents",
+    responses((status = 200, description = "OK", body = Page<IncidentView>), (status = 403, body = ErrorBody)))]
 #[get("/admin/incidents")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -45,8 +45,8 @@ pub async fn list(
 }
 
 /// Resolve an incident (resolving a resolved one is a no-op).
-#[utoipa::path(post, path = "/api/v1/admin/incidents/{id}/resolve", tag = "incidents",
-    responses((status = 200, body = Data<IncidentView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/admin/incidents/{id}/resolve", operation_id = "resolveIncident", tag = "incidents",
+    responses((status = 200, description = "OK", body = Data<IncidentView>), (status = 403, body = ErrorBody)))]
 #[post("/admin/incidents/{id}/resolve")]
 pub async fn resolve(
     state: web::Data<AppState>,

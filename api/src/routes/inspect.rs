@@ -31,8 +31,8 @@ async fn running(
 }
 
 /// Size, connections, transactions, cache hit ratio and (not for viewers) top statements.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", tag = "databases",
-    responses((status = 200, body = Data<DatabaseMetricsView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", operation_id = "getDatabaseMetrics", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<DatabaseMetricsView>), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/metrics")]
 pub async fn metrics(
     state: web::Data<AppState>,
@@ -68,8 +68,8 @@ pub async fn metrics(
 }
 
 /// Tables with their columns and types, and views.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/schema", tag = "databases",
-    responses((status = 200, body = Data<SchemaView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/schema", operation_id = "getDatabaseSchema", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<SchemaView>), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/schema")]
 pub async fn schema(
     state: web::Data<AppState>,

@@ -8,7 +8,8 @@ use crate::views::Data;
 use crate::{metadata, service, AppState};
 pub use wire::{AccountPatch, AccountPlanView, MeView, UsageView};
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = MeView)))]
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "account",
+    responses((status = 200, description = "OK", body = Data<MeView>)))]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = state.store.user(caller.user_id).await?.ok_or(ApiError::Unauthenticated("the user no longer exists"))?;
@@ -28,8 +29,8 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
 }
 
 /// Platform admins set an account's plan.
-#[utoipa::path(patch, path = "/api/v1/admin/accounts/{id}", request_body = AccountPatch, tag = "admin",
-    responses((status = 200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/admin/accounts/{id}", operation_id = "setAccountPlan", request_body = AccountPatch, tag = "admin",
+    responses((status = 200, description = "OK", body = Data<AccountPlanView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[patch("/admin/accounts/{id}")]
 pub async fn set_plan(
     req: HttpRequest,

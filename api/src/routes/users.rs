@@ -9,8 +9,8 @@ use crate::views::Data;
 use crate::{metadata, users, AppState};
 pub use wire::{CreatedUserView, NewUser, UserView};
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}/users", tag = "users",
-    responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/users", operation_id = "listDatabaseUsers", tag = "users",
+    responses((status = 200, description = "OK", body = Data<Vec<UserView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/users")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rows = users::list(&state, &caller, &id).await?;
@@ -20,10 +20,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<Stri
 /// A new login role confined to this database, reachable through PgBouncer. 201 once it
 /// logs in, 202 if still being created. 403 `QUOTA_EXCEEDED` past the plan's users per
 /// database (`database_users` in `/me`'s quotas).
-#[utoipa::path(post, path = "/api/v1/databases/{id}/users", request_body = NewUser, tag = "users",
-    responses((status = 201, body = CreatedUserView), (status = 202, body = CreatedUserView),
-              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/users", operation_id = "createDatabaseUser", request_body = NewUser, tag = "users",
+    responses((status = 201, description = "Created", body = Data<CreatedUserView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedUserView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/users")]
 pub async fn create(
     req: HttpRequest,
@@ -43,8 +41,8 @@ pub async fn create(
 }
 
 /// Drop the user's role (its objects pass to the database's owner). 204 once gone, else 202.
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/users/{username}", tag = "users",
-    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/users/{username}", operation_id = "deleteDatabaseUser", tag = "users",
+    responses((status = 204, description = "No content"), (status = 202, description = "Accepted: still under way (poll `operation_id`)"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/users/{username}")]
 pub async fn remove(
     req: HttpRequest,
