@@ -226,3 +226,30 @@ fn seg(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_root_is_normalised_and_must_be_http() {
+        let c = Client::new("http://127.0.0.1:8080/api/v1/", None).expect("valid");
+        assert_eq!(c.url(), "http://127.0.0.1:8080");
+        assert_eq!(c.base, "http://127.0.0.1:8080/api/v1");
+        assert!(matches!(Client::new("ftp://x", None), Err(Error::Local(_))));
+        assert!(matches!(Client::new("not a url", None), Err(Error::Local(_))));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(seg("db_01ABC"), "db_01ABC");
+        assert_eq!(seg("../admin?x=1"), "..%2Fadmin%3Fx%3D1");
+        assert_eq!(seg("a b#"), "a%20b%23");
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let c = Client::new("http://h", Some("brth_abcdefgh_secret")).expect("valid");
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

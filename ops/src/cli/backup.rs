@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use client::wire::{BackupView, CreateBackup, RestoreBackup};
 
-use super::db::print_created;
+use super::db::finish_new;
 use super::output::{self, Failure, Outcome, Table};
 use super::{follow_operation, opt_time, resolve_db, time, Ctx, WaitArgs};
 
@@ -199,26 +199,4 @@ pub async fn branch(ctx: &Ctx, a: BranchArgs) -> Outcome {
     let created = ctx.client.branch(&id, &a.name).await?;
     let what = format!("branching {} into {}", output::clean(&a.db), output::clean(&a.name));
     finish_new(ctx, created, &what, a.wait).await
-}
-
-/// A database being made from another (restore, branch): follow it, print its login once.
-async fn finish_new(
-    ctx: &Ctx,
-    created: client::Reply<client::wire::CreatedDatabase>,
-    what: &str,
-    wait: WaitArgs,
-) -> Outcome {
-    let mut state = created.database.state.clone();
-    if created.status == 202 {
-        if let Some(op) = &created.database.operation_id {
-            follow_operation(ctx, what, op, wait).await?;
-            if !wait.no_wait {
-                state = ctx.client.database(&created.database.id).await?.database.state.clone();
-            }
-        }
-    }
-    if ctx.json {
-        return output::json(&created.raw);
-    }
-    print_created(&created.data, &state)
 }

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use client::wire::{CreateDatabase, CreatedDatabase, Credentials, DatabaseView};
-use client::Lifecycle;
+use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
 use super::{dbaccess, follow_operation, psql, resolve_db, time, Ctx, WaitArgs};
@@ -102,11 +102,16 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
 
 async fn create(ctx: &Ctx, name: String, engine: Option<String>, wait: WaitArgs) -> Outcome {
     let created = ctx.client.create_database(&CreateDatabase { name: name.clone(), engine }).await?;
-    let what = format!("creating database {}", output::clean(&name));
+    finish_new(ctx, created, &format!("creating database {}", output::clean(&name)), wait).await
+}
+
+/// A database being made (create, restore, branch): follows its operation when the API
+/// answered 202, then prints its login, the one time the API returns it.
+pub async fn finish_new(ctx: &Ctx, created: Reply<CreatedDatabase>, what: &str, wait: WaitArgs) -> Outcome {
     let mut state = created.database.state.clone();
     if created.status == 202 {
         if let Some(op) = &created.database.operation_id {
-            follow_operation(ctx, &what, op, wait).await?;
+            follow_operation(ctx, what, op, wait).await?;
             if !wait.no_wait {
                 state = ctx.client.database(&created.database.id).await?.database.state.clone();
             }
@@ -119,7 +124,7 @@ async fn create(ctx: &Ctx, name: String, engine: Option<String>, wait: WaitArgs)
 }
 
 /// A new database's details, with its password and connection string (shown once).
-pub fn print_created(c: &CreatedDatabase, state: &str) -> Outcome {
+fn print_created(c: &CreatedDatabase, state: &str) -> Outcome {
     let d = &c.database;
     output::fields(&[
         ("id", d.id.clone()),

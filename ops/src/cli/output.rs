@@ -2,7 +2,7 @@
 //! `data` verbatim for `--json`, and errors on stderr with the exit codes of API.md
 //! (1 API error, 2 usage, 3 network).
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 
 /// Exit codes (API.md, "Client CLI").
 pub const EXIT_API: i32 = 1;
@@ -65,6 +65,12 @@ pub fn report(f: &Failure) -> i32 {
         Failure::Usage(m) => {
             let _ = writeln!(err, "error: {m}");
             EXIT_USAGE
+        }
+        // The reader went away (`berth db list | head -1`): nothing to say to anyone.
+        Failure::Other(e)
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == ErrorKind::BrokenPipe) =>
+        {
+            0
         }
         Failure::Other(e) => {
             let _ = writeln!(err, "error: {e:#}");
