@@ -226,7 +226,12 @@ async fn lifecycle(ctx: &Ctx, db: &str, action: Lifecycle, wait: WaitArgs) -> Ou
     let mut state = r.state.clone();
     if r.status == 202 {
         if let Some(op) = &r.operation_id {
-            follow_operation(ctx, &format!("{} database {}", action.as_str(), r.name), op, wait).await?;
+            let verb = match action {
+                Lifecycle::Stop => "stopping",
+                Lifecycle::Start => "starting",
+                Lifecycle::Restart => "restarting",
+            };
+            follow_operation(ctx, &format!("{verb} database {}", output::clean(&r.name)), op, wait).await?;
             if !wait.no_wait {
                 state = ctx.client.database(&id).await?.database.state.clone();
             }

@@ -89,3 +89,36 @@ fn platform_admins_set_plans_and_list_incidents() {
     assert_eq!(unknown.code, 1);
     assert!(unknown.stderr.contains("NOT_FOUND"), "{}", unknown.stderr);
 }
+
+#[test]
+fn lifecycle_and_reset_password_from_the_cli() {
+    let user = User::new();
+    let key = new_user("cli-life");
+    user.login(&key);
+    let name = db_name("cli-life");
+    let created = user.run(&["db", "create", &name]).ok();
+    let old = created.field("connection string");
+    assert_eq!(crate::psql(&old, "select 1"), "1");
+
+    // Stop: followed to its end; then psql is refused. Start: it answers again.
+    let stopped = user.run(&["db", "stop", &name]).ok();
+    assert!(stopped.stdout.contains("is stopped"), "{}\n{}", stopped.stdout, stopped.stderr);
+    assert!(!crate::psql_ok(&old), "a stopped database refuses connections");
+    let started = user.run(&["db", "start", &name]).ok();
+    assert!(started.stdout.contains("is running"), "{}", started.stdout);
+    assert_eq!(crate::psql(&old, "select 1"), "1");
+    let again = user.run(&["db", "start", &name]);
+    assert_eq!(again.code, 1, "starting a running database: {}", again.stdout);
+    assert!(again.stderr.contains("CONFLICT"), "{}", again.stderr);
+    user.run(&["db", "restart", &name]).ok();
+
+    // A new password: printed once; the old one stops working, the new one works.
+    let reset = user.run(&["db", "reset-password", &name]).ok();
+    let new_password = reset.field("password");
+    let new = reset.field("connection string");
+    assert!(!crate::psql_ok(&old), "the old password no longer logs in");
+    assert_eq!(crate::psql(&new, "select 1"), "1");
+    user.run(&["db", "delete", &name, "--no-wait"]).ok();
+
+    assert_eq!(user.shown_in(&new_password), vec![format!("db reset-password {name}")]);
+}

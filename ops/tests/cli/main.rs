@@ -139,21 +139,30 @@ pub fn db_name(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
-/// Runs the real psql with the login of a `postgresql://` connection string in its
-/// environment; returns its stdout.
-pub fn psql(connection_string: &str, sql: &str) -> String {
+/// The real psql with the login of a `postgresql://` connection string in its environment.
+fn psql_command(connection_string: &str, sql: &str) -> Command {
     let url = reqwest::Url::parse(connection_string).expect("the connection string is a URL");
-    let out = Command::new("psql")
-        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .env("PGHOST", url.host_str().expect("host"))
         .env("PGPORT", url.port().expect("port").to_string())
         .env("PGUSER", url.username())
         .env("PGPASSWORD", url.password().expect("password"))
         .env("PGDATABASE", url.path().trim_start_matches('/'))
-        .output()
-        .expect("psql runs");
+        .env("PGCONNECT_TIMEOUT", "5");
+    cmd
+}
+
+/// Runs `sql` through the real psql; returns its stdout.
+pub fn psql(connection_string: &str, sql: &str) -> String {
+    let out = psql_command(connection_string, sql).output().expect("psql runs");
     assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Whether psql can log in and run `select 1`.
+pub fn psql_ok(connection_string: &str) -> bool {
+    psql_command(connection_string, "select 1").output().expect("psql runs").status.success()
 }
 
 pub fn mode(p: &Path) -> u32 {
