@@ -105,7 +105,12 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
 /// The credential in `Authorization: Bearer …`, if any.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
     let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?.trim();
+    // Scheme names are case-insensitive (RFC 9110 §11.1): `bearer`, `Bearer`, `BEARER`.
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
     (!token.is_empty()).then(|| token.to_owned())
 }
 

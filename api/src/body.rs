@@ -83,6 +83,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if holds_control(bytes) {
         return Err(control_in_body(bytes));
     }
+    // Every body is an object; serde would also take a struct as an array of its fields.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b == b'[') {
+        return Err(ApiError::InvalidRequest("invalid request body: expected a JSON object, not an array".into()));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -90,12 +95,47 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let msg = if inner.is_syntax() || inner.is_eof() {
             format!("the request body is not valid JSON: {inner}")
         } else if path == "." || path.is_empty() {
-            format!("invalid request body: {inner}")
+            format!("invalid request body: {}", plain(&inner.to_string()))
         } else {
-            format!("invalid field `{path}`: {inner}")
+            format!("invalid field `{path}`: {}", plain(&inner.to_string()))
         };
         ApiError::InvalidRequest(msg)
     })
+}
+
+/// A serde message in the API's words: JSON's type names, not Rust's (`expected struct
+/// CreateDatabase with 2 elements` → `expected a JSON object`, `expected u64` → `expected a
+/// non-negative integer`), without the parser's position.
+pub fn plain(msg: &str) -> String {
+    let mut msg = match msg.find(" at line ") {
+        Some(at) => msg[..at].to_owned(),
+        None => msg.to_owned(),
+    };
+    if let Some(at) = msg.find("expected struct ") {
+        msg = format!("{}expected a JSON object", &msg[..at]);
+    }
+    if let Some(at) = msg.find("expected enum ") {
+        msg = format!("{}expected one of the allowed values", &msg[..at]);
+    }
+    for (rust, json) in [
+        ("sequence", "array"),
+        ("a map", "an object"),
+        ("invalid type: map", "invalid type: object"),
+        ("unit value", "null"),
+        ("expected usize", "expected a non-negative integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected i16", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ] {
+        msg = msg.replace(rust, json);
+    }
+    msg
 }
 
 /// Whether a JSON text holds a control character in a string, raw or escaped (`\u0000`,
@@ -186,9 +226,19 @@ pub fn query<T: DeserializeOwned>(qs: &str) -> Result<T, ApiError> {
             }
         }
     }
-    web::Query::<T>::from_query(qs)
-        .map(web::Query::into_inner)
-        .map_err(|e| ApiError::InvalidRequest(format!("invalid query string: {e}")))
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(qs.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let what = match field.as_str() {
+            "limit" => "must be an integer between 1 and 200".to_owned(),
+            "since" | "until" => "must be an RFC 3339 timestamp (e.g. 2026-01-31T12:00:00Z)".to_owned(),
+            _ => plain(&e.into_inner().to_string()),
+        };
+        if field.is_empty() || field == "." {
+            return ApiError::InvalidRequest(format!("invalid query string: {what}"));
+        }
+        ApiError::InvalidRequest(format!("invalid query parameter `{field}`: {what}"))
+    })
 }
 
 #[cfg(test)]
@@ -243,5 +293,47 @@ mod tests {
         assert!(matches!(query::<Q>("action=a%00b"), Err(ApiError::InvalidRequest(m)) if m.contains("`action`")));
         assert!(query::<Q>("action=a%0Ab").is_err());
         assert!(query::<Q>("action=database.create").is_ok());
+    }
+
+    #[test]
+    fn errors_speak_json_not_rust() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            ttl_seconds: Option<u64>,
+        }
+        for (body, want) in [
+            (r#"[]"#, "expected a JSON object"),
+            (r#"["a", 1]"#, "expected a JSON object"),
+            (
+                r#"{"name": "a", "ttl_seconds": -1}"#,
+                "`ttl_seconds`: invalid value: integer `-1`, expected a non-negative integer",
+            ),
+            (r#"{"name": {}}"#, "`name`: invalid type: object, expected a string"),
+        ] {
+            let m = match parse::<Body>(body.as_bytes()) {
+                Err(ApiError::InvalidRequest(m)) => m,
+                other => panic!("{body}: {other:?}"),
+            };
+            assert!(m.contains(want), "{body}: {m}");
+            assert!(!m.contains("struct") && !m.contains("u64") && !m.contains("Body"), "{body}: {m}");
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Q {
+            limit: Option<i64>,
+            since: Option<chrono::DateTime<chrono::Utc>>,
+        }
+        let m = match query::<Q>("limit=abc") {
+            Err(ApiError::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(m, "invalid query parameter `limit`: must be an integer between 1 and 200");
+        assert!(
+            matches!(query::<Q>("since=yesterday"), Err(ApiError::InvalidRequest(m)) if m.contains("`since`: must be an RFC 3339"))
+        );
+        assert!(query::<Q>("limit=5&since=2026-01-31T12:00:00Z").is_ok());
     }
 }

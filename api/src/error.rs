@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use eventstore::StoreError;
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,6 +31,12 @@ pub enum ApiError {
     DatabaseNotFound,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A feature this deployment does not offer (404 `NOT_FOUND`, as for any missing resource).
+    #[error("{0}")]
+    NotOffered(&'static str),
+    /// The path is served, but not with this method; the value is the `allow` header.
+    #[error("this path does not serve this method; it serves: {0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than {0} bytes")]
@@ -56,7 +61,8 @@ impl ApiError {
             Self::Unprocessable(_) => "UNPROCESSABLE",
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::DatabaseNotFound => "DATABASE_NOT_FOUND",
-            Self::NotFound(_) => "NOT_FOUND",
+            Self::NotFound(_) | Self::NotOffered(_) => "NOT_FOUND",
+            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "UNAVAILABLE",
@@ -65,18 +71,7 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-    /// Filled in by the request-id middleware.
-    pub request_id: String,
-}
+pub use wire::{ErrorBody, ErrorDetail};
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -88,7 +83,8 @@ impl ResponseError for ApiError {
             }
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::DatabaseNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::DatabaseNotFound | Self::NotFound(_) | Self::NotOffered(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -101,6 +97,10 @@ impl ResponseError for ApiError {
         if let Self::RateLimited(wait) = self {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
         }
+        if let Self::MethodNotAllowed(allow) = self {
+            res.insert_header(("allow", allow.clone()));
+        }
+        // `request_id` is filled in by the request-id middleware.
         res.json(ErrorBody {
             error: ErrorDetail { code: self.code().into(), message: self.to_string(), request_id: String::new() },
         })

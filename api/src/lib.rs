@@ -15,6 +15,7 @@ pub mod listcache;
 pub mod maintenance;
 pub mod oidc;
 pub mod openapi;
+pub mod openapi_rules;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -146,16 +147,58 @@ pub fn metadata(req: &HttpRequest, caller: &Caller) -> Metadata {
     Metadata { actor: caller.actor(), request_id, causation_id: None, correlation_id: Some(uuid::Uuid::now_v7()) }
 }
 
-async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(openapi::document())
+/// Every route, once. `configure` serves exactly these and `openapi::ApiDoc` documents exactly
+/// these (plus `/metrics`, served where the deployment binds it), so no route can be served
+/// without its entry in the document; the document's tests check each entry is complete.
+macro_rules! with_routes {
+    ($then:ident) => {
+        $then! {
+            root: [health::healthz, health::readyz],
+            api: [
+                health::openapi,
+                databases::create, databases::list, databases::get, databases::remove,
+                collaborators::list, collaborators::add, collaborators::change, collaborators::remove,
+                api_keys::create, api_keys::list, api_keys::replace, api_keys::revoke,
+                auth::session, auth::anonymous, auth::refresh, auth::claim, auth::logout,
+                me::me, me::set_plan,
+                lifecycle::stop, lifecycle::start, lifecycle::restart, lifecycle::reset_password,
+                lifecycle::credentials,
+                allowlist::list, allowlist::add, allowlist::remove,
+                users::list, users::create, users::remove,
+                backups::create, backups::list, backups::get, backups::download, backups::remove,
+                backups::verify, backups::restore, backups::branch,
+                activity::for_database, operations::get, activity::account,
+                incidents::list, incidents::resolve,
+                inspect::metrics, inspect::schema
+            ]
+        }
+    };
 }
+pub(crate) use with_routes;
+
+macro_rules! register {
+    (root: [$($rm:ident::$rf:ident),*], api: [$($am:ident::$af:ident),*]) => {
+        fn root_routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(routes::$rm::$rf);)*
+        }
+        fn api_routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(routes::$am::$af);)*
+        }
+    };
+}
+with_routes!(register);
 
 /// Prometheus text format; unauthenticated (bind `metrics_listen` to keep it private).
-pub async fn metrics_text(render: web::Data<MetricsRender>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body((render.0)())
-}
+pub use routes::health::metrics as metrics_text;
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+/// No route matched: 405 (with `allow`) when the path is known but not the method, else 404.
+async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(pattern) = req.resource_map().match_pattern(req.path()) {
+        let allow = openapi::methods_of(&pattern);
+        if !allow.is_empty() {
+            return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+        }
+    }
     Err(ApiError::NotFound("route"))
 }
 
@@ -166,69 +209,21 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         if let Some(render) = state.config.metrics.clone() {
             cfg.app_data(web::Data::new(render)).route("/metrics", web::get().to(metrics_text));
         }
-        cfg.app_data(state)
-            .app_data(web::Data::new(body::BodyLimit(limit)))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid query string: {e}")).into()),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError::InvalidRequest(format!("invalid path: {e}")).into()),
-            )
-            .service(routes::health::healthz)
-            .service(routes::health::readyz)
-            .service(
-                web::scope("/api/v1")
-                    .route("/openapi.json", web::get().to(openapi_json))
-                    .service(routes::databases::create)
-                    .service(routes::databases::list)
-                    .service(routes::databases::get)
-                    .service(routes::databases::remove)
-                    .service(routes::collaborators::list)
-                    .service(routes::collaborators::add)
-                    .service(routes::collaborators::change)
-                    .service(routes::collaborators::remove)
-                    .service(routes::api_keys::create)
-                    .service(routes::api_keys::list)
-                    .service(routes::api_keys::replace)
-                    .service(routes::api_keys::revoke)
-                    .service(routes::auth::session)
-                    .service(routes::auth::anonymous)
-                    .service(routes::auth::refresh)
-                    .service(routes::auth::claim)
-                    .service(routes::auth::logout)
-                    .service(routes::me::me)
-                    .service(routes::me::set_plan)
-                    .service(routes::lifecycle::stop)
-                    .service(routes::lifecycle::start)
-                    .service(routes::lifecycle::restart)
-                    .service(routes::lifecycle::reset_password)
-                    .service(routes::lifecycle::credentials)
-                    .service(routes::allowlist::list)
-                    .service(routes::allowlist::add)
-                    .service(routes::allowlist::remove)
-                    .service(routes::users::list)
-                    .service(routes::users::create)
-                    .service(routes::users::remove)
-                    .service(routes::backups::create)
-                    .service(routes::backups::list)
-                    .service(routes::backups::get)
-                    .service(routes::backups::download)
-                    .service(routes::backups::remove)
-                    .service(routes::backups::verify)
-                    .service(routes::backups::restore)
-                    .service(routes::backups::branch)
-                    .service(routes::activity::for_database)
-                    .service(routes::operations::get)
-                    .service(routes::activity::account)
-                    .service(routes::incidents::list)
-                    .service(routes::incidents::resolve)
-                    .service(routes::inspect::metrics)
-                    .service(routes::inspect::schema),
-            )
-            .default_service(web::to(not_found));
+        cfg.app_data(state).app_data(web::Data::new(body::BodyLimit(limit)));
+        configure_routes(cfg);
     }
+}
+
+/// The routes alone, with the extractors' error handlers (no state: unit tests route with it).
+pub fn configure_routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|_, _| ApiError::InvalidRequest("invalid query string".into()).into()),
+    )
+    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::InvalidRequest("invalid path".into()).into()))
+    .configure(root_routes)
+    .service(web::scope("/api/v1").configure(api_routes))
+    .default_service(web::to(unrouted));
 }
 
 /// Per-client-IP budget, before anything else is done for the request. Health probes are

@@ -32,7 +32,7 @@ pub async fn lifecycle(
         return Err(domain_error(e));
     }
     let finished = wait_for_operation(state, operation_id, state.config.create_wait).await?;
-    let mut view = DatabaseView::new(&state.store.database(db.id).await?, role);
+    let mut view = crate::views::database_view(&state.store.database(db.id).await?, role);
     view.operation_id = Some(operation_id.to_string());
     Ok((if finished { StatusCode::OK } else { StatusCode::ACCEPTED }, view))
 }

@@ -1,6 +1,14 @@
-//! The OpenAPI document, generated from the handlers' annotations. A route joins it by
-//! being listed here; `every_route_is_documented` in the tests keeps the two in step.
+//! The OpenAPI document: the API's contract (API.md, "Contract rules"), generated from code.
+//! The routes come from the one route table (`with_routes!`), their success bodies and
+//! route-specific errors from the handlers' annotations, the bodies' constraints from `wire`.
+//! What holds for every route is added here, by rule: the errors every route of its kind can
+//! answer (a body can be malformed, a credential missing, a budget spent, the store down),
+//! the `x-request-id` header on every response, `retry-after` on 429, `security: []` on the
+//! public routes, and the links between a resource's creation and the routes that act on it.
 
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,70 +26,218 @@ impl Modify for BearerAuth {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Berth API",
-        description = "Managed PostgreSQL control plane. Any text field or filter holding a NUL or other control \
-                       character is 400 INVALID_REQUEST. Caps (configurable): live API keys per account, manual \
-                       backups per database per UTC day, database users per database (per plan, in /me's quotas): \
-                       403 QUOTA_EXCEEDED; anonymous sign-ups per client address per hour: 429 RATE_LIMITED with \
-                       retry-after."
-    ),
-    paths(
-        routes::health::healthz,
-        routes::health::readyz,
-        routes::databases::create,
-        routes::databases::list,
-        routes::databases::get,
-        routes::databases::remove,
-        routes::collaborators::list,
-        routes::collaborators::add,
-        routes::collaborators::change,
-        routes::collaborators::remove,
-        routes::api_keys::create,
-        routes::api_keys::list,
-        routes::api_keys::replace,
-        routes::api_keys::revoke,
-        routes::auth::session,
-        routes::auth::anonymous,
-        routes::auth::refresh,
-        routes::auth::claim,
-        routes::auth::logout,
-        routes::me::me,
-        routes::me::set_plan,
-        routes::lifecycle::stop,
-        routes::lifecycle::start,
-        routes::lifecycle::restart,
-        routes::lifecycle::reset_password,
-        routes::lifecycle::credentials,
-        routes::allowlist::list,
-        routes::allowlist::add,
-        routes::allowlist::remove,
-        routes::users::list,
-        routes::users::create,
-        routes::users::remove,
-        routes::backups::create,
-        routes::backups::list,
-        routes::backups::get,
-        routes::backups::download,
-        routes::backups::remove,
-        routes::backups::verify,
-        routes::backups::restore,
-        routes::backups::branch,
-        routes::operations::get,
-        routes::activity::account,
-        routes::activity::for_database,
-        routes::incidents::list,
-        routes::incidents::resolve,
-        routes::inspect::metrics,
-        routes::inspect::schema,
-    ),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
-pub struct ApiDoc;
-
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+macro_rules! document {
+    (root: [$($rm:ident::$rf:ident),*], api: [$($am:ident::$af:ident),*]) => {
+        #[derive(OpenApi)]
+        #[openapi(
+            info(
+                title = "Berth API",
+                description = "Managed PostgreSQL control plane. Success bodies are `{\"data\": …}` (lists: \
+                               `{\"data\": […], \"next_cursor\": …}`); errors are `{\"error\": {code, message, \
+                               request_id}}`. Every response carries `x-request-id`. Any text field or filter \
+                               holding a NUL or other control character is 400 INVALID_REQUEST. A known path \
+                               called with a method it does not serve is 405 METHOD_NOT_ALLOWED with `allow`. \
+                               Caps (configurable): live API keys per account, manual backups per database per \
+                               UTC day, database users per database (per plan, in /me's quotas): 403 \
+                               QUOTA_EXCEEDED; anonymous sign-ups per client address per hour: 429 RATE_LIMITED \
+                               with retry-after."
+            ),
+            paths($(routes::$rm::$rf,)* $(routes::$am::$af,)* routes::health::metrics),
+            components(schemas(wire::ErrorCode)),
+            modifiers(&BearerAuth),
+            security(("bearer" = []))
+        )]
+        pub struct ApiDoc;
+    };
 }
+crate::with_routes!(document);
+
+/// The document as served.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        complete(&mut doc);
+        crate::openapi_rules::constrain(&mut doc);
+        doc
+    })
+}
+
+/// The methods the document lists for a path template (upper case), for `allow`.
+pub fn methods_of(template: &str) -> Vec<String> {
+    let Some(item) = document()["paths"].get(template).and_then(Value::as_object) else { return vec![] };
+    METHODS.iter().filter(|m| item.contains_key(**m)).map(|m| m.to_uppercase()).collect()
+}
+
+pub const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// Probes: no budget, no store (but `readyz`, which reports on it).
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => {
+            "INVALID_REQUEST (malformed JSON, a missing or invalid field or parameter, named in the \
+                message), INVALID_NAME, ENGINE_DISABLED"
+        }
+        401 => "UNAUTHENTICATED: missing, malformed, revoked, replaced or expired credential",
+        403 => "FORBIDDEN (the caller's role does not allow it), KEY_SCOPE_DENIED, PLAN_REQUIRED, QUOTA_EXCEEDED",
+        404 => "DATABASE_NOT_FOUND (no such database, or the caller may not see it), NOT_FOUND",
+        409 => "CONFLICT: the name is taken, or the resource is in the wrong state for this",
+        413 => "PAYLOAD_TOO_LARGE: the body is over the configured cap (default 1 MiB)",
+        422 => "UNPROCESSABLE: valid JSON, but semantically impossible",
+        429 => "RATE_LIMITED: the request budget is spent; retry after `retry-after` seconds",
+        500 => "INTERNAL: unexpected; the message never holds a secret or SQL",
+        503 => "UNAVAILABLE: a dependency (the control-plane store, a tenant host, the object store) is unreachable",
+        _ => "error",
+    }
+}
+
+fn request_id_header() -> Value {
+    json!({
+        "description": "The request's id (the client's own, if it sent a sane one); error bodies repeat it.",
+        "required": true,
+        "schema": {"type": "string"}
+    })
+}
+
+/// Adds what holds for every route (see the module's doc).
+fn complete(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for method in METHODS {
+            if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
+                complete_operation(path, op);
+            }
+        }
+    }
+    for (from, status, links) in links() {
+        if let Some(response) = find_operation(doc, from).and_then(|op| op["responses"].get_mut(status)) {
+            response["links"] = links;
+        }
+    }
+}
+
+fn complete_operation(path: &str, op: &mut Map<String, Value>) {
+    let public = op.get("security").and_then(Value::as_array).is_some_and(|s| s.iter().all(|r| r == &json!({})));
+    if public {
+        op.insert("security".into(), json!([]));
+    }
+    let params = op.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+    let has_query = params.iter().any(|p| p["in"] == "query");
+    let has_path = params.iter().any(|p| p["in"] == "path");
+    let has_body = op.contains_key("requestBody");
+    let probe = PROBES.contains(&path);
+    let document_itself = path.ends_with("/openapi.json");
+    let mut statuses = vec![];
+    if has_body || has_query || has_path {
+        statuses.push(400);
+    }
+    if !public {
+        statuses.push(401);
+    }
+    if has_path || path == "/metrics" {
+        statuses.push(404);
+    }
+    if has_body {
+        statuses.push(413);
+    }
+    if !probe {
+        statuses.extend([429, 500]);
+    }
+    if !probe && !document_itself || path == "/readyz" {
+        statuses.push(503);
+    }
+    let responses = op.entry("responses").or_insert_with(|| json!({}));
+    let Some(responses) = responses.as_object_mut() else { return };
+    for status in statuses {
+        responses.entry(status.to_string()).or_insert_with(|| json!({}));
+    }
+    for (status, response) in responses.iter_mut() {
+        let code: u16 = status.parse().unwrap_or(0);
+        if code >= 400 {
+            *response = json!({
+                "description": error_description(code),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            });
+        }
+        // A download is bytes, not the array of integers `Vec<u8>` describes.
+        if let Some(gzip) = response.pointer_mut("/content/application~1gzip") {
+            gzip["schema"] = json!({"type": "string", "format": "binary", "contentMediaType": "application/gzip"});
+        }
+        let headers = response.as_object_mut().map(|r| r.entry("headers").or_insert_with(|| json!({})));
+        if let Some(headers) = headers {
+            headers["x-request-id"] = request_id_header();
+            if code == 429 {
+                headers["retry-after"] = json!({
+                    "description": "Seconds to wait before retrying.",
+                    "required": true,
+                    "schema": {"type": "integer", "minimum": 1}
+                });
+            }
+            if code == 200 && path.ends_with("/download") {
+                headers["x-backup-sha256"] =
+                    json!({"description": "The backup's recorded SHA-256, hex.", "schema": {"type": "string"}});
+            }
+        }
+    }
+}
+
+fn find_operation<'a>(doc: &'a mut Value, operation_id: &str) -> Option<&'a mut Value> {
+    let paths = doc.get_mut("paths")?.as_object_mut()?;
+    paths
+        .values_mut()
+        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|i| i.values_mut()))
+        .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+}
+
+/// OpenAPI links: what a creation's response lets a client (and a stateful fuzzer) call next.
+fn links() -> Vec<(&'static str, &'static str, Value)> {
+    let db = |ops: &[&str]| {
+        let mut links = Map::new();
+        for op in ops {
+            links.insert((*op).into(), json!({"operationId": op, "parameters": {"id": "$response.body#/data/id"}}));
+        }
+        Value::Object(links)
+    };
+    let database_ops = [
+        "getDatabase",
+        "deleteDatabase",
+        "getDatabaseCredentials",
+        "listBackups",
+        "createBackup",
+        "listAllowlistRules",
+    ];
+    let backup = json!({
+        "getBackup": {"operationId": "getBackup",
+            "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}},
+        "deleteBackup": {"operationId": "deleteBackup",
+            "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}},
+    });
+    let rule = json!({"removeAllowlistRule": {"operationId": "removeAllowlistRule",
+        "parameters": {"id": "$request.path.id", "rule_id": "$response.body#/data/id"}}});
+    let user = json!({"deleteDatabaseUser": {"operationId": "deleteDatabaseUser",
+        "parameters": {"id": "$request.path.id", "username": "$response.body#/data/name"}}});
+    let key = json!({
+        "replaceApiKey": {"operationId": "replaceApiKey", "parameters": {"id": "$response.body#/data/id"}},
+        "revokeApiKey": {"operationId": "revokeApiKey", "parameters": {"id": "$response.body#/data/id"}},
+    });
+    let operation = json!({"getOperation": {"operationId": "getOperation",
+        "parameters": {"id": "$response.body#/data/operation_id"}}});
+    vec![
+        ("createDatabase", "201", db(&database_ops)),
+        ("createDatabase", "202", db(&database_ops)),
+        ("createBackup", "202", backup),
+        ("addAllowlistRule", "201", rule.clone()),
+        ("addAllowlistRule", "202", rule),
+        ("createDatabaseUser", "201", user.clone()),
+        ("createDatabaseUser", "202", user),
+        ("createApiKey", "201", key),
+        ("deleteDatabase", "202", operation),
+    ]
+}
+
+#[cfg(test)]
+#[path = "openapi_tests.rs"]
+mod tests;

@@ -11,7 +11,7 @@ use rand::{distributions::Alphanumeric, Rng};
 use crate::auth::Caller;
 use crate::authz::{authorize, Action, DbRole};
 use crate::error::ApiError;
-use crate::views::{CreatedDatabase, DatabaseView};
+use crate::views::CreatedDatabase;
 use crate::AppState;
 
 pub fn stream_of(id: DatabaseId) -> String {
@@ -157,7 +157,7 @@ pub async fn create_from(
     let finished = wait_for_operation(state, operation_id, wait).await?;
     let db = state.store.database(id).await?;
     let status = if finished { StatusCode::CREATED } else { StatusCode::ACCEPTED };
-    let mut view = DatabaseView::new(&db, DbRole::Owner);
+    let mut view = crate::views::database_view(&db, DbRole::Owner);
     view.operation_id = Some(operation_id.to_string());
     Ok((
         status,

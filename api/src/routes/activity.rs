@@ -1,9 +1,6 @@
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::DatabaseId;
 use eventstore::queries::ActivityFilter;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -11,18 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::databases::page_limit;
 use crate::views::{ActivityView, Page};
 use crate::{service, AppState};
-
-#[derive(Deserialize, IntoParams)]
-pub struct ActivityQuery {
-    pub database_id: Option<String>,
-    /// An action, e.g. `database.create`.
-    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    pub action: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use wire::ActivityQuery;
 
 async fn page(
     state: &AppState,
@@ -46,15 +32,14 @@ async fn page(
     };
     let rows = state.store.activity(caller.account_id, &filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(ActivityView::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(crate::views::activity_view).collect(), next_cursor }))
 }
 
 /// The caller's account activity, newest first. A selected-databases key sees only the
 /// entries about its databases (not the account's other entries). A filter holding a control
 /// character is 400 `INVALID_REQUEST`.
-#[utoipa::path(get, path = "/api/v1/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/activity", operation_id = "listActivity", params(ActivityQuery), tag = "activity",
+    responses((status = 200, description = "OK", body = Page<ActivityView>), (status = 404, body = ErrorBody)))]
 #[get("/activity")]
 pub async fn account(
     state: web::Data<AppState>,
@@ -69,8 +54,8 @@ pub async fn account(
 }
 
 /// One database's activity, newest first.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/activity", params(ActivityQuery), tag = "activity",
-    responses((status = 200, body = Page<ActivityView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/activity", operation_id = "listDatabaseActivity", params(ActivityQuery), tag = "activity",
+    responses((status = 200, description = "OK", body = Page<ActivityView>)))]
 #[get("/databases/{id}/activity")]
 pub async fn for_database(
     state: web::Data<AppState>,

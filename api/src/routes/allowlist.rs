@@ -1,65 +1,27 @@
 //! `GET|POST /databases/{id}/allowlist`, `DELETE /databases/{id}/allowlist/{rule_id}`.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use eventstore::access::RuleRow;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{access, metadata, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRule {
-    /// An IPv4/IPv6 network (`203.0.113.0/24`) or a single address. `0.0.0.0/0` is allowed
-    /// and recorded as open to all.
-    pub cidr: String,
-    pub label: Option<String>,
-    /// The rule expires by itself after this many seconds (1 to 2592000).
-    pub ttl_seconds: Option<u64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RuleView {
-    pub id: String,
-    pub cidr: String,
-    pub label: Option<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub open_to_all: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<RuleRow> for RuleView {
-    fn from(r: RuleRow) -> Self {
-        Self {
-            id: r.id.to_string(),
-            cidr: r.cidr,
-            label: r.label,
-            expires_at: r.expires_at,
-            open_to_all: r.open_to_all,
-            created_at: r.created_at,
-        }
-    }
-}
+pub use wire::{NewRule, RuleView};
 
 /// The database's rules; an empty list means open to all sources.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/allowlist", tag = "network",
-    responses((status = 200, body = Vec<RuleView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/allowlist", operation_id = "listAllowlistRules", tag = "network",
+    responses((status = 200, description = "OK", body = Data<Vec<RuleView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/allowlist")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rules = access::list(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(Data { data: rules.into_iter().map(RuleView::from).collect::<Vec<_>>() }))
+    Ok(HttpResponse::Ok().json(Data { data: rules.into_iter().map(crate::views::rule_view).collect::<Vec<_>>() }))
 }
 
 /// Admit a network. 201 once PgBouncer enforces it (HBA file rendered, reloaded, checked);
 /// 202 if that takes longer than the server's wait budget.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", request_body = NewRule, tag = "network",
-    responses((status = 201, body = RuleView), (status = 202, body = RuleView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/allowlist", operation_id = "addAllowlistRule", request_body = NewRule, tag = "network",
+    responses((status = 201, description = "Created", body = Data<RuleView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<RuleView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/databases/{id}/allowlist")]
 pub async fn add(
     req: HttpRequest,
@@ -72,11 +34,11 @@ pub async fn add(
     let (rule, enforced) =
         access::add(&state, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller)).await?;
     let mut resp = if enforced { HttpResponse::Created() } else { HttpResponse::Accepted() };
-    Ok(resp.json(Data { data: RuleView::from(rule) }))
+    Ok(resp.json(Data { data: crate::views::rule_view(rule) }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", tag = "network",
-    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/allowlist/{rule_id}", operation_id = "removeAllowlistRule", tag = "network",
+    responses((status = 204, description = "No content"), (status = 202, description = "Accepted: still under way (poll `operation_id`)"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/allowlist/{rule_id}")]
 pub async fn remove(
     req: HttpRequest,

@@ -1,8 +1,5 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::{AccountCommand, AccountError, ApiKeyId, KeyScope};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
@@ -10,36 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::limits::MAX_SELECTED_DATABASES;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    pub label: String,
-    /// `all` (default) or `selected`.
-    pub scope: Option<String>,
-    /// Required with `selected`: the databases the key may reach (repeats count once).
-    #[schema(max_items = 100)]
-    pub database_ids: Option<Vec<String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct KeyView {
-    pub id: String,
-    pub prefix: String,
-    pub label: String,
-    pub scope: String,
-    pub database_ids: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// Returned by create and replace: the only time `key` is shown.
-#[derive(Serialize, ToSchema)]
-pub struct KeyWithSecret {
-    #[serde(flatten)]
-    pub meta: KeyView,
-    pub key: String,
-}
+pub use wire::{CreateKey, KeyView, KeyWithSecret};
 
 fn account_error(e: AccountError) -> ApiError {
     match e {
@@ -73,9 +41,8 @@ fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
 
 /// A new key. `PLAN_REQUIRED` on the free plan, `QUOTA_EXCEEDED` past the account's cap
 /// on live keys (default 50; revoked keys do not count).
-#[utoipa::path(post, path = "/api/v1/api-keys", request_body = CreateKey, tag = "api-keys",
-    responses((status = 201, body = KeyWithSecret), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/api-keys", operation_id = "createApiKey", request_body = CreateKey, tag = "api-keys",
+    responses((status = 201, description = "Created", body = Data<KeyWithSecret>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/api-keys")]
 pub async fn create(
     req: HttpRequest,
@@ -139,7 +106,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(Data { data: KeyWithSecret { meta, key: new.key } }))
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<KeyView>)))]
+#[utoipa::path(get, path = "/api/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys",
+    responses((status = 200, description = "OK", body = crate::views::Page<KeyView>), (status = 403, body = ErrorBody)))]
 #[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_full_account()?;
@@ -148,8 +116,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
 }
 
 /// A new secret for the same key: the old secret stops working at once.
-#[utoipa::path(post, path = "/api/v1/api-keys/{id}/replace", tag = "api-keys",
-    responses((status = 200, body = KeyWithSecret), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/replace", operation_id = "replaceApiKey", tag = "api-keys",
+    responses((status = 200, description = "OK", body = Data<KeyWithSecret>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/api-keys/{id}/replace")]
 pub async fn replace(
     req: HttpRequest,
@@ -168,8 +136,8 @@ pub async fn replace(
 }
 
 /// Revoke a key, effective on the very next request.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", operation_id = "revokeApiKey", tag = "api-keys",
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/api-keys/{id}")]
 pub async fn revoke(
     req: HttpRequest,

@@ -2,11 +2,9 @@
 //! anonymous account's databases by a verified user.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, UserId};
 use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
@@ -14,50 +12,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::session::Session;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionRequest {
-    pub id_token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub account_id: String,
-    pub platform_role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionView {
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<UserView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AnonymousView {
-    pub account_id: String,
-    pub anonymous_secret: String,
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnonymousCredentials {
-    pub account_id: String,
-    pub anonymous_secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClaimView {
-    pub account_id: String,
-    pub claimed_into: String,
-    pub database_ids: Vec<String>,
-}
+pub use wire::{AnonymousCredentials, AnonymousView, ClaimView, SessionRequest, SessionUserView, SessionView};
 
 fn stream(account: AccountId) -> String {
     format!("account-{}", account.uuid())
@@ -113,11 +68,14 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
 }
 
 /// Exchange an OIDC id token for a Berth session.
-#[utoipa::path(post, path = "/api/v1/auth/session", request_body = SessionRequest, tag = "auth", security(),
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/session", operation_id = "createSession", request_body = SessionRequest, tag = "auth", security(),
+    responses((status = 200, description = "OK", body = Data<SessionView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/session")]
 pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, ApiError> {
-    let oidc = state.oidc.as_ref().ok_or_else(|| ApiError::Unavailable("OIDC sign-in is not configured".into()))?;
+    let oidc = state
+        .oidc
+        .as_ref()
+        .ok_or(ApiError::NotOffered("sign-in with an OIDC id token is not configured on this deployment"))?;
     let identity =
         oidc.verify(&body.0.id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
     let user_id = user_for(&state, &identity).await?;
@@ -125,7 +83,7 @@ pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> 
     let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
     let (token, expires_at) =
         state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
-    let view = UserView {
+    let view = SessionUserView {
         user_id: user_id.to_string(),
         email: user.email,
         account_id: user.account_id.to_string(),
@@ -137,8 +95,8 @@ pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> 
 /// Create an anonymous account (free plan) and a session for it. At most
 /// `anonymous_signups_per_hour` (default 10) per client address per hour, counted in the
 /// control plane: past it, 429 `RATE_LIMITED` with `retry-after`.
-#[utoipa::path(post, path = "/api/v1/auth/anonymous", tag = "auth", security(),
-    responses((status = 201, body = AnonymousView), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/anonymous", operation_id = "createAnonymousAccount", tag = "auth", security(),
+    responses((status = 201, description = "Created", body = Data<AnonymousView>)))]
 #[post("/auth/anonymous")]
 pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (account_id, user_id) = (AccountId::new(), UserId::new());
@@ -185,8 +143,8 @@ async fn check_anonymous(state: &AppState, creds: &AnonymousCredentials) -> Resu
     Ok((account, user))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/anonymous/refresh", request_body = AnonymousCredentials, tag = "auth",
-    security(), responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/anonymous/refresh", operation_id = "refreshAnonymousSession", request_body = AnonymousCredentials, tag = "auth", security(),
+    responses((status = 200, description = "OK", body = Data<SessionView>), (status = 401, body = ErrorBody)))]
 #[post("/auth/anonymous/refresh")]
 pub async fn refresh(state: web::Data<AppState>, body: Json<AnonymousCredentials>) -> Result<HttpResponse, ApiError> {
     let (account_id, user_id) = check_anonymous(&state, &body.0).await?;
@@ -203,9 +161,8 @@ pub async fn refresh(state: web::Data<AppState>, body: Json<AnonymousCredentials
 /// anonymous account's sessions. Idempotent: a retried claim moves nothing twice and answers
 /// the same. 403 `QUOTA_EXCEEDED` (nothing moved) if the databases would take the caller's
 /// account past its plan's database slots.
-#[utoipa::path(post, path = "/api/v1/auth/claim", request_body = AnonymousCredentials, tag = "auth",
-    responses((status = 200, body = ClaimView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/claim", operation_id = "claimAnonymousAccount", request_body = AnonymousCredentials, tag = "auth",
+    responses((status = 200, description = "OK", body = Data<ClaimView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/claim")]
 pub async fn claim(
     req: HttpRequest,
@@ -256,8 +213,8 @@ pub async fn claim(
 /// End the calling session: its token answers 401 `UNAUTHENTICATED` from now on, in every
 /// API process. Other sessions of the user stay valid. An API key cannot log out (it is
 /// revoked with `DELETE /api-keys/{id}`): 400 `INVALID_REQUEST`.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
+    responses((status = 204, description = "No content"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/logout")]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let Some((session_id, expires_at)) = caller.session else {

@@ -2,8 +2,6 @@
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -12,33 +10,13 @@ use crate::body::{Json, JsonOrEmpty};
 use crate::error::{ApiError, ErrorBody};
 use crate::views::{BackupView, CreatedDatabase, Data, Page};
 use crate::{metadata, AppState};
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBackup {
-    pub label: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreBackup {
-    pub backup_id: String,
-    /// The new database's name: `^[a-z][a-z0-9-]{2,62}$`.
-    pub target_name: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BranchDatabase {
-    pub name: String,
-}
+pub use wire::{BranchDatabase, CreateBackup, RestoreBackup};
 
 /// Back the database up now; the backup runs as a job (poll the backup or its operation).
 /// 403 `QUOTA_EXCEEDED` past `manual_backups_per_day` (default 20) manual backups of the
 /// database in the current UTC day; scheduled backups are not counted.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/backups", request_body = CreateBackup, tag = "backups",
-    responses((status = 202, body = BackupView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/backups", operation_id = "createBackup", request_body = CreateBackup, tag = "backups",
+    responses((status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<BackupView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/backups")]
 pub async fn create(
     req: HttpRequest,
@@ -48,20 +26,21 @@ pub async fn create(
     body: JsonOrEmpty<CreateBackup>,
 ) -> Result<HttpResponse, ApiError> {
     let backup = service::request(&state, &caller, &id, body.0.label, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::Accepted().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Accepted().json(Data { data: crate::views::backup_view(backup) }))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}/backups", tag = "backups",
-    responses((status = 200, body = Page<BackupView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups", operation_id = "listBackups", tag = "backups",
+    responses((status = 200, description = "OK", body = Page<BackupView>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/backups")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, _) = crate::service::load_authorized(&state, &caller, &id, Action::Credentials).await?;
     let rows = state.store.backups_of(db.id).await?;
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(BackupView::from).collect(), next_cursor: None }))
+    Ok(HttpResponse::Ok()
+        .json(Page { data: rows.into_iter().map(crate::views::backup_view).collect(), next_cursor: None }))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}", tag = "backups",
-    responses((status = 200, body = BackupView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}", operation_id = "getBackup", tag = "backups",
+    responses((status = 200, description = "OK", body = Data<BackupView>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/backups/{backup_id}")]
 pub async fn get(
     state: web::Data<AppState>,
@@ -69,13 +48,12 @@ pub async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
-    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
 /// Streams the backup's `.sql.gz` object; `x-backup-sha256` carries its recorded checksum.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}/download", tag = "backups",
-    responses((status = 200, content_type = "application/gzip", body = Vec<u8>), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/backups/{backup_id}/download", operation_id = "downloadBackup", tag = "backups",
+    responses((status = 200, description = "The gzip-compressed plain-SQL dump", content_type = "application/gzip", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/backups/{backup_id}/download")]
 pub async fn download(
     state: web::Data<AppState>,
@@ -108,8 +86,8 @@ pub async fn download(
         .streaming(stream.map(|chunk| chunk.map_err(actix_web::error::ErrorServiceUnavailable))))
 }
 
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/backups/{backup_id}", tag = "backups",
-    responses((status = 200, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/backups/{backup_id}", operation_id = "deleteBackup", tag = "backups",
+    responses((status = 200, description = "OK", body = Data<BackupView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/backups/{backup_id}")]
 pub async fn remove(
     req: HttpRequest,
@@ -118,13 +96,13 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let backup = service::delete(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::Ok().json(Data { data: BackupView::from(backup) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
 /// Restore the backup into a scratch database and compare every table with what the backup
 /// recorded; the verdict lands on the backup (`verified_at`, `verified_ok`).
-#[utoipa::path(post, path = "/api/v1/databases/{id}/backups/{backup_id}/verify", tag = "backups",
-    responses((status = 202, body = BackupView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/backups/{backup_id}/verify", operation_id = "verifyBackup", tag = "backups",
+    responses((status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<BackupView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/backups/{backup_id}/verify")]
 pub async fn verify(
     req: HttpRequest,
@@ -133,14 +111,14 @@ pub async fn verify(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (backup, operation_id) = service::verify(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
-    let mut view = BackupView::from(backup);
+    let mut view = crate::views::backup_view(backup);
     view.operation_id = operation_id.to_string();
     Ok(HttpResponse::Accepted().json(Data { data: view }))
 }
 
 /// Restore a backup into a new database (with its own role and password, shown once).
-#[utoipa::path(post, path = "/api/v1/databases/{id}/restore", request_body = RestoreBackup, tag = "backups",
-    responses((status = 202, body = CreatedDatabase), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/restore", operation_id = "restoreBackup", request_body = RestoreBackup, tag = "backups",
+    responses((status = 201, description = "Created", body = Data<CreatedDatabase>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedDatabase>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/restore")]
 pub async fn restore(
     req: HttpRequest,
@@ -156,8 +134,8 @@ pub async fn restore(
 }
 
 /// A new database holding this one's current schema and data; the source stays writable.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/branch", request_body = BranchDatabase, tag = "backups",
-    responses((status = 202, body = CreatedDatabase), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/branch", operation_id = "branchDatabase", request_body = BranchDatabase, tag = "backups",
+    responses((status = 201, description = "Created", body = Data<CreatedDatabase>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedDatabase>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/branch")]
 pub async fn branch(
     req: HttpRequest,

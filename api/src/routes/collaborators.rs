@@ -1,8 +1,5 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::{AccessCommand, AccessError, ShareRole, UserId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -10,28 +7,7 @@ use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::{Data, Page};
 use crate::{metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddCollaborator {
-    pub email: String,
-    /// `admin`, `developer` or `viewer`.
-    pub role: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeRole {
-    pub role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CollaboratorView {
-    pub user_id: String,
-    pub email: String,
-    pub role: String,
-    pub added_at: DateTime<Utc>,
-}
+pub use wire::{AddCollaborator, ChangeRole, CollaboratorView};
 
 fn parse_role(role: &str) -> Result<ShareRole, ApiError> {
     ShareRole::parse(role)
@@ -61,8 +37,8 @@ async fn listed(state: &AppState, db: domain::DatabaseId) -> Result<Vec<Collabor
         .collect())
 }
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}/collaborators", tag = "collaborators",
-    responses((status = 200, body = Vec<CollaboratorView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/collaborators", operation_id = "listCollaborators", tag = "collaborators",
+    responses((status = 200, description = "OK", body = Page<CollaboratorView>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/collaborators")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
@@ -70,8 +46,8 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<Stri
 }
 
 /// Share a database with an existing user, by email.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/collaborators", request_body = AddCollaborator, tag = "collaborators",
-    responses((status = 201, body = CollaboratorView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/collaborators", operation_id = "addCollaborator", request_body = AddCollaborator, tag = "collaborators",
+    responses((status = 201, description = "Created", body = Data<CollaboratorView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/databases/{id}/collaborators")]
 pub async fn add(
     req: HttpRequest,
@@ -97,8 +73,8 @@ pub async fn add(
     Ok(HttpResponse::Created().json(Data { data: added.ok_or(ApiError::Internal)? }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/databases/{id}/collaborators/{user_id}", request_body = ChangeRole,
-    tag = "collaborators", responses((status = 200, body = CollaboratorView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/databases/{id}/collaborators/{user_id}", operation_id = "changeCollaboratorRole", request_body = ChangeRole, tag = "collaborators",
+    responses((status = 200, description = "OK", body = Data<CollaboratorView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[patch("/databases/{id}/collaborators/{user_id}")]
 pub async fn change(
     req: HttpRequest,
@@ -116,8 +92,8 @@ pub async fn change(
     Ok(HttpResponse::Ok().json(Data { data: changed.ok_or(ApiError::NotFound("collaborator"))? }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/collaborators/{user_id}", tag = "collaborators",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/collaborators/{user_id}", operation_id = "removeCollaborator", tag = "collaborators",
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody)))]
 #[delete("/databases/{id}/collaborators/{user_id}")]
 pub async fn remove(
     req: HttpRequest,

@@ -1,7 +1,5 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use domain::DatabaseId;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::authz::{role_on, Action};
@@ -10,21 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::listcache::ListKey;
 use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
 use crate::{metadata, service, AppState};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDatabase {
-    /// `^[a-z][a-z0-9-]{2,62}$`; also the PostgreSQL database and role name.
-    pub name: String,
-    /// Only `postgres` is enabled.
-    pub engine: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use wire::{CreateDatabase, PageQuery};
 
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
@@ -35,9 +19,8 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Create a database; 201 when it is ready within the server's wait budget, else 202.
-#[utoipa::path(post, path = "/api/v1/databases", request_body = CreateDatabase, tag = "databases",
-    responses((status = 201, body = CreatedDatabase), (status = 202, body = CreatedDatabase),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases", operation_id = "createDatabase", request_body = CreateDatabase, tag = "databases",
+    responses((status = 201, description = "Created", body = Data<CreatedDatabase>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedDatabase>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases")]
 pub async fn create(
     req: HttpRequest,
@@ -51,8 +34,8 @@ pub async fn create(
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases", params(PageQuery), tag = "databases",
-    responses((status = 200, body = Page<DatabaseView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases", operation_id = "listDatabases", params(PageQuery), tag = "databases",
+    responses((status = 200, description = "OK", body = Page<DatabaseView>)))]
 #[get("/databases")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -72,15 +55,17 @@ pub async fn list(
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
         let data = rows
             .iter()
-            .filter_map(|(db, collab)| role_on(&caller, db, collab.as_deref()).map(|role| DatabaseView::new(db, role)))
+            .filter_map(|(db, collab)| {
+                role_on(&caller, db, collab.as_deref()).map(|role| crate::views::database_view(db, role))
+            })
             .collect();
         serde_json::to_vec(&Page { data, next_cursor }).map(Into::into).map_err(|_| ApiError::Internal)
     })?;
     Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
 }
 
-#[utoipa::path(get, path = "/api/v1/databases/{id}", tag = "databases",
-    responses((status = 200, body = DatabaseDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}", operation_id = "getDatabase", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<DatabaseDetail>)))]
 #[get("/databases/{id}")]
 pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
@@ -89,14 +74,14 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
         username: db.name.clone(),
         last_backup_at,
         last_verified_backup_at,
-        database: DatabaseView::new(&db, role),
+        database: crate::views::database_view(&db, role),
     };
     Ok(HttpResponse::Ok().json(Data { data: detail }))
 }
 
 /// Delete a database: its PgBouncer pool, its database and its role. Owner only.
-#[utoipa::path(delete, path = "/api/v1/databases/{id}", tag = "databases",
-    responses((status = 202, body = DatabaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}", operation_id = "deleteDatabase", tag = "databases",
+    responses((status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<DatabaseView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}")]
 pub async fn remove(
     req: HttpRequest,
@@ -105,7 +90,7 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, operation_id) = service::delete(&state, &caller, &id, metadata(&req, &caller)).await?;
-    let mut view = DatabaseView::new(&db, crate::authz::DbRole::Owner);
+    let mut view = crate::views::database_view(&db, crate::authz::DbRole::Owner);
     view.operation_id = Some(operation_id.to_string());
     Ok(HttpResponse::Accepted().json(Data { data: view }))
 }

@@ -1,23 +1,44 @@
-use actix_web::{get, web, HttpResponse};
+//! Probes and the platform's self-description: `/healthz`, `/readyz`, `/metrics`,
+//! `/api/v1/openapi.json`. None needs a credential.
 
-use crate::AppState;
+use actix_web::{get, web, HttpResponse};
+use wire::{Data, HealthView};
+
+use crate::error::ApiError;
+use crate::{AppState, MetricsRender};
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "health", security(),
+    responses((status = 200, description = "Alive: `status` is `ok`", body = Data<HealthView>)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Data { data: HealthView { status: "ok".into(), reason: None } })
 }
 
 /// The store answers and its migrations are applied.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200), (status = 503)))]
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "health", security(),
+    responses((status = 200, description = "Ready: `status` is `ready`", body = Data<HealthView>)))]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ready().await {
-        Ok(true) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Ok(false) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "reason": "migrations pending" })),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "reason": "store unreachable" })),
+        Ok(true) => Ok(HttpResponse::Ok().json(Data { data: HealthView { status: "ready".into(), reason: None } })),
+        Ok(false) => Err(ApiError::Unavailable("not ready: migrations pending".into())),
+        Err(_) => Err(ApiError::Unavailable("not ready: the control-plane database is unreachable".into())),
     }
+}
+
+/// This document: the API's contract (OpenAPI 3.1).
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "health", security(),
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+#[get("/openapi.json")]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+/// Prometheus metrics in the text exposition format. Served here only when the deployment
+/// does not bind them to a separate listener (`metrics_listen`); then this path is 404.
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "health", security(),
+    responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(render: web::Data<MetricsRender>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body((render.0)())
 }

@@ -2,69 +2,15 @@
 //! what the platform saw break, not what an actor did.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
 use domain::{IncidentId, PlatformRole};
-use eventstore::incidents::{IncidentFilter, IncidentRow};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use eventstore::incidents::IncidentFilter;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::databases::page_limit;
 use crate::views::{Data, Page};
 use crate::AppState;
-
-#[derive(Serialize, ToSchema)]
-pub struct IncidentResource {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IncidentView {
-    pub id: String,
-    pub kind: String,
-    pub severity: String,
-    pub state: String,
-    pub resource: IncidentResource,
-    pub summary: String,
-    pub first_seen_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub occurrences: i32,
-    pub resolved_at: Option<DateTime<Utc>>,
-}
-
-impl From<IncidentRow> for IncidentView {
-    fn from(i: IncidentRow) -> Self {
-        Self {
-            id: IncidentId(i.id).to_string(),
-            kind: i.kind,
-            severity: i.severity,
-            state: i.state,
-            resource: IncidentResource { kind: i.resource_type, id: i.resource_id },
-            summary: i.summary,
-            first_seen_at: i.first_seen_at,
-            last_seen_at: i.last_seen_at,
-            occurrences: i.occurrences,
-            resolved_at: i.resolved_at,
-        }
-    }
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentQuery {
-    /// `open` or `resolved`.
-    pub state: Option<String>,
-    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    pub kind: Option<String>,
-    /// The resource's id (`db_…`, `host_…`, `api`).
-    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    pub resource: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
+pub use wire::{IncidentQuery, IncidentResource, IncidentView};
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     match caller.platform_role {
@@ -74,8 +20,8 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// System incidents, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/incidents", params(IncidentQuery), tag = "incidents",
-    responses((status = 200, body = Page<IncidentView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/incidents", operation_id = "listIncidents", params(IncidentQuery), tag = "incidents",
+    responses((status = 200, description = "OK", body = Page<IncidentView>), (status = 403, body = ErrorBody)))]
 #[get("/admin/incidents")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -95,12 +41,12 @@ pub async fn list(
         IncidentFilter { state: q.state.clone(), kind: q.kind.clone(), resource_id: q.resource.clone(), before };
     let rows = state.store.incidents(&filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|i| IncidentId(i.id).to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(IncidentView::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(crate::views::incident_view).collect(), next_cursor }))
 }
 
 /// Resolve an incident (resolving a resolved one is a no-op).
-#[utoipa::path(post, path = "/api/v1/admin/incidents/{id}/resolve", tag = "incidents",
-    responses((status = 200, body = Data<IncidentView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/admin/incidents/{id}/resolve", operation_id = "resolveIncident", tag = "incidents",
+    responses((status = 200, description = "OK", body = Data<IncidentView>), (status = 403, body = ErrorBody)))]
 #[post("/admin/incidents/{id}/resolve")]
 pub async fn resolve(
     state: web::Data<AppState>,
@@ -114,5 +60,5 @@ pub async fn resolve(
         other => other?,
     };
     tracing::info!(incident = %id, kind = %row.kind, "incident resolved by an operator");
-    Ok(HttpResponse::Ok().json(Data { data: IncidentView::from(row) }))
+    Ok(HttpResponse::Ok().json(Data { data: crate::views::incident_view(row) }))
 }

@@ -3,64 +3,13 @@
 use actix_web::{get, web, HttpResponse};
 use domain::DatabaseName;
 use hostctl::inspect;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::authz::{Action, DbRole};
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{service, AppState};
-
-#[derive(Serialize, ToSchema)]
-pub struct StatementView {
-    pub query: String,
-    pub calls: i64,
-    pub total_ms: f64,
-    pub mean_ms: f64,
-    pub rows: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DatabaseMetricsView {
-    pub size_bytes: i64,
-    pub active_connections: i64,
-    pub transactions_committed: i64,
-    pub transactions_rolled_back: i64,
-    pub cache_hit_ratio: Option<f64>,
-    /// Whether the host records statement statistics (pg_stat_statements).
-    pub statements_available: bool,
-    /// The busiest statements, with their text: for owners, admins and developers (the roles
-    /// that may see credentials); `null` for viewers, who get the numbers above only.
-    pub top_statements: Option<Vec<StatementView>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ColumnView {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub data_type: String,
-    pub nullable: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TableView {
-    pub schema: String,
-    pub name: String,
-    pub columns: Vec<ColumnView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ViewView {
-    pub schema: String,
-    pub name: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SchemaView {
-    pub tables: Vec<TableView>,
-    pub views: Vec<ViewView>,
-}
+pub use wire::{ColumnView, DatabaseMetricsView, SchemaView, StatementView, TableView, ViewView};
 
 fn host_error(e: hostctl::HostError) -> ApiError {
     tracing::warn!(error = %e, "inspecting a tenant database failed");
@@ -82,8 +31,8 @@ async fn running(
 }
 
 /// Size, connections, transactions, cache hit ratio and (not for viewers) top statements.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", tag = "databases",
-    responses((status = 200, body = Data<DatabaseMetricsView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", operation_id = "getDatabaseMetrics", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<DatabaseMetricsView>), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/metrics")]
 pub async fn metrics(
     state: web::Data<AppState>,
@@ -119,8 +68,8 @@ pub async fn metrics(
 }
 
 /// Tables with their columns and types, and views.
-#[utoipa::path(get, path = "/api/v1/databases/{id}/schema", tag = "databases",
-    responses((status = 200, body = Data<SchemaView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/schema", operation_id = "getDatabaseSchema", tag = "databases",
+    responses((status = 200, description = "OK", body = Data<SchemaView>), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/schema")]
 pub async fn schema(
     state: web::Data<AppState>,

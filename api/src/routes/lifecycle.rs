@@ -21,9 +21,8 @@ async fn lifecycle(
 
 /// Stop: PgBouncer refuses new clients and ends current ones; PostgreSQL refuses direct
 /// connections. 200 once stopped, 202 (with `operation_id`) if still under way.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/stop", tag = "lifecycle",
-    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/stop", operation_id = "stopDatabase", tag = "lifecycle",
+    responses((status = 200, description = "OK", body = Data<DatabaseView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<DatabaseView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/stop")]
 pub async fn stop(
     req: HttpRequest,
@@ -35,9 +34,8 @@ pub async fn stop(
 }
 
 /// Start a stopped database.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/start", tag = "lifecycle",
-    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/start", operation_id = "startDatabase", tag = "lifecycle",
+    responses((status = 200, description = "OK", body = Data<DatabaseView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<DatabaseView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/start")]
 pub async fn start(
     req: HttpRequest,
@@ -49,9 +47,8 @@ pub async fn start(
 }
 
 /// Restart: every client and server connection is dropped; clients may reconnect at once.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/restart", tag = "lifecycle",
-    responses((status = 200, body = DatabaseView), (status = 202, body = DatabaseView),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/restart", operation_id = "restartDatabase", tag = "lifecycle",
+    responses((status = 200, description = "OK", body = Data<DatabaseView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<DatabaseView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/restart")]
 pub async fn restart(
     req: HttpRequest,
@@ -63,9 +60,8 @@ pub async fn restart(
 }
 
 /// A new password on PostgreSQL and PgBouncer; the old one stops working. Returned once.
-#[utoipa::path(post, path = "/api/v1/databases/{id}/reset-password", tag = "credentials",
-    responses((status = 200, body = Credentials), (status = 202, body = Credentials),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/reset-password", operation_id = "resetDatabasePassword", tag = "credentials",
+    responses((status = 200, description = "OK", body = Data<Credentials>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<Credentials>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/reset-password")]
 pub async fn reset_password(
     req: HttpRequest,
@@ -78,8 +74,8 @@ pub async fn reset_password(
 }
 
 /// The database's login (owner, admin, developer).
-#[utoipa::path(get, path = "/api/v1/databases/{id}/credentials", tag = "credentials",
-    responses((status = 200, body = Credentials), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/credentials", operation_id = "getDatabaseCredentials", tag = "credentials",
+    responses((status = 200, description = "OK", body = Data<Credentials>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[get("/databases/{id}/credentials")]
 pub async fn credentials(
     state: web::Data<AppState>,

@@ -1,33 +1,15 @@
 use actix_web::{get, patch, web, HttpRequest, HttpResponse};
-use domain::{AccountCommand, AccountId, Plan, Quotas};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use domain::{AccountCommand, AccountId, Plan};
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{metadata, service, AppState};
+pub use wire::{AccountPatch, AccountPlanView, MeView, UsageView};
 
-#[derive(Serialize, ToSchema)]
-pub struct UsageView {
-    pub databases: i64,
-    pub storage_mb: f64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MeView {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub platform_role: String,
-    pub account_id: String,
-    pub plan: String,
-    #[schema(value_type = Object)]
-    pub quotas: Quotas,
-    pub usage: UsageView,
-}
-
-#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = MeView)))]
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "account",
+    responses((status = 200, description = "OK", body = Data<MeView>)))]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = state.store.user(caller.user_id).await?.ok_or(ApiError::Unauthenticated("the user no longer exists"))?;
@@ -40,22 +22,15 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
             platform_role: user.platform_role,
             account_id: user.account_id.to_string(),
             plan: plan.as_str().into(),
-            quotas: state.config.plans.of(plan),
+            quotas: crate::views::quotas_view(state.config.plans.of(plan)),
             usage: UsageView { databases, storage_mb: bytes as f64 / (1024.0 * 1024.0) },
         },
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    /// `free`, `pro` or `business`.
-    pub plan: String,
-}
-
 /// Platform admins set an account's plan.
-#[utoipa::path(patch, path = "/api/v1/admin/accounts/{id}", request_body = AccountPatch, tag = "admin",
-    responses((status = 200), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/admin/accounts/{id}", operation_id = "setAccountPlan", request_body = AccountPatch, tag = "admin",
+    responses((status = 200, description = "OK", body = Data<AccountPlanView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[patch("/admin/accounts/{id}")]
 pub async fn set_plan(
     req: HttpRequest,
@@ -73,5 +48,5 @@ pub async fn set_plan(
     service::execute_account(&state, account, &AccountCommand::ChangePlan { plan }, metadata(&req, &caller))
         .await?
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(Data { data: serde_json::json!({ "id": account.to_string(), "plan": plan.as_str() }) }))
+    Ok(HttpResponse::Ok().json(Data { data: AccountPlanView { id: account.to_string(), plan: plan.as_str().into() } }))
 }

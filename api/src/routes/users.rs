@@ -1,64 +1,27 @@
 //! `GET|POST /databases/{id}/users`, `DELETE /databases/{id}/users/{username}`.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use eventstore::dbusers::UserRow;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{metadata, users, AppState};
+pub use wire::{CreatedUserView, NewUser, UserView};
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    /// `^[a-z][a-z0-9-]{2,62}$`; the PostgreSQL role is `<database>.<username>` (≤ 63 bytes).
-    pub username: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub name: String,
-    /// The PostgreSQL role to log in as.
-    pub username: String,
-    /// `creating`, `ready` or `removing`.
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for UserView {
-    fn from(u: UserRow) -> Self {
-        Self { name: u.name, username: u.role_name, state: u.state, created_at: u.created_at }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedUserView {
-    #[serde(flatten)]
-    pub user: UserView,
-    /// Shown this once; only a SCRAM verifier is kept.
-    pub password: String,
-    pub connection_string: String,
-}
-
-#[utoipa::path(get, path = "/api/v1/databases/{id}/users", tag = "users",
-    responses((status = 200, body = Vec<UserView>), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/databases/{id}/users", operation_id = "listDatabaseUsers", tag = "users",
+    responses((status = 200, description = "OK", body = Data<Vec<UserView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/users")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rows = users::list(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(Data { data: rows.into_iter().map(UserView::from).collect::<Vec<_>>() }))
+    Ok(HttpResponse::Ok().json(Data { data: rows.into_iter().map(crate::views::user_view).collect::<Vec<_>>() }))
 }
 
 /// A new login role confined to this database, reachable through PgBouncer. 201 once it
 /// logs in, 202 if still being created. 403 `QUOTA_EXCEEDED` past the plan's users per
 /// database (`database_users` in `/me`'s quotas).
-#[utoipa::path(post, path = "/api/v1/databases/{id}/users", request_body = NewUser, tag = "users",
-    responses((status = 201, body = CreatedUserView), (status = 202, body = CreatedUserView),
-              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/databases/{id}/users", operation_id = "createDatabaseUser", request_body = NewUser, tag = "users",
+    responses((status = 201, description = "Created", body = Data<CreatedUserView>), (status = 202, description = "Accepted: still under way (poll `operation_id`)", body = Data<CreatedUserView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/databases/{id}/users")]
 pub async fn create(
     req: HttpRequest,
@@ -68,14 +31,18 @@ pub async fn create(
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let c = users::create(&state, &caller, &id, &body.0.username, metadata(&req, &caller)).await?;
-    let view = CreatedUserView { user: c.user.into(), password: c.password, connection_string: c.connection_string };
+    let view = CreatedUserView {
+        user: crate::views::user_view(c.user),
+        password: c.password,
+        connection_string: c.connection_string,
+    };
     let mut resp = if c.ready { HttpResponse::Created() } else { HttpResponse::Accepted() };
     Ok(resp.json(Data { data: view }))
 }
 
 /// Drop the user's role (its objects pass to the database's owner). 204 once gone, else 202.
-#[utoipa::path(delete, path = "/api/v1/databases/{id}/users/{username}", tag = "users",
-    responses((status = 204), (status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/databases/{id}/users/{username}", operation_id = "deleteDatabaseUser", tag = "users",
+    responses((status = 204, description = "No content"), (status = 202, description = "Accepted: still under way (poll `operation_id`)"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[delete("/databases/{id}/users/{username}")]
 pub async fn remove(
     req: HttpRequest,

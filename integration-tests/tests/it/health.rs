@@ -6,7 +6,7 @@ async fn health_and_readiness_answer_without_credentials() {
     api.get("/healthz").await.expect(200);
     let ready = api.get("/readyz").await;
     ready.expect(200);
-    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.data()["status"], "ready");
 }
 
 #[tokio::test]

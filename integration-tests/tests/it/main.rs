@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod backups;
 mod caps;
+mod contract;
 mod credentials;
 mod databases;
 mod drift;

@@ -1,0 +1,178 @@
+//! The request constraints the handlers enforce, as JSON Schema: what a field accepts is what
+//! the document says, so a generated client (or a fuzzer) that keeps to the schema is never
+//! refused with 400, and one that strays is. Each rule names the code that enforces it.
+
+use serde_json::{json, Value};
+
+/// No control character (API.md: any text holding one is 400 `INVALID_REQUEST`; `body.rs`).
+pub const TEXT: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// `domain::DatabaseName::parse`: the grammar, minus the reserved names and prefixes.
+fn name() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9-]{2,62}$",
+        "not": {"anyOf": [
+            {"enum": ["postgres", "template0", "template1", "pgbouncer", "berth", "berth-admin", "berth-control",
+                      "public", "admin", "root"]},
+            {"pattern": "^(pg|berth)-"}
+        ]}
+    })
+}
+
+/// `domain::{Id}::parse`: the prefix and a ULID.
+fn id(prefix: &str) -> Value {
+    json!({"type": "string", "pattern": format!("^{prefix}_[0-7][0-9A-HJKMNP-TV-Z]{{25}}$")})
+}
+
+fn text(max: u64) -> Value {
+    json!({"type": "string", "pattern": TEXT, "maxLength": max})
+}
+
+/// Text with at least one character that is not whitespace (`domain::AccountCommand::CreateKey`).
+fn label(max: u64) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": max,
+        "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    })
+}
+
+fn one_of(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+/// IPv4 octet without leading zeros (`std::net::Ipv4Addr` refuses them).
+const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+
+/// `domain::Cidr::parse` takes any IPv4/IPv6 network whose host bits are zero; the pattern
+/// admits the IPv4 forms whose host bits are zero by construction (an address, or a /8, /16,
+/// /24 network, or everything). Other networks are accepted too, as the description says.
+fn cidr() -> Value {
+    let o = OCTET;
+    json!({
+        "type": "string",
+        "description": "An IPv4/IPv6 network (`203.0.113.0/24`) or a single address; the network's host bits \
+                        must be zero (`10.0.0.1/8` is refused: use `10.0.0.0/8`). `0.0.0.0/0` is allowed and \
+                        recorded as open to all.",
+        "pattern": format!(
+            "^({o}\\.{o}\\.{o}\\.{o}(/32)?|{o}\\.0\\.0\\.0/8|{o}\\.{o}\\.0\\.0/16|{o}\\.{o}\\.{o}\\.0/24|0\\.0\\.0\\.0/0)$"
+        )
+    })
+}
+
+/// (schema, property, the property's schema) for the request bodies.
+fn properties() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("CreateDatabase", "name", name()),
+        ("CreateDatabase", "engine", json!({"type": ["string", "null"], "enum": ["postgres", null]})),
+        ("BranchDatabase", "name", name()),
+        ("RestoreBackup", "target_name", name()),
+        ("RestoreBackup", "backup_id", text(200)),
+        // `<database>.<username>` must fit PostgreSQL's 63 bytes: short names always do.
+        ("NewUser", "username", {
+            let mut n = name();
+            n["pattern"] = "^[a-z][a-z0-9-]{2,29}$".into();
+            n["description"] =
+                "`^[a-z][a-z0-9-]{2,62}$`, not a reserved name; the role `<database>.<username>` must fit \
+                 63 bytes (longer names are 400 INVALID_NAME)"
+                    .into();
+            n
+        }),
+        ("NewRule", "cidr", cidr()),
+        ("NewRule", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
+        ("NewRule", "ttl_seconds", json!({"type": ["integer", "null"], "minimum": 1, "maximum": 2_592_000})),
+        ("CreateBackup", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 200})),
+        ("CreateKey", "label", label(100)),
+        ("CreateKey", "scope", json!({"type": ["string", "null"], "enum": ["all", "selected", null]})),
+        ("CreateKey", "database_ids", json!({"type": ["array", "null"], "items": text(100), "maxItems": 100})),
+        ("AddCollaborator", "email", text(320)),
+        ("AddCollaborator", "role", one_of(&["admin", "developer", "viewer"])),
+        ("ChangeRole", "role", one_of(&["admin", "developer", "viewer"])),
+        ("AccountPatch", "plan", one_of(&["free", "pro", "business"])),
+        ("SessionRequest", "id_token", text(16_384)),
+        ("AnonymousCredentials", "account_id", text(200)),
+        ("AnonymousCredentials", "anonymous_secret", text(200)),
+    ]
+}
+
+/// Rules across properties (`routes::api_keys::create`): `database_ids` only with, and
+/// always with, `scope: "selected"`.
+fn objects() -> Vec<(&'static str, Value)> {
+    vec![(
+        "CreateKey",
+        json!({"anyOf": [
+            {"properties": {"scope": {"enum": ["all", null]}}, "not": {"required": ["database_ids"]}},
+            {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1}},
+             "required": ["scope", "database_ids"]}
+        ]}),
+    )]
+}
+
+/// (operationId, query parameter, its schema).
+fn parameters() -> Vec<(&'static str, &'static str, Value)> {
+    let activity_cursor = json!({"type": "string", "pattern": "^[0-9]{1,18}$"});
+    vec![
+        ("listDatabases", "cursor", id("db")),
+        ("listIncidents", "cursor", id("inc")),
+        ("listIncidents", "state", one_of(&["open", "resolved"])),
+        ("listActivity", "cursor", activity_cursor.clone()),
+        ("listDatabaseActivity", "cursor", activity_cursor),
+    ]
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        for (k, v) in from {
+            into.insert(k, v);
+        }
+    }
+}
+
+pub fn constrain(doc: &mut Value) {
+    for (schema, property, rule) in properties() {
+        if let Some(p) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{property}")) {
+            let description = p.get("description").cloned();
+            *p = rule;
+            if let (Some(d), None) = (description, p.get("description")) {
+                p["description"] = d;
+            }
+        }
+    }
+    for (schema, rule) in objects() {
+        if let Some(s) = doc.pointer_mut(&format!("/components/schemas/{schema}")) {
+            merge(s, rule);
+        }
+    }
+    let rules = parameters();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|i| i.values_mut()) {
+        let id = op.get("operationId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+        for p in params.iter_mut() {
+            let name = p["name"].as_str().unwrap_or_default().to_owned();
+            if let Some((_, _, rule)) = rules.iter().find(|(o, n, _)| *o == id && *n == name) {
+                merge(&mut p["schema"], rule.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rule lands on a field the document has (a renamed field must not drop its rule).
+    #[test]
+    fn every_rule_finds_its_field() {
+        let doc = crate::openapi::document();
+        for (schema, property, rule) in properties() {
+            let p = doc.pointer(&format!("/components/schemas/{schema}/properties/{property}"));
+            assert_eq!(p.and_then(|p| p.get("type")), rule.get("type"), "{schema}.{property}");
+        }
+        let text = doc.to_string();
+        for (op, param, _) in parameters() {
+            assert!(text.contains(&format!("\"operationId\":\"{op}\"")), "{op}.{param}");
+        }
+    }
+}
