@@ -123,6 +123,12 @@ pub enum DatabaseCommand {
         operation_id: OperationId,
         reason: String,
     },
+    /// The reconciler of stuck operations queues the database's current operation's job again
+    /// (the `requeue`th time): its job was lost.
+    RequeueOperation {
+        operation_id: OperationId,
+        requeue: u32,
+    },
     /// The platform locks a running database (see `database_lock`): no client connects
     /// until it is unlocked.
     Lock {
@@ -221,6 +227,13 @@ pub enum DatabaseEvent {
         operation_id: OperationId,
         reason: String,
     },
+    /// The current operation's job was lost and is queued again (the `requeue`th time);
+    /// nothing else changes.
+    OperationRequeued {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        requeue: u32,
+    },
 }
 
 impl DatabaseEvent {
@@ -243,6 +256,7 @@ impl DatabaseEvent {
             Self::DatabaseLocked { .. } => "DatabaseLocked",
             Self::DatabaseUnlocked { .. } => "DatabaseUnlocked",
             Self::OperationAbandoned { .. } => "OperationAbandoned",
+            Self::OperationRequeued { .. } => "OperationRequeued",
         }
     }
 
@@ -264,6 +278,7 @@ impl DatabaseEvent {
             | Self::PasswordReset { database_id, .. }
             | Self::DatabaseLocked { database_id, .. }
             | Self::OperationAbandoned { database_id, .. }
+            | Self::OperationRequeued { database_id, .. }
             | Self::DatabaseUnlocked { database_id } => *database_id,
         }
     }
@@ -437,6 +452,10 @@ impl Aggregate for Database {
                 }
                 Ok(vec![E::OperationAbandoned { database_id, operation_id: *operation_id, reason: reason.clone() }])
             }
+            C::RequeueOperation { operation_id, requeue } => {
+                let (database_id, _) = self.current_op(*operation_id)?;
+                Ok(vec![E::OperationRequeued { database_id, operation_id: *operation_id, requeue: *requeue }])
+            }
             C::Lock { reason } => self.lock(*reason),
             C::Unlock => self.unlock(),
             C::CompleteMaintenance { operation_id } => {
@@ -496,7 +515,7 @@ impl Aggregate for Database {
             E::DatabaseRestarted { .. } | E::PasswordReset { .. } => self.operation = None,
             E::DatabaseLocked { reason, .. } => self.locked = Some(*reason),
             E::DatabaseUnlocked { .. } => self.locked = None,
-            E::OperationAbandoned { .. } => {}
+            E::OperationAbandoned { .. } | E::OperationRequeued { .. } => {}
         }
     }
 }

@@ -353,6 +353,20 @@ fn an_operation_no_longer_current_can_be_abandoned_and_changes_nothing_else() {
 }
 
 #[test]
+fn only_the_current_operation_is_requeued_and_nothing_else_changes() {
+    let (id, op) = ids();
+    let state = given(&[created(id, op)]);
+    let cmd = DatabaseCommand::RequeueOperation { operation_id: op, requeue: 1 };
+    let events = state.decide(&cmd).expect("decides");
+    assert_eq!(events, vec![DatabaseEvent::OperationRequeued { database_id: id, operation_id: op, requeue: 1 }]);
+    let mut after = state.clone();
+    events.iter().for_each(|e| after.apply(e));
+    assert_eq!(after, state);
+    let cmd = DatabaseCommand::RequeueOperation { operation_id: OperationId::new(), requeue: 1 };
+    assert_eq!(state.decide(&cmd), Err(DatabaseError::StaleOperation));
+}
+
+#[test]
 fn the_current_operation_cannot_be_abandoned() {
     let (id, op) = ids();
     let state = given(&[created(id, op)]);

@@ -159,6 +159,8 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
         E::OperationAbandoned { operation_id, reason, .. } => {
             finish_operation(t, operation_id.uuid(), "failed", Some(reason), e).await?;
         }
+        // In the log for the audit trail; the operation stays as it is until its job ends it.
+        E::OperationRequeued { .. } => {}
     }
     if let Some(activity) = d.activity() {
         let (account, name) = database_owner(t, db).await?;

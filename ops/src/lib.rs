@@ -1,9 +1,12 @@
 //! The `berth` binary's library: the local platform (clusters and PgBouncer as child
-//! processes), platform assembly, configuration, and the operator commands.
+//! processes), platform assembly, configuration, the operator commands, and the user's
+//! client commands (`cli`).
 
 pub mod accounts;
 pub mod audit;
 pub mod bench;
+pub mod chaos;
+pub mod cli;
 pub mod config;
 pub mod harness;
 pub mod keyfile;

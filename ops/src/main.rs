@@ -1,9 +1,10 @@
-//! `berth`: the operator's command line.
+//! `berth`: the user's client (`berth login`, `berth db …`: see `ops::cli`) and the
+//! operator's command line (`berth up`, `serve`, `worker`, `migrate`, `admin`, `audit`, `bench`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use domain::PlatformRole;
 use ops::config::Config;
 use ops::local::{ClusterOptions, PgCluster};
@@ -12,15 +13,20 @@ use ops::{accounts, bench, keyfile, platform, up};
 #[derive(Parser)]
 #[command(name = "berth", version, about = "Berth: a self-hosted control plane for managed PostgreSQL")]
 struct Cli {
-    /// TOML configuration file (BERTH_* environment variables override it).
+    /// Operator commands: TOML configuration file (BERTH_* environment variables override it).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Client commands: print the API's `data` as JSON, as it came.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Client(ops::cli::ClientCommand),
     /// Boot (or reuse) the local platform under DATA_DIR and serve until SIGINT/SIGTERM.
     Up {
         #[arg(long)]
@@ -165,9 +171,23 @@ async fn main() -> anyhow::Result<()> {
     // Before anything is created: files private to their owner (backups, configs, logs).
     ops::modes::restrict_umask();
     init_tracing();
-    let cli = Cli::parse();
+    let mut cmd = ops::cli::help::group(Cli::command());
+    let cli = Cli::from_arg_matches(&cmd.clone().get_matches()).unwrap_or_else(|e| e.exit());
+    let command = match cli.command {
+        Command::Client(ops::cli::ClientCommand::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(clap_complete::Shell::from(shell), &mut cmd, "berth", &mut script);
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(&script);
+            return Ok(());
+        }
+        Command::Client(c) => std::process::exit(ops::cli::run(c, cli.json).await),
+        other => other,
+    };
     let mut config = Config::load(cli.config.as_deref())?;
-    match cli.command {
+    match command {
+        Command::Client(_) => Ok(()),
         Command::Up { data_dir, listen } => {
             if let Some(d) = data_dir {
                 config.data_dir = d;

@@ -55,8 +55,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHost) -> anyhow::Result<()> {
-    let (_, url) = control_database(control).await?;
+    let (dsn, url) = control_database(control).await?;
     let store = open_store_with_key_file(&url, &config.key_file(), config.store_pool).await?;
+    let released = release_jobs_of_dead_runs(&dsn).await?;
+    if released > 0 {
+        eprintln!("queued again {released} job(s) that the previous run left unfinished");
+    }
     register_local_host(&store, "local", host).await?;
     let first_key = if accounts::is_fresh(&store).await? {
         Some(accounts::bootstrap_user(&store, "admin@localhost", PlatformRole::Admin).await?.key)
@@ -81,6 +85,28 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     eprintln!("shutting down");
     services.stop().await;
     Ok(())
+}
+
+/// berth up owns its control plane: no other process runs its workers, so every job a
+/// previous run had taken (`Running`, or fetched and `Queued` under its worker) died with it.
+/// Those go back to `Pending` now, before this run's workers register, instead of after the
+/// queue's orphan timeout (60 s, which must allow for live workers of split deployments).
+/// Like the orphan path, it counts an attempt for the run that died.
+pub async fn release_jobs_of_dead_runs(dsn: &str) -> anyhow::Result<u64> {
+    let client = crate::local::connect(dsn).await?;
+    let exists: bool = client.query_one("select to_regclass('apalis.jobs') is not null", &[]).await?.get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let n = client
+        .execute(
+            "update apalis.jobs set status = 'Pending', done_at = null, lock_by = null, lock_at = null, \
+             attempts = attempts + 1, last_result = '{\"Err\": \"Re-enqueued: the platform restarted.\"}' \
+             where status in ('Running', 'Queued') and lock_by is not null",
+            &[],
+        )
+        .await?;
+    Ok(n)
 }
 
 async fn wait_healthy(base: &str) -> anyhow::Result<()> {

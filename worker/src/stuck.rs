@@ -131,6 +131,14 @@ async fn settle(store: &Store, queue: &Queue<Job>, op: &OperationRow, deadline: 
     let next = (1..=MAX_REQUEUES).find(|n| !pushed.iter().any(|j| j.key == keys[*n as usize]));
     match next {
         Some(n) => {
+            // The event first: a push that then fails is retried by a later round (under the
+            // same key), so the log may name a requeue twice but never misses one.
+            let command = DatabaseCommand::RequeueOperation { operation_id: op.id, requeue: n };
+            match store.execute::<Database>(&stream, &command, &meta(op.id), &[]).await? {
+                Ok(_) => {}
+                Err(DatabaseError::StaleOperation) => return Ok(Settled::Waiting),
+                Err(e) => return Err(e.into()),
+            }
             queue.push(keys[n as usize], job).await?;
             Ok(Settled::Requeued(n))
         }

@@ -157,6 +157,17 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
     )
     .await;
 
+    // Each requeue is in the log: two for the restart, two for the overtaking request.
+    for (database, op) in [(db, restart), (other, overtaking)] {
+        let events = store.read_stream(&format!("database-{}", database.uuid())).await.expect("stream");
+        let requeues: Vec<u64> = events
+            .iter()
+            .filter(|e| e.event_type == "OperationRequeued" && e.data["operation_id"] == op.uuid().to_string())
+            .map(|e| e.data["requeue"].as_u64().expect("requeue"))
+            .collect();
+        assert_eq!(requeues, vec![1, 2], "requeue events of {op}");
+    }
+
     for op in [restart, stop, overtaking] {
         let filter = IncidentFilter {
             kind: Some(kinds::OPERATION_STUCK.into()),

@@ -7,6 +7,7 @@
 mod append;
 mod auth;
 mod backup;
+mod chaos;
 mod provision;
 mod replay;
 mod rotate;
@@ -51,6 +52,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Crash consistency: N trials of random load from concurrent clients, `kill -9` of a
+    /// real `berth up` and restart on the same data dir, then the invariants (lost,
+    /// duplicated, orphaned, stuck, mismatched, replay differences, server errors).
+    /// Exits 1 when any is not zero.
+    Chaos {
+        #[arg(long, default_value_t = 10)]
+        trials: usize,
+        #[arg(long, default_value_t = 3)]
+        clients: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -70,6 +81,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Replay { events } => replay::run(events).await,
         BenchCommand::Rotate { count } => rotate::run(count).await,
         BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
+        BenchCommand::Chaos { trials, clients } => chaos::run(trials, clients).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }

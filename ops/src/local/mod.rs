@@ -22,6 +22,7 @@ use std::path::Path;
 pub use bins::PgBins;
 pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER};
 pub use pg::{ClusterOptions, PgCluster, SUPERUSER};
+pub(crate) use process::{is_alive as is_running, send_signal as signal};
 pub use user::SERVICE_USER;
 
 /// Options for both halves of a tenant host.

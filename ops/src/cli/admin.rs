@@ -1,0 +1,81 @@
+//! Platform admins: `berth incidents list|resolve`, `berth accounts set-plan`.
+
+use clap::Subcommand;
+use client::wire::IncidentQuery;
+
+use super::output::{self, Outcome, Table};
+use super::{opt_time, time, Ctx};
+
+#[derive(Subcommand)]
+pub enum IncidentsCommand {
+    /// Incidents, newest first.
+    #[command(alias = "ls")]
+    List {
+        /// open or resolved.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind (e.g. provision_failed).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this resource's (an id).
+        #[arg(long)]
+        resource: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Mark an incident resolved.
+    Resolve { incident_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum AccountsCommand {
+    /// Change an account's plan (free, pro, business).
+    SetPlan { account_id: String, plan: String },
+}
+
+pub async fn incidents(ctx: &Ctx, command: IncidentsCommand) -> Outcome {
+    match command {
+        IncidentsCommand::List { state, kind, resource, limit } => {
+            let q = IncidentQuery { state, kind, resource, cursor: None, limit: Some(limit) };
+            let r = ctx.client.incidents(&q).await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            let mut t = Table::new(&["ID", "KIND", "SEVERITY", "STATE", "RESOURCE", "SEEN", "LAST SEEN", "SUMMARY"]);
+            for i in &r.data {
+                t.row(vec![
+                    i.id.clone(),
+                    i.kind.clone(),
+                    i.severity.clone(),
+                    i.state.clone(),
+                    format!("{} {}", i.resource.kind, i.resource.id),
+                    i.occurrences.to_string(),
+                    time(&i.last_seen_at),
+                    i.summary.clone(),
+                ]);
+            }
+            t.print()
+        }
+        IncidentsCommand::Resolve { incident_id } => {
+            let r = ctx.client.resolve_incident(&incident_id).await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            println!("incident {} is {} (resolved at {})", r.id, r.state, opt_time(&r.resolved_at));
+            Ok(())
+        }
+    }
+}
+
+pub async fn accounts(ctx: &Ctx, command: AccountsCommand) -> Outcome {
+    match command {
+        AccountsCommand::SetPlan { account_id, plan } => {
+            let r = ctx.client.set_plan(&account_id, &plan).await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            println!("account {} is on plan {}", r.id, r.plan);
+            Ok(())
+        }
+    }
+}

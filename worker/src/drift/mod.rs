@@ -1,0 +1,250 @@
+//! The orphan reconciler: every `interval` it compares what the control plane says should
+//! exist (databases and their state, database users, PgBouncer pools, backup objects) with
+//! what each host and the backup store have, and opens (or bumps) a `drift` incident for
+//! each resource that differs, resolving it once a round finds that resource clean.
+//!
+//! Repaired, because a marker proves the object is Berth's and the log says it should not
+//! exist: a marked role (and the database it owns) of a database deleted or unknown to the
+//! control plane, and marked database-user roles of such a database; PgBouncer pools served
+//! or missing against the control plane, and an HBA file that is not the allowlists' render
+//! (a re-sync renders both from the store). Only reported: a running or stopped database
+//! whose role, database or users' roles are missing on its host; a marked user role of a
+//! live database with no such user (dropping it needs the owner's session inside the tenant
+//! database); backup objects no backup row names; succeeded backups whose object is missing.
+//!
+//! Nothing is judged before it has been seen for `grace` (tracked in memory from round to
+//! round: PostgreSQL does not record when a role was made), and nothing of a database with
+//! an operation at work: a job in flight may be making or removing it.
+//!
+//! PostgreSQL is read only through the maintenance database, as superuser: no tenant
+//! database is ever opened.
+
+mod findings;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use domain::{DatabaseName, HostId};
+use eventstore::incidents::{kinds, IncidentReport};
+use eventstore::Store;
+use hostctl::Hosts;
+use tokio::sync::watch;
+
+pub use findings::*;
+
+/// When each observed thing was first seen, kept between rounds.
+#[derive(Debug, Default)]
+pub struct Seen {
+    first: HashMap<String, Instant>,
+    this_round: HashSet<String>,
+}
+
+impl Seen {
+    fn age(&mut self, key: String) -> Duration {
+        let first = *self.first.entry(key.clone()).or_insert_with(Instant::now);
+        self.this_round.insert(key);
+        first.elapsed()
+    }
+
+    /// Forgets what this round did not see.
+    fn end_round(&mut self) {
+        let seen = std::mem::take(&mut self.this_round);
+        self.first.retain(|k, _| seen.contains(k));
+    }
+}
+
+/// What the reconciler acts with.
+pub struct Reconciler {
+    pub store: Store,
+    pub hosts: Hosts,
+    pub plans: domain::PlanQuotas,
+    pub objects: Option<opendal::Operator>,
+    pub grace: Duration,
+    pub seen: Seen,
+}
+
+pub async fn run(mut r: Reconciler, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = r.reconcile_once().await {
+            tracing::warn!(error = %e, "the orphan reconciler could not finish a round");
+        }
+    }
+}
+
+impl Reconciler {
+    pub fn new(
+        store: Store,
+        hosts: Hosts,
+        plans: domain::PlanQuotas,
+        objects: Option<opendal::Operator>,
+        grace: Duration,
+    ) -> Self {
+        Self { store, hosts, plans, objects, grace, seen: Seen::default() }
+    }
+
+    /// One round over every host and the backup store: reports, repairs, and resolves the
+    /// `drift` incidents of resources found clean. Returns what it found.
+    pub async fn reconcile_once(&mut self) -> anyhow::Result<Vec<Finding>> {
+        let mut findings = Vec::new();
+        // Observed first, intent after: what a job did between the two reads is in the intent.
+        let mut observed = Vec::new();
+        let mut complete = true;
+        for row in self.store.hosts().await? {
+            match self.observe(row.id).await {
+                Ok(o) => observed.push((row.id, o)),
+                Err(e) => {
+                    complete = false;
+                    tracing::warn!(host = %row.name, error = %e, "the orphan reconciler cannot read a host");
+                }
+            }
+        }
+        let objects = match &self.objects {
+            Some(op) => match list_objects(op).await {
+                Ok(keys) => Some(
+                    keys.into_iter().map(|k| (k.clone(), self.seen.age(format!("object:{k}")))).collect::<Vec<_>>(),
+                ),
+                Err(e) => {
+                    complete = false;
+                    tracing::warn!(error = %e, "the orphan reconciler cannot list the backup store");
+                    None
+                }
+            },
+            None => None,
+        };
+        self.seen.end_round();
+        let intent = self.store.intent_databases().await?;
+        let users = self.store.intent_users().await?;
+        for (host, o) in &observed {
+            for f in host_findings(*host, &intent, &users, o, self.grace) {
+                let repaired = self.repair(*host, &f.repair).await;
+                findings.push((f, repaired));
+            }
+        }
+        if let Some(objects) = objects {
+            let rows = self.store.intent_objects().await?;
+            findings.extend(backup_findings(&rows, &objects, self.grace).into_iter().map(|f| (f, None)));
+        }
+        self.record(&findings, complete).await?;
+        Ok(findings.into_iter().map(|(f, _)| f).collect())
+    }
+
+    async fn observe(&mut self, host: HostId) -> anyhow::Result<ObservedHost> {
+        let conn = self.hosts.get(&self.store, host).await?;
+        let client = conn.pool.get().await?;
+        let rows = client
+            .query(
+                "select r.rolname::text, shobj_description(r.oid, 'pg_authid'),
+                        coalesce(array(select d.datname::text from pg_database d where d.datdba = r.oid
+                                       order by 1), '{}')
+                 from pg_roles r
+                 where shobj_description(r.oid, 'pg_authid') like 'berth:%'",
+                &[],
+            )
+            .await?;
+        let mut roles = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (name, comment): (String, String) = (r.get(0), r.get(1));
+            let age = self.seen.age(format!("role:{host}:{name}:{comment}"));
+            roles.push(ObservedRole { name, comment, owns: r.get(2), age });
+        }
+        let databases =
+            client.query("select datname::text from pg_database", &[]).await?.iter().map(|r| r.get(0)).collect();
+        let admin = conn.admin().await?;
+        let served = hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect();
+        // The file first, the allowlists after: a change between the two is in the render.
+        let hba = std::path::Path::new(&conn.row.config_dir).join(hostctl::pgbouncer::HBA_FILE);
+        let on_disk = tokio::fs::read_to_string(&hba).await.ok();
+        let wanted = hostctl::pgbouncer::render_hba(&self.store.host_allowlists(host).await?);
+        let hba_stale = (on_disk.as_deref() != Some(wanted.as_str())).then(|| self.seen.age(format!("hba:{host}")));
+        Ok(ObservedHost { roles, databases, served, hba_stale })
+    }
+
+    /// Carries out a repair; what happened, for the incident.
+    async fn repair(&self, host: HostId, repair: &Repair) -> Option<Result<(), String>> {
+        let conn = match self.hosts.get(&self.store, host).await {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let outcome = match repair {
+            Repair::None => return None,
+            Repair::DropDatabase { id, name } => match DatabaseName::parse(name) {
+                Ok(name) => conn.drop_database(*id, &name).await,
+                Err(e) => return Some(Err(format!("its name is not one Berth makes ({e}); left for an operator"))),
+            },
+            Repair::DropUsers { id } => conn.drop_user_roles_of(*id).await,
+            Repair::SyncBouncer => conn.sync_bouncer(&self.store, &self.plans).await,
+        };
+        Some(outcome.map_err(|e| e.to_string()))
+    }
+
+    async fn record(&self, findings: &[(Finding, Option<Result<(), String>>)], complete: bool) -> anyhow::Result<()> {
+        let mut by_resource: HashMap<&str, Vec<String>> = HashMap::new();
+        for (f, repaired) in findings {
+            let line = match repaired {
+                None => format!("{} (reported)", f.what),
+                Some(Ok(())) => format!("{} (repaired)", f.what),
+                Some(Err(e)) => format!("{} (repair failed: {e})", f.what),
+            };
+            tracing::warn!(resource = f.resource, finding = %line, "drift");
+            metrics::counter!("berth_drift_findings_total").increment(1);
+            by_resource.entry(&f.resource).or_default().push(line);
+        }
+        for (resource, lines) in &by_resource {
+            let resource_type = if *resource == BACKUPS_RESOURCE {
+                "backups"
+            } else if resource.starts_with(HostId::PREFIX) {
+                "host"
+            } else {
+                "database"
+            };
+            let summary = lines.join("; ");
+            let report = IncidentReport {
+                kind: kinds::DRIFT,
+                severity: "warning",
+                resource_type,
+                resource_id: resource,
+                summary: &summary,
+            };
+            self.store.report_incident(&report).await?;
+        }
+        if complete {
+            for resource in self.store.open_incident_resources(kinds::DRIFT).await? {
+                if !by_resource.contains_key(resource.as_str())
+                    && self.store.resolve_incident(kinds::DRIFT, &resource).await?
+                {
+                    tracing::info!(resource, "drift cleared; incident resolved");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every object key in the backup store (temporary files of writes under way excluded).
+async fn list_objects(op: &opendal::Operator) -> anyhow::Result<Vec<String>> {
+    let entries = op.list_with("").recursive(true).await?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.metadata().is_file() && !e.path().starts_with(".tmp/"))
+        .map(|e| e.path().to_owned())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    #[test]
+    fn what_a_round_does_not_see_is_forgotten() {
+        let mut seen = Seen::default();
+        seen.age("x".into());
+        seen.end_round();
+        assert!(seen.first.contains_key("x"));
+        seen.end_round();
+        assert!(!seen.first.contains_key("x"));
+    }
+}
