@@ -161,9 +161,8 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
     let selected = matches!(cred, Cred::SelectedIn | Cred::SelectedOut);
     match least(needs) {
         None => {
-            if needs == Needs::PlatformAdmin {
-                (403, "FORBIDDEN")
-            } else if needs == Needs::SessionOnly && cred != Cred::Session {
+            // Not a platform admin; a key where only a session may (logout).
+            if needs == Needs::PlatformAdmin || (needs == Needs::SessionOnly && cred != Cred::Session) {
                 (403, "FORBIDDEN")
             } else if needs == Needs::FullAccount && selected {
                 (403, "KEY_SCOPE_DENIED")
