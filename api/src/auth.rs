@@ -58,7 +58,7 @@ impl Caller {
 
 const REJECTED: &str = "a valid credential is required: Authorization: Bearer <API key or session token>";
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     if let Some((prefix, secret)) = keys::split(token) {
         let row = match state.key_cache.lookup(prefix) {
             Lookup::Hit(row) => row,
@@ -116,10 +116,16 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        // Without `Authorization`, the dashboard's session cookie (with its CSRF check).
+        let cookie = if token.is_none() { crate::cookie::credential(req) } else { None };
         Box::pin(async move {
             let state = state.ok_or(ApiError::Internal)?;
+            let token = token.or_else(|| cookie.as_ref().map(|c| c.token.clone()));
             let token = token.ok_or(ApiError::Unauthenticated(REJECTED))?;
             let caller = authenticate(&state, &token).await?;
+            if let Some(cookie) = &cookie {
+                crate::cookie::check(&state, &caller, cookie)?;
+            }
             if let Some(limiter) = &state.credential_limiter {
                 limiter.take(&caller.user_id.to_string()).map_err(ApiError::RateLimited)?;
             }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz;
 pub mod backups;
 pub mod body;
+pub mod cookie;
 pub mod error;
 pub mod error_burst;
 pub mod keycache;
@@ -198,6 +199,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(routes::auth::refresh)
                     .service(routes::auth::claim)
                     .service(routes::auth::logout)
+                    .service(cookie::sign_in)
+                    .service(cookie::methods)
                     .service(routes::me::me)
                     .service(routes::me::set_plan)
                     .service(routes::lifecycle::stop)
@@ -267,6 +270,7 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
             .wrap(actix_web::middleware::from_fn(ip_budget))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .configure(configure(state.clone()))
+            .configure(dashboard::configure)
     })
     .workers(workers)
     .shutdown_timeout(5)

@@ -1,0 +1,77 @@
+// The shell: who is signed in, the navigation, and a hash router.
+import { get, post, whenSignedOut } from './api.js';
+import { h, act } from './ui.js';
+import { signIn } from './signin.js';
+import { databases } from './databases.js';
+import { database } from './database.js';
+import { keys } from './keys.js';
+import { account } from './account.js';
+import { admin } from './admin.js';
+
+const main = document.getElementById('main');
+const top = document.getElementById('top');
+let me = null;
+let token = { stopped: false };
+
+const routes = [
+  [/^#\/databases\/([^/]+)(?:\/([a-z]+))?$/, (m) => database(main, me, m[1], m[2] || 'overview', token)],
+  [/^#\/keys$/, () => keys(main, me, token)],
+  [/^#\/account$/, () => account(main, me, token)],
+  [/^#\/admin$/, () => admin(main, me, token)],
+  [/^#\/databases$/, () => databases(main, me, token)],
+];
+
+function nav() {
+  const here = location.hash.split('/')[1] || 'databases';
+  const link = (href, label, key) =>
+    h('a', { href, 'aria-current': here === key ? 'page' : null }, label);
+  const out = h('button', { type: 'button', class: 'link', 'data-test': 'sign-out' }, 'Sign out');
+  out.addEventListener('click', () => act(out, async () => {
+    await post('/auth/logout');
+    me = null;
+    location.hash = '#/signin';
+  }));
+  top.replaceChildren(h('nav', { 'aria-label': 'Main' },
+    h('a', { href: '#/databases', class: 'brand' }, 'Berth'),
+    link('#/databases', 'Databases', 'databases'),
+    link('#/keys', 'API keys', 'keys'),
+    link('#/account', 'Account', 'account'),
+    me.platform_role === 'admin' ? link('#/admin', 'Admin', 'admin') : null,
+    h('span', { class: 'who' }, me.email || (me.plan === 'free' ? 'anonymous' : me.account_id)),
+    out));
+}
+
+async function route() {
+  token.stopped = true;
+  token = { stopped: false };
+  if (!me) {
+    try { me = await get('/me'); } catch { me = null; }
+  }
+  if (!me || location.hash === '#/signin') {
+    if (me && location.hash === '#/signin') { location.hash = '#/databases'; return; }
+    top.replaceChildren();
+    return signIn(main, async () => {
+      me = await get('/me');
+      location.hash = '#/databases';
+      if (location.hash === '#/databases') route();
+    });
+  }
+  nav();
+  const hash = location.hash || '#/databases';
+  for (const [re, page] of routes) {
+    const m = hash.match(re);
+    if (m) {
+      main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      await page(m);
+      main.focus({ preventScroll: true });
+      return;
+    }
+  }
+  location.hash = '#/databases';
+}
+
+whenSignedOut(() => {
+  if (me) { me = null; route(); }
+});
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,94 @@
+// One database: its header, lifecycle actions, and a tab per part (see dbparts.js).
+import { get, post } from './api.js';
+import { h, act, badge, bytes, when, poll, secret, secretsBox, errorText } from './ui.js';
+import { parts } from './dbparts.js';
+
+const TABS = [
+  ['overview', 'Overview'], ['network', 'Network'], ['users', 'Users'], ['collaborators', 'Collaborators'],
+  ['backups', 'Backups'], ['activity', 'Activity'], ['metrics', 'Metrics'], ['schema', 'Schema'],
+];
+
+// What a role may do (API.md's permission table).
+export function rights(role) {
+  return {
+    credentials: role !== 'viewer',
+    backups: role !== 'viewer',
+    manage: role === 'owner' || role === 'admin',
+    owner: role === 'owner',
+  };
+}
+
+export async function database(main, me, id, tab, token) {
+  let db;
+  try {
+    db = await get(`/databases/${encodeURIComponent(id)}`);
+  } catch (e) {
+    main.replaceChildren(h('h1', {}, 'Database'), h('p', { class: 'error' }, errorText(e)));
+    return;
+  }
+  const can = rights(db.role);
+  const state = h('span', { 'data-test': 'db-state' }, badge(db.state));
+  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Database sections' },
+    TABS.map(([k, label]) => h('a', { href: `#/databases/${db.id}/${k}`, 'aria-current': k === tab ? 'page' : null }, label)));
+  const body = h('section', { 'data-test': `tab-${tab}` });
+  main.replaceChildren(
+    h('p', {}, h('a', { href: '#/databases' }, '← Databases')),
+    h('h1', {}, db.name, ' ', state),
+    h('p', { class: 'muted' }, `${db.engine} · your role: `, h('strong', { 'data-test': 'my-role' }, db.role),
+      ` · ${bytes(db.size_bytes)} · created `, when(db.created_at)),
+    tabs, body);
+  const ctx = { db, can, token, me, reload: () => database(main, me, id, tab, token), state };
+  if (tab === 'overview') overview(body, ctx);
+  else if (parts[tab]) await parts[tab](body, ctx);
+}
+
+function overview(body, ctx) {
+  const { db, can } = ctx;
+  const out = h('div');
+  const info = h('dl', { class: 'facts', 'data-test': 'connection' },
+    h('dt', {}, 'Host'), h('dd', {}, db.host), h('dt', {}, 'Port'), h('dd', {}, String(db.port)),
+    h('dt', {}, 'Database'), h('dd', {}, db.name), h('dt', {}, 'Username'), h('dd', {}, db.username),
+    h('dt', {}, 'Last backup'), h('dd', {}, when(db.last_backup_at)));
+  const parts = [h('h2', {}, 'Connection'), info];
+  if (can.credentials) {
+    const reveal = h('button', { type: 'button', class: 'secondary', 'data-test': 'reveal' }, 'Reveal password');
+    reveal.addEventListener('click', () => act(reveal, async () => {
+      const c = await get(`/databases/${db.id}/credentials`);
+      out.replaceChildren(secret('Password', c.password, 'password'),
+        secret('Connection string', c.connection_string, 'connection-string'));
+      reveal.remove();
+    }));
+    parts.push(reveal);
+  }
+  parts.push(out);
+  if (can.manage) {
+    const life = h('div', { class: 'actions', 'data-test': 'lifecycle' });
+    for (const [verb, label] of [['stop', 'Stop'], ['start', 'Start'], ['restart', 'Restart']]) {
+      const b = h('button', { type: 'button', class: 'secondary', 'data-test': `do-${verb}` }, label);
+      b.addEventListener('click', () => act(b, async () => {
+        await post(`/databases/${db.id}/${verb}`);
+        await follow(ctx);
+      }));
+      life.append(b);
+    }
+    const reset = h('button', { type: 'button', class: 'secondary', 'data-test': 'reset-password' }, 'Reset password');
+    reset.addEventListener('click', () => act(reset, async () => {
+      const c = await post(`/databases/${db.id}/reset-password`);
+      out.replaceChildren(secretsBox('New password', 'Shown only now. The old password no longer works.',
+        secret('Password', c.password, 'password'), secret('Connection string', c.connection_string, 'connection-string')));
+    }));
+    life.append(reset);
+    parts.push(h('h2', {}, 'Lifecycle'), life);
+  }
+  body.replaceChildren(...parts);
+}
+
+// Shows the state as it changes until it settles.
+async function follow(ctx) {
+  const draw = (s) => ctx.state.replaceChildren(badge(s));
+  poll(async () => {
+    const d = await get(`/databases/${ctx.db.id}`);
+    draw(d.state);
+    return d.state === 'running' || d.state === 'stopped' || d.state === 'failed';
+  }, ctx.token, 300, 3000);
+}
