@@ -52,8 +52,8 @@ async function route() {
     top.replaceChildren();
     return signIn(main, async () => {
       me = await get('/me');
-      location.hash = '#/databases';
       if (location.hash === '#/databases') route();
+      else location.hash = '#/databases';
     });
   }
   nav();
