@@ -44,6 +44,7 @@ function nav() {
 async function route() {
   token.stopped = true;
   token = { stopped: false };
+  document.getElementById('toast').className = '';
   if (!me) {
     try { me = await get('/me'); } catch { me = null; }
   }

@@ -18,7 +18,7 @@ export async function databases(main, me, token) {
 
   const row = (d) => h('tr', { 'data-test': 'db-row', 'data-name': d.name, 'data-state': d.state },
     h('th', { scope: 'row' }, h('a', { href: `#/databases/${d.id}` }, d.name)),
-    h('td', {}, d.role), h('td', {}, d.engine), h('td', {}, badge(d.state)),
+    h('td', {}, d.role), h('td', { class: 'hide-sm' }, d.engine), h('td', {}, badge(d.state)),
     h('td', { class: 'num' }, bytes(d.size_bytes)));
 
   function draw() {
@@ -55,12 +55,15 @@ export async function databases(main, me, token) {
   parts.push(created, h('div', { class: 'toolbar' }, field('Filter', search), count),
     h('div', { class: 'scroll' }, h('table', { 'data-test': 'db-table' },
       h('caption', { class: 'sr' }, 'Your databases'),
-      h('thead', {}, h('tr', {}, ['Name', 'Role', 'Engine', 'State', 'Size'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Role', 'Engine', 'State', 'Size'].map((c) => h('th', { scope: 'col', class: c === 'Engine' ? 'hide-sm' : null }, c)))),
       body)), pager);
   main.replaceChildren(...parts);
-  const ms = performance.now() - started;
-  main.dataset.renderMs = ms.toFixed(1);
-  performance.mark('berth:databases-rendered', { detail: { ms, count: list.length } });
+  // Fetched, laid out and painted: the next frame after the DOM change.
+  requestAnimationFrame(() => setTimeout(() => {
+    const ms = performance.now() - started;
+    main.dataset.renderMs = ms.toFixed(1);
+    performance.mark('berth:databases-rendered', { detail: { ms, count: list.length } });
+  }, 0));
 
   function watch() {
     if (!list.every((d) => SETTLED.has(d.state))) poll(load, token);

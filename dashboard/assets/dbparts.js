@@ -5,7 +5,12 @@ import { h, act, badge, bytes, when, poll, secret, secretsBox, confirmButton, fi
 const enc = encodeURIComponent;
 
 async function guarded(body, f) {
-  try { await f(); } catch (e) { body.replaceChildren(h('p', { class: 'error' }, errorText(e))); }
+  try {
+    await f();
+  } catch (e) {
+    const text = e.status === 403 ? 'Your role on this database does not include this.' : errorText(e);
+    body.replaceChildren(h('p', { class: e.status === 403 ? 'muted' : 'error' }, text));
+  }
 }
 
 async function network(body, { db, can }) {
@@ -190,11 +195,15 @@ function restoreForm(db, b, out) {
   return f;
 }
 
-async function activity(body, { db }) {
+async function activity(body, { db, me }) {
+  const who = (a) => {
+    const user = a.actor.user_id === me.user_id ? 'you' : a.actor.user_id || 'platform';
+    return a.actor.api_key_id ? `${user} (key ${a.actor.api_key_id})` : user;
+  };
   await guarded(body, async () => {
     const page = await get(`/databases/${db.id}/activity?limit=50`);
     const rows = page.map((a) => h('tr', {}, h('td', {}, when(a.at)), h('td', {}, h('code', {}, a.action)),
-      h('td', {}, a.actor.api_key_id ? `${a.actor.user_id || ''} (key ${a.actor.api_key_id})` : a.actor.user_id || 'platform'),
+      h('td', {}, who(a)),
       h('td', {}, a.resource.name || a.resource.id)));
     body.replaceChildren(h('h2', {}, 'Activity'), table('Activity', ['When', 'Action', 'Actor', 'Resource'], rows, 'No activity.'));
   });
@@ -204,7 +213,7 @@ async function metrics(body, { db, token }) {
   const samples = [];
   const charts = h('div', { class: 'charts', 'data-test': 'charts' });
   const top = h('div');
-  body.replaceChildren(h('h2', {}, 'Metrics'), h('p', { class: 'muted' }, 'Sampled every 5 seconds while this page is open.'), charts, top);
+  body.replaceChildren(h('h2', {}, 'Metrics'), h('p', { class: 'muted' }, 'Sampled every few seconds while this page is open.'), charts, top);
   const tick = async () => {
     if (token.stopped) return;
     try {
@@ -218,12 +227,12 @@ async function metrics(body, { db, token }) {
         chart('Transactions / s', tx, (x) => x.toFixed(1)));
       if (m.top_statements && m.top_statements.length) {
         top.replaceChildren(h('h3', {}, 'Busiest statements'), table('Busiest statements', ['Statement', 'Calls', 'Mean ms'],
-          m.top_statements.slice(0, 10).map((s) => h('tr', {}, h('td', {}, h('code', {}, s.query)), h('td', { class: 'num' }, s.calls), h('td', { class: 'num' }, s.mean_ms.toFixed(2))))));
+          m.top_statements.slice(0, 10).map((s) => h('tr', {}, h('td', {}, h('code', { class: 'stmt', title: s.query }, s.query.length > 200 ? s.query.slice(0, 200) + '…' : s.query)), h('td', { class: 'num' }, s.calls), h('td', { class: 'num' }, s.mean_ms.toFixed(2))))));
       }
     } catch (e) {
       charts.replaceChildren(h('p', { class: 'error' }, errorText(e)));
     }
-    setTimeout(tick, 5000);
+    setTimeout(tick, samples.length < 5 ? 1500 : 5000);
   };
   await tick();
 }

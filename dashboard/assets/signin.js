@@ -12,7 +12,7 @@ export async function signIn(main, done) {
   const submit = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { class: 'card narrow', 'data-test': 'signin-form' },
     h('h1', {}, 'Sign in to Berth'),
-    field('API key', key, 'Create one with `berth admin bootstrap` or from another session. It is sent once, to this server.'),
+    field('API key', key, 'A full-account key (berth admin bootstrap prints the first one). It is exchanged for a session cookie.'),
     submit, error);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -91,7 +91,7 @@ async fn scenario() {
     api.wait_state(&restored, "running").await;
 
     b.route(&format!("#/databases/{id}/metrics")).await;
-    b.find("[data-test=charts] svg path.line").await;
+    b.until("two metrics samples", "const p = document.querySelector('[data-test=charts] svg path.line'); return !!p && p.getAttribute('d').includes('L');").await;
     b.screenshot("06-metrics").await;
     b.route(&format!("#/databases/{id}/activity")).await;
     b.find("[data-test=tab-activity] table").await;
