@@ -173,12 +173,14 @@ pub async fn sign_in(
                 return Err(ApiError::InvalidRequest("invalid field `api_key`: not an API key".into()));
             }
             caller.require_full_account()?;
-            let (token, _) = state.sessions.issue(&Session {
+            let prefix = crate::keys::split(key.trim()).map(|(p, _)| p).ok_or(ApiError::Internal)?;
+            let session = Session {
                 user_id: caller.user_id,
                 account_id: caller.account_id,
                 platform_role: caller.platform_role,
                 anonymous: false,
-            });
+            };
+            let (token, _) = state.sessions.issue_for_key(&session, prefix);
             let caller = authenticate(&state, &token).await?;
             (token, caller)
         }

@@ -107,6 +107,14 @@ async fn the_cookie_session_refuses_writes_without_its_csrf_token() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // The same actor as through the API with that key: the user and the key signed in with.
+    let prefix = user.key.split('_').nth(1).expect("a prefix");
+    let keys = owner.get("/api-keys").await;
+    let key_id =
+        keys.data().as_array().expect("keys").iter().find(|k| k["prefix"] == prefix).expect("the key")["id"].clone();
+    let logged = owner.wait_activity("/activity?action=api_key.create", |e| !e.is_empty()).await;
+    let actor = &logged.data()[0]["actor"];
+    assert_eq!((&actor["user_id"], &actor["api_key_id"]), (&json!(user.user_id.to_string()), &key_id), "{actor}");
 
     // Sign-out ends the session server-side and clears the cookies.
     let base = &app().api_url;
@@ -122,6 +130,19 @@ async fn the_cookie_session_refuses_writes_without_its_csrf_token() {
     assert!(cleared.iter().any(|c| c.starts_with("berth_session=;") && c.contains("Max-Age=0")), "{cleared:?}");
     let (status, _) = with_cookie(reqwest::Method::GET, "/me", &s.session, None, None).await;
     assert_eq!(status, 401, "the ended session no longer works");
+}
+
+#[tokio::test]
+async fn revoking_the_key_ends_the_dashboard_session_signed_in_with_it() {
+    let user = app().new_user("dash-revoke").await.expect("user");
+    let owner = Api::new(Some(&user.key));
+    let (key_id, key) = owner.create_key(json!({ "label": "for the dashboard" })).await;
+    let (status, signed, _) = sign_in(json!({ "api_key": key }), &[]).await;
+    assert_eq!(status, 200);
+    let s = signed.expect("cookies");
+    assert_eq!(with_cookie(reqwest::Method::GET, "/me", &s.session, None, None).await.0, 200);
+    owner.delete(&format!("/api-keys/{key_id}")).await.expect(204);
+    assert_eq!(with_cookie(reqwest::Method::GET, "/me", &s.session, None, None).await.0, 401, "ended with its key");
 }
 
 #[tokio::test]
