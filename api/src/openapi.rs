@@ -48,6 +48,8 @@ impl Modify for BearerAuth {
         routes::auth::refresh,
         routes::auth::claim,
         routes::auth::logout,
+        crate::cookie::sign_in,
+        crate::cookie::methods,
         routes::me::me,
         routes::me::set_plan,
         routes::lifecycle::stop,

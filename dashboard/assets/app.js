@@ -13,12 +13,14 @@ const top = document.getElementById('top');
 let me = null;
 let token = { stopped: false };
 
+// Each route renders into a view of its own: a slow page that finishes after the route
+// changed writes into a view no longer shown.
 const routes = [
-  [/^#\/databases\/([^/]+)(?:\/([a-z]+))?$/, (m) => database(main, me, m[1], m[2] || 'overview', token)],
-  [/^#\/keys$/, () => keys(main, me, token)],
-  [/^#\/account$/, () => account(main, me, token)],
-  [/^#\/admin$/, () => admin(main, me, token)],
-  [/^#\/databases$/, () => databases(main, me, token)],
+  [/^#\/databases\/([^/]+)(?:\/([a-z]+))?$/, (v, m) => database(v, me, m[1], m[2] || 'overview', token)],
+  [/^#\/keys$/, (v) => keys(v, me, token)],
+  [/^#\/account$/, (v) => account(v, me, token)],
+  [/^#\/admin$/, (v) => admin(v, me, token)],
+  [/^#\/databases$/, (v) => databases(v, me, token)],
 ];
 
 function nav() {
@@ -37,7 +39,7 @@ function nav() {
     link('#/keys', 'API keys', 'keys'),
     link('#/account', 'Account', 'account'),
     me.platform_role === 'admin' ? link('#/admin', 'Admin', 'admin') : null,
-    h('span', { class: 'who' }, me.email || (me.plan === 'free' ? 'anonymous' : me.account_id)),
+    h('span', { class: 'who' }, me.email || 'anonymous'),
     out));
 }
 
@@ -51,7 +53,9 @@ async function route() {
   if (!me || location.hash === '#/signin') {
     if (me && location.hash === '#/signin') { location.hash = '#/databases'; return; }
     top.replaceChildren();
-    return signIn(main, async () => {
+    const view = h('div');
+    main.replaceChildren(view);
+    return signIn(view, async () => {
       me = await get('/me');
       if (location.hash === '#/databases') route();
       else location.hash = '#/databases';
@@ -62,8 +66,9 @@ async function route() {
   for (const [re, page] of routes) {
     const m = hash.match(re);
     if (m) {
-      main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
-      await page(m);
+      const view = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+      main.replaceChildren(view);
+      await page(view, m);
       main.focus({ preventScroll: true });
       return;
     }

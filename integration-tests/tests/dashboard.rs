@@ -85,6 +85,12 @@ async fn scenario() {
     b.click(&format!("tr[data-name='{name}'] a")).await;
     b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
     b.screenshot("03-database").await;
+    // Stop and start from the page; the state badge follows without a reload.
+    b.click("[data-test=do-stop]").await;
+    b.find("[data-test=db-state] .s-stopped").await;
+    assert_eq!(api.get(&format!("/databases/{id}")).await.data()["state"], "stopped");
+    b.click("[data-test=do-start]").await;
+    b.find("[data-test=db-state] .s-running").await;
 
     allowlist(&b, &api, &id).await;
     let restored = backup_and_restore(&b, &api, &id).await;
@@ -122,6 +128,19 @@ async fn scenario() {
     viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
     admin_resolves_an_incident(&b).await;
     thousand_databases(&b).await;
+    try_it_anonymously(&b).await;
+}
+
+/// "Try it": an anonymous account, its claim secret shown once, then the dashboard.
+async fn try_it_anonymously(b: &Browser) {
+    b.client.delete_all_cookies().await.expect("cookies cleared");
+    b.goto("/").await;
+    b.click("[data-test=try-it]").await;
+    let secret = b.text("[data-test=anon-secret]").await;
+    assert!(!secret.is_empty(), "the anonymous secret is shown once");
+    b.click("[data-test=secrets] > button:last-child").await;
+    b.find("[data-test=db-table]").await;
+    assert_eq!(b.text("header .who").await, "anonymous");
 }
 
 /// psql, with the connection string taken from the page (the password via PGPASSWORD, so it
@@ -163,6 +182,13 @@ async fn backup_and_restore(b: &Browser, api: &Api, id: &str) -> String {
     b.click("[data-test=create-backup]").await;
     b.find("tr[data-test=backup][data-state=succeeded] [data-test=restore]").await;
     b.screenshot("05-backups").await;
+    let download = b
+        .eval(
+            "const a = document.querySelector('tr[data-test=backup][data-state=succeeded] a[download]');
+             return fetch(a.href).then(r => r.arrayBuffer().then(b => r.status + ' ' + new Uint8Array(b).slice(0, 2).join(',')));",
+        )
+        .await;
+    assert_eq!(download, json!("200 31,139"), "the download link serves the gzip with the session cookie");
     b.click("tr[data-test=backup][data-state=succeeded] [data-test=restore]").await;
     let target = unique_name("restored");
     b.type_in("[data-test=restore-name]", &target).await;
@@ -257,7 +283,8 @@ async fn thousand_databases(b: &Browser) {
     b.eval(STUB_THOUSAND).await;
     b.route("#/databases").await;
     b.until("1,000 databases listed", "return (document.querySelector('[data-test=db-count]')||{}).textContent?.startsWith('1000 databases') === true").await;
-    let ms: Value = b.eval("return Number(document.getElementById('main').dataset.renderMs);").await;
+    b.until("the render time", "return !!document.querySelector('#main [data-render-ms]');").await;
+    let ms: Value = b.eval("return Number(document.querySelector('#main [data-render-ms]').dataset.renderMs);").await;
     let paging: Value = b
         .eval(
             "const t = performance.now(); document.querySelector('.pager button:last-child').click();
