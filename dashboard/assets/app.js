@@ -76,6 +76,13 @@ async function route() {
   location.hash = '#/databases';
 }
 
+// A script or style the Content-Security-Policy blocked is a defect: count it where tests look.
+document.addEventListener('securitypolicyviolation', (e) => {
+  const n = Number(document.documentElement.dataset.cspViolations || 0) + 1;
+  document.documentElement.dataset.cspViolations = String(n);
+  console.error(`CSP blocked ${e.blockedURI || 'inline'} (${e.violatedDirective})`);
+});
+
 whenSignedOut(() => {
   if (me) { me = null; route(); }
 });

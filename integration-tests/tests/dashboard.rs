@@ -129,6 +129,8 @@ async fn scenario() {
     admin_resolves_an_incident(&b).await;
     thousand_databases(&b).await;
     try_it_anonymously(&b).await;
+    let blocked = b.eval("return document.documentElement.dataset.cspViolations || '0';").await;
+    assert_eq!(blocked, json!("0"), "nothing the page does is blocked by its CSP");
 }
 
 /// "Try it": an anonymous account, its claim secret shown once, then the dashboard.

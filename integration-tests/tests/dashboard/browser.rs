@@ -132,8 +132,8 @@ impl Browser {
 
     pub async fn sign_in(&self, key: &str) {
         self.goto("/#/signin").await;
-        self.type_in("input[name=api_key]", key).await;
-        self.click("form[data-test=signin-form] button[type=submit]").await;
+        // From the keyboard: the key, then Enter submits the form.
+        self.type_in("input[name=api_key]", &format!("{key}\u{E007}")).await;
         self.find("[data-test=db-table], main p.muted").await;
         self.find("header nav").await;
     }
