@@ -25,6 +25,7 @@ async fn a_user_works_through_the_dashboard_in_chromium() {
 async fn scenario() {
     let owner = app().new_user("dash-owner").await.expect("owner");
     let viewer = app().new_user("dash-viewer").await.expect("viewer");
+    let viewer_email = Api::new(Some(&viewer.key)).email().await;
     let b = Browser::start(&app().api_url).await;
 
     // First load: the sign-in page, and what it cost to transfer.
@@ -91,7 +92,17 @@ async fn scenario() {
     assert_eq!(api.get(&format!("/databases/{id}")).await.data()["state"], "stopped");
     b.click("[data-test=do-start]").await;
     b.find("[data-test=db-state] .s-running").await;
+    // A new password, shown once: the old one stops working, the new one works.
+    b.click("[data-test=reset-password]").await;
+    let conn = {
+        let old = conn;
+        b.until("a new connection string", &format!("const c = document.querySelector('[data-test=secrets] [data-test=connection-string]'); return !!c && c.textContent !== {};", json!(old))).await;
+        let new = b.text("[data-test=secrets] [data-test=connection-string]").await;
+        psql(&new, &name).await;
+        new
+    };
 
+    people(&b, &api, &id, &viewer_email).await;
     allowlist(&b, &api, &id).await;
     let restored = backup_and_restore(&b, &api, &id).await;
     api.wait_state(&restored, "running").await;
@@ -125,7 +136,7 @@ async fn scenario() {
     let (status, _) = http::with_cookie(reqwest::Method::GET, "/me", &session, None, None).await;
     assert_eq!(status, 401, "signed out: the old session cookie no longer works");
 
-    viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
+    viewer_sees_no_secrets(&b, &viewer.key, &id, &conn).await;
     admin_resolves_an_incident(&b).await;
     thousand_databases(&b).await;
     try_it_anonymously(&b).await;
@@ -223,13 +234,24 @@ async fn api_keys(b: &Browser, api: &Api) {
     b.screenshot("08-api-keys").await;
 }
 
-async fn viewer_sees_no_secrets(b: &Browser, owner: &Api, viewer_key: &str, id: &str, conn: &str) {
-    let viewer = Api::new(Some(viewer_key));
-    let email = viewer.email().await;
-    owner
-        .post(&format!("/databases/{id}/collaborators"), json!({ "email": email, "role": "viewer" }))
-        .await
-        .expect(201);
+/// A database user and a collaborator (the viewer), both added on the page.
+async fn people(b: &Browser, api: &Api, id: &str, viewer_email: &str) {
+    b.route(&format!("#/databases/{id}/users")).await;
+    b.type_in("form[aria-label='Add a database user'] input", "reporting").await;
+    b.click("form[aria-label='Add a database user'] button[type=submit]").await;
+    let conn = b.text("[data-test=secrets] [data-test=connection-string]").await;
+    assert!(conn.contains("reporting"), "the user's connection string is shown once");
+    b.route(&format!("#/databases/{id}/collaborators")).await;
+    b.type_in("form[aria-label='Share the database'] input[type=email]", viewer_email).await;
+    b.find("form[aria-label='Share the database'] select").await.select_by_value("viewer").await.expect("a role");
+    b.click("form[aria-label='Share the database'] button[type=submit]").await;
+    b.until("the collaborator listed", &format!("return document.body.textContent.includes({});", json!(viewer_email)))
+        .await;
+    let listed = api.get(&format!("/databases/{id}/collaborators")).await;
+    assert_eq!(listed.data()[0]["role"], "viewer", "{}", listed.body);
+}
+
+async fn viewer_sees_no_secrets(b: &Browser, viewer_key: &str, id: &str, conn: &str) {
     b.sign_in(viewer_key).await;
     b.route(&format!("#/databases/{id}")).await;
     assert_eq!(b.text("[data-test=my-role]").await, "viewer");
