@@ -79,8 +79,10 @@ pub fn check(state: &AppState, caller: &Caller, cred: &CookieCredential) -> Resu
     }
 }
 
+/// Over TLS (as the connection or a proxy's `Forwarded` header says), or when configured.
 fn secure(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https" || std::env::var("BERTH_COOKIE_SECURE").is_ok_and(|v| v == "1")
+    let configured = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.cookie_secure);
+    configured || req.connection_info().scheme() == "https"
 }
 
 fn cookie(req: &HttpRequest, name: &'static str, value: String, http_only: bool, max_age: i64) -> Cookie<'static> {

@@ -56,6 +56,8 @@ pub struct ApiConfig {
     pub backups: Option<hostctl::objects::ObjectStoreConfig>,
     /// Caps on keys, manual backups and anonymous sign-ups.
     pub limits: limits::Limits,
+    /// The dashboard's cookies are `Secure` even when the request came over plain HTTP.
+    pub cookie_secure: bool,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +75,7 @@ impl Default for ApiConfig {
             error_burst: Default::default(),
             backups: None,
             limits: limits::Limits::default(),
+            cookie_secure: false,
         }
     }
 }

@@ -77,6 +77,10 @@ async fn the_cookie_session_refuses_writes_without_its_csrf_token() {
     let csrf_cookie = s.set_cookies.iter().find(|c| c.starts_with("berth_csrf=")).expect("csrf cookie");
     assert!(!csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"));
     assert_ne!(s.session, user.key, "the cookie holds a session, not the key");
+    // Behind a TLS-terminating proxy that says so, the cookies are Secure.
+    let (_, behind_tls, _) = sign_in(json!({ "api_key": user.key }), &[("x-forwarded-proto", "https")]).await;
+    let behind_tls = behind_tls.expect("cookies");
+    assert!(behind_tls.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", behind_tls.set_cookies.len());
 
     // Reads work with the cookie alone.
     let (status, me) = with_cookie(reqwest::Method::GET, "/me", &s.session, None, None).await;
