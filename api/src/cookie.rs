@@ -227,6 +227,9 @@ pub struct SignInMethods {
     pub api_key: bool,
     /// The OIDC issuer, when one is configured (`POST /auth/cookie {id_token}`).
     pub oidc_issuer: Option<String>,
+    /// Where the dashboard sends users to sign in with it, and the client id it names.
+    pub oidc_authorize_url: Option<String>,
+    pub oidc_client_id: Option<String>,
     /// Anonymous accounts can be created (`POST /auth/anonymous`).
     pub anonymous: bool,
 }
@@ -240,6 +243,8 @@ pub async fn methods(state: web::Data<AppState>) -> HttpResponse {
         data: SignInMethods {
             api_key: true,
             oidc_issuer: state.config.oidc.as_ref().map(|o| o.issuer.clone()),
+            oidc_authorize_url: state.config.oidc.as_ref().and_then(|o| o.authorize_url.clone()),
+            oidc_client_id: state.config.oidc.as_ref().map(|o| o.audience.clone()),
             anonymous: state.config.limits.anonymous_signups_per_hour > 0,
         },
     })

@@ -1,7 +1,7 @@
 // The shell: who is signed in, the navigation, and a hash router.
 import { get, post, whenSignedOut } from './api.js';
-import { h, act } from './ui.js';
-import { signIn } from './signin.js';
+import { h, act, toast, errorText } from './ui.js';
+import { signIn, oidcReturn } from './signin.js';
 import { databases } from './databases.js';
 import { database } from './database.js';
 import { keys } from './keys.js';
@@ -47,6 +47,14 @@ async function route() {
   token.stopped = true;
   token = { stopped: false };
   document.getElementById('toast').className = '';
+  if (/^#(.*&)?id_token=/.test(location.hash)) {
+    try {
+      await oidcReturn(location.hash);
+      me = null;
+    } catch (e) {
+      toast(errorText(e), true);
+    }
+  }
   if (!me) {
     try { me = await get('/me'); } catch { me = null; }
   }

@@ -3,6 +3,20 @@
 import { get, post } from './api.js';
 import { h, act, field, errorText, secret, secretsBox } from './ui.js';
 
+// The identity provider's answer (`#id_token=…&state=…`): checked against the request this
+// browser made, then exchanged for the session cookie.
+export async function oidcReturn(hash) {
+  const answer = new URLSearchParams(hash.slice(1));
+  const flow = JSON.parse(sessionStorage.getItem('berth_oidc') || 'null');
+  sessionStorage.removeItem('berth_oidc');
+  history.replaceState(null, '', '/#/databases');
+  const token = answer.get('id_token');
+  if (!flow || answer.get('state') !== flow.state || !token) throw new Error('The sign-in answer does not match a sign-in started here.');
+  const claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  if (claims.nonce !== flow.nonce) throw new Error('The sign-in answer does not match a sign-in started here.');
+  await post('/auth/cookie', { id_token: token });
+}
+
 export async function signIn(main, done) {
   let methods = { api_key: true, oidc_issuer: null, anonymous: false };
   try { methods = await get('/auth/methods'); } catch { /* API keys always work */ }
@@ -29,7 +43,19 @@ export async function signIn(main, done) {
     }
   });
   const parts = [form];
-  if (methods.oidc_issuer) {
+  if (methods.oidc_authorize_url) {
+    const go = h('button', { type: 'button', 'data-test': 'oidc' }, `Sign in with ${new URL(methods.oidc_issuer).host}`);
+    go.addEventListener('click', () => {
+      const rand = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+      const flow = { state: rand(), nonce: rand() };
+      // Not a secret: the values that tie the answer to this request, gone on return.
+      sessionStorage.setItem('berth_oidc', JSON.stringify(flow));
+      const q = new URLSearchParams({ response_type: 'id_token', response_mode: 'fragment', scope: 'openid email',
+        client_id: methods.oidc_client_id, redirect_uri: `${location.origin}/`, state: flow.state, nonce: flow.nonce });
+      location.assign(`${methods.oidc_authorize_url}?${q}`);
+    });
+    parts.push(h('section', { class: 'card narrow' }, h('h2', {}, 'Single sign-on'), go));
+  } else if (methods.oidc_issuer) {
     const tok = h('input', { type: 'password', autocomplete: 'off', required: true });
     const go = h('button', { type: 'submit' }, 'Sign in with OIDC');
     const f = h('form', { class: 'card narrow' }, h('h2', {}, 'Single sign-on'),

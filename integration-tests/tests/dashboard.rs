@@ -139,9 +139,40 @@ async fn scenario() {
     viewer_sees_no_secrets(&b, &viewer.key, &id, &conn).await;
     admin_resolves_an_incident(&b).await;
     thousand_databases(&b).await;
+    oidc_sign_in(&b).await;
     try_it_anonymously(&b).await;
     let blocked = b.eval("return document.documentElement.dataset.cspViolations || '0';").await;
     assert_eq!(blocked, json!("0"), "nothing the page does is blocked by its CSP");
+}
+
+/// The identity provider's answer coming back to the page: checked against the state and
+/// nonce of the sign-in this browser started, exchanged for the cookie; a forged one is not.
+async fn oidc_sign_in(b: &Browser) {
+    b.client.delete_all_cookies().await.expect("cookies cleared");
+    b.goto("/").await;
+    b.find("[data-test=oidc]").await;
+    let email = format!("oidc-{}@berth.test", uuid::Uuid::new_v4().simple());
+    let token = integration_tests::fixtures::id_token(&email, &email, json!({ "nonce": "n-1" }));
+    b.eval("sessionStorage.setItem('berth_oidc', JSON.stringify({ state: 's-1', nonce: 'n-2' })); return true;").await;
+    b.goto(&format!("/#id_token={token}&state=s-1")).await;
+    b.until(
+        "the forged answer refused",
+        "return document.getElementById('toast').textContent.includes('does not match');",
+    )
+    .await;
+    assert_eq!(b.count("header nav").await, 0, "not signed in by an answer to another request");
+    b.eval("sessionStorage.setItem('berth_oidc', JSON.stringify({ state: 's-1', nonce: 'n-1' })); return true;").await;
+    b.goto(&format!("/#id_token={token}&state=s-1")).await;
+    b.until(
+        "signed in through OIDC",
+        &format!("const w = document.querySelector('header .who'); return !!w && w.textContent === {};", json!(email)),
+    )
+    .await;
+    assert_eq!(
+        b.eval("return location.hash + sessionStorage.length;").await,
+        json!("#/databases0"),
+        "the token left the URL"
+    );
 }
 
 /// "Try it": an anonymous account, its claim secret shown once, then the dashboard.
