@@ -222,6 +222,21 @@ pub async fn sign_in(
     }))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_are_per_session_and_per_deployment() {
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let t = csrf_token(&[1; 32], a);
+        assert_eq!(t, csrf_token(&[1; 32], a), "the server recomputes it");
+        assert_ne!(t, csrf_token(&[1; 32], b), "another session's token differs");
+        assert_ne!(t, csrf_token(&[2; 32], a), "another deployment's token differs");
+        assert_eq!(t.len(), 64);
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SignInMethods {
     pub api_key: bool,

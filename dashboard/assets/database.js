@@ -1,6 +1,6 @@
 // One database: its header, lifecycle actions, and a tab per part (see dbparts.js).
-import { get, post } from './api.js';
-import { h, act, badge, bytes, when, poll, secret, secretsBox, errorText } from './ui.js';
+import { get, post, del } from './api.js';
+import { h, act, badge, bytes, when, poll, secret, secretsBox, confirmButton, toast, errorText } from './ui.js';
 import { parts } from './dbparts.js';
 
 const TABS = [
@@ -79,6 +79,14 @@ function overview(body, ctx) {
     }));
     life.append(reset);
     parts.push(h('h2', {}, 'Lifecycle'), life);
+  }
+  if (can.owner) {
+    parts.push(h('h2', {}, 'Delete'), h('p', { class: 'muted' }, 'Drops the database and its role. Backups are kept per retention.'),
+      confirmButton('Delete database', async () => {
+        await del(`/databases/${db.id}`);
+        toast(`${db.name} is being deleted`);
+        location.hash = '#/databases';
+      }, { 'data-test': 'delete' }));
   }
   body.replaceChildren(...parts);
 }

@@ -118,6 +118,18 @@ async fn scenario() {
 
     api_keys(&b, &api).await;
 
+    // The owner deletes the restored copy; the list follows it until it is gone.
+    b.route(&format!("#/databases/{restored}")).await;
+    b.click("[data-test=delete]").await; // asks again
+    b.click("[data-test=delete]").await;
+    b.find("[data-test=db-table]").await;
+    b.until(
+        "the deleted database gone from the list",
+        &format!("return !document.querySelector(\"a[href='#/databases/{restored}']\");"),
+    )
+    .await;
+    api.wait_state(&restored, "deleted").await;
+
     b.route("#/account").await;
     b.find("[data-test=plan]").await;
     b.screenshot("09-account").await;
