@@ -71,13 +71,14 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
-    println!("dashboard: {}/", services.api_url);
     if let Some(addr) = crate::metrics::serve_separately(config.metrics_listen.as_deref())? {
         println!("metrics: http://{addr}/metrics");
     }
     if let Some(key) = first_key {
         println!("admin api key: {key}");
     }
+    // After the key line, which scripts expect right after `api:`.
+    println!("dashboard: {}/", services.api_url);
     wait_for_signal().await;
     eprintln!("shutting down");
     services.stop().await;
