@@ -63,14 +63,24 @@ function overview(body, ctx) {
   parts.push(out);
   if (can.manage) {
     const life = h('div', { class: 'actions', 'data-test': 'lifecycle' });
+    // Which actions the state allows; kept current as the state changes.
+    const allowed = { stop: ['running'], start: ['stopped'], restart: ['running'] };
+    const buttons = [];
+    ctx.enable = (state) => {
+      for (const [verb, b] of buttons) b.disabled = !allowed[verb].includes(state);
+    };
     for (const [verb, label] of [['stop', 'Stop'], ['start', 'Start'], ['restart', 'Restart']]) {
       const b = h('button', { type: 'button', class: 'secondary', 'data-test': `do-${verb}` }, label);
-      b.addEventListener('click', () => act(b, async () => {
-        await post(`/databases/${db.id}/${verb}`);
-        await follow(ctx);
-      }));
+      b.addEventListener('click', async () => {
+        const view = await act(b, () => post(`/databases/${db.id}/${verb}`));
+        if (!view) return;
+        ctx.enable('busy');
+        follow(ctx, view.operation_id);
+      });
+      buttons.push([verb, b]);
       life.append(b);
     }
+    ctx.enable(db.state);
     const reset = h('button', { type: 'button', class: 'secondary', 'data-test': 'reset-password' }, 'Reset password');
     reset.addEventListener('click', () => act(reset, async () => {
       const c = await post(`/databases/${db.id}/reset-password`);
@@ -91,12 +101,15 @@ function overview(body, ctx) {
   body.replaceChildren(...parts);
 }
 
-// Shows the state as it changes until it settles.
-async function follow(ctx) {
-  const draw = (s) => ctx.state.replaceChildren(badge(s));
+// Shows the state as it changes until the operation (if the answer named one) ends.
+function follow(ctx, operation) {
   poll(async () => {
     const d = await get(`/databases/${ctx.db.id}`);
-    draw(d.state);
-    return d.state === 'running' || d.state === 'stopped' || d.state === 'failed';
+    const op = operation ? await get(`/operations/${encodeURIComponent(operation)}`) : { state: 'succeeded' };
+    const done = op.state === 'succeeded' || op.state === 'failed';
+    ctx.state.replaceChildren(badge(d.state));
+    if (ctx.enable) ctx.enable(done ? d.state : 'busy');
+    if (op.state === 'failed') toast(`The operation failed: ${op.error || 'see the activity'}`, true);
+    return done;
   }, ctx.token, 300, 3000);
 }

@@ -87,6 +87,8 @@ async fn scenario() {
     b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
     b.screenshot("03-database").await;
     // Stop and start from the page; the state badge follows without a reload.
+    let start_off = b.eval("return document.querySelector('[data-test=do-start]').disabled;").await;
+    assert_eq!(start_off, json!(true), "a running database offers no Start");
     b.click("[data-test=do-stop]").await;
     b.find("[data-test=db-state] .s-stopped").await;
     assert_eq!(api.get(&format!("/databases/{id}")).await.data()["state"], "stopped");
