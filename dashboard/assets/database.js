@@ -3,14 +3,17 @@ import { get, post, del } from './api.js';
 import { h, act, badge, bytes, when, poll, secret, secretsBox, confirmButton, toast, errorText } from './ui.js';
 import { parts } from './dbparts.js';
 
+// Each tab with the right it needs (API.md's permission table).
 const TABS = [
-  ['overview', 'Overview'], ['network', 'Network'], ['users', 'Users'], ['collaborators', 'Collaborators'],
-  ['backups', 'Backups'], ['activity', 'Activity'], ['metrics', 'Metrics'], ['schema', 'Schema'],
+  ['overview', 'Overview', 'view'], ['network', 'Network', 'manage'], ['users', 'Users', 'manage'],
+  ['collaborators', 'Collaborators', 'manage'], ['backups', 'Backups', 'backups'], ['activity', 'Activity', 'view'],
+  ['metrics', 'Metrics', 'view'], ['schema', 'Schema', 'view'],
 ];
 
 // What a role may do (API.md's permission table).
 export function rights(role) {
   return {
+    view: true,
     credentials: role !== 'viewer',
     backups: role !== 'viewer',
     manage: role === 'owner' || role === 'admin',
@@ -29,7 +32,8 @@ export async function database(main, me, id, tab, token) {
   const can = rights(db.role);
   const state = h('span', { 'data-test': 'db-state' }, badge(db.state));
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Database sections' },
-    TABS.map(([k, label]) => h('a', { href: `#/databases/${db.id}/${k}`, 'aria-current': k === tab ? 'page' : null }, label)));
+    TABS.filter(([, , right]) => can[right]).map(([k, label]) =>
+      h('a', { href: `#/databases/${db.id}/${k}`, 'aria-current': k === tab ? 'page' : null }, label)));
   const body = h('section', { 'data-test': `tab-${tab}` });
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/databases' }, '← Databases')),
@@ -38,7 +42,9 @@ export async function database(main, me, id, tab, token) {
       ` · ${bytes(db.size_bytes)} · created `, when(db.created_at)),
     tabs, body);
   const ctx = { db, can, token, me, reload: () => database(main, me, id, tab, token), state };
-  if (tab === 'overview') overview(body, ctx);
+  const right = (TABS.find(([k]) => k === tab) || [])[2];
+  if (right && !can[right]) body.replaceChildren(h('p', { class: 'muted' }, 'Your role on this database does not include this.'));
+  else if (tab === 'overview') overview(body, ctx);
   else if (parts[tab]) await parts[tab](body, ctx);
 }
 

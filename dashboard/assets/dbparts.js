@@ -129,14 +129,22 @@ async function backups(body, ctx) {
       const cells = [];
       if (b.state === 'succeeded') {
         cells.push(h('a', { href: `/api/v1/databases/${db.id}/backups/${enc(b.id)}/download`, download: '', class: 'button small secondary' }, 'Download'));
-        const v = h('button', { type: 'button', class: 'small secondary' }, 'Verify');
-        v.addEventListener('click', () => act(v, async () => { await post(`/databases/${db.id}/backups/${enc(b.id)}/verify`); watch(); }, 'Verification started'));
-        cells.push(v);
+        if (can.manage) {
+          const v = h('button', { type: 'button', class: 'small secondary' }, 'Verify');
+          v.addEventListener('click', () => act(v, async () => { await post(`/databases/${db.id}/backups/${enc(b.id)}/verify`); watch(); }, 'Verification started'));
+          cells.push(v);
+        }
         if (can.owner) {
           const r = h('button', { type: 'button', class: 'small secondary', 'data-test': 'restore' }, 'Restore…');
           r.addEventListener('click', () => out.replaceChildren(restoreForm(db, b, out)));
           cells.push(r);
         }
+      }
+      if (can.manage && b.state !== 'pending' && b.state !== 'running') {
+        cells.push(confirmButton('Delete', async () => {
+          await del(`/databases/${db.id}/backups/${enc(b.id)}`);
+          await backups(body, ctx);
+        }));
       }
       const verified = b.verified_at ? (b.verified_ok ? 'verified' : 'verify failed') : '';
       return h('tr', { 'data-test': 'backup', 'data-state': b.state }, h('td', {}, b.label || b.id),

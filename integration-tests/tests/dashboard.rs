@@ -301,6 +301,8 @@ async fn viewer_sees_no_secrets(b: &Browser, viewer_key: &str, id: &str, conn: &
     b.route(&format!("#/databases/{id}")).await;
     assert_eq!(b.text("[data-test=my-role]").await, "viewer");
     b.find("[data-test=connection]").await;
+    let tabs = b.eval("return [...document.querySelectorAll('.tabs a')].map(a => a.textContent).join(',');").await;
+    assert_eq!(tabs, json!("Overview,Activity,Metrics,Schema"), "a viewer's tabs");
     let password =
         conn.split_once("://").and_then(|(_, r)| r.split_once('@')).and_then(|(u, _)| u.split_once(':')).expect("pw").1;
     for tab in ["", "/network", "/users", "/collaborators", "/backups", "/activity", "/metrics", "/schema"] {
