@@ -118,7 +118,7 @@ async fn scenario() {
     b.route(&format!("#/databases/{id}/schema")).await;
     b.find("[data-test=tab-schema] h2").await;
 
-    api_keys(&b, &api).await;
+    api_keys(&b, &api, &id).await;
 
     // The owner deletes the restored copy; the list follows it until it is gone.
     b.route(&format!("#/databases/{restored}")).await;
@@ -260,7 +260,7 @@ async fn backup_and_restore(b: &Browser, api: &Api, id: &str) -> String {
     new_id
 }
 
-async fn api_keys(b: &Browser, api: &Api) {
+async fn api_keys(b: &Browser, api: &Api, db: &str) {
     b.route("#/keys").await;
     let label = unique_name("ui-key");
     b.type_in("[data-test=key-label]", &label).await;
@@ -276,6 +276,20 @@ async fn api_keys(b: &Browser, api: &Api) {
     Api::new(Some(&key)).get("/me").await.expect_error(401, "UNAUTHENTICATED");
     let keys = api.get("/api-keys").await;
     assert!(!keys.body.to_string().contains(&label), "revoked: no longer listed");
+    // A key limited to one database, picked on the page.
+    let narrow = unique_name("ui-narrow");
+    b.type_in("[data-test=key-label]", &narrow).await;
+    b.find("[data-test=key-scope]").await.select_by_value("selected").await.expect("scope");
+    b.click(&format!("input[type=checkbox][value='{db}']")).await;
+    b.click("[data-test=create-key]").await;
+    b.find("[data-test=api-key]").await;
+    let keys = api.get("/api-keys").await;
+    let made =
+        keys.data().as_array().expect("keys").iter().find(|k| k["label"] == narrow.as_str()).expect("listed").clone();
+    assert_eq!((&made["scope"], &made["database_ids"]), (&json!("selected"), &json!([db])), "{made}");
+    b.route("#/account").await;
+    b.route("#/keys").await;
+    b.find(&format!("tr[data-label='{narrow}']")).await;
     b.screenshot("08-api-keys").await;
 }
 
