@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use actix_web::http::header;
+use actix_web::middleware::Compress;
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use sha2::{Digest, Sha256};
 
@@ -82,9 +83,11 @@ async fn asset(path: web::Path<(String, String)>) -> HttpResponse {
     }
 }
 
-/// Mounts the dashboard next to the API: `/` and `/ui/{version}/{file}`.
+/// Mounts the dashboard next to the API: `/` and `/ui/{version}/{file}`, compressed for
+/// clients that accept it (gzip, brotli, zstd).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index)).route("/ui/{v}/{file}", web::get().to(asset));
+    cfg.service(web::resource("/").wrap(Compress::default()).route(web::get().to(index)))
+        .service(web::scope("/ui").wrap(Compress::default()).route("/{v}/{file}", web::get().to(asset)));
 }
 
 /// Bytes a first load transfers uncompressed: the page and every asset.
