@@ -157,6 +157,7 @@ async fn scenario() {
     try_it_anonymously(&b).await;
     let blocked = b.eval("return document.documentElement.dataset.cspViolations || '0';").await;
     assert_eq!(blocked, json!("0"), "nothing the page does is blocked by its CSP");
+    b.close().await;
 }
 
 /// The identity provider's answer coming back to the page: checked against the state and

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 pub struct Browser {
     pub client: Client,
     pub base: String,
-    _driver: tokio::process::Child,
+    driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
 
@@ -30,6 +30,9 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            // A group of its own: dropping the Browser ends chromedriver and every Chromium
+            // process it started, even when the test panicked.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver runs (scripts/install-deps installs chromium and chromium-driver)");
@@ -57,7 +60,12 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        Self { client, base: base.to_owned(), _driver: driver, _profile: profile }
+        Self { client, base: base.to_owned(), driver: driver, _profile: profile }
+    }
+
+    /// Ends the WebDriver session (Chromium quits); the processes go with the Browser anyway.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
     }
 
     pub async fn goto(&self, path: &str) {
@@ -156,6 +164,15 @@ impl Browser {
 
 fn stale(e: &fantoccini::error::CmdError) -> bool {
     e.to_string().contains("stale element")
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            // The whole process group: chromedriver and the browser it launched.
+            let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        }
+    }
 }
 
 pub fn screenshots_dir() -> PathBuf {
