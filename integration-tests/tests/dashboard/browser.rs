@@ -60,7 +60,7 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        Self { client, base: base.to_owned(), driver: driver, _profile: profile }
+        Self { client, base: base.to_owned(), driver, _profile: profile }
     }
 
     /// Ends the WebDriver session (Chromium quits); the processes go with the Browser anyway.
