@@ -42,6 +42,8 @@ export async function database(main, me, id, tab, token) {
       ` · ${bytes(db.size_bytes)} · created `, when(db.created_at)),
     tabs, body);
   const ctx = { db, can, token, me, reload: () => database(main, me, id, tab, token), state };
+  // An operation under way when the page opened: the state follows it.
+  if (!['running', 'stopped', 'failed'].includes(db.state)) follow(ctx, null);
   const right = (TABS.find(([k]) => k === tab) || [])[2];
   if (right && !can[right]) body.replaceChildren(h('p', { class: 'muted' }, 'Your role on this database does not include this.'));
   else if (tab === 'overview') overview(body, ctx);
@@ -111,7 +113,9 @@ function overview(body, ctx) {
 function follow(ctx, operation) {
   poll(async () => {
     const d = await get(`/databases/${ctx.db.id}`);
-    const op = operation ? await get(`/operations/${encodeURIComponent(operation)}`) : { state: 'succeeded' };
+    // Without an operation to follow: until the state settles.
+    const settled = ['running', 'stopped', 'failed', 'deleted'].includes(d.state) ? 'succeeded' : 'running';
+    const op = operation ? await get(`/operations/${encodeURIComponent(operation)}`) : { state: settled };
     const done = op.state === 'succeeded' || op.state === 'failed';
     ctx.state.replaceChildren(badge(d.state));
     if (ctx.enable) ctx.enable(done ? d.state : 'busy');

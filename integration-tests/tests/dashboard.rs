@@ -107,6 +107,9 @@ async fn scenario() {
     people(&b, &api, &id, &viewer_email).await;
     allowlist(&b, &api, &id).await;
     let restored = backup_and_restore(&b, &api, &id).await;
+    // Its page shows the restore reach running without a reload.
+    b.click("[data-test=new-db-link]").await;
+    b.find("[data-test=db-state] .s-running").await;
     api.wait_state(&restored, "running").await;
 
     b.route(&format!("#/databases/{id}/metrics")).await;
