@@ -7,6 +7,8 @@
 mod browser;
 #[path = "dashboard/http.rs"]
 mod http;
+#[path = "dashboard/roles.rs"]
+mod roles;
 
 use std::time::Duration;
 
@@ -104,7 +106,7 @@ async fn scenario() {
         new
     };
 
-    people(&b, &api, &id, &viewer_email).await;
+    roles::people(&b, &api, &id, &viewer_email).await;
     allowlist(&b, &api, &id).await;
     let restored = backup_and_restore(&b, &api, &id).await;
     // Its page shows the restore reach running without a reload.
@@ -153,7 +155,7 @@ async fn scenario() {
     let (status, _) = http::with_cookie(reqwest::Method::GET, "/me", &session, None, None).await;
     assert_eq!(status, 401, "signed out: the old session cookie no longer works");
 
-    viewer_sees_no_secrets(&b, &viewer.key, &id, &conn).await;
+    roles::viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
     admin_resolves_an_incident(&b).await;
     thousand_databases(&b).await;
     oidc_sign_in(&b).await;
@@ -295,47 +297,6 @@ async fn api_keys(b: &Browser, api: &Api, db: &str) {
     b.route("#/keys").await;
     b.find(&format!("tr[data-label='{narrow}']")).await;
     b.screenshot("08-api-keys").await;
-}
-
-/// A database user and a collaborator (the viewer), both added on the page.
-async fn people(b: &Browser, api: &Api, id: &str, viewer_email: &str) {
-    b.route(&format!("#/databases/{id}/users")).await;
-    b.type_in("form[aria-label='Add a database user'] input", "reporting").await;
-    b.click("form[aria-label='Add a database user'] button[type=submit]").await;
-    let conn = b.text("[data-test=secrets] [data-test=connection-string]").await;
-    assert!(conn.contains("reporting"), "the user's connection string is shown once");
-    b.route(&format!("#/databases/{id}/collaborators")).await;
-    b.type_in("form[aria-label='Share the database'] input[type=email]", viewer_email).await;
-    b.find("form[aria-label='Share the database'] select").await.select_by_value("viewer").await.expect("a role");
-    b.click("form[aria-label='Share the database'] button[type=submit]").await;
-    b.until("the collaborator listed", &format!("return document.body.textContent.includes({});", json!(viewer_email)))
-        .await;
-    let listed = api.get(&format!("/databases/{id}/collaborators")).await;
-    assert_eq!(listed.data()[0]["role"], "viewer", "{}", listed.body);
-}
-
-async fn viewer_sees_no_secrets(b: &Browser, viewer_key: &str, id: &str, conn: &str) {
-    b.sign_in(viewer_key).await;
-    b.route(&format!("#/databases/{id}")).await;
-    assert_eq!(b.text("[data-test=my-role]").await, "viewer");
-    b.find("[data-test=connection]").await;
-    let tabs = b.eval("return [...document.querySelectorAll('.tabs a')].map(a => a.textContent).join(',');").await;
-    assert_eq!(tabs, json!("Overview,Activity,Metrics,Schema"), "a viewer's tabs");
-    let password =
-        conn.split_once("://").and_then(|(_, r)| r.split_once('@')).and_then(|(u, _)| u.split_once(':')).expect("pw").1;
-    for tab in ["", "/network", "/users", "/collaborators", "/backups", "/activity", "/metrics", "/schema"] {
-        b.route(&format!("#/databases/{id}{tab}")).await;
-        b.find(&format!("[data-test=tab-{}]", if tab.is_empty() { "overview" } else { &tab[1..] })).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let buttons = b.count("main button, main form, main [data-test=reveal]").await;
-        assert_eq!(buttons, 0, "no write buttons for a viewer on {tab:?}");
-        let html = b.client.source().await.expect("source");
-        assert!(!html.contains(password), "no credentials for a viewer on {tab:?}");
-        if tab.is_empty() {
-            b.screenshot("11-viewer").await;
-        }
-    }
-    b.sign_out().await;
 }
 
 async fn admin_resolves_an_incident(b: &Browser) {
