@@ -33,7 +33,10 @@ function nav() {
     me = null;
     location.hash = '#/signin';
   }));
-  top.replaceChildren(h('nav', { 'aria-label': 'Main' },
+  // The first stop of the keyboard: past the navigation to the page's content.
+  const skip = h('a', { href: '#main', class: 'skip' }, 'Skip to content');
+  skip.addEventListener('click', (ev) => { ev.preventDefault(); main.focus(); });
+  top.replaceChildren(skip, h('nav', { 'aria-label': 'Main' },
     h('a', { href: '#/databases', class: 'brand' }, 'Berth'),
     link('#/databases', 'Databases', 'databases'),
     link('#/keys', 'API keys', 'keys'),

@@ -53,6 +53,9 @@ async fn scenario() {
         .await;
 
     b.sign_in(&owner.key).await;
+    // The keyboard's first stop skips the navigation.
+    let first = b.eval("document.activeElement.blur(); return document.querySelector('#top a').textContent;").await;
+    assert_eq!(first, json!("Skip to content"));
     b.find("[data-test=db-table], main .muted").await;
 
     // Create a database; watch it reach running; copy the connection string off the page.
