@@ -58,18 +58,23 @@ impl Caller {
 
 const REJECTED: &str = "a valid credential is required: Authorization: Bearer <API key or session token>";
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    if let Some((prefix, secret)) = keys::split(token) {
-        let row = match state.key_cache.lookup(prefix) {
-            Lookup::Hit(row) => row,
-            Lookup::Miss(fill) => {
-                let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
-                match fill {
-                    Some(fill) => state.key_cache.fill(fill, prefix, row),
-                    None => std::sync::Arc::new(row),
-                }
+/// The API key row with `prefix`, from the cache when it may be trusted.
+async fn key_row(state: &AppState, prefix: &str) -> Result<std::sync::Arc<eventstore::queries::ApiKeyRow>, ApiError> {
+    Ok(match state.key_cache.lookup(prefix) {
+        Lookup::Hit(row) => row,
+        Lookup::Miss(fill) => {
+            let row = state.store.api_key_by_prefix(prefix).await?.ok_or(ApiError::Unauthenticated(REJECTED))?;
+            match fill {
+                Some(fill) => state.key_cache.fill(fill, prefix, row),
+                None => std::sync::Arc::new(row),
             }
-        };
+        }
+    })
+}
+
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    if let Some((prefix, secret)) = keys::split(token) {
+        let row = key_row(state, prefix).await?;
         let hash_key = &state.store.keyring()?.hash_key;
         if row.revoked || !keys::verify(hash_key, secret, &row.hash) {
             return Err(ApiError::Unauthenticated(REJECTED));
@@ -91,12 +96,26 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError>
     if state.store.session_refused(session.account_id, verified.id, session.anonymous).await? {
         return Err(ApiError::Unauthenticated(REJECTED));
     }
+    // A dashboard session signed in with an API key acts as that key (same actor in the
+    // log, same scope) and ends with it.
+    let mut key = None;
+    if let Some(prefix) = &verified.key_prefix {
+        let row = key_row(state, prefix).await?;
+        if row.revoked || row.user_id != session.user_id {
+            return Err(ApiError::Unauthenticated(REJECTED));
+        }
+        state.key_usage.record(row.id);
+        key = Some(row);
+    }
     Ok(Caller {
         account_id: session.account_id,
         user_id: session.user_id,
-        api_key_id: None,
-        platform_role: session.platform_role,
-        selected: None,
+        api_key_id: key.as_ref().map(|k| k.id),
+        platform_role: match &key {
+            Some(k) if k.platform_role != "admin" => PlatformRole::User,
+            _ => session.platform_role,
+        },
+        selected: key.and_then(|k| k.selected.clone()),
         anonymous: session.anonymous,
         session: Some((verified.id, verified.expires_at)),
     })
@@ -121,10 +140,16 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        // Without `Authorization`, the dashboard's session cookie (with its CSRF check).
+        let cookie = if token.is_none() { crate::cookie::credential(req) } else { None };
         Box::pin(async move {
             let state = state.ok_or(ApiError::Internal)?;
+            let token = token.or_else(|| cookie.as_ref().map(|c| c.token.clone()));
             let token = token.ok_or(ApiError::Unauthenticated(REJECTED))?;
             let caller = authenticate(&state, &token).await?;
+            if let Some(cookie) = &cookie {
+                crate::cookie::check(&state, &caller, cookie)?;
+            }
             if let Some(limiter) = &state.credential_limiter {
                 limiter.take(&caller.user_id.to_string()).map_err(ApiError::RateLimited)?;
             }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz;
 pub mod backups;
 pub mod body;
+pub mod cookie;
 pub mod error;
 pub mod error_burst;
 pub mod headguard;
@@ -57,6 +58,8 @@ pub struct ApiConfig {
     pub backups: Option<hostctl::objects::ObjectStoreConfig>,
     /// Caps on keys, manual backups and anonymous sign-ups.
     pub limits: limits::Limits,
+    /// The dashboard's cookies are `Secure` even when the request came over plain HTTP.
+    pub cookie_secure: bool,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +77,7 @@ impl Default for ApiConfig {
             error_burst: Default::default(),
             backups: None,
             limits: limits::Limits::default(),
+            cookie_secure: false,
         }
     }
 }
@@ -161,6 +165,7 @@ macro_rules! with_routes {
                 collaborators::list, collaborators::add, collaborators::change, collaborators::remove,
                 api_keys::create, api_keys::list, api_keys::replace, api_keys::revoke,
                 auth::session, auth::anonymous, auth::refresh, auth::claim, auth::logout,
+                cookie::sign_in, cookie::methods,
                 me::me, me::set_plan,
                 lifecycle::stop, lifecycle::start, lifecycle::restart, lifecycle::reset_password,
                 lifecycle::credentials,
@@ -269,7 +274,8 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
             let app = App::new()
                 .wrap(actix_web::middleware::from_fn(ip_budget))
                 .wrap(actix_web::middleware::from_fn(request_id::middleware))
-                .configure(configure(state.clone()));
+                .configure(configure(state.clone()))
+                .configure(dashboard::configure);
             let app = app.into_factory().map_err(|e: actix_web::Error| e.error_response());
             let http = actix_http::HttpService::build()
                 .local_addr(addr)

@@ -15,6 +15,10 @@ pub struct OidcConfig {
     pub jwks_file: Option<std::path::PathBuf>,
     /// …or at a URL.
     pub jwks_url: Option<String>,
+    /// The issuer's authorization endpoint. When set, the dashboard signs users in through
+    /// it (implicit flow, `response_type=id_token`, `client_id` = `audience`, redirect URI =
+    /// the dashboard's own URL `/`).
+    pub authorize_url: Option<String>,
 }
 
 pub struct Oidc {

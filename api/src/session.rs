@@ -22,6 +22,10 @@ struct Claims {
     iat: i64,
     exp: i64,
     jti: uuid::Uuid,
+    /// The prefix of the API key a dashboard session was signed in with: the session lives
+    /// only as long as that key (see `api::cookie`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kp: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +42,8 @@ pub struct VerifiedSession {
     pub session: Session,
     pub id: uuid::Uuid,
     pub expires_at: DateTime<Utc>,
+    /// Signed in with this API key (its prefix): valid only while the key is.
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Clone)]
@@ -60,6 +66,16 @@ impl Sessions {
     }
 
     pub fn issue(&self, s: &Session) -> (String, DateTime<Utc>) {
+        self.issue_with(s, None)
+    }
+
+    /// A session bound to the API key with prefix `key_prefix`: refused once the key is
+    /// revoked or replaced.
+    pub fn issue_for_key(&self, s: &Session, key_prefix: &str) -> (String, DateTime<Utc>) {
+        self.issue_with(s, Some(key_prefix.to_owned()))
+    }
+
+    fn issue_with(&self, s: &Session, kp: Option<String>) -> (String, DateTime<Utc>) {
         let now = Utc::now();
         let exp = now + self.ttl;
         let claims = Claims {
@@ -71,6 +87,7 @@ impl Sessions {
             iat: now.timestamp(),
             exp: exp.timestamp(),
             jti: uuid::Uuid::new_v4(),
+            kp,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))
             .expect("HS256 signing does not fail");
@@ -92,7 +109,7 @@ impl Sessions {
             platform_role: c.role,
             anonymous: c.anon,
         };
-        Some(VerifiedSession { session, id: c.jti, expires_at: DateTime::from_timestamp(c.exp, 0)? })
+        Some(VerifiedSession { session, id: c.jti, expires_at: DateTime::from_timestamp(c.exp, 0)?, key_prefix: c.kp })
     }
 }
 

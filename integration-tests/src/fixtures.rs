@@ -122,6 +122,7 @@ pub fn configure_once() {
             audience: AUDIENCE.into(),
             jwks_file: Some(idp().jwks_path.clone()),
             jwks_url: None,
+            authorize_url: Some(format!("{ISSUER}/authorize")),
         });
         ops::harness::configure(opts);
     });

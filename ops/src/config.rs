@@ -59,6 +59,9 @@ pub struct Config {
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
     /// anonymous_signups_per_hour = 10` (per client address).
     pub limits: api::limits::Limits,
+    /// Mark the dashboard's cookies `Secure` even on plain HTTP (behind a TLS-terminating
+    /// proxy that does not say so in `Forwarded` / `X-Forwarded-Proto`).
+    pub cookie_secure: bool,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             drift_interval_secs: 60,
             drift_grace_secs: 120,
             limits: api::limits::Limits::default(),
+            cookie_secure: false,
         }
     }
 }
@@ -151,6 +155,9 @@ impl Config {
         if let Some(v) = num("BACKUP_STALE_HOURS")? {
             c.backup_stale_hours = v as u32;
         }
+        if let Some(v) = env("COOKIE_SECURE") {
+            c.cookie_secure = matches!(v.as_str(), "1" | "true");
+        }
         c.backup_time()?;
         Ok(c)
     }
@@ -184,6 +191,7 @@ impl Config {
             metrics: self.metrics_listen.is_none().then(crate::metrics::install),
             backups: Some(self.backup_store()),
             limits: self.limits,
+            cookie_secure: self.cookie_secure,
             ..api::ApiConfig::default()
         }
     }

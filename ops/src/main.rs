@@ -206,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = std::net::TcpListener::bind(&config.listen)?;
             let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
             println!("api: {}", services.api_url);
+            println!("dashboard: {}/", services.api_url);
             if let Some(addr) = ops::metrics::serve_separately(config.metrics_listen.as_deref())? {
                 println!("metrics: http://{addr}/metrics");
             }

@@ -81,6 +81,8 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     if let Some(key) = first_key {
         println!("admin api key: {key}");
     }
+    // After the key line, which scripts expect right after `api:`.
+    println!("dashboard: {}/", services.api_url);
     wait_for_signal().await;
     eprintln!("shutting down");
     services.stop().await;

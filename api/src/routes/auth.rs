@@ -2,7 +2,7 @@
 //! anonymous account's databases by a verified user.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, UserId};
 use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
 
@@ -67,22 +67,35 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
     Err(ApiError::Conflict("sign-in raced with another; retry".into()))
 }
 
+/// A session for the user an OIDC id token names (created on first sign-in).
+async fn verify_oidc(
+    state: &AppState,
+    id_token: &str,
+) -> Result<(String, DateTime<Utc>, UserId, eventstore::queries_access::UserRow), ApiError> {
+    let oidc = state
+        .oidc
+        .as_ref()
+        .ok_or(ApiError::NotOffered("sign-in with an OIDC id token is not configured on this deployment"))?;
+    let identity = oidc.verify(id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
+    let user_id = user_for(state, &identity).await?;
+    let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
+    let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
+    let (token, expires_at) =
+        state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
+    Ok((token, expires_at, user_id, user))
+}
+
+/// The session token an OIDC id token signs in to (the dashboard's cookie sign-in).
+pub(crate) async fn oidc_session(state: &AppState, id_token: &str) -> Result<String, ApiError> {
+    Ok(verify_oidc(state, id_token).await?.0)
+}
+
 /// Exchange an OIDC id token for a Berth session.
 #[utoipa::path(post, path = "/api/v1/auth/session", operation_id = "createSession", request_body = SessionRequest, tag = "auth", security(),
     responses((status = 200, description = "OK", body = Data<SessionView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/session")]
 pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, ApiError> {
-    let oidc = state
-        .oidc
-        .as_ref()
-        .ok_or(ApiError::NotOffered("sign-in with an OIDC id token is not configured on this deployment"))?;
-    let identity =
-        oidc.verify(&body.0.id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
-    let user_id = user_for(&state, &identity).await?;
-    let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
-    let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
-    let (token, expires_at) =
-        state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
+    let (token, expires_at, user_id, user) = verify_oidc(&state, &body.0.id_token).await?;
     let view = SessionUserView {
         user_id: user_id.to_string(),
         email: user.email,
@@ -226,5 +239,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, caller: Caller
     service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller))
         .await?
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut res = HttpResponse::NoContent();
+    crate::cookie::clear(&mut res, &req);
+    Ok(res.finish())
 }

@@ -4,6 +4,8 @@ pub mod api_keys;
 pub mod auth;
 pub mod backups;
 pub mod collaborators;
+/// The dashboard's sign-in routes live with its cookie handling.
+pub use crate::cookie;
 pub mod databases;
 pub mod health;
 pub mod incidents;

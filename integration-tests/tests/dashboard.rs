@@ -1,0 +1,366 @@
+//! The web dashboard in a real headless Chromium (Debian's, driven over WebDriver through its
+//! chromedriver by fantoccini), against this binary's one in-process platform: what a user
+//! does through the pages reaches the real API, PostgreSQL and PgBouncer. The HTTP-level
+//! security checks are in `dashboard/http.rs`. Screenshots go to target/dashboard-screenshots/.
+
+#[path = "dashboard/browser.rs"]
+mod browser;
+#[path = "dashboard/http.rs"]
+mod http;
+#[path = "dashboard/roles.rs"]
+mod roles;
+
+use std::time::Duration;
+
+use browser::Browser;
+use integration_tests::{app, eventually, unique_name, Api};
+use serde_json::{json, Value};
+
+/// The whole browser scenario is bounded: a hung page fails the test instead of the run.
+const BUDGET: Duration = Duration::from_secs(180);
+
+#[tokio::test]
+async fn a_user_works_through_the_dashboard_in_chromium() {
+    tokio::time::timeout(BUDGET, scenario()).await.expect("the browser scenario finishes within its budget");
+}
+
+async fn scenario() {
+    let owner = app().new_user("dash-owner").await.expect("owner");
+    let viewer = app().new_user("dash-viewer").await.expect("viewer");
+    let viewer_email = Api::new(Some(&viewer.key)).email().await;
+    let b = Browser::start(&app().api_url).await;
+
+    // First load: the sign-in page, and what it cost to transfer.
+    b.goto("/").await;
+    b.find("[data-test=signin-form]").await;
+    let sizes = b
+        .eval(
+            "const n = performance.getEntriesByType('navigation')[0];
+             const r = performance.getEntriesByType('resource').filter(e => e.name.includes('/ui/'));
+             return { page: n.transferSize, assets: r.reduce((s, e) => s + e.transferSize, 0),
+                      decoded: n.decodedBodySize + r.reduce((s, e) => s + e.decodedBodySize, 0), files: r.length };",
+        )
+        .await;
+    let first_load = sizes["page"].as_u64().unwrap_or(0) + sizes["assets"].as_u64().unwrap_or(0);
+    eprintln!("dashboard first load: {first_load} bytes transferred ({sizes})");
+    assert!(first_load > 0 && first_load < 200 * 1024, "first load {first_load} bytes: {sizes}");
+    b.screenshot("01-sign-in").await;
+
+    // A wrong key is refused on the page.
+    b.type_in("input[name=api_key]", "brth_nothing_wrong").await;
+    b.click("form[data-test=signin-form] button[type=submit]").await;
+    b.until("the sign-in error", "return document.querySelector('[data-test=signin-error]').textContent.length > 0")
+        .await;
+
+    b.sign_in(&owner.key).await;
+    // The keyboard's first stop skips the navigation.
+    let first = b.eval("document.activeElement.blur(); return document.querySelector('#top a').textContent;").await;
+    assert_eq!(first, json!("Skip to content"));
+    b.find("[data-test=db-table], main .muted").await;
+
+    // Create a database; watch it reach running; copy the connection string off the page.
+    let name = unique_name("dash");
+    b.type_in("[data-test=new-db-name]", &name).await;
+    b.click("form[aria-label='Create a database'] button[type=submit]").await;
+    b.find("[data-test=create-progress][data-state=running]").await;
+    let conn = b.text("[data-test=secrets] [data-test=connection-string]").await;
+    assert!(conn.starts_with(&format!("postgresql://{name}:")), "a connection string for {name}");
+    psql(&conn, &name).await;
+    b.find(&format!("tr[data-name='{name}'][data-state=running]")).await;
+    b.route("#/databases/x").await; // leave and come back: the secret is gone from the page
+    b.route("#/databases").await;
+    b.find(&format!("tr[data-name='{name}']")).await;
+    assert_eq!(b.count("[data-test=secrets]").await, 0, "the password is shown once");
+    b.screenshot("02-databases").await;
+    let storage = b.eval("return JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage});").await;
+    assert_eq!(storage, json!("{}{}"), "nothing is kept in browser storage");
+
+    let api = Api::new(Some(&owner.key));
+    let id = api
+        .get("/databases")
+        .await
+        .data()
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["name"] == name.as_str())
+        .expect("listed")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    b.click(&format!("tr[data-name='{name}'] a")).await;
+    b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
+    b.screenshot("03-database").await;
+    // Stop and start from the page; the state badge follows without a reload.
+    let start_off = b.eval("return document.querySelector('[data-test=do-start]').disabled;").await;
+    assert_eq!(start_off, json!(true), "a running database offers no Start");
+    b.click("[data-test=do-stop]").await;
+    b.find("[data-test=db-state] .s-stopped").await;
+    assert_eq!(api.get(&format!("/databases/{id}")).await.data()["state"], "stopped");
+    b.click("[data-test=do-start]").await;
+    b.find("[data-test=db-state] .s-running").await;
+    // A new password, shown once: the old one stops working, the new one works.
+    b.click("[data-test=reset-password]").await;
+    let conn = {
+        let old = conn;
+        b.until("a new connection string", &format!("const c = document.querySelector('[data-test=secrets] [data-test=connection-string]'); return !!c && c.textContent !== {};", json!(old))).await;
+        let new = b.text("[data-test=secrets] [data-test=connection-string]").await;
+        psql(&new, &name).await;
+        new
+    };
+
+    roles::people(&b, &api, &id, &viewer_email).await;
+    allowlist(&b, &api, &id).await;
+    let restored = backup_and_restore(&b, &api, &id).await;
+    // Its page shows the restore reach running without a reload.
+    b.click("[data-test=new-db-link]").await;
+    b.find("[data-test=db-state] .s-running").await;
+    api.wait_state(&restored, "running").await;
+
+    b.route(&format!("#/databases/{id}/metrics")).await;
+    b.until("two metrics samples", "const p = document.querySelector('[data-test=charts] svg path.line'); return !!p && p.getAttribute('d').includes('L');").await;
+    b.screenshot("06-metrics").await;
+    b.route(&format!("#/databases/{id}/activity")).await;
+    b.find("[data-test=tab-activity] table").await;
+    b.screenshot("07-activity").await;
+    b.route(&format!("#/databases/{id}/schema")).await;
+    b.find("[data-test=tab-schema] h2").await;
+
+    api_keys(&b, &api, &id).await;
+
+    // The owner deletes the restored copy; the list follows it until it is gone.
+    b.route(&format!("#/databases/{restored}")).await;
+    b.click("[data-test=delete]").await; // asks again
+    b.click("[data-test=delete]").await;
+    b.find("[data-test=db-table]").await;
+    b.until(
+        "the deleted database gone from the list",
+        &format!("return !document.querySelector(\"a[href='#/databases/{restored}']\");"),
+    )
+    .await;
+    api.wait_state(&restored, "deleted").await;
+
+    b.route("#/account").await;
+    b.find("[data-test=plan]").await;
+    b.screenshot("09-account").await;
+    b.client.set_window_size(375, 812).await.expect("phone width");
+    b.route("#/databases").await;
+    b.find(&format!("tr[data-name='{name}']")).await;
+    b.screenshot("10-databases-375px").await;
+    let overflow = b.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1;").await;
+    assert_eq!(overflow, json!(true), "no sideways scrolling of the page at 375px");
+    b.client.set_window_size(1280, 900).await.expect("desktop width");
+
+    // The session cookie is not readable by the page's script; sign-out ends it.
+    let session = b.client.get_named_cookie("berth_session").await.expect("cookie").value().to_owned();
+    assert_eq!(b.eval("return document.cookie.includes('berth_session');").await, json!(false));
+    b.sign_out().await;
+    let (status, _) = http::with_cookie(reqwest::Method::GET, "/me", &session, None, None).await;
+    assert_eq!(status, 401, "signed out: the old session cookie no longer works");
+
+    roles::viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
+    admin_resolves_an_incident(&b).await;
+    thousand_databases(&b).await;
+    oidc_sign_in(&b).await;
+    try_it_anonymously(&b).await;
+    let blocked = b.eval("return document.documentElement.dataset.cspViolations || '0';").await;
+    assert_eq!(blocked, json!("0"), "nothing the page does is blocked by its CSP");
+    b.close().await;
+}
+
+/// The identity provider's answer coming back to the page: checked against the state and
+/// nonce of the sign-in this browser started, exchanged for the cookie; a forged one is not.
+async fn oidc_sign_in(b: &Browser) {
+    b.client.delete_all_cookies().await.expect("cookies cleared");
+    b.goto("/").await;
+    b.find("[data-test=oidc]").await;
+    let email = format!("oidc-{}@berth.test", uuid::Uuid::new_v4().simple());
+    let token = integration_tests::fixtures::id_token(&email, &email, json!({ "nonce": "n-1" }));
+    b.eval("sessionStorage.setItem('berth_oidc', JSON.stringify({ state: 's-1', nonce: 'n-2' })); return true;").await;
+    b.goto(&format!("/#id_token={token}&state=s-1")).await;
+    b.until(
+        "the forged answer refused",
+        "return document.getElementById('toast').textContent.includes('does not match');",
+    )
+    .await;
+    assert_eq!(b.count("header nav").await, 0, "not signed in by an answer to another request");
+    b.eval("sessionStorage.setItem('berth_oidc', JSON.stringify({ state: 's-1', nonce: 'n-1' })); return true;").await;
+    b.goto(&format!("/#id_token={token}&state=s-1")).await;
+    b.until(
+        "signed in through OIDC",
+        &format!("const w = document.querySelector('header .who'); return !!w && w.textContent === {};", json!(email)),
+    )
+    .await;
+    assert_eq!(
+        b.eval("return location.hash + sessionStorage.length;").await,
+        json!("#/databases0"),
+        "the token left the URL"
+    );
+}
+
+/// "Try it": an anonymous account, its claim secret shown once, then the dashboard.
+async fn try_it_anonymously(b: &Browser) {
+    b.client.delete_all_cookies().await.expect("cookies cleared");
+    b.goto("/").await;
+    b.click("[data-test=try-it]").await;
+    let secret = b.text("[data-test=anon-secret]").await;
+    assert!(!secret.is_empty(), "the anonymous secret is shown once");
+    b.click("[data-test=secrets] > button:last-child").await;
+    b.find("[data-test=db-table]").await;
+    assert_eq!(b.text("header .who").await, "anonymous");
+}
+
+/// psql, with the connection string taken from the page (the password via PGPASSWORD, so it
+/// is not in psql's arguments).
+async fn psql(conn: &str, name: &str) {
+    let rest = conn.strip_prefix("postgresql://").expect("a postgresql URL");
+    let (userinfo, hostpart) = rest.split_once('@').expect("user@host");
+    let (user, password) = userinfo.split_once(':').expect("user:password");
+    let out = tokio::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-d", &format!("postgresql://{user}@{hostpart}"), "-c", "select current_database()"])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .expect("psql runs");
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name);
+}
+
+async fn allowlist(b: &Browser, api: &Api, id: &str) {
+    b.route(&format!("#/databases/{id}/network")).await;
+    b.type_in("[data-test=rule-cidr]", "127.0.0.1/32").await;
+    b.type_in("[data-test=rule-label]", "from the dashboard").await;
+    b.find("[data-test=rule-ttl]").await.select_by_value("3600").await.expect("a TTL");
+    b.click("form[aria-label='Add an allowlist rule'] button[type=submit]").await;
+    let left = b.text("[data-test=rule] .countdown").await;
+    assert!(left.starts_with("expires in 59m") || left.starts_with("expires in 1h"), "countdown: {left}");
+    let rules = api.get(&format!("/databases/{id}/allowlist")).await;
+    let rule = &rules.data()[0];
+    assert_eq!(rule["cidr"], "127.0.0.1/32");
+    assert!(rule["expires_at"].is_string(), "the rule has a TTL: {rule}");
+    b.screenshot("04-network").await;
+}
+
+/// Creates a backup on the page, waits for it, restores it into a new database; its id.
+async fn backup_and_restore(b: &Browser, api: &Api, id: &str) -> String {
+    b.route(&format!("#/databases/{id}/backups")).await;
+    b.type_in("[data-test=backup-label]", "before-change").await;
+    b.click("[data-test=create-backup]").await;
+    b.find("tr[data-test=backup][data-state=succeeded] [data-test=restore]").await;
+    b.screenshot("05-backups").await;
+    let download = b
+        .eval(
+            "const a = document.querySelector('tr[data-test=backup][data-state=succeeded] a[download]');
+             return fetch(a.href).then(r => r.arrayBuffer().then(b => r.status + ' ' + new Uint8Array(b).slice(0, 2).join(',')));",
+        )
+        .await;
+    assert_eq!(download, json!("200 31,139"), "the download link serves the gzip with the session cookie");
+    b.click("tr[data-test=backup][data-state=succeeded] [data-test=restore]").await;
+    let target = unique_name("restored");
+    b.type_in("[data-test=restore-name]", &target).await;
+    b.click("[data-test=restore-go]").await;
+    let link = b.find("[data-test=new-db-link]").await.attr("href").await.expect("href").expect("a link");
+    let new_id = link.rsplit('/').next().expect("an id").to_owned();
+    let backups = api.get(&format!("/databases/{id}/backups")).await;
+    assert_eq!(backups.data()[0]["label"], "before-change");
+    let made = api.get(&format!("/databases/{new_id}")).await;
+    assert_eq!(made.data()["name"], target.as_str(), "{}", made.body);
+    new_id
+}
+
+async fn api_keys(b: &Browser, api: &Api, db: &str) {
+    b.route("#/keys").await;
+    let label = unique_name("ui-key");
+    b.type_in("[data-test=key-label]", &label).await;
+    b.click("[data-test=create-key]").await;
+    let key = b.text("[data-test=api-key]").await;
+    assert!(key.starts_with("brth_"), "the new key is shown once");
+    Api::new(Some(&key)).get("/me").await.expect(200);
+    let row = format!("tr[data-label='{label}'] [data-test=revoke]");
+    b.click(&row).await; // asks again
+    b.click(&row).await;
+    b.until("the revoked key's row to go", &format!("return !document.querySelector(\"tr[data-label='{label}']\");"))
+        .await;
+    Api::new(Some(&key)).get("/me").await.expect_error(401, "UNAUTHENTICATED");
+    let keys = api.get("/api-keys").await;
+    assert!(!keys.body.to_string().contains(&label), "revoked: no longer listed");
+    // A key limited to one database, picked on the page.
+    let narrow = unique_name("ui-narrow");
+    b.type_in("[data-test=key-label]", &narrow).await;
+    b.find("[data-test=key-scope]").await.select_by_value("selected").await.expect("scope");
+    b.click(&format!("input[type=checkbox][value='{db}']")).await;
+    b.click("[data-test=create-key]").await;
+    b.find("[data-test=api-key]").await;
+    let keys = api.get("/api-keys").await;
+    let made =
+        keys.data().as_array().expect("keys").iter().find(|k| k["label"] == narrow.as_str()).expect("listed").clone();
+    assert_eq!((&made["scope"], &made["database_ids"]), (&json!("selected"), &json!([db])), "{made}");
+    b.route("#/account").await;
+    b.route("#/keys").await;
+    b.find(&format!("tr[data-label='{narrow}']")).await;
+    b.screenshot("08-api-keys").await;
+}
+
+async fn admin_resolves_an_incident(b: &Browser) {
+    let kind = format!("dashboard_test_{}", uuid::Uuid::new_v4().simple());
+    let report = eventstore::incidents::IncidentReport {
+        kind: &kind,
+        severity: "warning",
+        resource_type: "database",
+        resource_id: "db_dashboard",
+        summary: "raised by the dashboard test",
+    };
+    app().store().report_incident(&report).await.expect("an incident");
+    let admin = Api::new(Some(&app().admin_key));
+    let found = admin.get(&format!("/admin/incidents?kind={kind}")).await;
+    let inc = found.data()[0]["id"].as_str().expect("incident id").to_owned();
+    b.sign_in(&app().admin_key).await;
+    b.route("#/admin").await;
+    b.click(&format!("tr[data-id='{inc}'] [data-test=resolve]")).await;
+    eventually("the incident resolved", Duration::from_secs(20), || async {
+        let r = admin.get(&format!("/admin/incidents?kind={kind}")).await;
+        (r.data()[0]["state"] == "resolved").then_some(())
+    })
+    .await;
+    b.find("select[data-test=incident-state]").await.select_by_value("resolved").await.expect("filter");
+    b.find(&format!("tr[data-id='{inc}'][data-state=resolved]")).await;
+    b.screenshot("12-admin").await;
+}
+
+/// 1,000 databases in the list (served by a stub of `fetch` in the page, since a test account
+/// may not hold that many real ones): time to render, and paging stays instant.
+async fn thousand_databases(b: &Browser) {
+    b.route("#/account").await;
+    b.find("[data-test=plan]").await;
+    b.eval(STUB_THOUSAND).await;
+    b.route("#/databases").await;
+    b.until("1,000 databases listed", "return (document.querySelector('[data-test=db-count]')||{}).textContent?.startsWith('1000 databases') === true").await;
+    b.until("the render time", "return !!document.querySelector('#main [data-render-ms]');").await;
+    let ms: Value = b.eval("return Number(document.querySelector('#main [data-render-ms]').dataset.renderMs);").await;
+    let paging: Value = b
+        .eval(
+            "const t = performance.now(); document.querySelector('.pager button:last-child').click();
+             return performance.now() - t;",
+        )
+        .await;
+    eprintln!("dashboard: 1,000 databases fetched and rendered in {ms} ms; next page in {paging} ms");
+    assert!(ms.as_f64().is_some_and(|m| m < 1000.0), "list of 1,000 took {ms} ms");
+    assert_eq!(b.count("tr[data-test=db-row]").await, 50, "one page of rows in the DOM");
+    b.screenshot("13-thousand-databases").await;
+}
+
+const STUB_THOUSAND: &str = "
+  const real = window.fetch;
+  const all = Array.from({ length: 1000 }, (_, i) => ({ id: 'db_stub' + i, name: 'db-' + String(i).padStart(4, '0'),
+    engine: 'postgres', state: i % 97 ? 'running' : 'stopped', role: i % 3 ? 'owner' : 'viewer', host: '127.0.0.1',
+    port: 6432, size_bytes: 8000000 + i * 1000, created_at: new Date().toISOString() }));
+  window.fetch = (url, init) => {
+    const u = new URL(url, location.href);
+    if (u.pathname !== '/api/v1/databases' || (init && init.method !== 'GET')) return real(url, init);
+    const from = Number(u.searchParams.get('cursor') || 0), n = Number(u.searchParams.get('limit') || 50);
+    const data = all.slice(from, from + n);
+    const next = from + n < all.length ? String(from + n) : null;
+    return Promise.resolve(new Response(JSON.stringify({ data, next_cursor: next }), { headers: { 'content-type': 'application/json' } }));
+  };
+  return true;";
