@@ -79,6 +79,9 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
                     .into();
             n
         }),
+        ("CookieSignIn", "api_key", json!({"type": ["string", "null"], "pattern": TEXT})),
+        ("CookieSignIn", "token", json!({"type": ["string", "null"], "pattern": TEXT})),
+        ("CookieSignIn", "id_token", json!({"type": ["string", "null"], "pattern": TEXT})),
         ("NewRule", "cidr", cidr()),
         ("NewRule", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
         ("NewRule", "ttl_seconds", json!({"type": ["integer", "null"], "minimum": 1, "maximum": 2_592_000})),
@@ -113,17 +116,22 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-/// Rules across properties (`routes::api_keys::create`): `database_ids` only with, and
-/// always with, `scope: "selected"`.
+/// Rules across properties: `database_ids` only with, and always with, `scope: "selected"`
+/// (`routes::api_keys::create`); the dashboard's sign-in takes exactly one credential
+/// (`cookie::sign_in`; a null counts as absent).
 fn objects() -> Vec<(&'static str, Value)> {
-    vec![(
-        "CreateKey",
-        json!({"anyOf": [
-            {"properties": {"scope": {"enum": ["all", null]}, "database_ids": {"type": "null"}}},
-            {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1}},
-             "required": ["scope", "database_ids"]}
-        ]}),
-    )]
+    let credential = |field: &str| json!({"required": [field], "properties": {field: {"type": "string"}}});
+    vec![
+        (
+            "CreateKey",
+            json!({"anyOf": [
+                {"properties": {"scope": {"enum": ["all", null]}, "database_ids": {"type": "null"}}},
+                {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1}},
+                 "required": ["scope", "database_ids"]}
+            ]}),
+        ),
+        ("CookieSignIn", json!({"oneOf": [credential("api_key"), credential("token"), credential("id_token")]})),
+    ]
 }
 
 /// (operationId, query parameter, its schema).

@@ -9,7 +9,7 @@
 //! limit of `BERTH_CONTRACT_SECONDS` (default 300) for both passes; `BERTH_CONTRACT_SEED`
 //! replays a run. A missing schemathesis fails the test (it never passes by skipping).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -153,33 +153,76 @@ async fn the_api_keeps_its_openapi_contract() {
         ("logout", "stateful.toml", "--include-operation-id", "examples,coverage,fuzzing"),
     ];
     for (pass, config, filter, phases) in passes {
-        let mut cmd = tokio::process::Command::new("st");
-        cmd.arg("--config-file").arg(dir.join(config)).arg("--no-color");
-        cmd.arg("run").arg(format!("{}/api/v1/openapi.json", h.api_url)).args([filter, "logout"]);
-        cmd.args(["--url", &h.api_url, "--workers", "2", "--max-examples", &examples.to_string()]);
-        cmd.args(["--phases", phases, "--max-response-time", "15"]);
-        cmd.args(["--checks", "all", "--exclude-checks", EXCLUDED_CHECKS]);
-        cmd.args(["--suppress-health-check", "all", "--output-truncate", "false"]);
-        cmd.args(["--report", formats]).arg("--report-dir").arg(&reports);
-        if let Ok(seed) = std::env::var("BERTH_CONTRACT_SEED") {
-            cmd.args(["--seed", &seed]);
-        }
-        // Credentials reach schemathesis through its environment, never its arguments.
-        cmd.env("BERTH_CONTRACT_KEY", &token).env("BERTH_CONTRACT_DB", &database);
-        cmd.current_dir(&dir).kill_on_drop(true);
-        let started = Instant::now();
-        let mut child = cmd.spawn().expect("schemathesis starts");
-        let left = deadline.saturating_duration_since(Instant::now());
-        let status = match tokio::time::timeout(left, child.wait()).await {
-            Ok(status) => status.expect("schemathesis ran"),
-            Err(_) => {
-                let _ = child.kill().await;
-                panic!("schemathesis ({pass}) did not finish within BERTH_CONTRACT_SECONDS");
+        let run = |reports: &Path| {
+            let mut cmd = tokio::process::Command::new("st");
+            cmd.arg("--config-file").arg(dir.join(config)).arg("--no-color");
+            cmd.arg("run").arg(format!("{}/api/v1/openapi.json", h.api_url)).args([filter, "logout"]);
+            cmd.args(["--url", &h.api_url, "--workers", "2", "--max-examples", &examples.to_string()]);
+            cmd.args(["--phases", phases, "--max-response-time", "15"]);
+            cmd.args(["--checks", "all", "--exclude-checks", EXCLUDED_CHECKS]);
+            cmd.args(["--suppress-health-check", "all", "--output-truncate", "false"]);
+            cmd.args(["--report", formats]).arg("--report-dir").arg(reports);
+            if let Ok(seed) = std::env::var("BERTH_CONTRACT_SEED") {
+                cmd.args(["--seed", &seed]);
             }
+            // Credentials reach schemathesis through its environment, never its arguments.
+            cmd.env("BERTH_CONTRACT_KEY", &token).env("BERTH_CONTRACT_DB", &database);
+            cmd.current_dir(&dir).kill_on_drop(true);
+            cmd
         };
-        eprintln!("schemathesis ({pass}): {:.0} s, reports in {}", started.elapsed().as_secs_f64(), reports.display());
-        assert!(status.success(), "schemathesis ({pass}) found contract violations (see its output above): {status}");
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let pass_reports = reports.join(format!("{pass}-{tries}"));
+            let started = Instant::now();
+            let mut child = run(&pass_reports).spawn().expect("schemathesis starts");
+            let left = deadline.saturating_duration_since(Instant::now());
+            let status = match tokio::time::timeout(left, child.wait()).await {
+                Ok(status) => status.expect("schemathesis ran"),
+                Err(_) => {
+                    let _ = child.kill().await;
+                    panic!("schemathesis ({pass}) did not finish within BERTH_CONTRACT_SECONDS");
+                }
+            };
+            eprintln!(
+                "schemathesis ({pass}): {:.0} s, reports in {}",
+                started.elapsed().as_secs_f64(),
+                pass_reports.display()
+            );
+            if status.success() {
+                break;
+            }
+            // Python 3.11 before 3.11.8 can raise `SystemError: AST constructor recursion depth
+            // mismatch` inside hypothesis's introspection of its own lambdas (CPython
+            // gh-106905): an error of the fuzzer, not a finding about the API. A pass whose
+            // only problems are that error runs once more; any failure fails at once.
+            let interpreter_bug_only = only_interpreter_errors(&pass_reports);
+            assert!(
+                interpreter_bug_only && tries < 2,
+                "schemathesis ({pass}) found contract violations (see its output above): {status}"
+            );
+            eprintln!("schemathesis ({pass}): only the interpreter's AST error; running the pass again");
+        }
     }
     // The reports are kept only when something failed.
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the JUnit reports under `dir` hold no failure and only errors that are CPython's
+/// AST recursion bug.
+fn only_interpreter_errors(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let mut errors = 0;
+    for e in entries.flatten() {
+        let Ok(xml) = std::fs::read_to_string(e.path()) else { return false };
+        if xml.contains("<failure") {
+            return false;
+        }
+        let n = xml.matches("<error").count();
+        if n != xml.matches("AST constructor recursion depth mismatch").count().min(n) {
+            return false;
+        }
+        errors += n;
+    }
+    errors > 0
 }
