@@ -77,6 +77,20 @@ pub struct Hosts {
     pools: Arc<Mutex<HashMap<HostId, (Pool, AdminSlot)>>>,
 }
 
+/// The admin console while a caller has its turn (see [`HostConn::admin`]).
+pub struct AdminConsole {
+    client: Arc<tokio_postgres::Client>,
+    _turn: tokio::sync::OwnedMutexGuard<Option<Arc<tokio_postgres::Client>>>,
+}
+
+impl std::ops::Deref for AdminConsole {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}
+
 /// A host's PgBouncer admin-console connection, kept between uses: logging in costs a SCRAM
 /// exchange (CPU on both ends) that every PgBouncer sync would otherwise pay, while the
 /// host is busy creating a database.
@@ -321,6 +335,7 @@ impl HostConn {
         write_atomically(&dir, HBA_FILE, hba.as_bytes(), 0o600).await?;
         let admin = self.admin().await?;
         if let Err(e) = self.reload_checked(&admin, &dir).await {
+            drop(admin); // restoring takes its own turn on the console
             self.restore_hba(store, &dir, previous_hba, &e).await;
             return Err(e);
         }
@@ -352,15 +367,22 @@ impl HostConn {
     }
 
     /// The host's PgBouncer admin console, on the kept connection (a new one if there is
-    /// none or it closed).
-    pub async fn admin(&self) -> Result<Arc<tokio_postgres::Client>, HostError> {
-        let mut slot = self.admin_slot.lock().await;
-        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
-        }
-        let client = Arc::new(self.connect_admin().await?);
-        *slot = Some(client.clone());
-        Ok(client)
+    /// none or it closed), for one caller at a time: the console is one connection shared by
+    /// every task of the process, and commands of two tasks interleaved on it (a reconciler's
+    /// `SHOW DATABASES` while a sync reloads) left the connection waiting for an answer that
+    /// never came, and with it every later PgBouncer step of the worker. Hold the returned
+    /// console only for the commands that belong together.
+    pub async fn admin(&self) -> Result<AdminConsole, HostError> {
+        let mut slot = self.admin_slot.clone().lock_owned().await;
+        let client = match slot.as_ref().filter(|c| !c.is_closed()) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(self.connect_admin().await?);
+                *slot = Some(c.clone());
+                c
+            }
+        };
+        Ok(AdminConsole { client, _turn: slot })
     }
 
     /// A new connection to the host's PgBouncer admin console (the watchdog's probe: it

@@ -153,8 +153,10 @@ impl Reconciler {
         }
         let databases =
             client.query("select datname::text from pg_database", &[]).await?.iter().map(|r| r.get(0)).collect();
-        let admin = conn.admin().await?;
-        let served = hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect();
+        let served = {
+            let admin = conn.admin().await?;
+            hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect()
+        };
         // The file first, the allowlists after: a change between the two is in the render.
         let hba = std::path::Path::new(&conn.row.config_dir).join(hostctl::pgbouncer::HBA_FILE);
         let on_disk = tokio::fs::read_to_string(&hba).await.ok();
