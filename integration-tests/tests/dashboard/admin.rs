@@ -67,3 +67,27 @@ pub async fn changes_a_plan_from_the_accounts_list(b: &Browser) {
     b.eval("document.querySelector('[data-test=accounts]').scrollIntoView();").await;
     b.screenshot("13-admin-accounts").await;
 }
+
+/// One more account than a page holds (25): Next shows the last one, Previous the first 25.
+pub async fn pages_through_accounts(b: &Browser) {
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let mut oldest = String::new();
+    for i in 0..26 {
+        let user = app().new_user_on(&format!("page{tag}"), Plan::Free).await.expect("a user");
+        if i == 0 {
+            oldest = user.account_id.to_string();
+        }
+    }
+    b.route("#/databases").await;
+    b.route("#/admin").await;
+    b.type_in("input[data-test=account-email-filter]", &format!("{tag}\u{E007}")).await;
+    let rows = "return document.querySelectorAll('tr[data-test=account]').length";
+    b.until("a full first page", &format!("{rows} === 25;")).await;
+    assert_eq!(b.count(&format!("tr[data-id='{oldest}']")).await, 0, "the oldest is on the second page");
+    b.click("[data-test=accounts-next]").await;
+    b.find(&format!("tr[data-id='{oldest}']")).await;
+    b.until("the second page alone", &format!("{rows} === 1;")).await;
+    assert_eq!(b.eval("return document.querySelector('[data-test=accounts-next]').disabled;").await, true);
+    b.click("[data-test=accounts-prev]").await;
+    b.until("the first page again", &format!("{rows} === 25;")).await;
+}
