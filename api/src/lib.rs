@@ -166,7 +166,7 @@ macro_rules! with_routes {
                 api_keys::create, api_keys::list, api_keys::replace, api_keys::revoke,
                 auth::session, auth::anonymous, auth::refresh, auth::claim, auth::logout,
                 cookie::sign_in, cookie::methods,
-                me::me, me::set_plan,
+                me::me, me::set_plan, accounts::list,
                 lifecycle::stop, lifecycle::start, lifecycle::restart, lifecycle::reset_password,
                 lifecycle::credentials,
                 allowlist::list, allowlist::add, allowlist::remove,

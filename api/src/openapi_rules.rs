@@ -112,6 +112,7 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("MeView", "platform_role", one_of(&["user", "admin"])),
         ("SessionUserView", "platform_role", one_of(&["user", "admin"])),
         ("AccountPlanView", "plan", one_of(&["free", "pro", "business"])),
+        ("AccountView", "plan", one_of(&["free", "pro", "business"])),
         ("IncidentView", "state", one_of(&["open", "resolved"])),
     ]
 }
@@ -141,6 +142,8 @@ fn parameters() -> Vec<(&'static str, &'static str, Value)> {
         ("listDatabases", "cursor", id("db")),
         ("listIncidents", "cursor", id("inc")),
         ("listIncidents", "state", one_of(&["open", "resolved"])),
+        ("listAccounts", "cursor", id("acct")),
+        ("listAccounts", "plan", one_of(&["free", "pro", "business"])),
         ("listActivity", "cursor", activity_cursor.clone()),
         ("listDatabaseActivity", "cursor", activity_cursor),
     ]

@@ -21,6 +21,11 @@ impl Client {
         self.data(req).await
     }
 
+    /// `GET /admin/accounts` (platform admin): one page, newest first.
+    pub async fn accounts(&self, q: &AccountQuery) -> Result<Reply<Vec<AccountView>>, Error> {
+        self.data(self.get("/admin/accounts").query(q)).await
+    }
+
     // ---- databases
 
     /// `POST /databases`: 201 when running, 202 (`state: provisioning`, `operation_id`) else.

@@ -1,6 +1,7 @@
 // Platform admins: incidents (filter, resolve), and account plans.
 import { call, post, patch } from './api.js';
 import { h, act, badge, when, field, table, errorText } from './ui.js';
+import { accountsTable } from './accounts.js';
 
 export async function admin(main, me, token) {
   if (me.platform_role !== 'admin') {
@@ -30,16 +31,18 @@ export async function admin(main, me, token) {
   state.addEventListener('change', load);
   kind.addEventListener('change', load);
 
+  const accounts = accountsTable();
   const account = h('input', { required: true, placeholder: 'acct_…' });
   const plan = h('select', {}, ['free', 'pro', 'business'].map((p) => h('option', { value: p }, p)));
   const go = h('button', { type: 'submit' }, 'Set plan');
   const form = h('form', { class: 'card inline', 'aria-label': 'Set an account plan' }, field('Account id', account), field('Plan', plan), go);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    act(go, () => patch(`/admin/accounts/${encodeURIComponent(account.value.trim())}`, { plan: plan.value }), 'Plan changed');
+    act(go, async () => { await patch(`/admin/accounts/${encodeURIComponent(account.value.trim())}`, { plan: plan.value }); await accounts.load(); }, 'Plan changed');
   });
   main.replaceChildren(h('h1', {}, 'Admin'), h('h2', {}, 'Incidents'),
     h('div', { class: 'toolbar' }, field('State', state), field('Kind', kind)), list,
-    h('h2', {}, 'Accounts and plans'), form);
-  await load();
+    h('h2', {}, 'Accounts and plans'), accounts.element,
+    h('h3', {}, 'Set a plan by account id'), form);
+  await Promise.all([load(), accounts.load()]);
 }

@@ -6,6 +6,7 @@
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
 pub mod access;
+pub mod accounts;
 mod append;
 pub mod audit;
 pub mod backups;

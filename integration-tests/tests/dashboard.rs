@@ -3,6 +3,8 @@
 //! does through the pages reaches the real API, PostgreSQL and PgBouncer. The HTTP-level
 //! security checks are in `dashboard/http.rs`. Screenshots go to target/dashboard-screenshots/.
 
+#[path = "dashboard/admin.rs"]
+mod admin;
 #[path = "dashboard/browser.rs"]
 mod browser;
 #[path = "dashboard/http.rs"]
@@ -13,7 +15,7 @@ mod roles;
 use std::time::Duration;
 
 use browser::Browser;
-use integration_tests::{app, eventually, unique_name, Api};
+use integration_tests::{app, unique_name, Api};
 use serde_json::{json, Value};
 
 /// The whole browser scenario is bounded: a hung page fails the test instead of the run.
@@ -159,7 +161,9 @@ async fn scenario() {
     assert_eq!(status, 401, "signed out: the old session cookie no longer works");
 
     roles::viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
-    admin_resolves_an_incident(&b).await;
+    admin::resolves_an_incident(&b).await;
+    admin::changes_a_plan_from_the_accounts_list(&b).await;
+    admin::pages_through_accounts(&b).await;
     thousand_databases(&b).await;
     oidc_sign_in(&b).await;
     try_it_anonymously(&b).await;
@@ -300,32 +304,6 @@ async fn api_keys(b: &Browser, api: &Api, db: &str) {
     b.route("#/keys").await;
     b.find(&format!("tr[data-label='{narrow}']")).await;
     b.screenshot("08-api-keys").await;
-}
-
-async fn admin_resolves_an_incident(b: &Browser) {
-    let kind = format!("dashboard_test_{}", uuid::Uuid::new_v4().simple());
-    let report = eventstore::incidents::IncidentReport {
-        kind: &kind,
-        severity: "warning",
-        resource_type: "database",
-        resource_id: "db_dashboard",
-        summary: "raised by the dashboard test",
-    };
-    app().store().report_incident(&report).await.expect("an incident");
-    let admin = Api::new(Some(&app().admin_key));
-    let found = admin.get(&format!("/admin/incidents?kind={kind}")).await;
-    let inc = found.data()[0]["id"].as_str().expect("incident id").to_owned();
-    b.sign_in(&app().admin_key).await;
-    b.route("#/admin").await;
-    b.click(&format!("tr[data-id='{inc}'] [data-test=resolve]")).await;
-    eventually("the incident resolved", Duration::from_secs(20), || async {
-        let r = admin.get(&format!("/admin/incidents?kind={kind}")).await;
-        (r.data()[0]["state"] == "resolved").then_some(())
-    })
-    .await;
-    b.find("select[data-test=incident-state]").await.select_by_value("resolved").await.expect("filter");
-    b.find(&format!("tr[data-id='{inc}'][data-state=resolved]")).await;
-    b.screenshot("12-admin").await;
 }
 
 /// 1,000 databases in the list (served by a stub of `fetch` in the page, since a test account

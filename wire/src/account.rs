@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// `POST /auth/session`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -103,4 +103,39 @@ pub struct AccountPatch {
 pub struct AccountPlanView {
     pub id: String,
     pub plan: String,
+}
+
+/// Filters and paging of `GET /admin/accounts` (newest first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    /// `free`, `pro` or `business`.
+    pub plan: Option<String>,
+    /// A substring of the owner's email, any case.
+    pub email: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    #[serde(default, deserialize_with = "crate::numbers::opt_i64")]
+    pub limit: Option<i64>,
+}
+
+/// An account as platform admins see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    /// `free`, `pro` or `business`.
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+    /// The owner's email; null for an anonymous account.
+    pub owner_email: Option<String>,
+    pub anonymous: bool,
+    /// Databases that are not deleted.
+    pub databases: i64,
+    /// Their measured size together.
+    pub storage_mb: f64,
+    /// API keys not revoked.
+    pub api_keys: i64,
 }

@@ -1,3 +1,4 @@
+pub mod accounts;
 pub mod activity;
 pub mod allowlist;
 pub mod api_keys;

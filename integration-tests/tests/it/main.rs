@@ -3,6 +3,7 @@
 
 mod access;
 mod activity;
+mod admin_accounts;
 mod allowlist;
 mod audit;
 mod auth;

@@ -90,6 +90,7 @@ fn routes() -> Vec<Route> {
         ("GET", "/databases/{db}/metrics", json!(null), Needs::View, (200, "")),
         ("GET", "/databases/{db}/schema", json!(null), Needs::View, (200, "")),
         ("GET", "/admin/incidents", json!(null), Needs::PlatformAdmin, (200, "")),
+        ("GET", "/admin/accounts", json!(null), Needs::PlatformAdmin, (200, "")),
         (
             "PATCH",
             "/admin/accounts/acct_01J00000000000000000000000",

@@ -1,7 +1,7 @@
-//! Platform admins: `berth incidents list|resolve`, `berth accounts set-plan`.
+//! Platform admins: `berth incidents list|resolve`, `berth accounts list|set-plan`.
 
 use clap::Subcommand;
-use client::wire::IncidentQuery;
+use client::wire::{AccountQuery, IncidentQuery};
 
 use super::output::{self, Outcome, Table};
 use super::{opt_time, time, Ctx};
@@ -29,6 +29,21 @@ pub enum IncidentsCommand {
 
 #[derive(Subcommand)]
 pub enum AccountsCommand {
+    /// Accounts with their plan, owner and what they hold, newest first.
+    #[command(alias = "ls")]
+    List {
+        /// free, pro or business.
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only owners whose email contains this (any case).
+        #[arg(long)]
+        email: Option<String>,
+        /// Start after this account (the `next_cursor` of a previous page).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Change an account's plan (free, pro, business).
     SetPlan { account_id: String, plan: String },
 }
@@ -69,6 +84,30 @@ pub async fn incidents(ctx: &Ctx, command: IncidentsCommand) -> Outcome {
 
 pub async fn accounts(ctx: &Ctx, command: AccountsCommand) -> Outcome {
     match command {
+        AccountsCommand::List { plan, email, cursor, limit } => {
+            let r = ctx.client.accounts(&AccountQuery { plan, email, cursor, limit: Some(limit) }).await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            let mut t = Table::new(&["ID", "OWNER", "PLAN", "DATABASES", "STORAGE", "KEYS", "CREATED"]);
+            for a in &r.data {
+                let owner = a.owner_email.clone().unwrap_or_else(|| "(anonymous)".into());
+                t.row(vec![
+                    a.id.clone(),
+                    owner,
+                    a.plan.clone(),
+                    a.databases.to_string(),
+                    format!("{:.1} MB", a.storage_mb),
+                    a.api_keys.to_string(),
+                    time(&a.created_at),
+                ]);
+            }
+            t.print()?;
+            if let Some(next) = &r.next_cursor {
+                eprintln!("more: berth accounts list --cursor {next}");
+            }
+            Ok(())
+        }
         AccountsCommand::SetPlan { account_id, plan } => {
             let r = ctx.client.set_plan(&account_id, &plan).await?;
             if ctx.json {

@@ -80,6 +80,16 @@ fn platform_admins_set_plans_and_list_incidents() {
     let refused = user.run(&["accounts", "set-plan", &account, "free"]);
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("FORBIDDEN"), "{}", refused.stderr);
+    let email = user.run(&["me", "--json"]).ok().json()["email"].as_str().expect("email").to_owned();
+    let listed = admin.run(&["accounts", "list", "--email", &email, "--plan", "business", "--json"]).ok().json();
+    assert_eq!(listed.as_array().map(|a| a.len()), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"], account.as_str());
+    let table = admin.run(&["accounts", "list", "--email", &email]).ok();
+    assert!(table.stdout.starts_with("ID ") && table.stdout.contains(&account), "{}", table.stdout);
+    assert!(table.stdout.contains("business"), "{}", table.stdout);
+    let refused = user.run(&["accounts", "list"]);
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("FORBIDDEN"), "{}", refused.stderr);
 
     let incidents = admin.run(&["incidents", "list", "--json"]).ok().json();
     assert!(incidents.is_array(), "{incidents}");
