@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "sessions_signups", sql: include_str!("../migrations/0010_sessions_signups.sql") },
     Migration { version: 11, name: "backup_keys", sql: include_str!("../migrations/0011_backup_keys.sql") },
     Migration { version: 12, name: "database_locks", sql: include_str!("../migrations/0012_database_locks.sql") },
+    Migration { version: 13, name: "account_indexes", sql: include_str!("../migrations/0013_account_indexes.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

@@ -12,9 +12,11 @@ use crate::views::{Data, Page};
 use crate::AppState;
 pub use wire::{IncidentQuery, IncidentResource, IncidentView};
 
+/// A platform admin acting for the whole platform: an admin's key limited to selected
+/// databases is refused (`KEY_SCOPE_DENIED`), as on the accounts routes.
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     match caller.platform_role {
-        PlatformRole::Admin => Ok(()),
+        PlatformRole::Admin => caller.require_full_account(),
         _ => Err(ApiError::Forbidden("only platform admins may read or resolve incidents")),
     }
 }

@@ -97,6 +97,9 @@ async fn only_full_admin_credentials_list_accounts_and_filters_are_checked() {
         admin().create_key(json!({ "label": "sel", "scope": "selected", "database_ids": [db.data()["id"]] })).await;
     let selected = Api::new(Some(&key));
     selected.get("/admin/accounts").await.expect_error(403, "KEY_SCOPE_DENIED");
+    selected.get("/admin/incidents").await.expect_error(403, "KEY_SCOPE_DENIED");
+    let resolve = selected.post("/admin/incidents/inc_01J00000000000000000000000/resolve", json!(null)).await;
+    resolve.expect_error(403, "KEY_SCOPE_DENIED");
     let patch = selected.patch("/admin/accounts/acct_01J00000000000000000000000", json!({ "plan": "pro" })).await;
     patch.expect_error(403, "KEY_SCOPE_DENIED");
     for bad in [
