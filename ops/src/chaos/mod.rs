@@ -11,6 +11,8 @@
 //! after settling), **mismatched** (a succeeded backup whose object's size or sha256 differ
 //! from the record; a PgBouncer login that does not match the database's state and
 //! allowlist), **replay differences**, and **server errors** (5xx answers).
+//!
+//! `BERTH_CHAOS_DEBUG=1` also prints every request of each trial with its answer.
 
 mod check;
 mod load;
