@@ -6,14 +6,8 @@ use eventstore::queries::DatabaseRow;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DbRole {
-    Viewer,
-    Developer,
-    Admin,
-    Owner,
-}
+/// The caller's role on a database, as the API publishes it (ordered viewer < … < owner).
+pub use wire::DbRole;
 
 /// Actions, in the rows of API.md's permission table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +33,13 @@ impl Action {
     }
 }
 
-impl DbRole {
-    fn from_share(role: &str) -> Option<Self> {
-        match role {
-            "admin" => Some(Self::Admin),
-            "developer" => Some(Self::Developer),
-            "viewer" => Some(Self::Viewer),
-            _ => None,
-        }
+/// A collaborator's stored role.
+fn role_of_share(role: &str) -> Option<DbRole> {
+    match role {
+        "admin" => Some(DbRole::Admin),
+        "developer" => Some(DbRole::Developer),
+        "viewer" => Some(DbRole::Viewer),
+        _ => None,
     }
 }
 
@@ -57,7 +50,7 @@ pub fn role_on(caller: &Caller, db: &DatabaseRow, collaborator: Option<&str>) ->
     if db.account_id == caller.account_id {
         return Some(DbRole::Owner);
     }
-    collaborator.and_then(DbRole::from_share)
+    collaborator.and_then(role_of_share)
 }
 
 /// A caller with no role — or whose key does not reach the database — never learns it

@@ -9,17 +9,6 @@ pub use wire::{
 
 use crate::authz::DbRole;
 
-impl From<DbRole> for wire::DbRole {
-    fn from(r: DbRole) -> Self {
-        match r {
-            DbRole::Viewer => Self::Viewer,
-            DbRole::Developer => Self::Developer,
-            DbRole::Admin => Self::Admin,
-            DbRole::Owner => Self::Owner,
-        }
-    }
-}
-
 pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
     DatabaseView {
         id: db.id.to_string(),
@@ -30,7 +19,7 @@ pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
             _ => db.state.clone(),
         },
         locked_reason: db.locked_reason.clone(),
-        role: role.into(),
+        role,
         host: db.host.clone(),
         port: db.port,
         size_bytes: db.size_bytes,
