@@ -58,12 +58,7 @@ impl Default for HarnessOptions {
             watchdog_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
             audit_at_exit: true,
-            // Rounds every second, alongside every test (no grace passes within a run, so it only
-            // observes): what exposed the PgBouncer console shared by two tasks at once.
-            drift: worker::drift::DriftOptions {
-                interval: std::time::Duration::from_secs(1),
-                grace: std::time::Duration::from_secs(600),
-            },
+            drift: worker::drift::DriftOptions::default(),
         }
     }
 }

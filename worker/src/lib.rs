@@ -123,14 +123,17 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             stuck::run(stuck_store, stuck_queue, stuck_options, stuck_shutdown).await;
             Ok(())
         });
-        let objects = config.backups.as_ref().map(|b| b.operator()).transpose()?;
-        let reconciler =
-            drift::Reconciler::new(store.clone(), hosts.clone(), config.plans.clone(), objects, config.drift.grace);
-        let (drift_every, drift_shutdown) = (config.drift.interval, shutdown.clone());
-        tasks.spawn(async move {
-            drift::run(reconciler, drift_every, drift_shutdown).await;
-            Ok(())
-        });
+        // Off unless configured (interval 0): see `DriftOptions`.
+        if !config.drift.interval.is_zero() {
+            let objects = config.backups.as_ref().map(|b| b.operator()).transpose()?;
+            let reconciler =
+                drift::Reconciler::new(store.clone(), hosts.clone(), config.plans.clone(), objects, config.drift.grace);
+            let (drift_every, drift_shutdown) = (config.drift.interval, shutdown.clone());
+            tasks.spawn(async move {
+                drift::run(reconciler, drift_every, drift_shutdown).await;
+                Ok(())
+            });
+        }
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tasks.spawn(async move {
             store
