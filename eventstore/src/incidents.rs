@@ -75,6 +75,8 @@ pub mod kinds {
     pub const OPERATION_STUCK: &str = "operation_stuck";
     /// What a host or the backup store has differs from what the control plane says.
     pub const DRIFT: &str = "drift";
+    /// One of the worker's background loops panicked (a bug); it was started again.
+    pub const WORKER_TASK_PANICKED: &str = "worker_task_panicked";
 }
 
 #[derive(Debug, Clone)]

@@ -445,7 +445,8 @@ pub async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -
 }
 
 impl HostConn {
-    /// `pg_database_size` of each named database that exists on the host.
+    /// `pg_database_size` of each named database that exists on the host. A database
+    /// dropped while it is measured has no size (PostgreSQL answers NULL) and is left out.
     pub async fn database_sizes(&self, names: &[String]) -> Result<Vec<(String, i64)>, HostError> {
         let client = self.pool.get().await?;
         let rows = client
@@ -454,6 +455,6 @@ impl HostConn {
                 &[&names],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.iter().filter_map(|r| Some((r.get(0), r.get::<_, Option<i64>>(1)?))).collect())
     }
 }

@@ -104,8 +104,12 @@ pub async fn database_metrics(store: &Store, host: HostId, name: &DatabaseName) 
             &[&name.as_str()],
         )
         .await?;
+    // NULL when the database was dropped between the join and the measurement.
+    let size_bytes: Option<i64> = row.get(0);
+    let size_bytes =
+        size_bytes.ok_or_else(|| HostError::Permanent(format!("database {name} is gone from the host")))?;
     Ok(DatabaseMetrics {
-        size_bytes: row.get(0),
+        size_bytes,
         active_connections: row.get(1),
         transactions_committed: row.get(2),
         transactions_rolled_back: row.get(3),

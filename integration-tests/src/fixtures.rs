@@ -26,6 +26,13 @@ pub fn free_quotas() -> domain::Quotas {
     }
 }
 
+/// The plans the test platform runs with (the free plan's quotas above). Whatever renders
+/// PgBouncer beside the platform (a reconciler a test drives) must use these too, or it
+/// renders every pool of the host with other caps.
+pub fn plans() -> domain::PlanQuotas {
+    domain::PlanQuotas { free: free_quotas(), ..domain::PlanQuotas::default() }
+}
+
 /// Caps the tests reach on purpose. Sign-ups are counted per client address: tests that
 /// sign up many anonymous accounts should do so from an address of their own
 /// ([`crate::Api::from_source`]).
@@ -115,7 +122,7 @@ pub fn configure_once() {
             .with_ansi(false)
             .try_init();
         let mut opts = HarnessOptions::default();
-        opts.api.plans.free = free_quotas();
+        opts.api.plans = plans();
         opts.api.limits = limits();
         opts.api.oidc = Some(api::oidc::OidcConfig {
             issuer: ISSUER.into(),

@@ -403,7 +403,7 @@ pub async fn second_api() -> String {
         credential_budget: None,
         ip_budget: None,
         limits: fixtures::limits(),
-        plans: domain::PlanQuotas { free: fixtures::free_quotas(), ..domain::PlanQuotas::default() },
+        plans: fixtures::plans(),
         workers: 1,
         ..api::ApiConfig::default()
     };

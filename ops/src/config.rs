@@ -53,8 +53,8 @@ pub struct Config {
     /// failed with an `operation_stuck` incident.
     pub stuck_operation_secs: u64,
     /// The orphan reconciler compares hosts and the backup store with the control plane this
-    /// often, judging only what it has seen for `drift_grace_secs` (`drift` incidents); 0 (the
-    /// default) leaves it off — see `worker::drift::DriftOptions`.
+    /// often (60 s), judging only what it has seen for `drift_grace_secs` (`drift` incidents);
+    /// 0 turns it off.
     pub drift_interval_secs: u64,
     pub drift_grace_secs: u64,
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
@@ -92,7 +92,7 @@ impl Default for Config {
             backup_scheduler: true,
             stale_tmp_grace_secs: 3600,
             stuck_operation_secs: 600,
-            drift_interval_secs: 0,
+            drift_interval_secs: 60,
             drift_grace_secs: 120,
             limits: api::limits::Limits::default(),
             cookie_secure: false,

@@ -41,8 +41,8 @@ pub struct HarnessOptions {
     /// fail the process (exit 1) on any difference: every test binary then proves that the
     /// state all its scenarios left is a function of the log. See [`audit_at_exit`].
     pub audit_at_exit: bool,
-    /// The orphan reconciler's period and grace. Production values by default: with a short
-    /// grace it could judge other tests' objects mid-flight; its test drives rounds itself.
+    /// The orphan reconciler's period and grace. A long grace: a short one could judge other
+    /// tests' objects mid-flight; its test drives rounds itself.
     pub drift: worker::drift::DriftOptions,
 }
 
@@ -58,7 +58,13 @@ impl Default for HarnessOptions {
             watchdog_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
             audit_at_exit: true,
-            drift: worker::drift::DriftOptions::default(),
+            // Rounds every second beside every test (no grace passes within a run, so they
+            // only observe): what exposed the PgBouncer console shared by two tasks at once,
+            // and, through the load it adds, the usage loop's panic that ended the worker.
+            drift: worker::drift::DriftOptions {
+                interval: std::time::Duration::from_secs(1),
+                grace: std::time::Duration::from_secs(600),
+            },
         }
     }
 }

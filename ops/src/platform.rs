@@ -125,6 +125,21 @@ impl Services {
         Ok(Self { api_url: format!("http://{addr}"), shutdown, server, tasks })
     }
 
+    /// Waits until one of the services ends by itself (none should before `stop`), and says
+    /// how. Pending for ever when there is none.
+    pub async fn first_to_end(&mut self) -> String {
+        if self.tasks.is_empty() {
+            return std::future::pending().await;
+        }
+        let (ended, index, _) = futures::future::select_all(self.tasks.iter_mut()).await;
+        self.tasks.remove(index);
+        match ended {
+            Ok(Ok(())) => "it returned".to_owned(),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(e) => format!("it panicked: {e}"),
+        }
+    }
+
     /// Stops the API (finishing requests in flight) and the workers (releasing their jobs).
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);

@@ -83,10 +83,19 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     }
     // After the key line, which scripts expect right after `api:`.
     println!("dashboard: {}/", services.api_url);
-    wait_for_signal().await;
+    let mut services = services;
+    let ended = tokio::select! {
+        _ = wait_for_signal() => None,
+        ended = services.first_to_end() => Some(ended),
+    };
     eprintln!("shutting down");
     services.stop().await;
-    Ok(())
+    // A service that ends on its own leaves the platform half-working (an API whose jobs
+    // never run): exit non-zero so that whatever runs `berth up` starts it again.
+    match ended {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!("a service ended by itself: {why}")),
+    }
 }
 
 /// berth up owns its control plane: no other process runs its workers, so every job a

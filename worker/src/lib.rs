@@ -11,6 +11,7 @@ pub mod queue;
 pub mod quota;
 pub mod scheduler;
 pub mod stuck;
+pub mod supervise;
 pub mod usage;
 mod users;
 pub mod watchdog;
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 use eventstore::consumer::ConsumerOptions;
 use eventstore::Store;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::sync::watch;
 
 pub use jobs::{Job, Runner};
@@ -85,6 +88,9 @@ impl WorkerConfig {
     }
 }
 
+/// Makes a background loop's future, once per (re)start.
+type LoopMaker = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 pub const QUEUE: &str = "berth-jobs";
 
 /// Runs the dispatcher and the job workers until `shutdown` turns true.
@@ -101,67 +107,112 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     }
     let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone(), backups });
     let mut tasks = tokio::task::JoinSet::new();
+    // Each loop under a supervisor (see `supervise`): one loop's panic never ends the others.
+    let mut spawn = |name: &'static str, make: LoopMaker| {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tasks.spawn(supervise::supervised(name, store, shutdown, move || {
+            let fut = make();
+            async move {
+                fut.await;
+                Ok(())
+            }
+        }));
+    };
     if config.scheduler && config.backups.is_some() {
-        let scheduler = scheduler::Scheduler { store: store.clone(), schedule: config.schedule.clone() };
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            scheduler.run(shutdown).await;
-            Ok(())
-        });
+        let (store, schedule, shutdown) = (store.clone(), config.schedule.clone(), shutdown.clone());
+        spawn(
+            "scheduler",
+            Box::new(move || {
+                let scheduler = scheduler::Scheduler { store: store.clone(), schedule: schedule.clone() };
+                scheduler.run(shutdown.clone()).boxed()
+            }),
+        );
     }
     if config.dispatcher {
         let (audit_store, audit_shutdown) = (store.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let handler = eventstore::audit::consumer(audit_store.clone());
-            let opts = ConsumerOptions::default();
-            audit_store.run_consumer(eventstore::audit::CONSUMER, handler, opts, audit_shutdown).await;
-            Ok(())
-        });
+        spawn(
+            "audit",
+            Box::new(move || {
+                let (store, shutdown) = (audit_store.clone(), audit_shutdown.clone());
+                async move {
+                    let handler = eventstore::audit::consumer(store.clone());
+                    store
+                        .run_consumer(eventstore::audit::CONSUMER, handler, ConsumerOptions::default(), shutdown)
+                        .await;
+                }
+                .boxed()
+            }),
+        );
         let (stuck_store, stuck_queue, stuck_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         let stuck_options = config.stuck;
-        tasks.spawn(async move {
-            stuck::run(stuck_store, stuck_queue, stuck_options, stuck_shutdown).await;
-            Ok(())
-        });
-        // Off unless configured (interval 0): see `DriftOptions`.
+        spawn(
+            "stuck",
+            Box::new(move || {
+                stuck::run(stuck_store.clone(), stuck_queue.clone(), stuck_options, stuck_shutdown.clone()).boxed()
+            }),
+        );
+        // Off when its interval is 0.
         if !config.drift.interval.is_zero() {
             let objects = config.backups.as_ref().map(|b| b.operator()).transpose()?;
-            let reconciler =
-                drift::Reconciler::new(store.clone(), hosts.clone(), config.plans.clone(), objects, config.drift.grace);
-            let (drift_every, drift_shutdown) = (config.drift.interval, shutdown.clone());
-            tasks.spawn(async move {
-                drift::run(reconciler, drift_every, drift_shutdown).await;
-                Ok(())
-            });
+            let (drift_store, drift_hosts, plans) = (store.clone(), hosts.clone(), config.plans.clone());
+            let (options, drift_shutdown) = (config.drift, shutdown.clone());
+            spawn(
+                "drift",
+                Box::new(move || {
+                    let reconciler = drift::Reconciler::new(
+                        drift_store.clone(),
+                        drift_hosts.clone(),
+                        plans.clone(),
+                        objects.clone(),
+                        options.grace,
+                    );
+                    drift::run(reconciler, options.interval, drift_shutdown.clone()).boxed()
+                }),
+            );
         }
-        let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            store
-                .run_consumer(dispatch::CONSUMER, dispatch::dispatcher(queue), ConsumerOptions::default(), shutdown)
-                .await;
-            Ok(())
-        });
+        let (dispatch_store, dispatch_queue, dispatch_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
+        spawn(
+            "dispatcher",
+            Box::new(move || {
+                let (store, queue, shutdown) =
+                    (dispatch_store.clone(), dispatch_queue.clone(), dispatch_shutdown.clone());
+                async move {
+                    let handler = dispatch::dispatcher(queue);
+                    store.run_consumer(dispatch::CONSUMER, handler, ConsumerOptions::default(), shutdown).await;
+                }
+                .boxed()
+            }),
+        );
     }
     {
-        let (store, hosts, every, shutdown) = (store.clone(), hosts.clone(), config.usage_interval, shutdown.clone());
+        let (usage_store, usage_hosts, every, usage_shutdown) =
+            (store.clone(), hosts.clone(), config.usage_interval, shutdown.clone());
         let plans = config.plans.clone();
-        tasks.spawn(async move {
-            usage::run(store, hosts, plans, every, shutdown).await;
-            Ok(())
-        });
+        spawn(
+            "usage",
+            Box::new(move || {
+                usage::run(usage_store.clone(), usage_hosts.clone(), plans.clone(), every, usage_shutdown.clone())
+                    .boxed()
+            }),
+        );
     }
-    let (watch_store, watch_queue, shutdown_watchdog) = (store.clone(), queue.clone(), shutdown.clone());
-    let interval = config.watchdog_interval;
-    tasks.spawn(async move {
-        watchdog::run(watch_store, Default::default(), watch_queue, interval, shutdown_watchdog).await;
-        Ok(())
-    });
     {
-        let (store, every, shutdown) = (store.clone(), config.sweep_interval, shutdown.clone());
-        tasks.spawn(async move {
-            access::run_sweeper(store, every, shutdown).await;
-            Ok(())
-        });
+        let (watch_store, watch_queue, watch_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
+        let interval = config.watchdog_interval;
+        spawn(
+            "watchdog",
+            Box::new(move || {
+                let (store, queue, shutdown) = (watch_store.clone(), watch_queue.clone(), watch_shutdown.clone());
+                async move { watchdog::run(store, Default::default(), queue, interval, shutdown).await }.boxed()
+            }),
+        );
+    }
+    {
+        let (sweep_store, every, sweep_shutdown) = (store.clone(), config.sweep_interval, shutdown.clone());
+        spawn(
+            "sweeper",
+            Box::new(move || access::run_sweeper(sweep_store.clone(), every, sweep_shutdown.clone()).boxed()),
+        );
     }
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,

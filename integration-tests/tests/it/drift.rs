@@ -15,7 +15,7 @@ fn reconciler() -> Reconciler {
     Reconciler::new(
         app().store(),
         hostctl::Hosts::default(),
-        domain::PlanQuotas::default(),
+        integration_tests::fixtures::plans(),
         Some(objects),
         Duration::ZERO,
     )

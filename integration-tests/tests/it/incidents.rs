@@ -170,3 +170,35 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
     assert!(metrics.contains(&format!("berth_host_reachable{{host=\"{name}\"}} 1")), "gauge says reachable");
     forward.abort();
 }
+
+/// A worker loop that panics is reported as an incident and started again, instead of
+/// ending the worker with it (and every job after it, as a usage measurement racing a
+/// deletion once did).
+#[tokio::test]
+async fn a_worker_loop_that_panics_is_reported_and_started_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let (store, _) = integration_tests::fresh_control_store("supervise").await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let counted = runs.clone();
+    let supervised = worker::supervise::supervised("test_loop", store.clone(), shutdown, move || {
+        let run = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            assert!(run > 0, "the first run of the loop fails");
+            Ok(())
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), supervised)
+        .await
+        .expect("the loop was started again and ended")
+        .expect("the supervisor ends with the loop");
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "one panicked run, one that returned");
+    let filter =
+        eventstore::incidents::IncidentFilter { kind: Some("worker_task_panicked".into()), ..Default::default() };
+    let found = store.incidents(&filter, 10).await.expect("incidents");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].resource_type.as_str(), found[0].resource_id.as_str()), ("worker", "test_loop"));
+    assert!(found[0].summary.contains("the first run of the loop fails"), "{}", found[0].summary);
+}

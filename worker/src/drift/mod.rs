@@ -147,7 +147,8 @@ impl Reconciler {
             .await?;
         let mut roles = Vec::with_capacity(rows.len());
         for r in &rows {
-            let (name, comment): (String, String) = (r.get(0), r.get(1));
+            // A role whose comment went away between the filter and the read is not ours now.
+            let (name, Some(comment)): (String, Option<String>) = (r.get(0), r.get(1)) else { continue };
             let age = self.seen.age(format!("role:{host}:{name}:{comment}"));
             roles.push(ObservedRole { name, comment, owns: r.get(2), age });
         }
