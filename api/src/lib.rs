@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz;
 pub mod backups;
 pub mod body;
+mod catch_panic;
 pub mod cookie;
 pub mod error;
 pub mod error_burst;
@@ -271,7 +272,9 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
         .workers(workers)
         .shutdown_timeout(5)
         .listen("berth-api", listener, move || {
+            // Innermost first: the request-id layer sees a panic's 500 like any other.
             let app = App::new()
+                .wrap(actix_web::middleware::from_fn(catch_panic::middleware))
                 .wrap(actix_web::middleware::from_fn(ip_budget))
                 .wrap(actix_web::middleware::from_fn(request_id::middleware))
                 .configure(configure(state.clone()))
