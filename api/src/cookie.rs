@@ -25,9 +25,10 @@ use wire::{CookieSession, CookieSignIn, SignInMethods};
 use crate::auth::{authenticate, Caller};
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::auth::SignIn;
 use crate::session::Session;
 use crate::views::Data;
-use crate::AppState;
+use crate::{request_id_of, AppState};
 
 pub const SESSION_COOKIE: &str = "berth_session";
 pub const CSRF_COOKIE: &str = "berth_csrf";
@@ -155,13 +156,16 @@ pub async fn sign_in(
             }
             caller.require_full_account()?;
             let prefix = crate::keys::split(key.trim()).map(|(p, _)| p).ok_or(ApiError::Internal)?;
-            let session = Session {
+            let key_id = caller.api_key_id.ok_or(ApiError::Internal)?;
+            let who = Session {
                 user_id: caller.user_id,
                 account_id: caller.account_id,
                 platform_role: caller.platform_role,
                 anonymous: false,
             };
-            let (token, _) = state.sessions.issue_for_key(&session, prefix);
+            let method = domain::SignInMethod::ApiKey;
+            let sign_in = SignIn { who, key: Some((key_id, prefix)), method, request_id: request_id_of(&req) };
+            let token = crate::routes::auth::sign_in(&state, sign_in).await?.token;
             let caller = authenticate(&state, &token).await?;
             (token, caller)
         }
@@ -173,7 +177,7 @@ pub async fn sign_in(
             (token.trim().to_owned(), caller)
         }
         (None, None, Some(id_token)) => {
-            let token = crate::routes::auth::oidc_session(&state, &id_token).await?;
+            let token = crate::routes::auth::oidc_session(&state, &id_token, request_id_of(&req)).await?;
             let caller = authenticate(&state, &token).await?;
             (token, caller)
         }

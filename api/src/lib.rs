@@ -149,8 +149,16 @@ impl AppState {
 
 /// Event metadata for a mutation made by `caller` in this request.
 pub fn metadata(req: &HttpRequest, caller: &Caller) -> Metadata {
-    let request_id = req.extensions().get::<request_id::RequestId>().map(|r| r.0.clone());
-    Metadata { actor: caller.actor(), request_id, causation_id: None, correlation_id: Some(uuid::Uuid::now_v7()) }
+    Metadata {
+        actor: caller.actor(),
+        request_id: request_id_of(req),
+        causation_id: None,
+        correlation_id: Some(uuid::Uuid::now_v7()),
+    }
+}
+
+pub fn request_id_of(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<request_id::RequestId>().map(|r| r.0.clone())
 }
 
 /// Every route, once. `configure` serves exactly these and `openapi::ApiDoc` documents exactly

@@ -58,6 +58,13 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
+/// A session just signed in to.
+pub struct Issued {
+    pub token: String,
+    pub id: uuid::Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
 impl Sessions {
     pub fn new(hash_key: &[u8; 32], ttl: Duration) -> Self {
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(hash_key).expect("HMAC takes any key length");
@@ -66,16 +73,20 @@ impl Sessions {
     }
 
     pub fn issue(&self, s: &Session) -> (String, DateTime<Utc>) {
-        self.issue_with(s, None)
+        let issued = self.start(s, None);
+        (issued.token, issued.expires_at)
     }
 
-    /// A session bound to the API key with prefix `key_prefix`: refused once the key is
-    /// revoked or replaced.
-    pub fn issue_for_key(&self, s: &Session, key_prefix: &str) -> (String, DateTime<Utc>) {
-        self.issue_with(s, Some(key_prefix.to_owned()))
+    /// A new session's token, id and expiry. With `key_prefix`, the session is bound to that
+    /// API key: refused once the key is revoked or replaced. (Routes sign in through
+    /// `routes::auth::sign_in`, which also records the sign-in.)
+    pub fn start(&self, s: &Session, key_prefix: Option<&str>) -> Issued {
+        let id = uuid::Uuid::new_v4();
+        let (token, expires_at) = self.issue_with(s, key_prefix.map(str::to_owned), id);
+        Issued { token, id, expires_at }
     }
 
-    fn issue_with(&self, s: &Session, kp: Option<String>) -> (String, DateTime<Utc>) {
+    fn issue_with(&self, s: &Session, kp: Option<String>, jti: uuid::Uuid) -> (String, DateTime<Utc>) {
         let now = Utc::now();
         let exp = now + self.ttl;
         let claims = Claims {
@@ -86,7 +97,7 @@ impl Sessions {
             anon: s.anonymous,
             iat: now.timestamp(),
             exp: exp.timestamp(),
-            jti: uuid::Uuid::new_v4(),
+            jti,
             kp,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&self.secret))

@@ -23,6 +23,27 @@ impl PlatformRole {
     }
 }
 
+/// How a session was signed in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    /// An OIDC id token (the API's session route, or the dashboard's sign-in).
+    Oidc,
+    /// A new anonymous account.
+    AnonymousSignup,
+    /// An anonymous account's secret, for a new session.
+    AnonymousRefresh,
+    /// An API key, for a dashboard session bound to that key.
+    ApiKey,
+}
+
+impl SignInMethod {
+    /// The stream a session's sign-in is recorded on.
+    pub fn stream(session_id: uuid::Uuid) -> String {
+        format!("session-{session_id}")
+    }
+}
+
 /// What an API key may reach: the whole account, or only some databases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "scope", content = "database_ids")]
@@ -97,6 +118,15 @@ pub enum AccountEvent {
         session_id: uuid::Uuid,
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A session was signed in to (recorded on a stream of its own, `session-<id>`, so that
+    /// sign-ins never lengthen the account's stream). Never the token itself.
+    SessionStarted {
+        account_id: AccountId,
+        user_id: UserId,
+        session_id: uuid::Uuid,
+        method: SignInMethod,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     /// An anonymous account's databases moved to a verified user's account.
     AccountClaimed {
         account_id: AccountId,
@@ -119,6 +149,7 @@ impl AccountEvent {
             Self::PlanChanged { .. } => "PlanChanged",
             Self::AccountClaimed { .. } => "AccountClaimed",
             Self::SessionEnded { .. } => "SessionEnded",
+            Self::SessionStarted { .. } => "SessionStarted",
         }
     }
 
@@ -133,7 +164,8 @@ impl AccountEvent {
             | Self::ApiKeyRevoked { account_id, .. }
             | Self::PlanChanged { account_id, .. }
             | Self::AccountClaimed { account_id, .. }
-            | Self::SessionEnded { account_id, .. } => *account_id,
+            | Self::SessionEnded { account_id, .. }
+            | Self::SessionStarted { account_id, .. } => *account_id,
         }
     }
 
@@ -146,6 +178,7 @@ impl AccountEvent {
             Self::ApiKeyRevoked { .. } => ("api_key.revoke", serde_json::json!({})),
             Self::PlanChanged { plan, .. } => ("account.plan_change", serde_json::json!({ "plan": plan })),
             Self::SessionEnded { .. } => ("session.logout", serde_json::json!({})),
+            Self::SessionStarted { method, .. } => ("session.login", serde_json::json!({ "method": method })),
             Self::AccountClaimed { to_account_id, database_ids, .. } => (
                 "account.claim",
                 serde_json::json!({ "to_account_id": to_account_id.to_string(),
@@ -331,7 +364,10 @@ impl Aggregate for Account {
                 self.plan = Some(Plan::Free);
                 self.anonymous = true;
             }
-            E::UserRegistered { .. } | E::IdentityLinked { .. } | E::ApiKeyReplaced { .. } => {}
+            E::UserRegistered { .. }
+            | E::IdentityLinked { .. }
+            | E::ApiKeyReplaced { .. }
+            | E::SessionStarted { .. } => {}
             E::ApiKeyCreated { api_key_id, .. } => self.keys.push((*api_key_id, false)),
             E::ApiKeyRevoked { api_key_id, .. } => {
                 for (k, revoked) in &mut self.keys {

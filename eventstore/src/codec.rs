@@ -132,7 +132,8 @@ pub(crate) fn decode_from(
     }
     match family(stream_id) {
         "database" => Ok(Decoded::Database(data.parse()?)),
-        "account" => Ok(Decoded::Account(data.parse()?)),
+        // A session's sign-in is an account event on a stream of its own.
+        "account" | "session" => Ok(Decoded::Account(data.parse()?)),
         "host" => Ok(Decoded::Host(data.parse()?)),
         "access" => Ok(Decoded::Access(data.parse()?)),
         "allowlist" => Ok(Decoded::Allowlist(data.parse()?)),

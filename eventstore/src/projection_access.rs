@@ -117,6 +117,8 @@ pub(crate) async fn project_account<T: Tables>(
             )
             .await?;
         }
+        // Its activity entry (below) is all a sign-in leaves in the read models.
+        E::SessionStarted { .. } => {}
         E::PlanChanged { account_id, plan } => {
             t.update("accounts", Key::id(account_id.uuid()), vec![("plan", Set::To(plan.as_str().into()))]).await?;
         }

@@ -3,15 +3,17 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::{Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, UserId};
+use domain::{
+    Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, SignInMethod, UserId,
+};
 use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
 
 use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
-use crate::session::Session;
+use crate::session::{Issued, Session};
 use crate::views::Data;
-use crate::{keys, metadata, service, AppState};
+use crate::{keys, metadata, request_id_of, service, AppState};
 pub use wire::{AnonymousCredentials, AnonymousView, ClaimView, SessionRequest, SessionUserView, SessionView};
 
 fn stream(account: AccountId) -> String {
@@ -67,10 +69,42 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
     Err(ApiError::Conflict("sign-in raced with another; retry".into()))
 }
 
+/// Who signs in, and how: what [`sign_in`] records with the session.
+pub(crate) struct SignIn<'a> {
+    pub who: Session,
+    /// The API key a dashboard session is bound to: its id (the entry's actor) and prefix.
+    pub key: Option<(domain::ApiKeyId, &'a str)>,
+    pub method: SignInMethod,
+    pub request_id: Option<String>,
+}
+
+/// Starts a session and records the sign-in (`SessionStarted`, activity `session.login`) on
+/// the session's own stream before the token is handed out: a sign-in the log cannot hold
+/// is refused.
+pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, ApiError> {
+    let issued = state.sessions.start(&s.who, s.key.map(|(_, prefix)| prefix));
+    let event = AccountEvent::SessionStarted {
+        account_id: s.who.account_id,
+        user_id: s.who.user_id,
+        session_id: issued.id,
+        method: s.method,
+        expires_at: issued.expires_at,
+    };
+    let meta = Metadata {
+        actor: domain::Actor { user_id: Some(s.who.user_id), api_key_id: s.key.map(|(id, _)| id) },
+        request_id: s.request_id,
+        ..Metadata::default()
+    };
+    let stream = SignInMethod::stream(issued.id);
+    state.store.append(&stream, ExpectedVersion::NoStream, &[event.to_new()?], &meta, &[]).await?;
+    Ok(issued)
+}
+
 /// A session for the user an OIDC id token names (created on first sign-in).
 async fn verify_oidc(
     state: &AppState,
     id_token: &str,
+    request_id: Option<String>,
 ) -> Result<(String, DateTime<Utc>, UserId, eventstore::queries_access::UserRow), ApiError> {
     let oidc = state
         .oidc
@@ -80,22 +114,30 @@ async fn verify_oidc(
     let user_id = user_for(state, &identity).await?;
     let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
     let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
-    let (token, expires_at) =
-        state.sessions.issue(&Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false });
-    Ok((token, expires_at, user_id, user))
+    let who = Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false };
+    let issued = sign_in(state, SignIn { who, key: None, method: SignInMethod::Oidc, request_id }).await?;
+    Ok((issued.token, issued.expires_at, user_id, user))
 }
 
 /// The session token an OIDC id token signs in to (the dashboard's cookie sign-in).
-pub(crate) async fn oidc_session(state: &AppState, id_token: &str) -> Result<String, ApiError> {
-    Ok(verify_oidc(state, id_token).await?.0)
+pub(crate) async fn oidc_session(
+    state: &AppState,
+    id_token: &str,
+    request_id: Option<String>,
+) -> Result<String, ApiError> {
+    Ok(verify_oidc(state, id_token, request_id).await?.0)
 }
 
 /// Exchange an OIDC id token for a Berth session.
 #[utoipa::path(post, path = "/api/v1/auth/session", operation_id = "createSession", request_body = SessionRequest, tag = "auth", security(),
     responses((status = 200, description = "OK", body = Data<SessionView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/auth/session")]
-pub async fn session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, ApiError> {
-    let (token, expires_at, user_id, user) = verify_oidc(&state, &body.0.id_token).await?;
+pub async fn session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<SessionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, expires_at, user_id, user) = verify_oidc(&state, &body.0.id_token, request_id_of(&req)).await?;
     let view = SessionUserView {
         user_id: user_id.to_string(),
         email: user.email,
@@ -137,8 +179,10 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         }
         Err(e) => return Err(e.into()),
     }
-    let (token, expires_at) =
-        state.sessions.issue(&Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true });
+    let who = Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true };
+    let method = SignInMethod::AnonymousSignup;
+    let issued = sign_in(&state, SignIn { who, key: None, method, request_id: request_id_of(&req) }).await?;
+    let (token, expires_at) = (issued.token, issued.expires_at);
     Ok(HttpResponse::Created().json(Data {
         data: AnonymousView { account_id: account_id.to_string(), anonymous_secret: secret, token, expires_at },
     }))
@@ -159,14 +203,20 @@ async fn check_anonymous(state: &AppState, creds: &AnonymousCredentials) -> Resu
 #[utoipa::path(post, path = "/api/v1/auth/anonymous/refresh", operation_id = "refreshAnonymousSession", request_body = AnonymousCredentials, tag = "auth", security(),
     responses((status = 200, description = "OK", body = Data<SessionView>), (status = 401, body = ErrorBody)))]
 #[post("/auth/anonymous/refresh")]
-pub async fn refresh(state: web::Data<AppState>, body: Json<AnonymousCredentials>) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<AnonymousCredentials>,
+) -> Result<HttpResponse, ApiError> {
     let (account_id, user_id) = check_anonymous(&state, &body.0).await?;
     let (account, _) = state.store.load::<Account>(&stream(account_id)).await?;
     if account.claimed.is_some() {
         return Err(ApiError::Unauthenticated("this anonymous account was claimed; sign in instead"));
     }
-    let (token, expires_at) =
-        state.sessions.issue(&Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true });
+    let who = Session { user_id, account_id, platform_role: PlatformRole::User, anonymous: true };
+    let method = SignInMethod::AnonymousRefresh;
+    let issued = sign_in(&state, SignIn { who, key: None, method, request_id: request_id_of(&req) }).await?;
+    let (token, expires_at) = (issued.token, issued.expires_at);
     Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: None } }))
 }
 

@@ -118,3 +118,53 @@ async fn an_anonymous_account_creates_databases_refreshes_and_is_claimed_once() 
     let claims = user.wait_activity("/activity?action=account.claim", |e| !e.is_empty()).await;
     assert_eq!(claims.body["data"].as_array().expect("array").len(), 1, "claimed once: {}", claims.body);
 }
+
+/// The `session.login` entries an account's client sees, newest first, once there are `n`.
+async fn logins(api: &Api, n: usize) -> Vec<serde_json::Value> {
+    let r = api.wait_activity("/activity?action=session.login", |e| e.len() >= n).await;
+    r.body["data"].as_array().expect("array").clone()
+}
+
+/// Every sign-in is in the account's activity — how it was made, by whom, with which key —
+/// and never its token.
+#[tokio::test]
+async fn every_sign_in_is_recorded_with_how_it_was_made() {
+    // OIDC.
+    let r = session(id_token("sub-logins", &email(), json!({}))).await;
+    r.expect(200);
+    let (token, user_id) = (r.data()["token"].as_str().expect("token"), r.data()["user"]["user_id"].clone());
+    let entries = logins(&Api::new(Some(token)), 1).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["details"], json!({ "method": "oidc" }));
+    assert_eq!(entries[0]["actor"]["user_id"], user_id);
+    assert!(!serde_json::to_string(&entries).expect("json").contains(token), "no token in the log");
+
+    // An anonymous sign-up, then a refresh with its secret.
+    let anon = Api::from_source(None, "127.0.0.24".parse().expect("address")).post("/auth/anonymous", json!({})).await;
+    anon.expect(201);
+    let creds = json!({ "account_id": anon.data()["account_id"], "anonymous_secret": anon.data()["anonymous_secret"] });
+    Api::new(None).post("/auth/anonymous/refresh", creds).await.expect(200);
+    let a = Api::new(Some(anon.data()["token"].as_str().expect("token")));
+    let methods: Vec<serde_json::Value> = logins(&a, 2).await.iter().map(|e| e["details"]["method"].clone()).collect();
+    assert_eq!(methods, [json!("anonymous_refresh"), json!("anonymous_signup")]);
+
+    // The dashboard's sign-in with an API key: the entry names the key.
+    let keyed = Api::new_user().await;
+    let key = keyed.key.clone().expect("a key");
+    let base = integration_tests::app().api_url.clone();
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/cookie"))
+        .header("origin", base.as_str())
+        .json(&json!({ "api_key": key }))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status().as_u16(), 200);
+    let listed = keyed.get("/api-keys").await;
+    listed.expect(200);
+    let key_id = listed.body["data"][0]["id"].clone();
+    let entries = logins(&keyed, 1).await;
+    assert_eq!(entries[0]["details"], json!({ "method": "api_key" }));
+    assert_eq!(entries[0]["actor"]["api_key_id"], key_id, "{entries:?}");
+    assert!(!serde_json::to_string(&entries).expect("json").contains(&key), "no key in the log");
+}
