@@ -62,18 +62,42 @@ fn read_capped(req: &HttpRequest, payload: &mut Payload) -> impl Future<Output =
     let mut payload = payload.take();
     async move {
         if declared.is_some_and(|n| n > limit) {
+            if declared.is_some_and(|n| n <= DRAIN_MAX) {
+                drain(&mut payload, 0).await;
+            }
             return Err(ApiError::PayloadTooLarge(limit));
         }
         let mut buf = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|_| ApiError::InvalidRequest("could not read the request body".into()))?;
             if buf.len() + chunk.len() > limit {
+                drain(&mut payload, buf.len() + chunk.len()).await;
                 return Err(ApiError::PayloadTooLarge(limit));
             }
             buf.extend_from_slice(&chunk);
         }
         Ok(buf)
     }
+}
+
+/// How much of a refused body is still read (and dropped) before the 413 goes out, and for
+/// how long. A server that answers while the client is still sending and then closes makes
+/// the client's next write fail (EPIPE), and most HTTP clients then report that error, not
+/// the 413: reading the rest lets them see the answer. Past these bounds the connection is
+/// closed anyway — nobody is owed a read of an arbitrarily large upload.
+const DRAIN_MAX: usize = 8 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn drain(payload: &mut Payload, mut read: usize) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = payload.next().await {
+            read += chunk.len();
+            if read > DRAIN_MAX {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
