@@ -96,14 +96,33 @@ pub fn configure(opts: HarnessOptions) -> bool {
     OPTIONS.set(opts).is_ok()
 }
 
+/// The name of the platform's threads (see [`print_platform_panics`]).
+const PLATFORM_THREADS: &str = "berth-platform";
+
+/// The platform's threads inherit the output capture of the test that started them, so a
+/// panic there (in a worker loop, say) was printed into that test's captured output and lost
+/// when it passed. Their panics go to the real stderr too.
+fn print_platform_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name().is_some_and(|n| n.starts_with(PLATFORM_THREADS)) {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "panic on a platform thread of the test harness: {info}");
+        }
+        previous(info);
+    }));
+}
+
 pub fn shared() -> &'static Harness {
     HARNESS.get_or_init(|| {
+        print_platform_panics();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
-            .name("berth-harness".into())
+            .name(PLATFORM_THREADS.into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .thread_name(PLATFORM_THREADS)
                     .enable_all()
                     .build()
                     .expect("a runtime for the harness");

@@ -210,9 +210,17 @@ async fn main() -> anyhow::Result<()> {
             if let Some(addr) = ops::metrics::serve_separately(config.metrics_listen.as_deref())? {
                 println!("metrics: http://{addr}/metrics");
             }
-            up::wait_for_signal().await;
-            services.stop().await;
-            Ok(())
+            let mut services = services;
+            tokio::select! {
+                _ = up::wait_for_signal() => {
+                    services.stop().await;
+                    Ok(())
+                }
+                why = services.first_to_end() => {
+                    services.stop().await;
+                    Err(anyhow::anyhow!("the API ended by itself: {why}"))
+                }
+            }
         }
         Command::Worker => {
             let dsn = config.control_dsn.clone().context("worker needs control_dsn (BERTH_CONTROL_DSN)")?;
@@ -224,10 +232,18 @@ async fn main() -> anyhow::Result<()> {
                 ops::metrics::install();
             }
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let work = tokio::spawn(worker::run(store, config.worker(dsn), rx));
-            up::wait_for_signal().await;
-            let _ = tx.send(true);
-            work.await?
+            let mut work = tokio::spawn(worker::run(store, config.worker(dsn), rx));
+            // A worker that ends by itself exits non-zero, for its supervisor to restart it.
+            tokio::select! {
+                _ = up::wait_for_signal() => {
+                    let _ = tx.send(true);
+                    work.await?
+                }
+                ended = &mut work => match ended? {
+                    Ok(()) => Err(anyhow::anyhow!("the worker ended by itself")),
+                    Err(e) => Err(e.context("the worker ended by itself")),
+                },
+            }
         }
         Command::Migrate => {
             let (url, cluster) = control_url(&config).await?;

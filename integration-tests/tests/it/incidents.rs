@@ -124,6 +124,10 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
     let id = HostId::new();
     let name = format!("flaky-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // A config dir of its own: the real PgBouncer's, shared, let another test's zero-grace
+    // reconciler round "repair" this host by rendering its (empty) pool list over everyone's.
+    let config_dir = app().platform.dir.join(&name);
+    std::fs::create_dir_all(&config_dir).expect("a config dir");
     store
         .put_secret(&hostctl::host::superuser_secret_id(id), real.pg.superuser_password().as_bytes())
         .await
@@ -138,7 +142,7 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
         bouncer_host: "127.0.0.1".into(),
         bouncer_port: port,
         admin_user: real.bouncer.admin_user().to_owned(),
-        config_dir: real.bouncer.config_dir().display().to_string(),
+        config_dir: config_dir.display().to_string(),
         capacity: 0,
     };
     let new = [event.to_new().expect("encode")];

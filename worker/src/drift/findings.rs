@@ -67,6 +67,21 @@ fn marked_id(comment: &str, prefix: &str) -> Option<DatabaseId> {
     comment.strip_prefix(prefix).and_then(|u| Uuid::parse_str(u).ok()).map(DatabaseId)
 }
 
+/// Hosts registered with the same PgBouncer config dir, each with the names of the others:
+/// rendering one host's pools there would drop every pool of the other from PgBouncer (a
+/// registration mistake the reconciler reports and never "repairs").
+pub fn shared_config_dirs(hosts: &[(HostId, &str, &str)]) -> HashMap<HostId, Vec<String>> {
+    let mut out: HashMap<HostId, Vec<String>> = HashMap::new();
+    for (id, _, dir) in hosts {
+        for (other, name, other_dir) in hosts {
+            if other != id && other_dir == dir {
+                out.entry(*id).or_default().push((*name).to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// Intent vs one host: what differs, and what to do about it.
 pub fn host_findings(
     host: HostId,
@@ -213,6 +228,15 @@ mod tests {
 
     fn db(host: HostId, name: &str, state: &str) -> IntentDatabase {
         IntentDatabase { id: DatabaseId::new(), host_id: host, name: name.into(), state: state.into(), busy: false }
+    }
+
+    #[test]
+    fn hosts_sharing_a_config_dir_name_each_other_and_only_those() {
+        let (a, b, c) = (HostId::new(), HostId::new(), HostId::new());
+        let shared = shared_config_dirs(&[(a, "a", "/etc/pgb"), (b, "b", "/etc/pgb"), (c, "c", "/srv/pgb")]);
+        assert_eq!(shared.get(&a), Some(&vec!["b".to_owned()]));
+        assert_eq!(shared.get(&b), Some(&vec!["a".to_owned()]));
+        assert!(!shared.contains_key(&c));
     }
 
     fn role(name: &str, comment: String, age: Duration) -> ObservedRole {

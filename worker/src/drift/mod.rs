@@ -10,7 +10,9 @@
 //! (a re-sync renders both from the store). Only reported: a running or stopped database
 //! whose role, database or users' roles are missing on its host; a marked user role of a
 //! live database with no such user (dropping it needs the owner's session inside the tenant
-//! database); backup objects no backup row names; succeeded backups whose object is missing.
+//! database); backup objects no backup row names; succeeded backups whose object is missing;
+//! two hosts registered with one PgBouncer config dir (neither is re-rendered: one host's
+//! render would drop every pool of the other).
 //!
 //! Nothing is judged before it has been seen for `grace` (tracked in memory from round to
 //! round: PostgreSQL does not record when a role was made), and nothing of a database with
@@ -93,7 +95,11 @@ impl Reconciler {
         // Observed first, intent after: what a job did between the two reads is in the intent.
         let mut observed = Vec::new();
         let mut complete = true;
-        for row in self.store.hosts().await? {
+        let rows = self.store.hosts().await?;
+        let shared = shared_config_dirs(
+            &rows.iter().map(|r| (r.id, r.name.as_str(), r.config_dir.as_str())).collect::<Vec<_>>(),
+        );
+        for row in rows {
             match self.observe(row.id).await {
                 Ok(o) => observed.push((row.id, o)),
                 Err(e) => {
@@ -119,9 +125,21 @@ impl Reconciler {
         let intent = self.store.intent_databases().await?;
         let users = self.store.intent_users().await?;
         for (host, o) in &observed {
+            let sharing = shared.get(host);
             for f in host_findings(*host, &intent, &users, o, self.grace) {
-                let repaired = self.repair(*host, &f.repair).await;
+                // Never render PgBouncer's files for a host whose config dir another host uses.
+                let repaired = match (&f.repair, sharing) {
+                    (Repair::SyncBouncer, Some(_)) => None,
+                    _ => self.repair(*host, &f.repair).await,
+                };
                 findings.push((f, repaired));
+            }
+            if let Some(others) = sharing {
+                let what = format!(
+                    "host shares its PgBouncer config dir with {}: PgBouncer is not re-rendered for it",
+                    others.join(", ")
+                );
+                findings.push((Finding { resource: host.to_string(), what, repair: Repair::None }, None));
             }
         }
         if let Some(objects) = objects {
