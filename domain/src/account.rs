@@ -37,11 +37,9 @@ pub enum SignInMethod {
     ApiKey,
 }
 
-impl SignInMethod {
-    /// The stream a session's sign-in is recorded on.
-    pub fn stream(session_id: uuid::Uuid) -> String {
-        format!("session-{session_id}")
-    }
+/// The stream a session's sign-in is recorded on.
+pub fn session_stream(session_id: uuid::Uuid) -> String {
+    format!("session-{session_id}")
 }
 
 /// What an API key may reach: the whole account, or only some databases.

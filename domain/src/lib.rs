@@ -14,7 +14,9 @@ pub mod name;
 pub mod plan;
 
 pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
-pub use account::{Account, AccountCommand, AccountError, AccountEvent, KeyScope, PlatformRole, SignInMethod};
+pub use account::{
+    session_stream, Account, AccountCommand, AccountError, AccountEvent, KeyScope, PlatformRole, SignInMethod,
+};
 pub use aggregate::{Activity, Actor, Aggregate};
 pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
 pub use backup::{

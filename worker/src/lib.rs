@@ -16,14 +16,14 @@ pub mod usage;
 mod users;
 pub mod watchdog;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use eventstore::consumer::ConsumerOptions;
 use eventstore::Store;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 pub use jobs::{Job, Runner};
 
@@ -88,8 +88,26 @@ impl WorkerConfig {
     }
 }
 
-/// Makes a background loop's future, once per (re)start.
-type LoopMaker = Box<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+/// What the background loops run with; each (re)start of a loop gets a clone.
+#[derive(Clone)]
+struct Loops {
+    store: Store,
+    queue: queue::Queue<Job>,
+    hosts: hostctl::Hosts,
+    plans: domain::PlanQuotas,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs a background loop under a supervisor (see `supervise`): one loop's panic never ends
+/// the others.
+fn spawn_loop<F, Fut>(tasks: &mut JoinSet<anyhow::Result<()>>, name: &'static str, ctx: &Loops, make: F)
+where
+    F: Fn(Loops) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (store, shutdown, ctx) = (ctx.store.clone(), ctx.shutdown.clone(), ctx.clone());
+    tasks.spawn(supervise::supervised(name, store, shutdown, move || make(ctx.clone())));
+}
 
 pub const QUEUE: &str = "berth-jobs";
 
@@ -106,114 +124,49 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         }
     }
     let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone(), backups });
-    let mut tasks = tokio::task::JoinSet::new();
-    // Each loop under a supervisor (see `supervise`): one loop's panic never ends the others.
-    let mut spawn = |name: &'static str, make: LoopMaker| {
-        let (store, shutdown) = (store.clone(), shutdown.clone());
-        tasks.spawn(supervise::supervised(name, store, shutdown, move || {
-            let fut = make();
-            async move {
-                fut.await;
-                Ok(())
-            }
-        }));
+    let mut tasks = JoinSet::new();
+    let ctx = Loops {
+        store: store.clone(),
+        queue: queue.clone(),
+        hosts: hosts.clone(),
+        plans: config.plans.clone(),
+        shutdown: shutdown.clone(),
     };
     if config.scheduler && config.backups.is_some() {
-        let (store, schedule, shutdown) = (store.clone(), config.schedule.clone(), shutdown.clone());
-        spawn(
-            "scheduler",
-            Box::new(move || {
-                let scheduler = scheduler::Scheduler { store: store.clone(), schedule: schedule.clone() };
-                scheduler.run(shutdown.clone()).boxed()
-            }),
-        );
+        let schedule = config.schedule.clone();
+        spawn_loop(&mut tasks, "scheduler", &ctx, move |c| {
+            scheduler::Scheduler { store: c.store, schedule: schedule.clone() }.run(c.shutdown)
+        });
     }
     if config.dispatcher {
-        let (audit_store, audit_shutdown) = (store.clone(), shutdown.clone());
-        spawn(
-            "audit",
-            Box::new(move || {
-                let (store, shutdown) = (audit_store.clone(), audit_shutdown.clone());
-                async move {
-                    let handler = eventstore::audit::consumer(store.clone());
-                    store
-                        .run_consumer(eventstore::audit::CONSUMER, handler, ConsumerOptions::default(), shutdown)
-                        .await;
-                }
-                .boxed()
-            }),
-        );
-        let (stuck_store, stuck_queue, stuck_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
+        spawn_loop(&mut tasks, "audit", &ctx, |c| async move {
+            let handler = eventstore::audit::consumer(c.store.clone());
+            c.store.run_consumer(eventstore::audit::CONSUMER, handler, ConsumerOptions::default(), c.shutdown).await;
+        });
         let stuck_options = config.stuck;
-        spawn(
-            "stuck",
-            Box::new(move || {
-                stuck::run(stuck_store.clone(), stuck_queue.clone(), stuck_options, stuck_shutdown.clone()).boxed()
-            }),
-        );
+        spawn_loop(&mut tasks, "stuck", &ctx, move |c| stuck::run(c.store, c.queue, stuck_options, c.shutdown));
         // Off when its interval is 0.
         if !config.drift.interval.is_zero() {
             let objects = config.backups.as_ref().map(|b| b.operator()).transpose()?;
-            let (drift_store, drift_hosts, plans) = (store.clone(), hosts.clone(), config.plans.clone());
-            let (options, drift_shutdown) = (config.drift, shutdown.clone());
-            spawn(
-                "drift",
-                Box::new(move || {
-                    let reconciler = drift::Reconciler::new(
-                        drift_store.clone(),
-                        drift_hosts.clone(),
-                        plans.clone(),
-                        objects.clone(),
-                        options.grace,
-                    );
-                    drift::run(reconciler, options.interval, drift_shutdown.clone()).boxed()
-                }),
-            );
+            let options = config.drift;
+            spawn_loop(&mut tasks, "drift", &ctx, move |c| {
+                let reconciler = drift::Reconciler::new(c.store, c.hosts, c.plans, objects.clone(), options.grace);
+                drift::run(reconciler, options.interval, c.shutdown)
+            });
         }
-        let (dispatch_store, dispatch_queue, dispatch_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
-        spawn(
-            "dispatcher",
-            Box::new(move || {
-                let (store, queue, shutdown) =
-                    (dispatch_store.clone(), dispatch_queue.clone(), dispatch_shutdown.clone());
-                async move {
-                    let handler = dispatch::dispatcher(queue);
-                    store.run_consumer(dispatch::CONSUMER, handler, ConsumerOptions::default(), shutdown).await;
-                }
-                .boxed()
-            }),
-        );
+        spawn_loop(&mut tasks, "dispatcher", &ctx, |c| async move {
+            let handler = dispatch::dispatcher(c.queue);
+            c.store.run_consumer(dispatch::CONSUMER, handler, ConsumerOptions::default(), c.shutdown).await;
+        });
     }
-    {
-        let (usage_store, usage_hosts, every, usage_shutdown) =
-            (store.clone(), hosts.clone(), config.usage_interval, shutdown.clone());
-        let plans = config.plans.clone();
-        spawn(
-            "usage",
-            Box::new(move || {
-                usage::run(usage_store.clone(), usage_hosts.clone(), plans.clone(), every, usage_shutdown.clone())
-                    .boxed()
-            }),
-        );
-    }
-    {
-        let (watch_store, watch_queue, watch_shutdown) = (store.clone(), queue.clone(), shutdown.clone());
-        let interval = config.watchdog_interval;
-        spawn(
-            "watchdog",
-            Box::new(move || {
-                let (store, queue, shutdown) = (watch_store.clone(), watch_queue.clone(), watch_shutdown.clone());
-                async move { watchdog::run(store, Default::default(), queue, interval, shutdown).await }.boxed()
-            }),
-        );
-    }
-    {
-        let (sweep_store, every, sweep_shutdown) = (store.clone(), config.sweep_interval, shutdown.clone());
-        spawn(
-            "sweeper",
-            Box::new(move || access::run_sweeper(sweep_store.clone(), every, sweep_shutdown.clone()).boxed()),
-        );
-    }
+    let every = config.usage_interval;
+    spawn_loop(&mut tasks, "usage", &ctx, move |c| usage::run(c.store, c.hosts, c.plans, every, c.shutdown));
+    let interval = config.watchdog_interval;
+    spawn_loop(&mut tasks, "watchdog", &ctx, move |c| {
+        watchdog::run(c.store, Default::default(), c.queue, interval, c.shutdown)
+    });
+    let every = config.sweep_interval;
+    spawn_loop(&mut tasks, "sweeper", &ctx, move |c| access::run_sweeper(c.store, every, c.shutdown));
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,
         max_attempts: config.max_attempts,

@@ -93,7 +93,9 @@ use futures::{future::BoxFuture, FutureExt, StreamExt};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::watch;
+
+use crate::supervise::{panic_text, AbortOnDrop};
 
 /// Connections in a queue's own pool: a worker uses one for `LISTEN` and one at a time for
 /// its fetch/heartbeat/ack transactions; pushes and `depth` share the rest.
@@ -547,27 +549,13 @@ async fn keep_alive_while_draining(pool: PgPool, queue: Arc<str>, ctx: WorkerCon
     }
 }
 
-/// Aborts a spawned task when dropped (dropping `run_worker` cancels its handlers too).
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Runs `fut` in its own task; a panic becomes `Err(message)`.
 async fn spawn_catching<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> Result<T, String> {
     let mut guard = AbortOnDrop(tokio::spawn(fut));
     match (&mut guard.0).await {
         Ok(value) => Ok(value),
         Err(e) if e.is_panic() => {
-            let panic = e.into_panic();
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            let message = panic_text(&*e.into_panic()).unwrap_or_else(|| "non-string panic payload".to_owned());
             Err(format!("panicked: {message}"))
         }
         Err(e) => Err(format!("task failed: {e}")),

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(60);
 
-/// Aborts the task when dropped: aborting the supervisor aborts what it supervises.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// Aborts a spawned task when dropped: aborting the supervisor (or dropping `run_worker`)
+/// aborts what it runs.
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -24,13 +25,14 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// A panic's text, when its payload is one.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 /// A panic's message, cut to a length an incident summary can carry.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
+    let text = panic_text(payload).unwrap_or_else(|| "a panic without a message".to_owned());
     text.chars().take(300).collect()
 }
 
@@ -44,13 +46,13 @@ pub async fn supervised<F, Fut>(
 ) -> anyhow::Result<()>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let mut delay = FIRST_DELAY;
     loop {
         let mut task = AbortOnDrop(tokio::spawn(make()));
         let panic = match (&mut task.0).await {
-            Ok(result) => return result,
+            Ok(()) => return Ok(()),
             Err(e) if e.is_panic() => panic_message(&*e.into_panic()),
             Err(e) => return Err(e.into()),
         };

@@ -95,7 +95,7 @@ pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, A
         request_id: s.request_id,
         ..Metadata::default()
     };
-    let stream = SignInMethod::stream(issued.id);
+    let stream = domain::session_stream(issued.id);
     state.store.append(&stream, ExpectedVersion::NoStream, &[event.to_new()?], &meta, &[]).await?;
     Ok(issued)
 }

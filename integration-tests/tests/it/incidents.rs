@@ -189,10 +189,7 @@ async fn a_worker_loop_that_panics_is_reported_and_started_again() {
     let counted = runs.clone();
     let supervised = worker::supervise::supervised("test_loop", store.clone(), shutdown, move || {
         let run = counted.fetch_add(1, Ordering::SeqCst);
-        async move {
-            assert!(run > 0, "the first run of the loop fails");
-            Ok(())
-        }
+        async move { assert!(run > 0, "the first run of the loop fails") }
     });
     tokio::time::timeout(Duration::from_secs(30), supervised)
         .await
