@@ -1,7 +1,8 @@
 //! The orphan reconciler: every `interval` it compares what the control plane says should
 //! exist (databases and their state, database users, PgBouncer pools, backup objects) with
 //! what each host and the backup store have, and opens (or bumps) a `drift` incident for
-//! each resource that differs, resolving it once a round finds that resource clean.
+//! each resource that differs, resolving it once a round finds that resource clean (not
+//! merely inside its grace again, as everything is after a restart).
 //!
 //! Repaired, because a marker proves the object is Berth's and the log says it should not
 //! exist: a marked role (and the database it owns) of a database deleted or unknown to the
@@ -124,7 +125,12 @@ impl Reconciler {
         self.seen.end_round();
         let intent = self.store.intent_databases().await?;
         let users = self.store.intent_users().await?;
+        // What differs right now, judged or not: a resource with a difference still inside
+        // its grace keeps its incident open (after a restart every age starts again at zero,
+        // and a reconciler with a longer grace must not clear what a shorter one reported).
+        let mut unclean: HashSet<String> = HashSet::new();
         for (host, o) in &observed {
+            unclean.extend(host_findings(*host, &intent, &users, o, Duration::ZERO).into_iter().map(|f| f.resource));
             let sharing = shared.get(host);
             for f in host_findings(*host, &intent, &users, o, self.grace) {
                 // Never render PgBouncer's files for a host whose config dir another host uses.
@@ -144,9 +150,10 @@ impl Reconciler {
         }
         if let Some(objects) = objects {
             let rows = self.store.intent_objects().await?;
+            unclean.extend(backup_findings(&rows, &objects, Duration::ZERO).into_iter().map(|f| f.resource));
             findings.extend(backup_findings(&rows, &objects, self.grace).into_iter().map(|f| (f, None)));
         }
-        self.record(&findings, complete).await?;
+        self.record(&findings, &unclean, complete).await?;
         Ok(findings.into_iter().map(|(f, _)| f).collect())
     }
 
@@ -202,7 +209,12 @@ impl Reconciler {
         Some(outcome.map_err(|e| e.to_string()))
     }
 
-    async fn record(&self, findings: &[(Finding, Option<Result<(), String>>)], complete: bool) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        findings: &[(Finding, Option<Result<(), String>>)],
+        unclean: &HashSet<String>,
+        complete: bool,
+    ) -> anyhow::Result<()> {
         let mut by_resource: HashMap<&str, Vec<String>> = HashMap::new();
         for (f, repaired) in findings {
             let line = match repaired {
@@ -235,6 +247,7 @@ impl Reconciler {
         if complete {
             for resource in self.store.open_incident_resources(kinds::DRIFT).await? {
                 if !by_resource.contains_key(resource.as_str())
+                    && !unclean.contains(&resource)
                     && self.store.resolve_incident(kinds::DRIFT, &resource).await?
                 {
                     tracing::info!(resource, "drift cleared; incident resolved");
