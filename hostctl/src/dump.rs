@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::bins::PgBins;
 use crate::objects::store_error;
+use crate::tenant::{pinned_options, SessionLimits, JOB_LOCK_WAIT};
 use crate::HostError;
 
 /// Where a child process connects: a tenant's own role in a tenant database (built from a
@@ -30,16 +31,24 @@ pub struct PgTarget {
     user: String,
     password: String,
     dbname: String,
+    limits: SessionLimits,
 }
 
 impl PgTarget {
-    pub(crate) fn new(host: &str, port: u16, login: &crate::tenant::TenantLogin, dbname: &str) -> Self {
+    pub(crate) fn new(
+        host: &str,
+        port: u16,
+        login: &crate::tenant::TenantLogin,
+        dbname: &str,
+        limits: SessionLimits,
+    ) -> Self {
         Self {
             host: host.to_owned(),
             port,
             user: login.role().to_owned(),
             password: login.password().to_owned(),
             dbname: dbname.to_owned(),
+            limits,
         }
     }
 
@@ -52,6 +61,7 @@ impl PgTarget {
             user: user.to_owned(),
             password: password.to_owned(),
             dbname: dbname.to_owned(),
+            limits: SessionLimits::job(crate::tenant::DEFAULT_JOB_DEADLINE),
         }
     }
 
@@ -69,7 +79,7 @@ impl PgTarget {
             .env("PGUSER", &self.user)
             .env("PGPASSWORD", &self.password)
             .env("PGDATABASE", &self.dbname)
-            .env("PGOPTIONS", crate::tenant::PINNED_OPTIONS)
+            .env("PGOPTIONS", pinned_options(self.limits))
             .env("PGAPPNAME", "berth-backup")
             .env("PGCONNECT_TIMEOUT", "10");
     }
@@ -92,39 +102,63 @@ const SEND_BLOCK: usize = 1024 * 1024;
 /// path around 30 MiB whatever the database's size; compression still overlaps the upload.
 const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
 
-/// Kills and reaps a child when dropped early (a cancelled job), so neither a pg_dump nor a
-/// psql outlives the work it was for.
-struct ChildGuard(Option<Child>);
+/// Kills and reaps a child when dropped early (a cancelled job, one past its deadline), so
+/// neither a pg_dump nor a psql outlives the work it was for. Its stderr is read from the
+/// start by a thread of its own: a child that writes more than a pipe holds (a tenant's
+/// `RAISE WARNING`s during a restore) would otherwise block for ever on a pipe nobody reads.
+/// Only the first [`STDERR_KEPT`] bytes are kept; the rest is read and dropped.
+struct ChildGuard {
+    child: Option<Child>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+/// Bytes of a child's stderr kept for its error message.
+const STDERR_KEPT: u64 = 16 * 1024;
 
 impl ChildGuard {
-    fn take(&mut self) -> Option<Child> {
-        self.0.take()
+    fn take(&mut self) -> Option<(Child, Option<std::thread::JoinHandle<String>>)> {
+        self.child.take().map(|c| (c, self.stderr.take()))
+    }
+
+    fn child_mut(&mut self) -> Option<&mut Child> {
+        self.child.as_mut()
     }
 }
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             std::thread::spawn(move || child.wait());
         }
     }
 }
 
-fn spawn(mut cmd: Command, what: &str) -> Result<ChildGuard, HostError> {
-    cmd.stderr(Stdio::piped());
-    cmd.spawn().map(|c| ChildGuard(Some(c))).map_err(|e| HostError::Permanent(format!("starting {what}: {e}")))
+/// Reads `stderr` to its end, keeping the first [`STDERR_KEPT`] bytes.
+fn drain(mut stderr: impl Read) -> String {
+    let mut kept = Vec::new();
+    let _ = stderr.by_ref().take(STDERR_KEPT).read_to_end(&mut kept);
+    let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
-/// Waits for the child, returning the first lines of what it said on stderr if it failed.
+fn spawn(mut cmd: Command, what: &str) -> Result<ChildGuard, HostError> {
+    cmd.stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| HostError::Permanent(format!("starting {what}: {e}")))?;
+    let stderr = child.stderr.take().map(|e| std::thread::spawn(move || drain(e)));
+    Ok(ChildGuard { child: Some(child), stderr })
+}
+
+/// Waits for the child. If it failed, the error names the tool and its exit status only:
+/// what it printed can hold a tenant's own text (its `RAISE` messages, object names), which
+/// must not reach incidents that operators read as the platform's word. The first lines go to
+/// the log, scrubbed of control characters.
 async fn finish(mut guard: ChildGuard, what: &'static str) -> Result<(), HostError> {
-    let Some(mut child) = guard.take() else { return Ok(()) };
+    let Some((mut child, stderr)) = guard.take() else { return Ok(()) };
     let waited = tokio::task::spawn_blocking(move || {
-        let mut err = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
-            let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut err);
-        }
-        child.wait().map(|status| (status, err))
+        let status = child.wait();
+        let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        status.map(|status| (status, err))
     })
     .await
     .map_err(|e| HostError::Transient(format!("{what}: {e}")))?;
@@ -133,7 +167,9 @@ async fn finish(mut guard: ChildGuard, what: &'static str) -> Result<(), HostErr
         return Ok(());
     }
     let said: String = err.lines().take(3).collect::<Vec<_>>().join(" / ");
-    Err(HostError::Transient(format!("{what} failed ({status}): {said}")))
+    let said: String = said.chars().map(|c| if c.is_control() { ' ' } else { c }).take(600).collect();
+    tracing::warn!(tool = what, %status, stderr = %said, "a client tool failed");
+    Err(HostError::Transient(format!("{what} failed ({status}); its messages are in the worker's log")))
 }
 
 fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command {
@@ -141,6 +177,9 @@ fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command 
     source.apply(&mut cmd);
     // Objects are restored owned by whoever restores them (the new database's own role).
     cmd.args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers"]);
+    // pg_dump sets its own session's timeouts to 0: without this it would wait for ever for
+    // a table a tenant keeps locked.
+    cmd.arg(format!("--lock-wait-timeout={}", JOB_LOCK_WAIT.as_millis()));
     if let Some(s) = snapshot {
         cmd.arg(format!("--snapshot={s}"));
     }
@@ -170,7 +209,7 @@ pub async fn dump_to_object(
     cmd.stdout(Stdio::piped());
     let mut child = spawn(cmd, "pg_dump")?;
     let stdout =
-        child.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+        child.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let compressor = tokio::task::spawn_blocking(move || compress(stdout, tx, level));
     let mut writer = op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(1).await.map_err(store_error)?;
@@ -246,7 +285,7 @@ pub async fn restore_from_object(
     cmd.stdin(Stdio::piped());
     let mut child = spawn(cmd, "psql")?;
     let mut stdin =
-        child.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+        child.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
     let io = |e: std::io::Error| HostError::Transient(format!("writing to psql: {e}"));
     stdin.write_all(prelude.as_bytes()).map_err(io)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
@@ -301,12 +340,12 @@ pub async fn copy_database(
     dump.stdout(Stdio::piped());
     let mut dumper = spawn(dump, "pg_dump")?;
     let stdout =
-        dumper.0.as_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+        dumper.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
     let mut load = psql(bins, target);
     load.stdin(Stdio::piped());
     let mut loader = spawn(load, "psql")?;
     let mut stdin =
-        loader.0.as_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+        loader.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
     let pump = tokio::task::spawn_blocking({
         let prelude = prelude.to_owned();
         move || -> std::io::Result<u64> {

@@ -101,6 +101,8 @@ pub struct HostConn {
     pub row: HostRow,
     pub pool: Pool,
     admin_password: String,
+    /// For the few superuser sessions outside the maintenance database (see `release`).
+    pub(crate) superuser_password: String,
     admin_slot: AdminSlot,
 }
 
@@ -118,12 +120,17 @@ impl Hosts {
             Some(entry) => entry.clone(),
             None => {
                 let password = superuser_password.clone();
+                // The maintenance database is closed to tenants, but a lock a tenant holds
+                // on a shared catalog row (its database, its role) could still make our DDL
+                // wait: no statement of ours waits for ever.
+                let options = "-c lock_timeout=30000 -c statement_timeout=300000";
                 let mut cfg = tokio_postgres::Config::new();
                 cfg.host(&row.pg_host)
                     .port(row.pg_port)
                     .user(&row.superuser)
                     .password(password)
                     .dbname("postgres")
+                    .options(options)
                     .application_name("berth-worker")
                     .connect_timeout(Duration::from_secs(5));
                 let mgr = Manager::from_config(
@@ -143,7 +150,7 @@ impl Hosts {
                 entry
             }
         };
-        Ok(HostConn { row, pool, admin_password, admin_slot })
+        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot })
     }
 }
 
@@ -284,21 +291,23 @@ impl HostConn {
         Ok(())
     }
 
-    /// Drops the database and its role if they are ours; absent is success.
+    /// Drops the database and its role if they are ours; absent is success. Whatever the
+    /// tenant did: a database marked `IS_TEMPLATE` (which `DROP DATABASE` refuses) is unmarked
+    /// first, and grants other tenants gave the role are released (see `release`).
     pub async fn drop_database(&self, id: DatabaseId, name: &DatabaseName) -> Result<(), HostError> {
         if self.role_marker(name).await?.is_some() && !self.ours(id, name).await? {
             return Err(HostError::Permanent(format!("role {name} on the host is not ours; not dropping")));
         }
         let client = self.pool.get().await?;
-        let q = name.quoted();
         let owner: Option<String> = client
             .query_opt("select pg_get_userbyid(datdba)::text from pg_database where datname = $1", &[&name.as_str()])
             .await?
             .map(|r| r.get(0));
         if owner.as_deref() == Some(name.as_str()) {
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
+            drop_any_database(&client, name.as_str()).await?;
         }
-        client.batch_execute(&format!("DROP ROLE IF EXISTS {q}")).await?;
+        drop(client);
+        self.drop_role_everywhere(name.as_str(), &marker(id)).await?;
         // The database's extra users: nothing of theirs outlives the database.
         self.drop_user_roles_of(id).await
     }
@@ -415,6 +424,20 @@ pub async fn served_databases(admin: &tokio_postgres::Client) -> Result<Vec<Stri
     Ok(names)
 }
 
+/// `DROP DATABASE … WITH (FORCE)` of a database whose owner may have marked it a template
+/// (`ALTER DATABASE self IS_TEMPLATE true`, which the owner may do and which makes
+/// `DROP DATABASE` refuse). `name` is a validated database name or a `berth-` scratch name.
+pub(crate) async fn drop_any_database(client: &tokio_postgres::Client, name: &str) -> Result<(), HostError> {
+    let q = crate::release::ident(name);
+    let template: Option<bool> =
+        client.query_opt("select datistemplate from pg_database where datname = $1", &[&name]).await?.map(|r| r.get(0));
+    if template == Some(true) {
+        client.batch_execute(&format!("ALTER DATABASE {q} IS_TEMPLATE false")).await?;
+    }
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
+    Ok(())
+}
+
 /// Writes `dir/name` through a temporary file and a rename, owned like `dir` (PgBouncer runs
 /// as the directory's owner, which is not us when we are root). The rename also matters to
 /// PgBouncer: it re-reads its auth_file on RELOAD only when the file's stat changed, which an
@@ -445,13 +468,20 @@ pub async fn write_atomically(dir: &Path, name: &str, bytes: &[u8], mode: u32) -
 }
 
 impl HostConn {
-    /// `pg_database_size` of each named database that exists on the host. A database
+    /// `pg_database_size` of each named database that exists on the host, with the
+    /// platform's scratch copies it owns added (a verification's `berth-verify-…`: a tenant
+    /// whose code fills the copy pays for it in its own storage while it exists). A database
     /// dropped while it is measured has no size (PostgreSQL answers NULL) and is left out.
     pub async fn database_sizes(&self, names: &[String]) -> Result<Vec<(String, i64)>, HostError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "select datname::text, pg_database_size(oid) from pg_database where datname::text = any($1)",
+                "select r.rolname::text, sum(pg_database_size(d.oid))::int8
+                   from pg_database d join pg_roles r on r.oid = d.datdba
+                  where r.rolname::text = any($1)
+                    and (d.datname = r.rolname or d.datname like 'berth-verify-%')
+                  group by r.rolname
+                 having bool_or(d.datname = r.rolname)",
                 &[&names],
             )
             .await?;

@@ -11,9 +11,6 @@ use eventstore::Store;
 
 use crate::host::{superuser_secret_id, HostError};
 
-/// Per-statement budget of an inspection query.
-const STATEMENT_TIMEOUT_MS: u32 = 3000;
-
 #[derive(Debug, Clone)]
 pub struct DatabaseMetrics {
     pub size_bytes: i64,
@@ -71,7 +68,7 @@ async fn connect_maintenance(store: &Store, host: HostId) -> Result<tokio_postgr
         .map_err(|e| HostError::Permanent(format!("host credentials: {e}")))?;
     let password =
         String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
-    let options = format!("{} -c statement_timeout={STATEMENT_TIMEOUT_MS}", crate::tenant::PINNED_OPTIONS);
+    let options = crate::tenant::pinned_options(crate::tenant::SessionLimits::REQUEST);
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(&row.pg_host)
         .port(row.pg_port)
@@ -184,8 +181,7 @@ pub async fn database_schema(
 ) -> Result<SchemaInfo, HostError> {
     let row = store.host(host).await?;
     let login = crate::tenant::TenantLogin::of_owner(store, id, name).await?;
-    let timeout = Duration::from_millis(u64::from(STATEMENT_TIMEOUT_MS));
-    let mut conn = crate::tenant::connect(&row, name.as_str(), &login, Some(timeout)).await?;
+    let mut conn = crate::tenant::connect(&row, name.as_str(), &login, crate::tenant::SessionLimits::REQUEST).await?;
     let tx = conn.build_transaction().read_only(true).start().await?;
     // Every comparison is made on plain text with pg_catalog's operators: information_schema
     // columns are domains, on which the tenant may define operators of its own.

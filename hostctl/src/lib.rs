@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod objects;
 pub mod pgbouncer;
 pub mod quota_lock;
+pub mod release;
 pub mod reload;
 pub mod snapshot;
 pub mod tenant;

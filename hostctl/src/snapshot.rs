@@ -106,8 +106,7 @@ impl HostConn {
     /// again, owned by its role and closed to everyone else.
     pub async fn recreate_database(&self, name: &domain::DatabaseName) -> Result<(), HostError> {
         let client = self.pool.get().await?;
-        let q = name.quoted();
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)")).await?;
+        crate::host::drop_any_database(&client, name.as_str()).await?;
         drop(client);
         self.ensure_database(name).await?;
         self.restrict_connect(name).await
@@ -135,8 +134,7 @@ impl HostConn {
             return Err(HostError::Permanent(format!("{name} is not a scratch database name")));
         }
         let client = self.pool.get().await?;
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
-        Ok(())
+        crate::host::drop_any_database(&client, name).await
     }
 }
 

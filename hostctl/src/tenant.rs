@@ -8,10 +8,13 @@
 //! - a [`TenantLogin`] names a tenant's own role (a database's owner role or one of its users)
 //!   and can be built from nothing else; the host's superuser is refused by name, and a
 //!   session the server reports as superuser is closed before any statement is sent;
-//! - every session carries `search_path=pg_catalog,pg_temp` in its startup packet, which
-//!   `ALTER DATABASE/ROLE … SET search_path` cannot override (startup options outrank them),
-//!   so the names in our SQL resolve to the builtins first; our queries also qualify their
-//!   operators and functions;
+//! - every session carries `search_path=pg_catalog,pg_temp` and the other settings of
+//!   [`PINNED`] in its startup packet, which `ALTER DATABASE/ROLE … SET` cannot override
+//!   (startup options outrank them), so the names in our SQL resolve to the builtins first
+//!   and the tenant's settings cannot make us read-only, another role, or wait for ever; our
+//!   queries also qualify their operators and functions;
+//! - every session has a statement, lock and idle-in-transaction timeout ([`SessionLimits`]):
+//!   nothing of ours waits on a tenant without a deadline;
 //! - child processes (pg_dump, psql) get a [`crate::dump::PgTarget`] built from a login, with
 //!   the same options in `PGOPTIONS`.
 //!
@@ -32,8 +35,85 @@ pub fn password_secret_id(id: DatabaseId) -> String {
     format!("database:{}:password", id.uuid())
 }
 
-/// Startup options of every session in a tenant database.
-pub const PINNED_OPTIONS: &str = "-c search_path=pg_catalog,pg_temp";
+/// Settings every session of ours in a tenant database starts with, in its startup packet
+/// (`options`), which outranks whatever the tenant put in `ALTER DATABASE … SET` or
+/// `ALTER ROLE … SET` — a tenant could otherwise make our sessions read-only
+/// (`default_transaction_read_only`, which once left a database user's removal stuck), run as
+/// another of its roles (`role`), parse our literals differently
+/// (`standard_conforming_strings`), quote every name (`quote_all_identifiers`, which changes
+/// what `format('%I')` returns), print values differently between a backup and its
+/// verification (`DateStyle`, `TimeZone`, `extra_float_digits`, `bytea_output`,
+/// `lc_monetary`), or wait forever. `row_security = off` makes a query that a row-level
+/// security policy would filter fail at once instead of running the policy's functions (what
+/// `pg_dump` does too): a tenant's policy that waits cannot hold our checksums.
+/// `client_connection_check_interval` lets the server notice within a second that we went
+/// away (a job past its deadline drops its connections) and stop the statement.
+const PINNED: &[&str] = &[
+    "search_path=pg_catalog,pg_temp",
+    "role=none",
+    "default_transaction_read_only=off",
+    r"default_transaction_isolation=read\ committed",
+    "default_transaction_deferrable=off",
+    "row_security=off",
+    "standard_conforming_strings=on",
+    "quote_all_identifiers=off",
+    "DateStyle=ISO",
+    "IntervalStyle=postgres",
+    "TimeZone=UTC",
+    "extra_float_digits=1",
+    "bytea_output=hex",
+    "lc_monetary=C",
+    "client_connection_check_interval=1000",
+];
+
+/// How long a session of ours in a tenant database may wait, in its startup options too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// One statement (0 = none, for the statements of jobs bounded by their own deadline).
+    pub statement: Duration,
+    /// One lock: a tenant holding a lock on its table makes us fail and retry, not wait.
+    pub lock: Duration,
+    /// A session left idle inside a transaction.
+    pub idle_in_transaction: Duration,
+}
+
+impl SessionLimits {
+    /// For an API request (schema view): it answers within seconds or not at all.
+    pub const REQUEST: Self = Self {
+        statement: Duration::from_secs(3),
+        lock: Duration::from_secs(1),
+        idle_in_transaction: Duration::from_secs(10),
+    };
+
+    /// For a job whose whole attempt must end by `deadline`.
+    pub fn job(deadline: Duration) -> Self {
+        Self { statement: deadline, lock: JOB_LOCK_WAIT, idle_in_transaction: deadline }
+    }
+}
+
+/// How long a job's statement waits for a lock a tenant holds before the attempt fails (and
+/// is retried later).
+pub const JOB_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The default deadline of a job's sessions when the caller names none.
+pub const DEFAULT_JOB_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// The startup options of a session of ours in a tenant database (see [`PINNED`]).
+pub fn pinned_options(limits: SessionLimits) -> String {
+    let mut out = String::new();
+    for setting in PINNED {
+        out.push_str("-c ");
+        out.push_str(setting);
+        out.push(' ');
+    }
+    out.push_str(&format!(
+        "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+        limits.statement.as_millis(),
+        limits.lock.as_millis(),
+        limits.idle_in_transaction.as_millis()
+    ));
+    out
+}
 
 /// A tenant role's name and password. Built only from a validated database name (the
 /// database's own role) or a database user's role name (`<database>.<user>`).
@@ -101,14 +181,13 @@ fn check_login(row: &HostRow, login: &TenantLogin) -> Result<(), HostError> {
 }
 
 /// Logs in to `dbname` on the host `row` as `login`'s role, through the host's address (for
-/// a local host its Unix socket: tenant roles may log in nowhere else). `statement_timeout`
-/// bounds each statement (an API request must not wait on a tenant's slow catalog); `None`
-/// for jobs, whose checksums read whole tables.
+/// a local host its Unix socket: tenant roles may log in nowhere else), with the settings
+/// [`pinned_options`] pins and `limits`' timeouts.
 pub async fn connect(
     row: &HostRow,
     dbname: &str,
     login: &TenantLogin,
-    statement_timeout: Option<Duration>,
+    limits: SessionLimits,
 ) -> Result<TenantConn, HostError> {
     check_login(row, login)?;
     let mut cfg = tokio_postgres::Config::new();
@@ -117,7 +196,7 @@ pub async fn connect(
         .user(&login.role)
         .password(&login.password)
         .dbname(dbname)
-        .options(format!("{PINNED_OPTIONS} -c statement_timeout={}", statement_timeout.map_or(0, |t| t.as_millis())))
+        .options(pinned_options(limits))
         .application_name("berth-platform")
         .connect_timeout(Duration::from_secs(5));
     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
@@ -136,14 +215,15 @@ pub async fn connect(
 }
 
 impl HostConn {
-    /// [`connect`] to this host.
-    pub async fn tenant(&self, dbname: &str, login: &TenantLogin) -> Result<TenantConn, HostError> {
-        connect(&self.row, dbname, login, None).await
+    /// [`connect`] to this host, for a job whose attempt ends by `deadline`.
+    pub async fn tenant(&self, dbname: &str, login: &TenantLogin, deadline: Duration) -> Result<TenantConn, HostError> {
+        connect(&self.row, dbname, login, SessionLimits::job(deadline)).await
     }
 
-    /// Where a child process (pg_dump, psql) logs in to `dbname` as `login`'s role.
-    pub fn tenant_target(&self, dbname: &str, login: &TenantLogin) -> Result<PgTarget, HostError> {
+    /// Where a child process (pg_dump, psql) logs in to `dbname` as `login`'s role, for a job
+    /// whose attempt ends by `deadline`.
+    pub fn tenant_target(&self, dbname: &str, login: &TenantLogin, deadline: Duration) -> Result<PgTarget, HostError> {
         check_login(&self.row, login)?;
-        Ok(PgTarget::new(&self.row.pg_host, self.row.pg_port, login, dbname))
+        Ok(PgTarget::new(&self.row.pg_host, self.row.pg_port, login, dbname, SessionLimits::job(deadline)))
     }
 }

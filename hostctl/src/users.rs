@@ -4,6 +4,8 @@
 //! owner role is made a member of each, so what a user creates stays within its owner's
 //! reach: the owner's backups dump it, and the owner takes it over when the user goes.
 
+use std::time::Duration;
+
 use domain::{DatabaseId, DatabaseName};
 
 use crate::host::{role_options, role_settings, HostConn, HostError, RoleLimits};
@@ -91,12 +93,12 @@ impl HostConn {
         // Users made before owners were members of their roles: grant it now (idempotent).
         client.batch_execute(&format!("GRANT {} TO {}", ident(role), db.quoted())).await?;
         // DROP OWNED works in the current database only: run it inside the tenant database.
-        let inside = self.tenant(db.as_str(), owner).await?;
+        let inside = self.tenant(db.as_str(), owner, Duration::from_secs(60)).await?;
         inside
             .batch_execute(&format!("REASSIGN OWNED BY {r} TO {}; DROP OWNED BY {r}", db.quoted(), r = ident(role)))
             .await?;
-        client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))).await?;
-        Ok(())
+        drop((client, inside));
+        self.drop_role_everywhere(role, &user_marker(id)).await
     }
 
     /// Drops every user role of a database (after the database itself is gone, nothing of
@@ -112,8 +114,9 @@ impl HostConn {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        drop(client);
         for role in roles {
-            client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(&role))).await?;
+            self.drop_role_everywhere(&role, &user_marker(id)).await?;
         }
         Ok(())
     }

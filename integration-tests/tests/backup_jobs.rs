@@ -62,7 +62,7 @@ fn store(f: &Fixture) -> Store {
 
 fn runner(store: &Store, objects: &ObjectStoreConfig) -> Runner {
     let backups = Some(BackupRuntime::new(objects).expect("backup runtime"));
-    Runner { store: store.clone(), hosts: Default::default(), plans: domain::PlanQuotas::default(), backups }
+    Runner::new(store.clone(), Default::default(), domain::PlanQuotas::default(), backups, Default::default())
 }
 
 /// A running database (optionally filled from `source`), provisioned by running its job.

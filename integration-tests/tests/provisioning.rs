@@ -38,7 +38,7 @@ fn store(f: &Fixture) -> Store {
 }
 
 fn runner(store: &Store) -> Runner {
-    Runner { store: store.clone(), hosts: Default::default(), plans: domain::PlanQuotas::default(), backups: None }
+    Runner::new(store.clone(), Default::default(), domain::PlanQuotas::default(), None, Default::default())
 }
 
 /// Requests a database the way the API does (events, sealed password, verifier).
@@ -255,12 +255,13 @@ async fn dispatching_an_event_twice_queues_its_job_once() {
     let store = store(f);
     let (id, _, _, _) = request(&store, f.host, f.account, "twice").await;
     let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
-    let queue =
-        worker::queue::Queue::<Job>::connect(&f.url, &format!("test-{}", uuid::Uuid::new_v4())).await.expect("queue");
+    let name = format!("test-{}", uuid::Uuid::new_v4());
+    let queue = worker::Lanes::connect_named(&f.url, &name, &format!("{name}-data")).await.expect("queues");
     let dispatcher = worker::dispatch::Dispatcher { queue: queue.clone() };
     dispatcher.handle(&events).await.expect("first dispatch");
     dispatcher.handle(&events).await.expect("second dispatch");
-    assert_eq!(queue.depth().await.expect("depth"), 1);
+    assert_eq!(queue.control.depth().await.expect("depth"), 1);
+    assert_eq!(queue.data.depth().await.expect("depth"), 0, "a plain create is control-lane work");
 }
 
 async fn request_maintenance(store: &Store, id: DatabaseId, kind: domain::OperationKind, extras: &[Extra]) -> Job {

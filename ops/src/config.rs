@@ -22,6 +22,13 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub http_workers: usize,
     pub worker_concurrency: usize,
+    /// Data-lane jobs (backups, verifications, restores, branches) running at once per
+    /// worker, and at most this many of one account's; see README "Isolation model".
+    pub data_jobs_running: usize,
+    pub data_jobs_per_account: usize,
+    /// Deadline of one attempt of a control-lane job and of a data-lane job.
+    pub job_deadline_secs: u64,
+    pub data_job_deadline_secs: u64,
     pub job_max_attempts: u32,
     pub store_pool: usize,
     /// Quotas of each plan.
@@ -76,6 +83,10 @@ impl Default for Config {
             body_limit_bytes: 1 << 20,
             http_workers: 2,
             worker_concurrency: 4,
+            data_jobs_running: 4,
+            data_jobs_per_account: 1,
+            job_deadline_secs: 300,
+            data_job_deadline_secs: 3600,
             job_max_attempts: 5,
             store_pool: 16,
             plans: domain::PlanQuotas::default(),
@@ -131,6 +142,18 @@ impl Config {
         }
         if let Some(v) = num("WORKER_CONCURRENCY")? {
             c.worker_concurrency = v as usize;
+        }
+        if let Some(v) = num("DATA_JOBS_RUNNING")? {
+            c.data_jobs_running = v as usize;
+        }
+        if let Some(v) = num("DATA_JOBS_PER_ACCOUNT")? {
+            c.data_jobs_per_account = v as usize;
+        }
+        if let Some(v) = num("JOB_DEADLINE_SECS")? {
+            c.job_deadline_secs = v;
+        }
+        if let Some(v) = num("DATA_JOB_DEADLINE_SECS")? {
+            c.data_job_deadline_secs = v;
         }
         if let Some(v) = num("JOB_MAX_ATTEMPTS")? {
             c.job_max_attempts = v as u32;
@@ -200,6 +223,10 @@ impl Config {
     pub fn worker(&self, database_url: String) -> worker::WorkerConfig {
         let mut w = worker::WorkerConfig::new(database_url);
         w.concurrency = self.worker_concurrency;
+        w.data_running = self.data_jobs_running;
+        w.data_per_account = self.data_jobs_per_account;
+        w.control_deadline = Duration::from_secs(self.job_deadline_secs);
+        w.data_deadline = Duration::from_secs(self.data_job_deadline_secs);
         w.max_attempts = self.job_max_attempts;
         w.plans = self.plans.clone();
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);

@@ -29,6 +29,12 @@ impl BackupRuntime {
     }
 }
 
+/// The scratch database a verification of backup `id` restores into: a `berth-` name no
+/// tenant can take, owned by the tenant's role and counted in its storage while it exists.
+pub fn scratch_name(id: BackupId) -> String {
+    format!("berth-verify-{}", &id.uuid().simple().to_string()[..16])
+}
+
 pub fn backup_stream(id: BackupId) -> String {
     format!("backup-{}", id.uuid())
 }
@@ -98,9 +104,9 @@ impl Runner {
         // runs inside the tenant's database (see hostctl::tenant).
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         let login = self.owner_login(db.id, &name).await?;
-        let mut client = host.tenant(name.as_str(), &login).await?;
+        let mut client = host.tenant(name.as_str(), &login, self.limits.data_deadline).await?;
         let (tx, snap) = snapshot::export_snapshot(&mut client).await?;
-        let source = host.tenant_target(name.as_str(), &login)?;
+        let source = host.tenant_target(name.as_str(), &login, self.limits.data_deadline)?;
         let (dumped, stats) = tokio::join!(
             dump::dump_to_object(&rt.bins, &source, Some(&snap), &rt.objects, &key, rt.level),
             snapshot::table_stats(&tx)
@@ -193,6 +199,20 @@ impl Runner {
         }
     }
 
+    /// Drops a verification's scratch database after its job failed for good (an attempt
+    /// cancelled at its deadline cannot drop it itself; the next attempt would have).
+    pub(crate) async fn drop_verification_scratch(&self, id: BackupId) {
+        let dropped = async {
+            let backup = self.store.backup(id).await.map_err(store_err)?;
+            let db = self.store.database(backup.database_id).await.map_err(store_err)?;
+            let host = self.hosts.get(&self.store, db.host_id).await?;
+            host.drop_scratch(&scratch_name(id)).await.map_err(JobError::from)
+        };
+        if let Err(e) = dropped.await {
+            tracing::error!(backup = %id, error = %e, "could not drop a failed verification's scratch database");
+        }
+    }
+
     /// Removes a deleted backup's object; absent is success.
     pub(crate) async fn purge_backup(&self, object_key: &str) -> Result<(), JobError> {
         let rt = self.runtime()?;
@@ -209,16 +229,16 @@ impl Runner {
         };
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
         let host = self.hosts.get(&self.store, db.host_id).await?;
-        let scratch = format!("berth-verify-{}", &id.uuid().simple().to_string()[..16]);
+        let scratch = scratch_name(id);
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
         // their SQL, and the copy holds their functions.
         host.create_scratch(&scratch, &name).await?;
         let login = self.owner_login(db.id, &name).await?;
         let checked = async {
-            let as_tenant = host.tenant_target(&scratch, &login)?;
+            let as_tenant = host.tenant_target(&scratch, &login, self.limits.data_deadline)?;
             dump::restore_from_object(&rt.bins, &as_tenant, &rt.objects, key, sha, "").await?;
-            let client = host.tenant(&scratch, &login).await?;
+            let client = host.tenant(&scratch, &login, self.limits.data_deadline).await?;
             snapshot::table_stats(&*client).await
         }
         .await;
@@ -259,7 +279,8 @@ impl Runner {
         host.recreate_database(name).await?;
         // psql logs in as the database's own role (so the objects are its own), never as the
         // superuser: a dump is the tenant's SQL and must not run with more rights than theirs.
-        let target = host.tenant_target(name.as_str(), &self.owner_login(id, name).await?)?;
+        let target =
+            host.tenant_target(name.as_str(), &self.owner_login(id, name).await?, self.limits.data_deadline)?;
         match source {
             DatabaseSource::Backup { backup_id } => {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
@@ -281,7 +302,11 @@ impl Runner {
                 }
                 // Dumped as the source's own role: pg_dump reads the source database.
                 let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::Abort(e.to_string()))?;
-                let source = host.tenant_target(from_name.as_str(), &self.owner_login(from.id, &from_name).await?)?;
+                let source = host.tenant_target(
+                    from_name.as_str(),
+                    &self.owner_login(from.id, &from_name).await?,
+                    self.limits.data_deadline,
+                )?;
                 dump::copy_database(&rt.bins, &source, &target, "").await?;
             }
         }

@@ -9,12 +9,11 @@ use eventstore::consumer::Handler;
 use eventstore::{decode, Decoded, RecordedEvent};
 
 use crate::jobs::Job;
-use crate::queue::Queue;
 
 pub const CONSUMER: &str = "job-dispatcher";
 
 pub struct Dispatcher {
-    pub queue: Queue<Job>,
+    pub queue: crate::Lanes,
 }
 
 /// The jobs an event calls for: each with its queue key (derived from the event id) and the
@@ -86,6 +85,6 @@ impl Handler for Dispatcher {
     }
 }
 
-pub fn dispatcher(queue: Queue<Job>) -> Arc<dyn Handler> {
+pub fn dispatcher(queue: crate::Lanes) -> Arc<dyn Handler> {
     Arc::new(Dispatcher { queue })
 }

@@ -177,6 +177,33 @@ pub struct Runner {
     /// Object store and client tools for backups, restores and branches; `None` when this
     /// worker is not configured for them (their jobs then abort).
     pub backups: Option<crate::backups::BackupRuntime>,
+    /// Deadlines of attempts, and the data lane's fair share of running slots.
+    pub limits: JobLimits,
+}
+
+/// How long an attempt may run, and how the data lane's running slots are shared (see
+/// `lanes` and `fair`).
+#[derive(Clone)]
+pub struct JobLimits {
+    /// An attempt of a control-lane job (DDL on roles and databases, PgBouncer).
+    pub control_deadline: Duration,
+    /// An attempt of a data-lane job (backup, verification, restore, branch): it is cancelled
+    /// when this passes — its child processes killed, its sessions closed (the server stops
+    /// their statements within a second) — and counts as a failed attempt.
+    pub data_deadline: Duration,
+    pub fair: std::sync::Arc<crate::fair::FairGate>,
+}
+
+impl JobLimits {
+    pub fn new(control_deadline: Duration, data_deadline: Duration, data_running: usize, per_account: usize) -> Self {
+        Self { control_deadline, data_deadline, fair: crate::fair::FairGate::new(data_running, per_account) }
+    }
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(300), Duration::from_secs(3600), 4, 1)
+    }
 }
 
 impl From<HostError> for JobError {
@@ -214,6 +241,55 @@ fn system_meta(job: &Job) -> Metadata {
 }
 
 impl Runner {
+    pub fn new(
+        store: Store,
+        hosts: Hosts,
+        plans: PlanQuotas,
+        backups: Option<crate::backups::BackupRuntime>,
+        limits: JobLimits,
+    ) -> Self {
+        Self { store, hosts, plans, backups, limits }
+    }
+
+    /// The deadline of one attempt of `job`.
+    pub fn deadline(&self, job: &Job) -> Duration {
+        match job.lane() {
+            crate::lanes::Lane::Control => self.limits.control_deadline,
+            crate::lanes::Lane::Data => self.limits.data_deadline,
+        }
+    }
+
+    /// The account a data-lane job works for (its share of the lane is counted by account).
+    async fn account_of(&self, job: &Job) -> Result<uuid::Uuid, JobError> {
+        let database = match job {
+            Job::Backup { backup_id } | Job::VerifyBackup { backup_id, .. } => {
+                self.store.backup(*backup_id).await.map_err(store_err)?.database_id
+            }
+            other => other.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?,
+        };
+        Ok(self.store.database(database).await.map_err(store_err)?.account_id.uuid())
+    }
+
+    /// One attempt of `job` within its deadline; a data-lane job first waits for its account's
+    /// share of the lane's running slots (the deadline counts from when it starts running).
+    pub async fn run_attempt(&self, job: &Job, attempt: u32) -> Result<(), JobError> {
+        let _slot = match job.lane() {
+            crate::lanes::Lane::Data => Some(self.limits.fair.acquire(self.account_of(job).await?).await),
+            crate::lanes::Lane::Control => None,
+        };
+        let deadline = self.deadline(job);
+        match tokio::time::timeout(deadline, self.run_steps(job, attempt, None)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                metrics::counter!("berth_job_deadlines_total", "kind" => job.kind()).increment(1);
+                Err(JobError::Retry(format!(
+                    "the attempt did not finish within its deadline ({}s)",
+                    deadline.as_secs()
+                )))
+            }
+        }
+    }
+
     /// What the roles of an account's databases may use, from its plan.
     pub async fn role_limits(&self, account: domain::AccountId) -> Result<RoleLimits, JobError> {
         let plan = self.store.account_plan(account).await.map_err(store_err)?;
@@ -419,7 +495,7 @@ impl Runner {
 impl Handler<Job> for Runner {
     async fn run(&self, job: Job, attempt: Attempt) -> Result<(), JobError> {
         let started = std::time::Instant::now();
-        let result = self.run_steps(&job, attempt.number, None).await;
+        let result = self.run_attempt(&job, attempt.number).await;
         let outcome = match &result {
             Ok(()) => "succeeded",
             Err(JobError::Retry(_)) => "retry",
@@ -445,6 +521,7 @@ impl Handler<Job> for Runner {
             }
             Job::VerifyBackup { backup_id, operation_id } => {
                 tracing::error!(backup = %backup_id, error = %error, "backup verification failed for good");
+                self.drop_verification_scratch(*backup_id).await;
                 let details = serde_json::json!({ "tables": 0, "problems": [shown] });
                 let command =
                     domain::BackupCommand::RecordVerification { operation_id: Some(*operation_id), ok: false, details };

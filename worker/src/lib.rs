@@ -5,7 +5,9 @@ pub mod access;
 pub mod backups;
 pub mod dispatch;
 pub mod drift;
+pub mod fair;
 pub mod jobs;
+pub mod lanes;
 mod maintenance;
 pub mod queue;
 pub mod quota;
@@ -25,13 +27,25 @@ use eventstore::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use jobs::{Job, Runner};
+pub use jobs::{Job, JobLimits, Runner};
+pub use lanes::Lanes;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// URL form of the control-plane DSN (apalis uses sqlx).
     pub database_url: String,
+    /// Control-lane jobs run at once by this worker.
     pub concurrency: usize,
+    /// Data-lane jobs (backups, verifications, restores, branches) running at once, and at
+    /// most this many of one account's (see `fair`).
+    pub data_running: usize,
+    pub data_per_account: usize,
+    /// Data-lane jobs this worker takes from the queue at once, running or waiting for their
+    /// account's share: waiting costs nothing but a row and a task.
+    pub data_taken: usize,
+    /// Deadlines of one attempt of a control-lane and of a data-lane job.
+    pub control_deadline: Duration,
+    pub data_deadline: Duration,
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -70,6 +84,11 @@ impl WorkerConfig {
         Self {
             database_url,
             concurrency: 4,
+            data_running: 4,
+            data_per_account: 1,
+            data_taken: 64,
+            control_deadline: Duration::from_secs(300),
+            data_deadline: Duration::from_secs(3600),
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
@@ -92,7 +111,7 @@ impl WorkerConfig {
 #[derive(Clone)]
 struct Loops {
     store: Store,
-    queue: queue::Queue<Job>,
+    queue: Lanes,
     hosts: hostctl::Hosts,
     plans: domain::PlanQuotas,
     shutdown: watch::Receiver<bool>,
@@ -109,11 +128,12 @@ where
     tasks.spawn(supervise::supervised(name, store, shutdown, move || make(ctx.clone())));
 }
 
-pub const QUEUE: &str = "berth-jobs";
+/// The control lane's queue (see `lanes`).
+pub const QUEUE: &str = lanes::CONTROL;
 
 /// Runs the dispatcher and the job workers until `shutdown` turns true.
 pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let queue = queue::Queue::<Job>::connect(&config.database_url, QUEUE).await?;
+    let queue = Lanes::connect(&config.database_url).await?;
     let hosts = hostctl::Hosts::default();
     let backups = config.backups.as_ref().map(backups::BackupRuntime::new).transpose()?;
     if let Some(store) = &config.backups {
@@ -123,7 +143,9 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             Err(e) => tracing::warn!(error = %e, "could not remove stale temporary backup files"),
         }
     }
-    let runner = Arc::new(Runner { store: store.clone(), hosts: hosts.clone(), plans: config.plans.clone(), backups });
+    let limits =
+        JobLimits::new(config.control_deadline, config.data_deadline, config.data_running, config.data_per_account);
+    let runner = Arc::new(Runner::new(store.clone(), hosts.clone(), config.plans.clone(), backups, limits));
     let mut tasks = JoinSet::new();
     let ctx = Loops {
         store: store.clone(),
@@ -174,10 +196,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         backoff_max: config.backoff_max,
         ..queue::WorkerOptions::default()
     };
-    let mut stop = shutdown.clone();
-    tasks.spawn(queue::run_worker(queue, runner, opts, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
+    let data_opts = queue::WorkerOptions { concurrency: config.data_taken.max(1), ..opts.clone() };
+    for (lane, opts) in [(queue.control.clone(), opts), (queue.data.clone(), data_opts)] {
+        let mut stop = shutdown.clone();
+        tasks.spawn(queue::run_worker(lane, runner.clone(), opts, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
     while let Some(done) = tasks.join_next().await {
         done??;
     }

@@ -23,9 +23,6 @@ use eventstore::{Metadata, Store};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::jobs::Job;
-use crate::queue::Queue;
-
 /// How many times a stuck operation's job is queued again before the operation is failed.
 pub const MAX_REQUEUES: u32 = 2;
 
@@ -60,7 +57,7 @@ pub enum Settled {
     Abandoned,
 }
 
-pub async fn run(store: Store, queue: Queue<Job>, opts: StuckOptions, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(store: Store, queue: crate::Lanes, opts: StuckOptions, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(opts.interval) => {}
@@ -73,7 +70,7 @@ pub async fn run(store: Store, queue: Queue<Job>, opts: StuckOptions, mut shutdo
 }
 
 /// One round: settles every stuck operation it finds.
-pub async fn reconcile(store: &Store, queue: &Queue<Job>, deadline: Duration) -> anyhow::Result<()> {
+pub async fn reconcile(store: &Store, queue: &crate::Lanes, deadline: Duration) -> anyhow::Result<()> {
     let before = chrono::Utc::now() - chrono::Duration::from_std(deadline)?;
     for op in store.unfinished_operations(before, BATCH).await? {
         match settle(store, queue, &op, deadline).await {
@@ -106,7 +103,7 @@ pub fn requeue_key(key: Uuid, n: u32) -> Uuid {
     Uuid::from_u128(key.as_u128() ^ (u128::from(n) << 8))
 }
 
-async fn settle(store: &Store, queue: &Queue<Job>, op: &OperationRow, deadline: Duration) -> anyhow::Result<Settled> {
+async fn settle(store: &Store, queue: &crate::Lanes, op: &OperationRow, deadline: Duration) -> anyhow::Result<Settled> {
     let stream = format!("database-{}", op.database_id.uuid());
     let events = store.read_stream(&stream).await?;
     // The event that requested the operation, and the job it called for.

@@ -14,9 +14,6 @@ use eventstore::Store;
 use hostctl::Hosts;
 use tokio::sync::watch;
 
-use crate::jobs::Job;
-use crate::queue::Queue;
-
 /// How long one probe may take before the host counts as unreachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -26,7 +23,7 @@ const CONSUMERS: &[&str] = &[crate::dispatch::CONSUMER, eventstore::audit::CONSU
 pub async fn run(
     store: Store,
     hosts: Hosts,
-    queue: Queue<Job>,
+    queue: crate::Lanes,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -94,7 +91,7 @@ async fn probe(store: &Store, hosts: &Hosts, row: &HostRow) -> Result<(), String
     Ok(())
 }
 
-async fn refresh_gauges(store: &Store, queue: &Queue<Job>) {
+async fn refresh_gauges(store: &Store, queue: &crate::Lanes) {
     match store.open_incident_counts().await {
         Ok(counts) => {
             for kind in [
@@ -112,9 +109,11 @@ async fn refresh_gauges(store: &Store, queue: &Queue<Job>) {
         }
         Err(e) => tracing::warn!(error = %e, "watchdog cannot count incidents"),
     }
-    match queue.depth().await {
-        Ok(n) => metrics::gauge!("berth_queue_depth", "queue" => queue.name().to_owned()).set(n as f64),
-        Err(e) => tracing::warn!(error = %e, "watchdog cannot read the queue depth"),
+    for queue in queue.all() {
+        match queue.depth().await {
+            Ok(n) => metrics::gauge!("berth_queue_depth", "queue" => queue.name().to_owned()).set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "watchdog cannot read the queue depth"),
+        }
     }
     for consumer in CONSUMERS {
         match store.consumer_lag(consumer).await {

@@ -26,6 +26,7 @@ mod lifecycle;
 mod listcache;
 mod logout;
 mod matrix;
+mod neighbours;
 mod observability;
 mod replay;
 mod rotation;

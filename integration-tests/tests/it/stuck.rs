@@ -12,9 +12,7 @@ use domain::{
 use eventstore::incidents::{kinds, IncidentFilter};
 use eventstore::{audit, ExpectedVersion, Metadata, Store, StoredEvent};
 use integration_tests::{fresh_control_store, unique_name};
-use worker::queue::Queue;
 use worker::stuck::{reconcile, StuckOptions, STUCK_ERROR};
-use worker::Job;
 
 async fn execute(store: &Store, db: DatabaseId, command: DatabaseCommand) {
     let stream = format!("database-{}", db.uuid());
@@ -66,7 +64,7 @@ async fn finish_jobs_without_an_outcome(client: &tokio_postgres::Client) {
 
 struct Setup {
     store: Store,
-    queue: Queue<Job>,
+    queue: worker::Lanes,
     client: tokio_postgres::Client,
     account: AccountId,
     host: HostId,
@@ -75,7 +73,7 @@ struct Setup {
 /// A control store of its own with a host and an account, and its queue.
 async fn setup(label: &str) -> Setup {
     let (store, url) = fresh_control_store(label).await;
-    let queue = Queue::<Job>::connect(&url, worker::QUEUE).await.expect("queue");
+    let queue = worker::Lanes::connect(&url).await.expect("queues");
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
     tokio::spawn(conn);
     let (host, account) = (HostId::new(), AccountId::new());
