@@ -91,7 +91,8 @@ pub async fn request(
         scheduled_for: None,
     };
     // Manual backups per database per UTC day are capped (scheduled ones are not counted),
-    // under a lock on the database row so racing requests cannot both pass.
+    // under a lock per database that only these checks take, so racing requests cannot both
+    // pass and none waits on the database's other writers (see `Extra::ManualBackupQuota`).
     let max = state.config.limits.manual_backups_per_day;
     let since = chrono::Utc::now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
     let extras = [Extra::ManualBackupQuota { database_id: db.id.uuid(), since, max }];

@@ -81,7 +81,7 @@ pub enum Extra {
     },
     /// Fails the append with `QuotaExceeded` if the database would have more than `max`
     /// manual backups (this one included, deleted ones too) requested since `since`. Checked
-    /// under a lock on the database row.
+    /// under an advisory lock on the database that only other such checks take.
     ManualBackupQuota {
         database_id: Uuid,
         since: chrono::DateTime<chrono::Utc>,
@@ -380,6 +380,13 @@ async fn execute_cached(
     Ok(tx.execute(&statement, params).await?)
 }
 
+/// Waits for the transaction-scoped advisory lock named `key` (held until commit or
+/// rollback). Keys are free text; give each use a prefix of its own.
+async fn advisory_xact_lock(tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<(), StoreError> {
+    let sql = "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 7341))";
+    execute_cached(tx, sql, &[&key]).await.map(drop)
+}
+
 async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: &Extra) -> Result<(), StoreError> {
     match extra {
         Extra::Secret { id, plaintext } => store.vault_put(tx, id, plaintext).await?,
@@ -400,12 +407,7 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
         }
         Extra::SignupRate { source, since, max } => {
             // As for the database quota: the count takes its snapshot after the lock.
-            execute_cached(
-                tx,
-                "select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 7341))",
-                &[source],
-            )
-            .await?;
+            advisory_xact_lock(tx, source).await?;
             let count =
                 tx.prepare_cached("select count(*) from accounts where signup_source = $1 and created_at > $2").await?;
             let n: i64 = tx.query_one(&count, &[source, since]).await?.get(0);
@@ -414,7 +416,17 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
             }
         }
         Extra::ManualBackupQuota { database_id, since, max } => {
-            execute_cached(tx, "select 1 from databases where id = $1 for update", &[database_id]).await?;
+            // An advisory lock of the transaction, keyed on the database, not a row lock on
+            // it: the backup's projection has already inserted rows referencing the database
+            // (backups, operations, activity), whose foreign keys hold a KEY SHARE lock on its
+            // row. A FOR UPDATE there waited for every other request's KEY SHARE while they
+            // waited for its own: each pair of racing requests deadlocked, PostgreSQL broke
+            // one deadlock per `deadlock_timeout` (1 s), and after five tries the losers got
+            // a 409 (issue 21: six racing requests, one 202 and five 409s after 18–29 s). It
+            // would also wait for any worker transaction updating the row. This lock is held
+            // only by manual backup requests on the same database, from the count to the
+            // commit; as for the database quota, the count takes its snapshot after it.
+            advisory_xact_lock(tx, &format!("manual-backup-quota:{database_id}")).await?;
             let count = tx
                 .prepare_cached(
                     "select count(*) from backups

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod backups;
 mod caps;
+mod concurrent_backups;
 mod contract;
 mod credentials;
 mod databases;
