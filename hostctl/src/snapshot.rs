@@ -7,6 +7,7 @@
 
 use domain::TableStats;
 
+use crate::tenant::tenant_error;
 use crate::{HostConn, HostError};
 
 /// User tables of the connected database, as quoted `schema.table`. Runs in a tenant
@@ -36,11 +37,12 @@ fn table_stats_sql(table: &str) -> String {
 /// Row counts and checksums of every user table, read through `client` (inside whatever
 /// transaction and snapshot it is in).
 pub async fn table_stats(client: &impl tokio_postgres::GenericClient) -> Result<Vec<TableStats>, HostError> {
-    let tables: Vec<String> = client.query(TABLES_SQL, &[]).await?.iter().map(|r| r.get(0)).collect();
+    let tables: Vec<String> =
+        client.query(TABLES_SQL, &[]).await.map_err(tenant_error)?.iter().map(|r| r.get(0)).collect();
     let mut out = Vec::with_capacity(tables.len());
     for table in tables {
         // `table` comes from format('%I.%I'): quoted by the server itself.
-        let row = client.query_one(&table_stats_sql(&table), &[]).await?;
+        let row = client.query_one(&table_stats_sql(&table), &[]).await.map_err(tenant_error)?;
         out.push(TableStats { table, rows: row.get(0), checksum: row.get(1) });
     }
     Ok(out)
@@ -56,8 +58,9 @@ pub async fn export_snapshot(
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
-        .await?;
-    let id: String = tx.query_one("select pg_export_snapshot()", &[]).await?.get(0);
+        .await
+        .map_err(tenant_error)?;
+    let id: String = tx.query_one("select pg_export_snapshot()", &[]).await.map_err(tenant_error)?.get(0);
     Ok((tx, id))
 }
 

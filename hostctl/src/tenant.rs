@@ -115,6 +115,29 @@ pub fn pinned_options(limits: SessionLimits) -> String {
     out
 }
 
+/// An error of a statement we ran in a tenant database, as the platform reports it: the
+/// SQLSTATE and what it means, never the server's message, which the tenant's own code can
+/// write (`RAISE EXCEPTION '…'` in a trigger, a policy, a type's function) or which names its
+/// objects. Incidents and errors users see must say only what the platform knows. The message
+/// goes to the worker's log, scrubbed of control characters.
+pub fn tenant_error(e: tokio_postgres::Error) -> HostError {
+    let Some(db) = e.as_db_error() else { return e.into() };
+    let code = db.code().code();
+    let message: String =
+        db.message().chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
+    tracing::warn!(sqlstate = code, message = %message, "a statement in a tenant database failed");
+    let what = match &code[..2] {
+        "55" if code == "55P03" => "a lock the tenant holds was not released in time",
+        "57" if code == "57014" => "a statement ran past its deadline",
+        "42" if code == "42501" => "the tenant's role may not read everything in its database (row-level security or revoked rights)",
+        "53" => "the host ran out of a resource",
+        "08" | "57" => "the session ended",
+        "40" => "a serialization failure or deadlock",
+        _ => "the statement failed",
+    };
+    HostError::Transient(format!("in the tenant database: {what} (SQLSTATE {code})"))
+}
+
 /// A tenant role's name and password. Built only from a validated database name (the
 /// database's own role) or a database user's role name (`<database>.<user>`).
 #[derive(Clone)]

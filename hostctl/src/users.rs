@@ -96,7 +96,8 @@ impl HostConn {
         let inside = self.tenant(db.as_str(), owner, Duration::from_secs(60)).await?;
         inside
             .batch_execute(&format!("REASSIGN OWNED BY {r} TO {}; DROP OWNED BY {r}", db.quoted(), r = ident(role)))
-            .await?;
+            .await
+            .map_err(crate::tenant::tenant_error)?;
         drop((client, inside));
         self.drop_role_everywhere(role, &user_marker(id)).await
     }

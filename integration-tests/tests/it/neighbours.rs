@@ -211,10 +211,11 @@ async fn a_row_security_policy_that_waits_cannot_hold_a_backup() {
         .client
         .batch_execute(
             "CREATE FUNCTION public.slow() RETURNS boolean LANGUAGE sql AS 'select pg_catalog.pg_sleep(3600) is null';
-             CREATE TABLE public.guarded (x int); INSERT INTO public.guarded VALUES (1);
-             ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;
-             ALTER TABLE public.guarded FORCE ROW LEVEL SECURITY;
-             CREATE POLICY wait ON public.guarded USING (public.slow());",
+             CREATE TABLE public.\"ops: call 555-0100 now\" (x int);
+             INSERT INTO public.\"ops: call 555-0100 now\" VALUES (1);
+             ALTER TABLE public.\"ops: call 555-0100 now\" ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE public.\"ops: call 555-0100 now\" FORCE ROW LEVEL SECURITY;
+             CREATE POLICY wait ON public.\"ops: call 555-0100 now\" USING (public.slow());",
         )
         .await
         .expect("planting");
@@ -236,6 +237,14 @@ async fn a_row_security_policy_that_waits_cannot_hold_a_backup() {
         .expect("q")
         .get(0);
     assert_eq!(busy, 0, "no session of the platform is left in the tenant's database");
+    // The incident operators read says what failed, in the platform's words only: nothing the
+    // tenant wrote (its table's name here) reaches it.
+    let admin = Api::new(Some(&integration_tests::app().admin_key));
+    let incidents = admin.get(&format!("/admin/incidents?kind=backup_failed&resource={}", hostile.id)).await;
+    incidents.expect(200);
+    let listed = incidents.data().as_array().expect("a list").clone();
+    assert!(!listed.is_empty(), "the failed backup opened an incident: {}", incidents.body);
+    assert!(!incidents.body.to_string().contains("555-0100"), "tenant text in an incident: {}", incidents.body);
 }
 
 #[tokio::test]
