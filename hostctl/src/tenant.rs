@@ -123,13 +123,14 @@ pub fn pinned_options(limits: SessionLimits) -> String {
 pub fn tenant_error(e: tokio_postgres::Error) -> HostError {
     let Some(db) = e.as_db_error() else { return e.into() };
     let code = db.code().code();
-    let message: String =
-        db.message().chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
+    let message: String = db.message().chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
     tracing::warn!(sqlstate = code, message = %message, "a statement in a tenant database failed");
     let what = match &code[..2] {
         "55" if code == "55P03" => "a lock the tenant holds was not released in time",
         "57" if code == "57014" => "a statement ran past its deadline",
-        "42" if code == "42501" => "the tenant's role may not read everything in its database (row-level security or revoked rights)",
+        "42" if code == "42501" => {
+            "the tenant's role may not read everything in its database (row-level security or revoked rights)"
+        }
         "53" => "the host ran out of a resource",
         "08" | "57" => "the session ended",
         "40" => "a serialization failure or deadlock",

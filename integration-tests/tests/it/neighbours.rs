@@ -72,6 +72,15 @@ async fn grants_from_another_tenant_do_not_block_a_deletion_or_a_user_removal() 
             .await
             .expect("a tenant grants to another tenant's roles");
     }
+    // A third tenant grants to B and then stops its database, which closes it to connections
+    // (`ALLOW_CONNECTIONS false`): nobody can go in and revoke the grant.
+    let c = owned("closer").await;
+    c.client
+        .batch_execute(&format!("CREATE TABLE public.bait (x int); GRANT SELECT ON public.bait TO {};", ident(&b.name)))
+        .await
+        .expect("a grant");
+    let stopped = c.api.lifecycle(&c.id, "stop").await;
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
     // And A keeps its table locked while B goes: the release may not wait on A for ever.
     let holder = connect(&a.url).await.expect("a second session");
     holder.batch_execute("BEGIN; LOCK TABLE public.shared IN ACCESS EXCLUSIVE MODE").await.expect("lock");
@@ -92,6 +101,20 @@ async fn grants_from_another_tenant_do_not_block_a_deletion_or_a_user_removal() 
     let n: i64 = client.query_one("select count(*) from public.shared", &[]).await.expect("A's table").get(0);
     assert_eq!(n, 0);
     assert_eq!(a.api.get(&format!("/databases/{}", a.id)).await.data()["state"], "running");
+    // What C's grant kept from being dropped was renamed away: it can log in nowhere.
+    let host = host_superuser().await;
+    let gone: Vec<bool> = host
+        .query(
+            "select rolcanlogin from pg_roles where shobj_description(oid, 'pg_authid') like 'berth:gone:%'
+               and oid in (select refobjid from pg_shdepend where dbid = (select oid from pg_database where datname = $1))",
+            &[&c.name],
+        )
+        .await
+        .expect("q")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(gone, [false], "one renamed role, without login");
 }
 
 #[tokio::test]
@@ -281,6 +304,7 @@ async fn a_verification_copy_the_tenant_marks_and_fills_is_still_removed() {
                BEGIN
                  IF pg_catalog.current_database() OPERATOR(pg_catalog.~~) 'berth-verify-%' THEN
                    EXECUTE pg_catalog.format('ALTER DATABASE %I IS_TEMPLATE true', pg_catalog.current_database());
+                   EXECUTE pg_catalog.format('ALTER DATABASE %I CONNECTION LIMIT 0', pg_catalog.current_database());
                    INSERT INTO public.junk SELECT pg_catalog.repeat('j', 1000) FROM pg_catalog.generate_series(1, 2000);
                  END IF;
                  RETURN true;
