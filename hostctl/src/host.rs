@@ -320,28 +320,12 @@ impl HostConn {
         let _lock = store.host_lock(self.row.id.uuid()).await?;
         // Before reading anything: what is committed below it is in this render.
         let xmin = store.snapshot_xmin().await?;
-        let pools = store.host_pools(self.row.id).await?;
-        let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
-        let mut entries = Vec::with_capacity(pools.len());
-        for pool in &pools {
-            auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
-            entries.push(PoolEntry {
-                name: pool.name.clone(),
-                backend_host: self.row.pg_host.clone(),
-                backend_port: self.row.pg_port,
-                max_db_connections: plans.of(pool.plan).server_connections,
-            });
-        }
-        for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
-            auth.push(AuthEntry { user: role, secret: verifier });
-        }
-        let hba = render_hba(&store.host_allowlists(self.row.id).await?);
-        validate_hba(&hba).map_err(HostError::Permanent)?;
+        let (pools, files) = self.render_bouncer(store, plans).await?;
         let dir = PathBuf::from(&self.row.config_dir);
         let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
-        write_atomically(&dir, USERS_FILE, render_auth_file(&auth).as_bytes(), 0o600).await?;
-        write_atomically(&dir, TENANTS_FILE, render_tenants(&entries).as_bytes(), 0o600).await?;
-        write_atomically(&dir, HBA_FILE, hba.as_bytes(), 0o600).await?;
+        for (name, text) in &files {
+            write_atomically(&dir, name, text.as_bytes(), 0o600).await?;
+        }
         let admin = self.admin().await?;
         if let Err(e) = self.reload_checked(&admin, &dir).await {
             drop(admin); // restoring takes its own turn on the console
@@ -364,6 +348,57 @@ impl HostConn {
         }
         store.record_bouncer_sync(self.row.id, xmin).await?;
         Ok(())
+    }
+
+    /// What PgBouncer's files should say, from the store: the live pools, and for each file
+    /// its name and text (logins, pools, HBA), validated.
+    async fn render_bouncer(
+        &self,
+        store: &Store,
+        plans: &domain::PlanQuotas,
+    ) -> Result<(Vec<eventstore::queries::HostPool>, [(&'static str, String); 3]), HostError> {
+        let pools = store.host_pools(self.row.id).await?;
+        let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
+        let mut entries = Vec::with_capacity(pools.len());
+        for pool in &pools {
+            auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
+            entries.push(PoolEntry {
+                name: pool.name.clone(),
+                backend_host: self.row.pg_host.clone(),
+                backend_port: self.row.pg_port,
+                max_db_connections: plans.of(pool.plan).server_connections,
+            });
+        }
+        for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
+            auth.push(AuthEntry { user: role, secret: verifier });
+        }
+        let hba = render_hba(&store.host_allowlists(self.row.id).await?);
+        validate_hba(&hba).map_err(HostError::Permanent)?;
+        let files = [(USERS_FILE, render_auth_file(&auth)), (TENANTS_FILE, render_tenants(&entries)), (HBA_FILE, hba)];
+        Ok((pools, files))
+    }
+
+    /// The names of PgBouncer's files that differ from what the store renders (pools with
+    /// their addresses and caps, logins, HBA): after an upgrade that changed how pools reach
+    /// PostgreSQL, or a hand edit.
+    pub async fn stale_bouncer_files(
+        &self,
+        store: &Store,
+        plans: &domain::PlanQuotas,
+    ) -> Result<Vec<&'static str>, HostError> {
+        let dir = PathBuf::from(&self.row.config_dir);
+        // The files first, the store after: a change between the two is in the render.
+        let mut on_disk = Vec::new();
+        for name in [USERS_FILE, TENANTS_FILE, HBA_FILE] {
+            on_disk.push(read_optional(&dir.join(name)).await?);
+        }
+        let (_, files) = self.render_bouncer(store, plans).await?;
+        Ok(files
+            .iter()
+            .zip(on_disk)
+            .filter(|((_, text), disk)| disk.as_deref() != Some(text.as_bytes()))
+            .map(|((name, _), _)| *name)
+            .collect())
     }
 
     /// Ends client sessions of a pool on PgBouncer (before its database goes away).

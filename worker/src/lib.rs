@@ -128,6 +128,48 @@ where
     tasks.spawn(supervise::supervised(name, store, shutdown, move || make(ctx.clone())));
 }
 
+/// Renders and reloads every host's PgBouncer from the store once, retrying each host every
+/// two seconds until it answers (or shutdown).
+async fn resync_hosts(
+    store: Store,
+    hosts: hostctl::Hosts,
+    plans: domain::PlanQuotas,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let rows = loop {
+        match store.hosts().await {
+            Ok(rows) => break rows,
+            Err(e) => tracing::warn!(error = %e, "cannot list hosts to re-render PgBouncer"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        }
+    };
+    // Each host on its own (one that does not answer must not hold up the others), for ten
+    // minutes at most: past that the orphan reconciler finds the stale files and reports them.
+    let one = |row: eventstore::queries::HostRow| {
+        let (store, hosts, plans, mut shutdown) = (store.clone(), hosts.clone(), plans.clone(), shutdown.clone());
+        async move {
+            let give_up = tokio::time::Instant::now() + Duration::from_secs(600);
+            loop {
+                let synced = async { hosts.get(&store, row.id).await?.sync_bouncer(&store, &plans).await };
+                match synced.await {
+                    Ok(()) => return tracing::info!(host = %row.name, "PgBouncer rendered from the store at start"),
+                    Err(e) => tracing::warn!(host = %row.name, error = %e, "re-rendering PgBouncer at start failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(give_up) => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    };
+    futures::future::join_all(rows.into_iter().map(one)).await;
+    Ok(())
+}
+
 /// The control lane's queue (see `lanes`).
 pub const QUEUE: &str = lanes::CONTROL;
 
@@ -154,6 +196,11 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
         plans: config.plans.clone(),
         shutdown: shutdown.clone(),
     };
+    // What each host's PgBouncer serves is rendered again from the store at every start: a
+    // host set up by an older Berth may route pools or check logins in a way this one does
+    // not (once: pools over TCP that the new pg_hba.conf refused, every tenant cut off until
+    // the next create happened to re-render). Retried until it succeeds or the worker stops.
+    tasks.spawn(resync_hosts(store.clone(), hosts.clone(), config.plans.clone(), shutdown.clone()));
     if config.scheduler && config.backups.is_some() {
         let schedule = config.schedule.clone();
         spawn_loop(&mut tasks, "scheduler", &ctx, move |c| {

@@ -63,11 +63,15 @@ async fn the_reconciler_drops_orphans_and_reports_what_is_missing_or_unexpected(
     let stray = format!("{missing}/stray-{}.sql.gz", uuid::Uuid::new_v4().simple());
     objects.write(&stray, b"not a backup".to_vec()).await.expect("stray object written");
 
-    // 4. PgBouncer's HBA file edited by hand (a comment: harmless should PgBouncer reload it).
+    // 4. PgBouncer's HBA file and its pools edited by hand, as an older Berth's render would
+    // differ (comments: harmless should PgBouncer reload them).
     let hba = app().platform.host.bouncer.config_dir().join(hostctl::pgbouncer::HBA_FILE);
-    let mut text = std::fs::read_to_string(&hba).expect("hba file");
-    text.push_str("# edited by hand\n");
-    std::fs::write(&hba, text).expect("hba file edited");
+    let pools = app().platform.host.bouncer.config_dir().join(hostctl::pgbouncer::TENANTS_FILE);
+    for file in [&hba, &pools] {
+        let mut text = std::fs::read_to_string(file).expect("pgbouncer file");
+        text.push_str("# edited by hand\n");
+        std::fs::write(file, text).expect("pgbouncer file edited");
+    }
 
     let found = rec.reconcile_once().await.expect("a round");
     assert!(found.iter().any(|f| f.what.contains(&orphan)), "{found:?}");
@@ -92,13 +96,15 @@ async fn the_reconciler_drops_orphans_and_reports_what_is_missing_or_unexpected(
     let open = drift_incidents(worker::drift::BACKUPS_RESOURCE, "open").await;
     assert!(open.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains(&stray))), "{open:?}");
 
-    let text = std::fs::read_to_string(&hba).expect("hba file");
-    assert!(!text.contains("edited by hand"), "the HBA file is rendered again:\n{text}");
+    for file in [&hba, &pools] {
+        let text = std::fs::read_to_string(file).expect("pgbouncer file");
+        assert!(!text.contains("edited by hand"), "{} is rendered again:\n{text}", file.display());
+    }
     // Another test's sync may have rendered the file again before the round looked; when the
     // round saw the edit, it reported it (repaired, so perhaps resolved by now).
-    if found.iter().any(|f| f.what.contains("HBA")) {
+    if found.iter().any(|f| f.what.contains("hba.conf")) {
         let reported = drift_incidents(&app().host_id.to_string(), "").await;
-        assert!(reported.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains("HBA"))), "{reported:?}");
+        assert!(reported.iter().any(|i| i["summary"].as_str().is_some_and(|s| s.contains("hba.conf"))), "{reported:?}");
     }
 
     // Once cleared, a round resolves the incidents.

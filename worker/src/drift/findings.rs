@@ -43,8 +43,9 @@ pub struct ObservedHost {
     pub databases: Vec<String>,
     /// Every database name PgBouncer serves (its own `pgbouncer` excluded).
     pub served: Vec<String>,
-    /// PgBouncer's HBA file differs from the one the allowlists render: for how long.
-    pub hba_stale: Option<Duration>,
+    /// PgBouncer's files (logins, pools with their addresses and caps, HBA) that differ
+    /// from what the store renders, and for how long they have.
+    pub files_stale: Option<(Duration, Vec<&'static str>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,8 +178,8 @@ pub fn host_findings(
     if !extra.is_empty() || !missing.is_empty() {
         bouncer.push(format!("PgBouncer serves pools it should not {extra:?} and lacks pools {missing:?}"));
     }
-    if observed.hba_stale.is_some_and(|age| age >= grace) {
-        bouncer.push("PgBouncer's HBA file is not the one the allowlists render".to_owned());
+    if let Some((_, files)) = observed.files_stale.as_ref().filter(|(age, _)| *age >= grace) {
+        bouncer.push(format!("PgBouncer's files {files:?} are not what the control plane renders"));
     }
     if !bouncer.is_empty() {
         out.push(Finding { resource: host.to_string(), what: bouncer.join("; "), repair: Repair::SyncBouncer });
@@ -249,7 +250,7 @@ mod tests {
             roles: dbs.iter().map(|d| role(&d.name, hostctl::host::marker(d.id), OLD)).collect(),
             databases: dbs.iter().map(|d| d.name.clone()).chain(["postgres".into()]).collect(),
             served: dbs.iter().map(|d| d.name.clone()).collect(),
-            hba_stale: None,
+            files_stale: None,
         }
     }
 
@@ -343,9 +344,9 @@ mod tests {
     fn a_stale_hba_file_resyncs_the_bouncer_after_the_grace() {
         let host = HostId::new();
         let mut observed = healthy(&[]);
-        observed.hba_stale = Some(Duration::from_secs(1));
+        observed.files_stale = Some((Duration::from_secs(1), vec!["hba.conf"]));
         assert_eq!(host_findings(host, &[], &[], &observed, GRACE), vec![]);
-        observed.hba_stale = Some(OLD);
+        observed.files_stale = Some((OLD, vec!["hba.conf"]));
         let found = host_findings(host, &[], &[], &observed, GRACE);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].repair, Repair::SyncBouncer);

@@ -7,7 +7,7 @@
 //! Repaired, because a marker proves the object is Berth's and the log says it should not
 //! exist: a marked role (and the database it owns) of a database deleted or unknown to the
 //! control plane, and marked database-user roles of such a database; PgBouncer pools served
-//! or missing against the control plane, and an HBA file that is not the allowlists' render
+//! or missing against the control plane, and PgBouncer files that are not the store's render
 //! (a re-sync renders both from the store). Only reported: a running or stopped database
 //! whose role, database or users' roles are missing on its host; a marked user role of a
 //! live database with no such user (dropping it needs the owner's session inside the tenant
@@ -183,12 +183,11 @@ impl Reconciler {
             let admin = conn.admin().await?;
             hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect()
         };
-        // The file first, the allowlists after: a change between the two is in the render.
-        let hba = std::path::Path::new(&conn.row.config_dir).join(hostctl::pgbouncer::HBA_FILE);
-        let on_disk = tokio::fs::read_to_string(&hba).await.ok();
-        let wanted = hostctl::pgbouncer::render_hba(&self.store.host_allowlists(host).await?);
-        let hba_stale = (on_disk.as_deref() != Some(wanted.as_str())).then(|| self.seen.age(format!("hba:{host}")));
-        Ok(ObservedHost { roles, databases, served, hba_stale })
+        // Pools with their addresses and caps, logins and HBA: after an upgrade that changed
+        // how pools reach PostgreSQL, the old files would cut every tenant off.
+        let stale = conn.stale_bouncer_files(&self.store, &self.plans).await?;
+        let files_stale = (!stale.is_empty()).then(|| (self.seen.age(format!("bouncer:{host}")), stale));
+        Ok(ObservedHost { roles, databases, served, files_stale })
     }
 
     /// Carries out a repair; what happened, for the incident.
