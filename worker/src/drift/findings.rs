@@ -341,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_hba_file_resyncs_the_bouncer_after_the_grace() {
+    fn stale_pgbouncer_files_resync_the_bouncer_after_the_grace() {
         let host = HostId::new();
         let mut observed = healthy(&[]);
         observed.files_stale = Some((Duration::from_secs(1), vec!["hba.conf"]));
@@ -350,7 +350,7 @@ mod tests {
         let found = host_findings(host, &[], &[], &observed, GRACE);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].repair, Repair::SyncBouncer);
-        assert!(found[0].what.contains("HBA"), "{}", found[0].what);
+        assert!(found[0].what.contains("hba.conf"), "{}", found[0].what);
     }
 
     #[test]
