@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod modes;
 pub mod platform;
 pub mod rotate;
+pub mod supervise;
 pub mod up;

@@ -61,7 +61,7 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     if released > 0 {
         eprintln!("queued again {released} job(s) that the previous run left unfinished");
     }
-    register_local_host(&store, "local", host).await?;
+    let host_id = register_local_host(&store, "local", host).await?;
     let first_key = if accounts::is_fresh(&store).await? {
         Some(accounts::bootstrap_user(&store, "admin@localhost", PlatformRole::Admin).await?.key)
     } else {
@@ -72,6 +72,8 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     // berth up owns its data dir: no other process writes into its backup store, so every
     // temporary file there at start is a dead attempt's.
     worker.stale_tmp_grace = std::time::Duration::ZERO;
+    let supervised =
+        crate::supervise::Supervised { control, host, store: store.clone(), host_id, plans: config.plans.clone() };
     let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
@@ -87,6 +89,8 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     let ended = tokio::select! {
         _ = wait_for_signal() => None,
         ended = services.first_to_end() => Some(ended),
+        // A server that cannot be brought back: exit non-zero (see `supervise`).
+        gave_up = supervised.run() => Some(format!("{gave_up:#}")),
     };
     eprintln!("shutting down");
     services.stop().await;

@@ -166,3 +166,111 @@ async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The first line of a pid file.
+fn pid_in(path: &std::path::Path) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().next().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no pid in {}", path.display()))
+}
+
+fn kill_9(pid: u32) {
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill runs");
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+/// Polls `check` until it is true; how long it took.
+async fn back_within<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what} did not come back within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn berth_up_brings_back_each_server_it_runs_after_kill_9() {
+    let dir = ops::local::testing::scratch_dir("berth-up-supervise").expect("scratch dir");
+    let up = Up::start(&dir);
+    let lines = tokio::task::block_in_place(|| up.until_api());
+    let api = value(&lines, "api: ").expect("api line");
+    let key = value(&lines, "admin api key: ").expect("first run prints a key");
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{api}/api/v1/databases"))
+        .bearer_auth(&key)
+        .body(r#"{"name":"kept"}"#)
+        .send()
+        .await
+        .expect("create answers");
+    let body: serde_json::Value = r.json().await.expect("json");
+    let url = body["data"]["connection_string"].as_str().expect("connection string").to_owned();
+    wait_running(&http, &api, &key, body["data"]["id"].as_str().expect("id")).await;
+    let tenant_works = || {
+        Command::new("psql")
+            .arg(format!("{url}?connect_timeout=2"))
+            .args(["-X", "-A", "-t", "-c", "select 1"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(tenant_works());
+
+    let bouncer = pid_in(&dir.join("hosts/local/pgbouncer/pgbouncer.pid"));
+    kill_9(bouncer);
+    let took = back_within("PgBouncer", Duration::from_secs(10), || async { tenant_works() }).await;
+    eprintln!("tenant connections back {took:?} after kill -9 of PgBouncer");
+
+    let tenant_pg = pid_in(&dir.join("hosts/local/pg/data/postmaster.pid"));
+    kill_9(tenant_pg);
+    let took = back_within("the tenant host's PostgreSQL", Duration::from_secs(40), || async { tenant_works() }).await;
+    eprintln!("tenant connections back {took:?} after kill -9 of the tenant PostgreSQL");
+
+    let control = pid_in(&dir.join("control/data/postmaster.pid"));
+    kill_9(control);
+    let list = format!("{api}/api/v1/databases");
+    let api_works = || async {
+        let answer = http.get(&list).bearer_auth(&key).timeout(Duration::from_secs(5)).send().await;
+        answer.is_ok_and(|r| r.status().as_u16() == 200)
+    };
+    let took = back_within("the API", Duration::from_secs(60), api_works).await;
+    eprintln!("the API answered again {took:?} after kill -9 of the control-plane PostgreSQL");
+
+    // Everything works afterwards: a new database is created and served, the old one too.
+    let r = http
+        .post(format!("{api}/api/v1/databases"))
+        .bearer_auth(&key)
+        .body(r#"{"name":"after"}"#)
+        .send()
+        .await
+        .expect("create answers");
+    let body: serde_json::Value = r.json().await.expect("json");
+    wait_running(&http, &api, &key, body["data"]["id"].as_str().unwrap_or_else(|| panic!("{body}"))).await;
+    assert!(tenant_works());
+    // Each restart is on record.
+    let incidents: serde_json::Value = http
+        .get(format!("{api}/api/v1/admin/incidents?kind=process_restarted"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("incidents")
+        .json()
+        .await
+        .expect("json");
+    let mut restarted: Vec<String> = incidents["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["resource"]["id"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    restarted.sort();
+    assert_eq!(
+        restarted,
+        ["control-plane-postgresql", "tenant-host-pgbouncer", "tenant-host-postgresql"],
+        "{incidents}"
+    );
+    tokio::task::block_in_place(|| up.interrupt_and_wait());
+}

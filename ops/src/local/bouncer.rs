@@ -74,6 +74,8 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
          max_client_conn = 1000\n\
          default_pool_size = 10\n\
          server_reset_query = DISCARD ALL\n\
+         ;; After PostgreSQL restarts, try its logins again within a second (default 15 s).\n\
+         server_login_retry = 1\n\
          ;; tokio-postgres and JDBC send these at startup; PgBouncer rejects unknown ones.\n\
          ignore_startup_parameters = extra_float_digits,search_path\n\
          %include {d}/{TENANTS_FILE}\n",
@@ -234,6 +236,29 @@ impl Bouncer {
             dsn_value(password),
             dsn_value(dbname)
         )
+    }
+
+    /// Whether PgBouncer has ended (see [`PgCluster::has_ended`]).
+    pub fn has_ended(&self) -> bool {
+        let mut child = self.child.lock().expect("child lock poisoned");
+        match child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => running(&self.dir).is_none(),
+        }
+    }
+
+    /// Starts PgBouncer again on the same port after it ended. Its pools and logins are in
+    /// the files the worker rendered; `DISABLE` of stopped databases lived in its memory and
+    /// comes back with the next sync (the supervisor asks for one).
+    pub async fn restart(&self, opts: &BouncerOptions) -> anyhow::Result<()> {
+        let program = bins::pgbouncer()?;
+        let account = user::service_account().await?;
+        let child = self.spawn(&program, opts, account).await.map_err(|e| match e {
+            StartFailure::PortInUse => anyhow::anyhow!("port {} is taken by another process", self.port),
+            StartFailure::Failed(e) => e,
+        })?;
+        *self.child.lock().expect("child lock poisoned") = Some(child);
+        Ok(())
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {
