@@ -181,6 +181,8 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
     config.max_attempts = 3;
     config.backoff_base = Duration::from_millis(20);
     config.backoff_max = Duration::from_millis(50);
+    // A host that never answers: no waiting for it to come back.
+    config.host_wait = Duration::ZERO;
     let running = tokio::spawn(worker::run(store.clone(), config, rx));
     let deadline = Instant::now() + Duration::from_secs(60);
     let op_row = loop {

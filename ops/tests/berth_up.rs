@@ -226,6 +226,16 @@ async fn berth_up_brings_back_each_server_it_runs_after_kill_9() {
 
     let tenant_pg = pid_in(&dir.join("hosts/local/pg/data/postmaster.pid"));
     kill_9(tenant_pg);
+    // A create while the host is down is accepted and waits for it: it must not fail for
+    // good because of an outage that heals.
+    let r = http
+        .post(format!("{api}/api/v1/databases"))
+        .bearer_auth(&key)
+        .body(r#"{"name":"during"}"#)
+        .send()
+        .await
+        .expect("create answers");
+    let during: serde_json::Value = r.json().await.expect("json");
     let took = back_within("the tenant host's PostgreSQL", Duration::from_secs(40), || async { tenant_works() }).await;
     eprintln!("tenant connections back {took:?} after kill -9 of the tenant PostgreSQL");
 
@@ -239,6 +249,7 @@ async fn berth_up_brings_back_each_server_it_runs_after_kill_9() {
     let took = back_within("the API", Duration::from_secs(60), api_works).await;
     eprintln!("the API answered again {took:?} after kill -9 of the control-plane PostgreSQL");
 
+    wait_running(&http, &api, &key, during["data"]["id"].as_str().unwrap_or_else(|| panic!("{during}"))).await;
     // Everything works afterwards: a new database is created and served, the old one too.
     let r = http
         .post(format!("{api}/api/v1/databases"))

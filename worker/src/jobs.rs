@@ -192,11 +192,19 @@ pub struct JobLimits {
     /// their statements within a second) — and counts as a failed attempt.
     pub data_deadline: Duration,
     pub fair: std::sync::Arc<crate::fair::FairGate>,
+    /// How long an attempt waits for its host to answer before it runs anyway (an outage
+    /// that heals delays jobs instead of failing them for good).
+    pub host_wait: Duration,
 }
 
 impl JobLimits {
     pub fn new(control_deadline: Duration, data_deadline: Duration, data_running: usize, per_account: usize) -> Self {
-        Self { control_deadline, data_deadline, fair: crate::fair::FairGate::new(data_running, per_account) }
+        Self {
+            control_deadline,
+            data_deadline,
+            fair: crate::fair::FairGate::new(data_running, per_account),
+            host_wait: Duration::from_secs(120),
+        }
     }
 }
 
@@ -259,24 +267,59 @@ impl Runner {
         }
     }
 
-    /// The account a data-lane job works for (its share of the lane is counted by account).
-    async fn account_of(&self, job: &Job) -> Result<uuid::Uuid, JobError> {
+    /// The database a job acts on (a backup job's through its backup).
+    async fn database_of(&self, job: &Job) -> Result<Option<eventstore::queries::DatabaseRow>, JobError> {
         let database = match job {
             Job::Backup { backup_id } | Job::VerifyBackup { backup_id, .. } => {
                 self.store.backup(*backup_id).await.map_err(store_err)?.database_id
             }
+            Job::PurgeBackup { .. } => return Ok(None),
             other => other.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?,
         };
-        Ok(self.store.database(database).await.map_err(store_err)?.account_id.uuid())
+        Ok(Some(self.store.database(database).await.map_err(store_err)?))
+    }
+
+    /// Waits (up to `limits.host_wait`) until the host answers — its PostgreSQL and its PgBouncer's
+    /// admin console —, so that an outage that heals (a server restarted by its supervisor)
+    /// delays a job instead of using up its attempts and failing it for good. Past the wait
+    /// the attempt runs anyway and fails as it must.
+    async fn wait_for_host(&self, host: domain::HostId) {
+        let deadline = tokio::time::Instant::now() + self.limits.host_wait;
+        let mut logged = false;
+        loop {
+            let probe = async {
+                let conn = self.hosts.get(&self.store, host).await?;
+                conn.pool.get().await?.simple_query("select 1").await?;
+                conn.admin().await?.simple_query("SHOW VERSION").await?;
+                Ok::<_, HostError>(())
+            };
+            match tokio::time::timeout(Duration::from_secs(5), probe).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) if !logged => {
+                    tracing::warn!(host = %host, error = %e, "the host does not answer; the job waits for it");
+                    logged = true;
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// One attempt of `job` within its deadline; a data-lane job first waits for its account's
     /// share of the lane's running slots (the deadline counts from when it starts running).
     pub async fn run_attempt(&self, job: &Job, attempt: u32) -> Result<(), JobError> {
-        let _slot = match job.lane() {
-            crate::lanes::Lane::Data => Some(self.limits.fair.acquire(self.account_of(job).await?).await),
-            crate::lanes::Lane::Control => None,
+        // A job whose rows cannot be read runs as before (its steps say why it cannot go on).
+        let db = self.database_of(job).await.ok().flatten();
+        let _slot = match (job.lane(), &db) {
+            (crate::lanes::Lane::Data, Some(db)) => Some(self.limits.fair.acquire(db.account_id.uuid()).await),
+            _ => None,
         };
+        if let Some(db) = &db {
+            self.wait_for_host(db.host_id).await;
+        }
         let deadline = self.deadline(job);
         match tokio::time::timeout(deadline, self.run_steps(job, attempt, None)).await {
             Ok(outcome) => outcome,

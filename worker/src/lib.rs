@@ -46,6 +46,8 @@ pub struct WorkerConfig {
     /// Deadlines of one attempt of a control-lane and of a data-lane job.
     pub control_deadline: Duration,
     pub data_deadline: Duration,
+    /// How long a job waits for an unreachable host before its attempt runs anyway.
+    pub host_wait: Duration,
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -89,6 +91,7 @@ impl WorkerConfig {
             data_taken: 64,
             control_deadline: Duration::from_secs(300),
             data_deadline: Duration::from_secs(3600),
+            host_wait: Duration::from_secs(120),
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
@@ -185,8 +188,10 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
             Err(e) => tracing::warn!(error = %e, "could not remove stale temporary backup files"),
         }
     }
-    let limits =
-        JobLimits::new(config.control_deadline, config.data_deadline, config.data_running, config.data_per_account);
+    let limits = JobLimits {
+        host_wait: config.host_wait,
+        ..JobLimits::new(config.control_deadline, config.data_deadline, config.data_running, config.data_per_account)
+    };
     let runner = Arc::new(Runner::new(store.clone(), hosts.clone(), config.plans.clone(), backups, limits));
     let mut tasks = JoinSet::new();
     let ctx = Loops {
