@@ -97,6 +97,10 @@ impl ResponseError for ApiError {
         if let Self::RateLimited(wait) = self {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
         }
+        if let Self::Unavailable(_) = self {
+            // The control plane or a host restarting answers again within seconds.
+            res.insert_header(("retry-after", "2"));
+        }
         if let Self::MethodNotAllowed(allow) = self {
             res.insert_header(("allow", allow.clone()));
         }

@@ -3,7 +3,7 @@
 //! route-specific errors from the handlers' annotations, the bodies' constraints from `wire`.
 //! What holds for every route is added here, by rule: the errors every route of its kind can
 //! answer (a body can be malformed, a credential missing, a budget spent, the store down),
-//! the `x-request-id` header on every response, `retry-after` on 429, `security: []` on the
+//! the `x-request-id` header on every response, `retry-after` on 429 and 503, `security: []` on the
 //! public routes, and the links between a resource's creation and the routes that act on it.
 
 use std::sync::OnceLock;
@@ -177,7 +177,7 @@ fn complete_operation(path: &str, op: &mut Map<String, Value>) {
         let headers = response.as_object_mut().map(|r| r.entry("headers").or_insert_with(|| json!({})));
         if let Some(headers) = headers {
             headers["x-request-id"] = request_id_header();
-            if code == 429 {
+            if code == 429 || code == 503 {
                 headers["retry-after"] = json!({
                     "description": "Seconds to wait before retrying.",
                     "required": true,

@@ -41,6 +41,10 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE => Self::Conflict(SERIALIZATION.into()),
             Some(db) if *db.code() == SqlState::T_R_DEADLOCK_DETECTED => Self::Conflict(DEADLOCK.into()),
             None => Self::Unavailable(e.to_string()),
+            // The server is shutting down, starting up or recovering from a crash (57P01,
+            // 57P03…), a connection failed (08…), or it is out of connections or memory (53…):
+            // it may answer in a moment, so callers see 503 with `retry-after`, not 500.
+            Some(db) if matches!(&db.code().code()[..2], "57" | "08" | "53") => Self::Unavailable(e.to_string()),
             Some(_) => Self::Db(e),
         }
     }
