@@ -119,6 +119,23 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A host set up by an older Berth: its pools reach PostgreSQL over TCP, which today's
+    // pg_hba.conf refuses to tenant roles (every tenant was cut off after such an upgrade).
+    // The next start renders PgBouncer from the store again, before anyone creates anything.
+    let pools = dir.join("hosts/local/pgbouncer/tenants.ini");
+    let current = std::fs::read_to_string(&pools).expect("tenants.ini");
+    let port = std::fs::read_to_string(dir.join("hosts/local/pg/port")).expect("pg port");
+    let old_layout: String = current
+        .lines()
+        .map(|l| match l.split_once(" = ") {
+            Some((name, _)) if !l.starts_with('[') => {
+                format!("{name} = host=127.0.0.1 port={} dbname={name} max_db_connections=10\n", port.trim())
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(old_layout, current, "the test rewrote the pools");
+    std::fs::write(&pools, old_layout).expect("old layout written");
     // A backup attempt killed mid-write left its temporary file: the next start removes it.
     let leftover = dir.join("backups").join(hostctl::objects::FS_TMP_DIR).join("20260101_000000.sql.gz.x1y2");
     std::fs::write(&leftover, b"half a dump").expect("leftover temporary file");
@@ -141,6 +158,12 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         .await
         .expect("json");
     assert_eq!(list["data"][0]["name"], "shop", "{list}");
+    // The old connection string works at once (within seconds of the API line).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !psql("select 1").status.success() {
+        assert!(Instant::now() < deadline, "the old connection string does not work after the upgrade");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = psql("select count(*) from orders");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
