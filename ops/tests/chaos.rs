@@ -12,7 +12,7 @@ use ops::chaos::{self, ChaosOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trials_of_kill_9_lose_duplicate_orphan_and_strand_nothing() {
-    let trials = std::env::var("BERTH_CHAOS_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let trials = std::env::var("BERTH_CHAOS_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     let opts = ChaosOptions {
         trials,
         clients: 3,

@@ -72,6 +72,7 @@ async fn databases(load: &Load) -> anyhow::Result<HashMap<String, (String, Strin
 pub async fn ledger(
     load: &Load,
     ledger: &[Entry],
+    control_restarted: &HashSet<usize>,
     f: &mut Findings,
 ) -> anyhow::Result<HashMap<String, (String, String)>> {
     let listed = databases(load).await?;
@@ -80,7 +81,8 @@ pub async fn ledger(
     let removal_sent: HashSet<&str> =
         ledger.iter().filter(|e| e.action == Action::AllowRemove).filter_map(|e| e.object.as_deref()).collect();
     for e in ledger {
-        if e.status.is_some_and(|s| s >= 500) {
+        let honest = e.status == Some(503) && control_restarted.contains(&e.trial);
+        if e.status.is_some_and(|s| s >= 500) && !honest {
             f.server_errors
                 .push(format!("{:?} on {:?} answered {:?} (trial {})", e.action, e.database, e.status, e.trial));
         }

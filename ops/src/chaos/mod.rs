@@ -1,6 +1,7 @@
 //! The crash-consistency experiment as a harness: `trials` times, a few clients send a random
 //! mix of requests to a real `berth up`, which is killed with SIGKILL at a random moment and
-//! restarted on the same data dir; once every operation has settled (or 90 s passed), the
+//! restarted on the same data dir — or, in turn, one of the servers it runs (PgBouncer, the
+//! tenant PostgreSQL, the control-plane PostgreSQL) is, and its supervisor must bring it back; once every operation has settled (or 90 s passed), the
 //! check holds the platform against what the clients were told, the host, PgBouncer, the
 //! backup store and the event log (`berth audit replay` and `verify`).
 //!
@@ -10,7 +11,8 @@
 //! store has that the control plane does not say, or lacks), **stuck** (operations not ended
 //! after settling), **mismatched** (a succeeded backup whose object's size or sha256 differ
 //! from the record; a PgBouncer login that does not match the database's state and
-//! allowlist), **replay differences**, and **server errors** (5xx answers).
+//! allowlist), **replay differences**, and **server errors** (5xx answers; a 503 is the honest
+//! answer while the control-plane PostgreSQL restarts and is not counted in those trials).
 //!
 //! `BERTH_CHAOS_DEBUG=1` also prints every request of each trial with its answer.
 
@@ -147,6 +149,8 @@ async fn trials(
     anyhow::ensure!(status == Some(200), "setting the plan answered {status:?}");
     let control = Control::attach(&node.dir).await?;
     let mut totals = Totals::default();
+    // Trials whose control-plane PostgreSQL was killed: 503 answers are its honest answer.
+    let mut control_restarted = std::collections::HashSet::new();
     for trial in 1..=opts.trials {
         let kill_after = rand::thread_rng().gen_range(opts.kill_after_ms.0..=opts.kill_after_ms.1);
         load.stop.store(false, Ordering::Relaxed);
@@ -157,11 +161,24 @@ async fn trials(
             tokio::spawn(async move { load.run(trial, n).await })
         };
         tokio::time::sleep(Duration::from_millis(kill_after)).await;
-        node.kill9().await?;
-        load.stop.store(true, Ordering::Relaxed);
-        clients.await?;
+        let target = node::Target::of_trial(trial);
         let started = Instant::now();
-        node.restart().await?;
+        match target {
+            node::Target::BerthUp => {
+                node.kill9().await?;
+                load.stop.store(true, Ordering::Relaxed);
+                clients.await?;
+                node.restart().await?;
+            }
+            node::Target::Server(server) => {
+                node.kill_server(server).await?;
+                load.stop.store(true, Ordering::Relaxed);
+                clients.await?;
+                if server == node::Server::ControlPostgres {
+                    control_restarted.insert(trial);
+                }
+            }
+        }
         let control = control.reconnect().await?;
         let mut f = check::Findings { stuck: check::settle(&control.client, opts.settle).await?, ..Default::default() };
         let settled = started.elapsed();
@@ -175,7 +192,7 @@ async fn trials(
                 progress(format!("  {:?} {:?} -> {:?} {:?}", e.action, e.database, e.status, e.created));
             }
         }
-        let listed = check::ledger(&load, &ledger, &mut f).await?;
+        let listed = check::ledger(&load, &ledger, &control_restarted, &mut f).await?;
         check::logins(&load, &listed, &mut f).await?;
         if opts.sabotage && trial == opts.trials {
             control.sabotage(&load, &listed).await?;
@@ -185,7 +202,7 @@ async fn trials(
         control.replay(&mut f).await?;
         totals.add(&f);
         progress(format!(
-            "trial {trial}/{}: {} requests ({} answered), killed after {:.1} s, back and settled in {:.1} s; {}",
+            "trial {trial}/{}: {} requests ({} answered), {target:?} killed after {:.1} s, back and settled in {:.1} s; {}",
             opts.trials,
             sent.len(),
             sent.iter().filter(|e| e.status.is_some()).count(),

@@ -19,6 +19,44 @@ const ENV: &[(&str, &str)] = &[
     ("BERTH_CREATE_WAIT_MS", "0"),
 ];
 
+/// What a trial kills: the whole `berth up`, or one of the servers it runs (which its
+/// supervisor must bring back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    BerthUp,
+    Server(Server),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    PgBouncer,
+    TenantPostgres,
+    ControlPostgres,
+}
+
+impl Server {
+    fn pidfile(self) -> &'static str {
+        match self {
+            Server::PgBouncer => "hosts/local/pgbouncer/pgbouncer.pid",
+            Server::TenantPostgres => "hosts/local/pg/data/postmaster.pid",
+            Server::ControlPostgres => "control/data/postmaster.pid",
+        }
+    }
+}
+
+impl Target {
+    /// Trial `n` (from 1) kills these in turn: berth up, PgBouncer, the tenant PostgreSQL,
+    /// the control-plane PostgreSQL.
+    pub fn of_trial(n: usize) -> Self {
+        match n % 4 {
+            1 => Target::BerthUp,
+            2 => Target::Server(Server::PgBouncer),
+            3 => Target::Server(Server::TenantPostgres),
+            _ => Target::Server(Server::ControlPostgres),
+        }
+    }
+}
+
 pub struct Node {
     exe: PathBuf,
     pub dir: PathBuf,
@@ -92,6 +130,25 @@ impl Node {
             child.wait().await?;
         }
         self.wait_servers_gone().await
+    }
+
+    /// SIGKILL of one server `berth up` runs, then waits (up to 60 s) until its supervisor
+    /// has started it again: a new process in the server's pid file.
+    pub async fn kill_server(&self, server: Server) -> anyhow::Result<()> {
+        let pidfile = self.dir.join(server.pidfile());
+        let read = || -> Option<u32> { std::fs::read_to_string(&pidfile).ok()?.lines().next()?.trim().parse().ok() };
+        let pid = read().with_context(|| format!("no pid in {}", pidfile.display()))?;
+        crate::local::signal(pid, libc::SIGKILL)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if read().is_some_and(|p| p != pid && crate::local::is_running(p)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{server:?} was not started again within 60 s (see {})", self.log().display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The same data dir and address again, after a crash.
