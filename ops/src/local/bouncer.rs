@@ -87,7 +87,7 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions, max_client_conn: u64
          auth_file = {d}/{USERS_FILE}\n\
          admin_users = {ADMIN_USER}\n\
          pool_mode = session\n\
-         ;; Unauthenticated sockets count against max_client_conn until they log in or
+         ;; Unauthenticated sockets count against max_client_conn until they log in or\n\
          ;; time out; the open-file limit Berth gives PgBouncer covers it.\n\
          max_client_conn = {max_client_conn}\n\
          client_login_timeout = {login_timeout}\n\
@@ -317,5 +317,6 @@ mod tests {
         assert!(ini.contains("\nclient_login_timeout = 5\n"), "{ini}");
         assert!(ini.contains("\nlisten_backlog = 4096\n"), "{ini}");
         assert!(ini.starts_with(";; Rendered by Berth at every start"), "{ini}");
+        assert!(ini.lines().all(|l| !l.starts_with(' ')), "no line starts with a space: {ini}");
     }
 }
