@@ -77,6 +77,9 @@ pub mod kinds {
     pub const DRIFT: &str = "drift";
     /// One of the worker's background loops panicked (a bug); it was started again.
     pub const WORKER_TASK_PANICKED: &str = "worker_task_panicked";
+    /// A database's sessions held more locks than its share of the host's lock table and
+    /// were terminated (the lock watchdog).
+    pub const LOCKS_OVER_SHARE: &str = "locks_over_share";
 }
 
 #[derive(Debug, Clone)]

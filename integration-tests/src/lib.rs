@@ -266,6 +266,15 @@ impl Api {
     }
 }
 
+/// The incidents of `kind` an admin sees on `resource`, in `state` (any when empty).
+pub async fn admin_incidents(kind: &str, resource: &str, state: &str) -> Vec<Value> {
+    let state = if state.is_empty() { String::new() } else { format!("&state={state}") };
+    let query = format!("/admin/incidents?kind={kind}{state}&resource={resource}");
+    let r = Api::new(Some(&app().admin_key)).get(&query).await;
+    r.expect(200);
+    r.body["data"].as_array().expect("array").clone()
+}
+
 /// Whether any entry has `action`.
 pub fn has_action(entries: &[Value], action: &str) -> bool {
     entries.iter().any(|e| e["action"] == action)

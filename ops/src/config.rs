@@ -40,6 +40,9 @@ pub struct Config {
     pub credential_budget: Option<api::ratelimit::Budget>,
     pub ip_budget: Option<api::ratelimit::Budget>,
     pub usage_interval_secs: u64,
+    /// The lock watchdog reads each host's lock table this often (5000 ms) and terminates
+    /// the sessions of a database holding more than its share; 0 turns it off.
+    pub lock_watchdog_interval_ms: u64,
     /// Serve `GET /metrics` on this address instead of on the API listener.
     pub metrics_listen: Option<String>,
     /// Where backups go: `[backup_store] kind = "s3", bucket = …, endpoint = …,
@@ -95,6 +98,7 @@ impl Default for Config {
             credential_budget: api::ApiConfig::default().credential_budget,
             ip_budget: api::ApiConfig::default().ip_budget,
             usage_interval_secs: 60,
+            lock_watchdog_interval_ms: 5_000,
             metrics_listen: None,
             backup_store: None,
             backup_at: "02:00".into(),
@@ -230,6 +234,7 @@ impl Config {
         w.max_attempts = self.job_max_attempts;
         w.plans = self.plans.clone();
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);
+        w.locks_interval = Duration::from_millis(self.lock_watchdog_interval_ms);
         w.backups = Some(self.backup_store());
         w.scheduler = self.backup_scheduler;
         w.stale_tmp_grace = Duration::from_secs(self.stale_tmp_grace_secs);

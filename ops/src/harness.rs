@@ -34,6 +34,9 @@ pub struct HarnessOptions {
     pub backoff_base: std::time::Duration,
     /// How often the watchdog probes hosts (short in tests, so incidents show up quickly).
     pub watchdog_interval: std::time::Duration,
+    /// How often the lock watchdog reads the host's lock table (short in tests, so a
+    /// tenant over its share is cut off quickly).
+    pub locks_interval: std::time::Duration,
     /// How often the worker measures every database's size (short in tests, so storage
     /// quotas react quickly; it walks every database's files on the host).
     pub usage_interval: std::time::Duration,
@@ -56,6 +59,7 @@ impl Default for HarnessOptions {
             max_attempts: 3,
             backoff_base: std::time::Duration::from_millis(50),
             watchdog_interval: std::time::Duration::from_millis(250),
+            locks_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
             audit_at_exit: true,
             // Rounds every second beside every test (no grace passes within a run, so they
@@ -82,6 +86,7 @@ impl HarnessOptions {
             max_attempts: worker.max_attempts,
             backoff_base: worker.backoff_base,
             watchdog_interval: worker.watchdog_interval,
+            locks_interval: worker.locks_interval,
             usage_interval: worker.usage_interval,
             audit_at_exit: false,
             drift: worker.drift,
@@ -168,6 +173,7 @@ async fn start() -> anyhow::Result<Harness> {
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = opts.usage_interval;
     worker.watchdog_interval = opts.watchdog_interval;
+    worker.locks_interval = opts.locks_interval;
     worker.drift = opts.drift;
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod fair;
 pub mod jobs;
 pub mod lanes;
+pub mod locks;
 mod maintenance;
 pub mod queue;
 pub mod quota;
@@ -62,6 +63,9 @@ pub struct WorkerConfig {
     pub dispatcher: bool,
     /// How often the watchdog probes tenant hosts and refreshes gauges.
     pub watchdog_interval: Duration,
+    /// How often the lock watchdog reads each host's lock table and terminates the sessions
+    /// of a database over its share (see `locks`); zero turns it off.
+    pub locks_interval: Duration,
     /// How often the sweeper looks for allowlist rules whose expiry job did not run.
     pub sweep_interval: Duration,
     /// Where backups go; `None`: this worker takes no backups (their jobs abort).
@@ -99,6 +103,7 @@ impl WorkerConfig {
             usage_interval: Duration::from_secs(60),
             dispatcher: true,
             watchdog_interval: Duration::from_secs(15),
+            locks_interval: Duration::from_secs(5),
             sweep_interval: Duration::from_secs(30),
             backups: None,
             stale_tmp_grace: Duration::from_secs(3600),
@@ -239,6 +244,10 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     spawn_loop(&mut tasks, "watchdog", &ctx, move |c| {
         watchdog::run(c.store, Default::default(), c.queue, interval, c.shutdown)
     });
+    if !config.locks_interval.is_zero() {
+        let every = config.locks_interval;
+        spawn_loop(&mut tasks, "locks", &ctx, move |c| locks::run(c.store, c.hosts, c.plans, every, c.shutdown));
+    }
     let every = config.sweep_interval;
     spawn_loop(&mut tasks, "sweeper", &ctx, move |c| access::run_sweeper(c.store, every, c.shutdown));
     let opts = queue::WorkerOptions {

@@ -102,6 +102,7 @@ async fn refresh_gauges(store: &Store, queue: &crate::Lanes) {
                 kinds::HOST_UNREACHABLE,
                 kinds::API_ERRORS,
                 kinds::OPERATION_STUCK,
+                kinds::LOCKS_OVER_SHARE,
             ] {
                 let n = counts.iter().find(|(k, _)| k == kind).map(|(_, n)| *n).unwrap_or(0);
                 metrics::gauge!("berth_incidents_open", "kind" => kind).set(n as f64);

@@ -24,11 +24,7 @@ fn reconciler(grace: Duration) -> Reconciler {
 
 /// The `drift` incidents an admin sees on `resource`, in `state` (any when empty).
 async fn drift_incidents(resource: &str, state: &str) -> Vec<Value> {
-    let state = if state.is_empty() { String::new() } else { format!("&state={state}") };
-    let query = format!("/admin/incidents?kind=drift{state}&resource={resource}");
-    let r = Api::new(Some(&app().admin_key)).get(&query).await;
-    r.expect(200);
-    r.body["data"].as_array().expect("array").clone()
+    integration_tests::admin_incidents("drift", resource, state).await
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! One local PgBouncer in front of a cluster. Its directory holds the static
-//! `pgbouncer.ini` (ending with `%include tenants.ini`), the worker-rendered `tenants.ini`, `hba.conf`
-//! and `users.txt`, `admin.password` (0600), `port`, the log, pidfile and Unix socket.
+//! One local PgBouncer in front of a cluster. Its directory holds `pgbouncer.ini` (rendered
+//! by Berth at every start, ending with `%include tenants.ini`), the worker-rendered
+//! `tenants.ini`, `hba.conf` and `users.txt`, `admin.password` (0600), `port`, the log,
+//! pidfile and Unix socket.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -13,7 +14,7 @@ use hostctl::pgbouncer::{render_auth_file, render_hba, render_tenants, AuthEntry
 use super::pg::{connect_host, PgCluster};
 use super::process::{self, StartFailure};
 use super::user::{self, Account};
-use super::{bins, connect, dsn_value, files, pgconf, ports};
+use super::{bins, connect, dsn_value, fds, files, pgconf, ports};
 
 /// The login allowed on PgBouncer's admin console (database `pgbouncer`).
 pub const ADMIN_USER: &str = "berth_admin";
@@ -24,6 +25,21 @@ const LOG_FILE: &str = "pgbouncer.log";
 const PID_FILE: &str = "pgbouncer.pid";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Clients PgBouncer admits at once, logged in or not (`max_client_conn`, global). Anyone who
+/// reaches the port can take a slot without a password until `client_login_timeout`, so
+/// this is 10x what the host's pools could ever serve (300 server connections), and each
+/// slot costs little (a descriptor and a few KiB when idle).
+pub const MAX_CLIENT_CONN: u64 = 10_000;
+/// Descriptors PgBouncer needs beyond one per client: a server connection each (at most
+/// the cluster's `max_connections`, 300), its listening sockets, log and DNS.
+const FD_RESERVE: u64 = 1_000;
+/// How long a client has to log in before PgBouncer closes it (`client_login_timeout`).
+/// A login is the startup packet plus a SCRAM exchange: two or three round trips, well under
+/// a second even across continents (TLS adds two more); 5 s leaves room for a slow network
+/// and for the first client of a pool, which waits for PgBouncer's first server login. The
+/// default (60 s) let 1,100 silent sockets hold every slot for a minute at a time.
+pub const CLIENT_LOGIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct BouncerOptions {
@@ -52,11 +68,11 @@ impl std::fmt::Debug for Bouncer {
     }
 }
 
-fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
+fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions, max_client_conn: u64) -> String {
     let d = dir.display();
     format!(
-        ";; Written by Berth when the host was set up. Pools live in {TENANTS_FILE} and logins in\n\
-         ;; {USERS_FILE}; the worker re-renders both and RELOADs.\n\
+        ";; Rendered by Berth at every start; changes here are overwritten. Pools live in\n\
+         ;; {TENANTS_FILE} and logins in {USERS_FILE}; the worker re-renders both and RELOADs.\n\
          [pgbouncer]\n\
          listen_addr = {listen}\n\
          listen_port = {port}\n\
@@ -71,7 +87,14 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
          auth_file = {d}/{USERS_FILE}\n\
          admin_users = {ADMIN_USER}\n\
          pool_mode = session\n\
-         max_client_conn = 1000\n\
+         ;; Unauthenticated sockets count against max_client_conn until they log in or\n\
+         ;; time out; the open-file limit Berth gives PgBouncer covers it.\n\
+         max_client_conn = {max_client_conn}\n\
+         client_login_timeout = {login_timeout}\n\
+         ;; A burst of connects (a flood, an application's pool starting) waits in the\n\
+         ;; kernel's queue (capped by net.core.somaxconn) instead of overflowing the default\n\
+         ;; 128, where a handshake is dropped and retried after 1, 3, 7 s.\n\
+         listen_backlog = 4096\n\
          default_pool_size = 10\n\
          server_reset_query = DISCARD ALL\n\
          ;; After PostgreSQL restarts, try its logins again within a second (default 15 s).\n\
@@ -80,7 +103,28 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions) -> String {
          ignore_startup_parameters = extra_float_digits,search_path\n\
          %include {d}/{TENANTS_FILE}\n",
         listen = opts.listen_addrs.join(","),
+        login_timeout = CLIENT_LOGIN_TIMEOUT.as_secs(),
     )
+}
+
+/// Raises the open-file limit of PgBouncer (`pid`), or of this process before it spawns
+/// PgBouncer (`None`), to cover [`MAX_CLIENT_CONN`]; returns the `max_client_conn` that
+/// limit allows (less than wanted only when the OS refuses more descriptors).
+fn client_slots(pid: Option<u32>) -> u64 {
+    let wanted = MAX_CLIENT_CONN + FD_RESERVE;
+    let limit = match fds::raise_open_files(pid, wanted) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise PgBouncer's open-file limit");
+            return MAX_CLIENT_CONN;
+        }
+    };
+    if limit >= wanted {
+        return MAX_CLIENT_CONN;
+    }
+    let slots = limit.saturating_sub(FD_RESERVE).max(100);
+    tracing::warn!(limit, slots, "the open-file limit is below what PgBouncer needs; max_client_conn lowered");
+    slots
 }
 
 /// The pid of a pgbouncer running from `dir`, per its pidfile.
@@ -125,8 +169,9 @@ impl Bouncer {
             child: Mutex::new(None),
             dir,
         };
-        if running(&bouncer.dir).is_some() {
+        if let Some(pid) = running(&bouncer.dir) {
             bouncer.wait_running().await?;
+            bouncer.refresh_running(pid, opts, account).await?;
             return Ok(bouncer);
         }
         let mut previous = Some(bouncer.port).filter(|p| *p != 0);
@@ -157,6 +202,18 @@ impl Bouncer {
         }
     }
 
+    /// A PgBouncer another Berth process started (it dies with that process) gets today's
+    /// settings too: the ini re-rendered and RELOADed (`max_client_conn` and
+    /// `client_login_timeout` apply on reload), its open-file limit raised.
+    async fn refresh_running(&self, pid: u32, opts: &BouncerOptions, account: Option<Account>) -> anyhow::Result<()> {
+        let ini = render_ini(&self.dir, self.port, opts, client_slots(Some(pid)));
+        if files::write_if_changed(&self.dir.join(INI_FILE), &ini, account)? {
+            let admin = connect(&format!("{} connect_timeout=2", self.admin_dsn())).await?;
+            admin.simple_query("RELOAD").await.context("RELOAD after re-rendering pgbouncer.ini")?;
+        }
+        Ok(())
+    }
+
     async fn spawn(
         &self,
         program: &Path,
@@ -166,7 +223,9 @@ impl Bouncer {
         let fail = StartFailure::Failed;
         files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
         let ini = self.dir.join(INI_FILE);
-        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts), account).map_err(fail)?;
+        // Raised here, inherited by the child: PgBouncer checks its limit when it starts.
+        let slots = client_slots(None);
+        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts, slots), account).map_err(fail)?;
         let log = self.dir.join(LOG_FILE);
         let log_offset = process::file_len(&log);
         let stderr = files::open_log(&log, account).map_err(fail)?;
@@ -269,5 +328,20 @@ impl Bouncer {
         }
         process::reap(&mut child);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ini_bounds_unauthenticated_clients() {
+        let ini = render_ini(Path::new("/d"), 6432, &BouncerOptions::default(), MAX_CLIENT_CONN);
+        assert!(ini.contains("\nmax_client_conn = 10000\n"), "{ini}");
+        assert!(ini.contains("\nclient_login_timeout = 5\n"), "{ini}");
+        assert!(ini.contains("\nlisten_backlog = 4096\n"), "{ini}");
+        assert!(ini.starts_with(";; Rendered by Berth at every start"), "{ini}");
+        assert!(ini.lines().all(|l| !l.starts_with(' ')), "no line starts with a space: {ini}");
     }
 }

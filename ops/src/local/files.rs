@@ -34,11 +34,12 @@ pub fn write_private(path: &Path, contents: &str, account: Option<Account>) -> a
     Ok(())
 }
 
-/// Rewrites `path` only when its contents differ, so an unchanged config keeps its mtime.
-pub fn write_if_changed(path: &Path, contents: &str, account: Option<Account>) -> anyhow::Result<()> {
+/// Rewrites `path` only when its contents differ, so an unchanged config keeps its mtime;
+/// true when it wrote.
+pub fn write_if_changed(path: &Path, contents: &str, account: Option<Account>) -> anyhow::Result<bool> {
     match std::fs::read_to_string(path) {
-        Ok(old) if old == contents => Ok(()),
-        _ => write_private(path, contents, account),
+        Ok(old) if old == contents => Ok(false),
+        _ => write_private(path, contents, account).map(|()| true),
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod bins;
 mod bouncer;
+mod fds;
 mod files;
 mod pg;
 mod pgconf;
@@ -20,7 +21,8 @@ mod user;
 use std::path::Path;
 
 pub use bins::PgBins;
-pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER};
+pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER, CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN};
+pub use fds::raise_open_files;
 pub use pg::{ClusterOptions, PgCluster, SUPERUSER};
 pub(crate) use process::{is_alive as is_running, send_signal as signal};
 pub use user::SERVICE_USER;

@@ -26,6 +26,32 @@ pub fn check_socket_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Backends the cluster admits (`max_connections`).
+pub const MAX_CONNECTIONS: u32 = 300;
+
+/// The shared lock table holds `max_locks_per_transaction` × (`max_connections` + 22 other
+/// backend slots on PostgreSQL 15) entries for all databases together: 256 × 322 = 82,432
+/// nominal (a tenant filling it got ~130,000, PostgreSQL lending spare shared memory).
+/// PostgreSQL's default, 64, gave ~20,600 nominal: one free-plan tenant locking 34,000 tables
+/// made every other database's `CREATE TABLE` and every login fail with "out of shared
+/// memory". The budget: each backend slot carries 256 locks, and the worker's lock watchdog
+/// (`worker::locks`) holds each database to the slots its pool may take, its plan's
+/// `server_connections` × 256 (a free database: 2,560), terminating the sessions of a
+/// database over it; so databases within their shares can fill the table only when the
+/// plans on the host promise more server connections than `max_connections` (as they may:
+/// pools are sized like overbooked seats) and all use them at once. Between two rounds (5 s) one session can still fill it
+/// (~150,000 locks a second): the watchdog ends that within a round. Cost: ~24 MB more
+/// shared memory (PostgreSQL 15 reports 75 MB against 51 MB with the default).
+pub const MAX_LOCKS_PER_TRANSACTION: u32 = 256;
+
+/// Connections only the platform's superuser may take, whatever tenants hold: the workers'
+/// pools (4 per process), the watchdogs, the reconciler, inspection and an operator's psql.
+/// Tenants' sessions (through PgBouncer, each pool capped at its plan's server connections)
+/// and the platform's sessions as a tenant's role (backups) share the rest: when the plans on
+/// a host promise more than that and all use it at once, new tenant sessions wait in
+/// PgBouncer's queue or fail, but the platform can still create, delete, stop and watch.
+pub const SUPERUSER_RESERVED: u32 = 16;
+
 fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
@@ -88,7 +114,9 @@ pub fn render(dir: &Path, port: u16, opts: &ClusterOptions, support: ServerSuppo
          unix_socket_directories = {dir}\n\
          password_encryption = 'scram-sha-256'\n\
          shared_buffers = '32MB'\n\
-         max_connections = 300\n\
+         max_connections = {MAX_CONNECTIONS}\n\
+         max_locks_per_transaction = {MAX_LOCKS_PER_TRANSACTION}\n\
+         superuser_reserved_connections = {SUPERUSER_RESERVED}\n\
          fsync = {durable}\n\
          synchronous_commit = {durable}\n\
          full_page_writes = {durable}\n\
@@ -137,6 +165,14 @@ mod tests {
 
     fn options() -> ClusterOptions {
         ClusterOptions { listen_addrs: vec!["127.0.0.1".into()], fsync: true }
+    }
+
+    #[test]
+    fn the_lock_table_is_sized_from_the_budget() {
+        let conf = render(Path::new("/d"), 5432, &options(), ServerSupport::default());
+        assert!(conf.contains("max_connections = 300\n"), "{conf}");
+        assert!(conf.contains("max_locks_per_transaction = 256\n"), "{conf}");
+        assert!(conf.contains("superuser_reserved_connections = 16\n"), "{conf}");
     }
 
     #[test]
