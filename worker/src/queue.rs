@@ -112,6 +112,8 @@ const _: () = assert!(HEARTBEAT_INTERVAL.as_secs() * MISSED_HEARTBEATS as u64 ==
 /// `apalis.jobs.max_attempts` of every job: the database never decides a job is exhausted
 /// (our retry layer does), so a job released as `Failed` at shutdown is always picked up again.
 const DB_MAX_ATTEMPTS: usize = i32::MAX as usize;
+/// How long a worker stopped by a backend error waits for its in-flight jobs.
+const BACKEND_ERROR_DRAIN: Duration = Duration::from_secs(20);
 /// Backend-failure restart backoff.
 const RESTART_MIN: Duration = Duration::from_secs(1);
 const RESTART_MAX: Duration = Duration::from_secs(30);
@@ -491,6 +493,11 @@ where
 
     let mut events = worker.stream().boxed();
     let mut failure: Option<String> = None;
+    // After a backend error the worker drains its in-flight jobs for at most this long, then
+    // is dropped (their rows go back to the queue after the orphan timeout): a job that does
+    // not end — one stuck on a connection the restarted control plane will never answer —
+    // must not keep the whole lane from fetching again.
+    let mut drain_until: Option<tokio::time::Instant> = None;
     let mut draining_heartbeat: Option<AbortOnDrop<()>> = None;
     let mut stop = |reason: &str| {
         if stopping_tx.send_replace(true) {
@@ -524,9 +531,14 @@ where
                         break;
                     }
                     stop("backend error");
+                    drain_until.get_or_insert(tokio::time::Instant::now() + BACKEND_ERROR_DRAIN);
                 }
             },
             _ = shutdown_rx.wait_for(|stop| *stop), if !*stopping_tx.borrow() => stop("shutdown requested"),
+            _ = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => {
+                tracing::warn!(queue = queue.name(), worker = %name, "in-flight jobs did not end after a backend error; leaving them to the orphan timeout");
+                break;
+            }
         }
     }
     drop(draining_heartbeat);
