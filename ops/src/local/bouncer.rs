@@ -299,11 +299,7 @@ impl Bouncer {
 
     /// Whether PgBouncer has ended (see [`PgCluster::has_ended`]).
     pub fn has_ended(&self) -> bool {
-        let mut child = self.child.lock().expect("child lock poisoned");
-        match child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
-            None => running(&self.dir).is_none(),
-        }
+        process::has_ended(&self.child, || running(&self.dir).is_none())
     }
 
     /// Starts PgBouncer again on the same port after it ended. Its pools and logins are in
@@ -312,12 +308,7 @@ impl Bouncer {
     pub async fn restart(&self, opts: &BouncerOptions) -> anyhow::Result<()> {
         let program = bins::pgbouncer()?;
         let account = user::service_account().await?;
-        let child = self.spawn(&program, opts, account).await.map_err(|e| match e {
-            StartFailure::PortInUse => anyhow::anyhow!("port {} is taken by another process", self.port),
-            StartFailure::Failed(e) => e,
-        })?;
-        *self.child.lock().expect("child lock poisoned") = Some(child);
-        Ok(())
+        process::restarted(&self.child, self.spawn(&program, opts, account).await, self.port)
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {

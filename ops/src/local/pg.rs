@@ -226,11 +226,7 @@ impl PgCluster {
     /// Whether the server has ended: a child of ours that exited (reaped here), or a server
     /// this handle found running at start whose postmaster is gone.
     pub fn has_ended(&self) -> bool {
-        let mut child = self.child.lock().expect("child lock poisoned");
-        match child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
-            None => running(&self.dir.join("data")).is_none(),
-        }
+        process::has_ended(&self.child, || running(&self.dir.join("data")).is_none())
     }
 
     /// Starts the server again, on the same port (clients and the control plane know it),
@@ -238,12 +234,7 @@ impl PgCluster {
     pub async fn restart(&self, opts: &ClusterOptions) -> anyhow::Result<()> {
         let bins = PgBins::find()?;
         let account = user::service_account().await?;
-        let child = self.spawn(&bins, opts, account).await.map_err(|e| match e {
-            StartFailure::PortInUse => anyhow::anyhow!("port {} is taken by another process", self.port),
-            StartFailure::Failed(e) => e,
-        })?;
-        *self.child.lock().expect("child lock poisoned") = Some(child);
-        Ok(())
+        process::restarted(&self.child, self.spawn(&bins, opts, account).await, self.port)
     }
 
     /// Fast shutdown (SIGINT: abort transactions, checkpoint, exit), waiting for it.

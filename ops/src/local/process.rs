@@ -204,6 +204,30 @@ pub(crate) enum StartFailure {
     Failed(anyhow::Error),
 }
 
+/// Whether a server has ended: the child we started exited (reaped here), or, for a server
+/// adopted at start (no child of ours), `adopted_gone` says so.
+pub(crate) fn has_ended(child: &std::sync::Mutex<Option<Child>>, adopted_gone: impl FnOnce() -> bool) -> bool {
+    let mut child = child.lock().expect("child lock poisoned");
+    match child.as_mut() {
+        Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+        None => adopted_gone(),
+    }
+}
+
+/// Keeps a restarted server's child, or says why it could not start on its port again.
+pub(crate) fn restarted(
+    slot: &std::sync::Mutex<Option<Child>>,
+    started: Result<Child, StartFailure>,
+    port: u16,
+) -> anyhow::Result<()> {
+    let child = started.map_err(|e| match e {
+        StartFailure::PortInUse => anyhow::anyhow!("port {port} is taken by another process"),
+        StartFailure::Failed(e) => e,
+    })?;
+    *slot.lock().expect("child lock poisoned") = Some(child);
+    Ok(())
+}
+
 /// Polls `probe` until it succeeds, the child exits, or `timeout` passes; failures carry
 /// the tail of what the server logged during this start. A server that could not bind its
 /// port is stopped (with `stop_signal`, its clean fast shutdown) and reported as
