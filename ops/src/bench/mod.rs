@@ -8,6 +8,9 @@ mod append;
 mod auth;
 mod backup;
 mod chaos;
+mod http;
+mod jobtimes;
+mod mixed;
 mod provision;
 mod replay;
 mod rotate;
@@ -62,6 +65,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         clients: usize,
     },
+    /// N clients of one account sending a valid mix (create, get, list, credentials, backup,
+    /// allowlist add/delete, stop/start/restart, delete): p50/p99 per route against the same
+    /// routes one at a time on the quiet platform, operations per second, server errors and
+    /// lost operations (exits 1 unless both are 0), the process's RSS, and where jobs spent
+    /// their time.
+    Mixed {
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        #[arg(long, default_value_t = 5)]
+        quiet_rounds: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -82,6 +98,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rotate { count } => rotate::run(count).await,
         BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
         BenchCommand::Chaos { trials, clients } => chaos::run(trials, clients).await,
+        BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
