@@ -201,7 +201,17 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
         "{op_row:?}"
     );
     assert_eq!(store.database(id).await.expect("db").state, "failed");
-    let incidents = store.open_incidents("provisioning_failed", &id.to_string()).await.expect("incidents");
+    // The incident is opened after the failure is recorded (and after the leftovers on the
+    // host were looked for): wait for it, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let incidents = loop {
+        let open = store.open_incidents("provisioning_failed", &id.to_string()).await.expect("incidents");
+        if !open.is_empty() {
+            break open;
+        }
+        assert!(Instant::now() < deadline, "no provisioning_failed incident was opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].1, 1, "opened once, not once per attempt");
     let client = tokio_postgres::connect(&f.url, tokio_postgres::NoTls).await.expect("control plane");
