@@ -146,6 +146,25 @@ impl Store {
         xmin.parse().map_err(|_| StoreError::Codec(format!("bad xmin {xmin}")))
     }
 
+    /// The first transaction id not yet handed out: every transaction committed before this
+    /// call is below it, and it is itself handed out only later. A PgBouncer sync takes it when
+    /// it is asked for (see `hostctl::sync`).
+    pub async fn snapshot_xmax(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let xmax: String = client.query_one("select pg_snapshot_xmax(pg_current_snapshot())::text", &[]).await?.get(0);
+        xmax.parse().map_err(|_| StoreError::Codec(format!("bad xmax {xmax}")))
+    }
+
+    /// The snapshot xmin the latest recorded PgBouncer sync of `host` rendered from (0 if none).
+    pub async fn bouncer_synced_xmin(&self, host: HostId) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row =
+            client.query_opt("select synced_xmin::text from bouncer_syncs where host_id = $1", &[&host.uuid()]).await?;
+        let Some(row) = row else { return Ok(0) };
+        let xmin: String = row.get(0);
+        xmin.parse().map_err(|_| StoreError::Codec(format!("bad xmin {xmin}")))
+    }
+
     /// Records that `host`'s PgBouncer now enforces everything committed below `xmin`.
     pub async fn record_bouncer_sync(&self, host: HostId, xmin: u64) -> Result<(), StoreError> {
         let client = self.client().await?;

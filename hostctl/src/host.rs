@@ -4,7 +4,7 @@
 //! "already there" is success when the object carries our marker.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +13,6 @@ use domain::{DatabaseId, DatabaseName, HostId};
 use eventstore::queries::HostRow;
 use eventstore::Store;
 use tokio::sync::Mutex;
-
-use crate::pgbouncer::{
-    render_auth_file, render_hba, render_tenants, validate_hba, AuthEntry, PoolEntry, HBA_FILE, TENANTS_FILE,
-    USERS_FILE,
-};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -74,7 +69,15 @@ pub fn marker(id: DatabaseId) -> String {
 /// Connections to tenant hosts, one small pool per host, made on first use.
 #[derive(Clone, Default)]
 pub struct Hosts {
-    pools: Arc<Mutex<HashMap<HostId, (Pool, AdminSlot)>>>,
+    pools: Arc<Mutex<HashMap<HostId, HostEntry>>>,
+}
+
+/// What this process keeps per host.
+#[derive(Clone)]
+struct HostEntry {
+    pool: Pool,
+    admin_slot: AdminSlot,
+    sync_turn: crate::sync::SyncTurn,
 }
 
 /// The admin console while a caller has its turn (see [`HostConn::admin`]).
@@ -100,10 +103,11 @@ type AdminSlot = Arc<Mutex<Option<Arc<tokio_postgres::Client>>>>;
 pub struct HostConn {
     pub row: HostRow,
     pub pool: Pool,
-    admin_password: String,
+    pub(crate) admin_password: String,
     /// For the few superuser sessions outside the maintenance database (see `release`).
     pub(crate) superuser_password: String,
     admin_slot: AdminSlot,
+    pub(crate) sync_turn: crate::sync::SyncTurn,
 }
 
 impl Hosts {
@@ -116,7 +120,7 @@ impl Hosts {
             secret_string(store, &superuser_id),
         )?;
         let mut pools = self.pools.lock().await;
-        let (pool, admin_slot) = match pools.get(&id) {
+        let entry = match pools.get(&id) {
             Some(entry) => entry.clone(),
             None => {
                 let password = superuser_password.clone();
@@ -145,12 +149,13 @@ impl Hosts {
                     .wait_timeout(Some(Duration::from_secs(30)))
                     .build()
                     .map_err(|e| HostError::Permanent(e.to_string()))?;
-                let entry = (pool, AdminSlot::default());
+                let entry = HostEntry { pool, admin_slot: AdminSlot::default(), sync_turn: Default::default() };
                 pools.insert(id, entry.clone());
                 entry
             }
         };
-        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot })
+        let HostEntry { pool, admin_slot, sync_turn } = entry;
+        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot, sync_turn })
     }
 }
 
@@ -310,95 +315,6 @@ impl HostConn {
         self.drop_role_everywhere(name.as_str(), &marker(id)).await?;
         // The database's extra users: nothing of theirs outlives the database.
         self.drop_user_roles_of(id).await
-    }
-
-    /// PgBouncer: render the pools and logins of every live database on this host, swap the
-    /// files in, RELOAD, and check PgBouncer now serves exactly those pools. Serialised per
-    /// host with an advisory lock in the control-plane database, so the last writer renders
-    /// everything the others added.
-    pub async fn sync_bouncer(&self, store: &Store, plans: &domain::PlanQuotas) -> Result<(), HostError> {
-        let _lock = store.host_lock(self.row.id.uuid()).await?;
-        // Before reading anything: what is committed below it is in this render.
-        let xmin = store.snapshot_xmin().await?;
-        let (pools, files) = self.render_bouncer(store, plans).await?;
-        let dir = PathBuf::from(&self.row.config_dir);
-        let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
-        for (name, text) in &files {
-            write_atomically(&dir, name, text.as_bytes(), 0o600).await?;
-        }
-        let admin = self.admin().await?;
-        if let Err(e) = self.reload_checked(&admin, &dir).await {
-            drop(admin); // restoring takes its own turn on the console
-            self.restore_hba(store, &dir, previous_hba, &e).await;
-            return Err(e);
-        }
-        let served = served_databases(&admin).await?;
-        let missing: Vec<&str> =
-            pools.iter().map(|p| p.name.as_str()).filter(|n| !served.iter().any(|s| s == n)).collect();
-        if !missing.is_empty() {
-            return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
-        }
-        // DISABLE lives only in PgBouncer's memory: re-assert it for stopped databases after
-        // every reload (and so after a PgBouncer restart, on the next sync).
-        let closed = store.host_closed_pools(self.row.id).await?;
-        for status in crate::lifecycle::pool_statuses(&admin).await? {
-            if !status.disabled && closed.iter().any(|c| c.as_str() == status.name) {
-                admin.simple_query(&format!("DISABLE \"{}\"", status.name)).await?;
-            }
-        }
-        store.record_bouncer_sync(self.row.id, xmin).await?;
-        Ok(())
-    }
-
-    /// What PgBouncer's files should say, from the store: the live pools, and for each file
-    /// its name and text (logins, pools, HBA), validated.
-    async fn render_bouncer(
-        &self,
-        store: &Store,
-        plans: &domain::PlanQuotas,
-    ) -> Result<(Vec<eventstore::queries::HostPool>, [(&'static str, String); 3]), HostError> {
-        let pools = store.host_pools(self.row.id).await?;
-        let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
-        let mut entries = Vec::with_capacity(pools.len());
-        for pool in &pools {
-            auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
-            entries.push(PoolEntry {
-                name: pool.name.clone(),
-                backend_host: self.row.pg_host.clone(),
-                backend_port: self.row.pg_port,
-                max_db_connections: plans.of(pool.plan).server_connections,
-            });
-        }
-        for (role, verifier) in store.host_user_verifiers(self.row.id).await? {
-            auth.push(AuthEntry { user: role, secret: verifier });
-        }
-        let hba = render_hba(&store.host_allowlists(self.row.id).await?);
-        validate_hba(&hba).map_err(HostError::Permanent)?;
-        let files = [(USERS_FILE, render_auth_file(&auth)), (TENANTS_FILE, render_tenants(&entries)), (HBA_FILE, hba)];
-        Ok((pools, files))
-    }
-
-    /// The names of PgBouncer's files that differ from what the store renders (pools with
-    /// their addresses and caps, logins, HBA): after an upgrade that changed how pools reach
-    /// PostgreSQL, or a hand edit.
-    pub async fn stale_bouncer_files(
-        &self,
-        store: &Store,
-        plans: &domain::PlanQuotas,
-    ) -> Result<Vec<&'static str>, HostError> {
-        let dir = PathBuf::from(&self.row.config_dir);
-        // The files first, the store after: a change between the two is in the render.
-        let mut on_disk = Vec::new();
-        for name in [USERS_FILE, TENANTS_FILE, HBA_FILE] {
-            on_disk.push(read_optional(&dir.join(name)).await?);
-        }
-        let (_, files) = self.render_bouncer(store, plans).await?;
-        Ok(files
-            .iter()
-            .zip(on_disk)
-            .filter(|((_, text), disk)| disk.as_deref() != Some(text.as_bytes()))
-            .map(|((name, _), _)| *name)
-            .collect())
     }
 
     /// Ends client sessions of a pool on PgBouncer (before its database goes away).

@@ -13,6 +13,7 @@ pub mod quota_lock;
 pub mod release;
 pub mod reload;
 pub mod snapshot;
+pub mod sync;
 pub mod tenant;
 pub mod users;
 

@@ -8,6 +8,7 @@ mod allowlist;
 mod audit;
 mod auth;
 mod backups;
+mod bouncer_sync;
 mod caps;
 mod concurrent_backups;
 mod contract;

@@ -1,0 +1,40 @@
+//! PgBouncer syncs asked for at once are coalesced (`hostctl::sync`): under a busy mix every
+//! create, allowlist change and user change asked for its own render and RELOAD, one at a
+//! time per host, each holding a job slot while it waited, and creates and lifecycle
+//! operations waited behind them for up to the 10 s budget.
+
+use std::time::Duration;
+
+use hostctl::sync::Synced;
+use integration_tests::{app, fixtures};
+
+#[tokio::test]
+async fn syncs_asked_for_together_share_renders() {
+    let h = app();
+    let store = h.store();
+    let host = hostctl::Hosts::default().get(&store, h.host_id).await.expect("the test host");
+    // While the host's lock is held nobody renders: eight requests line up behind it.
+    let lock = store.host_lock(h.host_id.uuid()).await.expect("the host lock");
+    let plans = fixtures::plans();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (host, store, plans) = (host.clone(), store.clone(), plans.clone());
+            tokio::spawn(async move { host.sync_bouncer_reporting(&store, &plans).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(lock);
+    let mut rendered = 0;
+    for call in calls {
+        let outcome = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("every request ends")
+            .expect("join")
+            .expect("every request succeeds");
+        rendered += usize::from(outcome == Synced::Rendered);
+    }
+    // The first in line renders (unless a sync of the platform's own workers, which began
+    // after it asked, did it already); it began after all the others asked, so it did their
+    // work too.
+    assert!(rendered <= 1, "8 requests made {rendered} renders");
+}
