@@ -85,7 +85,7 @@ impl Default for Config {
             create_wait_ms: 10_000,
             body_limit_bytes: 1 << 20,
             http_workers: 2,
-            worker_concurrency: 4,
+            worker_concurrency: 16,
             data_jobs_running: 4,
             data_jobs_per_account: 1,
             job_deadline_secs: 300,

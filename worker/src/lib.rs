@@ -35,7 +35,10 @@ pub use lanes::Lanes;
 pub struct WorkerConfig {
     /// URL form of the control-plane DSN (apalis uses sqlx).
     pub database_url: String,
-    /// Control-lane jobs run at once by this worker.
+    /// Control-lane jobs run at once by this worker. They mostly wait — for the host's
+    /// PgBouncer sync turn, its admin console, its few superuser connections — so a slot costs
+    /// little; with 4, PgBouncer syncs of a burst of allowlist changes held every slot while
+    /// creates and lifecycle operations of other databases queued behind them.
     pub concurrency: usize,
     /// Data-lane jobs (backups, verifications, restores, branches) running at once, and at
     /// most this many of one account's (see `fair`).
@@ -89,7 +92,7 @@ impl WorkerConfig {
     pub fn new(database_url: String) -> Self {
         Self {
             database_url,
-            concurrency: 4,
+            concurrency: 16,
             data_running: 4,
             data_per_account: 1,
             data_taken: 64,
