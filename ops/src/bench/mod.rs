@@ -11,6 +11,7 @@ mod chaos;
 mod http;
 mod jobtimes;
 mod mixed;
+mod neighbours;
 mod provision;
 mod replay;
 mod rotate;
@@ -78,6 +79,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         quiet_rounds: usize,
     },
+    /// Another account's provision latency (create → running) and a backup's duration while one
+    /// hostile tenant runs its worst (a table held locked under its queued backups, silent
+    /// sockets to PgBouncer, more locks in one transaction than its share), against the same
+    /// on the quiet host, same run.
+    Neighbours {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Silent sockets the hostile tenant keeps open to PgBouncer.
+        #[arg(long, default_value_t = 200)]
+        sockets: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -99,6 +111,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
         BenchCommand::Chaos { trials, clients } => chaos::run(trials, clients).await,
         BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
+        BenchCommand::Neighbours { rounds, sockets } => neighbours::run(rounds, sockets).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
