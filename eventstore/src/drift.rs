@@ -15,6 +15,8 @@ pub struct IntentDatabase {
     pub state: String,
     /// An operation of it is pending or running: a job may be changing the host right now.
     pub busy: bool,
+    /// A backup or verification of it is pending or running: its scratch copy may be in use.
+    pub verifying: bool,
 }
 
 /// A backup's object as the reconciler sees it.
@@ -52,7 +54,10 @@ impl Store {
         let rows = client
             .query(
                 "select d.id, d.host_id, d.name, d.state,
-                        coalesce(o.state in ('pending', 'running'), false)
+                        coalesce(o.state in ('pending', 'running'), false),
+                        exists(select 1 from operations v
+                                where v.database_id = d.id and v.kind in ('backup', 'verify_backup')
+                                  and v.state in ('pending', 'running'))
                  from databases d left join operations o on o.id = d.operation_id",
                 &[],
             )
@@ -65,6 +70,7 @@ impl Store {
                 name: r.get(2),
                 state: r.get(3),
                 busy: r.get(4),
+                verifying: r.get(5),
             })
             .collect())
     }

@@ -24,6 +24,9 @@ const RELEASE_DEADLINE: Duration = Duration::from_secs(60);
 /// How long it waits for a lock before the tenant sessions blocking it are terminated.
 const BLOCKED_GRACE: Duration = Duration::from_secs(1);
 
+/// The name a role that could not be dropped at its deletion is renamed to, plus 16 hex.
+pub const GONE_PREFIX: &str = "berth-gone-";
+
 pub(crate) fn ident(role: &str) -> String {
     format!("\"{}\"", role.replace('"', "\"\""))
 }
@@ -44,25 +47,13 @@ impl HostConn {
         if client.query_opt("select 1 from pg_roles where rolname = $1", &[&role]).await?.is_none() {
             return Ok(());
         }
-        // Shared objects (a database's CONNECT granted to the role) from the maintenance
-        // database, where tenants have nothing.
-        client.batch_execute(&format!("DROP OWNED BY {} CASCADE", ident(role))).await?;
-        let dependent = client.query(DEPENDENT_DATABASES, &[&role]).await?;
-        let mut skipped = false;
-        for row in &dependent {
-            let (dbname, allowed): (String, bool) = (row.get(0), row.get(1));
-            if !allowed {
-                skipped = true;
-                continue;
-            }
-            self.drop_owned_in(&dbname, role).await?;
-        }
+        let skipped = self.release_role(&client, role).await?;
         let dropped = client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))).await;
         match dropped {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
-                tracing::warn!(role, skipped, "a role still has privileges in another database; renaming it away");
-                let gone = format!("berth-gone-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+                tracing::warn!(role, ?skipped, "a role still has privileges in another database; renaming it away");
+                let gone = format!("{GONE_PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
                 client
                     .batch_execute(&format!(
                         "ALTER ROLE {r} NOLOGIN; ALTER ROLE {r} RENAME TO {g}; COMMENT ON ROLE {g} IS '{}'",
@@ -75,6 +66,46 @@ impl HostConn {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Drops a role renamed away at a deletion (`berth-gone-…`) once nothing holds it any
+    /// more: the orphan reconciler calls this each round. `Ok(None)` when it is gone (or was
+    /// already); `Ok(Some(databases))` naming the databases, closed to connections, where it
+    /// still has privileges (a stopped tenant's: it goes after that tenant starts again).
+    pub async fn drop_gone_role(&self, role: &str) -> Result<Option<Vec<String>>, HostError> {
+        if !role.starts_with(GONE_PREFIX) {
+            return Err(HostError::Permanent(format!("{role:?} is not a role Berth renamed away")));
+        }
+        let client = self.pool.get().await?;
+        if client.query_opt("select 1 from pg_roles where rolname = $1", &[&role]).await?.is_none() {
+            return Ok(None);
+        }
+        let skipped = self.release_role(&client, role).await?;
+        if !skipped.is_empty() {
+            return Ok(Some(skipped));
+        }
+        client.batch_execute(&format!("DROP ROLE IF EXISTS {}", ident(role))).await?;
+        Ok(None)
+    }
+
+    /// `DROP OWNED BY` the role in the maintenance database and in every database that
+    /// accepts connections where it still has something; returns the databases skipped
+    /// because they accept none.
+    async fn release_role(&self, client: &tokio_postgres::Client, role: &str) -> Result<Vec<String>, HostError> {
+        // Shared objects (a database's CONNECT granted to the role) from the maintenance
+        // database, where tenants have nothing.
+        client.batch_execute(&format!("DROP OWNED BY {} CASCADE", ident(role))).await?;
+        let dependent = client.query(DEPENDENT_DATABASES, &[&role]).await?;
+        let mut skipped = Vec::new();
+        for row in &dependent {
+            let (dbname, allowed): (String, bool) = (row.get(0), row.get(1));
+            if allowed {
+                self.drop_owned_in(&dbname, role).await?;
+            } else {
+                skipped.push(dbname);
+            }
+        }
+        Ok(skipped)
     }
 
     /// `DROP OWNED BY role CASCADE` inside `dbname`, as the superuser, terminating tenant

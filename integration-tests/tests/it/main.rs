@@ -25,6 +25,7 @@ mod input;
 mod isolation;
 mod keycache;
 mod leaks;
+mod leftovers;
 mod lifecycle;
 mod listcache;
 mod locks;

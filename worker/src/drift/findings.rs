@@ -9,6 +9,9 @@ use uuid::Uuid;
 
 const DATABASE_MARKER: &str = "berth:database:";
 const USER_MARKER: &str = "berth:dbuser:";
+const GONE_MARKER: &str = "berth:gone:";
+/// The names of verification scratch copies (`worker::backups::scratch_name`).
+const SCRATCH_PREFIX: &str = "berth-verify-";
 /// The resource of findings about the backup store.
 pub const BACKUPS_RESOURCE: &str = "backups";
 
@@ -46,14 +49,45 @@ pub struct ObservedHost {
     /// PgBouncer's files (logins, pools with their addresses and caps, HBA) that differ
     /// from what the store renders, and for how long they have.
     pub files_stale: Option<(Duration, Vec<&'static str>)>,
+    /// Verification scratch copies (`berth-verify-…`), with their owner and how long the
+    /// reconciler has seen them.
+    pub scratch: Vec<ObservedScratch>,
+}
+
+/// A verification's scratch copy on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedScratch {
+    pub name: String,
+    pub owner: String,
+    pub age: Duration,
+}
+
+impl ObservedScratch {
+    pub fn is_scratch(database: &str) -> bool {
+        database.starts_with(SCRATCH_PREFIX)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
     None,
-    DropDatabase { id: DatabaseId, name: String },
-    DropUsers { id: DatabaseId },
+    DropDatabase {
+        id: DatabaseId,
+        name: String,
+    },
+    DropUsers {
+        id: DatabaseId,
+    },
     SyncBouncer,
+    /// A verification's scratch copy no verification is using (its worker died).
+    DropScratch {
+        name: String,
+    },
+    /// A role renamed away at a deletion (`berth-gone-…`) because it still had privileges in
+    /// a database closed to connections: dropped once nothing holds it.
+    DropGoneRole {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +148,12 @@ pub fn host_findings(
                 ),
                 repair: Repair::DropUsers { id },
             });
+        } else if role.comment.starts_with(GONE_MARKER) {
+            out.push(Finding {
+                resource: host.to_string(),
+                what: format!("role {:?} renamed away at a deletion is still on the host", role.name),
+                repair: Repair::DropGoneRole { name: role.name.clone() },
+            });
         } else if let Some(id) = marked_id(&role.comment, USER_MARKER) {
             if !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
                 // Dropping it takes the owner's session inside the tenant database (to hand
@@ -160,6 +200,23 @@ pub fn host_findings(
                 repair: Repair::None,
             });
         }
+    }
+    // Scratch copies: while a backup or verification of its database is pending or running
+    // the copy may be in use; otherwise it is a leftover of a worker that died mid-way.
+    for scratch in observed.scratch.iter().filter(|s| s.age >= grace) {
+        let owner = observed.roles.iter().find(|r| r.name == scratch.owner);
+        let id = owner.and_then(|r| marked_id(&r.comment, DATABASE_MARKER));
+        if id.is_some_and(|id| by_id.get(&id).is_some_and(|d| d.verifying)) {
+            continue;
+        }
+        out.push(Finding {
+            resource: id.map_or_else(|| host.to_string(), |id| id.to_string()),
+            what: format!(
+                "verification copy {:?} of {:?} is left over from a verification that ended without it",
+                scratch.name, scratch.owner
+            ),
+            repair: Repair::DropScratch { name: scratch.name.clone() },
+        });
     }
     // PgBouncer: pools of settled databases only (a job in flight syncs its own).
     let mine: Vec<&IntentDatabase> = intent.iter().filter(|d| d.host_id == host).collect();
@@ -228,7 +285,14 @@ mod tests {
     const GRACE: Duration = Duration::from_secs(60);
 
     fn db(host: HostId, name: &str, state: &str) -> IntentDatabase {
-        IntentDatabase { id: DatabaseId::new(), host_id: host, name: name.into(), state: state.into(), busy: false }
+        IntentDatabase {
+            id: DatabaseId::new(),
+            host_id: host,
+            name: name.into(),
+            state: state.into(),
+            busy: false,
+            verifying: false,
+        }
     }
 
     #[test]
@@ -251,7 +315,39 @@ mod tests {
             databases: dbs.iter().map(|d| d.name.clone()).chain(["postgres".into()]).collect(),
             served: dbs.iter().map(|d| d.name.clone()).collect(),
             files_stale: None,
+            scratch: vec![],
         }
+    }
+
+    #[test]
+    fn leftover_verification_copies_are_dropped_unless_a_verification_is_under_way() {
+        let host = HostId::new();
+        let (idle, mut busy) = (db(host, "idle", "running"), db(host, "busy", "running"));
+        busy.verifying = true;
+        let dbs = vec![idle.clone(), busy.clone()];
+        let mut observed = healthy(&dbs);
+        let copy = |name: &str, owner: &str, age| ObservedScratch { name: name.into(), owner: owner.into(), age };
+        observed.scratch = vec![
+            copy("berth-verify-aaaa", "idle", OLD),
+            copy("berth-verify-bbbb", "busy", OLD),
+            copy("berth-verify-cccc", "idle", Duration::from_secs(1)),
+        ];
+        let found = host_findings(host, &dbs, &[], &observed, GRACE);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].resource, idle.id.to_string());
+        assert_eq!(found[0].repair, Repair::DropScratch { name: "berth-verify-aaaa".into() });
+    }
+
+    #[test]
+    fn roles_renamed_away_at_a_deletion_are_dropped_after_the_grace() {
+        let host = HostId::new();
+        let mut observed = healthy(&[]);
+        let marker = format!("berth:gone:{}", hostctl::host::marker(DatabaseId::new()));
+        observed.roles.push(role("berth-gone-0123456789abcdef", marker.clone(), OLD));
+        observed.roles.push(role("berth-gone-fedcba9876543210", marker, Duration::from_secs(1)));
+        let found = host_findings(host, &[], &[], &observed, GRACE);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].repair, Repair::DropGoneRole { name: "berth-gone-0123456789abcdef".into() });
     }
 
     #[test]

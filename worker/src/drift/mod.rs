@@ -177,8 +177,16 @@ impl Reconciler {
             let age = self.seen.age(format!("role:{host}:{name}:{comment}"));
             roles.push(ObservedRole { name, comment, owns: r.get(2), age });
         }
-        let databases =
-            client.query("select datname::text from pg_database", &[]).await?.iter().map(|r| r.get(0)).collect();
+        let mut databases = Vec::new();
+        let mut scratch = Vec::new();
+        for r in client.query("select datname::text, pg_get_userbyid(datdba)::text from pg_database", &[]).await? {
+            let (name, owner): (String, String) = (r.get(0), r.get(1));
+            if ObservedScratch::is_scratch(&name) {
+                let age = self.seen.age(format!("scratch:{host}:{name}"));
+                scratch.push(ObservedScratch { name: name.clone(), owner, age });
+            }
+            databases.push(name);
+        }
         let served = {
             let admin = conn.admin().await?;
             hostctl::host::served_databases(&admin).await?.into_iter().filter(|n| n != "pgbouncer").collect()
@@ -187,7 +195,7 @@ impl Reconciler {
         // how pools reach PostgreSQL, the old files would cut every tenant off.
         let stale = conn.stale_bouncer_files(&self.store, &self.plans).await?;
         let files_stale = (!stale.is_empty()).then(|| (self.seen.age(format!("bouncer:{host}")), stale));
-        Ok(ObservedHost { roles, databases, served, files_stale })
+        Ok(ObservedHost { roles, databases, served, files_stale, scratch })
     }
 
     /// Carries out a repair; what happened, for the incident.
@@ -204,6 +212,17 @@ impl Reconciler {
             },
             Repair::DropUsers { id } => conn.drop_user_roles_of(*id).await,
             Repair::SyncBouncer => conn.sync_bouncer(&self.store, &self.plans).await,
+            Repair::DropScratch { name } => conn.drop_scratch(name).await,
+            Repair::DropGoneRole { name } => match conn.drop_gone_role(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(closed)) => {
+                    return Some(Err(format!(
+                        "it still has privileges in {closed:?}, which accept no connections (stopped): it goes \
+                         once they start"
+                    )))
+                }
+                Err(e) => Err(e),
+            },
         };
         Some(outcome.map_err(|e| e.to_string()))
     }
