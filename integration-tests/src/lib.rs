@@ -1,10 +1,11 @@
 //! Helpers for end-to-end tests: typed calls to the API of the shared in-process platform
 //! (`ops::harness`), and real clients connecting through PgBouncer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub use ops::harness::wait::{eventually, eventually_blocking, eventually_every, Check};
 pub use ops::harness::{self, Harness};
 
 pub mod data;
@@ -136,31 +137,31 @@ impl Api {
 
     /// Polls the database until it reaches `state` (or 404 for "deleted"), with a deadline.
     pub async fn wait_state(&self, id: &str, state: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        eventually(&format!("database {id} to reach {state}"), Duration::from_secs(60), || async {
             let r = self.get(&format!("/databases/{id}")).await;
             let now = if r.status == 404 { "deleted" } else { r.data()["state"].as_str().unwrap_or("?") };
             if now == state {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.body))
             }
-            assert!(Instant::now() < deadline, "database {id} did not reach {state}; last: {} {}", r.status, r.body);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// Polls an operation until it finishes; returns it.
     pub async fn wait_operation(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        eventually(&format!("operation {id} to finish"), Duration::from_secs(60), || async {
             let r = self.get(&format!("/operations/{id}")).await;
             r.expect(200);
             let state = r.data()["state"].as_str().unwrap_or("");
             if state == "succeeded" || state == "failed" {
-                return r.data().clone();
+                Ok(r.data().clone())
+            } else {
+                Err(r.body.to_string())
             }
-            assert!(Instant::now() < deadline, "operation {id} did not finish: {}", r.body);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -253,16 +254,16 @@ impl Api {
     /// Polls an activity listing until `pred` holds of its entries, with a deadline: activity
     /// is listed once the audit consumer has numbered it, milliseconds after the write.
     pub async fn wait_activity(&self, path: &str, pred: impl Fn(&[Value]) -> bool) -> Resp {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(&format!("activity at {path} to match"), Duration::from_secs(30), || async {
             let r = self.get(path).await;
             r.expect(200);
             if pred(r.body["data"].as_array().map(Vec::as_slice).unwrap_or_default()) {
-                return r;
+                Ok(r)
+            } else {
+                Err(r.body.to_string())
             }
-            assert!(Instant::now() < deadline, "activity at {path} never matched; last: {}", r.body);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -290,22 +291,6 @@ pub async fn fresh_control_store(label: &str) -> (eventstore::Store, String) {
     let store = eventstore::Store::connect(&url, 4).expect("URL parses").with_keyring(app().keyring.clone());
     store.migrate().await.expect("migrations apply");
     (store, url)
-}
-
-/// Polls `check` until it returns `Some`, with a deadline.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The error a login attempt got, as the client sees it (the server's message if it sent one).
@@ -340,15 +325,16 @@ pub fn tcp_dsn(user: &str, password: &str, dbname: &str) -> String {
 
 /// Waits (with a deadline) until `url` logs in and answers a query.
 pub async fn wait_login(url: &str) -> tokio_postgres::Client {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(&format!("{url} to log in and answer a query"), Duration::from_secs(20), || async {
         match connect(url).await {
-            Ok(c) if c.simple_query("select 1").await.is_ok() => return c,
-            Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
-            Ok(_) => panic!("{url} connected but cannot query"),
-            Err(e) => panic!("{url} never logged in: {}", error_text(&e)),
+            Ok(c) => match c.simple_query("select 1").await {
+                Ok(_) => Ok(c),
+                Err(e) => Err(format!("connected but cannot query: {}", error_text(&e))),
+            },
+            Err(e) => Err(format!("never logged in: {}", error_text(&e))),
         }
-    }
+    })
+    .await
 }
 
 impl Api {
@@ -386,20 +372,16 @@ pub async fn connect_from(source: std::net::IpAddr, url: &str) -> Result<tokio_p
 /// returns the last refusal's message, if any.
 pub async fn wait_source(source: &str, url: &str, admitted: bool) -> Option<String> {
     let ip: std::net::IpAddr = source.parse().expect("an IP address");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("login from {source} to be {}", if admitted { "admitted" } else { "refused" });
+    eventually(&what, Duration::from_secs(20), || async {
         let got = connect_from(ip, url).await;
         if got.is_ok() == admitted {
-            return got.err();
+            Ok(got.err())
+        } else {
+            Err(format!("{:?}", got.err()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "login from {source} never became {}: {:?}",
-            if admitted { "admitted" } else { "refused" },
-            got.err()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await
 }
 
 /// Starts another API process (in this test's runtime) on the shared platform's control

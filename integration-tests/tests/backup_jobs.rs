@@ -2,7 +2,7 @@
 //! worker "dies", which object store a job writes to (the filesystem, or a real S3-protocol
 //! server), and what time the scheduler thinks it is. Its own test binary: its own clusters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use domain::{
@@ -12,6 +12,7 @@ use domain::{
 use eventstore::{Extra, Metadata, Store};
 use hostctl::objects::ObjectStoreConfig;
 use integration_tests::data::{fill_varied, fingerprint};
+use integration_tests::eventually_every;
 use ops::local::s3::S3Server;
 use ops::local::testing;
 use sha2::{Digest, Sha256};
@@ -166,12 +167,18 @@ async fn a_backup_killed_midway_leaves_no_complete_object_and_its_retry_leaves_e
         let runner = runner.clone();
         async move { runner.run_steps(&Job::Backup { backup_id: id }, 1, None).await }
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tmp_bytes(&objects) <= tmp_before {
-        assert!(!attempt.is_finished(), "the backup finished before it could be killed: {:?}", attempt.await);
-        assert!(Instant::now() < deadline, "the backup never started writing");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Whether it started writing (true) or finished first (false); looked at often, to
+    // catch it mid-upload.
+    let (within, every) = (Duration::from_secs(120), Duration::from_millis(5));
+    let writing = eventually_every("the backup to start writing", within, every, || async {
+        if tmp_bytes(&objects) > tmp_before {
+            Some(true)
+        } else {
+            attempt.is_finished().then_some(false)
+        }
+    })
+    .await;
+    assert!(writing, "the backup finished before it could be killed: {:?}", attempt.await);
     // The worker dies here: every future of the attempt is dropped mid-upload.
     attempt.abort();
     let _ = attempt.await;

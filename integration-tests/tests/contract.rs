@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use integration_tests::eventually;
 use serde_json::{json, Value};
 
 const SCHEMATHESIS: &str = "4.32";
@@ -95,15 +96,15 @@ async fn seed(c: &Client, h: &ops::harness::Harness) -> (String, String) {
     let (status, created) = c.call(reqwest::Method::POST, "/databases", Some(json!({"name": "contract-seed"}))).await;
     assert!(status == 201 || status == 202, "{created}");
     let id = created["data"]["id"].as_str().expect("id").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually("the seeded database to run", Duration::from_secs(60), || async {
         let (_, db) = c.call(reqwest::Method::GET, &format!("/databases/{id}"), None).await;
         if db["data"]["state"] == "running" {
-            break;
+            Ok(())
+        } else {
+            Err(db.to_string())
         }
-        assert!(Instant::now() < deadline, "the seeded database never ran: {db}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let (status, body) = c.call(reqwest::Method::POST, &format!("/databases/{id}/backups"), Some(json!({}))).await;
     assert_eq!(status, 202, "{body}");
     let sessions = api::session::Sessions::new(&h.keyring.hash_key, chrono::Duration::hours(2));

@@ -1,10 +1,11 @@
 //! Provisioning jobs driven step by step, without the platform's own workers running, so a
 //! test decides exactly where a "killed" worker stops. Its own test binary: its own clusters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::{AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId, PlatformRole};
 use eventstore::{Extra, Metadata, Store};
+use integration_tests::eventually;
 use ops::local::testing;
 use tokio::sync::OnceCell;
 use worker::jobs::{Job, Runner, DELETE_STEPS, PROVISION_STEPS};
@@ -184,15 +185,15 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
     // A host that never answers: no waiting for it to come back.
     config.host_wait = Duration::ZERO;
     let running = tokio::spawn(worker::run(store.clone(), config, rx));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let op_row = loop {
+    let op_row = eventually("the job to fail", Duration::from_secs(60), || async {
         let (row, _) = store.operation(op).await.expect("op");
         if row.state == "failed" {
-            break row;
+            Ok(row)
+        } else {
+            Err(format!("{row:?}"))
         }
-        assert!(Instant::now() < deadline, "the job did not fail in time: {row:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(op_row.attempts, 3);
     // Users get a clear, stable message; the cause (naming the host) is for operators.
     assert_eq!(
@@ -203,15 +204,11 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
     assert_eq!(store.database(id).await.expect("db").state, "failed");
     // The incident is opened after the failure is recorded (and after the leftovers on the
     // host were looked for): wait for it, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let incidents = loop {
+    let incidents = eventually("a provisioning_failed incident", Duration::from_secs(30), || async {
         let open = store.open_incidents("provisioning_failed", &id.to_string()).await.expect("incidents");
-        if !open.is_empty() {
-            break open;
-        }
-        assert!(Instant::now() < deadline, "no provisioning_failed incident was opened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (!open.is_empty()).then_some(open)
+    })
+    .await;
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].1, 1, "opened once, not once per attempt");
     let client = tokio_postgres::connect(&f.url, tokio_postgres::NoTls).await.expect("control plane");

@@ -6,11 +6,11 @@
 
 use std::{
     collections::HashMap,
-    future::Future,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use integration_tests::eventually;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, Semaphore};
 use uuid::Uuid;
@@ -108,22 +108,6 @@ fn init_tracing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-}
-
-/// Polls `check` until it holds; panics after `timeout`.
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn depth_is(queue: &Queue<TestJob>, n: i64) -> bool {

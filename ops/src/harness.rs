@@ -12,6 +12,9 @@ use eventstore::Store;
 use crate::local::testing::{self, TestPlatform};
 use crate::platform::{control_database, open_store, register_local_host, Services};
 
+pub mod wait;
+pub use wait::{eventually, eventually_blocking, eventually_every};
+
 pub struct Harness {
     pub platform: &'static TestPlatform,
     pub api_url: String,

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ops::harness::wait::{eventually, eventually_blocking, eventually_every};
+
 struct Up {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -56,15 +58,10 @@ impl Up {
     fn interrupt_and_wait(mut self) {
         let pid = self.child.id() as i32;
         Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "berth up exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "berth up did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let status = eventually_blocking("berth up to stop on SIGINT", Duration::from_secs(60), || {
+            self.child.try_wait().expect("wait")
+        });
+        assert!(status.success(), "berth up exited with {status}");
     }
 }
 
@@ -123,8 +120,7 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         .expect("backup answers");
     let backup: serde_json::Value = r.json().await.expect("json");
     let backup_id = backup["data"]["id"].as_str().unwrap_or_else(|| panic!("{backup}")).to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually("the backup to succeed", Duration::from_secs(60), || async {
         let b: serde_json::Value = http
             .get(format!("{api}/api/v1/databases/{db_id}/backups/{backup_id}"))
             .bearer_auth(&key)
@@ -134,19 +130,19 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
             .json()
             .await
             .expect("json");
+        assert!(b["data"]["state"] != "failed", "backup: {b}");
         if b["data"]["state"] == "succeeded" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("backup: {b}"))
         }
-        assert!(Instant::now() < deadline && b["data"]["state"] != "failed", "backup: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     tokio::task::block_in_place(|| up.interrupt_and_wait());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while servers_under(&dir) > 0 {
-        assert!(Instant::now() < deadline, "servers still running after berth up stopped");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_blocking("the servers to stop after berth up stopped", Duration::from_secs(20), || {
+        servers_under(&dir) == 0
+    });
 
     // A host set up by an older Berth: its pools reach PostgreSQL over TCP, which today's
     // pg_hba.conf refuses to tenant roles (every tenant was cut off after such an upgrade).
@@ -170,11 +166,9 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     std::fs::write(&leftover, b"half a dump").expect("leftover temporary file");
     let again = Up::start(&dir);
     let lines = tokio::task::block_in_place(|| again.until_api());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while leftover.exists() {
-        assert!(Instant::now() < deadline, "berth up kept the dead attempt's temporary file");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually_blocking("berth up to remove the dead attempt's temporary file", Duration::from_secs(20), || {
+        !leftover.exists()
+    });
     assert!(value(&lines, "admin api key: ").is_none(), "the key is printed only the first time: {lines:?}");
     let api = value(&lines, "api: ").expect("api line");
     let list: serde_json::Value = http
@@ -188,11 +182,9 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         .expect("json");
     assert_eq!(list["data"][0]["name"], "shop", "{list}");
     // The old connection string works at once (within seconds of the API line).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !psql("select 1").status.success() {
-        assert!(Instant::now() < deadline, "the old connection string does not work after the upgrade");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_blocking("the old connection string to work after the upgrade", Duration::from_secs(10), || {
+        psql("select 1").status.success()
+    });
     let out = psql("select count(*) from orders");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
@@ -232,8 +224,7 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
 }
 
 async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(&format!("database {id} to run"), Duration::from_secs(60), || async {
         let v: serde_json::Value = http
             .get(format!("{api}/api/v1/databases/{id}"))
             .bearer_auth(key)
@@ -244,11 +235,12 @@ async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
             .await
             .expect("json");
         if v["data"]["state"] == "running" {
-            return;
+            Ok(())
+        } else {
+            Err(format!("not running: {v}"))
         }
-        assert!(Instant::now() < deadline, "not running: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The first line of a pid file.
@@ -263,16 +255,13 @@ fn kill_9(pid: u32) {
 }
 
 /// Polls `check` until it is true; how long it took.
-async fn back_within<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+async fn back_within<F, Fut>(what: &str, limit: Duration, check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what} did not come back within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_every(&format!("{what} to come back"), limit, Duration::from_millis(100), check).await;
     started.elapsed()
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ops::harness::wait::eventually;
 use serde_json::Value;
 
 struct Up(Child);
@@ -64,15 +65,15 @@ fn start(dir: &Path) -> (Up, String, Option<String>) {
 }
 
 async fn poll(http: &reqwest::Client, url: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    eventually(&format!("{url} to get there"), Duration::from_secs(90), || async {
         let v: Value = http.get(url).bearer_auth(key).send().await.expect("get").json().await.expect("json");
         if done(&v["data"]) {
-            return v["data"].clone();
+            Ok(v["data"].clone())
+        } else {
+            Err(v.to_string())
         }
-        assert!(Instant::now() < deadline, "{url} never got there: {v}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Every path under `root` (itself included), not following symlinks.

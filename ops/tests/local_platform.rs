@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ops::harness::wait::eventually_blocking;
 use ops::local::{testing, LocalHost, LocalHostOptions};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -183,10 +184,12 @@ fn servers_die_when_the_test_binary_is_killed() {
     let pids = pids.expect("helper reported its server pids");
     assert!(pids.len() > 3, "postmasters have children: {pids:?}");
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
-    assert!(left.is_empty(), "processes outlived the killed test binary: {left:?}");
+    eventually_blocking("the servers to die with the killed test binary", Duration::from_secs(10), || {
+        let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("processes outlived the killed test binary: {left:?}"))
+        }
+    });
 }

@@ -2,10 +2,11 @@
 //! both started here and ended when the `Browser` drops.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use integration_tests::eventually_every;
 use serde_json::{json, Value};
 
 pub struct Browser {
@@ -17,6 +18,9 @@ pub struct Browser {
 
 /// How long one wait for the page may take (provisioning and backups included).
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// How often a wait on the browser looks again.
+const RETRY: Duration = Duration::from_millis(100);
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -48,18 +52,13 @@ impl Browser {
             }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
-            match ClientBuilder::new(connector.clone())
+        let client = eventually_every("chromedriver to answer", Duration::from_secs(30), RETRY, || async {
+            ClientBuilder::new(connector.clone())
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => panic!("chromedriver never answered: {e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
+        })
+        .await;
         Self { client, base: base.to_owned(), driver, _profile: profile }
     }
 
@@ -87,35 +86,29 @@ impl Browser {
 
     /// Clicks `css`, finding it again if the page re-rendered it meanwhile.
     pub async fn click(&self, css: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        eventually_every(&format!("a click on {css}"), WAIT, RETRY, || async {
             match self.find(css).await.click().await {
-                Ok(()) => return,
-                Err(e) if Instant::now() < deadline && stale(&e) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(e) => panic!("clicking {css}: {e}"),
+                Err(e) if !stale(&e) => panic!("clicking {css}: {e}"),
+                done => done,
             }
-        }
+        })
+        .await
     }
 
     /// Replaces the text of input `css`, finding it again if the page re-rendered it.
     pub async fn type_in(&self, css: &str, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        eventually_every(&format!("typing into {css}"), WAIT, RETRY, || async {
             let el = self.find(css).await;
             let done = match el.clear().await {
                 Ok(()) => el.send_keys(text).await,
                 Err(e) => Err(e),
             };
             match done {
-                Ok(()) => return,
-                Err(e) if Instant::now() < deadline && stale(&e) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
-                }
-                Err(e) => panic!("typing into {css}: {e}"),
+                Err(e) if !stale(&e) => panic!("typing into {css}: {e}"),
+                done => done,
             }
-        }
+        })
+        .await
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -128,14 +121,7 @@ impl Browser {
 
     /// Waits until `script` returns true, with a deadline.
     pub async fn until(&self, what: &str, script: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.eval(script).await == Value::Bool(true) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_every(what, WAIT, RETRY, || async { self.eval(script).await == Value::Bool(true) }).await
     }
 
     pub async fn sign_in(&self, key: &str) {

@@ -1,9 +1,9 @@
 //! API keys, sharing, plans and quotas.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::Plan;
-use integration_tests::{app, unique_name, Api};
+use integration_tests::{app, eventually_every, unique_name, Api};
 use serde_json::json;
 
 #[tokio::test]
@@ -46,14 +46,11 @@ async fn last_used_at_is_kept_without_a_write_per_request() {
     };
     assert!(entry(&api.get("/api-keys").await.body)["last_used_at"].is_null());
     Api::new(Some(&key)).get("/databases").await.expect(200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if entry(&api.get("/api-keys").await.body)["last_used_at"].is_string() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "last_used_at was never recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let every = Duration::from_millis(100);
+    eventually_every("last_used_at to be recorded", Duration::from_secs(15), every, || async {
+        entry(&api.get("/api-keys").await.body)["last_used_at"].is_string()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -220,29 +217,29 @@ async fn an_account_over_its_storage_quota_cannot_create_databases() {
              from generate_series(1, 14000) g",
         )
         .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let every = Duration::from_millis(200);
+    eventually_every("usage to be measured past the quota", Duration::from_secs(30), every, || async {
         let used = api.get("/me").await.data()["usage"]["storage_mb"].as_f64().unwrap_or(0.0);
         if used >= 24.0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{used} MB"))
         }
-        assert!(Instant::now() < deadline, "usage never measured past the quota: {used} MB");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     api.create_database(&unique_name("more")).await.expect_error(403, "QUOTA_EXCEEDED");
     // The database is locked, so space is freed by deleting it.
     let id = db["id"].as_str().expect("id");
     let r = api.delete(&format!("/databases/{id}")).await;
     assert!(r.status == 200 || r.status == 202, "{} {}", r.status, r.body);
     api.wait_state(id, "deleted").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually_every("a create under the quota after freeing space", Duration::from_secs(30), every, || async {
         let r = api.create_database(&unique_name("after")).await;
         if r.status == 201 || r.status == 202 {
-            break;
+            return Ok(());
         }
         assert_eq!(r.code(), "QUOTA_EXCEEDED");
-        assert!(Instant::now() < deadline, "still over quota after freeing space");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Err(r.body.to_string())
+    })
+    .await;
 }

@@ -1,8 +1,8 @@
 //! IP allowlists, enforced at PgBouncer: logins from distinct loopback sources.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use integration_tests::{connect_from, unique_name, wait_source, Api};
+use integration_tests::{connect_from, eventually, unique_name, wait_source, Api};
 use serde_json::json;
 
 fn ip(s: &str) -> std::net::IpAddr {
@@ -65,15 +65,15 @@ async fn an_expiring_rule_admits_before_and_refuses_after() {
     wait_source("127.0.0.3", url, false).await;
     assert!(chrono::Utc::now() >= expires_at, "refused only once the rule expired ({expires_at})");
     connect_from(ip("127.0.0.2"), url).await.expect("the permanent rule still admits");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("the expired rule to leave the list", Duration::from_secs(20), || async {
         let list = api.get(&path).await;
         if list.data().as_array().expect("list").len() == 1 {
-            break;
+            Ok(())
+        } else {
+            Err(list.body.to_string())
         }
-        assert!(Instant::now() < deadline, "the expired rule is still listed: {}", list.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let expired =
         api.wait_activity(&format!("/activity?action=allowlist.expire&database_id={id}"), |e| !e.is_empty()).await;
     let entries = expired.body["data"].as_array().expect("array");

@@ -5,23 +5,22 @@
 use std::time::{Duration, Instant};
 
 use integration_tests::data::{fill_varied, fingerprint};
-use integration_tests::{connect, unique_name, Api};
+use integration_tests::{connect, eventually, unique_name, Api};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 async fn wait_backup(api: &Api, db: &str, backup: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    eventually(&format!("backup {backup} to reach {want}"), Duration::from_secs(120), || async {
         let r = api.get(&format!("/databases/{db}/backups/{backup}")).await;
         r.expect(200);
         let state = r.data()["state"].as_str().unwrap_or("").to_owned();
         if state == want {
-            return r.data().clone();
+            return Ok(r.data().clone());
         }
         assert!(state != "failed" || want == "failed", "backup failed: {}", r.body);
-        assert!(Instant::now() < deadline, "backup {backup} did not reach {want}: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(r.body.to_string())
+    })
+    .await
 }
 
 async fn backed_up(api: &Api, db: &str) -> Value {
@@ -204,11 +203,7 @@ async fn deleting_a_backup_removes_it_from_the_list_and_the_store() {
     api.get(&format!("/databases/{db}/backups/{id}")).await.expect_error(404, "NOT_FOUND");
     let list = api.get(&format!("/databases/{db}/backups")).await;
     assert_eq!(list.data().as_array().map(Vec::len), Some(0), "{}", list.body);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while path.exists() {
-        assert!(Instant::now() < deadline, "the object was not removed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the object to be removed", Duration::from_secs(30), || async { !path.exists() }).await;
     let activity =
         api.wait_activity(&format!("/databases/{db}/activity?action=backup.delete"), |e| !e.is_empty()).await;
     assert_eq!(activity.data().as_array().map(Vec::len), Some(1), "{}", activity.body);

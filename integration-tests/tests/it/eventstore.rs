@@ -1,9 +1,9 @@
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventstore::consumer::{ConsumerOptions, Handler};
 use eventstore::{AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError};
-use integration_tests::{app, connect};
+use integration_tests::{app, connect, eventually_every};
 
 fn event(n: i64) -> NewEvent {
     NewEvent {
@@ -289,11 +289,7 @@ async fn an_event_committed_late_with_an_early_position_is_still_delivered() {
 }
 
 async fn wait_until(cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "condition not met in time");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_every("the condition", Duration::from_secs(20), Duration::from_millis(10), || async { cond() }).await
 }
 
 /// An append tells waiters of the same process (through any clone of the store) by the time

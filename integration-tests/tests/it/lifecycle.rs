@@ -1,6 +1,6 @@
 //! Stop, start, restart: checked on PgBouncer and PostgreSQL, as a client sees them.
 
-use integration_tests::{connect, direct_dsn, error_text, login_error, unique_name, wait_login, Api};
+use integration_tests::{connect, direct_dsn, error_text, eventually, login_error, unique_name, wait_login, Api};
 use serde_json::json;
 
 #[tokio::test]
@@ -122,11 +122,10 @@ async fn postgres_refuses_the_session_past_the_role_connection_limit() {
     assert!(refused.contains("too many connections for role"), "session {} refused: {refused}", limit + 1);
     drop(sessions.pop());
     // A slot is free again once PostgreSQL has seen the session end.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while connect(&dsn).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "a freed slot is usable again");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("a freed slot to be usable again", std::time::Duration::from_secs(10), || async {
+        connect(&dsn).await.map(drop).map_err(|e| error_text(&e))
+    })
+    .await;
 }
 
 #[tokio::test]
