@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-pub use ops::harness::wait::{eventually, eventually_blocking, eventually_every, Check};
+pub use ops::harness::wait::{consistently, eventually, eventually_blocking, eventually_every, Check};
 pub use ops::harness::{self, Harness};
 
 pub mod data;

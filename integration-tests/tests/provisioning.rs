@@ -347,8 +347,14 @@ async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
     store.execute::<Allowlist>(&stream, &add, &Metadata::default(), &[]).await.expect("store").expect("decided");
     // No workers run in this binary: the expiry job queued for this rule never runs.
     assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 1);
+    let expires_at = now + chrono::Duration::milliseconds(300);
+    let swept = eventually("the sweeper to expire the rule", Duration::from_secs(10), || async {
+        let n = worker::access::sweep_expired(&store).await.expect("sweeps");
+        (n > 0).then_some(n)
+    })
+    .await;
+    assert!(chrono::Utc::now() >= expires_at, "swept only once the rule expired ({expires_at})");
+    assert_eq!(swept, 1);
     assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "expired once");
     assert!(store.allowlist(id).await.expect("rules").is_empty());
     let events = store.read_stream(&stream).await.expect("events");

@@ -414,7 +414,8 @@ async fn the_worker_recovers_from_a_database_restart() {
 
     cluster.stop().expect("stop");
     // Outlast the pool's 10 s acquire timeout (shorter outages just delay queries), so that
-    // the worker's fetch fails and the worker is replaced.
+    // the worker's fetch fails and the worker is replaced. The outage's length is the
+    // scenario, not a wait for something to happen: the assertions follow the restart.
     tokio::time::sleep(Duration::from_secs(12)).await;
     // Same directory: same data and, while it is free, the same port.
     let cluster = PgCluster::start(&dir, &ClusterOptions::for_tests()).await.expect("restart");

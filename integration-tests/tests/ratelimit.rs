@@ -38,6 +38,7 @@ async fn budgets_refuse_with_429_and_retry_after_then_refill() {
     assert_eq!(raw.status().as_u16(), 429);
     let wait: u64 = raw.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!((1..=3).contains(&wait), "retry-after {wait}");
+    // The pause is what is tested: after exactly `retry-after`, not on a later retry.
     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     api.get("/databases").await.expect(200);
 }

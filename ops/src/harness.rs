@@ -13,7 +13,7 @@ use crate::local::testing::{self, TestPlatform};
 use crate::platform::{control_database, open_store, register_local_host, Services};
 
 pub mod wait;
-pub use wait::{eventually, eventually_blocking, eventually_every};
+pub use wait::{consistently, eventually, eventually_blocking, eventually_every};
 
 pub struct Harness {
     pub platform: &'static TestPlatform,

@@ -1,8 +1,6 @@
 //! What each role sees: people added on the page, then a viewer (no credentials, no write
 //! buttons) and a developer (credentials and backups, no lifecycle).
 
-use std::time::Duration;
-
 use integration_tests::Api;
 use serde_json::json;
 
@@ -36,8 +34,14 @@ pub async fn viewer_sees_no_secrets(b: &Browser, owner: &Api, viewer_key: &str, 
         conn.split_once("://").and_then(|(_, r)| r.split_once('@')).and_then(|(u, _)| u.split_once(':')).expect("pw").1;
     for tab in ["", "/network", "/users", "/collaborators", "/backups", "/activity", "/metrics", "/schema"] {
         b.route(&format!("#/databases/{id}{tab}")).await;
-        b.find(&format!("[data-test=tab-{}]", if tab.is_empty() { "overview" } else { &tab[1..] })).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let section = format!("[data-test=tab-{}]", if tab.is_empty() { "overview" } else { &tab[1..] });
+        b.find(&section).await;
+        // A tab renders its content once, when what it shows has loaded.
+        b.until(
+            &format!("the {tab:?} tab rendered"),
+            &format!("return document.querySelector({})?.childElementCount > 0;", json!(section)),
+        )
+        .await;
         let buttons = b.count("main button, main form, main [data-test=reveal]").await;
         assert_eq!(buttons, 0, "no write buttons for a viewer on {tab:?}");
         let html = b.client.source().await.expect("source");

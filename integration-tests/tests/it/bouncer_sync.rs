@@ -22,6 +22,9 @@ async fn syncs_asked_for_together_share_renders() {
             tokio::spawn(async move { host.sync_bouncer_reporting(&store, &plans).await })
         })
         .collect();
+    // Not a wait on a condition: the requests line up in this process, behind a mutex, with
+    // no connection, so nothing outside `hostctl::sync` sees them queued. Too short a pause can
+    // only make the assertion fail (a late request renders again), never pass wrongly.
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(lock);
     let mut rendered = 0;

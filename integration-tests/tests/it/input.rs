@@ -113,6 +113,8 @@ async fn a_client_still_sending_an_oversized_body_reads_the_413() {
     );
     conn.write_all(head.as_bytes()).await.expect("sends the head");
     conn.write_all(&body[..64 * 1024]).await.expect("sends the start");
+    // The stall is the scenario, not a wait for a condition: the server reads (drains) the
+    // rest before it answers, so nothing reaches the client that says it has decided.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     conn.write_all(&body[64 * 1024..]).await.expect("the server still reads the body");
     let mut answer = Vec::new();

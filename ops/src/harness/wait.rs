@@ -1,5 +1,6 @@
 //! Waiting on a condition with a deadline, for every test and test helper of the workspace
 //! (the integration tests re-export it): poll, never a fixed sleep before an assertion.
+//! [`consistently`] is the other half, for what must not happen.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -89,3 +90,21 @@ pub fn eventually_blocking<C: Check>(what: &str, timeout: Duration, mut check: i
     }
 }
 
+/// Checks `check` every [`POLL`] for all of `window`, and panics with `what` the first time
+/// it fails: for what must *not* happen where nothing observable says it can no longer
+/// happen (an incident a background task might still open, say). Not a pause before one
+/// look: the condition holds throughout.
+pub async fn consistently<F, Fut>(what: &str, window: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let until = Instant::now() + window;
+    loop {
+        assert!(check().await, "{what} stopped holding within {window:?}");
+        if Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
