@@ -73,6 +73,21 @@ pub fn methods_of(template: &str) -> Vec<String> {
 
 pub const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
+/// The route table: every route `configure_routes` serves (those of `with_routes!`), as
+/// (method in upper case, path template as documented, e.g. `/api/v1/databases/{id}`). Read
+/// from the document, which lists exactly these plus `/metrics` (served only where the
+/// deployment binds it, and not by `configure_routes`).
+pub fn route_table() -> Vec<(String, String)> {
+    let Some(paths) = document()["paths"].as_object() else { return vec![] };
+    paths
+        .iter()
+        .filter(|(path, _)| path.as_str() != "/metrics")
+        .flat_map(|(path, item)| {
+            METHODS.iter().filter(|m| item.get(**m).is_some()).map(|m| (m.to_uppercase(), path.clone()))
+        })
+        .collect()
+}
+
 /// Probes: no budget, no store (but `readyz`, which reports on it).
 const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
