@@ -17,5 +17,5 @@ pub mod sync;
 pub mod tenant;
 pub mod users;
 
-pub use host::{HostConn, HostError, Hosts, RoleLimits};
+pub use host::{HostConn, HostCredentials, HostError, Hosts, RoleLimits};
 pub use tenant::{TenantConn, TenantLogin};

@@ -99,7 +99,7 @@ impl Runner {
             return Ok(());
         }
         drop(naming);
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         // The tenant's own role takes the snapshot, the checksums and the dump: all of it
         // runs inside the tenant's database (see hostctl::tenant).
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
@@ -205,7 +205,7 @@ impl Runner {
         let dropped = async {
             let backup = self.store.backup(id).await.map_err(store_err)?;
             let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-            let host = self.hosts.get(&self.store, db.host_id).await?;
+            let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
             host.drop_scratch(&scratch_name(id)).await.map_err(JobError::from)
         };
         if let Err(e) = dropped.await {
@@ -228,7 +228,7 @@ impl Runner {
             return Err(JobError::Abort("the backup has no object to verify".into()));
         };
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let scratch = scratch_name(id);
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
@@ -292,7 +292,7 @@ impl Runner {
             }
             DatabaseSource::Branch { database_id } => {
                 let from = self.store.database(*database_id).await.map_err(store_err)?;
-                if from.host_id != host.row.id {
+                if from.host_id != host.spec.id {
                     return Err(JobError::Abort("branching across hosts is not supported yet".into()));
                 }
                 // A source deleted or stopped since the branch was asked for cannot be read:

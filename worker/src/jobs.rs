@@ -12,6 +12,7 @@ use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::hosts::TenantHostError;
 use crate::queue::{Attempt, Handler, JobError};
 use hostctl::{HostError, Hosts, RoleLimits};
 
@@ -216,9 +217,20 @@ impl Default for JobLimits {
 
 impl From<HostError> for JobError {
     fn from(e: HostError) -> Self {
+        if e.is_permanent() {
+            JobError::Abort(e.to_string())
+        } else {
+            JobError::Retry(e.to_string())
+        }
+    }
+}
+
+impl From<TenantHostError> for JobError {
+    fn from(e: TenantHostError) -> Self {
         match e {
-            HostError::Transient(m) => JobError::Retry(m),
-            HostError::Permanent(m) => JobError::Abort(m),
+            TenantHostError::Host(e) => e.into(),
+            e if e.is_permanent() => JobError::Abort(e.to_string()),
+            e => JobError::Retry(e.to_string()),
         }
     }
 }
@@ -287,12 +299,18 @@ impl Runner {
         let mut logged = false;
         loop {
             let probe = async {
-                let conn = self.hosts.get(&self.store, host).await?;
+                let conn = crate::hosts::open(&self.hosts, &self.store, host).await?;
                 // PostgreSQL only: PgBouncer's console is one connection shared by every task
                 // (a probe per job would queue behind syncs), and PgBouncer comes back within
                 // a second of a restart.
-                conn.pool.get().await?.simple_query("select 1").await?;
-                Ok::<_, HostError>(())
+                conn.pool
+                    .get()
+                    .await
+                    .map_err(HostError::from)?
+                    .simple_query("select 1")
+                    .await
+                    .map_err(HostError::from)?;
+                Ok::<_, TenantHostError>(())
             };
             match tokio::time::timeout(Duration::from_secs(5), probe).await {
                 Ok(Ok(())) => return,
@@ -403,7 +421,7 @@ impl Runner {
         };
         let (started, host, role_inputs) = tokio::try_join!(
             self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }),
-            async { Ok::<_, JobError>(self.hosts.get(&self.store, db.host_id).await?) },
+            async { Ok::<_, JobError>(crate::hosts::open(&self.hosts, &self.store, db.host_id).await?) },
             role_inputs,
         )?;
         if !started {
@@ -441,7 +459,7 @@ impl Runner {
                         let (host, store, plans) = (host.clone(), self.store.clone(), self.plans.clone());
                         early_sync = Some(tokio::spawn(async move {
                             let started = std::time::Instant::now();
-                            host.sync_bouncer(&store, &plans).await.map(|()| started.elapsed())
+                            crate::hosts::sync_bouncer(&store, &plans, &host).await.map(|()| started.elapsed())
                         }));
                     }
                 }
@@ -456,13 +474,13 @@ impl Runner {
                         let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
-                    None => host.sync_bouncer(&self.store, &self.plans).await?,
+                    None => crate::hosts::sync_bouncer(&self.store, &self.plans, &host).await?,
                 },
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
                         host.kill_pool(&name).await?;
                     }
-                    host.sync_bouncer(&self.store, &self.plans).await?
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, &host).await?
                 }
                 (Job::Provision { .. }, "verify") => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
@@ -494,9 +512,9 @@ impl Runner {
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         host.kill_pool(&name).await?;
-        host.sync_bouncer(&self.store, &self.plans).await?;
+        crate::hosts::sync_bouncer(&self.store, &self.plans, &host).await?;
         host.drop_database(id, &name).await?;
         Ok(())
     }

@@ -47,13 +47,15 @@ impl Runner {
                     let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
                     host.ensure_role(id, name, &verifier, self.role_limits(db.account_id).await?).await?
                 }
-                (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store, &self.plans).await?,
+                (OperationKind::ResetPassword, "pgbouncer") => {
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
+                }
                 // A stopped database refuses every login; the two steps above are the proof.
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
                 // A locked database refuses them too (its pool stays closed through the sync).
                 (OperationKind::ResetPassword, "verify") if db.state != "stopped" && db.locked_reason.is_none() => {
-                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, self.password(id).await?)
+                    self.verify_login(&host.spec.config_dir, host.spec.bouncer_port, name, self.password(id).await?)
                         .await?
                 }
                 (OperationKind::ResetPassword, "verify") => {}

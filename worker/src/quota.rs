@@ -75,7 +75,7 @@ impl Runner {
             return Ok(());
         }
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         if db.locked_reason.is_some() {
             host.lock_database(&name).await?;
             return Ok(());

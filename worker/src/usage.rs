@@ -15,7 +15,7 @@ pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
         if dbs.is_empty() {
             continue;
         }
-        let conn = match hosts.get(store, host.id).await {
+        let conn = match crate::hosts::open(hosts, store, host.id).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(host = %host.name, error = %e, "cannot measure storage");
