@@ -23,10 +23,11 @@
 //! after the request. (A quiet control plane hands out no ids, so there a request renders.)
 //!
 //! A sync, in order, with the caller's steps marked *(caller)*: take the horizon `xmax`
-//! *(caller)*; [`HostConn::ask_bouncer_sync`]; [`SyncRequest::turn`] (covered in process, or
+//! *(caller)*; [`HostConn::ask_bouncer_sync`] (`TenantEngine::ask_front_door_sync`); [`SyncRequest::turn`] (covered in process, or
 //! the turn); take the host's lock and compare the recorded xmin with `xmax` *(caller)*, which
 //! may end the turn with [`BouncerTurn::covered`]; [`BouncerTurn::begin`] numbers the render;
-//! take the snapshot xmin and read the [`BouncerState`] *(caller)*; [`BouncerRender::apply`];
+//! take the snapshot xmin and read the [`BouncerState`] *(caller)*; [`HostConn::apply_bouncer_state`]
+//! (`TenantEngine::apply_front_door`);
 //! record the xmin *(caller)*; [`BouncerRender::finish`]. The render is numbered before the
 //! reads: a request noted after the number was taken does not count on this render.
 
@@ -34,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::{Cidr, DatabaseName};
+use domain::{Cidr, DatabaseName, HostId};
 
 use crate::host::{read_optional, write_atomically, HostConn, HostError};
 use crate::pgbouncer::{
@@ -107,7 +108,8 @@ fn ms(d: Duration) -> f64 {
 
 /// A sync asked for, waiting for its turn in this process.
 pub struct SyncRequest<'a> {
-    conn: &'a HostConn,
+    state: &'a SyncState,
+    host: HostId,
     seen: u64,
     asked_at: Instant,
 }
@@ -115,7 +117,8 @@ pub struct SyncRequest<'a> {
 /// This process's turn on the host's PgBouncer: no other render of this process runs while
 /// it is held.
 pub struct BouncerTurn<'a> {
-    conn: &'a HostConn,
+    state: &'a SyncState,
+    host: HostId,
     asked_at: Instant,
     _turn: tokio::sync::MutexGuard<'a, ()>,
 }
@@ -131,7 +134,8 @@ impl HostConn {
     /// Asks for a sync, after whatever the caller committed: notes how many renders of this
     /// process had begun (see the module comment for the whole sequence).
     pub fn ask_bouncer_sync(&self) -> SyncRequest<'_> {
-        SyncRequest { conn: self, seen: self.sync_turn.renders().begun, asked_at: Instant::now() }
+        let state = &*self.sync_turn;
+        SyncRequest { state, host: self.spec.id, seen: state.renders().begun, asked_at: Instant::now() }
     }
 }
 
@@ -139,31 +143,31 @@ impl<'a> SyncRequest<'a> {
     /// Waits for this process's turn; `None` when a render of this process that began after
     /// the request has finished meanwhile (it did the request's work: [`Synced::Covered`]).
     pub async fn turn(self) -> Option<BouncerTurn<'a>> {
-        let state = &self.conn.sync_turn;
+        let state = self.state;
         let turn = state.turn.lock().await;
         if state.renders().done > self.seen {
-            covered(self.conn, self.asked_at);
+            covered(self.host, self.asked_at);
             return None;
         }
-        Some(BouncerTurn { conn: self.conn, asked_at: self.asked_at, _turn: turn })
+        Some(BouncerTurn { state, host: self.host, asked_at: self.asked_at, _turn: turn })
     }
 }
 
-fn covered(conn: &HostConn, asked_at: Instant) -> Synced {
-    tracing::debug!(host = %conn.spec.id, waited_ms = ms(asked_at.elapsed()), "pgbouncer sync done by another");
+fn covered(host: HostId, asked_at: Instant) -> Synced {
+    tracing::debug!(host = %host, waited_ms = ms(asked_at.elapsed()), "pgbouncer sync done by another");
     Synced::Covered
 }
 
 impl<'a> BouncerTurn<'a> {
     /// Ends the turn without rendering: another process's sync did the work.
     pub fn covered(self) -> Synced {
-        covered(self.conn, self.asked_at)
+        covered(self.host, self.asked_at)
     }
 
     /// Numbers the render, before the caller reads what to render.
     pub fn begin(self) -> BouncerRender<'a> {
         let number = {
-            let mut r = self.conn.sync_turn.renders();
+            let mut r = self.state.renders();
             r.begun += 1;
             r.begun
         };
@@ -172,11 +176,29 @@ impl<'a> BouncerTurn<'a> {
 }
 
 impl BouncerRender<'_> {
+    /// Marks the render done (after [`HostConn::apply_bouncer_state`] succeeded and the caller recorded
+    /// it): requests of this process noted before it began are covered.
+    pub fn finish(self) -> Synced {
+        let mut r = self.turn.state.renders();
+        r.done = r.done.max(self.number);
+        drop(r);
+        tracing::debug!(
+            host = %self.turn.host,
+            waited_ms = ms(self.started - self.turn.asked_at),
+            ms = ms(self.started.elapsed()),
+            "pgbouncer sync rendered"
+        );
+        Synced::Rendered
+    }
+}
+
+impl HostConn {
     /// Renders `state`, swaps the files in, RELOADs and checks, and re-asserts DISABLE on the
     /// closed pools. A RELOAD that does not take is undone ([`HostError::ReloadNotTaken`]).
-    pub async fn apply(&self, state: &BouncerState) -> Result<(), HostError> {
-        let conn = self.turn.conn;
-        let files = conn.render_bouncer(state)?;
+    /// Runs during a [`BouncerRender`] (one at a time per host in this process, numbered).
+    pub async fn apply_bouncer_state(&self, state: &BouncerState) -> Result<(), HostError> {
+        let conn = self;
+        let files = self.render_bouncer(state)?;
         let dir = PathBuf::from(&conn.spec.config_dir);
         let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         futures::future::try_join_all(
@@ -205,23 +227,6 @@ impl BouncerRender<'_> {
         Ok(())
     }
 
-    /// Marks the render done (after [`BouncerRender::apply`] succeeded and the caller recorded
-    /// it): requests of this process noted before it began are covered.
-    pub fn finish(self) -> Synced {
-        let mut r = self.turn.conn.sync_turn.renders();
-        r.done = r.done.max(self.number);
-        drop(r);
-        tracing::debug!(
-            host = %self.turn.conn.spec.id,
-            waited_ms = ms(self.started - self.turn.asked_at),
-            ms = ms(self.started.elapsed()),
-            "pgbouncer sync rendered"
-        );
-        Synced::Rendered
-    }
-}
-
-impl HostConn {
     /// What PgBouncer's files should say for `state`: for each file its name and text
     /// (logins, pools, HBA), validated.
     fn render_bouncer(&self, state: &BouncerState) -> Result<[(&'static str, String); 3], HostError> {

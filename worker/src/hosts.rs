@@ -9,7 +9,9 @@ use domain::{HostId, PlanQuotas};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Store, StoreError};
 use hostctl::sync::{BouncerPool, BouncerState, Synced};
-use hostctl::{HostConn, HostCredentials, HostError, Hosts};
+use hostctl::{HostConn, HostCredentials, HostError, Hosts, TenantEngine};
+
+use crate::queue::JobError;
 
 /// Why reaching a host, or a step on it, failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,27 @@ impl TenantHostError {
             Self::Store(_) => false,
             Self::Secret { .. } | Self::SecretNotText { .. } => true,
             Self::Host(e) => e.is_permanent(),
+        }
+    }
+}
+
+/// A job's attempt that failed on a host: retried unless retrying cannot help.
+impl From<HostError> for JobError {
+    fn from(e: HostError) -> Self {
+        if e.is_permanent() {
+            JobError::Abort(e.to_string())
+        } else {
+            JobError::Retry(e.to_string())
+        }
+    }
+}
+
+impl From<TenantHostError> for JobError {
+    fn from(e: TenantHostError) -> Self {
+        match e {
+            TenantHostError::Host(e) => e.into(),
+            e if e.is_permanent() => JobError::Abort(e.to_string()),
+            e => JobError::Retry(e.to_string()),
         }
     }
 }
@@ -91,7 +114,7 @@ pub async fn bouncer_state(store: &Store, plans: &PlanQuotas, host: HostId) -> R
 /// Makes the host's PgBouncer serve exactly what the control plane held when this was
 /// called (or later): its pools, logins and HBA rules, and DISABLE on stopped databases.
 /// Returns without rendering when a sync that began after the call has done it.
-pub async fn sync_bouncer(store: &Store, plans: &PlanQuotas, conn: &HostConn) -> Result<(), TenantHostError> {
+pub async fn sync_bouncer(store: &Store, plans: &PlanQuotas, conn: &dyn TenantEngine) -> Result<(), TenantHostError> {
     sync_bouncer_reporting(store, plans, conn).await.map(|_| ())
 }
 
@@ -100,12 +123,12 @@ pub async fn sync_bouncer(store: &Store, plans: &PlanQuotas, conn: &HostConn) ->
 pub async fn sync_bouncer_reporting(
     store: &Store,
     plans: &PlanQuotas,
-    conn: &HostConn,
+    conn: &dyn TenantEngine,
 ) -> Result<Synced, TenantHostError> {
-    let host = conn.spec.id;
+    let host = conn.host().id;
     // Both taken after whatever the caller committed.
     let asked = store.snapshot_xmax().await?;
-    let Some(turn) = conn.ask_bouncer_sync().turn().await else { return Ok(Synced::Covered) };
+    let Some(turn) = conn.ask_front_door_sync().turn().await else { return Ok(Synced::Covered) };
     let _lock = store.host_lock(host.uuid()).await?;
     if store.bouncer_synced_xmin(host).await? > asked {
         return Ok(turn.covered());
@@ -114,7 +137,7 @@ pub async fn sync_bouncer_reporting(
     // Before reading anything: what is committed below it is in this render.
     let xmin = store.snapshot_xmin().await?;
     let state = bouncer_state(store, plans, host).await?;
-    if let Err(e) = render.apply(&state).await {
+    if let Err(e) = conn.apply_front_door(&state).await {
         if matches!(e, HostError::ReloadNotTaken(_)) {
             reload_incident(store, conn, &e).await;
         }
@@ -125,9 +148,9 @@ pub async fn sync_bouncer_reporting(
 }
 
 /// A RELOAD that did not take (its HBA file was put back) is for an operator to look at.
-async fn reload_incident(store: &Store, conn: &HostConn, error: &HostError) {
-    let resource = conn.spec.id.to_string();
-    let summary = format!("PgBouncer reload on host {} did not take: {error}", conn.spec.name);
+async fn reload_incident(store: &Store, conn: &dyn TenantEngine, error: &HostError) {
+    let resource = conn.host().id.to_string();
+    let summary = format!("PgBouncer reload on host {} did not take: {error}", conn.host().name);
     let report = IncidentReport {
         kind: "pgbouncer_reload_failed",
         severity: "error",

@@ -23,7 +23,7 @@ pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
             }
         };
         let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
-        let sizes = conn.database_sizes(&names).await?;
+        let sizes = hostctl::TenantEngine::sizes(&conn, &names).await?;
         let by_id: Vec<_> =
             dbs.iter().filter_map(|(id, name)| sizes.iter().find(|(n, _)| n == name).map(|(_, b)| (*id, *b))).collect();
         store.record_sizes(&by_id).await?;

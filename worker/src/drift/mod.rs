@@ -204,15 +204,18 @@ impl Reconciler {
             Ok(c) => c,
             Err(e) => return Some(Err(e.to_string())),
         };
+        let engine: &dyn hostctl::TenantEngine = &conn;
         let outcome = match repair {
             Repair::None => return None,
             Repair::DropDatabase { id, name } => match DatabaseName::parse(name) {
-                Ok(name) => conn.drop_database(*id, &name).await.map_err(Into::into),
+                Ok(name) => engine.drop_database(*id, &name).await.map_err(Into::into),
                 Err(e) => return Some(Err(format!("its name is not one Berth makes ({e}); left for an operator"))),
             },
-            Repair::DropUsers { id } => conn.drop_user_roles_of(*id).await.map_err(Into::into),
-            Repair::SyncBouncer => crate::hosts::sync_bouncer(&self.store, &self.plans, &conn).await,
-            Repair::DropScratch { name } => conn.drop_scratch(name).await.map_err(Into::into),
+            Repair::DropUsers { id } => engine.drop_users_of(*id).await.map_err(Into::into),
+            Repair::SyncBouncer => crate::hosts::sync_bouncer(&self.store, &self.plans, engine).await,
+            Repair::DropScratch { name } => engine.drop_scratch(name).await.map_err(Into::into),
+            // PostgreSQL's own leftovers (roles renamed away at a deletion): the reconciler
+            // observes this engine's catalog, so it repairs it on the connection itself.
             Repair::DropGoneRole { name } => match conn.drop_gone_role(name).await {
                 Ok(None) => Ok(()),
                 Ok(Some(closed)) => {
