@@ -134,9 +134,12 @@ impl HostConn {
     /// Asks for a sync, after whatever the caller committed: notes how many renders of this
     /// process had begun (see the module comment for the whole sequence).
     pub fn ask_bouncer_sync(&self) -> SyncRequest<'_> {
-        let state = &*self.sync_turn;
-        SyncRequest { state, host: self.spec.id, seen: state.renders().begun, asked_at: Instant::now() }
+        request(&self.sync_turn, self.spec.id)
     }
+}
+
+fn request(state: &SyncState, host: HostId) -> SyncRequest<'_> {
+    SyncRequest { state, host, seen: state.renders().begun, asked_at: Instant::now() }
 }
 
 impl<'a> SyncRequest<'a> {
@@ -176,8 +179,8 @@ impl<'a> BouncerTurn<'a> {
 }
 
 impl BouncerRender<'_> {
-    /// Marks the render done (after [`HostConn::apply_bouncer_state`] succeeded and the caller recorded
-    /// it): requests of this process noted before it began are covered.
+    /// Marks the render done (after [`HostConn::apply_bouncer_state`] succeeded and the caller
+    /// recorded it): requests of this process noted before it began are covered.
     pub fn finish(self) -> Synced {
         let mut r = self.turn.state.renders();
         r.done = r.done.max(self.number);
@@ -197,18 +200,17 @@ impl HostConn {
     /// closed pools. A RELOAD that does not take is undone ([`HostError::ReloadNotTaken`]).
     /// Runs during a [`BouncerRender`] (one at a time per host in this process, numbered).
     pub async fn apply_bouncer_state(&self, state: &BouncerState) -> Result<(), HostError> {
-        let conn = self;
         let files = self.render_bouncer(state)?;
-        let dir = PathBuf::from(&conn.spec.config_dir);
+        let dir = PathBuf::from(&self.spec.config_dir);
         let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         futures::future::try_join_all(
             files.iter().map(|(name, text)| write_atomically(&dir, name, text.as_bytes(), 0o600)),
         )
         .await?;
-        let admin = conn.admin().await?;
-        if let Err(e) = conn.reload_checked(&admin, &dir).await {
+        let admin = self.admin().await?;
+        if let Err(e) = self.reload_checked(&admin, &dir).await {
             drop(admin); // restoring takes its own turn on the console
-            conn.restore_hba(&dir, previous_hba).await;
+            self.restore_hba(&dir, previous_hba).await;
             return Err(HostError::ReloadNotTaken(Box::new(e)));
         }
         let statuses = crate::lifecycle::pool_statuses(&admin).await?;
@@ -273,5 +275,28 @@ impl HostConn {
             .filter(|((_, text), disk)| disk.as_deref() != Some(text.as_bytes()))
             .map(|((name, _), _)| *name)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_is_covered_only_by_a_render_begun_after_it() {
+        let state = SyncState::default();
+        let host = HostId::new();
+        let early = request(&state, host);
+        // A render begins (numbered) and, before it finishes, a second request comes.
+        let render = request(&state, host).turn().await.expect("nothing rendered yet").begin();
+        let late = request(&state, host);
+        assert_eq!(render.finish(), Synced::Rendered);
+        assert!(early.turn().await.is_none(), "the render began after the early request: covered");
+        let turn = late.turn().await.expect("the render began before the late request: its turn");
+        // The late request renders; a request noted after that render began is not covered by it.
+        let render = turn.begin();
+        let later = request(&state, host);
+        assert_eq!(render.finish(), Synced::Rendered);
+        assert!(later.turn().await.is_some());
     }
 }
