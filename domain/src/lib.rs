@@ -28,7 +28,7 @@ pub use database::{
     LockReason, OperationKind,
 };
 pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
-pub use host::HostEvent;
+pub use host::{HostEvent, TenantHost};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};

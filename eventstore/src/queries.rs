@@ -1,7 +1,7 @@
 //! Read-model queries for the API and the workers.
 
 use chrono::{DateTime, Utc};
-use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, Plan, UserId};
+use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, Plan, TenantHost, UserId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -26,19 +26,6 @@ pub struct HostPool {
     /// The SCRAM verifier of the database's role.
     pub verifier: String,
     pub plan: Plan,
-}
-
-#[derive(Debug, Clone)]
-pub struct HostRow {
-    pub id: HostId,
-    pub name: String,
-    pub pg_host: String,
-    pub pg_port: u16,
-    pub superuser: String,
-    pub bouncer_host: String,
-    pub bouncer_port: u16,
-    pub admin_user: String,
-    pub config_dir: String,
 }
 
 #[derive(Debug, Clone)]
@@ -123,8 +110,8 @@ fn database_row(r: &Row) -> DatabaseRow {
     }
 }
 
-fn host_row(r: &Row) -> HostRow {
-    HostRow {
+fn host_row(r: &Row) -> TenantHost {
+    TenantHost {
         id: HostId(r.get("id")),
         name: r.get("name"),
         pg_host: r.get("pg_host"),
@@ -170,20 +157,20 @@ impl Store {
         Ok(row.map(|r| (UserId(r.get(0)), AccountId(r.get(1)))))
     }
 
-    pub async fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+    pub async fn hosts(&self) -> Result<Vec<TenantHost>, StoreError> {
         let client = self.client().await?;
         let rows = client.query("select * from hosts order by created_at", &[]).await?;
         Ok(rows.iter().map(host_row).collect())
     }
 
-    pub async fn host(&self, id: HostId) -> Result<HostRow, StoreError> {
+    pub async fn host(&self, id: HostId) -> Result<TenantHost, StoreError> {
         let client = self.client().await?;
         let row = client.query_opt("select * from hosts where id = $1", &[&id.uuid()]).await?;
         row.as_ref().map(host_row).ok_or(StoreError::NotFound)
     }
 
     /// Placement: among hosts with a free slot, the least loaded.
-    pub async fn pick_host(&self) -> Result<Option<HostRow>, StoreError> {
+    pub async fn pick_host(&self) -> Result<Option<TenantHost>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(

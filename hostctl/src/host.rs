@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use domain::{DatabaseId, DatabaseName, HostId};
-use eventstore::queries::HostRow;
-use eventstore::Store;
+use domain::{DatabaseId, DatabaseName, HostId, TenantHost};
 use tokio::sync::Mutex;
 
+/// Why a step on a tenant host failed, with its cause. Whether retrying can help is
+/// [`HostError::is_permanent`].
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// Worth retrying: the host or its PgBouncer did not answer, a lock was busy, …
@@ -22,33 +22,51 @@ pub enum HostError {
     /// Retrying cannot help: a name on the host belongs to something that is not ours.
     #[error("{0}")]
     Permanent(String),
+    /// PostgreSQL (or PgBouncer's console) refused a statement or did not answer (transient).
+    // `Display` of a server error is just "db error": say what the server said.
+    #[error("tenant host: {}", describe_pg(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection from the host's pool (transient).
+    #[error("tenant host pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// Reading or writing PgBouncer's config files (transient).
+    #[error("pgbouncer config: {0}")]
+    Io(#[from] std::io::Error),
+    /// A RELOAD of PgBouncer did not take (the error says why); the previous HBA file was put
+    /// back. Transient, and worth an operator's look: the caller opens an incident.
+    #[error(transparent)]
+    ReloadNotTaken(Box<HostError>),
 }
 
-impl From<tokio_postgres::Error> for HostError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        // `Display` of a server error is just "db error"; say what the server said.
-        match e.as_db_error() {
-            Some(db) => Self::Transient(format!("tenant host: {} ({})", db.message(), db.code().code())),
-            None => Self::Transient(format!("tenant host: {e}")),
+fn describe_pg(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl HostError {
+    /// Retrying cannot help (see [`HostError::Permanent`]); every other error is transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Permanent(_) => true,
+            Self::ReloadNotTaken(cause) => cause.is_permanent(),
+            Self::Transient(_) | Self::Postgres(_) | Self::Pool(_) | Self::Io(_) => false,
         }
     }
 }
 
-impl From<deadpool_postgres::PoolError> for HostError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Transient(format!("tenant host pool: {e}"))
-    }
+/// A host's passwords, read from the vault by the caller: its PostgreSQL superuser's and its
+/// PgBouncer admin user's.
+#[derive(Clone)]
+pub struct HostCredentials {
+    pub superuser_password: String,
+    pub admin_password: String,
 }
 
-impl From<eventstore::StoreError> for HostError {
-    fn from(e: eventstore::StoreError) -> Self {
-        Self::Transient(format!("control plane: {e}"))
-    }
-}
-
-impl From<std::io::Error> for HostError {
-    fn from(e: std::io::Error) -> Self {
-        Self::Transient(format!("pgbouncer config: {e}"))
+impl std::fmt::Debug for HostCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostCredentials").finish_non_exhaustive()
     }
 }
 
@@ -101,7 +119,7 @@ type AdminSlot = Arc<Mutex<Option<Arc<tokio_postgres::Client>>>>;
 
 #[derive(Clone)]
 pub struct HostConn {
-    pub row: HostRow,
+    pub spec: TenantHost,
     pub pool: Pool,
     pub(crate) admin_password: String,
     /// For the few superuser sessions outside the maintenance database (see `release`).
@@ -111,16 +129,12 @@ pub struct HostConn {
 }
 
 impl Hosts {
-    pub async fn get(&self, store: &Store, id: HostId) -> Result<HostConn, HostError> {
-        // Three independent reads: one round trip of latency instead of three.
-        let (admin_id, superuser_id) = (admin_secret_id(id), superuser_secret_id(id));
-        let (row, admin_password, superuser_password) = tokio::try_join!(
-            async { Ok::<_, HostError>(store.host(id).await?) },
-            secret_string(store, &admin_id),
-            secret_string(store, &superuser_id),
-        )?;
+    /// The host `spec` with its passwords: a connection pool made on first use (per host id,
+    /// kept by this `Hosts`).
+    pub async fn get(&self, spec: TenantHost, credentials: HostCredentials) -> Result<HostConn, HostError> {
+        let HostCredentials { superuser_password, admin_password } = credentials;
         let mut pools = self.pools.lock().await;
-        let entry = match pools.get(&id) {
+        let entry = match pools.get(&spec.id) {
             Some(entry) => entry.clone(),
             None => {
                 let password = superuser_password.clone();
@@ -129,9 +143,9 @@ impl Hosts {
                 // wait: no statement of ours waits for ever.
                 let options = "-c lock_timeout=30000 -c statement_timeout=300000";
                 let mut cfg = tokio_postgres::Config::new();
-                cfg.host(&row.pg_host)
-                    .port(row.pg_port)
-                    .user(&row.superuser)
+                cfg.host(&spec.pg_host)
+                    .port(spec.pg_port)
+                    .user(&spec.superuser)
                     .password(password)
                     .dbname("postgres")
                     .options(options)
@@ -150,18 +164,13 @@ impl Hosts {
                     .build()
                     .map_err(|e| HostError::Permanent(e.to_string()))?;
                 let entry = HostEntry { pool, admin_slot: AdminSlot::default(), sync_turn: Default::default() };
-                pools.insert(id, entry.clone());
+                pools.insert(spec.id, entry.clone());
                 entry
             }
         };
         let HostEntry { pool, admin_slot, sync_turn } = entry;
-        Ok(HostConn { row, pool, admin_password, superuser_password, admin_slot, sync_turn })
+        Ok(HostConn { spec, pool, admin_password, superuser_password, admin_slot, sync_turn })
     }
-}
-
-async fn secret_string(store: &Store, id: &str) -> Result<String, HostError> {
-    let bytes = store.get_secret(id).await.map_err(|e| HostError::Permanent(format!("secret {id}: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| HostError::Permanent(format!("secret {id} is not text")))
 }
 
 fn literal(s: &str) -> String {
@@ -349,9 +358,9 @@ impl HostConn {
     /// checks that PgBouncer accepts logins, not only that an old connection still works).
     pub async fn connect_admin(&self) -> Result<tokio_postgres::Client, HostError> {
         let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&self.row.bouncer_host)
-            .port(self.row.bouncer_port)
-            .user(&self.row.admin_user)
+        cfg.host(&self.spec.bouncer_host)
+            .port(self.spec.bouncer_port)
+            .user(&self.spec.admin_user)
             .password(&self.admin_password)
             .dbname("pgbouncer")
             .connect_timeout(Duration::from_secs(5));

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use domain::{DatabaseId, DatabaseName, HostId};
-use eventstore::Store;
+use domain::{DatabaseName, TenantHost};
 
-use crate::host::{superuser_secret_id, HostError};
+use crate::host::HostError;
+use crate::tenant::TenantLogin;
 
 #[derive(Debug, Clone)]
 pub struct DatabaseMetrics {
@@ -60,20 +60,13 @@ pub struct ViewInfo {
 }
 
 /// A superuser session in the host's maintenance database.
-async fn connect_maintenance(store: &Store, host: HostId) -> Result<tokio_postgres::Client, HostError> {
-    let row = store.host(host).await?;
-    let secret = store
-        .get_secret(&superuser_secret_id(host))
-        .await
-        .map_err(|e| HostError::Permanent(format!("host credentials: {e}")))?;
-    let password =
-        String::from_utf8(secret).map_err(|_| HostError::Permanent("host credentials are not UTF-8".into()))?;
+async fn connect_maintenance(host: &TenantHost, superuser_password: &str) -> Result<tokio_postgres::Client, HostError> {
     let options = crate::tenant::pinned_options(crate::tenant::SessionLimits::REQUEST);
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&row.pg_host)
-        .port(row.pg_port)
-        .user(&row.superuser)
-        .password(password)
+    cfg.host(&host.pg_host)
+        .port(host.pg_port)
+        .user(&host.superuser)
+        .password(superuser_password)
         .dbname("postgres")
         .options(&options)
         .application_name("berth-inspect")
@@ -86,9 +79,13 @@ async fn connect_maintenance(store: &Store, host: HostId) -> Result<tokio_postgr
 }
 
 /// Size, connections, transactions and cache hits of `name`, and its tenant role's top
-/// statements when pg_stat_statements is loaded on the host.
-pub async fn database_metrics(store: &Store, host: HostId, name: &DatabaseName) -> Result<DatabaseMetrics, HostError> {
-    let client = connect_maintenance(store, host).await?;
+/// statements when pg_stat_statements is loaded on the host, read as the host's superuser.
+pub async fn database_metrics(
+    host: &TenantHost,
+    superuser_password: &str,
+    name: &DatabaseName,
+) -> Result<DatabaseMetrics, HostError> {
+    let client = connect_maintenance(host, superuser_password).await?;
     let row = client
         .query_one(
             "select pg_database_size(d.datname),
@@ -172,16 +169,14 @@ async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) ->
 }
 
 /// Tables (with their columns and types) and views of `name`, outside the system schemas:
-/// what its owner role can see, read as that role in a read-only transaction.
+/// what its owner role (`owner`, see [`TenantLogin::owner`]) can see, read as that role in a
+/// read-only transaction.
 pub async fn database_schema(
-    store: &Store,
-    host: HostId,
-    id: DatabaseId,
+    host: &TenantHost,
+    owner: &TenantLogin,
     name: &DatabaseName,
 ) -> Result<SchemaInfo, HostError> {
-    let row = store.host(host).await?;
-    let login = crate::tenant::TenantLogin::of_owner(store, id, name).await?;
-    let mut conn = crate::tenant::connect(&row, name.as_str(), &login, crate::tenant::SessionLimits::REQUEST).await?;
+    let mut conn = crate::tenant::connect(host, name.as_str(), owner, crate::tenant::SessionLimits::REQUEST).await?;
     let tx = conn.build_transaction().read_only(true).start().await?;
     // Every comparison is made on plain text with pg_catalog's operators: information_schema
     // columns are domains, on which the tenant may define operators of its own.

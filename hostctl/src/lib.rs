@@ -1,9 +1,39 @@
 //! Tenant-host adapters: how the control plane acts on a host's PostgreSQL (as superuser)
 //! and its PgBouncer (config files and admin console). Used by the workers for changes and
 //! by the API for read-only inspection.
+//!
+//! # Data in, outcomes out
+//!
+//! This crate never reads or writes the control plane (it does not depend on `eventstore`).
+//! Its callers read what a step needs — the host ([`domain::TenantHost`]) and its passwords
+//! ([`HostCredentials`]), a database's login ([`TenantLogin`]), what PgBouncer must serve
+//! ([`sync::BouncerState`]) — and record what comes back: events for outcomes, incidents for
+//! what an operator must see (a RELOAD that did not take is [`HostError::ReloadNotTaken`]).
+//! On the worker's side that is `worker::hosts`; the API's inspection reads its own inputs.
+//!
+//! # Engines
+//!
+//! [`engine::TenantEngine`] is what the control plane asks of a host, per engine: provision
+//! and drop, lifecycle steps, credentials, users, network rules (the front door: pooler
+//! config and allowlists), backup/restore/copy streams and verification, size and
+//! inspection. [`HostConn`] (PostgreSQL behind PgBouncer) is its first implementation: the
+//! trait's methods delegate to the modules below, which stay PostgreSQL-specific.
+//!
+//! A new engine (MariaDB, say) plugs in as:
+//! 1. a module tree of its own here (`mariadb/`: its connection type, DDL, front door,
+//!    dump/restore tools), with its own marker scheme and idempotent steps;
+//! 2. `impl TenantEngine` for its connection type, mapping each method to its steps
+//!    (its verifier format in `create_owner`, its pooler or host-based accounts in
+//!    `apply_front_door`, its client tools beside [`bins::PgBins`] in [`engine::Streams`]);
+//! 3. on the caller's side, the host's engine picks which connection `worker::hosts::open`
+//!    makes (today every host is PostgreSQL), and the worker's job steps, which call the
+//!    trait only, stay as they are.
+//!
+//! Errors keep their cause ([`HostError`]): the caller decides what is logged and shown.
 
 pub mod bins;
 pub mod dump;
+pub mod engine;
 pub mod host;
 pub mod inspect;
 pub mod lifecycle;
@@ -17,5 +47,6 @@ pub mod sync;
 pub mod tenant;
 pub mod users;
 
-pub use host::{HostConn, HostError, Hosts, RoleLimits};
+pub use engine::{LifecycleStep, TenantEngine};
+pub use host::{HostConn, HostCredentials, HostError, Hosts, RoleLimits};
 pub use tenant::{TenantConn, TenantLogin};

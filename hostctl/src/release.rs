@@ -117,9 +117,9 @@ impl HostConn {
             idle_in_transaction: RELEASE_DEADLINE,
         };
         let mut cfg = tokio_postgres::Config::new();
-        cfg.host(&self.row.pg_host)
-            .port(self.row.pg_port)
-            .user(&self.row.superuser)
+        cfg.host(&self.spec.pg_host)
+            .port(self.spec.pg_port)
+            .user(&self.spec.superuser)
             .password(&self.superuser_password)
             .dbname(dbname)
             .options(pinned_options(limits))

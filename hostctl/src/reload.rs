@@ -2,9 +2,6 @@
 
 use std::path::Path;
 
-use eventstore::incidents::IncidentReport;
-use eventstore::Store;
-
 use crate::host::{write_atomically, HostConn, HostError};
 use crate::pgbouncer::HBA_FILE;
 
@@ -42,27 +39,16 @@ impl HostConn {
         Ok(())
     }
 
-    /// Puts the previous HBA file back, reloads, and opens an incident: a reload that did not
-    /// take must not leave a half-applied file for PgBouncer's next reload to pick up.
-    pub(crate) async fn restore_hba(&self, store: &Store, dir: &Path, previous: Option<Vec<u8>>, error: &HostError) {
+    /// Puts the previous HBA file back and reloads: a reload that did not take must not leave
+    /// a half-applied file for PgBouncer's next reload to pick up. The caller opens the
+    /// incident ([`HostError::ReloadNotTaken`]).
+    pub(crate) async fn restore_hba(&self, dir: &Path, previous: Option<Vec<u8>>) {
         if let Some(previous) = previous {
             if let Err(e) = write_atomically(dir, HBA_FILE, &previous, 0o600).await {
                 tracing::error!(error = %e, "could not restore the previous hba file");
             } else if let Ok(admin) = self.admin().await {
                 let _ = admin.simple_query("RELOAD").await;
             }
-        }
-        let resource = self.row.id.to_string();
-        let summary = format!("PgBouncer reload on host {} did not take: {error}", self.row.name);
-        let report = IncidentReport {
-            kind: "pgbouncer_reload_failed",
-            severity: "error",
-            resource_type: "host",
-            resource_id: &resource,
-            summary: &summary,
-        };
-        if let Err(e) = store.report_incident(&report).await {
-            tracing::error!(error = %e, "could not open an incident");
         }
     }
 }

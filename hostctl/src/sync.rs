@@ -1,5 +1,8 @@
 //! PgBouncer syncs: render the pools, logins and HBA rules of every live database of a host
-//! from the control plane, swap the files in, RELOAD, and check.
+//! from a [`BouncerState`] the caller read from the control plane, swap the files in, RELOAD,
+//! and check. This crate keeps the render, the reload and the in-process turn; the caller
+//! (`worker::bouncer`) keeps the control-plane side: the host's lock, the transaction-id
+//! horizons, the reads, and the record of the sync.
 //!
 //! Every job that changes what PgBouncer must know (create, delete, password reset, allowlist
 //! changes, users) asks for a sync, and syncs of one host run one at a time (an advisory lock
@@ -18,18 +21,54 @@
 //! transaction-id horizon (`xmax`) taken when it was made: the id at that horizon was handed
 //! out after the request and had ended before that sync read anything, so the sync began
 //! after the request. (A quiet control plane hands out no ids, so there a request renders.)
+//!
+//! A sync, in order, with the caller's steps marked *(caller)*: take the horizon `xmax`
+//! *(caller)*; [`HostConn::ask_bouncer_sync`] (`TenantEngine::ask_front_door_sync`); [`SyncRequest::turn`] (covered in process, or
+//! the turn); take the host's lock and compare the recorded xmin with `xmax` *(caller)*, which
+//! may end the turn with [`BouncerTurn::covered`]; [`BouncerTurn::begin`] numbers the render;
+//! take the snapshot xmin and read the [`BouncerState`] *(caller)*; [`HostConn::apply_bouncer_state`]
+//! (`TenantEngine::apply_front_door`);
+//! record the xmin *(caller)*; [`BouncerRender::finish`]. The render is numbered before the
+//! reads: a request noted after the number was taken does not count on this render.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventstore::Store;
+use domain::{Cidr, DatabaseName, HostId};
 
 use crate::host::{read_optional, write_atomically, HostConn, HostError};
 use crate::pgbouncer::{
     render_auth_file, render_hba, render_tenants, validate_hba, AuthEntry, PoolEntry, HBA_FILE, TENANTS_FILE,
     USERS_FILE,
 };
+
+/// What a host's PgBouncer must serve, as the control plane holds it: read by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BouncerState {
+    /// One pool per live database.
+    pub pools: Vec<BouncerPool>,
+    /// The logins of database users (role name and SCRAM verifier).
+    pub users: Vec<AuthEntry>,
+    /// The networks admitted to each database that has allowlist rules; the others are open.
+    pub allowlists: Vec<(DatabaseName, Vec<Cidr>)>,
+    /// Pools PgBouncer must keep DISABLEd (stopped databases).
+    pub closed: Vec<DatabaseName>,
+}
+
+/// A live database's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncerPool {
+    pub name: DatabaseName,
+    /// The SCRAM verifier of the database's own role.
+    pub verifier: String,
+    /// Server connections for the whole database (its plan's cap).
+    pub max_db_connections: i32,
+}
+
+/// PgBouncer's rendered files as they are on disk (`None`: absent), read by
+/// [`HostConn::bouncer_files`].
+pub struct BouncerFiles([Option<Vec<u8>>; 3]);
 
 /// A host's syncs in this process: one at a time, and the renders begun and finished.
 pub(crate) type SyncTurn = Arc<SyncState>;
@@ -67,58 +106,102 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// A sync asked for, waiting for its turn in this process.
+pub struct SyncRequest<'a> {
+    state: &'a SyncState,
+    host: HostId,
+    seen: u64,
+    asked_at: Instant,
+}
+
+/// This process's turn on the host's PgBouncer: no other render of this process runs while
+/// it is held.
+pub struct BouncerTurn<'a> {
+    state: &'a SyncState,
+    host: HostId,
+    asked_at: Instant,
+    _turn: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// A render begun (numbered) during a turn.
+pub struct BouncerRender<'a> {
+    turn: BouncerTurn<'a>,
+    number: u64,
+    started: Instant,
+}
+
 impl HostConn {
-    /// Makes the host's PgBouncer serve exactly what the control plane held when this was
-    /// called (or later): its pools, logins and HBA rules, and DISABLE on stopped databases.
-    /// Returns without rendering when a sync that began after the call has done it.
-    pub async fn sync_bouncer(&self, store: &Store, plans: &domain::PlanQuotas) -> Result<(), HostError> {
-        self.sync_bouncer_reporting(store, plans).await.map(|_| ())
+    /// Asks for a sync, after whatever the caller committed: notes how many renders of this
+    /// process had begun (see the module comment for the whole sequence).
+    pub fn ask_bouncer_sync(&self) -> SyncRequest<'_> {
+        request(&self.sync_turn, self.spec.id)
+    }
+}
+
+fn request(state: &SyncState, host: HostId) -> SyncRequest<'_> {
+    SyncRequest { state, host, seen: state.renders().begun, asked_at: Instant::now() }
+}
+
+impl<'a> SyncRequest<'a> {
+    /// Waits for this process's turn; `None` when a render of this process that began after
+    /// the request has finished meanwhile (it did the request's work: [`Synced::Covered`]).
+    pub async fn turn(self) -> Option<BouncerTurn<'a>> {
+        let state = self.state;
+        let turn = state.turn.lock().await;
+        if state.renders().done > self.seen {
+            covered(self.host, self.asked_at);
+            return None;
+        }
+        Some(BouncerTurn { state, host: self.host, asked_at: self.asked_at, _turn: turn })
+    }
+}
+
+fn covered(host: HostId, asked_at: Instant) -> Synced {
+    tracing::debug!(host = %host, waited_ms = ms(asked_at.elapsed()), "pgbouncer sync done by another");
+    Synced::Covered
+}
+
+impl<'a> BouncerTurn<'a> {
+    /// Ends the turn without rendering: another process's sync did the work.
+    pub fn covered(self) -> Synced {
+        covered(self.host, self.asked_at)
     }
 
-    /// [`HostConn::sync_bouncer`], saying whether this call rendered.
-    pub async fn sync_bouncer_reporting(&self, store: &Store, plans: &domain::PlanQuotas) -> Result<Synced, HostError> {
-        // Both taken after whatever the caller committed.
-        let asked = store.snapshot_xmax().await?;
-        let seen = self.sync_turn.renders().begun;
-        let asked_at = Instant::now();
-        let _turn = self.sync_turn.turn.lock().await;
-        if self.sync_turn.renders().done > seen {
-            return Ok(self.covered(asked_at));
-        }
-        let _lock = store.host_lock(self.row.id.uuid()).await?;
-        if store.bouncer_synced_xmin(self.row.id).await? > asked {
-            return Ok(self.covered(asked_at));
-        }
+    /// Numbers the render, before the caller reads what to render.
+    pub fn begin(self) -> BouncerRender<'a> {
         let number = {
-            let mut r = self.sync_turn.renders();
+            let mut r = self.state.renders();
             r.begun += 1;
             r.begun
         };
-        let started = Instant::now();
-        self.render_and_reload(store, plans).await?;
-        let mut r = self.sync_turn.renders();
-        r.done = r.done.max(number);
+        BouncerRender { turn: self, number, started: Instant::now() }
+    }
+}
+
+impl BouncerRender<'_> {
+    /// Marks the render done (after [`HostConn::apply_bouncer_state`] succeeded and the caller
+    /// recorded it): requests of this process noted before it began are covered.
+    pub fn finish(self) -> Synced {
+        let mut r = self.turn.state.renders();
+        r.done = r.done.max(self.number);
         drop(r);
         tracing::debug!(
-            host = %self.row.id,
-            waited_ms = ms(started - asked_at),
-            ms = ms(started.elapsed()),
+            host = %self.turn.host,
+            waited_ms = ms(self.started - self.turn.asked_at),
+            ms = ms(self.started.elapsed()),
             "pgbouncer sync rendered"
         );
-        Ok(Synced::Rendered)
+        Synced::Rendered
     }
+}
 
-    fn covered(&self, asked_at: Instant) -> Synced {
-        tracing::debug!(host = %self.row.id, waited_ms = ms(asked_at.elapsed()), "pgbouncer sync done by another");
-        Synced::Covered
-    }
-
-    /// The render, swap, RELOAD and checks of one sync; the caller holds the host's lock.
-    async fn render_and_reload(&self, store: &Store, plans: &domain::PlanQuotas) -> Result<(), HostError> {
-        // Before reading anything: what is committed below it is in this render.
-        let xmin = store.snapshot_xmin().await?;
-        let (pools, files) = self.render_bouncer(store, plans).await?;
-        let dir = PathBuf::from(&self.row.config_dir);
+impl HostConn {
+    /// Renders `state`, swaps the files in, RELOADs and checks, and re-asserts DISABLE on the
+    /// closed pools. A RELOAD that does not take is undone ([`HostError::ReloadNotTaken`]).
+    /// Runs during a [`BouncerRender`] (one at a time per host in this process, numbered).
+    pub async fn apply_bouncer_state(&self, state: &BouncerState) -> Result<(), HostError> {
+        let files = self.render_bouncer(state)?;
+        let dir = PathBuf::from(&self.spec.config_dir);
         let previous_hba = read_optional(&dir.join(HBA_FILE)).await?;
         futures::future::try_join_all(
             files.iter().map(|(name, text)| write_atomically(&dir, name, text.as_bytes(), 0o600)),
@@ -127,79 +210,93 @@ impl HostConn {
         let admin = self.admin().await?;
         if let Err(e) = self.reload_checked(&admin, &dir).await {
             drop(admin); // restoring takes its own turn on the console
-            self.restore_hba(store, &dir, previous_hba, &e).await;
-            return Err(e);
+            self.restore_hba(&dir, previous_hba).await;
+            return Err(HostError::ReloadNotTaken(Box::new(e)));
         }
-        let (statuses, closed) = tokio::try_join!(crate::lifecycle::pool_statuses(&admin), async {
-            Ok(store.host_closed_pools(self.row.id).await?)
-        })?;
+        let statuses = crate::lifecycle::pool_statuses(&admin).await?;
         let missing: Vec<&str> =
-            pools.iter().map(|p| p.name.as_str()).filter(|n| !statuses.iter().any(|s| s.name == *n)).collect();
+            state.pools.iter().map(|p| p.name.as_str()).filter(|n| !statuses.iter().any(|s| s.name == *n)).collect();
         if !missing.is_empty() {
             return Err(HostError::Transient(format!("pgbouncer did not take pools {missing:?} after RELOAD")));
         }
         // DISABLE lives only in PgBouncer's memory: re-assert it for stopped databases after
         // every reload (and so after a PgBouncer restart, on the next sync).
         for status in statuses {
-            if !status.disabled && closed.iter().any(|c| c.as_str() == status.name) {
+            if !status.disabled && state.closed.iter().any(|c| c.as_str() == status.name) {
                 admin.simple_query(&format!("DISABLE \"{}\"", status.name)).await?;
             }
         }
-        store.record_bouncer_sync(self.row.id, xmin).await?;
         Ok(())
     }
 
-    /// What PgBouncer's files should say, from the store: the live pools, and for each file
-    /// its name and text (logins, pools, HBA), validated.
-    async fn render_bouncer(
-        &self,
-        store: &Store,
-        plans: &domain::PlanQuotas,
-    ) -> Result<(Vec<eventstore::queries::HostPool>, [(&'static str, String); 3]), HostError> {
-        // Three independent reads: one round trip of latency instead of three.
-        let host = self.row.id;
-        let (pools, users, allowlists) =
-            tokio::try_join!(store.host_pools(host), store.host_user_verifiers(host), store.host_allowlists(host))?;
-        let mut auth = vec![AuthEntry { user: self.row.admin_user.clone(), secret: self.admin_password.clone() }];
-        let mut entries = Vec::with_capacity(pools.len());
-        for pool in &pools {
+    /// What PgBouncer's files should say for `state`: for each file its name and text
+    /// (logins, pools, HBA), validated.
+    fn render_bouncer(&self, state: &BouncerState) -> Result<[(&'static str, String); 3], HostError> {
+        let mut auth = vec![AuthEntry { user: self.spec.admin_user.clone(), secret: self.admin_password.clone() }];
+        let mut entries = Vec::with_capacity(state.pools.len());
+        for pool in &state.pools {
             auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
             entries.push(PoolEntry {
                 name: pool.name.clone(),
-                backend_host: self.row.pg_host.clone(),
-                backend_port: self.row.pg_port,
-                max_db_connections: plans.of(pool.plan).server_connections,
+                backend_host: self.spec.pg_host.clone(),
+                backend_port: self.spec.pg_port,
+                max_db_connections: pool.max_db_connections,
             });
         }
-        for (role, verifier) in users {
-            auth.push(AuthEntry { user: role, secret: verifier });
-        }
-        let hba = render_hba(&allowlists);
+        auth.extend(state.users.iter().cloned());
+        let hba = render_hba(&state.allowlists);
         validate_hba(&hba).map_err(HostError::Permanent)?;
-        let files = [(USERS_FILE, render_auth_file(&auth)), (TENANTS_FILE, render_tenants(&entries)), (HBA_FILE, hba)];
-        Ok((pools, files))
+        Ok([(USERS_FILE, render_auth_file(&auth)), (TENANTS_FILE, render_tenants(&entries)), (HBA_FILE, hba)])
     }
 
-    /// The names of PgBouncer's files that differ from what the store renders (pools with
-    /// their addresses and caps, logins, HBA): after an upgrade that changed how pools reach
-    /// PostgreSQL, or a hand edit.
-    pub async fn stale_bouncer_files(
-        &self,
-        store: &Store,
-        plans: &domain::PlanQuotas,
-    ) -> Result<Vec<&'static str>, HostError> {
-        let dir = PathBuf::from(&self.row.config_dir);
-        // The files first, the store after: a change between the two is in the render.
-        let mut on_disk = Vec::new();
-        for name in [USERS_FILE, TENANTS_FILE, HBA_FILE] {
-            on_disk.push(read_optional(&dir.join(name)).await?);
+    /// PgBouncer's rendered files as they are on disk now.
+    pub async fn bouncer_files(&self) -> Result<BouncerFiles, HostError> {
+        let dir = PathBuf::from(&self.spec.config_dir);
+        let mut on_disk: [Option<Vec<u8>>; 3] = Default::default();
+        for (slot, name) in on_disk.iter_mut().zip([USERS_FILE, TENANTS_FILE, HBA_FILE]) {
+            *slot = read_optional(&dir.join(name)).await?;
         }
-        let (_, files) = self.render_bouncer(store, plans).await?;
+        Ok(BouncerFiles(on_disk))
+    }
+
+    /// The names of PgBouncer's files `on_disk` that differ from what `state` renders (pools
+    /// with their addresses and caps, logins, HBA): after an upgrade that changed how pools
+    /// reach PostgreSQL, or a hand edit. Read the files first and the state after: a change
+    /// between the two is then in the render.
+    pub fn stale_bouncer_files(
+        &self,
+        on_disk: &BouncerFiles,
+        state: &BouncerState,
+    ) -> Result<Vec<&'static str>, HostError> {
+        let files = self.render_bouncer(state)?;
         Ok(files
             .iter()
-            .zip(on_disk)
+            .zip(&on_disk.0)
             .filter(|((_, text), disk)| disk.as_deref() != Some(text.as_bytes()))
             .map(|((name, _), _)| *name)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_is_covered_only_by_a_render_begun_after_it() {
+        let state = SyncState::default();
+        let host = HostId::new();
+        let early = request(&state, host);
+        // A render begins (numbered) and, before it finishes, a second request comes.
+        let render = request(&state, host).turn().await.expect("nothing rendered yet").begin();
+        let late = request(&state, host);
+        assert_eq!(render.finish(), Synced::Rendered);
+        assert!(early.turn().await.is_none(), "the render began after the early request: covered");
+        let turn = late.turn().await.expect("the render began before the late request: its turn");
+        // The late request renders; a request noted after that render began is not covered by it.
+        let render = turn.begin();
+        let later = request(&state, host);
+        assert_eq!(render.finish(), Synced::Rendered);
+        assert!(later.turn().await.is_some());
     }
 }

@@ -23,9 +23,7 @@
 
 use std::time::Duration;
 
-use domain::{DatabaseId, DatabaseName};
-use eventstore::queries::HostRow;
-use eventstore::Store;
+use domain::{DatabaseId, DatabaseName, TenantHost};
 
 use crate::dump::PgTarget;
 use crate::{HostConn, HostError};
@@ -159,17 +157,6 @@ impl TenantLogin {
         Self { role: name.as_str().to_owned(), password }
     }
 
-    /// The owner login of database `id`, its password read from the vault.
-    pub async fn of_owner(store: &Store, id: DatabaseId, name: &DatabaseName) -> Result<Self, HostError> {
-        let secret = store
-            .get_secret(&password_secret_id(id))
-            .await
-            .map_err(|e| HostError::Permanent(format!("the password of {name}: {e}")))?;
-        let password = String::from_utf8(secret)
-            .map_err(|_| HostError::Permanent(format!("the password of {name} is not text")))?;
-        Ok(Self::owner(name, password))
-    }
-
     pub fn role(&self) -> &str {
         &self.role
     }
@@ -197,26 +184,26 @@ impl std::ops::DerefMut for TenantConn {
     }
 }
 
-fn check_login(row: &HostRow, login: &TenantLogin) -> Result<(), HostError> {
-    if login.role == row.superuser {
+fn check_login(host: &TenantHost, login: &TenantLogin) -> Result<(), HostError> {
+    if login.role == host.superuser {
         return Err(HostError::Permanent("refusing to open a tenant database as the host's superuser".into()));
     }
     Ok(())
 }
 
-/// Logs in to `dbname` on the host `row` as `login`'s role, through the host's address (for
+/// Logs in to `dbname` on `host` as `login`'s role, through the host's address (for
 /// a local host its Unix socket: tenant roles may log in nowhere else), with the settings
 /// [`pinned_options`] pins and `limits`' timeouts.
 pub async fn connect(
-    row: &HostRow,
+    host: &TenantHost,
     dbname: &str,
     login: &TenantLogin,
     limits: SessionLimits,
 ) -> Result<TenantConn, HostError> {
-    check_login(row, login)?;
+    check_login(host, login)?;
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&row.pg_host)
-        .port(row.pg_port)
+    cfg.host(&host.pg_host)
+        .port(host.pg_port)
         .user(&login.role)
         .password(&login.password)
         .dbname(dbname)
@@ -241,13 +228,13 @@ pub async fn connect(
 impl HostConn {
     /// [`connect`] to this host, for a job whose attempt ends by `deadline`.
     pub async fn tenant(&self, dbname: &str, login: &TenantLogin, deadline: Duration) -> Result<TenantConn, HostError> {
-        connect(&self.row, dbname, login, SessionLimits::job(deadline)).await
+        connect(&self.spec, dbname, login, SessionLimits::job(deadline)).await
     }
 
     /// Where a child process (pg_dump, psql) logs in to `dbname` as `login`'s role, for a job
     /// whose attempt ends by `deadline`.
     pub fn tenant_target(&self, dbname: &str, login: &TenantLogin, deadline: Duration) -> Result<PgTarget, HostError> {
-        check_login(&self.row, login)?;
-        Ok(PgTarget::new(&self.row.pg_host, self.row.pg_port, login, dbname, SessionLimits::job(deadline)))
+        check_login(&self.spec, login)?;
+        Ok(PgTarget::new(&self.spec.pg_host, self.spec.pg_port, login, dbname, SessionLimits::job(deadline)))
     }
 }

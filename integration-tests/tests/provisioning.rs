@@ -401,7 +401,8 @@ async fn a_stopped_database_stays_closed_across_a_pgbouncer_restart() {
     let refused = login(&restarted).await;
     assert!(refused.contains("not currently accepting connections"), "PostgreSQL still refuses: {refused}");
 
-    runner.hosts.get(&store, host_id).await.expect("host").sync_bouncer(&store, &runner.plans).await.expect("syncs");
+    let conn = worker::hosts::open(&runner.hosts, &store, host_id).await.expect("host");
+    worker::hosts::sync_bouncer(&store, &runner.plans, &conn).await.expect("syncs");
     assert!(login(&restarted).await.contains("is disabled"), "PgBouncer refuses again after a sync");
     restarted.stop().expect("stop");
     host.pg.stop().expect("stop");

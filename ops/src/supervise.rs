@@ -140,8 +140,8 @@ impl Supervised<'_> {
 
     async fn resync_bouncer(&self) {
         let synced = async {
-            let conn = hostctl::Hosts::default().get(&self.store, self.host_id).await?;
-            conn.sync_bouncer(&self.store, &self.plans).await
+            let conn = worker::hosts::open(&hostctl::Hosts::default(), &self.store, self.host_id).await?;
+            worker::hosts::sync_bouncer(&self.store, &self.plans, &conn).await
         };
         if let Err(e) = synced.await {
             // The worker's next sync, or the orphan reconciler, renders it again.

@@ -84,8 +84,8 @@ impl Runner {
                     Err(StoreError::NotFound) => return Ok(()),
                     Err(e) => return Err(retry(e)),
                 };
-                let host = self.hosts.get(&self.store, db.host_id).await?;
-                host.sync_bouncer(&self.store, &self.plans).await?;
+                let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+                crate::hosts::sync_bouncer(&self.store, &self.plans, &host).await?;
                 Ok(())
             }
             Job::ExpireRule { database_id, rule_id, expires_at } => {

@@ -7,8 +7,9 @@ use domain::{Backup, BackupCommand, BackupError, BackupId, DatabaseId, DatabaseN
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use hostctl::bins::PgBins;
+use hostctl::engine::{BackupTaken, Streams};
 use hostctl::objects::{store_error, ObjectStoreConfig};
-use hostctl::{dump, snapshot, HostConn, HostError, TenantLogin};
+use hostctl::{snapshot, HostError, TenantEngine, TenantLogin};
 use opendal::Operator;
 
 use crate::jobs::Runner;
@@ -26,6 +27,11 @@ pub struct BackupRuntime {
 impl BackupRuntime {
     pub fn new(config: &ObjectStoreConfig) -> anyhow::Result<Self> {
         Ok(Self { objects: config.operator()?, bins: PgBins::find()?, level: 1 })
+    }
+
+    /// What a data-lane job of `runner` streams through.
+    fn streams(&self, runner: &Runner) -> Streams<'_> {
+        Streams { objects: &self.objects, bins: &self.bins, level: self.level, deadline: runner.limits.data_deadline }
     }
 }
 
@@ -99,35 +105,10 @@ impl Runner {
             return Ok(());
         }
         drop(naming);
-        let host = self.hosts.get(&self.store, db.host_id).await?;
-        // The tenant's own role takes the snapshot, the checksums and the dump: all of it
-        // runs inside the tenant's database (see hostctl::tenant).
+        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         let login = self.owner_login(db.id, &name).await?;
-        let mut client = host.tenant(name.as_str(), &login, self.limits.data_deadline).await?;
-        let (tx, snap) = snapshot::export_snapshot(&mut client).await?;
-        let source = host.tenant_target(name.as_str(), &login, self.limits.data_deadline)?;
-        let (dumped, stats) = tokio::join!(
-            dump::dump_to_object(&rt.bins, &source, Some(&snap), &rt.objects, &key, rt.level),
-            snapshot::table_stats(&tx)
-        );
-        let _ = tx.rollback().await;
-        let (dumped, tables) = match (dumped, stats) {
-            (Ok(d), Ok(t)) => (d, t),
-            (dumped, stats) => {
-                if dumped.is_ok() {
-                    // The object is complete but its stats are not: it must not stay.
-                    rt.objects.delete(&key).await.map_err(|e| JobError::from(store_error(e)))?;
-                }
-                // The stats' error first: when their transaction fails, pg_dump's import of
-                // its snapshot fails too, and says less.
-                return Err(stats
-                    .err()
-                    .or(dumped.err())
-                    .map(JobError::from)
-                    .unwrap_or(JobError::Retry("backup failed".into())));
-            }
-        };
+        let BackupTaken { dump: dumped, tables } = host.backup(&name, &login, rt.streams(self), &key).await?;
         let command =
             BackupCommand::Succeed { object_key: key, size_bytes: dumped.size_bytes, sha256: dumped.sha256, tables };
         self.backup_command(id, command).await?;
@@ -205,8 +186,8 @@ impl Runner {
         let dropped = async {
             let backup = self.store.backup(id).await.map_err(store_err)?;
             let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-            let host = self.hosts.get(&self.store, db.host_id).await?;
-            host.drop_scratch(&scratch_name(id)).await.map_err(JobError::from)
+            let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+            TenantEngine::drop_scratch(&host, &scratch_name(id)).await.map_err(JobError::from)
         };
         if let Err(e) = dropped.await {
             tracing::error!(backup = %id, error = %e, "could not drop a failed verification's scratch database");
@@ -228,7 +209,8 @@ impl Runner {
             return Err(JobError::Abort("the backup has no object to verify".into()));
         };
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &conn;
         let scratch = scratch_name(id);
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
@@ -236,10 +218,8 @@ impl Runner {
         host.create_scratch(&scratch, &name).await?;
         let login = self.owner_login(db.id, &name).await?;
         let checked = async {
-            let as_tenant = host.tenant_target(&scratch, &login, self.limits.data_deadline)?;
-            dump::restore_from_object(&rt.bins, &as_tenant, &rt.objects, key, sha, "").await?;
-            let client = host.tenant(&scratch, &login, self.limits.data_deadline).await?;
-            snapshot::table_stats(&*client).await
+            host.restore(&scratch, &login, rt.streams(self), key, sha).await?;
+            host.table_stats(&scratch, &login, self.limits.data_deadline).await
         }
         .await;
         host.drop_scratch(&scratch).await?;
@@ -267,7 +247,7 @@ impl Runner {
     /// run may have died halfway through) is dropped and created again first.
     pub(crate) async fn populate(
         &self,
-        host: &HostConn,
+        host: &dyn TenantEngine,
         id: DatabaseId,
         name: &DatabaseName,
         source: &DatabaseSource,
@@ -277,10 +257,9 @@ impl Runner {
         }
         let rt = self.runtime()?;
         host.recreate_database(name).await?;
-        // psql logs in as the database's own role (so the objects are its own), never as the
+        // Filled as the database's own role (so the objects are its own), never as the
         // superuser: a dump is the tenant's SQL and must not run with more rights than theirs.
-        let target =
-            host.tenant_target(name.as_str(), &self.owner_login(id, name).await?, self.limits.data_deadline)?;
+        let owner = self.owner_login(id, name).await?;
         match source {
             DatabaseSource::Backup { backup_id } => {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
@@ -288,11 +267,11 @@ impl Runner {
                 else {
                     return Err(JobError::Abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
                 };
-                dump::restore_from_object(&rt.bins, &target, &rt.objects, key, sha, "").await?;
+                host.restore(name.as_str(), &owner, rt.streams(self), key, sha).await?;
             }
             DatabaseSource::Branch { database_id } => {
                 let from = self.store.database(*database_id).await.map_err(store_err)?;
-                if from.host_id != host.row.id {
+                if from.host_id != host.host().id {
                     return Err(JobError::Abort("branching across hosts is not supported yet".into()));
                 }
                 // A source deleted or stopped since the branch was asked for cannot be read:
@@ -302,12 +281,8 @@ impl Runner {
                 }
                 // Dumped as the source's own role: pg_dump reads the source database.
                 let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::Abort(e.to_string()))?;
-                let source = host.tenant_target(
-                    from_name.as_str(),
-                    &self.owner_login(from.id, &from_name).await?,
-                    self.limits.data_deadline,
-                )?;
-                dump::copy_database(&rt.bins, &source, &target, "").await?;
+                let from_owner = self.owner_login(from.id, &from_name).await?;
+                host.copy((from_name.as_str(), &from_owner), (name.as_str(), &owner), rt.streams(self)).await?;
             }
         }
         host.mark_populated(name).await?;

@@ -13,7 +13,7 @@ use eventstore::{Metadata, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::queue::{Attempt, Handler, JobError};
-use hostctl::{HostError, Hosts, RoleLimits};
+use hostctl::{Hosts, RoleLimits, TenantEngine};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -166,6 +166,7 @@ impl Job {
 /// worker had been killed there.
 pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "populate", "pgbouncer", "verify", "record"];
 pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
+pub use crate::lanes::JobLimits;
 pub use crate::maintenance::steps as maintenance_steps;
 
 #[derive(Clone)]
@@ -179,48 +180,6 @@ pub struct Runner {
     pub backups: Option<crate::backups::BackupRuntime>,
     /// Deadlines of attempts, and the data lane's fair share of running slots.
     pub limits: JobLimits,
-}
-
-/// How long an attempt may run, and how the data lane's running slots are shared (see
-/// `lanes` and `fair`).
-#[derive(Clone)]
-pub struct JobLimits {
-    /// An attempt of a control-lane job (DDL on roles and databases, PgBouncer).
-    pub control_deadline: Duration,
-    /// An attempt of a data-lane job (backup, verification, restore, branch): it is cancelled
-    /// when this passes — its child processes killed, its sessions closed (the server stops
-    /// their statements within a second) — and counts as a failed attempt.
-    pub data_deadline: Duration,
-    pub fair: std::sync::Arc<crate::fair::FairGate>,
-    /// How long an attempt waits for its host to answer before it runs anyway (an outage
-    /// that heals delays jobs instead of failing them for good).
-    pub host_wait: Duration,
-}
-
-impl JobLimits {
-    pub fn new(control_deadline: Duration, data_deadline: Duration, data_running: usize, per_account: usize) -> Self {
-        Self {
-            control_deadline,
-            data_deadline,
-            fair: crate::fair::FairGate::new(data_running, per_account),
-            host_wait: Duration::from_secs(120),
-        }
-    }
-}
-
-impl Default for JobLimits {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(300), Duration::from_secs(3600), 4, 1)
-    }
-}
-
-impl From<HostError> for JobError {
-    fn from(e: HostError) -> Self {
-        match e {
-            HostError::Transient(m) => JobError::Retry(m),
-            HostError::Permanent(m) => JobError::Abort(m),
-        }
-    }
 }
 
 fn store_err(e: eventstore::StoreError) -> JobError {
@@ -287,12 +246,12 @@ impl Runner {
         let mut logged = false;
         loop {
             let probe = async {
-                let conn = self.hosts.get(&self.store, host).await?;
-                // PostgreSQL only: PgBouncer's console is one connection shared by every task
-                // (a probe per job would queue behind syncs), and PgBouncer comes back within
-                // a second of a restart.
-                conn.pool.get().await?.simple_query("select 1").await?;
-                Ok::<_, HostError>(())
+                let conn = crate::hosts::open(&self.hosts, &self.store, host).await?;
+                // The server only, not the front door: PgBouncer's console is one connection
+                // shared by every task (a probe per job would queue behind syncs), and
+                // PgBouncer comes back within a second of a restart.
+                conn.ping().await?;
+                Ok::<_, crate::hosts::TenantHostError>(())
             };
             match tokio::time::timeout(Duration::from_secs(5), probe).await {
                 Ok(Ok(())) => return,
@@ -401,21 +360,22 @@ impl Runner {
                 _ => Ok(None),
             }
         };
-        let (started, host, role_inputs) = tokio::try_join!(
+        let (started, conn, role_inputs) = tokio::try_join!(
             self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }),
-            async { Ok::<_, JobError>(self.hosts.get(&self.store, db.host_id).await?) },
+            async { Ok::<_, JobError>(crate::hosts::open(&self.hosts, &self.store, db.host_id).await?) },
             role_inputs,
         )?;
         if !started {
             return Ok(());
         }
+        let host: &dyn TenantEngine = &conn;
         // Loading the row, StartAttempt and the host connection, before the first step.
         tracing::debug!(job = job.kind(), database = %id, step = "start", ms = ms(begun.elapsed()), "job step done");
         let steps = match job {
             Job::Provision { .. } => PROVISION_STEPS,
             Job::Delete { .. } => DELETE_STEPS,
             Job::Maintain { action, .. } => {
-                return self.run_maintenance(job, *action, &db, &name, &host, stop_after).await;
+                return self.run_maintenance(job, *action, &db, &name, host, stop_after).await;
             }
             _ => return self.run_access(job).await,
         };
@@ -434,21 +394,21 @@ impl Runner {
             match (job, *step) {
                 (Job::Provision { source, .. }, "role") => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
-                    host.create_role(id, &name, &inputs.verifier, inputs.limits).await?;
+                    host.create_owner(id, &name, &inputs.verifier, inputs.limits).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
                     // this job), in the "pgbouncer" step.
                     if source.is_none() {
-                        let (host, store, plans) = (host.clone(), self.store.clone(), self.plans.clone());
+                        let (host, store, plans) = (conn.clone(), self.store.clone(), self.plans.clone());
                         early_sync = Some(tokio::spawn(async move {
                             let started = std::time::Instant::now();
-                            host.sync_bouncer(&store, &plans).await.map(|()| started.elapsed())
+                            crate::hosts::sync_bouncer(&store, &plans, &host).await.map(|()| started.elapsed())
                         }));
                     }
                 }
-                (Job::Provision { .. }, "database") => host.ensure_database(&name).await?,
-                (Job::Provision { .. }, "restrict") => host.restrict_connect(&name).await?,
+                (Job::Provision { .. }, "database") => host.create_database(&name).await?,
+                (Job::Provision { .. }, "restrict") => host.restrict_database(&name).await?,
                 (Job::Provision { source: Some(source), .. }, "populate") => {
-                    self.populate(&host, id, &name, source).await?
+                    self.populate(host, id, &name, source).await?
                 }
                 (Job::Provision { source: None, .. }, "populate") => {}
                 (Job::Provision { source: None, .. }, "pgbouncer") => match early_sync.take() {
@@ -456,13 +416,13 @@ impl Runner {
                         let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
-                    None => host.sync_bouncer(&self.store, &self.plans).await?,
+                    None => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
                 },
                 (_, "pgbouncer") => {
                     if matches!(job, Job::Delete { .. }) {
-                        host.kill_pool(&name).await?;
+                        host.disconnect_clients(&name).await?;
                     }
-                    host.sync_bouncer(&self.store, &self.plans).await?
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
                 }
                 (Job::Provision { .. }, "verify") => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
@@ -494,9 +454,10 @@ impl Runner {
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
-        host.kill_pool(&name).await?;
-        host.sync_bouncer(&self.store, &self.plans).await?;
+        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &conn;
+        host.disconnect_clients(&name).await?;
+        crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
         host.drop_database(id, &name).await?;
         Ok(())
     }

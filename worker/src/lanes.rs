@@ -11,6 +11,8 @@
 //! Jobs pushed before the lanes existed sit in the control queue under its old name; its
 //! workers run every kind of job, so they still run.
 
+use std::time::Duration;
+
 use crate::jobs::Job;
 use crate::queue::{PushedJob, Queue};
 
@@ -85,5 +87,38 @@ impl Lanes {
 
     pub fn all(&self) -> [&Queue<Job>; 2] {
         [&self.control, &self.data]
+    }
+}
+
+/// How long an attempt may run, and how the data lane's running slots are shared (see
+/// this module and `fair`).
+#[derive(Clone)]
+pub struct JobLimits {
+    /// An attempt of a control-lane job (DDL on roles and databases, PgBouncer).
+    pub control_deadline: Duration,
+    /// An attempt of a data-lane job (backup, verification, restore, branch): it is cancelled
+    /// when this passes — its child processes killed, its sessions closed (the server stops
+    /// their statements within a second) — and counts as a failed attempt.
+    pub data_deadline: Duration,
+    pub fair: std::sync::Arc<crate::fair::FairGate>,
+    /// How long an attempt waits for its host to answer before it runs anyway (an outage
+    /// that heals delays jobs instead of failing them for good).
+    pub host_wait: Duration,
+}
+
+impl JobLimits {
+    pub fn new(control_deadline: Duration, data_deadline: Duration, data_running: usize, per_account: usize) -> Self {
+        Self {
+            control_deadline,
+            data_deadline,
+            fair: crate::fair::FairGate::new(data_running, per_account),
+            host_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(300), Duration::from_secs(3600), 4, 1)
     }
 }

@@ -6,6 +6,7 @@ pub mod backups;
 pub mod dispatch;
 pub mod drift;
 pub mod fair;
+pub mod hosts;
 pub mod jobs;
 pub mod lanes;
 pub mod locks;
@@ -159,12 +160,14 @@ async fn resync_hosts(
     };
     // Each host on its own (one that does not answer must not hold up the others), for ten
     // minutes at most: past that the orphan reconciler finds the stale files and reports them.
-    let one = |row: eventstore::queries::HostRow| {
+    let one = |row: domain::TenantHost| {
         let (store, hosts, plans, mut shutdown) = (store.clone(), hosts.clone(), plans.clone(), shutdown.clone());
         async move {
             let give_up = tokio::time::Instant::now() + Duration::from_secs(600);
             loop {
-                let synced = async { hosts.get(&store, row.id).await?.sync_bouncer(&store, &plans).await };
+                let synced = async {
+                    crate::hosts::sync_bouncer(&store, &plans, &crate::hosts::open(&hosts, &store, row.id).await?).await
+                };
                 match synced.await {
                     Ok(()) => return tracing::info!(host = %row.name, "PgBouncer rendered from the store at start"),
                     Err(e) => tracing::warn!(host = %row.name, error = %e, "re-rendering PgBouncer at start failed"),

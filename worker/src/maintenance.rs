@@ -3,7 +3,7 @@
 
 use domain::{DatabaseCommand, DatabaseName, OperationKind};
 use eventstore::queries::DatabaseRow;
-use hostctl::HostConn;
+use hostctl::{LifecycleStep, TenantEngine};
 
 use crate::jobs::{Job, Runner};
 use crate::queue::JobError;
@@ -29,7 +29,7 @@ impl Runner {
         kind: OperationKind,
         db: &DatabaseRow,
         name: &DatabaseName,
-        host: &HostConn,
+        host: &dyn TenantEngine,
         stop_after: Option<usize>,
     ) -> Result<(), JobError> {
         let id = db.id;
@@ -37,23 +37,25 @@ impl Runner {
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();
             match (kind, *step) {
-                (OperationKind::Stop, "pgbouncer") => host.close_pool(name).await?,
-                (OperationKind::Stop, "postgres") => host.block_connections(name).await?,
-                (OperationKind::Start, "postgres") => host.allow_connections(name).await?,
-                (OperationKind::Start, "pgbouncer") => host.open_pool(name).await?,
-                (OperationKind::Restart, "pgbouncer") => host.bounce_pool(name).await?,
-                (OperationKind::Restart, "postgres") => host.terminate_backends(name).await?,
+                (OperationKind::Stop, "pgbouncer") => host.lifecycle(name, LifecycleStep::CloseFrontDoor).await?,
+                (OperationKind::Stop, "postgres") => host.lifecycle(name, LifecycleStep::BlockConnections).await?,
+                (OperationKind::Start, "postgres") => host.lifecycle(name, LifecycleStep::AllowConnections).await?,
+                (OperationKind::Start, "pgbouncer") => host.lifecycle(name, LifecycleStep::OpenFrontDoor).await?,
+                (OperationKind::Restart, "pgbouncer") => host.lifecycle(name, LifecycleStep::BounceFrontDoor).await?,
+                (OperationKind::Restart, "postgres") => host.lifecycle(name, LifecycleStep::TerminateSessions).await?,
                 (OperationKind::ResetPassword, "role") => {
                     let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
-                    host.ensure_role(id, name, &verifier, self.role_limits(db.account_id).await?).await?
+                    host.set_owner_credential(id, name, &verifier, self.role_limits(db.account_id).await?).await?
                 }
-                (OperationKind::ResetPassword, "pgbouncer") => host.sync_bouncer(&self.store, &self.plans).await?,
+                (OperationKind::ResetPassword, "pgbouncer") => {
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
+                }
                 // A stopped database refuses every login; the two steps above are the proof.
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
                 // A locked database refuses them too (its pool stays closed through the sync).
                 (OperationKind::ResetPassword, "verify") if db.state != "stopped" && db.locked_reason.is_none() => {
-                    self.verify_login(&host.row.config_dir, host.row.bouncer_port, name, self.password(id).await?)
+                    self.verify_login(&host.host().config_dir, host.host().bouncer_port, name, self.password(id).await?)
                         .await?
                 }
                 (OperationKind::ResetPassword, "verify") => {}

@@ -75,7 +75,8 @@ impl Runner {
             return Ok(());
         }
         let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn hostctl::TenantEngine = &conn;
         if db.locked_reason.is_some() {
             host.lock_database(&name).await?;
             return Ok(());
@@ -83,7 +84,7 @@ impl Runner {
         // A database being stopped (or stopped) keeps its pool closed.
         let closed = self.store.host_closed_pools(db.host_id).await.map_err(retry)?;
         if !closed.contains(&name) {
-            host.open_pool(&name).await?;
+            host.lifecycle(&name, hostctl::LifecycleStep::OpenFrontDoor).await?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
         if dbs.is_empty() {
             continue;
         }
-        let conn = match hosts.get(store, host.id).await {
+        let conn = match crate::hosts::open(hosts, store, host.id).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(host = %host.name, error = %e, "cannot measure storage");
@@ -23,7 +23,7 @@ pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
             }
         };
         let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
-        let sizes = conn.database_sizes(&names).await?;
+        let sizes = hostctl::TenantEngine::sizes(&conn, &names).await?;
         let by_id: Vec<_> =
             dbs.iter().filter_map(|(id, name)| sizes.iter().find(|(n, _)| n == name).map(|(_, b)| (*id, *b))).collect();
         store.record_sizes(&by_id).await?;

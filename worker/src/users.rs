@@ -3,7 +3,7 @@
 
 use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers};
 use eventstore::{Metadata, StoreError};
-use hostctl::TenantLogin;
+use hostctl::{TenantEngine, TenantLogin};
 
 use crate::jobs::{Job, Runner};
 use crate::queue::JobError;
@@ -27,11 +27,12 @@ impl Runner {
             return Ok(()); // removed already
         };
         let db_name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
-        let host = self.hosts.get(&self.store, db.host_id).await?;
+        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &conn;
         let command = match (job, user.state.as_str()) {
             (Job::CreateUser { .. }, "creating") => {
                 let verifier = self.store.user_verifier(&user.role_name).await.map_err(retry)?;
-                host.ensure_user_role(
+                host.ensure_user(
                     database_id,
                     &db_name,
                     &user.role_name,
@@ -39,14 +40,14 @@ impl Runner {
                     self.role_limits(db.account_id).await?,
                 )
                 .await?;
-                host.sync_bouncer(&self.store, &self.plans).await?;
+                crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
                 DatabaseUserCommand::MarkReady { name: name.clone() }
             }
             (Job::RemoveUser { .. }, "removing") => {
                 // PgBouncer first (its auth_file loses the login), then the role on PostgreSQL.
-                host.sync_bouncer(&self.store, &self.plans).await?;
+                crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
                 let owner = TenantLogin::owner(&db_name, self.password(database_id).await?);
-                host.drop_user_role(database_id, &db_name, &owner, &user.role_name).await?;
+                host.drop_user(database_id, &db_name, &owner, &user.role_name).await?;
                 DatabaseUserCommand::MarkRemoved { name: name.clone() }
             }
             _ => return Ok(()), // the step this job exists for was recorded already

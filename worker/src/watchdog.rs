@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use domain::TenantHost;
 use eventstore::incidents::{kinds, IncidentReport};
-use eventstore::queries::HostRow;
 use eventstore::Store;
 use hostctl::Hosts;
 use tokio::sync::watch;
@@ -50,7 +50,7 @@ pub async fn check_hosts(store: &Store, hosts: &Hosts) {
     futures::future::join_all(rows.iter().map(|row| check_host(store, hosts, row))).await;
 }
 
-async fn check_host(store: &Store, hosts: &Hosts, row: &HostRow) {
+async fn check_host(store: &Store, hosts: &Hosts, row: &TenantHost) {
     let resource = row.id.to_string();
     let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe(store, hosts, row)).await {
         Ok(r) => r,
@@ -82,8 +82,8 @@ async fn check_host(store: &Store, hosts: &Hosts, row: &HostRow) {
 }
 
 /// PostgreSQL answers a query as superuser, and PgBouncer's admin console answers.
-async fn probe(store: &Store, hosts: &Hosts, row: &HostRow) -> Result<(), String> {
-    let conn = hosts.get(store, row.id).await.map_err(|e| e.to_string())?;
+async fn probe(store: &Store, hosts: &Hosts, row: &TenantHost) -> Result<(), String> {
+    let conn = crate::hosts::open(hosts, store, row.id).await.map_err(|e| e.to_string())?;
     let client = conn.pool.get().await.map_err(|e| format!("postgresql: {e}"))?;
     client.simple_query("select 1").await.map_err(|e| format!("postgresql: {e}"))?;
     let admin = conn.connect_admin().await.map_err(|e| format!("pgbouncer: {e}"))?;

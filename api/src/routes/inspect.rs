@@ -1,7 +1,7 @@
 //! What is inside a tenant database and how it is doing (read-only, any role on it).
 
 use actix_web::{get, web, HttpResponse};
-use domain::DatabaseName;
+use domain::{DatabaseName, HostId, TenantHost};
 use hostctl::inspect;
 
 use crate::auth::Caller;
@@ -11,9 +11,24 @@ use crate::views::Data;
 use crate::{service, AppState};
 pub use wire::{ColumnView, DatabaseMetricsView, SchemaView, StatementView, TableView, ViewView};
 
-fn host_error(e: hostctl::HostError) -> ApiError {
+/// Inspection failed: the host did not answer, or what reaching it takes (its address, a
+/// password) could not be read. The cause is logged here; the caller is told the host did not
+/// answer.
+fn host_error(e: &dyn std::error::Error) -> ApiError {
     tracing::warn!(error = %e, "inspecting a tenant database failed");
     ApiError::Unavailable("the database's host did not answer".into())
+}
+
+/// A text secret from the vault (a host's or a database's password).
+async fn secret_text(state: &AppState, id: &str) -> Result<String, ApiError> {
+    let bytes = state.store.get_secret(id).await.map_err(|e| host_error(&e))?;
+    String::from_utf8(bytes).map_err(|e| host_error(&e))
+}
+
+/// The host `id` and its superuser's password.
+async fn host_as_superuser(state: &AppState, id: HostId) -> Result<(TenantHost, String), ApiError> {
+    let secret = hostctl::host::superuser_secret_id(id);
+    tokio::try_join!(async { state.store.host(id).await.map_err(|e| host_error(&e)) }, secret_text(state, &secret))
 }
 
 /// A database that is not running has nothing to inspect.
@@ -40,7 +55,8 @@ pub async fn metrics(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (host, name, role, _) = running(&state, &caller, &id).await?;
-    let m = inspect::database_metrics(&state.store, host, &name).await.map_err(host_error)?;
+    let (host, password) = host_as_superuser(&state, host).await?;
+    let m = inspect::database_metrics(&host, &password, &name).await.map_err(|e| host_error(&e))?;
     let available = m.top_statements.is_some();
     let statements = m.top_statements.unwrap_or_default();
     let view = DatabaseMetricsView {
@@ -85,7 +101,13 @@ pub async fn schema(
             if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }
         )));
     }
-    let s = inspect::database_schema(&state.store, host, db, &name).await.map_err(host_error)?;
+    let secret = service::password_secret_id(db);
+    let (host, password) = tokio::try_join!(
+        async { state.store.host(host).await.map_err(|e| host_error(&e)) },
+        secret_text(&state, &secret),
+    )?;
+    let owner = hostctl::TenantLogin::owner(&name, password);
+    let s = inspect::database_schema(&host, &owner, &name).await.map_err(|e| host_error(&e))?;
     let view = SchemaView {
         tables: s
             .tables

@@ -1,4 +1,4 @@
-//! PgBouncer syncs asked for at once are coalesced (`hostctl::sync`): under a busy mix every
+//! PgBouncer syncs asked for at once are coalesced (`hostctl::sync`, `worker::hosts`): under a busy mix every
 //! create, allowlist change and user change asked for its own render and RELOAD, one at a
 //! time per host, each holding a job slot while it waited, and creates and lifecycle
 //! operations waited behind them for up to the 10 s budget.
@@ -12,14 +12,14 @@ use integration_tests::{app, fixtures};
 async fn syncs_asked_for_together_share_renders() {
     let h = app();
     let store = h.store();
-    let host = hostctl::Hosts::default().get(&store, h.host_id).await.expect("the test host");
+    let host = worker::hosts::open(&hostctl::Hosts::default(), &store, h.host_id).await.expect("the test host");
     // While the host's lock is held nobody renders: eight requests line up behind it.
     let lock = store.host_lock(h.host_id.uuid()).await.expect("the host lock");
     let plans = fixtures::plans();
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let (host, store, plans) = (host.clone(), store.clone(), plans.clone());
-            tokio::spawn(async move { host.sync_bouncer_reporting(&store, &plans).await })
+            tokio::spawn(async move { worker::hosts::sync_bouncer_reporting(&store, &plans, &host).await })
         })
         .collect();
     // Not a wait on a condition: the requests line up in this process, behind a mutex, with

@@ -86,7 +86,7 @@ async fn a_verification_copy_left_by_a_dead_worker_is_dropped_whatever_the_tenan
     let id = api.create_running(&name).await["id"].as_str().expect("id").to_owned();
     // What a worker killed mid-verification leaves: a scratch copy owned by the tenant, which
     // the tenant then made a template and closed.
-    let host = hostctl::Hosts::default().get(&app().store(), app().host_id).await.expect("the host");
+    let host = worker::hosts::open(&hostctl::Hosts::default(), &app().store(), app().host_id).await.expect("the host");
     let scratch = format!("berth-verify-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
     let owner = domain::DatabaseName::parse(&name).expect("name");
     host.create_scratch(&scratch, &owner).await.expect("a scratch copy");

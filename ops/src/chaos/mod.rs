@@ -272,7 +272,7 @@ impl Control {
         };
         self.objects.write(&key, b"not the backup that was recorded".to_vec()).await?;
         let host = self.store.hosts().await?.into_iter().next().context("no host")?;
-        let conn = hostctl::Hosts::default().get(&self.store, host.id).await?;
+        let conn = worker::hosts::open(&hostctl::Hosts::default(), &self.store, host.id).await?;
         let su = conn.pool.get().await?;
         let name = format!("chaos-orphan-{:08x}", rand::random::<u32>());
         su.batch_execute(&format!(

@@ -158,7 +158,7 @@ impl Reconciler {
     }
 
     async fn observe(&mut self, host: HostId) -> anyhow::Result<ObservedHost> {
-        let conn = self.hosts.get(&self.store, host).await?;
+        let conn = crate::hosts::open(&self.hosts, &self.store, host).await?;
         let client = conn.pool.get().await?;
         let rows = client
             .query(
@@ -193,26 +193,29 @@ impl Reconciler {
         };
         // Pools with their addresses and caps, logins and HBA: after an upgrade that changed
         // how pools reach PostgreSQL, the old files would cut every tenant off.
-        let stale = conn.stale_bouncer_files(&self.store, &self.plans).await?;
+        let stale = crate::hosts::stale_bouncer_files(&self.store, &self.plans, &conn).await?;
         let files_stale = (!stale.is_empty()).then(|| (self.seen.age(format!("bouncer:{host}")), stale));
         Ok(ObservedHost { roles, databases, served, files_stale, scratch })
     }
 
     /// Carries out a repair; what happened, for the incident.
     async fn repair(&self, host: HostId, repair: &Repair) -> Option<Result<(), String>> {
-        let conn = match self.hosts.get(&self.store, host).await {
+        let conn = match crate::hosts::open(&self.hosts, &self.store, host).await {
             Ok(c) => c,
             Err(e) => return Some(Err(e.to_string())),
         };
+        let engine: &dyn hostctl::TenantEngine = &conn;
         let outcome = match repair {
             Repair::None => return None,
             Repair::DropDatabase { id, name } => match DatabaseName::parse(name) {
-                Ok(name) => conn.drop_database(*id, &name).await,
+                Ok(name) => engine.drop_database(*id, &name).await.map_err(Into::into),
                 Err(e) => return Some(Err(format!("its name is not one Berth makes ({e}); left for an operator"))),
             },
-            Repair::DropUsers { id } => conn.drop_user_roles_of(*id).await,
-            Repair::SyncBouncer => conn.sync_bouncer(&self.store, &self.plans).await,
-            Repair::DropScratch { name } => conn.drop_scratch(name).await,
+            Repair::DropUsers { id } => engine.drop_users_of(*id).await.map_err(Into::into),
+            Repair::SyncBouncer => crate::hosts::sync_bouncer(&self.store, &self.plans, engine).await,
+            Repair::DropScratch { name } => engine.drop_scratch(name).await.map_err(Into::into),
+            // PostgreSQL's own leftovers (roles renamed away at a deletion): the reconciler
+            // observes this engine's catalog, so it repairs it on the connection itself.
             Repair::DropGoneRole { name } => match conn.drop_gone_role(name).await {
                 Ok(None) => Ok(()),
                 Ok(Some(closed)) => {
@@ -221,7 +224,7 @@ impl Reconciler {
                          once they start"
                     )))
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             },
         };
         Some(outcome.map_err(|e| e.to_string()))

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use domain::TenantHost;
 use domain::{HostId, Plan, PlanQuotas};
 use eventstore::incidents::{kinds, IncidentReport};
-use eventstore::queries::HostRow;
 use eventstore::Store;
 use hostctl::Hosts;
 use tokio::sync::watch;
@@ -114,14 +114,19 @@ pub async fn run(
     }
 }
 
-fn warn<T>(row: &HostRow, e: anyhow::Error) -> Option<T> {
+fn warn<T>(row: &TenantHost, e: anyhow::Error) -> Option<T> {
     tracing::warn!(host = %row.name, error = %format!("{e:#}"), "lock watchdog round failed");
     None
 }
 
 /// One round on one host, in a savepoint of the session's transaction: what it judged, and
 /// whether the session is fit for the next round.
-async fn round(store: &Store, plans: &PlanQuotas, row: &HostRow, session: &mut Session) -> (anyhow::Result<()>, bool) {
+async fn round(
+    store: &Store,
+    plans: &PlanQuotas,
+    row: &TenantHost,
+    session: &mut Session,
+) -> (anyhow::Result<()>, bool) {
     let judged = match session.begin_round().await {
         Ok(()) => judge(store, plans, row, session).await,
         Err(e) => Err(e),
@@ -135,7 +140,7 @@ async fn round(store: &Store, plans: &PlanQuotas, row: &HostRow, session: &mut S
 
 /// Terminates the sessions of databases over their share; true when the tenants' locks fill
 /// half of what the table is sized for or more.
-async fn judge(store: &Store, plans: &PlanQuotas, row: &HostRow, session: &Session) -> anyhow::Result<bool> {
+async fn judge(store: &Store, plans: &PlanQuotas, row: &TenantHost, session: &Session) -> anyhow::Result<bool> {
     let (per_backend, max_connections, holders) = session.holders().await?;
     let pressure = holders.iter().map(|h| h.locks).sum::<i64>() >= per_backend * max_connections / 2;
     let mut by_db: HashMap<u32, Vec<&Holder>> = HashMap::new();

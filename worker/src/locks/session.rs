@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::ClientWrapper;
-use eventstore::queries::HostRow;
+use domain::TenantHost;
 use eventstore::Store;
 use hostctl::Hosts;
 
@@ -61,8 +61,8 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) async fn open(store: &Store, hosts: &Hosts, row: &HostRow) -> anyhow::Result<Session> {
-        let conn = hosts.get(store, row.id).await?;
+    pub(super) async fn open(store: &Store, hosts: &Hosts, row: &TenantHost) -> anyhow::Result<Session> {
+        let conn = crate::hosts::open(hosts, store, row.id).await?;
         let client = deadpool_postgres::Object::take(conn.pool.get().await?);
         client.batch_execute("set statement_timeout = '5s'; begin isolation level read committed").await?;
         let mut session = Session { client, names: HashMap::new(), maintenance: Vec::new(), superusers: Vec::new() };
