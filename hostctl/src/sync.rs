@@ -77,6 +77,24 @@ pub(crate) type SyncTurn = Arc<SyncState>;
 pub(crate) struct SyncState {
     turn: tokio::sync::Mutex<()>,
     renders: std::sync::Mutex<Renders>,
+    /// Requests waiting for their turn now.
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as waiting for its turn while it lives (a cancelled wait included).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Renders numbered in the order they began: how many have begun, and the highest number
@@ -136,6 +154,12 @@ impl HostConn {
     pub fn ask_bouncer_sync(&self) -> SyncRequest<'_> {
         request(&self.sync_turn, self.spec.id)
     }
+
+    /// How many sync requests of this process wait for their turn on this host now (while
+    /// one renders, or waits for the host's lock).
+    pub fn bouncer_syncs_waiting(&self) -> usize {
+        self.sync_turn.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 fn request(state: &SyncState, host: HostId) -> SyncRequest<'_> {
@@ -147,7 +171,9 @@ impl<'a> SyncRequest<'a> {
     /// the request has finished meanwhile (it did the request's work: [`Synced::Covered`]).
     pub async fn turn(self) -> Option<BouncerTurn<'a>> {
         let state = self.state;
+        let waiting = Waiting::new(&state.waiting);
         let turn = state.turn.lock().await;
+        drop(waiting);
         if state.renders().done > self.seen {
             covered(self.host, self.asked_at);
             return None;

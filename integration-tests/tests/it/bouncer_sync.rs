@@ -22,10 +22,12 @@ async fn syncs_asked_for_together_share_renders() {
             tokio::spawn(async move { worker::hosts::sync_bouncer_reporting(&store, &plans, &host).await })
         })
         .collect();
-    // Not a wait on a condition: the requests line up in this process, behind a mutex, with
-    // no connection, so nothing outside `hostctl::sync` sees them queued. Too short a pause can
-    // only make the assertion fail (a late request renders again), never pass wrongly.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first to ask takes this process's turn and waits for the host's lock; the seven
+    // others, having asked, wait for the turn.
+    integration_tests::eventually("seven requests waiting for their turn", Duration::from_secs(30), || async {
+        host.bouncer_syncs_waiting() == 7
+    })
+    .await;
     drop(lock);
     let mut rendered = 0;
     for call in calls {
