@@ -48,6 +48,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 500 for an unexpected `cause`, which goes to the log, never to the response.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{cause:#}"), "internal error");
+        Self::Internal
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "INVALID_REQUEST",
