@@ -10,7 +10,7 @@ use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::session::{Issued, Session};
 use crate::views::Data;
 use crate::{keys, metadata, request_id_of, service, AppState};
@@ -53,9 +53,7 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
             Ok(Err(AccountError::BadEmail)) => {
                 return Err(ApiError::Unauthenticated("the id token's email is not an email address"))
             }
-            Ok(Err(e)) => {
-                return Err(ApiError::internal(anyhow::Error::new(e).context("signing in a verified identity")))
-            }
+            Ok(Err(e)) => return Err(e).or_internal("signing in a verified identity"),
             // Someone signed in with the same email or identity at the same moment: look again.
             Err(eventstore::StoreError::Conflict(_)) => {
                 if let Some(user) = state.store.user_by_identity(&id.issuer, &id.subject).await? {
@@ -95,11 +93,7 @@ pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, A
         ..Metadata::default()
     };
     let stream = domain::session_stream(issued.id);
-    state
-        .store
-        .execute_new::<domain::Session>(&stream, &cmd, &meta, &[])
-        .await?
-        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("recording a sign-in")))?;
+    state.store.execute_new::<domain::Session>(&stream, &cmd, &meta, &[]).await?.or_internal("recording a sign-in")?;
     Ok(issued)
 }
 
@@ -115,7 +109,7 @@ async fn verify_oidc(
         .ok_or(ApiError::NotOffered("sign-in with an OIDC id token is not configured on this deployment"))?;
     let identity = oidc.verify(id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
     let user_id = user_for(state, &identity).await?;
-    let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
+    let user = state.store.user(user_id).await?.or_internal("the signed-in user is not in the read model")?;
     let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
     let who = Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false };
     let issued = sign_in(state, SignIn { who, key: None, method: SignInMethod::Oidc, request_id }).await?;
@@ -173,7 +167,7 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         .collect();
     match state.store.execute_new::<Account>(&stream(account_id), &cmd, &meta, &extras).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(ApiError::internal(anyhow::Error::new(e).context("creating an anonymous account"))),
+        Ok(Err(e)) => return Err(e).or_internal("creating an anonymous account"),
         Err(eventstore::StoreError::QuotaExceeded) => {
             let source = source.unwrap_or_default();
             let oldest = state.store.oldest_signup(&source, since).await?.unwrap_or_else(Utc::now);
@@ -266,7 +260,7 @@ pub async fn claim(
     }
     // Whether just now or by an earlier try, the claim on record is the answer.
     let (account, _) = state.store.load::<Account>(&stream(anon)).await?;
-    let (_, into, ids) = account.claimed.ok_or(ApiError::Internal)?;
+    let (_, into, ids) = account.claimed.or_internal("the claim on record")?;
     Ok(HttpResponse::Ok().json(Data {
         data: ClaimView {
             account_id: anon.to_string(),
