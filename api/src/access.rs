@@ -21,7 +21,7 @@ use eventstore::Metadata;
 
 use crate::auth::Caller;
 use crate::authz::Action;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::service::load_authorized;
 use crate::AppState;
 
@@ -50,7 +50,7 @@ fn allowlist_error(e: AllowlistError) -> ApiError {
         AllowlistError::RuleNotFound => ApiError::NotFound("allowlist rule"),
         e @ AllowlistError::Overlaps { .. } => ApiError::Conflict(format!("{e}; remove it first or use it as is")),
         e @ AllowlistError::TooMany => ApiError::Unprocessable(e.to_string()),
-        AllowlistError::NotExpired => ApiError::Internal,
+        e @ AllowlistError::NotExpired => ApiError::internal(e),
     }
 }
 
@@ -107,7 +107,7 @@ pub async fn add(
     }
     let enforced = wait_enforced(state, &db).await?;
     let rules = state.store.allowlist(db.id).await?;
-    Ok((rules.into_iter().find(|r| r.id == rule_id).ok_or(ApiError::Internal)?, enforced))
+    Ok((rules.into_iter().find(|r| r.id == rule_id).or_internal("the rule just added is not listed")?, enforced))
 }
 
 /// Removes a rule; true once PgBouncer no longer admits by it.

@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use domain::{AccountId, Actor, ApiKeyId, DatabaseId, PlatformRole, UserId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::keycache::Lookup;
 use crate::{keys, AppState};
 
@@ -143,7 +143,7 @@ impl FromRequest for Caller {
         // Without `Authorization`, the dashboard's session cookie (with its CSRF check).
         let cookie = if token.is_none() { crate::cookie::credential(req) } else { None };
         Box::pin(async move {
-            let state = state.ok_or(ApiError::Internal)?;
+            let state = state.or_internal("the app state is not registered")?;
             let token = token.or_else(|| cookie.as_ref().map(|c| c.token.clone()));
             let token = token.ok_or(ApiError::Unauthenticated(REJECTED))?;
             let caller = authenticate(&state, &token).await?;

@@ -28,13 +28,14 @@ pub async fn middleware(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(panic = %message, "a request handler panicked");
             metrics::counter!("berth_api_handler_panics_total").increment(1);
             let mut stand_in = actix_web::test::TestRequest::default().method(method).uri(&uri.to_string());
             if let Some(state) = state {
                 stand_in = stand_in.app_data(state);
             }
-            let res = actix_web::ResponseError::error_response(&ApiError::Internal);
+            // Logged (once) where the response is made, like any internal error.
+            let cause = anyhow::anyhow!("a request handler panicked: {message}");
+            let res = actix_web::ResponseError::error_response(&ApiError::internal(cause));
             Ok(ServiceResponse::new(stand_in.to_http_request(), res))
         }
     }

@@ -24,7 +24,7 @@ use wire::{CookieSession, CookieSignIn, SignInMethods};
 
 use crate::auth::{authenticate, Caller};
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::routes::auth::SignIn;
 use crate::session::Session;
 use crate::views::Data;
@@ -155,8 +155,9 @@ pub async fn sign_in(
                 return Err(ApiError::InvalidRequest("invalid field `api_key`: not an API key".into()));
             }
             caller.require_full_account()?;
-            let prefix = crate::keys::split(key.trim()).map(|(p, _)| p).ok_or(ApiError::Internal)?;
-            let key_id = caller.api_key_id.ok_or(ApiError::Internal)?;
+            let prefix =
+                crate::keys::split(key.trim()).map(|(p, _)| p).or_internal("the prefix of an accepted API key")?;
+            let key_id = caller.api_key_id.or_internal("the id of an accepted API key")?;
             let who = Session {
                 user_id: caller.user_id,
                 account_id: caller.account_id,
@@ -187,7 +188,7 @@ pub async fn sign_in(
             ))
         }
     };
-    let (id, expires_at) = caller.session.ok_or(ApiError::Internal)?;
+    let (id, expires_at) = caller.session.or_internal("the session of a signed-in token")?;
     let mut res = HttpResponse::Ok();
     set_cookies(&mut res, &req, &state.store.keyring()?.hash_key, token, id, expires_at);
     let role = match caller.platform_role {

@@ -1,5 +1,10 @@
 //! The API's one error type. Each variant maps to a status and a stable code from API.md;
 //! the message is for humans and never carries a secret or SQL.
+//!
+//! An unexpected failure is [`ApiError::Internal`] with its cause (an error chain, never a
+//! request body or a secret): the response says only `internal error`, and the cause is
+//! logged once, where the response is made ([`ResponseError::error_response`]), inside the
+//! request's span (so with its request id).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -43,11 +48,17 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     Unavailable(String),
+    /// Unexpected: `0` is why, for the log only.
     #[error("internal error")]
-    Internal,
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
+    /// A 500 for an unexpected `cause`, which goes to the log, never to the response.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "INVALID_REQUEST",
@@ -66,7 +77,7 @@ impl ApiError {
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Unavailable(_) => "UNAVAILABLE",
-            Self::Internal => "INTERNAL",
+            Self::Internal(_) => "INTERNAL",
         }
     }
 }
@@ -88,11 +99,14 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
         let mut res = HttpResponse::build(self.status_code());
         if let Self::RateLimited(wait) = self {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
@@ -121,10 +135,54 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "control-plane database unavailable");
                 Self::Unavailable("the control-plane database is unavailable".into())
             }
-            other => {
-                tracing::error!(error = %other, "store error");
-                Self::Internal
-            }
+            other => Self::Internal(anyhow::Error::new(other).context("control-plane store")),
         }
+    }
+}
+
+/// Turns what should not fail, but did, into [`ApiError::Internal`] with its cause.
+pub trait OrInternal<T> {
+    /// `what`: what was being done (for a `Result`, the error is its cause) or what was
+    /// missing (for an `Option`).
+    fn or_internal(self, what: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> OrInternal<T> for Option<T> {
+    fn or_internal(self, what: &'static str) -> Result<T, ApiError> {
+        self.ok_or_else(|| ApiError::Internal(anyhow::anyhow!(what)))
+    }
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, what: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context(what)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_out_of_the_response() {
+        let e: Result<(), _> = Err(std::io::Error::other("secret-ish detail"));
+        let e = e.or_internal("reading the thing").expect_err("an error");
+        assert_eq!(e.code(), "INTERNAL");
+        assert_eq!(e.to_string(), "internal error");
+        let chain = format!("{:#}", anyhow::Error::new(e));
+        assert!(chain.contains("reading the thing") && chain.contains("secret-ish detail"), "{chain}");
+        let missing = None::<()>.or_internal("the claim on record").expect_err("an error");
+        let ApiError::Internal(cause) = &missing else { panic!("internal: {missing:?}") };
+        assert_eq!(cause.to_string(), "the claim on record");
+    }
+
+    #[actix_web::test]
+    async fn the_response_says_only_internal_error() {
+        let e = ApiError::internal(anyhow::anyhow!("password=hunter2"));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::to_bytes(res.into_body()).await.expect("a body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("\"INTERNAL\"") && !body.contains("hunter2"), "{body}");
     }
 }

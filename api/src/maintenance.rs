@@ -9,7 +9,7 @@ use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::authz::{Action, DbRole};
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::service::{
     connection_string, domain_error, generate_password, load_authorized, password_secret_id, stream_of,
     wait_for_operation,
@@ -50,7 +50,7 @@ pub async fn reset_password(
     let pw = password.clone();
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await
-        .map_err(|_| ApiError::Internal)?;
+        .or_internal("computing a SCRAM verifier")?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestMaintenance { operation_id, kind: OperationKind::ResetPassword };
     let extras = [
@@ -79,7 +79,7 @@ pub async fn credentials(state: &AppState, caller: &Caller, id: &str) -> Result<
     let (db, role) = load_authorized(state, caller, id, Action::Credentials).await?;
     debug_assert!(role >= DbRole::Developer);
     let sealed = state.store.get_secret(&password_secret_id(db.id)).await?;
-    let password = String::from_utf8(sealed).map_err(|_| ApiError::Internal)?;
+    let password = String::from_utf8(sealed).or_internal("opening the stored password")?;
     Ok(Credentials {
         username: db.name.clone(),
         connection_string: connection_string(&db, &password),

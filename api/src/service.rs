@@ -10,7 +10,7 @@ use rand::{distributions::Alphanumeric, Rng};
 
 use crate::auth::Caller;
 use crate::authz::{authorize, Action, DbRole};
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::views::CreatedDatabase;
 use crate::AppState;
 
@@ -102,7 +102,7 @@ pub async fn create_from(
     let verifier = async {
         tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
             .await
-            .map_err(|_| ApiError::Internal)
+            .or_internal("computing a SCRAM verifier")
     };
     let plan = async { Ok::<_, ApiError>(state.store.account_plan(caller.account_id).await?) };
     let usage = async { Ok::<_, ApiError>(state.store.account_usage(caller.account_id).await?) };

@@ -12,7 +12,7 @@ use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::authz::Action;
-use crate::error::ApiError;
+use crate::error::{ApiError, OrInternal};
 use crate::service::{generate_password, load_authorized};
 use crate::AppState;
 
@@ -57,14 +57,14 @@ pub async fn create(
 ) -> Result<CreatedUser, ApiError> {
     let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
     let name = DatabaseName::parse(username).map_err(|e| ApiError::InvalidName(format!("invalid username: {e}")))?;
-    let database = DatabaseName::parse(&db.name).map_err(|_| ApiError::Internal)?;
+    let database = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
     let password = generate_password();
     let pw = password.clone();
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await
-        .map_err(|_| ApiError::Internal)?;
+        .or_internal("computing a SCRAM verifier")?;
     let plan = state.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
     let max_users = state.config.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
@@ -79,7 +79,7 @@ pub async fn create(
     }
     let user = wait_for(state, &db, name.as_str(), |u| u.is_some_and(|u| u.state == "ready")).await?;
     let ready = user.as_ref().is_some_and(|u| u.state == "ready");
-    let user = user.ok_or(ApiError::Internal)?;
+    let user = user.or_internal("the database user just created is not listed")?;
     let connection_string =
         format!("postgresql://{role}:{password}@{host}:{port}/{db}", host = db.host, port = db.port, db = db.name);
     Ok(CreatedUser { user, password, connection_string, ready })

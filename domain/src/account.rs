@@ -37,11 +37,6 @@ pub enum SignInMethod {
     ApiKey,
 }
 
-/// The stream a session's sign-in is recorded on.
-pub fn session_stream(session_id: uuid::Uuid) -> String {
-    format!("session-{session_id}")
-}
-
 /// What an API key may reach: the whole account, or only some databases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "scope", content = "database_ids")]
@@ -188,8 +183,40 @@ impl AccountEvent {
     }
 }
 
+/// A verified identity: who an OIDC issuer says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountCommand {
+    /// A new account on `plan` with its first user (`email`, already normalised), who signs
+    /// in with `identity` if one is given (an OIDC sign-up) or with the keys an operator
+    /// issues (a bootstrap). Only on a stream that does not exist yet.
+    SignUp {
+        account_id: AccountId,
+        user_id: UserId,
+        email: String,
+        plan: Plan,
+        platform_role: PlatformRole,
+        identity: Option<Identity>,
+    },
+    /// A new account nobody has signed in to (free plan), refreshed with a secret whose
+    /// keyed hash is `secret_hash`. Only on a stream that does not exist yet.
+    CreateAnonymous {
+        account_id: AccountId,
+        user_id: UserId,
+        secret_hash: String,
+        signup_source: Option<String>,
+    },
+    /// A verified identity now signs in as `user_id`, a user of this account (a new subject
+    /// for a known email). Linking the same identity again changes nothing.
+    LinkIdentity {
+        user_id: UserId,
+        identity: Identity,
+    },
     /// `max_keys`: live (unrevoked) keys the account may hold, this one included.
     CreateKey {
         user_id: UserId,
@@ -207,6 +234,17 @@ pub enum AccountCommand {
     },
     RevokeKey {
         api_key_id: ApiKeyId,
+    },
+    /// A full-account key an operator issues to a user of the account (`berth admin
+    /// bootstrap`): the label and the cap on live keys apply as for [`Self::CreateKey`], the
+    /// plan does not (an operator may hand a free account a key).
+    IssueOperatorKey {
+        user_id: UserId,
+        api_key_id: ApiKeyId,
+        prefix: String,
+        hash: String,
+        label: String,
+        max_keys: usize,
     },
     ChangePlan {
         plan: Plan,
@@ -241,6 +279,12 @@ pub enum AccountError {
     ClaimedByOther,
     #[error("the account already has {0} API keys, its limit; revoke one first")]
     TooManyKeys(usize),
+    #[error("the account already exists")]
+    AlreadyExists,
+    #[error("not an email address")]
+    BadEmail,
+    #[error("no such user in this account")]
+    UnknownUser,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -253,11 +297,67 @@ pub struct Account {
     pub claimed: Option<(UserId, AccountId, Vec<DatabaseId>)>,
     /// Sessions ended by logout (so a repeated logout appends nothing).
     pub ended_sessions: std::collections::BTreeSet<uuid::Uuid>,
+    /// The account's users.
+    pub users: std::collections::BTreeSet<UserId>,
+    /// Identities (issuer, subject) linked to users of this account, and the user of each.
+    pub identities: std::collections::BTreeMap<(String, String), UserId>,
 }
 
 impl Account {
     fn key_live(&self, id: ApiKeyId) -> bool {
         self.keys.iter().any(|(k, revoked)| *k == id && !revoked)
+    }
+
+    /// The checks every new key passes: the cap on live keys (decided on the account's
+    /// stream, so two racing creates cannot both pass) and the label.
+    fn check_new_key(&self, label: &str, max_keys: usize) -> Result<(), AccountError> {
+        if self.keys.iter().filter(|(_, revoked)| !revoked).count() >= max_keys {
+            return Err(AccountError::TooManyKeys(max_keys));
+        }
+        if label.trim().is_empty() || label.chars().count() > 100 {
+            return Err(AccountError::BadLabel);
+        }
+        Ok(())
+    }
+
+    /// A command on an account that does not exist yet: only those that create it pass.
+    fn decide_creation(command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        use AccountEvent as E;
+        match command {
+            C::SignUp { account_id, user_id, email, plan, platform_role, identity } => {
+                if !email.contains('@') || email.len() > 254 {
+                    return Err(AccountError::BadEmail);
+                }
+                let mut events = vec![
+                    E::AccountCreated { account_id: *account_id, plan: plan.as_str().into() },
+                    E::UserRegistered {
+                        account_id: *account_id,
+                        user_id: *user_id,
+                        email: email.clone(),
+                        platform_role: *platform_role,
+                    },
+                ];
+                if let Some(Identity { issuer, subject }) = identity {
+                    events.push(E::IdentityLinked {
+                        account_id: *account_id,
+                        user_id: *user_id,
+                        issuer: issuer.clone(),
+                        subject: subject.clone(),
+                    });
+                }
+                Ok(events)
+            }
+            C::CreateAnonymous { account_id, user_id, secret_hash, signup_source } => {
+                Ok(vec![E::AnonymousAccountCreated {
+                    account_id: *account_id,
+                    user_id: *user_id,
+                    secret_hash: secret_hash.clone(),
+                    signup_source: signup_source.clone(),
+                }])
+            }
+            _ => Err(AccountError::NotFound),
+        }
     }
 }
 
@@ -270,20 +370,47 @@ impl Aggregate for Account {
     fn decide(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountCommand as C;
         use AccountEvent as E;
-        let account_id = self.id.ok_or(AccountError::NotFound)?;
+        let Some(account_id) = self.id else {
+            return Self::decide_creation(command);
+        };
         match command {
+            C::SignUp { .. } | C::CreateAnonymous { .. } => Err(AccountError::AlreadyExists),
+            C::LinkIdentity { user_id, identity } => {
+                if !self.users.contains(user_id) {
+                    return Err(AccountError::UnknownUser);
+                }
+                let key = (identity.issuer.clone(), identity.subject.clone());
+                if self.identities.get(&key) == Some(user_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![E::IdentityLinked {
+                    account_id,
+                    user_id: *user_id,
+                    issuer: identity.issuer.clone(),
+                    subject: identity.subject.clone(),
+                }])
+            }
+            C::IssueOperatorKey { user_id, api_key_id, prefix, hash, label, max_keys } => {
+                if !self.users.contains(user_id) {
+                    return Err(AccountError::UnknownUser);
+                }
+                self.check_new_key(label, *max_keys)?;
+                Ok(vec![E::ApiKeyCreated {
+                    account_id,
+                    user_id: *user_id,
+                    api_key_id: *api_key_id,
+                    prefix: prefix.clone(),
+                    hash: hash.clone(),
+                    label: label.trim().to_owned(),
+                    scope: KeyScope::All,
+                }])
+            }
             C::CreateKey { user_id, api_key_id, prefix, hash, label, scope, max_keys } => {
                 let plan = self.plan.unwrap_or(Plan::Free);
                 if !plan.allows_api_keys() {
                     return Err(AccountError::PlanRequired(plan.as_str()));
                 }
-                // Decided on the account's stream: two racing creates cannot both pass.
-                if self.keys.iter().filter(|(_, revoked)| !revoked).count() >= *max_keys {
-                    return Err(AccountError::TooManyKeys(*max_keys));
-                }
-                if label.trim().is_empty() || label.chars().count() > 100 {
-                    return Err(AccountError::BadLabel);
-                }
+                self.check_new_key(label, *max_keys)?;
                 if matches!(scope, KeyScope::Selected(ids) if ids.is_empty()) {
                     return Err(AccountError::EmptySelection);
                 }
@@ -357,15 +484,19 @@ impl Aggregate for Account {
                 self.id = Some(*account_id);
                 self.plan = Plan::parse(plan);
             }
-            E::AnonymousAccountCreated { account_id, .. } => {
+            E::AnonymousAccountCreated { account_id, user_id, .. } => {
                 self.id = Some(*account_id);
                 self.plan = Some(Plan::Free);
                 self.anonymous = true;
+                self.users.insert(*user_id);
             }
-            E::UserRegistered { .. }
-            | E::IdentityLinked { .. }
-            | E::ApiKeyReplaced { .. }
-            | E::SessionStarted { .. } => {}
+            E::UserRegistered { user_id, .. } => {
+                self.users.insert(*user_id);
+            }
+            E::IdentityLinked { user_id, issuer, subject, .. } => {
+                self.identities.insert((issuer.clone(), subject.clone()), *user_id);
+            }
+            E::ApiKeyReplaced { .. } | E::SessionStarted { .. } => {}
             E::ApiKeyCreated { api_key_id, .. } => self.keys.push((*api_key_id, false)),
             E::ApiKeyRevoked { api_key_id, .. } => {
                 for (k, revoked) in &mut self.keys {

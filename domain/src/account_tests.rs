@@ -133,3 +133,146 @@ fn a_session_ends_once() {
     apply_all(&mut a, events);
     assert_eq!(a.decide(&cmd), Ok(vec![]));
 }
+
+fn sign_up(identity: Option<Identity>) -> AccountCommand {
+    AccountCommand::SignUp {
+        account_id: AccountId::new(),
+        user_id: UserId::new(),
+        email: "ada@example.com".into(),
+        plan: Plan::Free,
+        platform_role: PlatformRole::User,
+        identity,
+    }
+}
+
+fn identity(subject: &str) -> Identity {
+    Identity { issuer: "https://issuer.test".into(), subject: subject.into() }
+}
+
+/// An account made by `command`, and its user.
+fn given(command: &AccountCommand) -> (Account, UserId) {
+    let events = Account::default().decide(command).expect("creates");
+    let user = match command {
+        AccountCommand::SignUp { user_id, .. } | AccountCommand::CreateAnonymous { user_id, .. } => *user_id,
+        _ => unreachable!(),
+    };
+    (Account::replay(&events), user)
+}
+
+#[test]
+fn a_sign_up_creates_the_account_and_its_user_and_links_the_identity() {
+    let cmd = sign_up(Some(identity("s1")));
+    let AccountCommand::SignUp { account_id, user_id, .. } = cmd.clone() else { unreachable!() };
+    let events = Account::default().decide(&cmd).expect("signs up");
+    assert_eq!(
+        events,
+        vec![
+            AccountEvent::AccountCreated { account_id, plan: "free".into() },
+            AccountEvent::UserRegistered {
+                account_id,
+                user_id,
+                email: "ada@example.com".into(),
+                platform_role: PlatformRole::User
+            },
+            AccountEvent::IdentityLinked {
+                account_id,
+                user_id,
+                issuer: "https://issuer.test".into(),
+                subject: "s1".into()
+            },
+        ]
+    );
+    // An operator's bootstrap signs up with no identity: two events.
+    assert_eq!(Account::default().decide(&sign_up(None)).expect("signs up").len(), 2);
+}
+
+#[test]
+fn a_sign_up_needs_a_new_stream_and_an_email() {
+    let (a, _) = given(&sign_up(None));
+    assert_eq!(a.decide(&sign_up(None)), Err(AccountError::AlreadyExists));
+    let mut bad = sign_up(None);
+    if let AccountCommand::SignUp { email, .. } = &mut bad {
+        *email = "nobody".into();
+    }
+    assert_eq!(Account::default().decide(&bad), Err(AccountError::BadEmail));
+}
+
+#[test]
+fn an_anonymous_account_is_created_once() {
+    let cmd = AccountCommand::CreateAnonymous {
+        account_id: AccountId::new(),
+        user_id: UserId::new(),
+        secret_hash: "h".into(),
+        signup_source: Some("src".into()),
+    };
+    let AccountCommand::CreateAnonymous { account_id, user_id, .. } = cmd.clone() else { unreachable!() };
+    let events = Account::default().decide(&cmd).expect("creates");
+    assert_eq!(
+        events,
+        vec![AccountEvent::AnonymousAccountCreated {
+            account_id,
+            user_id,
+            secret_hash: "h".into(),
+            signup_source: Some("src".into())
+        }]
+    );
+    let a = Account::replay(&events);
+    assert!(a.anonymous);
+    assert_eq!(a.decide(&cmd), Err(AccountError::AlreadyExists));
+}
+
+#[test]
+fn other_commands_need_an_account() {
+    let cmd = AccountCommand::LinkIdentity { user_id: UserId::new(), identity: identity("s") };
+    assert_eq!(Account::default().decide(&cmd), Err(AccountError::NotFound));
+    assert_eq!(Account::default().decide(&create_key(KeyScope::All)), Err(AccountError::NotFound));
+}
+
+#[test]
+fn an_identity_links_to_a_user_of_the_account_once() {
+    let (mut a, user) = given(&sign_up(Some(identity("s1"))));
+    let link = AccountCommand::LinkIdentity { user_id: user, identity: identity("s2") };
+    let events = a.decide(&link).expect("links");
+    assert!(matches!(&events[..], [AccountEvent::IdentityLinked { subject, .. }] if subject == "s2"));
+    apply_all(&mut a, events);
+    assert_eq!(a.decide(&link), Ok(vec![]), "linking again changes nothing");
+    let relink = AccountCommand::LinkIdentity { user_id: user, identity: identity("s1") };
+    assert_eq!(a.decide(&relink), Ok(vec![]), "the sign-up's identity is linked already");
+    let stranger = AccountCommand::LinkIdentity { user_id: UserId::new(), identity: identity("s3") };
+    assert_eq!(a.decide(&stranger), Err(AccountError::UnknownUser));
+}
+
+fn operator_key(user_id: UserId, label: &str, max_keys: usize) -> AccountCommand {
+    AccountCommand::IssueOperatorKey {
+        user_id,
+        api_key_id: ApiKeyId::new(),
+        prefix: "abcdefgh".into(),
+        hash: "h".into(),
+        label: label.into(),
+        max_keys,
+    }
+}
+
+#[test]
+fn an_operator_key_is_a_full_account_key_even_on_the_free_plan() {
+    let (a, user) = given(&sign_up(None));
+    let cmd = operator_key(user, "bootstrap", 3);
+    let AccountCommand::IssueOperatorKey { api_key_id, .. } = cmd.clone() else { unreachable!() };
+    let events = a.decide(&cmd).expect("issues");
+    let [AccountEvent::ApiKeyCreated { api_key_id: id, user_id, label, scope, .. }] = &events[..] else {
+        panic!("one ApiKeyCreated: {events:?}")
+    };
+    assert_eq!((*id, *user_id, label.as_str(), scope), (api_key_id, user, "bootstrap", &KeyScope::All));
+}
+
+#[test]
+fn an_operator_key_needs_a_label_a_place_and_a_user_of_the_account() {
+    let (mut a, user) = given(&sign_up(None));
+    assert_eq!(a.decide(&operator_key(user, " ", 3)), Err(AccountError::BadLabel));
+    assert_eq!(a.decide(&operator_key(UserId::new(), "bootstrap", 3)), Err(AccountError::UnknownUser));
+    for _ in 0..2 {
+        let events = a.decide(&operator_key(user, "bootstrap", 2)).expect("under the cap");
+        apply_all(&mut a, events);
+    }
+    assert_eq!(a.decide(&operator_key(user, "bootstrap", 2)), Err(AccountError::TooManyKeys(2)));
+}

@@ -52,3 +52,161 @@ impl HostEvent {
         }
     }
 }
+
+/// What a host is registered with (its credentials go to the vault, not here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRegistration {
+    pub name: String,
+    pub pg_host: String,
+    pub pg_port: u16,
+    pub superuser: String,
+    pub bouncer_host: String,
+    pub bouncer_port: u16,
+    pub admin_user: String,
+    pub config_dir: String,
+    pub capacity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostCommand {
+    /// A new host joins the platform (on a stream that does not exist yet).
+    Register { host_id: crate::HostId, registration: HostRegistration },
+    /// The control plane reaches the host's PostgreSQL at `pg_host` from now on. The same
+    /// address again changes nothing.
+    ChangeAddress { pg_host: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("no such host")]
+    NotFound,
+    #[error("the host is already registered")]
+    AlreadyRegistered,
+    #[error("a host needs a name and an address")]
+    Incomplete,
+}
+
+/// A registered tenant host, as far as deciding needs it. One stream per host (`host-<uuid>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    pub id: Option<crate::HostId>,
+    pub pg_host: String,
+}
+
+impl crate::Aggregate for Host {
+    type Command = HostCommand;
+    type Event = HostEvent;
+    type Error = HostError;
+    const STREAM_PREFIX: &'static str = "host";
+
+    fn decide(&self, command: &HostCommand) -> Result<Vec<HostEvent>, HostError> {
+        match (command, self.id) {
+            (HostCommand::Register { .. }, Some(_)) => Err(HostError::AlreadyRegistered),
+            (HostCommand::Register { host_id, registration: r }, None) => {
+                if r.name.trim().is_empty() || r.pg_host.is_empty() || r.bouncer_host.is_empty() {
+                    return Err(HostError::Incomplete);
+                }
+                Ok(vec![HostEvent::HostRegistered {
+                    host_id: *host_id,
+                    name: r.name.clone(),
+                    pg_host: r.pg_host.clone(),
+                    pg_port: r.pg_port,
+                    superuser: r.superuser.clone(),
+                    bouncer_host: r.bouncer_host.clone(),
+                    bouncer_port: r.bouncer_port,
+                    admin_user: r.admin_user.clone(),
+                    config_dir: r.config_dir.clone(),
+                    capacity: r.capacity,
+                }])
+            }
+            (HostCommand::ChangeAddress { .. }, None) => Err(HostError::NotFound),
+            (HostCommand::ChangeAddress { pg_host }, Some(host_id)) => {
+                if pg_host.is_empty() {
+                    return Err(HostError::Incomplete);
+                }
+                if *pg_host == self.pg_host {
+                    return Ok(vec![]);
+                }
+                Ok(vec![HostEvent::HostAddressChanged { host_id, pg_host: pg_host.clone() }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &HostEvent) {
+        match event {
+            HostEvent::HostRegistered { host_id, pg_host, .. } => {
+                self.id = Some(*host_id);
+                self.pg_host = pg_host.clone();
+            }
+            HostEvent::HostAddressChanged { pg_host, .. } => self.pg_host = pg_host.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Aggregate, HostId};
+
+    fn registration() -> HostRegistration {
+        HostRegistration {
+            name: "local".into(),
+            pg_host: "127.0.0.1".into(),
+            pg_port: 5432,
+            superuser: "postgres".into(),
+            bouncer_host: "127.0.0.1".into(),
+            bouncer_port: 6432,
+            admin_user: "pgbouncer".into(),
+            config_dir: "/var/lib/berth/bouncer".into(),
+            capacity: 10_000,
+        }
+    }
+
+    fn registered() -> (Host, HostId) {
+        let host_id = HostId::new();
+        let events = Host::default()
+            .decide(&HostCommand::Register { host_id, registration: registration() })
+            .expect("registers");
+        (Host::replay(&events), host_id)
+    }
+
+    #[test]
+    fn a_new_host_is_registered_with_what_it_was_given() {
+        let host_id = HostId::new();
+        let events = Host::default()
+            .decide(&HostCommand::Register { host_id, registration: registration() })
+            .expect("registers");
+        let [HostEvent::HostRegistered { host_id: id, name, pg_port, bouncer_port, capacity, .. }] = &events[..] else {
+            panic!("one HostRegistered: {events:?}")
+        };
+        assert_eq!((*id, name.as_str(), *pg_port, *bouncer_port, *capacity), (host_id, "local", 5432, 6432, 10_000));
+    }
+
+    #[test]
+    fn a_host_is_registered_once_and_needs_a_name() {
+        let (host, _) = registered();
+        let again = HostCommand::Register { host_id: HostId::new(), registration: registration() };
+        assert_eq!(host.decide(&again), Err(HostError::AlreadyRegistered));
+        let unnamed = HostRegistration { name: " ".into(), ..registration() };
+        let cmd = HostCommand::Register { host_id: HostId::new(), registration: unnamed };
+        assert_eq!(Host::default().decide(&cmd), Err(HostError::Incomplete));
+    }
+
+    #[test]
+    fn a_registered_host_moves_and_the_same_address_changes_nothing() {
+        let (mut host, host_id) = registered();
+        let moved = HostCommand::ChangeAddress { pg_host: "/run/berth/host-1".into() };
+        let events = host.decide(&moved).expect("moves");
+        assert_eq!(events, vec![HostEvent::HostAddressChanged { host_id, pg_host: "/run/berth/host-1".into() }]);
+        for e in &events {
+            host.apply(e);
+        }
+        assert_eq!(host.decide(&moved), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_unknown_host_cannot_move() {
+        let moved = HostCommand::ChangeAddress { pg_host: "/tmp".into() };
+        assert_eq!(Host::default().decide(&moved), Err(HostError::NotFound));
+    }
+}

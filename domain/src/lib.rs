@@ -12,10 +12,11 @@ pub mod host;
 pub mod ids;
 pub mod name;
 pub mod plan;
+pub mod session;
 
 pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
 pub use account::{
-    session_stream, Account, AccountCommand, AccountError, AccountEvent, KeyScope, PlatformRole, SignInMethod,
+    Account, AccountCommand, AccountError, AccountEvent, Identity, KeyScope, PlatformRole, SignInMethod,
 };
 pub use aggregate::{Activity, Actor, Aggregate};
 pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
@@ -28,7 +29,8 @@ pub use database::{
     LockReason, OperationKind,
 };
 pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
-pub use host::{HostEvent, TenantHost};
+pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, TenantHost};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
+pub use session::{session_stream, Session, SessionCommand, SessionError};

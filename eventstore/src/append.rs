@@ -101,6 +101,9 @@ impl Store {
     ///
     /// The events and the stream's new version are one statement. An append with nothing to
     /// project and no extras runs it alone in autocommit: one round trip.
+    ///
+    /// This is the last step of the command path ([`Self::execute`], [`Self::execute_new`]):
+    /// events come from an aggregate's `decide`, so callers outside the store use those.
     pub async fn append(
         &self,
         stream_id: &str,
@@ -179,6 +182,38 @@ impl Store {
                 Err(StoreError::Conflict(c)) if c == "stream_version" && tries < 2 => continue,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// [`Self::execute`] for a command that creates its stream (a sign-up, a session, a host):
+    /// decided on the aggregate's empty state and appended as the stream's first events, in
+    /// one round trip with no read. If the stream exists after all, the command is decided
+    /// again on what it holds, so the aggregate's answer (a refusal, or nothing to do) stands.
+    pub async fn execute_new<A>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        meta: &Metadata,
+        extras: &[Extra],
+    ) -> Result<Result<Vec<A::Event>, A::Error>, StoreError>
+    where
+        A: Aggregate,
+        A::Event: StoredEvent,
+    {
+        let events = match A::default().decide(command) {
+            Ok(events) => events,
+            Err(e) => return Ok(Err(e)),
+        };
+        if events.is_empty() {
+            return Ok(Ok(events));
+        }
+        let new: Vec<NewEvent> = events.iter().map(|e| e.to_new()).collect::<Result<_, _>>()?;
+        match self.append(stream_id, ExpectedVersion::NoStream, &new, meta, extras).await {
+            Ok(_) => Ok(Ok(events)),
+            Err(StoreError::Conflict(c)) if c == "stream_version" => {
+                self.execute::<A>(stream_id, command, meta, extras).await
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -261,7 +261,8 @@ async fn main() -> anyhow::Result<()> {
             }
             let (url, _cluster) = control_url(&config).await?;
             let store = platform::open_store(&url, keyfile::load_or_create(&config.key_file())?, 2).await?;
-            let b = accounts::bootstrap_user(&store, &email, PlatformRole::Admin).await?;
+            let max_keys = config.limits.api_keys_per_account;
+            let b = accounts::bootstrap_user_limited(&store, &email, PlatformRole::Admin, max_keys).await?;
             if b.created_user {
                 eprintln!("created platform admin {email}");
             }

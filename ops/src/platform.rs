@@ -3,8 +3,8 @@
 
 use std::net::TcpListener;
 
-use domain::{HostEvent, HostId};
-use eventstore::{ExpectedVersion, Metadata, Store, StoredEvent};
+use domain::{Aggregate, Host, HostCommand, HostId, HostRegistration};
+use eventstore::{Metadata, Store};
 use tokio::sync::watch;
 
 use crate::local::{LocalHost, PgCluster};
@@ -54,20 +54,15 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
             host.bouncer.port()
         );
         if existing.pg_host != socket_dir {
-            let stream = format!("host-{}", existing.id.uuid());
-            let version = store.read_stream(&stream).await?.len() as i64;
-            let moved = HostEvent::HostAddressChanged { host_id: existing.id, pg_host: socket_dir };
-            store
-                .append(&stream, ExpectedVersion::Exact(version), &[moved.to_new()?], &Metadata::default(), &[])
-                .await?;
+            let moved = HostCommand::ChangeAddress { pg_host: socket_dir };
+            store.execute::<Host>(&host_stream(existing.id), &moved, &Metadata::default(), &[]).await??;
         }
         return Ok(existing.id);
     }
     let id = HostId::new();
     store.put_secret(&hostctl::host::superuser_secret_id(id), host.pg.superuser_password().as_bytes()).await?;
     store.put_secret(&hostctl::host::admin_secret_id(id), host.bouncer.admin_password().as_bytes()).await?;
-    let event = HostEvent::HostRegistered {
-        host_id: id,
+    let registration = HostRegistration {
         name: name.to_owned(),
         pg_host: socket_dir,
         pg_port: host.pg.port(),
@@ -78,16 +73,13 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         config_dir: host.bouncer.config_dir().display().to_string(),
         capacity: 10_000,
     };
-    store
-        .append(
-            &format!("host-{}", id.uuid()),
-            ExpectedVersion::NoStream,
-            &[event.to_new()?],
-            &Metadata::default(),
-            &[],
-        )
-        .await?;
+    let register = HostCommand::Register { host_id: id, registration };
+    store.execute_new::<Host>(&host_stream(id), &register, &Metadata::default(), &[]).await??;
     Ok(id)
+}
+
+fn host_stream(id: HostId) -> String {
+    format!("{}-{}", <Host as Aggregate>::STREAM_PREFIX, id.uuid())
 }
 
 /// The API and the workers, running until `stop` is called.

@@ -63,7 +63,8 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     }
     let host_id = register_local_host(&store, "local", host).await?;
     let first_key = if accounts::is_fresh(&store).await? {
-        Some(accounts::bootstrap_user(&store, "admin@localhost", PlatformRole::Admin).await?.key)
+        let max_keys = config.limits.api_keys_per_account;
+        Some(accounts::bootstrap_user_limited(&store, "admin@localhost", PlatformRole::Admin, max_keys).await?.key)
     } else {
         None
     };

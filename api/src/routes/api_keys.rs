@@ -3,7 +3,7 @@ use domain::{AccountCommand, AccountError, ApiKeyId, KeyScope};
 
 use crate::auth::Caller;
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::limits::MAX_SELECTED_DATABASES;
 use crate::views::Data;
 use crate::{keys, metadata, service, AppState};
@@ -128,7 +128,7 @@ pub async fn replace(
     caller.require_full_account()?;
     let current = find_key(&state, &caller, &id).await?;
     let new = keys::generate(&state.store.keyring()?.hash_key);
-    let api_key_id = ApiKeyId::parse(&current.id).map_err(|_| ApiError::Internal)?;
+    let api_key_id = ApiKeyId::parse(&current.id).or_internal("parsing a listed key's id")?;
     let cmd = AccountCommand::ReplaceKey { api_key_id, prefix: new.prefix.clone(), hash: new.hash.clone() };
     service::execute_account(&state, caller.account_id, &cmd, metadata(&req, &caller)).await?.map_err(account_error)?;
     let meta = find_key(&state, &caller, &id).await?;
@@ -147,7 +147,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_full_account()?;
     let current = find_key(&state, &caller, &id).await?;
-    let api_key_id = ApiKeyId::parse(&current.id).map_err(|_| ApiError::Internal)?;
+    let api_key_id = ApiKeyId::parse(&current.id).or_internal("parsing a listed key's id")?;
     service::execute_account(
         &state,
         caller.account_id,

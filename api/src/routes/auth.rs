@@ -4,13 +4,13 @@
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::{
-    Account, AccountCommand, AccountError, AccountEvent, AccountId, Plan, PlatformRole, SignInMethod, UserId,
+    Account, AccountCommand, AccountError, AccountId, Plan, PlatformRole, SessionCommand, SignInMethod, UserId,
 };
-use eventstore::{ExpectedVersion, Extra, Metadata, StoredEvent};
+use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::session::{Issued, Session};
 use crate::views::Data;
 use crate::{keys, metadata, request_id_of, service, AppState};
@@ -25,38 +25,35 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
     if let Some(user) = state.store.user_by_identity(&id.issuer, &id.subject).await? {
         return Ok(user);
     }
-    let link = |account_id, user_id| AccountEvent::IdentityLinked {
-        account_id,
-        user_id,
-        issuer: id.issuer.clone(),
-        subject: id.subject.clone(),
-    };
+    let identity = domain::Identity { issuer: id.issuer.clone(), subject: id.subject.clone() };
+    let meta =
+        |user_id| Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Default::default() };
     for _ in 0..2 {
-        let (account_id, user_id, mut events) = match state.store.user_by_email_full(&id.email).await? {
+        let (user_id, outcome) = match state.store.user_by_email_full(&id.email).await? {
             // A new subject for a known email reclaims the same user and account.
-            Some(u) => (u.account_id, u.id, vec![]),
+            Some(u) => {
+                let cmd = AccountCommand::LinkIdentity { user_id: u.id, identity: identity.clone() };
+                (u.id, state.store.execute::<Account>(&stream(u.account_id), &cmd, &meta(u.id), &[]).await)
+            }
             None => {
-                let (a, u) = (AccountId::new(), UserId::new());
-                let created = vec![
-                    AccountEvent::AccountCreated { account_id: a, plan: "free".into() },
-                    AccountEvent::UserRegistered {
-                        account_id: a,
-                        user_id: u,
-                        email: id.email.clone(),
-                        platform_role: PlatformRole::User,
-                    },
-                ];
-                (a, u, created)
+                let (account_id, user_id) = (AccountId::new(), UserId::new());
+                let cmd = AccountCommand::SignUp {
+                    account_id,
+                    user_id,
+                    email: id.email.clone(),
+                    plan: Plan::Free,
+                    platform_role: PlatformRole::User,
+                    identity: Some(identity.clone()),
+                };
+                (user_id, state.store.execute_new::<Account>(&stream(account_id), &cmd, &meta(user_id), &[]).await)
             }
         };
-        events.push(link(account_id, user_id));
-        let version = state.store.read_stream(&stream(account_id)).await?.last().map(|e| e.version).unwrap_or(0);
-        let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
-        let new = events.iter().map(|e| e.to_new()).collect::<Result<Vec<_>, _>>()?;
-        let meta =
-            Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
-        match state.store.append(&stream(account_id), expected, &new, &meta, &[]).await {
-            Ok(_) => return Ok(user_id),
+        match outcome {
+            Ok(Ok(_)) => return Ok(user_id),
+            Ok(Err(AccountError::BadEmail)) => {
+                return Err(ApiError::Unauthenticated("the id token's email is not an email address"))
+            }
+            Ok(Err(e)) => return Err(e).or_internal("signing in a verified identity"),
             // Someone signed in with the same email or identity at the same moment: look again.
             Err(eventstore::StoreError::Conflict(_)) => {
                 if let Some(user) = state.store.user_by_identity(&id.issuer, &id.subject).await? {
@@ -83,7 +80,7 @@ pub(crate) struct SignIn<'a> {
 /// is refused.
 pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, ApiError> {
     let issued = state.sessions.start(&s.who, s.key.map(|(_, prefix)| prefix));
-    let event = AccountEvent::SessionStarted {
+    let cmd = SessionCommand::Start {
         account_id: s.who.account_id,
         user_id: s.who.user_id,
         session_id: issued.id,
@@ -96,7 +93,7 @@ pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, A
         ..Metadata::default()
     };
     let stream = domain::session_stream(issued.id);
-    state.store.append(&stream, ExpectedVersion::NoStream, &[event.to_new()?], &meta, &[]).await?;
+    state.store.execute_new::<domain::Session>(&stream, &cmd, &meta, &[]).await?.or_internal("recording a sign-in")?;
     Ok(issued)
 }
 
@@ -112,7 +109,7 @@ async fn verify_oidc(
         .ok_or(ApiError::NotOffered("sign-in with an OIDC id token is not configured on this deployment"))?;
     let identity = oidc.verify(id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
     let user_id = user_for(state, &identity).await?;
-    let user = state.store.user(user_id).await?.ok_or(ApiError::Internal)?;
+    let user = state.store.user(user_id).await?.or_internal("the signed-in user is not in the read model")?;
     let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
     let who = Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false };
     let issued = sign_in(state, SignIn { who, key: None, method: SignInMethod::Oidc, request_id }).await?;
@@ -160,8 +157,7 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
     let secret_hash = keys::hash_secret(&hash_key, &secret);
     // A keyed hash of the address, so the log never holds the address itself.
     let source = req.peer_addr().map(|a| keys::hash_secret(&hash_key, &format!("signup-source:{}", a.ip())));
-    let event =
-        AccountEvent::AnonymousAccountCreated { account_id, user_id, secret_hash, signup_source: source.clone() };
+    let cmd = AccountCommand::CreateAnonymous { account_id, user_id, secret_hash, signup_source: source.clone() };
     let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
     let window = chrono::Duration::hours(1);
     let since = Utc::now() - window;
@@ -169,8 +165,9 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         .iter()
         .map(|s| Extra::SignupRate { source: s.clone(), since, max: state.config.limits.anonymous_signups_per_hour })
         .collect();
-    match state.store.append(&stream(account_id), ExpectedVersion::NoStream, &[event.to_new()?], &meta, &extras).await {
-        Ok(_) => {}
+    match state.store.execute_new::<Account>(&stream(account_id), &cmd, &meta, &extras).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e).or_internal("creating an anonymous account"),
         Err(eventstore::StoreError::QuotaExceeded) => {
             let source = source.unwrap_or_default();
             let oldest = state.store.oldest_signup(&source, since).await?.unwrap_or_else(Utc::now);
@@ -263,7 +260,7 @@ pub async fn claim(
     }
     // Whether just now or by an earlier try, the claim on record is the answer.
     let (account, _) = state.store.load::<Account>(&stream(anon)).await?;
-    let (_, into, ids) = account.claimed.ok_or(ApiError::Internal)?;
+    let (_, into, ids) = account.claimed.or_internal("the claim on record")?;
     Ok(HttpResponse::Ok().json(Data {
         data: ClaimView {
             account_id: anon.to_string(),

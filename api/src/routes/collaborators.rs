@@ -4,7 +4,7 @@ use domain::{AccessCommand, AccessError, ShareRole, UserId};
 use crate::auth::Caller;
 use crate::authz::Action;
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::views::{Data, Page};
 use crate::{metadata, service, AppState};
 pub use wire::{AddCollaborator, ChangeRole, CollaboratorView};
@@ -70,7 +70,7 @@ pub async fn add(
     };
     service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
     let added = listed(&state, db.id).await?.into_iter().find(|c| c.user_id == user.id.to_string());
-    Ok(HttpResponse::Created().json(Data { data: added.ok_or(ApiError::Internal)? }))
+    Ok(HttpResponse::Created().json(Data { data: added.or_internal("the collaborator just added is not listed")? }))
 }
 
 #[utoipa::path(patch, path = "/api/v1/databases/{id}/collaborators/{user_id}", operation_id = "changeCollaboratorRole", request_body = ChangeRole, tag = "collaborators",

@@ -4,7 +4,7 @@ use domain::DatabaseId;
 use crate::auth::Caller;
 use crate::authz::{role_on, Action};
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::listcache::ListKey;
 use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
 use crate::{metadata, service, AppState};
@@ -59,7 +59,7 @@ pub async fn list(
                 role_on(&caller, db, collab.as_deref()).map(|role| crate::views::database_view(db, role))
             })
             .collect();
-        serde_json::to_vec(&Page { data, next_cursor }).map(Into::into).map_err(|_| ApiError::Internal)
+        serde_json::to_vec(&Page { data, next_cursor }).map(Into::into).or_internal("serialising the list of databases")
     })?;
     Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
 }

@@ -6,7 +6,7 @@ use hostctl::inspect;
 
 use crate::auth::Caller;
 use crate::authz::{Action, DbRole};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, OrInternal};
 use crate::views::Data;
 use crate::{service, AppState};
 pub use wire::{ColumnView, DatabaseMetricsView, SchemaView, StatementView, TableView, ViewView};
@@ -41,7 +41,7 @@ async fn running(
     if db.state != "running" && db.state != "stopped" {
         return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
     }
-    let name = DatabaseName::parse(&db.name).map_err(|_| ApiError::Internal)?;
+    let name = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
     Ok((db.host_id, name, role, db.id))
 }
 
