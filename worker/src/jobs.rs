@@ -162,12 +162,9 @@ impl Job {
     }
 }
 
-/// The steps of provisioning, in order; a test may stop a run after any of them, as if the
-/// worker had been killed there.
-pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "populate", "pgbouncer", "verify", "record"];
-pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
 pub use crate::lanes::JobLimits;
 pub use crate::maintenance::steps as maintenance_steps;
+pub use crate::steps::{JobStep, DELETE_STEPS, PROVISION_STEPS};
 
 #[derive(Clone)]
 pub struct Runner {
@@ -188,6 +185,13 @@ fn store_err(e: eventstore::StoreError) -> JobError {
 
 fn stream(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
+}
+
+/// Which of the two step lists a database job runs, with what its steps need of the job.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    Provision { source: &'a Option<DatabaseSource> },
+    Delete,
 }
 
 /// What a provisioning job reads before its first step: the role's SCRAM verifier and
@@ -371,9 +375,9 @@ impl Runner {
         let host: &dyn TenantEngine = &conn;
         // Loading the row, StartAttempt and the host connection, before the first step.
         tracing::debug!(job = job.kind(), database = %id, step = "start", ms = ms(begun.elapsed()), "job step done");
-        let steps = match job {
-            Job::Provision { .. } => PROVISION_STEPS,
-            Job::Delete { .. } => DELETE_STEPS,
+        let (steps, run) = match job {
+            Job::Provision { source, .. } => (PROVISION_STEPS, Run::Provision { source }),
+            Job::Delete { .. } => (DELETE_STEPS, Run::Delete),
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, host, stop_after).await;
             }
@@ -391,8 +395,8 @@ impl Runner {
         let mut early_sync = None;
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
-            match (job, *step) {
-                (Job::Provision { source, .. }, "role") => {
+            match (run, *step) {
+                (Run::Provision { source }, JobStep::Role) => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
                     host.create_owner(id, &name, &inputs.verifier, inputs.limits).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
@@ -405,43 +409,53 @@ impl Runner {
                         }));
                     }
                 }
-                (Job::Provision { .. }, "database") => host.create_database(&name).await?,
-                (Job::Provision { .. }, "restrict") => host.restrict_database(&name).await?,
-                (Job::Provision { source: Some(source), .. }, "populate") => {
+                (Run::Provision { .. }, JobStep::Database) => host.create_database(&name).await?,
+                (Run::Provision { .. }, JobStep::Restrict) => host.restrict_database(&name).await?,
+                (Run::Provision { source: Some(source) }, JobStep::Populate) => {
                     self.populate(host, id, &name, source).await?
                 }
-                (Job::Provision { source: None, .. }, "populate") => {}
-                (Job::Provision { source: None, .. }, "pgbouncer") => match early_sync.take() {
+                (Run::Provision { source: None }, JobStep::Populate) => {}
+                (Run::Provision { source: None }, JobStep::Pgbouncer) => match early_sync.take() {
                     Some(sync) => {
                         let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
                     None => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
                 },
-                (_, "pgbouncer") => {
-                    if matches!(job, Job::Delete { .. }) {
-                        host.disconnect_clients(&name).await?;
-                    }
+                (Run::Provision { source: Some(_) }, JobStep::Pgbouncer) => {
                     crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
                 }
-                (Job::Provision { .. }, "verify") => {
+                (Run::Delete, JobStep::Pgbouncer) => {
+                    host.disconnect_clients(&name).await?;
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
+                }
+                (Run::Provision { .. }, JobStep::Verify) => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
                     self.verify_login(&db.host, db.port, &name, inputs.password.clone()).await?
                 }
-                (Job::Provision { .. }, "record") => {
+                (Run::Provision { .. }, JobStep::Record) => {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
                 }
-                (Job::Delete { .. }, "drop") => host.drop_database(id, &name).await?,
-                (Job::Delete { .. }, "secrets") => self.store.forget_database_secrets(id).await.map_err(store_err)?,
-                (Job::Delete { .. }, "record") => {
+                (Run::Delete, JobStep::Drop) => host.drop_database(id, &name).await?,
+                (Run::Delete, JobStep::Secrets) => self.store.forget_database_secrets(id).await.map_err(store_err)?,
+                (Run::Delete, JobStep::Record) => {
                     self.command(job, DatabaseCommand::MarkDeleted { operation_id }).await?;
                 }
-                (_, other) => return Err(JobError::Abort(format!("unknown step {other}"))),
+                (Run::Provision { .. }, other @ (JobStep::Postgres | JobStep::Drop | JobStep::Secrets))
+                | (
+                    Run::Delete,
+                    other @ (JobStep::Role
+                    | JobStep::Database
+                    | JobStep::Restrict
+                    | JobStep::Populate
+                    | JobStep::Postgres
+                    | JobStep::Verify),
+                ) => return Err(JobError::Abort(format!("unknown step {other}"))),
             }
             let took = started.elapsed();
-            metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => *step)
+            metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => step.as_str())
                 .record(took.as_secs_f64());
-            tracing::debug!(job = job.kind(), database = %id, step = *step, ms = ms(took), "job step done");
+            tracing::debug!(job = job.kind(), database = %id, step = step.as_str(), ms = ms(took), "job step done");
             if stop_after == Some(i) {
                 return Ok(());
             }
