@@ -180,7 +180,7 @@ pub struct Runner {
 }
 
 fn store_err(e: eventstore::StoreError) -> JobError {
-    JobError::Retry(format!("control plane: {e}"))
+    JobError::retry_from(format!("control plane: {e}"), e)
 }
 
 fn stream(id: DatabaseId) -> String {
@@ -237,7 +237,7 @@ impl Runner {
                 self.store.backup(*backup_id).await.map_err(store_err)?.database_id
             }
             Job::PurgeBackup { .. } => return Ok(None),
-            other => other.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?,
+            other => other.database_id().ok_or_else(|| JobError::abort("not a database job"))?,
         };
         Ok(Some(self.store.database(database).await.map_err(store_err)?))
     }
@@ -289,7 +289,7 @@ impl Runner {
             Ok(outcome) => outcome,
             Err(_) => {
                 metrics::counter!("berth_job_deadlines_total", "kind" => job.kind()).increment(1);
-                Err(JobError::Retry(format!(
+                Err(JobError::retry(format!(
                     "the attempt did not finish within its deadline ({}s)",
                     deadline.as_secs()
                 )))
@@ -308,7 +308,7 @@ impl Runner {
         match self
             .store
             .execute::<Database>(
-                &stream(job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?),
+                &stream(job.database_id().ok_or_else(|| JobError::abort("not a database job"))?),
                 &command,
                 &system_meta(job),
                 &[],
@@ -318,7 +318,7 @@ impl Runner {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
-            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -337,7 +337,7 @@ impl Runner {
         let Some(operation_id) = job.operation_id() else {
             return self.run_access(job).await;
         };
-        let id = job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?;
+        let id = job.database_id().ok_or_else(|| JobError::abort("not a database job"))?;
         let begun = std::time::Instant::now();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
@@ -349,7 +349,7 @@ impl Runner {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         // The attempt is recorded before any side effect; the reads the steps need (host
         // credentials, the role's verifier, connection limit and password) have none, so they
         // run alongside it instead of one after another.
@@ -397,7 +397,7 @@ impl Runner {
             let started = std::time::Instant::now();
             match (run, *step) {
                 (Run::Provision { source }, JobStep::Role) => {
-                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::abort("no role inputs"))?;
                     host.create_owner(id, &name, &inputs.verifier, inputs.limits).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
                     // this job), in the "pgbouncer" step.
@@ -417,7 +417,8 @@ impl Runner {
                 (Run::Provision { source: None }, JobStep::Populate) => {}
                 (Run::Provision { source: None }, JobStep::Pgbouncer) => match early_sync.take() {
                     Some(sync) => {
-                        let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
+                        let took =
+                            sync.await.map_err(|e| JobError::retry_from(format!("pgbouncer sync: {e}"), e))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
                     None => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
@@ -430,7 +431,7 @@ impl Runner {
                     crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
                 }
                 (Run::Provision { .. }, JobStep::Verify) => {
-                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::abort("no role inputs"))?;
                     self.verify_login(&db.host, db.port, &name, inputs.password.clone()).await?
                 }
                 (Run::Provision { .. }, JobStep::Record) => {
@@ -450,7 +451,7 @@ impl Runner {
                     | JobStep::Populate
                     | JobStep::Postgres
                     | JobStep::Verify),
-                ) => return Err(JobError::Abort(format!("unknown step {other}"))),
+                ) => return Err(JobError::abort(format!("unknown step {other}"))),
             }
             let took = started.elapsed();
             metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => step.as_str())
@@ -467,7 +468,7 @@ impl Runner {
     /// renders PgBouncer without its pool (failed databases have none).
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         host.disconnect_clients(&name).await?;
@@ -479,8 +480,9 @@ impl Runner {
     /// The database role's password, from the vault.
     pub(crate) async fn password(&self, id: DatabaseId) -> Result<String, JobError> {
         let secret = hostctl::tenant::password_secret_id(id);
-        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
-        String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        // No source: the UTF-8 error carries the password's bytes.
+        String::from_utf8(password).map_err(|_| JobError::abort("password is not text"))
     }
 
     /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
@@ -501,12 +503,12 @@ impl Runner {
         let (client, conn) = cfg
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|e| JobError::Retry(format!("login through pgbouncer failed: {e}")))?;
+            .map_err(|e| JobError::retry_from(format!("login through pgbouncer failed: {e}"), e))?;
         let driver = tokio::spawn(conn);
         let ok = client.simple_query("select 1").await;
         drop(client);
         let _ = driver.await;
-        ok.map(|_| ()).map_err(|e| JobError::Retry(format!("query through pgbouncer failed: {e}")))
+        ok.map(|_| ()).map_err(|e| JobError::retry_from(format!("query through pgbouncer failed: {e}"), e))
     }
 }
 

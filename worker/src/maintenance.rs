@@ -34,7 +34,7 @@ impl Runner {
         stop_after: Option<usize>,
     ) -> Result<(), JobError> {
         let id = db.id;
-        let operation_id = job.operation_id().ok_or_else(|| JobError::Abort("not an operation".into()))?;
+        let operation_id = job.operation_id().ok_or_else(|| JobError::abort("not an operation"))?;
         use JobStep::{Database, Drop, Pgbouncer, Populate, Postgres, Record, Restrict, Role, Secrets, Verify};
         use OperationKind::{Delete, Provision, ResetPassword, Restart, Start, Stop};
         for (i, step) in steps(kind).iter().enumerate() {
@@ -47,7 +47,8 @@ impl Runner {
                 (Restart, Pgbouncer) => host.lifecycle(name, LifecycleStep::BounceFrontDoor).await?,
                 (Restart, Postgres) => host.lifecycle(name, LifecycleStep::TerminateSessions).await?,
                 (ResetPassword, Role) => {
-                    let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+                    let verifier =
+                        self.store.role_verifier(id).await.map_err(|e| JobError::retry_from(e.to_string(), e))?;
                     host.set_owner_credential(id, name, &verifier, self.role_limits(db.account_id).await?).await?
                 }
                 (ResetPassword, Pgbouncer) => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
@@ -69,7 +70,7 @@ impl Runner {
                     Provision | Delete,
                     other @ (Role | Database | Restrict | Populate | Pgbouncer | Postgres | Verify | Drop | Secrets
                     | Record),
-                ) => return Err(JobError::Abort(format!("unknown step {other} of {}", kind.as_str()))),
+                ) => return Err(JobError::abort(format!("unknown step {other} of {}", kind.as_str()))),
             }
             metrics::histogram!("berth_job_step_seconds", "kind" => kind.as_str(), "step" => step.as_str())
                 .record(started.elapsed().as_secs_f64());

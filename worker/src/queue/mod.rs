@@ -78,7 +78,7 @@
 //! # Layout
 //!
 //! This module holds the queue itself (connecting, pushing, task ids) and the types a handler
-//! sees; `worker` runs apalis workers over a queue (restarts, draining, heartbeats), and
+//! sees (`error`: [`JobError`], which keeps the error underneath a failure); `worker` runs apalis workers over a queue (restarts, draining, heartbeats), and
 //! `service` holds the tower services inside each worker (`HandlerService`, `RetryLayer`).
 
 use std::{marker::PhantomData, str::FromStr, sync::Arc, time::Duration};
@@ -91,9 +91,11 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
+mod error;
 mod service;
 mod worker;
 
+pub use error::{Cause, JobError, Source};
 pub use worker::{run_worker, WorkerOptions};
 
 /// Connections in a queue's own pool: a worker uses one for `LISTEN` and one at a time for
@@ -312,17 +314,6 @@ fn task_id(queue: &str, key: uuid::Uuid) -> anyhow::Result<TaskId> {
     let id = TaskId::from_str(&text).context("building task id")?;
     anyhow::ensure!(id.as_ulid().is_some(), "task id {text} did not parse as a ULID");
     Ok(id)
-}
-
-/// Why a job attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobError {
-    /// Transient: try again after a backoff, unless this was the last attempt.
-    #[error("retryable: {0}")]
-    Retry(String),
-    /// Permanent: do not try again.
-    #[error("aborted: {0}")]
-    Abort(String),
 }
 
 /// Which attempt this is (1-based) out of how many.

@@ -119,18 +119,21 @@ where
             let handler_run = handler.clone();
             let outcome = spawn_catching(async move { handler_run.run(job, attempt).await })
                 .await
-                .unwrap_or_else(|p| Err(JobError::Retry(format!("handler {p}"))));
+                .unwrap_or_else(|p| Err(JobError::retry(format!("handler {p}"))));
             match outcome {
                 Ok(()) => Ok(()),
-                Err(JobError::Abort(error)) => {
+                Err(JobError::Abort(cause)) => {
+                    let error = cause.into_message();
                     give_up(error.clone()).await;
                     Err(abort(error))
                 }
-                Err(JobError::Retry(error)) if attempt.is_last() => {
+                Err(JobError::Retry(cause)) if attempt.is_last() => {
+                    let error = cause.into_message();
                     give_up(error.clone()).await;
                     Err(abort(error))
                 }
-                Err(JobError::Retry(error)) => {
+                Err(JobError::Retry(cause)) => {
+                    let error = cause.into_message();
                     tracing::warn!(%queue, task = %task_id, attempt = number, max, %error, "job attempt failed; will retry");
                     Err(Box::new(RetryableError(error)) as BoxDynError)
                 }
