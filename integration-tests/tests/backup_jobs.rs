@@ -276,7 +276,10 @@ async fn a_restore_killed_midway_is_redone_from_scratch() {
     let stream = format!("database-{}", tid.uuid());
     store.execute::<Database>(&stream, &cmd, &Metadata::default(), &extras).await.expect("store").expect("ok");
     let job = Job::Provision { database_id: tid, operation_id: op, source: source_of };
-    let populate = worker::jobs::PROVISION_STEPS.iter().position(|s| *s == "populate").expect("a populate step");
+    let populate = worker::jobs::PROVISION_STEPS
+        .iter()
+        .position(|s| *s == worker::jobs::JobStep::Populate)
+        .expect("a populate step");
     // Killed right after "restrict": the database exists, half-filled by hand as a dying
     // restore would leave it.
     runner.run_steps(&job, 1, Some(populate - 1)).await.expect("first steps");

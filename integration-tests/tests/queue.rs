@@ -86,11 +86,11 @@ impl Handler<TestJob> for Recorder {
         match job.behaviour {
             Behaviour::Succeed => Ok(()),
             Behaviour::FailTimes(n) if attempt.number <= n => {
-                Err(JobError::Retry(format!("failure {}", attempt.number)))
+                Err(JobError::retry(format!("failure {}", attempt.number)))
             }
             Behaviour::FailTimes(_) => Ok(()),
-            Behaviour::AlwaysRetry => Err(JobError::Retry(format!("nope {}", attempt.number))),
-            Behaviour::Abort => Err(JobError::Abort("permanently broken".into())),
+            Behaviour::AlwaysRetry => Err(JobError::retry(format!("nope {}", attempt.number))),
+            Behaviour::Abort => Err(JobError::abort("permanently broken")),
             Behaviour::Block => {
                 self.gate.acquire().await.expect("gate open").forget();
                 Ok(())

@@ -76,7 +76,7 @@ pub async fn run_sweeper(store: Store, every: Duration, mut shutdown: tokio::syn
 
 impl Runner {
     pub(crate) async fn run_access(&self, job: &Job) -> Result<(), JobError> {
-        let retry = |e: StoreError| JobError::Retry(format!("control plane: {e}"));
+        let retry = |e: StoreError| JobError::retry_from(format!("control plane: {e}"), e);
         match job {
             Job::SyncBouncer { database_id } => {
                 let db = match self.store.database(*database_id).await {
@@ -91,19 +91,19 @@ impl Runner {
             Job::ExpireRule { database_id, rule_id, expires_at } => {
                 let early = (*expires_at - Utc::now()).to_std().unwrap_or_default();
                 if early > EARLY_WAIT_MAX {
-                    return Err(JobError::Retry(format!("rule {rule_id} expires at {expires_at}")));
+                    return Err(JobError::retry(format!("rule {rule_id} expires at {expires_at}")));
                 }
                 tokio::time::sleep(early).await;
                 match expire_rule(&self.store, *database_id, *rule_id).await {
                     Ok(_) => Ok(()),
-                    Err(ExpireError::NotDue) => Err(JobError::Retry(format!("rule {rule_id} is not due yet"))),
+                    Err(ExpireError::NotDue) => Err(JobError::retry(format!("rule {rule_id} is not due yet"))),
                     Err(ExpireError::Store(e)) => Err(retry(e)),
                 }
             }
             Job::CreateUser { database_id, name } | Job::RemoveUser { database_id, name } => {
                 self.run_user(job, *database_id, name).await
             }
-            other => Err(JobError::Abort(format!("{} is not an access job", other.kind()))),
+            other => Err(JobError::abort(format!("{} is not an access job", other.kind()))),
         }
     }
 }

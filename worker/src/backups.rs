@@ -62,7 +62,7 @@ pub const BACKUP_STALE: &str = "backup_stale";
 
 impl Runner {
     fn runtime(&self) -> Result<&BackupRuntime, JobError> {
-        self.backups.as_ref().ok_or_else(|| JobError::Abort("backups are not configured on this worker".into()))
+        self.backups.as_ref().ok_or_else(|| JobError::abort("backups are not configured on this worker"))
     }
 
     /// Decides and appends a backup command. `Ok(false)`: the backup is past that point (a
@@ -72,8 +72,8 @@ impl Runner {
         match self.store.execute::<Backup>(&backup_stream(id), &command, &meta, &[]).await {
             Ok(Ok(_)) => Ok(true),
             Ok(Err(BackupError::WrongState { .. })) => Ok(false),
-            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
-            Err(e) => Err(JobError::Retry(format!("control plane: {e}"))),
+            Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),
+            Err(e) => Err(JobError::retry_from(format!("control plane: {e}"), e)),
         }
     }
 
@@ -106,7 +106,7 @@ impl Runner {
         }
         drop(naming);
         let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         let login = self.owner_login(db.id, &name).await?;
         let BackupTaken { dump: dumped, tables } = host.backup(&name, &login, rt.streams(self), &key).await?;
         let command =
@@ -206,13 +206,13 @@ impl Runner {
         let rt = self.runtime()?;
         let backup = self.store.backup(id).await.map_err(store_err)?;
         let (Some(key), Some(sha)) = (&backup.object_key, &backup.sha256) else {
-            return Err(JobError::Abort("the backup has no object to verify".into()));
+            return Err(JobError::abort("the backup has no object to verify"));
         };
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         let scratch = scratch_name(id);
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
         // their SQL, and the copy holds their functions.
         host.create_scratch(&scratch, &name).await?;
@@ -265,22 +265,22 @@ impl Runner {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
                 let (Some(key), Some(sha), "succeeded") = (&backup.object_key, &backup.sha256, backup.state.as_str())
                 else {
-                    return Err(JobError::Abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
+                    return Err(JobError::abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
                 };
                 host.restore(name.as_str(), &owner, rt.streams(self), key, sha).await?;
             }
             DatabaseSource::Branch { database_id } => {
                 let from = self.store.database(*database_id).await.map_err(store_err)?;
                 if from.host_id != host.host().id {
-                    return Err(JobError::Abort("branching across hosts is not supported yet".into()));
+                    return Err(JobError::abort("branching across hosts is not supported yet"));
                 }
                 // A source deleted or stopped since the branch was asked for cannot be read:
                 // fail at once (the failure handler removes what this job made on the host).
                 if from.state != "running" {
-                    return Err(JobError::Abort(format!("the source database is {}; cannot branch it", from.state)));
+                    return Err(JobError::abort(format!("the source database is {}; cannot branch it", from.state)));
                 }
                 // Dumped as the source's own role: pg_dump reads the source database.
-                let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::Abort(e.to_string()))?;
+                let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
                 let from_owner = self.owner_login(from.id, &from_name).await?;
                 host.copy((from_name.as_str(), &from_owner), (name.as_str(), &owner), rt.streams(self)).await?;
             }
@@ -297,7 +297,7 @@ impl Runner {
 }
 
 fn store_err(e: eventstore::StoreError) -> JobError {
-    JobError::Retry(format!("control plane: {e}"))
+    JobError::retry_from(format!("control plane: {e}"), e)
 }
 
 /// Opens an incident for every running database with no successful backup since `since`

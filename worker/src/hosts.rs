@@ -53,9 +53,9 @@ impl TenantHostError {
 impl From<HostError> for JobError {
     fn from(e: HostError) -> Self {
         if e.is_permanent() {
-            JobError::Abort(e.to_string())
+            JobError::abort_from(e.to_string(), e)
         } else {
-            JobError::Retry(e.to_string())
+            JobError::retry_from(e.to_string(), e)
         }
     }
 }
@@ -64,8 +64,8 @@ impl From<TenantHostError> for JobError {
     fn from(e: TenantHostError) -> Self {
         match e {
             TenantHostError::Host(e) => e.into(),
-            e if e.is_permanent() => JobError::Abort(e.to_string()),
-            e => JobError::Retry(e.to_string()),
+            e if e.is_permanent() => JobError::abort_from(e.to_string(), e),
+            e => JobError::retry_from(e.to_string(), e),
         }
     }
 }

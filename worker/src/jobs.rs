@@ -162,12 +162,9 @@ impl Job {
     }
 }
 
-/// The steps of provisioning, in order; a test may stop a run after any of them, as if the
-/// worker had been killed there.
-pub const PROVISION_STEPS: &[&str] = &["role", "database", "restrict", "populate", "pgbouncer", "verify", "record"];
-pub const DELETE_STEPS: &[&str] = &["pgbouncer", "drop", "secrets", "record"];
 pub use crate::lanes::JobLimits;
 pub use crate::maintenance::steps as maintenance_steps;
+pub use crate::steps::{JobStep, DELETE_STEPS, PROVISION_STEPS};
 
 #[derive(Clone)]
 pub struct Runner {
@@ -183,11 +180,18 @@ pub struct Runner {
 }
 
 fn store_err(e: eventstore::StoreError) -> JobError {
-    JobError::Retry(format!("control plane: {e}"))
+    JobError::retry_from(format!("control plane: {e}"), e)
 }
 
 fn stream(id: DatabaseId) -> String {
     format!("database-{}", id.uuid())
+}
+
+/// Which of the two step lists a database job runs, with what its steps need of the job.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    Provision { source: &'a Option<DatabaseSource> },
+    Delete,
 }
 
 /// What a provisioning job reads before its first step: the role's SCRAM verifier and
@@ -233,7 +237,7 @@ impl Runner {
                 self.store.backup(*backup_id).await.map_err(store_err)?.database_id
             }
             Job::PurgeBackup { .. } => return Ok(None),
-            other => other.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?,
+            other => other.database_id().ok_or_else(|| JobError::abort("not a database job"))?,
         };
         Ok(Some(self.store.database(database).await.map_err(store_err)?))
     }
@@ -285,7 +289,7 @@ impl Runner {
             Ok(outcome) => outcome,
             Err(_) => {
                 metrics::counter!("berth_job_deadlines_total", "kind" => job.kind()).increment(1);
-                Err(JobError::Retry(format!(
+                Err(JobError::retry(format!(
                     "the attempt did not finish within its deadline ({}s)",
                     deadline.as_secs()
                 )))
@@ -304,7 +308,7 @@ impl Runner {
         match self
             .store
             .execute::<Database>(
-                &stream(job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?),
+                &stream(job.database_id().ok_or_else(|| JobError::abort("not a database job"))?),
                 &command,
                 &system_meta(job),
                 &[],
@@ -314,7 +318,7 @@ impl Runner {
             Ok(Ok(_)) => Ok(true),
             // The operation was already completed (a re-run after the outcome was recorded).
             Ok(Err(DatabaseError::StaleOperation | DatabaseError::WrongState { .. })) => Ok(false),
-            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -333,7 +337,7 @@ impl Runner {
         let Some(operation_id) = job.operation_id() else {
             return self.run_access(job).await;
         };
-        let id = job.database_id().ok_or_else(|| JobError::Abort("not a database job".into()))?;
+        let id = job.database_id().ok_or_else(|| JobError::abort("not a database job"))?;
         let begun = std::time::Instant::now();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
@@ -345,7 +349,7 @@ impl Runner {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         // The attempt is recorded before any side effect; the reads the steps need (host
         // credentials, the role's verifier, connection limit and password) have none, so they
         // run alongside it instead of one after another.
@@ -371,9 +375,9 @@ impl Runner {
         let host: &dyn TenantEngine = &conn;
         // Loading the row, StartAttempt and the host connection, before the first step.
         tracing::debug!(job = job.kind(), database = %id, step = "start", ms = ms(begun.elapsed()), "job step done");
-        let steps = match job {
-            Job::Provision { .. } => PROVISION_STEPS,
-            Job::Delete { .. } => DELETE_STEPS,
+        let (steps, run) = match job {
+            Job::Provision { source, .. } => (PROVISION_STEPS, Run::Provision { source }),
+            Job::Delete { .. } => (DELETE_STEPS, Run::Delete),
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, host, stop_after).await;
             }
@@ -391,9 +395,9 @@ impl Runner {
         let mut early_sync = None;
         for (i, step) in steps.iter().enumerate() {
             let started = std::time::Instant::now();
-            match (job, *step) {
-                (Job::Provision { source, .. }, "role") => {
-                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+            match (run, *step) {
+                (Run::Provision { source }, JobStep::Role) => {
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::abort("no role inputs"))?;
                     host.create_owner(id, &name, &inputs.verifier, inputs.limits).await?;
                     // A restore or branch keeps its pool unrendered until it is filled (by
                     // this job), in the "pgbouncer" step.
@@ -405,43 +409,54 @@ impl Runner {
                         }));
                     }
                 }
-                (Job::Provision { .. }, "database") => host.create_database(&name).await?,
-                (Job::Provision { .. }, "restrict") => host.restrict_database(&name).await?,
-                (Job::Provision { source: Some(source), .. }, "populate") => {
+                (Run::Provision { .. }, JobStep::Database) => host.create_database(&name).await?,
+                (Run::Provision { .. }, JobStep::Restrict) => host.restrict_database(&name).await?,
+                (Run::Provision { source: Some(source) }, JobStep::Populate) => {
                     self.populate(host, id, &name, source).await?
                 }
-                (Job::Provision { source: None, .. }, "populate") => {}
-                (Job::Provision { source: None, .. }, "pgbouncer") => match early_sync.take() {
+                (Run::Provision { source: None }, JobStep::Populate) => {}
+                (Run::Provision { source: None }, JobStep::Pgbouncer) => match early_sync.take() {
                     Some(sync) => {
-                        let took = sync.await.map_err(|e| JobError::Retry(format!("pgbouncer sync: {e}")))??;
+                        let took =
+                            sync.await.map_err(|e| JobError::retry_from(format!("pgbouncer sync: {e}"), e))??;
                         tracing::debug!(database = %id, ms = ms(took), "pgbouncer sync (run alongside) took");
                     }
                     None => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
                 },
-                (_, "pgbouncer") => {
-                    if matches!(job, Job::Delete { .. }) {
-                        host.disconnect_clients(&name).await?;
-                    }
+                (Run::Provision { source: Some(_) }, JobStep::Pgbouncer) => {
                     crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
                 }
-                (Job::Provision { .. }, "verify") => {
-                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::Abort("no role inputs".into()))?;
+                (Run::Delete, JobStep::Pgbouncer) => {
+                    host.disconnect_clients(&name).await?;
+                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
+                }
+                (Run::Provision { .. }, JobStep::Verify) => {
+                    let inputs = role_inputs.as_ref().ok_or_else(|| JobError::abort("no role inputs"))?;
                     self.verify_login(&db.host, db.port, &name, inputs.password.clone()).await?
                 }
-                (Job::Provision { .. }, "record") => {
+                (Run::Provision { .. }, JobStep::Record) => {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
                 }
-                (Job::Delete { .. }, "drop") => host.drop_database(id, &name).await?,
-                (Job::Delete { .. }, "secrets") => self.store.forget_database_secrets(id).await.map_err(store_err)?,
-                (Job::Delete { .. }, "record") => {
+                (Run::Delete, JobStep::Drop) => host.drop_database(id, &name).await?,
+                (Run::Delete, JobStep::Secrets) => self.store.forget_database_secrets(id).await.map_err(store_err)?,
+                (Run::Delete, JobStep::Record) => {
                     self.command(job, DatabaseCommand::MarkDeleted { operation_id }).await?;
                 }
-                (_, other) => return Err(JobError::Abort(format!("unknown step {other}"))),
+                (Run::Provision { .. }, other @ (JobStep::Postgres | JobStep::Drop | JobStep::Secrets))
+                | (
+                    Run::Delete,
+                    other @ (JobStep::Role
+                    | JobStep::Database
+                    | JobStep::Restrict
+                    | JobStep::Populate
+                    | JobStep::Postgres
+                    | JobStep::Verify),
+                ) => return Err(JobError::abort(format!("unknown step {other}"))),
             }
             let took = started.elapsed();
-            metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => *step)
+            metrics::histogram!("berth_job_step_seconds", "kind" => job.kind(), "step" => step.as_str())
                 .record(took.as_secs_f64());
-            tracing::debug!(job = job.kind(), database = %id, step = *step, ms = ms(took), "job step done");
+            tracing::debug!(job = job.kind(), database = %id, step = step.as_str(), ms = ms(took), "job step done");
             if stop_after == Some(i) {
                 return Ok(());
             }
@@ -453,7 +468,7 @@ impl Runner {
     /// renders PgBouncer without its pool (failed databases have none).
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         host.disconnect_clients(&name).await?;
@@ -465,8 +480,9 @@ impl Runner {
     /// The database role's password, from the vault.
     pub(crate) async fn password(&self, id: DatabaseId) -> Result<String, JobError> {
         let secret = hostctl::tenant::password_secret_id(id);
-        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::Abort(e.to_string()))?;
-        String::from_utf8(password).map_err(|_| JobError::Abort("password is not text".into()))
+        let password = self.store.get_secret(&secret).await.map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        // No source: the UTF-8 error carries the password's bytes.
+        String::from_utf8(password).map_err(|_| JobError::abort("password is not text"))
     }
 
     /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
@@ -487,12 +503,12 @@ impl Runner {
         let (client, conn) = cfg
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|e| JobError::Retry(format!("login through pgbouncer failed: {e}")))?;
+            .map_err(|e| JobError::retry_from(format!("login through pgbouncer failed: {e}"), e))?;
         let driver = tokio::spawn(conn);
         let ok = client.simple_query("select 1").await;
         drop(client);
         let _ = driver.await;
-        ok.map(|_| ()).map_err(|e| JobError::Retry(format!("query through pgbouncer failed: {e}")))
+        ok.map(|_| ()).map_err(|e| JobError::retry_from(format!("query through pgbouncer failed: {e}"), e))
     }
 }
 

@@ -14,6 +14,7 @@ mod maintenance;
 pub mod queue;
 pub mod quota;
 pub mod scheduler;
+mod steps;
 pub mod stuck;
 pub mod supervise;
 pub mod usage;

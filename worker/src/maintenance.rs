@@ -5,19 +5,20 @@ use domain::{DatabaseCommand, DatabaseName, OperationKind};
 use eventstore::queries::DatabaseRow;
 use hostctl::{LifecycleStep, TenantEngine};
 
-use crate::jobs::{Job, Runner};
+use crate::jobs::{Job, JobStep, Runner};
 use crate::queue::JobError;
 
 /// The steps of each maintenance operation, in order.
-pub fn steps(kind: OperationKind) -> &'static [&'static str] {
+pub fn steps(kind: OperationKind) -> &'static [JobStep] {
+    use JobStep::{Pgbouncer, Postgres, Record, Role, Verify};
     match kind {
         // PgBouncer first: no new client gets in while PostgreSQL closes the door behind it.
-        OperationKind::Stop => &["pgbouncer", "postgres", "record"],
-        OperationKind::Start => &["postgres", "pgbouncer", "record"],
-        OperationKind::Restart => &["pgbouncer", "postgres", "record"],
+        OperationKind::Stop => &[Pgbouncer, Postgres, Record],
+        OperationKind::Start => &[Postgres, Pgbouncer, Record],
+        OperationKind::Restart => &[Pgbouncer, Postgres, Record],
         // The role first, then PgBouncer's auth_file: until both agree the new password
         // cannot work, so the API only answers once `verify` logged in with it.
-        OperationKind::ResetPassword => &["role", "pgbouncer", "verify", "record"],
+        OperationKind::ResetPassword => &[Role, Pgbouncer, Verify, Record],
         OperationKind::Provision | OperationKind::Delete => &[],
     }
 }
@@ -33,38 +34,45 @@ impl Runner {
         stop_after: Option<usize>,
     ) -> Result<(), JobError> {
         let id = db.id;
-        let operation_id = job.operation_id().ok_or_else(|| JobError::Abort("not an operation".into()))?;
+        let operation_id = job.operation_id().ok_or_else(|| JobError::abort("not an operation"))?;
+        use JobStep::{Database, Drop, Pgbouncer, Populate, Postgres, Record, Restrict, Role, Secrets, Verify};
+        use OperationKind::{Delete, Provision, ResetPassword, Restart, Start, Stop};
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();
             match (kind, *step) {
-                (OperationKind::Stop, "pgbouncer") => host.lifecycle(name, LifecycleStep::CloseFrontDoor).await?,
-                (OperationKind::Stop, "postgres") => host.lifecycle(name, LifecycleStep::BlockConnections).await?,
-                (OperationKind::Start, "postgres") => host.lifecycle(name, LifecycleStep::AllowConnections).await?,
-                (OperationKind::Start, "pgbouncer") => host.lifecycle(name, LifecycleStep::OpenFrontDoor).await?,
-                (OperationKind::Restart, "pgbouncer") => host.lifecycle(name, LifecycleStep::BounceFrontDoor).await?,
-                (OperationKind::Restart, "postgres") => host.lifecycle(name, LifecycleStep::TerminateSessions).await?,
-                (OperationKind::ResetPassword, "role") => {
-                    let verifier = self.store.role_verifier(id).await.map_err(|e| JobError::Retry(e.to_string()))?;
+                (Stop, Pgbouncer) => host.lifecycle(name, LifecycleStep::CloseFrontDoor).await?,
+                (Stop, Postgres) => host.lifecycle(name, LifecycleStep::BlockConnections).await?,
+                (Start, Postgres) => host.lifecycle(name, LifecycleStep::AllowConnections).await?,
+                (Start, Pgbouncer) => host.lifecycle(name, LifecycleStep::OpenFrontDoor).await?,
+                (Restart, Pgbouncer) => host.lifecycle(name, LifecycleStep::BounceFrontDoor).await?,
+                (Restart, Postgres) => host.lifecycle(name, LifecycleStep::TerminateSessions).await?,
+                (ResetPassword, Role) => {
+                    let verifier =
+                        self.store.role_verifier(id).await.map_err(|e| JobError::retry_from(e.to_string(), e))?;
                     host.set_owner_credential(id, name, &verifier, self.role_limits(db.account_id).await?).await?
                 }
-                (OperationKind::ResetPassword, "pgbouncer") => {
-                    crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?
-                }
+                (ResetPassword, Pgbouncer) => crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?,
                 // A stopped database refuses every login; the two steps above are the proof.
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
                 // A locked database refuses them too (its pool stays closed through the sync).
-                (OperationKind::ResetPassword, "verify") if db.state != "stopped" && db.locked_reason.is_none() => {
+                (ResetPassword, Verify) if db.state != "stopped" && db.locked_reason.is_none() => {
                     self.verify_login(&host.host().config_dir, host.host().bouncer_port, name, self.password(id).await?)
                         .await?
                 }
-                (OperationKind::ResetPassword, "verify") => {}
-                (_, "record") => {
+                (ResetPassword, Verify) => {}
+                (Stop | Start | Restart | ResetPassword, Record) => {
                     self.command(job, DatabaseCommand::CompleteMaintenance { operation_id }).await?;
                 }
-                (_, other) => return Err(JobError::Abort(format!("unknown step {other} of {}", kind.as_str()))),
+                (Stop | Start | Restart, other @ (Role | Database | Restrict | Populate | Verify | Drop | Secrets))
+                | (ResetPassword, other @ (Database | Restrict | Populate | Postgres | Drop | Secrets))
+                | (
+                    Provision | Delete,
+                    other @ (Role | Database | Restrict | Populate | Pgbouncer | Postgres | Verify | Drop | Secrets
+                    | Record),
+                ) => return Err(JobError::abort(format!("unknown step {other} of {}", kind.as_str()))),
             }
-            metrics::histogram!("berth_job_step_seconds", "kind" => kind.as_str(), "step" => *step)
+            metrics::histogram!("berth_job_step_seconds", "kind" => kind.as_str(), "step" => step.as_str())
                 .record(started.elapsed().as_secs_f64());
             if stop_after == Some(i) {
                 return Ok(());

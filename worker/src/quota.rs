@@ -56,7 +56,7 @@ pub async fn enforce(store: &Store, plans: &PlanQuotas) -> Result<(), StoreError
 }
 
 fn retry(e: StoreError) -> JobError {
-    JobError::Retry(format!("control plane: {e}"))
+    JobError::retry_from(format!("control plane: {e}"), e)
 }
 
 impl Runner {
@@ -74,7 +74,7 @@ impl Runner {
             tracing::info!(database = %id, state = %db.state, "nothing to lock or unlock");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn hostctl::TenantEngine = &conn;
         if db.locked_reason.is_some() {

@@ -19,14 +19,14 @@ impl Runner {
         database_id: DatabaseId,
         name: &DatabaseName,
     ) -> Result<(), JobError> {
-        let retry = |e: StoreError| JobError::Retry(format!("control plane: {e}"));
+        let retry = |e: StoreError| JobError::retry_from(format!("control plane: {e}"), e);
         let db = self.store.database(database_id).await.map_err(retry)?;
         let Some(user) =
             self.store.database_users(database_id).await.map_err(retry)?.into_iter().find(|u| u.name == name.as_str())
         else {
             return Ok(()); // removed already
         };
-        let db_name = DatabaseName::parse(&db.name).map_err(|e| JobError::Abort(e.to_string()))?;
+        let db_name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         let command = match (job, user.state.as_str()) {
@@ -55,7 +55,7 @@ impl Runner {
         match self.store.execute::<DatabaseUsers>(&users_stream(database_id), &command, &Metadata::default(), &[]).await
         {
             Ok(Ok(_)) | Ok(Err(DatabaseUserError::NotFound | DatabaseUserError::Busy(_))) => Ok(()),
-            Ok(Err(e)) => Err(JobError::Abort(e.to_string())),
+            Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),
             Err(e) => Err(retry(e)),
         }
     }
