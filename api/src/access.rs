@@ -14,7 +14,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use domain::allowlist::MAX_TTL_SECONDS;
-use domain::{Allowlist, AllowlistCommand, AllowlistError, Cidr, RuleId};
+use domain::{Allowlist, AllowlistCommand, AllowlistError, Cidr, RuleId, StreamId};
 use eventstore::access::RuleRow;
 use eventstore::queries::DatabaseRow;
 use eventstore::Metadata;
@@ -24,10 +24,6 @@ use crate::authz::Action;
 use crate::error::{ApiError, OrInternal};
 use crate::service::load_authorized;
 use crate::AppState;
-
-pub fn allowlist_stream(db: &DatabaseRow) -> String {
-    format!("allowlist-{}", db.id.uuid())
-}
 
 fn check_live(db: &DatabaseRow) -> Result<(), ApiError> {
     match db.state.as_str() {
@@ -65,7 +61,7 @@ async fn wait_enforced(state: &AppState, db: &DatabaseRow) -> Result<bool, ApiEr
     let deadline = Instant::now() + state.config.create_wait;
     let mut interval = StdDuration::from_millis(2);
     loop {
-        if state.store.bouncer_has_latest_of(db.host_id, &allowlist_stream(db)).await? {
+        if state.store.bouncer_has_latest_of(db.host_id, StreamId::allowlist(db.id).as_str()).await? {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -102,7 +98,7 @@ pub async fn add(
     check_live(&db)?;
     let rule_id = RuleId::new();
     let command = AllowlistCommand::Add { database_id: db.id, rule_id, cidr, label, expires_at, now };
-    if let Err(e) = state.store.execute::<Allowlist>(&allowlist_stream(&db), &command, &meta, &[]).await? {
+    if let Err(e) = state.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
         return Err(allowlist_error(e));
     }
     let enforced = wait_enforced(state, &db).await?;
@@ -116,7 +112,7 @@ pub async fn remove(state: &AppState, caller: &Caller, id: &str, rule: &str, met
     let rule_id = RuleId::parse(rule).map_err(|_| ApiError::NotFound("allowlist rule"))?;
     check_live(&db)?;
     let command = AllowlistCommand::Remove { rule_id };
-    match state.store.execute::<Allowlist>(&allowlist_stream(&db), &command, &meta, &[]).await? {
+    match state.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
         Ok(_) => wait_enforced(state, &db).await,
         Err(e) => Err(allowlist_error(e)),
     }

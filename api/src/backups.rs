@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use domain::{
     Backup, BackupCommand, BackupError, BackupId, BackupTrigger, DatabaseName, DatabaseSource, DeletionReason,
-    OperationId,
+    OperationId, StreamId,
 };
 use eventstore::backups::BackupRow;
 use eventstore::queries::DatabaseRow;
@@ -17,10 +17,6 @@ use crate::error::ApiError;
 use crate::service::{create_from, load_authorized};
 use crate::views::CreatedDatabase;
 use crate::AppState;
-
-pub fn stream_of(id: BackupId) -> String {
-    format!("backup-{}", id.uuid())
-}
 
 fn domain_error(e: BackupError) -> ApiError {
     match e {
@@ -43,7 +39,7 @@ async fn execute_with(
     meta: &Metadata,
     extras: &[Extra],
 ) -> Result<(), ApiError> {
-    match state.store.execute::<Backup>(&stream_of(id), command, meta, extras).await? {
+    match state.store.execute::<Backup>(StreamId::backup(id).as_str(), command, meta, extras).await? {
         Ok(_) => Ok(()),
         Err(e) => Err(domain_error(e)),
     }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::AccountId;
+use domain::{AccountId, StreamId};
 use eventstore::queries::ApiKeyRow;
 use eventstore::AppendSignal;
 use parking_lot::Mutex;
@@ -39,7 +39,14 @@ pub const CAPACITY: usize = 10_000;
 pub const LIVE_FOR: Duration = Duration::from_secs(3);
 
 /// Streams whose events never change an `api_keys` or `users` row.
-const UNRELATED_STREAMS: &[&str] = &["database", "backup", "allowlist", "dbusers", "access", "host"];
+const UNRELATED_STREAMS: &[&str] = &[
+    StreamId::DATABASE,
+    StreamId::BACKUP,
+    StreamId::ALLOWLIST,
+    StreamId::DATABASE_USERS,
+    StreamId::ACCESS,
+    StreamId::HOST,
+];
 
 pub struct KeyCache {
     capacity: usize,
@@ -149,7 +156,7 @@ impl KeyCache {
 
     fn appended(&self, stream: &str) {
         match stream.split_once('-') {
-            Some(("account", id)) => match uuid::Uuid::parse_str(id) {
+            Some((StreamId::ACCOUNT, id)) => match uuid::Uuid::parse_str(id) {
                 Ok(id) => self.forget_account(AccountId(id)),
                 Err(_) => self.forget_all(),
             },

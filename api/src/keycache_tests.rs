@@ -71,7 +71,7 @@ fn an_account_append_forgets_that_account_only() {
     let (a, b) = (AccountId::new(), AccountId::new());
     fill(&c, "aaaaaaaa", row(a));
     fill(&c, "bbbbbbbb", row(b));
-    c.observe(AppendSignal::Append(&format!("account-{}", a.uuid())));
+    c.observe(AppendSignal::Append(domain::StreamId::account(a).as_str()));
     assert!(!hit(&c, "aaaaaaaa"));
     assert!(hit(&c, "bbbbbbbb"));
     c.forget_account(b);

@@ -4,15 +4,14 @@
 //! to the server's budget for the job to report.
 
 use actix_web::http::StatusCode;
-use domain::{Database, DatabaseCommand, OperationId, OperationKind};
+use domain::{Database, DatabaseCommand, OperationId, OperationKind, StreamId};
 use eventstore::{Extra, Metadata};
 
 use crate::auth::Caller;
 use crate::authz::{Action, DbRole};
 use crate::error::{ApiError, OrInternal};
 use crate::service::{
-    connection_string, domain_error, generate_password, load_authorized, password_secret_id, stream_of,
-    wait_for_operation,
+    connection_string, domain_error, generate_password, load_authorized, password_secret_id, wait_for_operation,
 };
 use crate::views::{Credentials, DatabaseView};
 use crate::AppState;
@@ -28,7 +27,7 @@ pub async fn lifecycle(
     let (db, role) = load_authorized(state, caller, id, Action::Manage).await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestMaintenance { operation_id, kind };
-    if let Err(e) = state.store.execute::<Database>(&stream_of(db.id), &command, &meta, &[]).await? {
+    if let Err(e) = state.store.execute::<Database>(StreamId::database(db.id).as_str(), &command, &meta, &[]).await? {
         return Err(domain_error(e));
     }
     let finished = wait_for_operation(state, operation_id, state.config.create_wait).await?;
@@ -57,7 +56,9 @@ pub async fn reset_password(
         Extra::Secret { id: password_secret_id(db.id), plaintext: password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: db.id.uuid(), verifier },
     ];
-    if let Err(e) = state.store.execute::<Database>(&stream_of(db.id), &command, &meta, &extras).await? {
+    if let Err(e) =
+        state.store.execute::<Database>(StreamId::database(db.id).as_str(), &command, &meta, &extras).await?
+    {
         return Err(domain_error(e));
     }
     let finished = wait_for_operation(state, operation_id, state.config.create_wait).await?;

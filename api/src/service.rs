@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use domain::{Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan};
+use domain::{
+    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan, StreamId,
+};
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
 use rand::{distributions::Alphanumeric, Rng};
@@ -13,10 +15,6 @@ use crate::authz::{authorize, Action, DbRole};
 use crate::error::{ApiError, OrInternal};
 use crate::views::CreatedDatabase;
 use crate::AppState;
-
-pub fn stream_of(id: DatabaseId) -> String {
-    format!("database-{}", id.uuid())
-}
 
 pub use hostctl::tenant::password_secret_id;
 
@@ -139,7 +137,7 @@ pub async fn create_from(
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
         Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: quotas.databases },
     ];
-    match state.store.execute::<Database>(&stream_of(id), &command, &meta, &extras).await {
+    match state.store.execute::<Database>(StreamId::database(id).as_str(), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(domain_error(e)),
         Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
@@ -204,7 +202,7 @@ pub async fn delete(
     let (db, _) = load_authorized(state, caller, id, Action::OwnerOnly).await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestDeletion { operation_id };
-    match state.store.execute::<Database>(&stream_of(db.id), &command, &meta, &[]).await? {
+    match state.store.execute::<Database>(StreamId::database(db.id).as_str(), &command, &meta, &[]).await? {
         Ok(_) => Ok((state.store.database(db.id).await?, operation_id)),
         Err(e) => Err(domain_error(e)),
     }
@@ -217,8 +215,8 @@ pub async fn execute_account(
     command: &domain::AccountCommand,
     meta: Metadata,
 ) -> Result<Result<Vec<domain::AccountEvent>, domain::AccountError>, ApiError> {
-    let stream = format!("account-{}", account.uuid());
-    let outcome = state.store.execute::<domain::Account>(&stream, command, &meta, &[]).await;
+    let stream = StreamId::account(account);
+    let outcome = state.store.execute::<domain::Account>(stream.as_str(), command, &meta, &[]).await;
     // Before answering, whatever the outcome (an error may follow a commit): the next
     // request with a replaced or revoked key must read the store again.
     state.key_cache.forget_account(account);
@@ -232,6 +230,6 @@ pub async fn execute_access(
     command: &domain::AccessCommand,
     meta: Metadata,
 ) -> Result<Result<Vec<domain::AccessEvent>, domain::AccessError>, ApiError> {
-    let stream = format!("access-{}", database.uuid());
-    Ok(state.store.execute::<domain::Access>(&stream, command, &meta, &[]).await?)
+    let stream = StreamId::access(database);
+    Ok(state.store.execute::<domain::Access>(stream.as_str(), command, &meta, &[]).await?)
 }

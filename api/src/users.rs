@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use domain::{DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers};
+use domain::{DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers, StreamId};
 use eventstore::dbusers::UserRow;
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
@@ -15,10 +15,6 @@ use crate::authz::Action;
 use crate::error::{ApiError, OrInternal};
 use crate::service::{generate_password, load_authorized};
 use crate::AppState;
-
-fn stream(db: &DatabaseRow) -> String {
-    format!("dbusers-{}", db.id.uuid())
-}
 
 fn user_error(e: DatabaseUserError) -> ApiError {
     match e {
@@ -69,7 +65,8 @@ pub async fn create(
     let max_users = state.config.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
     let extras = [Extra::UserVerifier { role_name: role.clone(), verifier }];
-    match state.store.execute::<DatabaseUsers>(&stream(&db), &command, &meta, &extras).await {
+    match state.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &extras).await
+    {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(user_error(e)),
         Err(eventstore::StoreError::Conflict(c)) if c.contains("role_name") => {
@@ -97,7 +94,9 @@ pub async fn remove(
     let name = DatabaseName::parse(username).map_err(|_| ApiError::NotFound("user"))?;
     running(&db)?;
     let command = DatabaseUserCommand::Remove { name: name.clone() };
-    if let Err(e) = state.store.execute::<DatabaseUsers>(&stream(&db), &command, &meta, &[]).await? {
+    if let Err(e) =
+        state.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &[]).await?
+    {
         return Err(user_error(e));
     }
     Ok(wait_for(state, &db, name.as_str(), |u| u.is_none()).await?.is_none())

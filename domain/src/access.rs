@@ -122,7 +122,6 @@ impl Aggregate for Access {
     type Command = AccessCommand;
     type Event = AccessEvent;
     type Error = AccessError;
-    const STREAM_PREFIX: &'static str = "access";
 
     fn decide(&self, command: &AccessCommand) -> Result<Vec<AccessEvent>, AccessError> {
         use AccessCommand as C;

@@ -365,7 +365,6 @@ impl Aggregate for Account {
     type Command = AccountCommand;
     type Event = AccountEvent;
     type Error = AccountError;
-    const STREAM_PREFIX: &'static str = "account";
 
     fn decide(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountCommand as C;

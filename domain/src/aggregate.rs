@@ -6,9 +6,6 @@ pub trait Aggregate: Default {
     type Event;
     type Error;
 
-    /// The stream an aggregate instance lives in, e.g. `database-<uuid>`.
-    const STREAM_PREFIX: &'static str;
-
     fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
     fn apply(&mut self, event: &Self::Event);
 

@@ -129,7 +129,6 @@ impl Aggregate for Allowlist {
     type Command = AllowlistCommand;
     type Event = AllowlistEvent;
     type Error = AllowlistError;
-    const STREAM_PREFIX: &'static str = "allowlist";
 
     fn decide(&self, command: &AllowlistCommand) -> Result<Vec<AllowlistEvent>, AllowlistError> {
         use AllowlistCommand as C;

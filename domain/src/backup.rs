@@ -236,7 +236,6 @@ impl Aggregate for Backup {
     type Command = BackupCommand;
     type Event = BackupEvent;
     type Error = BackupError;
-    const STREAM_PREFIX: &'static str = "backup";
 
     fn decide(&self, command: &BackupCommand) -> Result<Vec<BackupEvent>, BackupError> {
         use BackupCommand as C;

@@ -379,7 +379,6 @@ impl Aggregate for Database {
     type Command = DatabaseCommand;
     type Event = DatabaseEvent;
     type Error = DatabaseError;
-    const STREAM_PREFIX: &'static str = "database";
 
     fn decide(&self, command: &DatabaseCommand) -> Result<Vec<DatabaseEvent>, DatabaseError> {
         use DatabaseCommand as C;

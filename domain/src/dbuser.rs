@@ -127,7 +127,6 @@ impl Aggregate for DatabaseUsers {
     type Command = DatabaseUserCommand;
     type Event = DatabaseUserEvent;
     type Error = DatabaseUserError;
-    const STREAM_PREFIX: &'static str = "dbusers";
 
     fn decide(&self, command: &DatabaseUserCommand) -> Result<Vec<DatabaseUserEvent>, DatabaseUserError> {
         use DatabaseUserCommand as C;

@@ -97,7 +97,6 @@ impl crate::Aggregate for Host {
     type Command = HostCommand;
     type Event = HostEvent;
     type Error = HostError;
-    const STREAM_PREFIX: &'static str = "host";
 
     fn decide(&self, command: &HostCommand) -> Result<Vec<HostEvent>, HostError> {
         match (command, self.id) {

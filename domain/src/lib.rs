@@ -13,6 +13,7 @@ pub mod ids;
 pub mod name;
 pub mod plan;
 pub mod session;
+pub mod stream;
 
 pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
 pub use account::{
@@ -33,4 +34,5 @@ pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, Tenant
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
-pub use session::{session_stream, Session, SessionCommand, SessionError};
+pub use session::{Session, SessionCommand, SessionError};
+pub use stream::StreamId;

@@ -1,15 +1,10 @@
-//! A session's sign-in, recorded on a stream of its own (`session-<id>`) so that sign-ins
-//! never lengthen the account's stream. Its events are account events (`SessionStarted`);
+//! A session's sign-in, recorded on a stream of its own (`session-<id>`, see
+//! [`crate::StreamId::session`]) so that sign-ins never lengthen the account's stream. Its events are account events (`SessionStarted`);
 //! ending a session is decided on the account (`AccountCommand::EndSession`).
 
 use crate::account::{AccountEvent, SignInMethod};
 use crate::aggregate::Aggregate;
 use crate::{AccountId, UserId};
-
-/// The stream a session's sign-in is recorded on.
-pub fn session_stream(session_id: uuid::Uuid) -> String {
-    format!("{}-{session_id}", Session::STREAM_PREFIX)
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCommand {
@@ -39,7 +34,6 @@ impl Aggregate for Session {
     type Command = SessionCommand;
     type Event = AccountEvent;
     type Error = SessionError;
-    const STREAM_PREFIX: &'static str = "session";
 
     fn decide(&self, command: &SessionCommand) -> Result<Vec<AccountEvent>, SessionError> {
         match command {
@@ -93,11 +87,5 @@ mod tests {
         let given = Session::replay(&Session::default().decide(&cmd).expect("starts"));
         assert_eq!(given.decide(&cmd), Err(SessionError::AlreadyStarted));
         assert_eq!(given.decide(&start()), Err(SessionError::AlreadyStarted));
-    }
-
-    #[test]
-    fn the_stream_is_named_by_the_session() {
-        let id = uuid::Uuid::new_v4();
-        assert_eq!(session_stream(id), format!("session-{id}"));
     }
 }

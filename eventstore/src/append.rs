@@ -1,7 +1,7 @@
 //! Appending events with an expected stream version, idempotent by event id.
 
 use chrono::{DateTime, Utc};
-use domain::{Actor, Aggregate};
+use domain::{Actor, Aggregate, StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -296,7 +296,7 @@ fn build_statement(new_stream: bool, notify: bool, single: bool) -> String {
 /// statement. Other appends' NOTIFY only wakes consumers, which also poll; the coalescing
 /// `notifier` sends it after commit.
 fn notifies_in_statement(stream_id: &str) -> bool {
-    codec::family(stream_id) == "account"
+    codec::family(stream_id) == StreamId::ACCOUNT
 }
 
 /// What one append wrote: the stream's new version and, per event in order, its version

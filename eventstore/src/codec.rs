@@ -1,7 +1,9 @@
 //! Turning domain events into stored rows and back. One place knows every event type, so
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
-use domain::{AccessEvent, AccountEvent, AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent, HostEvent};
+use domain::{
+    AccessEvent, AccountEvent, AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent, HostEvent, StreamId,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
 
@@ -131,14 +133,14 @@ pub(crate) fn decode_from(
         return Err(StoreError::Codec(format!("{event_type} has unknown schema_version {schema_version}")));
     }
     match family(stream_id) {
-        "database" => Ok(Decoded::Database(data.parse()?)),
+        StreamId::DATABASE => Ok(Decoded::Database(data.parse()?)),
         // A session's sign-in is an account event on a stream of its own.
-        "account" | "session" => Ok(Decoded::Account(data.parse()?)),
-        "host" => Ok(Decoded::Host(data.parse()?)),
-        "access" => Ok(Decoded::Access(data.parse()?)),
-        "allowlist" => Ok(Decoded::Allowlist(data.parse()?)),
-        "dbusers" => Ok(Decoded::DatabaseUser(data.parse()?)),
-        "backup" => Ok(Decoded::Backup(data.parse()?)),
+        StreamId::ACCOUNT | StreamId::SESSION => Ok(Decoded::Account(data.parse()?)),
+        StreamId::HOST => Ok(Decoded::Host(data.parse()?)),
+        StreamId::ACCESS => Ok(Decoded::Access(data.parse()?)),
+        StreamId::ALLOWLIST => Ok(Decoded::Allowlist(data.parse()?)),
+        StreamId::DATABASE_USERS => Ok(Decoded::DatabaseUser(data.parse()?)),
+        StreamId::BACKUP => Ok(Decoded::Backup(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

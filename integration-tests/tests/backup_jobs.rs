@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use domain::{
     AccountId, Backup, BackupCommand, BackupId, BackupTrigger, Database, DatabaseCommand, DatabaseId, DatabaseName,
-    DatabaseSource, HostId, OperationId, PlatformRole,
+    DatabaseSource, HostId, OperationId, PlatformRole, StreamId,
 };
 use eventstore::{Extra, Metadata, Store};
 use hostctl::objects::ObjectStoreConfig;
@@ -17,7 +17,7 @@ use ops::local::s3::S3Server;
 use ops::local::testing;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
-use worker::backups::{backup_stream, BackupRuntime, BACKUP_FAILED, BACKUP_STALE};
+use worker::backups::{BackupRuntime, BACKUP_FAILED, BACKUP_STALE};
 use worker::jobs::{Job, Runner};
 use worker::queue::Handler;
 use worker::scheduler::{BackupSchedule, Scheduler};
@@ -91,7 +91,7 @@ async fn database(
         Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
     ];
-    let stream = format!("database-{}", id.uuid());
+    let stream = String::from(StreamId::database(id));
     store.execute::<Database>(&stream, &cmd, &Metadata::default(), &extras).await.expect("store").expect("decided");
     runner.run_steps(&Job::Provision { database_id: id, operation_id: op, source }, 1, None).await.expect("provisions");
     assert_eq!(store.database(id).await.expect("db").state, "running");
@@ -118,7 +118,11 @@ async fn request_backup(store: &Store, db: DatabaseId) -> BackupId {
         label: None,
         scheduled_for: None,
     };
-    store.execute::<Backup>(&backup_stream(id), &cmd, &Metadata::default(), &[]).await.expect("store").expect("ok");
+    store
+        .execute::<Backup>(StreamId::backup(id).as_str(), &cmd, &Metadata::default(), &[])
+        .await
+        .expect("store")
+        .expect("ok");
     id
 }
 
@@ -238,7 +242,11 @@ async fn backups_restores_and_verification_round_trip_through_a_real_s3_server()
 
     let op_id = OperationId::new();
     let cmd = BackupCommand::RequestVerification { operation_id: op_id };
-    store.execute::<Backup>(&backup_stream(id), &cmd, &Metadata::default(), &[]).await.expect("store").expect("ok");
+    store
+        .execute::<Backup>(StreamId::backup(id).as_str(), &cmd, &Metadata::default(), &[])
+        .await
+        .expect("store")
+        .expect("ok");
     runner.run_steps(&Job::VerifyBackup { backup_id: id, operation_id: op_id }, 1, None).await.expect("verifies");
     let verified = store.backup(id).await.expect("backup");
     assert_eq!(verified.verified_ok, Some(true));
@@ -273,7 +281,7 @@ async fn a_restore_killed_midway_is_redone_from_scratch() {
         Extra::Secret { id: format!("database:{}:password", tid.uuid()), plaintext: b"pw-half".to_vec() },
         Extra::RoleVerifier { database_id: tid.uuid(), verifier },
     ];
-    let stream = format!("database-{}", tid.uuid());
+    let stream = String::from(StreamId::database(tid));
     store.execute::<Database>(&stream, &cmd, &Metadata::default(), &extras).await.expect("store").expect("ok");
     let job = Job::Provision { database_id: tid, operation_id: op, source: source_of };
     let populate = worker::jobs::PROVISION_STEPS
@@ -317,7 +325,7 @@ async fn two_schedulers_ticking_at_once_request_exactly_one_backup_per_database_
         label: None,
         scheduled_for: Some(day),
     };
-    let refused = store.execute::<Backup>(&backup_stream(other), &cmd, &Metadata::default(), &[]).await;
+    let refused = store.execute::<Backup>(StreamId::backup(other).as_str(), &cmd, &Metadata::default(), &[]).await;
     assert!(matches!(refused, Err(eventstore::StoreError::Conflict(_))), "{refused:?}");
 
     // Back after a day of downtime: the missed day is caught up by the first tick.
@@ -337,7 +345,7 @@ async fn retention_deletes_old_backups_and_their_objects_even_of_deleted_databas
     let key = store.backup(id).await.expect("backup").object_key.expect("key");
 
     let del = OperationId::new();
-    let stream = format!("database-{}", db.uuid());
+    let stream = String::from(StreamId::database(db));
     let cmd = DatabaseCommand::RequestDeletion { operation_id: del };
     store.execute::<Database>(&stream, &cmd, &Metadata::default(), &[]).await.expect("store").expect("ok");
     runner.run_steps(&Job::Delete { database_id: db, operation_id: del }, 1, None).await.expect("deletes");
@@ -413,7 +421,11 @@ async fn a_backup_whose_object_was_altered_fails_verification() {
 
     let op_id = OperationId::new();
     let cmd = BackupCommand::RequestVerification { operation_id: op_id };
-    store.execute::<Backup>(&backup_stream(id), &cmd, &Metadata::default(), &[]).await.expect("store").expect("ok");
+    store
+        .execute::<Backup>(StreamId::backup(id).as_str(), &cmd, &Metadata::default(), &[])
+        .await
+        .expect("store")
+        .expect("ok");
     runner.run_steps(&Job::VerifyBackup { backup_id: id, operation_id: op_id }, 1, None).await.expect("verifies");
     let verified = store.backup(id).await.expect("backup");
     assert_eq!(verified.verified_ok, Some(false));

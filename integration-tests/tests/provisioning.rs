@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use domain::{AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId, PlatformRole};
+use domain::{
+    AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId, PlatformRole, StreamId,
+};
 use eventstore::{Extra, Metadata, Store};
 use integration_tests::eventually;
 use ops::local::testing;
@@ -67,7 +69,7 @@ async fn request(
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
     ];
     store
-        .execute::<Database>(&format!("database-{}", id.uuid()), &cmd, &Metadata::default(), &extras)
+        .execute::<Database>(StreamId::database(id).as_str(), &cmd, &Metadata::default(), &extras)
         .await
         .expect("store")
         .expect("decided");
@@ -135,7 +137,7 @@ async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
         let del = OperationId::new();
         store
             .execute::<Database>(
-                &format!("database-{}", id.uuid()),
+                StreamId::database(id).as_str(),
                 &DatabaseCommand::RequestDeletion { operation_id: del },
                 &Metadata::default(),
                 &[],
@@ -220,7 +222,7 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
         .expect("incident")
         .get(0);
     assert!(summary.contains("tenant host"), "the incident says what happened: {summary}");
-    let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
+    let events = store.read_stream(StreamId::database(id).as_str()).await.expect("events");
     assert_eq!(events.last().expect("events").event_type, "OperationFailed");
     stop.send(true).expect("stop");
     running.await.expect("join").expect("worker ends cleanly");
@@ -246,7 +248,7 @@ async fn register_dead_host(store: &Store) -> HostId {
     };
     store
         .append(
-            &format!("host-{}", id.uuid()),
+            StreamId::host(id).as_str(),
             eventstore::ExpectedVersion::NoStream,
             &[e.to_new().expect("encodes")],
             &Metadata::default(),
@@ -263,7 +265,7 @@ async fn dispatching_an_event_twice_queues_its_job_once() {
     let f = fixture().await;
     let store = store(f);
     let (id, _, _, _) = request(&store, f.host, f.account, "twice").await;
-    let events = store.read_stream(&format!("database-{}", id.uuid())).await.expect("events");
+    let events = store.read_stream(StreamId::database(id).as_str()).await.expect("events");
     let name = format!("test-{}", uuid::Uuid::new_v4());
     let queue = worker::Lanes::connect_named(&f.url, &name, &format!("{name}-data")).await.expect("queues");
     let dispatcher = worker::dispatch::Dispatcher { queue: queue.clone() };
@@ -277,7 +279,7 @@ async fn request_maintenance(store: &Store, id: DatabaseId, kind: domain::Operat
     let op = OperationId::new();
     store
         .execute::<Database>(
-            &format!("database-{}", id.uuid()),
+            StreamId::database(id).as_str(),
             &DatabaseCommand::RequestMaintenance { operation_id: op, kind },
             &Metadata::default(),
             extras,
@@ -343,7 +345,7 @@ async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
         expires_at: Some(now + chrono::Duration::milliseconds(300)),
         now,
     };
-    let stream = worker::access::allowlist_stream(id);
+    let stream = String::from(StreamId::allowlist(id));
     store.execute::<Allowlist>(&stream, &add, &Metadata::default(), &[]).await.expect("store").expect("decided");
     // No workers run in this binary: the expiry job queued for this rule never runs.
     assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");

@@ -2,7 +2,7 @@
 //! and `berth up` on first run).
 
 use api::limits::Limits;
-use domain::{Account, AccountCommand, AccountError, AccountId, ApiKeyId, Plan, PlatformRole, UserId};
+use domain::{Account, AccountCommand, AccountError, AccountId, ApiKeyId, Plan, PlatformRole, StreamId, UserId};
 use eventstore::{Metadata, Store};
 
 pub struct Bootstrapped {
@@ -11,10 +11,6 @@ pub struct Bootstrapped {
     /// The full key, to print once.
     pub key: String,
     pub created_user: bool,
-}
-
-fn stream(account: AccountId) -> String {
-    format!("account-{}", account.uuid())
 }
 
 /// Creates the user `email` (with its own account on `plan`) as `role` if missing, and a new
@@ -71,7 +67,7 @@ async fn bootstrap(
                 identity: None,
             };
             store
-                .execute_new::<Account>(&stream(account_id), &cmd, &Metadata::default(), &[])
+                .execute_new::<Account>(StreamId::account(account_id).as_str(), &cmd, &Metadata::default(), &[])
                 .await?
                 .map_err(refused)?;
             (user_id, account_id, true)
@@ -87,7 +83,7 @@ async fn bootstrap(
         max_keys,
     };
     let meta = Metadata { actor: domain::Actor { user_id: Some(user_id), api_key_id: None }, ..Metadata::default() };
-    store.execute::<Account>(&stream(account_id), &cmd, &meta, &[]).await?.map_err(refused)?;
+    store.execute::<Account>(StreamId::account(account_id).as_str(), &cmd, &meta, &[]).await?.map_err(refused)?;
     Ok(Bootstrapped { user_id, account_id, key: key.key, created_user })
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use domain::{Aggregate, Host, HostCommand, HostId, HostRegistration};
+use domain::{Host, HostCommand, HostId, HostRegistration, StreamId};
 use eventstore::{Metadata, Store};
 use tokio::sync::watch;
 
@@ -55,7 +55,7 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         );
         if existing.pg_host != socket_dir {
             let moved = HostCommand::ChangeAddress { pg_host: socket_dir };
-            store.execute::<Host>(&host_stream(existing.id), &moved, &Metadata::default(), &[]).await??;
+            store.execute::<Host>(StreamId::host(existing.id).as_str(), &moved, &Metadata::default(), &[]).await??;
         }
         return Ok(existing.id);
     }
@@ -74,12 +74,8 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         capacity: 10_000,
     };
     let register = HostCommand::Register { host_id: id, registration };
-    store.execute_new::<Host>(&host_stream(id), &register, &Metadata::default(), &[]).await??;
+    store.execute_new::<Host>(StreamId::host(id).as_str(), &register, &Metadata::default(), &[]).await??;
     Ok(id)
-}
-
-fn host_stream(id: HostId) -> String {
-    format!("{}-{}", <Host as Aggregate>::STREAM_PREFIX, id.uuid())
 }
 
 /// The API and the workers, running until `stop` is called.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Allowlist, AllowlistCommand, AllowlistError, DatabaseId, RuleId};
+use domain::{Allowlist, AllowlistCommand, AllowlistError, DatabaseId, RuleId, StreamId};
 use eventstore::{Metadata, Store, StoreError};
 
 use crate::jobs::{Job, Runner};
@@ -16,15 +16,14 @@ use crate::queue::JobError;
 /// going round the retry backoff (the queue schedules by the second).
 const EARLY_WAIT_MAX: Duration = Duration::from_secs(5);
 
-pub fn allowlist_stream(id: DatabaseId) -> String {
-    format!("allowlist-{}", id.uuid())
-}
-
 /// Records the expiry of `rule_id` if it is due. `Ok(true)` if this call recorded it,
 /// `Ok(false)` if it was gone already; `Err(NotExpired)` if it is not due.
 pub async fn expire_rule(store: &Store, database: DatabaseId, rule_id: RuleId) -> Result<bool, ExpireError> {
     let command = AllowlistCommand::Expire { rule_id, now: Utc::now() };
-    match store.execute::<Allowlist>(&allowlist_stream(database), &command, &Metadata::default(), &[]).await? {
+    match store
+        .execute::<Allowlist>(StreamId::allowlist(database).as_str(), &command, &Metadata::default(), &[])
+        .await?
+    {
         Ok(_) => Ok(true),
         Err(AllowlistError::RuleNotFound) => Ok(false),
         Err(AllowlistError::NotExpired) => Err(ExpireError::NotDue),

@@ -3,7 +3,7 @@
 //! database from a backup (restore) or from another database (branch).
 
 use chrono::{DateTime, Utc};
-use domain::{Backup, BackupCommand, BackupError, BackupId, DatabaseId, DatabaseName, DatabaseSource};
+use domain::{Backup, BackupCommand, BackupError, BackupId, DatabaseId, DatabaseName, DatabaseSource, StreamId};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use hostctl::bins::PgBins;
@@ -41,10 +41,6 @@ pub fn scratch_name(id: BackupId) -> String {
     format!("berth-verify-{}", &id.uuid().simple().to_string()[..16])
 }
 
-pub fn backup_stream(id: BackupId) -> String {
-    format!("backup-{}", id.uuid())
-}
-
 /// `<database>/<YYYYMMDD_HHMMSS>.sql.gz`, UTC; the `n`th backup to start in the same second
 /// (n ≥ 2) is `<database>/<YYYYMMDD_HHMMSS>-<n>.sql.gz`.
 pub fn object_key(database: &str, at: DateTime<Utc>, n: u32) -> String {
@@ -69,7 +65,7 @@ impl Runner {
     /// re-run after the outcome was recorded).
     pub(crate) async fn backup_command(&self, id: BackupId, command: BackupCommand) -> Result<bool, JobError> {
         let meta = Metadata { causation_id: Some(id.uuid()), ..Metadata::default() };
-        match self.store.execute::<Backup>(&backup_stream(id), &command, &meta, &[]).await {
+        match self.store.execute::<Backup>(StreamId::backup(id).as_str(), &command, &meta, &[]).await {
             Ok(Ok(_)) => Ok(true),
             Ok(Err(BackupError::WrongState { .. })) => Ok(false),
             Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),

@@ -183,10 +183,6 @@ fn store_err(e: eventstore::StoreError) -> JobError {
     JobError::retry_from(format!("control plane: {e}"), e)
 }
 
-fn stream(id: DatabaseId) -> String {
-    format!("database-{}", id.uuid())
-}
-
 /// Which of the two step lists a database job runs, with what its steps need of the job.
 #[derive(Clone, Copy)]
 enum Run<'a> {
@@ -308,7 +304,8 @@ impl Runner {
         match self
             .store
             .execute::<Database>(
-                &stream(job.database_id().ok_or_else(|| JobError::abort("not a database job"))?),
+                domain::StreamId::database(job.database_id().ok_or_else(|| JobError::abort("not a database job"))?)
+                    .as_str(),
                 &command,
                 &system_meta(job),
                 &[],

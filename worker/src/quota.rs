@@ -7,7 +7,7 @@
 
 use domain::{
     storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, LockReason, Plan,
-    PlanQuotas,
+    PlanQuotas, StreamId,
 };
 use eventstore::{Metadata, Store, StoreError};
 
@@ -36,8 +36,8 @@ pub async fn enforce(store: &Store, plans: &PlanQuotas) -> Result<(), StoreError
         let Some(command) = wanted(over, c.locked_reason.as_deref(), &c.state) else {
             continue;
         };
-        let stream = format!("database-{}", c.database_id.uuid());
-        match store.execute::<Database>(&stream, &command, &Metadata::default(), &[]).await {
+        let stream = StreamId::database(c.database_id);
+        match store.execute::<Database>(stream.as_str(), &command, &Metadata::default(), &[]).await {
             Ok(Ok(events)) if !events.is_empty() => {
                 tracing::info!(database = %c.database_id, account = %c.account_id, used_bytes = c.account_bytes,
                     quota_mb = quotas.storage_mb, locked = over, "storage quota lock changed");

@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use domain::{Backup, BackupCommand, BackupError, BackupId, BackupTrigger, DatabaseId, DeletionReason, OperationId};
+use domain::{
+    Backup, BackupCommand, BackupError, BackupId, BackupTrigger, DatabaseId, DeletionReason, OperationId, StreamId,
+};
 use eventstore::{Metadata, Store, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::backups::{backup_stream, report_stale};
+use crate::backups::report_stale;
 
 #[derive(Debug, Clone)]
 pub struct BackupSchedule {
@@ -84,7 +86,8 @@ impl Scheduler {
                 label: None,
                 scheduled_for: Some(day),
             };
-            match self.store.execute::<Backup>(&backup_stream(id), &command, &Metadata::default(), &[]).await {
+            match self.store.execute::<Backup>(StreamId::backup(id).as_str(), &command, &Metadata::default(), &[]).await
+            {
                 Ok(Ok(_)) => report.requested.push(id),
                 // Another replica was first: that is the point.
                 Ok(Err(BackupError::AlreadyExists)) => {}
@@ -95,7 +98,11 @@ impl Scheduler {
         }
         for id in self.store.expired_backups(now - self.schedule.retention, only).await? {
             let command = BackupCommand::Delete { reason: DeletionReason::Retention };
-            match self.store.execute::<Backup>(&backup_stream(id), &command, &Metadata::default(), &[]).await? {
+            match self
+                .store
+                .execute::<Backup>(StreamId::backup(id).as_str(), &command, &Metadata::default(), &[])
+                .await?
+            {
                 Ok(_) => report.deleted.push(id),
                 Err(BackupError::WrongState { .. }) => {}
                 Err(e) => anyhow::bail!("deleting expired backup {id}: {e}"),

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use domain::{Database, DatabaseCommand, DatabaseError, OperationId};
+use domain::{Database, DatabaseCommand, DatabaseError, OperationId, StreamId};
 use eventstore::incidents::{kinds, IncidentReport};
 use eventstore::queries::OperationRow;
 use eventstore::{Metadata, Store};
@@ -104,19 +104,19 @@ pub fn requeue_key(key: Uuid, n: u32) -> Uuid {
 }
 
 async fn settle(store: &Store, queue: &crate::Lanes, op: &OperationRow, deadline: Duration) -> anyhow::Result<Settled> {
-    let stream = format!("database-{}", op.database_id.uuid());
-    let events = store.read_stream(&stream).await?;
+    let stream = StreamId::database(op.database_id);
+    let events = store.read_stream(stream.as_str()).await?;
     // The event that requested the operation, and the job it called for.
     let request = events
         .iter()
         .find_map(|e| crate::dispatch::job_for(e).filter(|j| j.operation_id() == Some(op.id)).map(|j| (e.event_id, j)));
-    let (state, _) = store.load::<Database>(&stream).await?;
+    let (state, _) = store.load::<Database>(stream.as_str()).await?;
     let current = state.operation.is_some_and(|(current, _)| current == op.id);
     if !current {
-        return abandon(store, &stream, op).await;
+        return abandon(store, stream.as_str(), op).await;
     }
     let Some((key, job)) = request else {
-        return fail(store, &stream, op, "its request event calls for no job").await;
+        return fail(store, stream.as_str(), op, "its request event calls for no job").await;
     };
     let keys: Vec<Uuid> = (0..=MAX_REQUEUES).map(|n| requeue_key(key, n)).collect();
     let pushed = queue.jobs_by_key(&keys).await?;
@@ -131,7 +131,7 @@ async fn settle(store: &Store, queue: &crate::Lanes, op: &OperationRow, deadline
             // The event first: a push that then fails is retried by a later round (under the
             // same key), so the log may name a requeue twice but never misses one.
             let command = DatabaseCommand::RequeueOperation { operation_id: op.id, requeue: n };
-            match store.execute::<Database>(&stream, &command, &meta(op.id), &[]).await? {
+            match store.execute::<Database>(stream.as_str(), &command, &meta(op.id), &[]).await? {
                 Ok(_) => {}
                 Err(DatabaseError::StaleOperation) => return Ok(Settled::Waiting),
                 Err(e) => return Err(e.into()),
@@ -139,7 +139,7 @@ async fn settle(store: &Store, queue: &crate::Lanes, op: &OperationRow, deadline
             queue.push(keys[n as usize], job).await?;
             Ok(Settled::Requeued(n))
         }
-        None => fail(store, &stream, op, "its job was queued again and still did not finish").await,
+        None => fail(store, stream.as_str(), op, "its job was queued again and still did not finish").await,
     }
 }
 

@@ -1,16 +1,12 @@
 //! Database-user jobs: create the role and add it to PgBouncer's logins, or take it off
 //! PgBouncer and drop it. Each step checks first, so a rerun converges.
 
-use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers};
+use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers, StreamId};
 use eventstore::{Metadata, StoreError};
 use hostctl::{TenantEngine, TenantLogin};
 
 use crate::jobs::{Job, Runner};
 use crate::queue::JobError;
-
-pub fn users_stream(id: DatabaseId) -> String {
-    format!("dbusers-{}", id.uuid())
-}
 
 impl Runner {
     pub(crate) async fn run_user(
@@ -52,7 +48,15 @@ impl Runner {
             }
             _ => return Ok(()), // the step this job exists for was recorded already
         };
-        match self.store.execute::<DatabaseUsers>(&users_stream(database_id), &command, &Metadata::default(), &[]).await
+        match self
+            .store
+            .execute::<DatabaseUsers>(
+                StreamId::database_users(database_id).as_str(),
+                &command,
+                &Metadata::default(),
+                &[],
+            )
+            .await
         {
             Ok(Ok(_)) | Ok(Err(DatabaseUserError::NotFound | DatabaseUserError::Busy(_))) => Ok(()),
             Ok(Err(e)) => Err(JobError::abort_from(e.to_string(), e)),

@@ -4,7 +4,8 @@
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::{
-    Account, AccountCommand, AccountError, AccountId, Plan, PlatformRole, SessionCommand, SignInMethod, UserId,
+    Account, AccountCommand, AccountError, AccountId, Plan, PlatformRole, SessionCommand, SignInMethod, StreamId,
+    UserId,
 };
 use eventstore::{Extra, Metadata};
 
@@ -15,10 +16,6 @@ use crate::session::{Issued, Session};
 use crate::views::Data;
 use crate::{keys, metadata, request_id_of, service, AppState};
 pub use wire::{AnonymousCredentials, AnonymousView, ClaimView, SessionRequest, SessionUserView, SessionView};
-
-fn stream(account: AccountId) -> String {
-    format!("account-{}", account.uuid())
-}
 
 /// Finds or creates the user a verified identity signs in as.
 async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId, ApiError> {
@@ -33,7 +30,13 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
             // A new subject for a known email reclaims the same user and account.
             Some(u) => {
                 let cmd = AccountCommand::LinkIdentity { user_id: u.id, identity: identity.clone() };
-                (u.id, state.store.execute::<Account>(&stream(u.account_id), &cmd, &meta(u.id), &[]).await)
+                (
+                    u.id,
+                    state
+                        .store
+                        .execute::<Account>(StreamId::account(u.account_id).as_str(), &cmd, &meta(u.id), &[])
+                        .await,
+                )
             }
             None => {
                 let (account_id, user_id) = (AccountId::new(), UserId::new());
@@ -45,7 +48,13 @@ async fn user_for(state: &AppState, id: &crate::oidc::Identity) -> Result<UserId
                     platform_role: PlatformRole::User,
                     identity: Some(identity.clone()),
                 };
-                (user_id, state.store.execute_new::<Account>(&stream(account_id), &cmd, &meta(user_id), &[]).await)
+                (
+                    user_id,
+                    state
+                        .store
+                        .execute_new::<Account>(StreamId::account(account_id).as_str(), &cmd, &meta(user_id), &[])
+                        .await,
+                )
             }
         };
         match outcome {
@@ -92,8 +101,12 @@ pub(crate) async fn sign_in(state: &AppState, s: SignIn<'_>) -> Result<Issued, A
         request_id: s.request_id,
         ..Metadata::default()
     };
-    let stream = domain::session_stream(issued.id);
-    state.store.execute_new::<domain::Session>(&stream, &cmd, &meta, &[]).await?.or_internal("recording a sign-in")?;
+    let stream = StreamId::session(issued.id);
+    state
+        .store
+        .execute_new::<domain::Session>(stream.as_str(), &cmd, &meta, &[])
+        .await?
+        .or_internal("recording a sign-in")?;
     Ok(issued)
 }
 
@@ -165,7 +178,7 @@ pub async fn anonymous(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         .iter()
         .map(|s| Extra::SignupRate { source: s.clone(), since, max: state.config.limits.anonymous_signups_per_hour })
         .collect();
-    match state.store.execute_new::<Account>(&stream(account_id), &cmd, &meta, &extras).await {
+    match state.store.execute_new::<Account>(StreamId::account(account_id).as_str(), &cmd, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e).or_internal("creating an anonymous account"),
         Err(eventstore::StoreError::QuotaExceeded) => {
@@ -206,7 +219,7 @@ pub async fn refresh(
     body: Json<AnonymousCredentials>,
 ) -> Result<HttpResponse, ApiError> {
     let (account_id, user_id) = check_anonymous(&state, &body.0).await?;
-    let (account, _) = state.store.load::<Account>(&stream(account_id)).await?;
+    let (account, _) = state.store.load::<Account>(StreamId::account(account_id).as_str()).await?;
     if account.claimed.is_some() {
         return Err(ApiError::Unauthenticated("this anonymous account was claimed; sign in instead"));
     }
@@ -242,7 +255,8 @@ pub async fn claim(
     // the lock on the caller's account that database creation takes too: a claim racing a
     // create cannot both pass.
     let extras = [Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: slots }];
-    let outcome = state.store.execute::<Account>(&stream(anon), &cmd, &metadata(&req, &caller), &extras).await;
+    let outcome =
+        state.store.execute::<Account>(StreamId::account(anon).as_str(), &cmd, &metadata(&req, &caller), &extras).await;
     state.key_cache.forget_account(anon);
     match outcome {
         Ok(Ok(_)) => {}
@@ -259,7 +273,7 @@ pub async fn claim(
         Err(e) => return Err(e.into()),
     }
     // Whether just now or by an earlier try, the claim on record is the answer.
-    let (account, _) = state.store.load::<Account>(&stream(anon)).await?;
+    let (account, _) = state.store.load::<Account>(StreamId::account(anon).as_str()).await?;
     let (_, into, ids) = account.claimed.or_internal("the claim on record")?;
     Ok(HttpResponse::Ok().json(Data {
         data: ClaimView {

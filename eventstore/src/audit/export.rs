@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use domain::{ApiKeyId, DatabaseId, EventId, UserId};
+use domain::{ApiKeyId, DatabaseId, EventId, StreamId, UserId};
 use futures::{pin_mut, TryStreamExt};
 use tokio_postgres::types::ToSql;
 
@@ -23,7 +23,7 @@ pub async fn export(store: &Store, filter: &ExportFilter, out: &mut (dyn Write +
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let stream_id = filter.database.map(|d| format!("database-{}", d.uuid()));
+    let stream_id = filter.database.map(|d| String::from(StreamId::database(d)));
     let params: [&(dyn ToSql + Sync); 2] = [&filter.since, &stream_id];
     let rows = client
         .query_raw(

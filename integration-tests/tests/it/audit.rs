@@ -1,7 +1,7 @@
 //! The audit library: replay rebuilds the read models exactly, the hash chain catches an
 //! edited event at that event, export writes the log as JSON lines with its actors.
 
-use domain::PlatformRole;
+use domain::{PlatformRole, StreamId};
 use eventstore::audit;
 use integration_tests::{fresh_control_store, unique_name};
 
@@ -42,7 +42,7 @@ async fn replay_reproduces_every_read_model() {
     let h = integration_tests::unreachable_host(host);
     store
         .append(
-            &format!("host-{}", host.uuid()),
+            StreamId::host(host).as_str(),
             ExpectedVersion::NoStream,
             &[h.to_new().expect("enc")],
             &Metadata::default(),
@@ -61,7 +61,7 @@ async fn replay_reproduces_every_read_model() {
         operation_id: op,
         source: None,
     };
-    let db_stream = format!("database-{}", db.uuid());
+    let db_stream = String::from(StreamId::database(db));
     for cmd in [
         create,
         DatabaseCommand::StartAttempt { operation_id: op, attempt: 1 },
@@ -69,7 +69,7 @@ async fn replay_reproduces_every_read_model() {
     ] {
         store.execute::<Database>(&db_stream, &cmd, &meta, &[]).await.expect("store").expect("decided");
     }
-    let acct = format!("account-{}", owner.account_id.uuid());
+    let acct = String::from(StreamId::account(owner.account_id));
     let key = domain::ApiKeyId::new();
     for cmd in [
         AccountCommand::ChangePlan { plan: Plan::Business },
@@ -87,7 +87,7 @@ async fn replay_reproduces_every_read_model() {
     ] {
         store.execute::<Account>(&acct, &cmd, &meta, &[]).await.expect("store").expect("decided");
     }
-    let access = format!("access-{}", db.uuid());
+    let access = String::from(StreamId::access(db));
     for cmd in [
         AccessCommand::Share {
             database_id: db,

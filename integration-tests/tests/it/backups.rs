@@ -2,6 +2,7 @@
 //! filesystem object store (the S3 path and the job-level failure cases are in the
 //! `backup_jobs` test binary).
 
+use domain::StreamId;
 use std::time::{Duration, Instant};
 
 use integration_tests::data::{fill_varied, fingerprint};
@@ -266,7 +267,7 @@ async fn backups_started_in_the_same_second_each_keep_an_object_of_their_own() {
                 label: None,
                 scheduled_for: None,
             };
-            let stream = worker::backups::backup_stream(backup_id);
+            let stream = String::from(StreamId::backup(backup_id));
             store.execute::<domain::Backup>(&stream, &cmd, &Default::default(), &[]).await.expect("store").expect("ok");
             ids.push(backup_id.to_string());
         }
@@ -324,7 +325,7 @@ async fn a_branch_whose_source_went_away_fails_and_leaves_nothing_on_the_host() 
         },
     ];
     store
-        .execute::<domain::Database>(&format!("database-{}", id.uuid()), &cmd, &Default::default(), &extras)
+        .execute::<domain::Database>(StreamId::database(id).as_str(), &cmd, &Default::default(), &extras)
         .await
         .expect("store")
         .expect("decided");

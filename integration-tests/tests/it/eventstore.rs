@@ -1,3 +1,4 @@
+use domain::StreamId;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -167,7 +168,7 @@ async fn an_append_notifies_once_with_its_stream_id() {
 #[tokio::test]
 async fn an_account_append_is_announced_by_its_own_commit() {
     let (_api, user) = integration_tests::Api::new_user_on(domain::Plan::Pro).await;
-    let stream = format!("account-{}", user.account_id.uuid());
+    let stream = String::from(StreamId::account(user.account_id));
     let marker = format!("bench-marker-{}", uuid::Uuid::new_v4());
     let listener = Listener::start().await;
     let (url, s) = (app().control_url.clone(), stream.clone());

@@ -6,6 +6,7 @@
 //! database runs. Whatever the platform ran, the tenant's role never becomes superuser, no
 //! `COPY … TO PROGRAM` runs, and another tenant's database is untouched.
 
+use domain::StreamId;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -227,7 +228,7 @@ async fn a_hostile_tenant_cannot_make_any_route_or_job_run_its_code_with_more_ri
         scheduled_for: Some(chrono::Utc::now().date_naive()),
     };
     store
-        .execute::<domain::Backup>(&worker::backups::backup_stream(scheduled), &cmd, &Default::default(), &[])
+        .execute::<domain::Backup>(StreamId::backup(scheduled).as_str(), &cmd, &Default::default(), &[])
         .await
         .expect("store")
         .expect("a scheduled backup is requested");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::{HostEvent, HostId};
+use domain::{HostEvent, HostId, StreamId};
 use eventstore::incidents::IncidentReport;
 use eventstore::{ExpectedVersion, Metadata, StoredEvent};
 use integration_tests::{app, eventually, Api};
@@ -147,7 +147,7 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
     };
     let new = [event.to_new().expect("encode")];
     store
-        .append(&format!("host-{}", id.uuid()), ExpectedVersion::NoStream, &new, &Metadata::default(), &[])
+        .append(StreamId::host(id).as_str(), ExpectedVersion::NoStream, &new, &Metadata::default(), &[])
         .await
         .expect("register");
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use domain::{AccountCommand, ApiKeyId, Plan};
+use domain::{AccountCommand, ApiKeyId, Plan, StreamId};
 use integration_tests::{app, eventually_every, Api};
 use serde_json::json;
 
@@ -61,7 +61,7 @@ async fn a_key_revoked_by_another_process_stops_working_within_the_bound() {
     // Another process: its own store handle and pool, not the API (which would forget the
     // key itself); this API process learns of it only through the append notification.
     let store = app().store();
-    let stream = format!("account-{}", user.account_id.uuid());
+    let stream = String::from(StreamId::account(user.account_id));
     let revoke = AccountCommand::RevokeKey { api_key_id: ApiKeyId::parse(&id).expect("key id") };
     store
         .execute::<domain::Account>(&stream, &revoke, &eventstore::Metadata::default(), &[])

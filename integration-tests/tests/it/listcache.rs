@@ -2,7 +2,7 @@
 //! worker finishing an operation, another replica, a direct append) shows in the very next
 //! `GET /databases`, with no waiting.
 
-use domain::{DatabaseCommand, OperationId, Plan};
+use domain::{DatabaseCommand, OperationId, Plan, StreamId};
 use integration_tests::{app, eventually_every, unique_name, Api};
 use serde_json::Value;
 
@@ -14,8 +14,8 @@ async fn listed_state(api: &Api, id: &str) -> Option<String> {
     rows.iter().find(|d| d["id"] == id).map(|d| d["state"].as_str().expect("state").to_owned())
 }
 
-fn uuid(id: &str) -> uuid::Uuid {
-    domain::DatabaseId::parse(id).expect("a database id").uuid()
+fn database_id(id: &str) -> domain::DatabaseId {
+    domain::DatabaseId::parse(id).expect("a database id")
 }
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn a_change_committed_by_another_process_shows_in_the_very_next_listing() 
     let request = DatabaseCommand::RequestDeletion { operation_id: OperationId::new() };
     store
         .execute::<domain::Database>(
-            &format!("database-{}", uuid(&id)),
+            StreamId::database(database_id(&id)).as_str(),
             &request,
             &eventstore::Metadata::default(),
             &[],

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, TimeZone, Utc};
 use domain::{
     AccountEvent, AccountId, AllowlistEvent, BackupEvent, BackupId, BackupTrigger, Cidr, DatabaseEvent, DatabaseId,
-    DatabaseName, DatabaseUserEvent, DeletionReason, HostId, OperationId, PlatformRole, RuleId, TableStats, UserId,
+    DatabaseName, DatabaseUserEvent, DeletionReason, HostId, OperationId, PlatformRole, RuleId, StreamId, TableStats,
+    UserId,
 };
 use eventstore::{audit, ExpectedVersion, Metadata, NewEvent, Store, StoredEvent};
 use integration_tests::{fresh_control_store, unique_name};
@@ -39,9 +40,9 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
     let (host, account, anon, user, anon_user) =
         (HostId::new(), AccountId::new(), AccountId::new(), UserId::new(), UserId::new());
     let host_event = integration_tests::unreachable_host(host);
-    log.put(format!("host-{}", host.uuid()), host_event.to_new().expect("enc")).await;
-    let acct = format!("account-{}", account.uuid());
-    let anon_stream = format!("account-{}", anon.uuid());
+    log.put(String::from(StreamId::host(host)), host_event.to_new().expect("enc")).await;
+    let acct = String::from(StreamId::account(account));
+    let anon_stream = String::from(StreamId::account(anon));
     for (stream, e) in [
         (&acct, AccountEvent::AccountCreated { account_id: account, plan: "pro".into() }),
         (
@@ -100,12 +101,12 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
             DatabaseEvent::OperationAttemptStarted { database_id: id, operation_id: op, attempt: 1 },
             DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op },
         ] {
-            log.put(format!("database-{}", id.uuid()), e.to_new().expect("enc")).await;
+            log.put(String::from(StreamId::database(id)), e.to_new().expect("enc")).await;
         }
     }
     let abandoned = OperationId::new();
     let restart = DatabaseEvent::DatabaseRestartRequested { database_id: db, operation_id: abandoned };
-    log.put(format!("database-{}", db.uuid()), restart.to_new().expect("enc")).await;
+    log.put(String::from(StreamId::database(db)), restart.to_new().expect("enc")).await;
     // The storage-quota lock: one database left locked, one locked and unlocked again.
     let reason = domain::LockReason::StorageQuota;
     for e in [
@@ -115,7 +116,7 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
         // An operation nothing could finish any more, settled by the reconciler.
         DatabaseEvent::OperationAbandoned { database_id: db, operation_id: abandoned, reason: AWKWARD.into() },
     ] {
-        log.put(format!("database-{}", e.database_id().uuid()), e.to_new().expect("enc")).await;
+        log.put(String::from(StreamId::database(e.database_id())), e.to_new().expect("enc")).await;
     }
     let claim = AccountEvent::AccountClaimed {
         account_id: anon,
@@ -178,12 +179,12 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
         ),
     ];
     for (id, e) in events {
-        log.put(format!("backup-{}", id.uuid()), e.to_new().expect("enc")).await;
+        log.put(String::from(StreamId::backup(id)), e.to_new().expect("enc")).await;
     }
 
     // Allowlist: one rule stays (with a label and an expiry), one is removed.
     let (kept, removed) = (RuleId::new(), RuleId::new());
-    let rules = format!("allowlist-{}", db.uuid());
+    let rules = String::from(StreamId::allowlist(db));
     let expires = Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).single().expect("time");
     let cidr = |s: &str| Cidr::parse(s).expect("cidr");
     for e in [
@@ -209,7 +210,7 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
     }
 
     // Database users: one ready, one removed.
-    let users = format!("dbusers-{}", db.uuid());
+    let users = String::from(StreamId::database_users(db));
     let (app, gone) = (DatabaseName::parse("app-user").expect("n"), DatabaseName::parse("old-user").expect("n"));
     for e in [
         DatabaseUserEvent::DatabaseUserCreated { database_id: db, name: app.clone(), role_name: "r_app".into() },
@@ -225,7 +226,7 @@ async fn replay_reproduces_backups_allowlists_users_identities_and_claims() {
     store.audit_catch_up().await.expect("catch up");
     let late =
         BackupEvent::BackupDeleted { backup_id: bad, database_id: db, reason: DeletionReason::User, object_key: None };
-    log.put(format!("backup-{}", bad.uuid()), late.to_new().expect("enc")).await;
+    log.put(String::from(StreamId::backup(bad)), late.to_new().expect("enc")).await;
 
     let report = audit::replay(&store).await.expect("replay runs");
     for t in &report.tables {
@@ -278,10 +279,10 @@ async fn replay_and_verify_follow_the_commit_order_across_transaction_id_digit_b
     let host = HostId::new();
     let h = integration_tests::unreachable_host(host);
     store
-        .append(&format!("host-{}", host.uuid()), ExpectedVersion::NoStream, &[h.to_new().expect("enc")], &meta, &[])
+        .append(StreamId::host(host).as_str(), ExpectedVersion::NoStream, &[h.to_new().expect("enc")], &meta, &[])
         .await
         .expect("host");
-    let acct = format!("account-{}", owner.account_id.uuid());
+    let acct = String::from(StreamId::account(owner.account_id));
     let mut crossed = Vec::new();
     let mut burnt = 0;
     // A round whose events miss a side of the boundary (other tests took ids meanwhile) does
@@ -301,7 +302,7 @@ async fn replay_and_verify_follow_the_commit_order_across_transaction_id_digit_b
         burn_xids(&c, below).await;
         burnt += below;
         let (key, db, op) = (domain::ApiKeyId::new(), DatabaseId::new(), OperationId::new());
-        let db_stream = format!("database-{}", db.uuid());
+        let db_stream = String::from(StreamId::database(db));
         let create_key = AccountCommand::CreateKey {
             user_id: owner.user_id,
             api_key_id: key,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::{
     AccountEvent, AccountId, Database, DatabaseCommand, DatabaseEvent, DatabaseId, DatabaseName, HostId, OperationId,
-    OperationKind,
+    OperationKind, StreamId,
 };
 use eventstore::incidents::{kinds, IncidentFilter};
 use eventstore::{audit, ExpectedVersion, Metadata, Store, StoredEvent};
@@ -15,7 +15,7 @@ use integration_tests::{fresh_control_store, unique_name};
 use worker::stuck::{reconcile, StuckOptions, STUCK_ERROR};
 
 async fn execute(store: &Store, db: DatabaseId, command: DatabaseCommand) {
-    let stream = format!("database-{}", db.uuid());
+    let stream = String::from(StreamId::database(db));
     store
         .execute::<Database>(&stream, &command, &Metadata::default(), &[])
         .await
@@ -81,7 +81,7 @@ async fn setup(label: &str) -> Setup {
     let meta = Metadata::default();
     store
         .append(
-            &format!("host-{}", host.uuid()),
+            StreamId::host(host).as_str(),
             ExpectedVersion::NoStream,
             &[host_event.to_new().expect("enc")],
             &meta,
@@ -92,7 +92,7 @@ async fn setup(label: &str) -> Setup {
     let created = AccountEvent::AccountCreated { account_id: account, plan: "free".into() };
     store
         .append(
-            &format!("account-{}", account.uuid()),
+            StreamId::account(account).as_str(),
             ExpectedVersion::NoStream,
             &[created.to_new().expect("enc")],
             &meta,
@@ -115,7 +115,7 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
     let (other, stop, overtaking) =
         (running_database(&store, account, host).await, OperationId::new(), OperationId::new());
     execute(&store, other, DatabaseCommand::RequestMaintenance { operation_id: stop, kind: OperationKind::Stop }).await;
-    let stream = format!("database-{}", other.uuid());
+    let stream = String::from(StreamId::database(other));
     let (_, version) = store.load::<Database>(&stream).await.expect("load");
     let late = DatabaseEvent::DatabaseRestartRequested { database_id: other, operation_id: overtaking };
     store
@@ -157,7 +157,7 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
 
     // Each requeue is in the log: two for the restart, two for the overtaking request.
     for (database, op) in [(db, restart), (other, overtaking)] {
-        let events = store.read_stream(&format!("database-{}", database.uuid())).await.expect("stream");
+        let events = store.read_stream(StreamId::database(database).as_str()).await.expect("stream");
         let requeues: Vec<u64> = events
             .iter()
             .filter(|e| e.event_type == "OperationRequeued" && e.data["operation_id"] == op.uuid().to_string())

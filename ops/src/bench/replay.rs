@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use domain::{
     AccountEvent, AccountId, DatabaseEvent, DatabaseId, DatabaseName, HostEvent, HostId, OperationId, PlatformRole,
-    UserId,
+    StreamId, UserId,
 };
 use eventstore::audit::{self, ReplayOptions};
 use eventstore::{Metadata, NewEvent, Store, StoredEvent};
@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 fn account_block(i: usize, host: HostId) -> anyhow::Result<Vec<(String, NewEvent)>> {
     let account = AccountId::new();
     let user = UserId::new();
-    let account_stream = format!("account-{}", account.uuid());
+    let account_stream = String::from(StreamId::account(account));
     let mut out = vec![
         (account_stream.clone(), AccountEvent::AccountCreated { account_id: account, plan: "free".into() }.to_new()?),
         (
@@ -38,7 +38,7 @@ fn account_block(i: usize, host: HostId) -> anyhow::Result<Vec<(String, NewEvent
     for d in 0..2 {
         let database_id = DatabaseId::new();
         let (create, delete) = (OperationId::new(), OperationId::new());
-        let stream = format!("database-{}", database_id.uuid());
+        let stream = String::from(StreamId::database(database_id));
         let name = DatabaseName::parse(&format!("bench-{i}-{d}")).map_err(|e| anyhow::anyhow!("{e}"))?;
         for e in [
             DatabaseEvent::DatabaseCreationRequested {
@@ -77,7 +77,7 @@ async fn generate(client: &Client, n: usize) -> anyhow::Result<usize> {
         config_dir: "/nonexistent".into(),
         capacity: 0,
     };
-    let mut rows = vec![(format!("host-{}", host.uuid()), registered.to_new()?)];
+    let mut rows = vec![(String::from(StreamId::host(host)), registered.to_new()?)];
     let meta = serde_json::to_value(Metadata {
         actor: domain::Actor { user_id: Some(UserId::new()), api_key_id: None },
         ..Default::default()

@@ -51,7 +51,7 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
 /// Where the API path spends its time, from the events' own timestamps (medians): request
 /// event → job attempt started (dispatch + queue pickup), → reset recorded (the job).
 async fn breakdown(control_url: &str, id: &str) -> anyhow::Result<()> {
-    let uuid = domain::DatabaseId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?.uuid();
+    let stream = domain::StreamId::database(domain::DatabaseId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?);
     let c = crate::local::connect(control_url).await?;
     let row = c
         .query_one(
@@ -62,7 +62,7 @@ async fn breakdown(control_url: &str, id: &str) -> anyhow::Result<()> {
                    from e r where r.type = 'PasswordResetRequested')
              select percentile_cont(0.5) within group (order by extract(epoch from pickup)) * 1000,
                     percentile_cont(0.5) within group (order by extract(epoch from work)) * 1000 from t",
-            &[&format!("database-{uuid}")],
+            &[&stream.as_str()],
         )
         .await?;
     let (pickup, work): (Option<f64>, Option<f64>) = (row.get(0), row.get(1));

@@ -1,0 +1,161 @@
+//! Stream ids: the name of the event-log stream an aggregate instance lives in,
+//! `<family>-<uuid>` (e.g. `database-0190f3a0-…`). The names are on disk; each constructor
+//! must keep producing exactly the string it produces today, which the tests pin.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::{AccountId, BackupId, DatabaseId, HostId};
+
+/// The id of one aggregate instance's stream. Built only by the constructor of its
+/// aggregate, so a stream name is spelled in one place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// Family of [`StreamId::database`]: a database's lifecycle (`Database`).
+    pub const DATABASE: &'static str = "database";
+    /// Family of [`StreamId::account`]: an account, its users and keys (`Account`).
+    pub const ACCOUNT: &'static str = "account";
+    /// Family of [`StreamId::session`]: one sign-in (`Session`), account events.
+    pub const SESSION: &'static str = "session";
+    /// Family of [`StreamId::host`]: a tenant host (`Host`).
+    pub const HOST: &'static str = "host";
+    /// Family of [`StreamId::backup`]: one backup (`Backup`).
+    pub const BACKUP: &'static str = "backup";
+    /// Family of [`StreamId::allowlist`]: a database's network allowlist (`Allowlist`).
+    pub const ALLOWLIST: &'static str = "allowlist";
+    /// Family of [`StreamId::database_users`]: a database's users (`DatabaseUsers`).
+    pub const DATABASE_USERS: &'static str = "dbusers";
+    /// Family of [`StreamId::access`]: a database's collaborators (`Access`).
+    pub const ACCESS: &'static str = "access";
+
+    fn of(family: &str, uuid: Uuid) -> Self {
+        Self(format!("{family}-{uuid}"))
+    }
+
+    /// `database-<uuid>`
+    pub fn database(id: DatabaseId) -> Self {
+        Self::of(Self::DATABASE, id.uuid())
+    }
+
+    /// `account-<uuid>`
+    pub fn account(id: AccountId) -> Self {
+        Self::of(Self::ACCOUNT, id.uuid())
+    }
+
+    /// `session-<uuid>`: a session's sign-in, on a stream of its own so that sign-ins never
+    /// lengthen the account's stream.
+    pub fn session(session_id: Uuid) -> Self {
+        Self::of(Self::SESSION, session_id)
+    }
+
+    /// `host-<uuid>`
+    pub fn host(id: HostId) -> Self {
+        Self::of(Self::HOST, id.uuid())
+    }
+
+    /// `backup-<uuid>`
+    pub fn backup(id: BackupId) -> Self {
+        Self::of(Self::BACKUP, id.uuid())
+    }
+
+    /// `allowlist-<database uuid>`
+    pub fn allowlist(database: DatabaseId) -> Self {
+        Self::of(Self::ALLOWLIST, database.uuid())
+    }
+
+    /// `dbusers-<database uuid>`
+    pub fn database_users(database: DatabaseId) -> Self {
+        Self::of(Self::DATABASE_USERS, database.uuid())
+    }
+
+    /// `access-<database uuid>`: who the database is shared with.
+    pub fn access(database: DatabaseId) -> Self {
+        Self::of(Self::ACCESS, database.uuid())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for StreamId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<StreamId> for String {
+    fn from(s: StreamId) -> String {
+        s.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The log on disk is named by these strings: they must never change.
+    const UUID: &str = "0190f3a0-1234-7abc-8def-0123456789ab";
+
+    fn uuid() -> Uuid {
+        Uuid::parse_str(UUID).expect("a uuid")
+    }
+
+    #[test]
+    fn database_stream() {
+        assert_eq!(StreamId::database(DatabaseId(uuid())).as_str(), "database-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn account_stream() {
+        assert_eq!(StreamId::account(AccountId(uuid())).as_str(), "account-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn session_stream() {
+        assert_eq!(StreamId::session(uuid()).as_str(), "session-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn host_stream() {
+        assert_eq!(StreamId::host(HostId(uuid())).as_str(), "host-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn backup_stream() {
+        assert_eq!(StreamId::backup(BackupId(uuid())).as_str(), "backup-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn allowlist_stream() {
+        assert_eq!(StreamId::allowlist(DatabaseId(uuid())).as_str(), "allowlist-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn database_users_stream() {
+        assert_eq!(
+            StreamId::database_users(DatabaseId(uuid())).as_str(),
+            "dbusers-0190f3a0-1234-7abc-8def-0123456789ab"
+        );
+    }
+
+    #[test]
+    fn access_stream() {
+        assert_eq!(StreamId::access(DatabaseId(uuid())).as_str(), "access-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn display_is_the_stream_name() {
+        let s = StreamId::database(DatabaseId(uuid()));
+        assert_eq!(s.to_string(), s.as_str());
+    }
+}
