@@ -195,6 +195,13 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres
     Ok(client)
 }
 
+/// An orphan reconciler over the test platform's host and backup store, whose rounds the test
+/// drives itself; the platform's own reconciler runs beside it with a grace of minutes.
+pub fn reconciler(grace: Duration) -> worker::drift::Reconciler {
+    let objects = app().backups.operator().expect("backup store");
+    worker::drift::Reconciler::new(app().store(), hostctl::Hosts::default(), fixtures::plans(), Some(objects), grace)
+}
+
 /// The tenant host's PostgreSQL as superuser (to check what really exists there).
 pub async fn host_superuser() -> tokio_postgres::Client {
     connect(&app().platform.host.pg.dsn("postgres")).await.expect("superuser connects to the tenant host")

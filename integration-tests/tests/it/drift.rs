@@ -7,20 +7,9 @@
 use std::time::Duration;
 
 use domain::DatabaseId;
+use integration_tests::reconciler;
 use integration_tests::{app, host_objects, host_superuser, unique_name, Api};
 use serde_json::Value;
-use worker::drift::Reconciler;
-
-fn reconciler(grace: Duration) -> Reconciler {
-    let objects = app().backups.operator().expect("backup store");
-    Reconciler::new(
-        app().store(),
-        hostctl::Hosts::default(),
-        integration_tests::fixtures::plans(),
-        Some(objects),
-        grace,
-    )
-}
 
 /// The `drift` incidents an admin sees on `resource`, in `state` (any when empty).
 async fn drift_incidents(resource: &str, state: &str) -> Vec<Value> {

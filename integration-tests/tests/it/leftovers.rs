@@ -5,19 +5,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{app, connect, host_superuser, unique_name, Api};
-use worker::drift::Reconciler;
-
-fn reconciler() -> Reconciler {
-    let objects = app().backups.operator().expect("backup store");
-    Reconciler::new(
-        app().store(),
-        hostctl::Hosts::default(),
-        integration_tests::fixtures::plans(),
-        Some(objects),
-        Duration::ZERO,
-    )
-}
+use integration_tests::{app, connect, host_superuser, reconciler, unique_name, Api};
 
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -61,13 +49,13 @@ async fn a_role_renamed_away_at_a_deletion_is_dropped_once_nothing_holds_it() {
 
     // While C is stopped nothing can reach its grant: the role stays, and the reconciler
     // says why.
-    let found = reconciler().reconcile_once().await.expect("a round");
+    let found = reconciler(Duration::ZERO).reconcile_once().await.expect("a round");
     assert!(found.iter().any(|f| f.what.contains(&gone[0])), "{found:?}");
     assert_eq!(gone_roles_granted_in(&c).await, gone, "kept while C is stopped");
 
     // Once C runs again, the next round drops it, and C keeps its table.
     assert_eq!(c_api.lifecycle(&c_id, "start").await["state"], "running");
-    reconciler().reconcile_once().await.expect("a round");
+    reconciler(Duration::ZERO).reconcile_once().await.expect("a round");
     let su = host_superuser().await;
     let left = su.query("select 1 from pg_roles where rolname = $1", &[&gone[0]]).await.expect("q");
     assert!(left.is_empty(), "{} is dropped", gone[0]);
@@ -98,7 +86,7 @@ async fn a_verification_copy_left_by_a_dead_worker_is_dropped_whatever_the_tenan
     .await
     .expect("marked as a tenant would");
 
-    let found = reconciler().reconcile_once().await.expect("a round");
+    let found = reconciler(Duration::ZERO).reconcile_once().await.expect("a round");
     let finding = found.iter().find(|f| f.what.contains(&scratch)).expect("the copy is a finding");
     assert_eq!(finding.resource, id, "reported on the owner's database");
     let left = su.query("select 1 from pg_database where datname = $1", &[&scratch]).await.expect("q");
