@@ -13,7 +13,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 
 /// The body-size cap, set as app data.
 #[derive(Clone, Copy, Debug)]
@@ -27,7 +27,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let read = read_capped(req, payload);
-        Box::pin(async move { parse(&read.await?).map(Json) })
+        Box::pin(async move { parse(&read.await?).map(Json).map_err(ApiError) })
     }
 }
 
@@ -46,13 +46,13 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonOrEmpty<T> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(JsonOrEmpty(T::default()));
             }
-            parse(&bytes).map(JsonOrEmpty)
+            parse(&bytes).map(JsonOrEmpty).map_err(ApiError)
         })
     }
 }
 
 /// Reads the body, refusing it with 413 as soon as it is known to be over the cap.
-fn read_capped(req: &HttpRequest, payload: &mut Payload) -> impl Future<Output = Result<web::BytesMut, ApiError>> {
+fn read_capped(req: &HttpRequest, payload: &mut Payload) -> impl Future<Output = Result<web::BytesMut, Error>> {
     let limit = req.app_data::<web::Data<BodyLimit>>().map(|l| l.0).unwrap_or(1 << 20);
     let declared = req
         .headers()
@@ -65,14 +65,14 @@ fn read_capped(req: &HttpRequest, payload: &mut Payload) -> impl Future<Output =
             if declared.is_some_and(|n| n <= DRAIN_MAX) {
                 drain(&mut payload, 0).await;
             }
-            return Err(ApiError::PayloadTooLarge(limit));
+            return Err(Error::PayloadTooLarge(limit));
         }
         let mut buf = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| ApiError::InvalidRequest("could not read the request body".into()))?;
+            let chunk = chunk.map_err(|_| Error::InvalidRequest("could not read the request body".into()))?;
             if buf.len() + chunk.len() > limit {
                 drain(&mut payload, buf.len() + chunk.len()).await;
-                return Err(ApiError::PayloadTooLarge(limit));
+                return Err(Error::PayloadTooLarge(limit));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -100,9 +100,9 @@ async fn drain(payload: &mut Payload, mut read: usize) {
     .await;
 }
 
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidRequest("the request body is empty; a JSON object is expected".into()));
+        return Err(Error::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
     if holds_control(bytes) {
         return Err(control_in_body(bytes));
@@ -110,7 +110,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every body is an object; serde would also take a struct as an array of its fields.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b == b'[') {
-        return Err(ApiError::InvalidRequest("invalid request body: expected a JSON object, not an array".into()));
+        return Err(Error::InvalidRequest("invalid request body: expected a JSON object, not an array".into()));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -123,7 +123,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             format!("invalid field `{path}`: {}", plain(&inner.to_string()))
         };
-        ApiError::InvalidRequest(msg)
+        Error::InvalidRequest(msg)
     })
 }
 
@@ -194,7 +194,7 @@ fn holds_control(bytes: &[u8]) -> bool {
 }
 
 /// The refusal of a body with a control character, naming the field that holds it.
-fn control_in_body(bytes: &[u8]) -> ApiError {
+fn control_in_body(bytes: &[u8]) -> Error {
     fn find(v: &serde_json::Value, path: String) -> Option<String> {
         match v {
             serde_json::Value::String(s) if s.chars().any(char::is_control) => Some(path),
@@ -214,9 +214,9 @@ fn control_in_body(bytes: &[u8]) -> ApiError {
     let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v, String::new()));
     match field {
         Some(f) if !f.is_empty() => {
-            ApiError::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
+            Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
         }
-        _ => ApiError::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
+        _ => Error::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
     }
 }
 
@@ -235,16 +235,16 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(query(req.query_string()).map(Query))
+        std::future::ready(query(req.query_string()).map(Query).map_err(ApiError))
     }
 }
 
-pub fn query<T: DeserializeOwned>(qs: &str) -> Result<T, ApiError> {
+pub fn query<T: DeserializeOwned>(qs: &str) -> Result<T, Error> {
     if let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(qs) {
         for (k, v) in pairs.iter() {
             if k.chars().chain(v.chars()).any(char::is_control) {
                 let name: String = k.chars().filter(|c| !c.is_control()).collect();
-                return Err(ApiError::InvalidRequest(format!(
+                return Err(Error::InvalidRequest(format!(
                     "invalid query parameter `{name}`: control characters are not allowed"
                 )));
             }
@@ -259,9 +259,9 @@ pub fn query<T: DeserializeOwned>(qs: &str) -> Result<T, ApiError> {
             _ => plain(&e.into_inner().to_string()),
         };
         if field.is_empty() || field == "." {
-            return ApiError::InvalidRequest(format!("invalid query string: {what}"));
+            return Error::InvalidRequest(format!("invalid query string: {what}"));
         }
-        ApiError::InvalidRequest(format!("invalid query parameter `{field}`: {what}"))
+        Error::InvalidRequest(format!("invalid query parameter `{field}`: {what}"))
     })
 }
 
@@ -276,9 +276,9 @@ mod tests {
         name: String,
     }
 
-    fn msg(r: Result<Req, ApiError>) -> String {
+    fn msg(r: Result<Req, Error>) -> String {
         match r {
-            Err(ApiError::InvalidRequest(m)) => m,
+            Err(Error::InvalidRequest(m)) => m,
             other => panic!("expected INVALID_REQUEST, got {other:?}"),
         }
     }
@@ -314,7 +314,7 @@ mod tests {
         struct Q {
             action: Option<String>,
         }
-        assert!(matches!(query::<Q>("action=a%00b"), Err(ApiError::InvalidRequest(m)) if m.contains("`action`")));
+        assert!(matches!(query::<Q>("action=a%00b"), Err(Error::InvalidRequest(m)) if m.contains("`action`")));
         assert!(query::<Q>("action=a%0Ab").is_err());
         assert!(query::<Q>("action=database.create").is_ok());
     }
@@ -338,7 +338,7 @@ mod tests {
             (r#"{"name": {}}"#, "`name`: invalid type: object, expected a string"),
         ] {
             let m = match parse::<Body>(body.as_bytes()) {
-                Err(ApiError::InvalidRequest(m)) => m,
+                Err(Error::InvalidRequest(m)) => m,
                 other => panic!("{body}: {other:?}"),
             };
             assert!(m.contains(want), "{body}: {m}");
@@ -351,12 +351,12 @@ mod tests {
             since: Option<chrono::DateTime<chrono::Utc>>,
         }
         let m = match query::<Q>("limit=abc") {
-            Err(ApiError::InvalidRequest(m)) => m,
+            Err(Error::InvalidRequest(m)) => m,
             other => panic!("{other:?}"),
         };
         assert_eq!(m, "invalid query parameter `limit`: must be an integer between 1 and 200");
         assert!(
-            matches!(query::<Q>("since=yesterday"), Err(ApiError::InvalidRequest(m)) if m.contains("`since`: must be an RFC 3339"))
+            matches!(query::<Q>("since=yesterday"), Err(Error::InvalidRequest(m)) if m.contains("`since`: must be an RFC 3339"))
         );
         assert!(query::<Q>("limit=5&since=2026-01-31T12:00:00Z").is_ok());
     }

@@ -10,7 +10,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use futures::FutureExt;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 
 pub async fn middleware(
     req: ServiceRequest,
@@ -35,7 +35,7 @@ pub async fn middleware(
             }
             // Logged (once) where the response is made, like any internal error.
             let cause = anyhow::anyhow!("a request handler panicked: {message}");
-            let res = actix_web::ResponseError::error_response(&ApiError::internal(cause));
+            let res = actix_web::ResponseError::error_response(&ApiError(Error::internal(cause)));
             Ok(ServiceResponse::new(stand_in.to_http_request(), res))
         }
     }

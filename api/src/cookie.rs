@@ -22,13 +22,13 @@ use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 use wire::{CookieSession, CookieSignIn, SignInMethods};
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::authenticate;
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody, OrInternal};
-use crate::routes::auth::SignIn;
-use crate::session::Session;
+use crate::error::{ApiError, Error, ErrorBody, OrInternal};
 use crate::views::Data;
 use crate::{request_id_of, AppState};
+use control::session_tokens::Session;
+use control::sessions::SignIn;
 
 pub const SESSION_COOKIE: &str = "berth_session";
 pub const CSRF_COOKIE: &str = "berth_csrf";
@@ -63,19 +63,19 @@ pub fn csrf_token(hash_key: &[u8; 32], id: uuid::Uuid) -> String {
 }
 
 /// A cookie credential must be a session, and a state-changing request must carry its token.
-pub fn check(state: &AppState, caller: &Caller, cred: &CookieCredential) -> Result<(), ApiError> {
+pub fn check(state: &AppState, caller: &control::Caller, cred: &CookieCredential) -> Result<(), Error> {
     let Some((id, _)) = caller.session else {
-        return Err(ApiError::Unauthenticated("the session cookie does not hold a session; sign in again"));
+        return Err(Error::Unauthenticated("the session cookie does not hold a session; sign in again"));
     };
     if !cred.writes {
         return Ok(());
     }
-    let expected = csrf_token(&state.store.keyring()?.hash_key, id);
+    let expected = csrf_token(&state.store().keyring()?.hash_key, id);
     let sent = cred.header.as_deref().unwrap_or("");
     if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(CSRF_REFUSED))
+        Err(Error::Forbidden(CSRF_REFUSED))
     }
 }
 
@@ -122,13 +122,13 @@ pub fn clear(res: &mut HttpResponseBuilder, req: &HttpRequest) {
 fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     if header("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
-        return Err(ApiError::Forbidden("cross-site sign-in is refused"));
+        return Err(ApiError(Error::Forbidden("cross-site sign-in is refused")));
     }
     if let Some(origin) = header("origin") {
         let host = req.connection_info().host().to_owned();
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
         if origin_host != host {
-            return Err(ApiError::Forbidden("cross-site sign-in is refused"));
+            return Err(ApiError(Error::Forbidden("cross-site sign-in is refused")));
         }
     }
     Ok(())
@@ -150,13 +150,13 @@ pub async fn sign_in(
     let b = body.0;
     let (token, caller) = match (b.api_key, b.token, b.id_token) {
         (Some(key), None, None) => {
-            let caller = authenticate(&state, key.trim()).await?;
+            let caller = authenticate(&state.control, key.trim()).await?;
             if caller.api_key_id.is_none() {
-                return Err(ApiError::InvalidRequest("invalid field `api_key`: not an API key".into()));
+                return Err(ApiError(Error::InvalidRequest("invalid field `api_key`: not an API key".into())));
             }
             caller.require_full_account()?;
             let prefix =
-                crate::keys::split(key.trim()).map(|(p, _)| p).or_internal("the prefix of an accepted API key")?;
+                control::keys::split(key.trim()).map(|(p, _)| p).or_internal("the prefix of an accepted API key")?;
             let key_id = caller.api_key_id.or_internal("the id of an accepted API key")?;
             let who = Session {
                 user_id: caller.user_id,
@@ -166,31 +166,31 @@ pub async fn sign_in(
             };
             let method = domain::SignInMethod::ApiKey;
             let sign_in = SignIn { who, key: Some((key_id, prefix)), method, request_id: request_id_of(&req) };
-            let token = crate::routes::auth::sign_in(&state, sign_in).await?.token;
-            let caller = authenticate(&state, &token).await?;
+            let token = control::sessions::sign_in(&state.control, sign_in).await?.token;
+            let caller = authenticate(&state.control, &token).await?;
             (token, caller)
         }
         (None, Some(token), None) => {
-            let caller = authenticate(&state, token.trim()).await?;
+            let caller = authenticate(&state.control, token.trim()).await?;
             if caller.session.is_none() {
-                return Err(ApiError::InvalidRequest("invalid field `token`: not a session token".into()));
+                return Err(ApiError(Error::InvalidRequest("invalid field `token`: not a session token".into())));
             }
             (token.trim().to_owned(), caller)
         }
         (None, None, Some(id_token)) => {
             let token = crate::routes::auth::oidc_session(&state, &id_token, request_id_of(&req)).await?;
-            let caller = authenticate(&state, &token).await?;
+            let caller = authenticate(&state.control, &token).await?;
             (token, caller)
         }
         _ => {
-            return Err(ApiError::InvalidRequest(
+            return Err(ApiError(Error::InvalidRequest(
                 "exactly one of the fields `api_key`, `token`, `id_token` is required".into(),
-            ))
+            )))
         }
     };
     let (id, expires_at) = caller.session.or_internal("the session of a signed-in token")?;
     let mut res = HttpResponse::Ok();
-    set_cookies(&mut res, &req, &state.store.keyring()?.hash_key, token, id, expires_at);
+    set_cookies(&mut res, &req, &state.store().keyring()?.hash_key, token, id, expires_at);
     let role = match caller.platform_role {
         PlatformRole::Admin => "admin",
         PlatformRole::User => "user",

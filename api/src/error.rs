@@ -1,161 +1,78 @@
-//! The API's one error type. Each variant maps to a status and a stable code from API.md;
-//! the message is for humans and never carries a secret or SQL.
+//! The application's errors ([`control::Error`]) as HTTP responses: each code from API.md
+//! gets its status and the `{"error": {code, message, request_id}}` envelope.
 //!
-//! An unexpected failure is [`ApiError::Internal`] with its cause (an error chain, never a
-//! request body or a secret): the response says only `internal error`, and the cause is
-//! logged once, where the response is made ([`ResponseError::error_response`]), inside the
-//! request's span (so with its request id).
+//! An unexpected failure ([`Error::Internal`]) answers only `internal error`; its cause is
+//! logged once, here, where the response is made ([`ResponseError::error_response`]), inside
+//! the request's span (so with its request id).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use eventstore::StoreError;
 
+pub use control::error::{Error, OrInternal};
+pub use wire::{ErrorBody, ErrorDetail};
+
+/// What a handler fails with: an application error on its way to becoming a response.
+/// (A wrapper only because actix's `ResponseError` can be implemented for local types.)
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    InvalidName(String),
-    #[error("{0}")]
-    EngineDisabled(String),
-    #[error("{0}")]
-    Unauthenticated(&'static str),
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("this API key is limited to selected databases; this route needs a full-account credential")]
-    KeyScopeDenied,
-    #[error("{0}")]
-    PlanRequired(String),
-    #[error("{0}")]
-    QuotaExceeded(String),
-    #[error("{0}")]
-    Unprocessable(String),
-    #[error("request budget exhausted; retry later")]
-    RateLimited(std::time::Duration),
-    #[error("database not found")]
-    DatabaseNotFound,
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A feature this deployment does not offer (404 `NOT_FOUND`, as for any missing resource).
-    #[error("{0}")]
-    NotOffered(&'static str),
-    /// The path is served, but not with this method; the value is the `allow` header.
-    #[error("this path does not serve this method; it serves: {0}")]
-    MethodNotAllowed(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
-    #[error("{0}")]
-    Unavailable(String),
-    /// Unexpected: `0` is why, for the log only.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+#[error(transparent)]
+pub struct ApiError(#[from] pub Error);
+
+impl From<eventstore::StoreError> for ApiError {
+    fn from(e: eventstore::StoreError) -> Self {
+        Self(e.into())
+    }
 }
 
 impl ApiError {
-    /// A 500 for an unexpected `cause`, which goes to the log, never to the response.
-    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(cause.into())
-    }
-
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "INVALID_REQUEST",
-            Self::InvalidName(_) => "INVALID_NAME",
-            Self::EngineDisabled(_) => "ENGINE_DISABLED",
-            Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
-            Self::KeyScopeDenied => "KEY_SCOPE_DENIED",
-            Self::PlanRequired(_) => "PLAN_REQUIRED",
-            Self::QuotaExceeded(_) => "QUOTA_EXCEEDED",
-            Self::Unprocessable(_) => "UNPROCESSABLE",
-            Self::RateLimited(_) => "RATE_LIMITED",
-            Self::DatabaseNotFound => "DATABASE_NOT_FOUND",
-            Self::NotFound(_) | Self::NotOffered(_) => "NOT_FOUND",
-            Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-            Self::Conflict(_) => "CONFLICT",
-            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Self::Unavailable(_) => "UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL",
-        }
+        self.0.code()
     }
 }
 
-pub use wire::{ErrorBody, ErrorDetail};
+/// The HTTP status of an application error.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::InvalidRequest(_) | Error::InvalidName(_) | Error::EngineDisabled(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) | Error::KeyScopeDenied | Error::PlanRequired(_) | Error::QuotaExceeded(_) => {
+            StatusCode::FORBIDDEN
+        }
+        Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::DatabaseNotFound | Error::NotFound(_) | Error::NotOffered(_) => StatusCode::NOT_FOUND,
+        Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidRequest(_) | Self::InvalidName(_) | Self::EngineDisabled(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::KeyScopeDenied | Self::PlanRequired(_) | Self::QuotaExceeded(_) => {
-                StatusCode::FORBIDDEN
-            }
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::DatabaseNotFound | Self::NotFound(_) | Self::NotOffered(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status_of(&self.0)
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
+        let e = &self.0;
+        if let Error::Internal(cause) = e {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let Self::RateLimited(wait) = self {
+        if let Error::RateLimited(wait) = e {
             res.insert_header(("retry-after", wait.as_secs_f64().ceil().max(1.0).to_string()));
         }
-        if let Self::Unavailable(_) = self {
+        if let Error::Unavailable(_) = e {
             // The control plane or a host restarting answers again within seconds.
             res.insert_header(("retry-after", "2"));
         }
-        if let Self::MethodNotAllowed(allow) = self {
+        if let Error::MethodNotAllowed(allow) = e {
             res.insert_header(("allow", allow.clone()));
         }
         // `request_id` is filled in by the request-id middleware.
         res.json(ErrorBody {
-            error: ErrorDetail { code: self.code().into(), message: self.to_string(), request_id: String::new() },
+            error: ErrorDetail { code: e.code().into(), message: e.to_string(), request_id: String::new() },
         })
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(_) => Self::Conflict("the resource was changed concurrently; retry".into()),
-            StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::QuotaExceeded => Self::QuotaExceeded("the account's plan allows no more databases".into()),
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %e, "control-plane database unavailable");
-                Self::Unavailable("the control-plane database is unavailable".into())
-            }
-            other => Self::Internal(anyhow::Error::new(other).context("control-plane store")),
-        }
-    }
-}
-
-/// Turns what should not fail, but did, into [`ApiError::Internal`] with its cause.
-pub trait OrInternal<T> {
-    /// `what`: what was being done (for a `Result`, the error is its cause) or what was
-    /// missing (for an `Option`).
-    fn or_internal(self, what: &'static str) -> Result<T, ApiError>;
-}
-
-impl<T> OrInternal<T> for Option<T> {
-    fn or_internal(self, what: &'static str) -> Result<T, ApiError> {
-        self.ok_or_else(|| ApiError::Internal(anyhow::anyhow!(what)))
-    }
-}
-
-impl<T, E: std::error::Error + Send + Sync + 'static> OrInternal<T> for Result<T, E> {
-    fn or_internal(self, what: &'static str) -> Result<T, ApiError> {
-        self.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context(what)))
     }
 }
 
@@ -163,22 +80,9 @@ impl<T, E: std::error::Error + Send + Sync + 'static> OrInternal<T> for Result<T
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_internal_error_keeps_its_cause_out_of_the_response() {
-        let e: Result<(), _> = Err(std::io::Error::other("secret-ish detail"));
-        let e = e.or_internal("reading the thing").expect_err("an error");
-        assert_eq!(e.code(), "INTERNAL");
-        assert_eq!(e.to_string(), "internal error");
-        let chain = format!("{:#}", anyhow::Error::new(e));
-        assert!(chain.contains("reading the thing") && chain.contains("secret-ish detail"), "{chain}");
-        let missing = None::<()>.or_internal("the claim on record").expect_err("an error");
-        let ApiError::Internal(cause) = &missing else { panic!("internal: {missing:?}") };
-        assert_eq!(cause.to_string(), "the claim on record");
-    }
-
     #[actix_web::test]
     async fn the_response_says_only_internal_error() {
-        let e = ApiError::internal(anyhow::anyhow!("password=hunter2"));
+        let e = ApiError(Error::internal(anyhow::anyhow!("password=hunter2")));
         let res = e.error_response();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = actix_web::body::to_bytes(res.into_body()).await.expect("a body");

@@ -1,31 +1,24 @@
-//! Berth's HTTP API (actix-web): authentication, routing, JSON ⇄ domain, and one error type
-//! mapped to API.md's codes. Handlers are thin; what they do lives in `service`.
+//! Berth's HTTP API (actix-web): HTTP only. A handler extracts (the caller, the path, the
+//! body), calls one function of the application layer (`control`), and serialises the
+//! answer as API.md says; `control::Error` becomes a status and the error envelope here
+//! (`error`). Also here: what is about HTTP itself — request ids, body limits, per-IP and
+//! per-credential budgets, malformed-request guards, the dashboard's cookies, the OpenAPI
+//! document and the route table it is checked against.
 
-pub mod access;
 pub mod auth;
-pub mod authz;
-pub mod backups;
 pub mod body;
 mod catch_panic;
 pub mod cookie;
 pub mod error;
 pub mod error_burst;
 pub mod headguard;
-pub mod keycache;
-pub mod keys;
-pub mod limits;
 pub mod listcache;
-pub mod maintenance;
 pub mod oidc;
 pub mod openapi;
 pub mod openapi_rules;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
-pub mod service;
-pub mod session;
-pub mod usage;
-pub mod users;
 pub mod views;
 
 use std::net::TcpListener;
@@ -34,8 +27,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use eventstore::{Metadata, Store};
 
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -58,7 +50,7 @@ pub struct ApiConfig {
     /// The object store backups are downloaded from (the workers' store).
     pub backups: Option<hostctl::objects::ObjectStoreConfig>,
     /// Caps on keys, manual backups and anonymous sign-ups.
-    pub limits: limits::Limits,
+    pub limits: control::limits::Limits,
     /// The dashboard's cookies are `Secure` even when the request came over plain HTTP.
     pub cookie_secure: bool,
 }
@@ -77,7 +69,7 @@ impl Default for ApiConfig {
             metrics: None,
             error_burst: Default::default(),
             backups: None,
-            limits: limits::Limits::default(),
+            limits: control::limits::Limits::default(),
             cookie_secure: false,
         }
     }
@@ -95,19 +87,14 @@ impl std::fmt::Debug for MetricsRender {
 }
 
 pub struct AppState {
-    pub store: Store,
+    /// The application layer: the store and every use case's context.
+    pub control: control::Control,
     pub config: ApiConfig,
-    pub sessions: session::Sessions,
     pub oidc: Option<oidc::Oidc>,
-    pub key_usage: usage::KeyUsage,
-    /// API-key rows by prefix, kept fresh by the append listener (see `keycache`).
-    pub key_cache: std::sync::Arc<keycache::KeyCache>,
     /// Database listings, served while nothing committed since they were read.
     pub list_cache: listcache::ListCache,
     pub credential_limiter: Option<ratelimit::Limiter>,
     pub ip_limiter: Option<ratelimit::Limiter>,
-    /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
-    pub appends: tokio::sync::watch::Receiver<u64>,
     pub errors: error_burst::ErrorBurst,
     /// Where backups are downloaded from (the workers' object store).
     pub objects: Option<opendal::Operator>,
@@ -116,10 +103,12 @@ pub struct AppState {
 impl AppState {
     /// Everything the API needs, loaded once (the OIDC key set included).
     pub async fn new(store: Store, config: ApiConfig) -> anyhow::Result<Self> {
-        let sessions = session::Sessions::new(
-            &store.keyring()?.hash_key,
-            chrono::Duration::from_std(config.session_ttl).unwrap_or(chrono::Duration::hours(1)),
-        );
+        let settings = control::Settings {
+            wait: config.create_wait,
+            plans: config.plans.clone(),
+            limits: config.limits,
+            session_ttl: config.session_ttl,
+        };
         let oidc = match &config.oidc {
             Some(c) => Some(oidc::Oidc::load(c).await?),
             None => None,
@@ -128,27 +117,26 @@ impl AppState {
             Some(c) => Some(c.operator()?),
             None => None,
         };
-        let key_cache = std::sync::Arc::new(keycache::KeyCache::default());
-        let observer = key_cache.clone();
         Ok(Self {
+            control: control::Control::new(store, settings)?,
             objects,
-            appends: store.listen_appends_with(std::sync::Arc::new(move |s| observer.observe(s))),
-            key_cache,
             list_cache: listcache::ListCache::default(),
             errors: error_burst::ErrorBurst::new(config.error_burst.clone()),
-            sessions,
             oidc,
-            key_usage: usage::KeyUsage::default(),
             credential_limiter: config.credential_budget.map(ratelimit::Limiter::new),
             ip_limiter: config.ip_budget.map(ratelimit::Limiter::new),
-            store,
             config,
         })
+    }
+
+    /// The control-plane store.
+    pub fn store(&self) -> &Store {
+        &self.control.store
     }
 }
 
 /// Event metadata for a mutation made by `caller` in this request.
-pub fn metadata(req: &HttpRequest, caller: &Caller) -> Metadata {
+pub fn metadata(req: &HttpRequest, caller: &control::Caller) -> Metadata {
     Metadata {
         actor: caller.actor(),
         request_id: request_id_of(req),
@@ -211,10 +199,10 @@ async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let Some(pattern) = req.resource_map().match_pattern(req.path()) {
         let allow = openapi::methods_of(&pattern);
         if !allow.is_empty() {
-            return Err(ApiError::MethodNotAllowed(allow.join(", ")));
+            return Err(Error::MethodNotAllowed(allow.join(", ")).into());
         }
     }
-    Err(ApiError::NotFound("route"))
+    Err(Error::NotFound("route").into())
 }
 
 /// Routes and app data, shared by the server and in-process tests.
@@ -233,9 +221,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 pub fn configure_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default()
-            .error_handler(|_, _| ApiError::InvalidRequest("invalid query string".into()).into()),
+            .error_handler(|_, _| ApiError(Error::InvalidRequest("invalid query string".into())).into()),
     )
-    .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::InvalidRequest("invalid path".into()).into()))
+    .app_data(
+        web::PathConfig::default().error_handler(|_, _| ApiError(Error::InvalidRequest("invalid path".into())).into()),
+    )
     .configure(root_routes)
     .service(web::scope("/api/v1").configure(api_routes))
     .default_service(web::to(unrouted));
@@ -251,7 +241,7 @@ async fn ip_budget(
     if let (false, Some(state), Some(ip)) = (probe, req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
         if let Some(limiter) = &state.ip_limiter {
             if let Err(wait) = limiter.take(&ip.ip().to_string()) {
-                let res = actix_web::ResponseError::error_response(&ApiError::RateLimited(wait));
+                let res = actix_web::ResponseError::error_response(&ApiError(Error::RateLimited(wait)));
                 return Ok(req.into_response(res));
             }
         }
@@ -267,8 +257,8 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
     let flusher = state.clone();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(usage::FLUSH_EVERY).await;
-            flusher.key_usage.flush(&flusher.store).await;
+            tokio::time::sleep(control::key_usage::FLUSH_EVERY).await;
+            flusher.control.key_usage.flush(&flusher.control.store).await;
         }
     });
     spawn_quiet_check(&state);
@@ -310,7 +300,7 @@ fn spawn_quiet_check(state: &web::Data<AppState>) {
         loop {
             tokio::time::sleep(every).await;
             let Some(state) = weak.upgrade() else { return };
-            state.errors.resolve_if_quiet(&state.store);
+            state.errors.resolve_if_quiet(&state.control.store);
         }
     });
 }

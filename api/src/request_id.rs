@@ -45,7 +45,7 @@ pub async fn middleware(
         span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
     }
     if let Some(state) = res.request().app_data::<actix_web::web::Data<crate::AppState>>() {
-        state.errors.observe(&state.store, status.as_u16());
+        state.errors.observe(state.store(), status.as_u16());
     }
     let mut res = res.map_into_boxed_body();
     // Error bodies were rendered without the id; put it in.

@@ -7,7 +7,7 @@ pub use wire::{
     OperationView, Page, ResourceView,
 };
 
-use crate::authz::DbRole;
+use control::authz::DbRole;
 
 pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
     DatabaseView {
@@ -25,6 +25,30 @@ pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
         size_bytes: db.size_bytes,
         created_at: db.created_at,
         operation_id: db.operation_id.map(|o| o.to_string()),
+    }
+}
+
+/// A database just made (created, restored, branched): 201 when it runs, else 202 with its
+/// operation to follow.
+pub fn created_view(c: control::databases::Created) -> (actix_web::http::StatusCode, CreatedDatabase) {
+    let mut database = database_view(&c.database, DbRole::Owner);
+    database.operation_id = Some(c.operation_id.to_string());
+    let status = if c.ready { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::ACCEPTED };
+    let body = CreatedDatabase {
+        username: c.database.name.clone(),
+        password: c.password,
+        connection_string: c.connection_string,
+        database,
+    };
+    (status, body)
+}
+
+pub fn credentials_view(c: control::lifecycle::Credentials, operation: Option<domain::OperationId>) -> Credentials {
+    Credentials {
+        username: c.username,
+        password: c.password,
+        connection_string: c.connection_string,
+        operation_id: operation.map(|o| o.to_string()),
     }
 }
 

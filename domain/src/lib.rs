@@ -35,4 +35,4 @@ pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
 pub use session::{Session, SessionCommand, SessionError};
-pub use stream::StreamId;
+pub use stream::{password_secret_id, StreamId};

@@ -99,6 +99,11 @@ impl From<StreamId> for String {
     }
 }
 
+/// The vault id of a tenant database's password (persisted: the vault's rows are keyed by it).
+pub fn password_secret_id(id: crate::DatabaseId) -> String {
+    format!("database:{}:password", id.uuid())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,15 +23,12 @@
 
 use std::time::Duration;
 
-use domain::{DatabaseId, DatabaseName, TenantHost};
+use domain::{DatabaseName, TenantHost};
 
 use crate::dump::PgTarget;
 use crate::{HostConn, HostError};
 
-/// The vault id of a tenant database's password.
-pub fn password_secret_id(id: DatabaseId) -> String {
-    format!("database:{}:password", id.uuid())
-}
+pub use domain::password_secret_id;
 
 /// Settings every session of ours in a tenant database starts with, in its startup packet
 /// (`options`), which outranks whatever the tenant put in `ALTER DATABASE … SET` or

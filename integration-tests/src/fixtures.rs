@@ -36,8 +36,8 @@ pub fn plans() -> domain::PlanQuotas {
 /// Caps the tests reach on purpose. Sign-ups are counted per client address: tests that
 /// sign up many anonymous accounts should do so from an address of their own
 /// ([`crate::Api::from_source`]).
-pub fn limits() -> api::limits::Limits {
-    api::limits::Limits { api_keys_per_account: 12, manual_backups_per_day: 4, anonymous_signups_per_hour: 25 }
+pub fn limits() -> control::limits::Limits {
+    control::limits::Limits { api_keys_per_account: 12, manual_backups_per_day: 4, anonymous_signups_per_hour: 25 }
 }
 
 pub struct Idp {

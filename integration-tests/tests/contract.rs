@@ -107,8 +107,8 @@ async fn seed(c: &Client, h: &ops::harness::Harness) -> (String, String) {
     .await;
     let (status, body) = c.call(reqwest::Method::POST, &format!("/databases/{id}/backups"), Some(json!({}))).await;
     assert_eq!(status, 202, "{body}");
-    let sessions = api::session::Sessions::new(&h.keyring.hash_key, chrono::Duration::hours(2));
-    let (token, _) = sessions.issue(&api::session::Session {
+    let sessions = control::session_tokens::Sessions::new(&h.keyring.hash_key, chrono::Duration::hours(2));
+    let (token, _) = sessions.issue(&control::session_tokens::Session {
         user_id: domain::UserId::parse(me["data"]["user_id"].as_str().expect("user id")).expect("a user id"),
         account_id: domain::AccountId::parse(account).expect("an account id"),
         platform_role: domain::PlatformRole::Admin,

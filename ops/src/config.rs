@@ -69,7 +69,7 @@ pub struct Config {
     pub drift_grace_secs: u64,
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
     /// anonymous_signups_per_hour = 10` (per client address).
-    pub limits: api::limits::Limits,
+    pub limits: control::limits::Limits,
     /// Mark the dashboard's cookies `Secure` even on plain HTTP (behind a TLS-terminating
     /// proxy that does not say so in `Forwarded` / `X-Forwarded-Proto`).
     pub cookie_secure: bool,
@@ -109,7 +109,7 @@ impl Default for Config {
             stuck_operation_secs: 600,
             drift_interval_secs: 60,
             drift_grace_secs: 120,
-            limits: api::limits::Limits::default(),
+            limits: control::limits::Limits::default(),
             cookie_secure: false,
         }
     }

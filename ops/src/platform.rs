@@ -3,8 +3,9 @@
 
 use std::net::TcpListener;
 
-use domain::{Host, HostCommand, HostId, HostRegistration, StreamId};
-use eventstore::{Metadata, Store};
+use control::hosts::HostSecret;
+use domain::{HostId, HostRegistration};
+use eventstore::Store;
 use tokio::sync::watch;
 
 use crate::local::{LocalHost, PgCluster};
@@ -54,14 +55,21 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
             host.bouncer.port()
         );
         if existing.pg_host != socket_dir {
-            let moved = HostCommand::ChangeAddress { pg_host: socket_dir };
-            store.execute::<Host>(StreamId::host(existing.id).as_str(), &moved, &Metadata::default(), &[]).await??;
+            control::hosts::change_address(store, existing.id, socket_dir).await?;
         }
         return Ok(existing.id);
     }
     let id = HostId::new();
-    store.put_secret(&hostctl::host::superuser_secret_id(id), host.pg.superuser_password().as_bytes()).await?;
-    store.put_secret(&hostctl::host::admin_secret_id(id), host.bouncer.admin_password().as_bytes()).await?;
+    let secrets = vec![
+        HostSecret {
+            id: hostctl::host::superuser_secret_id(id),
+            plaintext: host.pg.superuser_password().as_bytes().to_vec(),
+        },
+        HostSecret {
+            id: hostctl::host::admin_secret_id(id),
+            plaintext: host.bouncer.admin_password().as_bytes().to_vec(),
+        },
+    ];
     let registration = HostRegistration {
         name: name.to_owned(),
         pg_host: socket_dir,
@@ -73,8 +81,7 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         config_dir: host.bouncer.config_dir().display().to_string(),
         capacity: 10_000,
     };
-    let register = HostCommand::Register { host_id: id, registration };
-    store.execute_new::<Host>(StreamId::host(id).as_str(), &register, &Metadata::default(), &[]).await??;
+    control::hosts::register(store, id, registration, secrets).await?;
     Ok(id)
 }
 

@@ -476,7 +476,7 @@ impl Runner {
 
     /// The database role's password, from the vault.
     pub(crate) async fn password(&self, id: DatabaseId) -> Result<String, JobError> {
-        let secret = hostctl::tenant::password_secret_id(id);
+        let secret = domain::password_secret_id(id);
         let password = self.store.get_secret(&secret).await.map_err(|e| JobError::abort_from(e.to_string(), e))?;
         // No source: the UTF-8 error carries the password's bytes.
         String::from_utf8(password).map_err(|_| JobError::abort("password is not text"))

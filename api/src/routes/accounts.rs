@@ -1,12 +1,11 @@
 //! The accounts of the platform, for platform admins: plan, owner and what each holds.
 
 use actix_web::{get, web, HttpResponse};
-use domain::{AccountId, Plan};
-use eventstore::accounts::{AccountFilter, AccountRow};
+use control::reads;
+use eventstore::accounts::AccountRow;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::databases::page_limit;
 use crate::views::Page;
 use crate::AppState;
 pub use wire::{AccountQuery, AccountView};
@@ -20,28 +19,11 @@ pub async fn list(
     caller: Caller,
     q: crate::body::Query<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_platform_admin()?;
-    caller.require_full_account()?;
-    let limit = page_limit(q.limit)?;
-    let plan = match q.plan.as_deref() {
-        Some(p) => Some(
-            Plan::parse(p)
-                .ok_or_else(|| ApiError::InvalidRequest("invalid field `plan`: `free`, `pro` or `business`".into()))?,
-        ),
-        None => None,
-    };
-    let before = match &q.cursor {
-        Some(c) => Some(AccountId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
-        None => None,
-    };
-    let filter = AccountFilter {
-        plan: plan.map(|p| p.as_str().to_owned()),
-        email: q.email.clone().filter(|e| !e.is_empty()),
-        before: before.map(|b| b.uuid()),
-    };
-    let rows = state.store.accounts(&filter, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.id.to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(account_view).collect(), next_cursor }))
+    let q = q.0;
+    let query = reads::AccountQuery { plan: q.plan, email: q.email, cursor: q.cursor, limit: q.limit };
+    let page = reads::accounts(&state.control, &caller, query).await?;
+    let data = page.rows.into_iter().map(account_view).collect();
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: page.next_cursor }))
 }
 
 fn account_view(a: AccountRow) -> AccountView {

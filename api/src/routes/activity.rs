@@ -1,38 +1,23 @@
 use actix_web::{get, web, HttpResponse};
-use domain::DatabaseId;
-use eventstore::queries::ActivityFilter;
+use control::reads;
 
 use crate::auth::Caller;
-use crate::authz::Action;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::databases::page_limit;
 use crate::views::{ActivityView, Page};
-use crate::{service, AppState};
+use crate::AppState;
 pub use wire::ActivityQuery;
 
 async fn page(
     state: &AppState,
     caller: &Caller,
-    q: &ActivityQuery,
-    scope: Option<DatabaseId>,
+    q: ActivityQuery,
+    database: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_limit(q.limit)?;
-    let before_seq = match &q.cursor {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
-        None => None,
-    };
-    // A selected-databases key sees only its databases' entries, never the account's others.
-    let filter = ActivityFilter {
-        database_id: scope,
-        action: q.action.clone(),
-        since: q.since,
-        until: q.until,
-        before_seq,
-        within: caller.selected.clone(),
-    };
-    let rows = state.store.activity(caller.account_id, &filter, limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(crate::views::activity_view).collect(), next_cursor }))
+    let query =
+        reads::ActivityQuery { action: q.action, since: q.since, until: q.until, cursor: q.cursor, limit: q.limit };
+    let page = reads::activity(&state.control, caller, database, query).await?;
+    let data = page.rows.into_iter().map(crate::views::activity_view).collect();
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor: page.next_cursor }))
 }
 
 /// The caller's account activity, newest first. A selected-databases key sees only the
@@ -46,11 +31,9 @@ pub async fn account(
     caller: Caller,
     q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = match &q.database_id {
-        Some(id) => Some(service::load_authorized(&state, &caller, id, Action::View).await?.0.id),
-        None => None,
-    };
-    page(&state, &caller, &q, scope).await
+    let mut q = q.0;
+    let database = q.database_id.take();
+    page(&state, &caller, q, database.as_deref()).await
 }
 
 /// One database's activity, newest first.
@@ -63,6 +46,5 @@ pub async fn for_database(
     id: web::Path<String>,
     q: crate::body::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (db, _) = service::load_authorized(&state, &caller, &id, Action::View).await?;
-    page(&state, &caller, &q, Some(db.id)).await
+    page(&state, &caller, q.0, Some(&id)).await
 }

@@ -6,7 +6,7 @@ use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
-use crate::{access, metadata, AppState};
+use crate::{metadata, AppState};
 pub use wire::{NewRule, RuleView};
 
 /// The database's rules; an empty list means open to all sources.
@@ -14,7 +14,7 @@ pub use wire::{NewRule, RuleView};
     responses((status = 200, description = "OK", body = Data<Vec<RuleView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/allowlist")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let rules = access::list(&state, &caller, &id).await?;
+    let rules = control::allowlists::list(&state.control, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(Data { data: rules.into_iter().map(crate::views::rule_view).collect::<Vec<_>>() }))
 }
 
@@ -32,7 +32,8 @@ pub async fn add(
 ) -> Result<HttpResponse, ApiError> {
     let NewRule { cidr, label, ttl_seconds } = body.0;
     let (rule, enforced) =
-        access::add(&state, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller)).await?;
+        control::allowlists::add(&state.control, &caller, &id, &cidr, label, ttl_seconds, metadata(&req, &caller))
+            .await?;
     let mut resp = if enforced { HttpResponse::Created() } else { HttpResponse::Accepted() };
     Ok(resp.json(Data { data: crate::views::rule_view(rule) }))
 }
@@ -47,6 +48,6 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, rule) = path.into_inner();
-    let enforced = access::remove(&state, &caller, &id, &rule, metadata(&req, &caller)).await?;
+    let enforced = control::allowlists::remove(&state.control, &caller, &id, &rule, metadata(&req, &caller)).await?;
     Ok(if enforced { HttpResponse::NoContent().finish() } else { HttpResponse::Accepted().finish() })
 }

@@ -4,12 +4,12 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 
 use crate::auth::Caller;
-use crate::authz::Action;
-use crate::backups as service;
 use crate::body::{Json, JsonOrEmpty};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, Error, ErrorBody};
 use crate::views::{BackupView, CreatedDatabase, Data, Page};
 use crate::{metadata, AppState};
+use control::authz::Action;
+use control::backups as service;
 pub use wire::{BranchDatabase, CreateBackup, RestoreBackup};
 
 /// Back the database up now; the backup runs as a job (poll the backup or its operation).
@@ -25,7 +25,7 @@ pub async fn create(
     id: web::Path<String>,
     body: JsonOrEmpty<CreateBackup>,
 ) -> Result<HttpResponse, ApiError> {
-    let backup = service::request(&state, &caller, &id, body.0.label, metadata(&req, &caller)).await?;
+    let backup = service::request(&state.control, &caller, &id, body.0.label, metadata(&req, &caller)).await?;
     Ok(HttpResponse::Accepted().json(Data { data: crate::views::backup_view(backup) }))
 }
 
@@ -33,8 +33,7 @@ pub async fn create(
     responses((status = 200, description = "OK", body = Page<BackupView>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/backups")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (db, _) = crate::service::load_authorized(&state, &caller, &id, Action::Credentials).await?;
-    let rows = state.store.backups_of(db.id).await?;
+    let rows = service::list(&state.control, &caller, &id).await?;
     Ok(HttpResponse::Ok()
         .json(Page { data: rows.into_iter().map(crate::views::backup_view).collect(), next_cursor: None }))
 }
@@ -47,7 +46,7 @@ pub async fn get(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
+    let (_, backup) = service::load_backup(&state.control, &caller, &path.0, &path.1, Action::Credentials).await?;
     Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
@@ -60,20 +59,12 @@ pub async fn download(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, backup) = service::load_backup(&state, &caller, &path.0, &path.1, Action::Credentials).await?;
-    let (Some(key), Some(sha), Some(size), "succeeded") =
-        (&backup.object_key, &backup.sha256, backup.size_bytes, backup.state.as_str())
-    else {
-        return Err(ApiError::Conflict(format!(
-            "the backup is {}; only a succeeded backup can be downloaded",
-            backup.state
-        )));
-    };
-    let objects =
-        state.objects.as_ref().ok_or_else(|| ApiError::Unavailable("no object store is configured".into()))?;
+    let found = service::downloadable(&state.control, &caller, &path.0, &path.1).await?;
+    let (key, sha, size) = (&found.object_key, &found.sha256, found.size_bytes);
+    let objects = state.objects.as_ref().ok_or_else(|| Error::Unavailable("no object store is configured".into()))?;
     let unavailable = |e: opendal::Error| {
         tracing::warn!(error = %e, "object store");
-        ApiError::Unavailable("the object store is unavailable".into())
+        Error::Unavailable("the object store is unavailable".into())
     };
     let reader = objects.reader_with(key).chunk(1 << 20).await.map_err(unavailable)?;
     let stream = reader.into_bytes_stream(..).await.map_err(unavailable)?;
@@ -95,7 +86,7 @@ pub async fn remove(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let backup = service::delete(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
+    let backup = service::delete(&state.control, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
     Ok(HttpResponse::Ok().json(Data { data: crate::views::backup_view(backup) }))
 }
 
@@ -110,7 +101,8 @@ pub async fn verify(
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (backup, operation_id) = service::verify(&state, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
+    let (backup, operation_id) =
+        service::verify(&state.control, &caller, &path.0, &path.1, metadata(&req, &caller)).await?;
     let mut view = crate::views::backup_view(backup);
     view.operation_id = operation_id.to_string();
     Ok(HttpResponse::Accepted().json(Data { data: view }))
@@ -128,8 +120,8 @@ pub async fn restore(
     body: Json<RestoreBackup>,
 ) -> Result<HttpResponse, ApiError> {
     let meta = metadata(&req, &caller);
-    let (status, created) =
-        service::restore(&state, &caller, &id, &body.0.backup_id, &body.0.target_name, meta).await?;
+    let created = service::restore(&state.control, &caller, &id, &body.0.backup_id, &body.0.target_name, meta).await?;
+    let (status, created) = crate::views::created_view(created);
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }
 
@@ -144,6 +136,8 @@ pub async fn branch(
     id: web::Path<String>,
     body: Json<BranchDatabase>,
 ) -> Result<HttpResponse, ApiError> {
-    let (status, created) = service::branch(&state, &caller, &id, &body.0.name, metadata(&req, &caller)).await?;
+    let meta = metadata(&req, &caller);
+    let created = service::branch(&state.control, &caller, &id, &body.0.name, meta).await?;
+    let (status, created) = crate::views::created_view(created);
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }

@@ -2,21 +2,16 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use domain::DatabaseId;
 
 use crate::auth::Caller;
-use crate::authz::{role_on, Action};
 use crate::body::Json;
-use crate::error::{ApiError, ErrorBody, OrInternal};
+use crate::error::{ApiError, Error, ErrorBody, OrInternal};
 use crate::listcache::ListKey;
 use crate::views::{CreatedDatabase, Data, DatabaseDetail, DatabaseView, Page};
-use crate::{metadata, service, AppState};
+use crate::{metadata, AppState};
+use control::authz::{role_on, Action, DbRole};
+use control::databases;
 pub use wire::{CreateDatabase, PageQuery};
 
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(50),
-        Some(n) if (1..=200).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::InvalidRequest("invalid field `limit`: must be between 1 and 200".into())),
-    }
-}
+pub use control::reads::page_limit;
 
 /// Create a database; 201 when it is ready within the server's wait budget, else 202.
 #[utoipa::path(post, path = "/api/v1/databases", operation_id = "createDatabase", request_body = CreateDatabase, tag = "databases",
@@ -29,8 +24,9 @@ pub async fn create(
     body: Json<CreateDatabase>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    let (status, created) =
-        service::create(&state, &caller, &body.name, body.engine.as_deref(), metadata(&req, &caller)).await?;
+    let meta = metadata(&req, &caller);
+    let created = databases::create(&state.control, &caller, &body.name, body.engine.as_deref(), meta).await?;
+    let (status, created) = crate::views::created_view(created);
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }
 
@@ -44,11 +40,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
-        Some(c) => Some(DatabaseId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
+        Some(c) => Some(DatabaseId::parse(c).map_err(|_| Error::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
     let key = ListKey { account: caller.account_id, user: caller.user_id, only: caller.selected.clone(), after, limit };
-    let page = state.list_cache.visible_databases(&state.store, key).await?;
+    let page = state.list_cache.visible_databases(state.store(), key).await?;
     // Rendered once per cached page: it depends only on the rows and the key (the caller's
     // role on each database follows from the account, which is part of the key).
     let body = page.body(|rows| {
@@ -68,8 +64,8 @@ pub async fn list(
     responses((status = 200, description = "OK", body = Data<DatabaseDetail>)))]
 #[get("/databases/{id}")]
 pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (db, role) = service::load_authorized(&state, &caller, &id, Action::View).await?;
-    let (last_backup_at, last_verified_backup_at) = state.store.last_backup_times(db.id).await?;
+    let (db, role) = databases::load_authorized(&state.control, &caller, &id, Action::View).await?;
+    let (last_backup_at, last_verified_backup_at) = state.store().last_backup_times(db.id).await?;
     let detail = DatabaseDetail {
         username: db.name.clone(),
         last_backup_at,
@@ -89,8 +85,8 @@ pub async fn remove(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (db, operation_id) = service::delete(&state, &caller, &id, metadata(&req, &caller)).await?;
-    let mut view = crate::views::database_view(&db, crate::authz::DbRole::Owner);
+    let (db, operation_id) = databases::delete(&state.control, &caller, &id, metadata(&req, &caller)).await?;
+    let mut view = crate::views::database_view(&db, DbRole::Owner);
     view.operation_id = Some(operation_id.to_string());
     Ok(HttpResponse::Accepted().json(Data { data: view }))
 }

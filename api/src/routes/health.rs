@@ -4,7 +4,7 @@
 use actix_web::{get, web, HttpResponse};
 use wire::{Data, HealthView};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 use crate::{AppState, MetricsRender};
 
 /// The process is alive.
@@ -20,10 +20,10 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "Ready: `status` is `ready`", body = Data<HealthView>)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.store.ready().await {
+    match state.store().ready().await {
         Ok(true) => Ok(HttpResponse::Ok().json(Data { data: HealthView { status: "ready".into(), reason: None } })),
-        Ok(false) => Err(ApiError::Unavailable("not ready: migrations pending".into())),
-        Err(_) => Err(ApiError::Unavailable("not ready: the control-plane database is unreachable".into())),
+        Ok(false) => Err(ApiError(Error::Unavailable("not ready: migrations pending".into()))),
+        Err(_) => Err(ApiError(Error::Unavailable("not ready: the control-plane database is unreachable".into()))),
     }
 }
 

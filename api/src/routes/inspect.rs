@@ -1,49 +1,14 @@
 //! What is inside a tenant database and how it is doing (read-only, any role on it).
 
 use actix_web::{get, web, HttpResponse};
-use domain::{DatabaseName, HostId, TenantHost};
-use hostctl::inspect;
+use control::authz::DbRole;
+use control::inspect;
 
 use crate::auth::Caller;
-use crate::authz::{Action, DbRole};
-use crate::error::{ApiError, ErrorBody, OrInternal};
+use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
-use crate::{service, AppState};
+use crate::AppState;
 pub use wire::{ColumnView, DatabaseMetricsView, SchemaView, StatementView, TableView, ViewView};
-
-/// Inspection failed: the host did not answer, or what reaching it takes (its address, a
-/// password) could not be read. The cause is logged here; the caller is told the host did not
-/// answer.
-fn host_error(e: &dyn std::error::Error) -> ApiError {
-    tracing::warn!(error = %e, "inspecting a tenant database failed");
-    ApiError::Unavailable("the database's host did not answer".into())
-}
-
-/// A text secret from the vault (a host's or a database's password).
-async fn secret_text(state: &AppState, id: &str) -> Result<String, ApiError> {
-    let bytes = state.store.get_secret(id).await.map_err(|e| host_error(&e))?;
-    String::from_utf8(bytes).map_err(|e| host_error(&e))
-}
-
-/// The host `id` and its superuser's password.
-async fn host_as_superuser(state: &AppState, id: HostId) -> Result<(TenantHost, String), ApiError> {
-    let secret = hostctl::host::superuser_secret_id(id);
-    tokio::try_join!(async { state.store.host(id).await.map_err(|e| host_error(&e)) }, secret_text(state, &secret))
-}
-
-/// A database that is not running has nothing to inspect.
-async fn running(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(domain::HostId, DatabaseName, DbRole, domain::DatabaseId), ApiError> {
-    let (db, role) = service::load_authorized(state, caller, id, Action::View).await?;
-    if db.state != "running" && db.state != "stopped" {
-        return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
-    }
-    let name = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
-    Ok((db.host_id, name, role, db.id))
-}
 
 /// Size, connections, transactions, cache hit ratio and (not for viewers) top statements.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/metrics", operation_id = "getDatabaseMetrics", tag = "databases",
@@ -54,9 +19,7 @@ pub async fn metrics(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name, role, _) = running(&state, &caller, &id).await?;
-    let (host, password) = host_as_superuser(&state, host).await?;
-    let m = inspect::database_metrics(&host, &password, &name).await.map_err(|e| host_error(&e))?;
+    let (m, role) = inspect::metrics(&state.control, &caller, &id).await?;
     let available = m.top_statements.is_some();
     let statements = m.top_statements.unwrap_or_default();
     let view = DatabaseMetricsView {
@@ -92,22 +55,7 @@ pub async fn schema(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (host, name, _, db) = running(&state, &caller, &id).await?;
-    // The schema is read by logging in to the database, which a stopped one refuses.
-    let current = state.store.database(db).await?;
-    if current.state != "running" || current.locked_reason.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "the database is {}; its schema can be read while it runs",
-            if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }
-        )));
-    }
-    let secret = service::password_secret_id(db);
-    let (host, password) = tokio::try_join!(
-        async { state.store.host(host).await.map_err(|e| host_error(&e)) },
-        secret_text(&state, &secret),
-    )?;
-    let owner = hostctl::TenantLogin::owner(&name, password);
-    let s = inspect::database_schema(&host, &owner, &name).await.map_err(|e| host_error(&e))?;
+    let s = inspect::schema(&state.control, &caller, &id).await?;
     let view = SchemaView {
         tables: s
             .tables

@@ -5,8 +5,19 @@ use domain::OperationKind;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::views::{Credentials, Data, DatabaseView};
-use crate::{maintenance, metadata, AppState};
+use crate::views::{credentials_view, Credentials, Data, DatabaseView};
+use crate::{metadata, AppState};
+use actix_web::http::StatusCode;
+use control::lifecycle as maintenance;
+
+/// 200 when the job finished within the wait, else 202 (with the operation to follow).
+fn status(done: bool) -> StatusCode {
+    if done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    }
+}
 
 async fn lifecycle(
     req: HttpRequest,
@@ -15,8 +26,10 @@ async fn lifecycle(
     id: web::Path<String>,
     kind: OperationKind,
 ) -> Result<HttpResponse, ApiError> {
-    let (status, view) = maintenance::lifecycle(&state, &caller, &id, kind, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::build(status).json(Data { data: view }))
+    let r = maintenance::lifecycle(&state.control, &caller, &id, kind, metadata(&req, &caller)).await?;
+    let mut view = crate::views::database_view(&r.database, r.role);
+    view.operation_id = Some(r.operation_id.to_string());
+    Ok(HttpResponse::build(status(r.done)).json(Data { data: view }))
 }
 
 /// Stop: PgBouncer refuses new clients and ends current ones; PostgreSQL refuses direct
@@ -69,8 +82,9 @@ pub async fn reset_password(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (status, creds) = maintenance::reset_password(&state, &caller, &id, metadata(&req, &caller)).await?;
-    Ok(HttpResponse::build(status).json(Data { data: creds }))
+    let (creds, operation, done) =
+        maintenance::reset_password(&state.control, &caller, &id, metadata(&req, &caller)).await?;
+    Ok(HttpResponse::build(status(done)).json(Data { data: credentials_view(creds, Some(operation)) }))
 }
 
 /// The database's login (owner, admin, developer).
@@ -82,6 +96,6 @@ pub async fn credentials(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let creds = maintenance::credentials(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(Data { data: creds }))
+    let creds = maintenance::credentials(&state.control, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(Data { data: credentials_view(creds, None) }))
 }

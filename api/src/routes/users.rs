@@ -6,14 +6,14 @@ use crate::auth::Caller;
 use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
-use crate::{metadata, users, AppState};
+use crate::{metadata, AppState};
 pub use wire::{CreatedUserView, NewUser, UserView};
 
 #[utoipa::path(get, path = "/api/v1/databases/{id}/users", operation_id = "listDatabaseUsers", tag = "users",
     responses((status = 200, description = "OK", body = Data<Vec<UserView>>), (status = 403, body = ErrorBody)))]
 #[get("/databases/{id}/users")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let rows = users::list(&state, &caller, &id).await?;
+    let rows = control::database_users::list(&state.control, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(Data { data: rows.into_iter().map(crate::views::user_view).collect::<Vec<_>>() }))
 }
 
@@ -30,7 +30,8 @@ pub async fn create(
     id: web::Path<String>,
     body: Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let c = users::create(&state, &caller, &id, &body.0.username, metadata(&req, &caller)).await?;
+    let c = control::database_users::create(&state.control, &caller, &id, &body.0.username, metadata(&req, &caller))
+        .await?;
     let view = CreatedUserView {
         user: crate::views::user_view(c.user),
         password: c.password,
@@ -51,6 +52,7 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, username) = path.into_inner();
-    let gone = users::remove(&state, &caller, &id, &username, metadata(&req, &caller)).await?;
+    let gone =
+        control::database_users::remove(&state.control, &caller, &id, &username, metadata(&req, &caller)).await?;
     Ok(if gone { HttpResponse::NoContent().finish() } else { HttpResponse::Accepted().finish() })
 }

@@ -315,10 +315,7 @@ async fn a_branch_whose_source_went_away_fails_and_leaves_nothing_on_the_host() 
         source: Some(domain::DatabaseSource::Branch { database_id: source_id.parse().expect("a database id") }),
     };
     let extras = [
-        eventstore::Extra::Secret {
-            id: hostctl::tenant::password_secret_id(id),
-            plaintext: password.clone().into_bytes(),
-        },
+        eventstore::Extra::Secret { id: domain::password_secret_id(id), plaintext: password.clone().into_bytes() },
         eventstore::Extra::RoleVerifier {
             database_id: id.uuid(),
             verifier: postgres_protocol::password::scram_sha_256(password.as_bytes()),

@@ -69,9 +69,9 @@ async fn a_key_revoked_by_another_process_stops_working_within_the_bound() {
         .expect("the store answers")
         .expect("the key is live");
     let revoked_at = Instant::now();
-    // The documented bound is the notification's delay, or api::keycache::LIVE_FOR if the
+    // The documented bound is the notification's delay, or control::keycache::LIVE_FOR if the
     // listening connection died silently; the deadline leaves room for a loaded machine.
-    let within = api::keycache::LIVE_FOR + Duration::from_secs(5);
+    let within = control::keycache::LIVE_FOR + Duration::from_secs(5);
     eventually_every("the revoked key to stop working", within, Duration::from_millis(5), || async {
         let r = k.get("/databases").await;
         if r.status == 401 {

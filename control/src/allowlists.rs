@@ -19,49 +19,49 @@ use eventstore::access::RuleRow;
 use eventstore::queries::DatabaseRow;
 use eventstore::Metadata;
 
-use crate::auth::Caller;
 use crate::authz::Action;
-use crate::error::{ApiError, OrInternal};
-use crate::service::load_authorized;
-use crate::AppState;
+use crate::caller::Caller;
+use crate::databases::load_authorized;
+use crate::error::{Error, OrInternal};
+use crate::Control;
 
-fn check_live(db: &DatabaseRow) -> Result<(), ApiError> {
+fn check_live(db: &DatabaseRow) -> Result<(), Error> {
     match db.state.as_str() {
         "running" | "stopped" => Ok(()),
-        other => Err(ApiError::Conflict(format!("the database is {other}; its allowlist cannot change now"))),
+        other => Err(Error::Conflict(format!("the database is {other}; its allowlist cannot change now"))),
     }
 }
 
-fn label(raw: Option<String>) -> Result<Option<String>, ApiError> {
+fn label(raw: Option<String>) -> Result<Option<String>, Error> {
     match raw {
         Some(l) if l.chars().count() > 100 || l.chars().any(char::is_control) => {
-            Err(ApiError::InvalidRequest("invalid field `label`: at most 100 characters, no control characters".into()))
+            Err(Error::InvalidRequest("invalid field `label`: at most 100 characters, no control characters".into()))
         }
         other => Ok(other),
     }
 }
 
-fn allowlist_error(e: AllowlistError) -> ApiError {
+fn allowlist_error(e: AllowlistError) -> Error {
     match e {
-        AllowlistError::RuleNotFound => ApiError::NotFound("allowlist rule"),
-        e @ AllowlistError::Overlaps { .. } => ApiError::Conflict(format!("{e}; remove it first or use it as is")),
-        e @ AllowlistError::TooMany => ApiError::Unprocessable(e.to_string()),
-        e @ AllowlistError::NotExpired => ApiError::internal(e),
+        AllowlistError::RuleNotFound => Error::NotFound("allowlist rule"),
+        e @ AllowlistError::Overlaps { .. } => Error::Conflict(format!("{e}; remove it first or use it as is")),
+        e @ AllowlistError::TooMany => Error::Unprocessable(e.to_string()),
+        e @ AllowlistError::NotExpired => Error::internal(e),
     }
 }
 
-pub async fn list(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<RuleRow>, ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    Ok(state.store.allowlist(db.id).await?)
+pub async fn list(ctx: &Control, caller: &Caller, id: &str) -> Result<Vec<RuleRow>, Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    Ok(ctx.store.allowlist(db.id).await?)
 }
 
 /// Waits (up to the server's budget) until the host's PgBouncer enforces the latest change
 /// to the database's allowlist; false if it does not yet.
-async fn wait_enforced(state: &AppState, db: &DatabaseRow) -> Result<bool, ApiError> {
-    let deadline = Instant::now() + state.config.create_wait;
+async fn wait_enforced(ctx: &Control, db: &DatabaseRow) -> Result<bool, Error> {
+    let deadline = Instant::now() + ctx.settings.wait;
     let mut interval = StdDuration::from_millis(2);
     loop {
-        if state.store.bouncer_has_latest_of(db.host_id, StreamId::allowlist(db.id).as_str()).await? {
+        if ctx.store.bouncer_has_latest_of(db.host_id, StreamId::allowlist(db.id).as_str()).await? {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -74,23 +74,23 @@ async fn wait_enforced(state: &AppState, db: &DatabaseRow) -> Result<bool, ApiEr
 
 /// Adds a rule; returns it and whether PgBouncer enforces it already.
 pub async fn add(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     id: &str,
     cidr: &str,
     raw_label: Option<String>,
     ttl_seconds: Option<u64>,
     meta: Metadata,
-) -> Result<(RuleRow, bool), ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    let cidr = Cidr::parse(cidr).map_err(|e| ApiError::InvalidRequest(format!("invalid field `cidr`: {e}")))?;
+) -> Result<(RuleRow, bool), Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    let cidr = Cidr::parse(cidr).map_err(|e| Error::InvalidRequest(format!("invalid field `cidr`: {e}")))?;
     let label = label(raw_label)?;
     let now = Utc::now();
     let expires_at = match ttl_seconds {
         None => None,
         Some(t) if (1..=MAX_TTL_SECONDS).contains(&t) => Some(now + Duration::seconds(t as i64)),
         Some(_) => {
-            return Err(ApiError::InvalidRequest(format!(
+            return Err(Error::InvalidRequest(format!(
                 "invalid field `ttl_seconds`: must be between 1 and {MAX_TTL_SECONDS} (30 days)"
             )))
         }
@@ -98,22 +98,22 @@ pub async fn add(
     check_live(&db)?;
     let rule_id = RuleId::new();
     let command = AllowlistCommand::Add { database_id: db.id, rule_id, cidr, label, expires_at, now };
-    if let Err(e) = state.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
+    if let Err(e) = ctx.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
         return Err(allowlist_error(e));
     }
-    let enforced = wait_enforced(state, &db).await?;
-    let rules = state.store.allowlist(db.id).await?;
+    let enforced = wait_enforced(ctx, &db).await?;
+    let rules = ctx.store.allowlist(db.id).await?;
     Ok((rules.into_iter().find(|r| r.id == rule_id).or_internal("the rule just added is not listed")?, enforced))
 }
 
 /// Removes a rule; true once PgBouncer no longer admits by it.
-pub async fn remove(state: &AppState, caller: &Caller, id: &str, rule: &str, meta: Metadata) -> Result<bool, ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    let rule_id = RuleId::parse(rule).map_err(|_| ApiError::NotFound("allowlist rule"))?;
+pub async fn remove(ctx: &Control, caller: &Caller, id: &str, rule: &str, meta: Metadata) -> Result<bool, Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    let rule_id = RuleId::parse(rule).map_err(|_| Error::NotFound("allowlist rule"))?;
     check_live(&db)?;
     let command = AllowlistCommand::Remove { rule_id };
-    match state.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
-        Ok(_) => wait_enforced(state, &db).await,
+    match ctx.store.execute::<Allowlist>(StreamId::allowlist(db.id).as_str(), &command, &meta, &[]).await? {
+        Ok(_) => wait_enforced(ctx, &db).await,
         Err(e) => Err(allowlist_error(e)),
     }
 }

@@ -10,31 +10,31 @@ use eventstore::dbusers::UserRow;
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
 
-use crate::auth::Caller;
 use crate::authz::Action;
-use crate::error::{ApiError, OrInternal};
-use crate::service::{generate_password, load_authorized};
-use crate::AppState;
+use crate::caller::Caller;
+use crate::databases::{generate_password, load_authorized};
+use crate::error::{Error, OrInternal};
+use crate::Control;
 
-fn user_error(e: DatabaseUserError) -> ApiError {
+fn user_error(e: DatabaseUserError) -> Error {
     match e {
-        DatabaseUserError::NotFound => ApiError::NotFound("user"),
-        DatabaseUserError::Name(n) => ApiError::InvalidName(format!("invalid username: {n} (with the database name)")),
-        e @ DatabaseUserError::TooMany(_) => ApiError::QuotaExceeded(e.to_string()),
-        e @ (DatabaseUserError::Exists | DatabaseUserError::Busy(_)) => ApiError::Conflict(e.to_string()),
+        DatabaseUserError::NotFound => Error::NotFound("user"),
+        DatabaseUserError::Name(n) => Error::InvalidName(format!("invalid username: {n} (with the database name)")),
+        e @ DatabaseUserError::TooMany(_) => Error::QuotaExceeded(e.to_string()),
+        e @ (DatabaseUserError::Exists | DatabaseUserError::Busy(_)) => Error::Conflict(e.to_string()),
     }
 }
 
-fn running(db: &DatabaseRow) -> Result<(), ApiError> {
+fn running(db: &DatabaseRow) -> Result<(), Error> {
     if db.state == "running" {
         return Ok(());
     }
-    Err(ApiError::Conflict(format!("the database is {}; its users can change only while it runs", db.state)))
+    Err(Error::Conflict(format!("the database is {}; its users can change only while it runs", db.state)))
 }
 
-pub async fn list(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<UserRow>, ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    Ok(state.store.database_users(db.id).await?)
+pub async fn list(ctx: &Control, caller: &Caller, id: &str) -> Result<Vec<UserRow>, Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    Ok(ctx.store.database_users(db.id).await?)
 }
 
 pub struct CreatedUser {
@@ -45,14 +45,14 @@ pub struct CreatedUser {
 }
 
 pub async fn create(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     id: &str,
     username: &str,
     meta: Metadata,
-) -> Result<CreatedUser, ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    let name = DatabaseName::parse(username).map_err(|e| ApiError::InvalidName(format!("invalid username: {e}")))?;
+) -> Result<CreatedUser, Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    let name = DatabaseName::parse(username).map_err(|e| Error::InvalidName(format!("invalid username: {e}")))?;
     let database = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
@@ -61,20 +61,19 @@ pub async fn create(
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await
         .or_internal("computing a SCRAM verifier")?;
-    let plan = state.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
-    let max_users = state.config.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
+    let plan = ctx.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
+    let max_users = ctx.settings.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
     let extras = [Extra::UserVerifier { role_name: role.clone(), verifier }];
-    match state.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &extras).await
-    {
+    match ctx.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(user_error(e)),
         Err(eventstore::StoreError::Conflict(c)) if c.contains("role_name") => {
-            return Err(ApiError::Conflict("a user of this name already exists".into()))
+            return Err(Error::Conflict("a user of this name already exists".into()))
         }
         Err(e) => return Err(e.into()),
     }
-    let user = wait_for(state, &db, name.as_str(), |u| u.is_some_and(|u| u.state == "ready")).await?;
+    let user = wait_for(ctx, &db, name.as_str(), |u| u.is_some_and(|u| u.state == "ready")).await?;
     let ready = user.as_ref().is_some_and(|u| u.state == "ready");
     let user = user.or_internal("the database user just created is not listed")?;
     let connection_string =
@@ -83,36 +82,30 @@ pub async fn create(
 }
 
 /// True if the user is gone, false if its removal is still under way.
-pub async fn remove(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    username: &str,
-    meta: Metadata,
-) -> Result<bool, ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
-    let name = DatabaseName::parse(username).map_err(|_| ApiError::NotFound("user"))?;
+pub async fn remove(ctx: &Control, caller: &Caller, id: &str, username: &str, meta: Metadata) -> Result<bool, Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    let name = DatabaseName::parse(username).map_err(|_| Error::NotFound("user"))?;
     running(&db)?;
     let command = DatabaseUserCommand::Remove { name: name.clone() };
     if let Err(e) =
-        state.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &[]).await?
+        ctx.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &[]).await?
     {
         return Err(user_error(e));
     }
-    Ok(wait_for(state, &db, name.as_str(), |u| u.is_none()).await?.is_none())
+    Ok(wait_for(ctx, &db, name.as_str(), |u| u.is_none()).await?.is_none())
 }
 
 /// Polls the user's row until `done` holds or the server's wait budget is spent.
 async fn wait_for(
-    state: &AppState,
+    ctx: &Control,
     db: &DatabaseRow,
     name: &str,
     done: impl Fn(Option<&UserRow>) -> bool,
-) -> Result<Option<UserRow>, ApiError> {
-    let deadline = Instant::now() + state.config.create_wait;
+) -> Result<Option<UserRow>, Error> {
+    let deadline = Instant::now() + ctx.settings.wait;
     let mut interval = Duration::from_millis(2);
     loop {
-        let user = state.store.database_users(db.id).await?.into_iter().find(|u| u.name == name);
+        let user = ctx.store.database_users(db.id).await?.into_iter().find(|u| u.name == name);
         if done(user.as_ref()) || Instant::now() >= deadline {
             return Ok(user);
         }

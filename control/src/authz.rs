@@ -3,8 +3,8 @@
 
 use eventstore::queries::DatabaseRow;
 
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::caller::Caller;
+use crate::error::Error;
 
 /// The caller's role on a database, as the API publishes it (ordered viewer < … < owner).
 pub use wire::DbRole;
@@ -60,13 +60,13 @@ pub fn authorize(
     db: &DatabaseRow,
     collaborator: Option<&str>,
     action: Action,
-) -> Result<DbRole, ApiError> {
+) -> Result<DbRole, Error> {
     if db.state == "deleted" || !caller.in_scope(db.id) {
-        return Err(ApiError::DatabaseNotFound);
+        return Err(Error::DatabaseNotFound);
     }
-    let role = role_on(caller, db, collaborator).ok_or(ApiError::DatabaseNotFound)?;
+    let role = role_on(caller, db, collaborator).ok_or(Error::DatabaseNotFound)?;
     if role < action.least_role() {
-        return Err(ApiError::Forbidden("your role on this database does not allow this action"));
+        return Err(Error::Forbidden("your role on this database does not allow this action"));
     }
     Ok(role)
 }

@@ -1,8 +1,8 @@
-//! What the database routes do, between parsing and serialising.
+//! Databases: create (empty, or filled from a backup or another database), authorise a
+//! caller on one, delete, and wait for the job a request asked for.
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use domain::{
     Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan, StreamId,
 };
@@ -10,13 +10,23 @@ use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
 use rand::{distributions::Alphanumeric, Rng};
 
-use crate::auth::Caller;
 use crate::authz::{authorize, Action, DbRole};
-use crate::error::{ApiError, OrInternal};
-use crate::views::CreatedDatabase;
-use crate::AppState;
+use crate::caller::Caller;
+use crate::error::{Error, OrInternal};
+use crate::Control;
 
-pub use hostctl::tenant::password_secret_id;
+pub use domain::password_secret_id;
+
+/// A database just asked for: its row, its password (shown once), and whether it was
+/// running within the wait (else its operation goes on).
+#[derive(Debug)]
+pub struct Created {
+    pub database: DatabaseRow,
+    pub password: String,
+    pub connection_string: String,
+    pub operation_id: OperationId,
+    pub ready: bool,
+}
 
 pub(crate) fn generate_password() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
@@ -26,71 +36,70 @@ pub fn connection_string(db: &DatabaseRow, password: &str) -> String {
     format!("postgresql://{name}:{password}@{host}:{port}/{name}", name = db.name, host = db.host, port = db.port)
 }
 
-pub(crate) fn domain_error(e: DatabaseError) -> ApiError {
+pub(crate) fn domain_error(e: DatabaseError) -> Error {
     match e {
-        DatabaseError::NotFound => ApiError::DatabaseNotFound,
+        DatabaseError::NotFound => Error::DatabaseNotFound,
         DatabaseError::WrongState { state, action } => {
-            ApiError::Conflict(format!("the database is {}; cannot {action} it now", state.as_str()))
+            Error::Conflict(format!("the database is {}; cannot {action} it now", state.as_str()))
         }
-        DatabaseError::Busy(kind) => ApiError::Conflict(format!(
-            "a {} operation is in progress on the database; retry when it ends",
-            kind.as_str()
-        )),
+        DatabaseError::Busy(kind) => {
+            Error::Conflict(format!("a {} operation is in progress on the database; retry when it ends", kind.as_str()))
+        }
         DatabaseError::Locked { reason, action } => {
-            ApiError::Conflict(format!("the database is locked: cannot {action} it now; {}", reason.explanation()))
+            Error::Conflict(format!("the database is locked: cannot {action} it now; {}", reason.explanation()))
         }
         DatabaseError::AlreadyExists | DatabaseError::StaleOperation => {
-            ApiError::Conflict("the database was changed concurrently; retry".into())
+            Error::Conflict("the database was changed concurrently; retry".into())
         }
     }
 }
 
 pub async fn load_authorized(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     id: &str,
     action: Action,
-) -> Result<(DatabaseRow, DbRole), ApiError> {
-    let id = DatabaseId::parse(id).map_err(|_| ApiError::DatabaseNotFound)?;
-    let db = match state.store.database(id).await {
+) -> Result<(DatabaseRow, DbRole), Error> {
+    let id = DatabaseId::parse(id).map_err(|_| Error::DatabaseNotFound)?;
+    let db = match ctx.store.database(id).await {
         Ok(db) => db,
-        Err(eventstore::StoreError::NotFound) => return Err(ApiError::DatabaseNotFound),
+        Err(eventstore::StoreError::NotFound) => return Err(Error::DatabaseNotFound),
         Err(e) => return Err(e.into()),
     };
     let collaborator = if db.account_id == caller.account_id {
         None
     } else {
-        state.store.collaborator_role(db.id, caller.user_id).await?
+        ctx.store.collaborator_role(db.id, caller.user_id).await?
     };
     let role = authorize(caller, &db, collaborator.as_deref(), action)?;
     Ok((db, role))
 }
 
 pub async fn create(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     name: &str,
     engine: Option<&str>,
     meta: Metadata,
-) -> Result<(StatusCode, CreatedDatabase), ApiError> {
+) -> Result<Created, Error> {
     caller.require_full_account()?;
-    let name = DatabaseName::parse(name).map_err(|e| ApiError::InvalidName(format!("invalid name: {e}")))?;
+    let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid name: {e}")))?;
     if let Some(engine) = engine.filter(|e| *e != "postgres") {
-        return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
+        return Err(Error::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
     }
-    create_from(state, caller, name, None, meta, state.config.create_wait).await
+    create_from(ctx, caller, name, None, meta, ctx.settings.wait).await
 }
 
 /// Creates a database, empty or filled from `source` (restore, branch), and waits up to
-/// `wait` for it to be running: 201 if it is, else 202.
+/// `wait` for it to be running.
 pub async fn create_from(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     name: DatabaseName,
     source: Option<DatabaseSource>,
     meta: Metadata,
     wait: Duration,
-) -> Result<(StatusCode, CreatedDatabase), ApiError> {
+) -> Result<Created, Error> {
     // Restores and branches make databases of the caller's account: the same quotas apply.
     caller.require_full_account()?;
     let password = generate_password();
@@ -102,17 +111,17 @@ pub async fn create_from(
             .await
             .or_internal("computing a SCRAM verifier")
     };
-    let plan = async { Ok::<_, ApiError>(state.store.account_plan(caller.account_id).await?) };
-    let usage = async { Ok::<_, ApiError>(state.store.account_usage(caller.account_id).await?) };
+    let plan = async { Ok::<_, Error>(ctx.store.account_plan(caller.account_id).await?) };
+    let usage = async { Ok::<_, Error>(ctx.store.account_usage(caller.account_id).await?) };
     // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
     let host_id = async {
         match &source {
             Some(DatabaseSource::Branch { database_id }) => {
-                Ok::<_, ApiError>(state.store.database(*database_id).await?.host_id)
+                Ok::<_, Error>(ctx.store.database(*database_id).await?.host_id)
             }
             _ => {
-                let host = state.store.pick_host().await?;
-                Ok(host.ok_or_else(|| ApiError::Unavailable("no tenant host has capacity".into()))?.id)
+                let host = ctx.store.pick_host().await?;
+                Ok(host.ok_or_else(|| Error::Unavailable("no tenant host has capacity".into()))?.id)
             }
         }
     };
@@ -120,9 +129,9 @@ pub async fn create_from(
     // Errors in the order the checks read: the quota before the host.
     let plan = plan?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
     let (_, used_bytes) = usage?;
-    let quotas = state.config.plans.of(plan);
+    let quotas = ctx.settings.plans.of(plan);
     if used_bytes >= quotas.storage_mb * 1024 * 1024 {
-        return Err(ApiError::QuotaExceeded(format!(
+        return Err(Error::QuotaExceeded(format!(
             "the account uses {} MB of its {} MB storage quota; free space before creating databases",
             used_bytes / (1024 * 1024),
             quotas.storage_mb
@@ -137,14 +146,14 @@ pub async fn create_from(
         Extra::RoleVerifier { database_id: id.uuid(), verifier },
         Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: quotas.databases },
     ];
-    match state.store.execute::<Database>(StreamId::database(id).as_str(), &command, &meta, &extras).await {
+    match ctx.store.execute::<Database>(StreamId::database(id).as_str(), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(domain_error(e)),
         Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
-            return Err(ApiError::Conflict("a database with this name already exists".into()))
+            return Err(Error::Conflict("a database with this name already exists".into()))
         }
         Err(eventstore::StoreError::QuotaExceeded) => {
-            return Err(ApiError::QuotaExceeded(format!(
+            return Err(Error::QuotaExceeded(format!(
                 "the {} plan allows {} databases; delete one or change plan",
                 plan.as_str(),
                 quotas.databases
@@ -152,33 +161,23 @@ pub async fn create_from(
         }
         Err(e) => return Err(e.into()),
     }
-    let finished = wait_for_operation(state, operation_id, wait).await?;
-    let db = state.store.database(id).await?;
-    let status = if finished { StatusCode::CREATED } else { StatusCode::ACCEPTED };
-    let mut view = crate::views::database_view(&db, DbRole::Owner);
-    view.operation_id = Some(operation_id.to_string());
-    Ok((
-        status,
-        CreatedDatabase {
-            username: db.name.clone(),
-            connection_string: connection_string(&db, &password),
-            password,
-            database: view,
-        },
-    ))
+    let ready = wait_for_operation(ctx, operation_id, wait).await?;
+    let database = ctx.store.database(id).await?;
+    let connection_string = connection_string(&database, &password);
+    Ok(Created { database, password, connection_string, operation_id, ready })
 }
 
 /// Waits up to `budget` for an operation to succeed; false if it has not (yet). Wakes on
 /// every append instead of polling (with a slow poll as a safety net).
-pub async fn wait_for_operation(state: &AppState, op: OperationId, budget: Duration) -> Result<bool, ApiError> {
+pub async fn wait_for_operation(ctx: &Control, op: OperationId, budget: Duration) -> Result<bool, Error> {
     let deadline = tokio::time::Instant::now() + budget;
-    let mut appends = state.appends.clone();
+    let mut appends = ctx.appends.clone();
     // This process's own appends (the worker runs here under `berth up`) wake it at once.
-    let mut local = state.store.local_appends();
+    let mut local = ctx.store.local_appends();
     loop {
         appends.borrow_and_update();
         local.borrow_and_update();
-        let (row, _) = state.store.operation(op).await?;
+        let (row, _) = ctx.store.operation(op).await?;
         match row.state.as_str() {
             "succeeded" => return Ok(true),
             "failed" => return Ok(false),
@@ -194,42 +193,16 @@ pub async fn wait_for_operation(state: &AppState, op: OperationId, budget: Durat
 }
 
 pub async fn delete(
-    state: &AppState,
+    ctx: &Control,
     caller: &Caller,
     id: &str,
     meta: Metadata,
-) -> Result<(DatabaseRow, OperationId), ApiError> {
-    let (db, _) = load_authorized(state, caller, id, Action::OwnerOnly).await?;
+) -> Result<(DatabaseRow, OperationId), Error> {
+    let (db, _) = load_authorized(ctx, caller, id, Action::OwnerOnly).await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestDeletion { operation_id };
-    match state.store.execute::<Database>(StreamId::database(db.id).as_str(), &command, &meta, &[]).await? {
-        Ok(_) => Ok((state.store.database(db.id).await?, operation_id)),
+    match ctx.store.execute::<Database>(StreamId::database(db.id).as_str(), &command, &meta, &[]).await? {
+        Ok(_) => Ok((ctx.store.database(db.id).await?, operation_id)),
         Err(e) => Err(domain_error(e)),
     }
-}
-
-/// Decides and appends an account command on the account's stream.
-pub async fn execute_account(
-    state: &AppState,
-    account: domain::AccountId,
-    command: &domain::AccountCommand,
-    meta: Metadata,
-) -> Result<Result<Vec<domain::AccountEvent>, domain::AccountError>, ApiError> {
-    let stream = StreamId::account(account);
-    let outcome = state.store.execute::<domain::Account>(stream.as_str(), command, &meta, &[]).await;
-    // Before answering, whatever the outcome (an error may follow a commit): the next
-    // request with a replaced or revoked key must read the store again.
-    state.key_cache.forget_account(account);
-    Ok(outcome?)
-}
-
-/// Decides and appends a sharing command on the database's access stream.
-pub async fn execute_access(
-    state: &AppState,
-    database: DatabaseId,
-    command: &domain::AccessCommand,
-    meta: Metadata,
-) -> Result<Result<Vec<domain::AccessEvent>, domain::AccessError>, ApiError> {
-    let stream = StreamId::access(database);
-    Ok(state.store.execute::<domain::Access>(stream.as_str(), command, &meta, &[]).await?)
 }

@@ -5,7 +5,7 @@
 //! Staleness rules (a replaced or revoked key fails on the very next request, API.md):
 //! - The process that appends to an account stream (replace, revoke, …) forgets that
 //!   account's keys synchronously, after the append and before it answers
-//!   ([`crate::service::execute_account`]).
+//!   ([`crate::accounts::execute`]).
 //! - Other processes (API replicas) learn of appends from the NOTIFY on `berth_events`
 //!   ([`eventstore::Store::listen_appends_with`]): a payload naming an `account-<uuid>`
 //!   stream forgets that account's keys; a stream that cannot change a key row (a database,

@@ -23,7 +23,7 @@ struct Claims {
     exp: i64,
     jti: uuid::Uuid,
     /// The prefix of the API key a dashboard session was signed in with: the session lives
-    /// only as long as that key (see `api::cookie`).
+    /// only as long as that key (see the dashboard's cookie sign-in in `api`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kp: Option<String>,
 }
@@ -79,7 +79,7 @@ impl Sessions {
 
     /// A new session's token, id and expiry. With `key_prefix`, the session is bound to that
     /// API key: refused once the key is revoked or replaced. (Routes sign in through
-    /// `routes::auth::sign_in`, which also records the sign-in.)
+    /// `crate::sessions::sign_in`, which also records the sign-in.)
     pub fn start(&self, s: &Session, key_prefix: Option<&str>) -> Issued {
         let id = uuid::Uuid::new_v4();
         let (token, expires_at) = self.issue_with(s, key_prefix.map(str::to_owned), id);

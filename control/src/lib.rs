@@ -1,0 +1,102 @@
+//! Berth's application layer: every use case, once, for every surface — the HTTP API and
+//! the dashboard's routes, the worker, ops (`berth up`'s bootstrap and host registration)
+//! and the tests call these functions, never the store's command path directly.
+//!
+//! A use case takes a [`Control`] (data and handles: the store, plans, limits, the wait
+//! budget, the session signer, the key cache) and a [`Caller`], never an HTTP type; it
+//! checks who may do what ([`authz`]), turns input into domain types, has an aggregate decide
+//! (every event comes from an aggregate's `decide`, appended by `Store::execute` with its
+//! side effects as [`eventstore::Extra`]s in the same transaction), waits up to the budget for
+//! the job it asked for, and answers read models or an [`Error`] with a code from API.md.
+//!
+//! One module per family: [`databases`] (create, delete, restore/branch targets),
+//! [`lifecycle`] (stop/start/restart, password reset, credentials), [`allowlists`],
+//! [`database_users`], [`collaborators`], [`backups`], [`api_keys`], [`accounts`]
+//! (sign-up, identities, anonymous accounts and claims, plans), [`sessions`] (sign-in and
+//! logout, and authenticating a credential), [`hosts`] (registration). What runs SQL in a
+//! tenant database is not here: the worker does it through `hostctl`'s `TenantEngine`,
+//! asked by events these functions append.
+
+pub mod accounts;
+pub mod allowlists;
+pub mod api_keys;
+pub mod authz;
+pub mod backups;
+pub mod caller;
+pub mod collaborators;
+pub mod database_users;
+pub mod databases;
+pub mod error;
+pub mod hosts;
+pub mod inspect;
+pub mod key_usage;
+pub mod keycache;
+pub mod keys;
+pub mod lifecycle;
+pub mod limits;
+pub mod reads;
+pub mod session_tokens;
+pub mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use caller::Caller;
+pub use error::{Error, OrInternal};
+pub use eventstore::Metadata;
+use eventstore::Store;
+
+/// What the use cases read their rules from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a mutation waits for the job it asked for before answering "accepted".
+    pub wait: Duration,
+    pub plans: domain::PlanQuotas,
+    /// Caps on keys, manual backups and anonymous sign-ups.
+    pub limits: limits::Limits,
+    /// How long a session token lives.
+    pub session_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            wait: Duration::from_secs(10),
+            plans: domain::PlanQuotas::default(),
+            limits: limits::Limits::default(),
+            session_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The application's context: one per process, shared by every request and task.
+pub struct Control {
+    pub store: Store,
+    pub settings: Settings,
+    /// Signs and verifies session tokens.
+    pub sessions: session_tokens::Sessions,
+    /// API key uses, noted in memory and flushed in batches (`key_usage::FLUSH_EVERY`).
+    pub key_usage: key_usage::KeyUsage,
+    /// API-key rows by prefix, kept fresh by the append listener (see `keycache`).
+    pub key_cache: Arc<keycache::KeyCache>,
+    /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
+    pub appends: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Control {
+    /// The context for `store` (starts the append listener that keeps the key cache fresh).
+    pub fn new(store: Store, settings: Settings) -> anyhow::Result<Self> {
+        let ttl = chrono::Duration::from_std(settings.session_ttl).unwrap_or(chrono::Duration::hours(1));
+        let sessions = session_tokens::Sessions::new(&store.keyring()?.hash_key, ttl);
+        let key_cache = Arc::new(keycache::KeyCache::default());
+        let observer = key_cache.clone();
+        Ok(Self {
+            appends: store.listen_appends_with(Arc::new(move |s| observer.observe(s))),
+            key_cache,
+            sessions,
+            key_usage: key_usage::KeyUsage::default(),
+            store,
+            settings,
+        })
+    }
+}
