@@ -12,7 +12,7 @@ use eventstore::{Extra, Metadata};
 
 use crate::authz::Action;
 use crate::caller::Caller;
-use crate::databases::{generate_password, load_authorized};
+use crate::databases::{load_authorized, NewPassword};
 use crate::error::{Error, OrInternal};
 use crate::Control;
 
@@ -56,11 +56,7 @@ pub async fn create(
     let database = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
-    let password = generate_password();
-    let pw = password.clone();
-    let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
-        .await
-        .or_internal("computing a SCRAM verifier")?;
+    let NewPassword { password, verifier } = NewPassword::generate().await?;
     let plan = ctx.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
     let max_users = ctx.settings.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };

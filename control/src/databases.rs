@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use domain::{
-    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan, StreamId,
+    AccountId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, HostId, OperationId,
+    Plan, StreamId,
 };
 use eventstore::queries::DatabaseRow;
-use eventstore::{Extra, Metadata};
+use eventstore::{Extra, Metadata, Store};
 use rand::{distributions::Alphanumeric, Rng};
 
 use crate::authz::{authorize, Action, DbRole};
@@ -28,7 +29,7 @@ pub struct Created {
     pub ready: bool,
 }
 
-pub(crate) fn generate_password() -> String {
+fn generate_password() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
 }
 
@@ -102,15 +103,8 @@ pub async fn create_from(
 ) -> Result<Created, Error> {
     // Restores and branches make databases of the caller's account: the same quotas apply.
     caller.require_full_account()?;
-    let password = generate_password();
-    let pw = password.clone();
-    // SCRAM is deliberately slow (4096 rounds): keep it off the async workers, and compute
-    // it while the reads below are in flight.
-    let verifier = async {
-        tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
-            .await
-            .or_internal("computing a SCRAM verifier")
-    };
+    // SCRAM is deliberately slow (4096 rounds): compute it while the reads are in flight.
+    let password = NewPassword::generate();
     let plan = async { Ok::<_, Error>(ctx.store.account_plan(caller.account_id).await?) };
     let usage = async { Ok::<_, Error>(ctx.store.account_usage(caller.account_id).await?) };
     // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
@@ -125,7 +119,7 @@ pub async fn create_from(
             }
         }
     };
-    let (plan, usage, host_id, verifier) = tokio::join!(plan, usage, host_id, verifier);
+    let (plan, usage, host_id, password) = tokio::join!(plan, usage, host_id, password);
     // Errors in the order the checks read: the quota before the host.
     let plan = plan?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
     let (_, used_bytes) = usage?;
@@ -137,34 +131,86 @@ pub async fn create_from(
             quotas.storage_mb
         )));
     }
-    let (host_id, verifier) = (host_id?, verifier?);
-    let id = DatabaseId::new();
-    let operation_id = OperationId::new();
-    let command = DatabaseCommand::Create { id, name, account_id: caller.account_id, host_id, operation_id, source };
-    let extras = [
-        Extra::Secret { id: password_secret_id(id), plaintext: password.clone().into_bytes() },
-        Extra::RoleVerifier { database_id: id.uuid(), verifier },
-        Extra::DatabaseQuota { account_id: caller.account_id.uuid(), max: quotas.databases },
-    ];
-    match ctx.store.execute::<Database>(StreamId::database(id).as_str(), &command, &meta, &extras).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(domain_error(e)),
-        Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
-            return Err(Error::Conflict("a database with this name already exists".into()))
-        }
-        Err(eventstore::StoreError::QuotaExceeded) => {
-            return Err(Error::QuotaExceeded(format!(
-                "the {} plan allows {} databases; delete one or change plan",
-                plan.as_str(),
-                quotas.databases
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let new = NewDatabase {
+        account_id: caller.account_id,
+        host_id: host_id?,
+        name,
+        source,
+        quota: Some((plan, quotas.databases)),
+    };
+    let Requested { id, operation_id, password } = request(&ctx.store, new, password?, &meta).await?;
     let ready = wait_for_operation(ctx, operation_id, wait).await?;
     let database = ctx.store.database(id).await?;
     let connection_string = connection_string(&database, &password);
     Ok(Created { database, password, connection_string, operation_id, ready })
+}
+
+/// A generated password (32 alphanumerics) and its SCRAM-SHA-256 verifier (for PgBouncer).
+pub struct NewPassword {
+    pub password: String,
+    pub verifier: String,
+}
+
+impl NewPassword {
+    /// SCRAM is deliberately slow (4096 rounds): it is computed off the async workers.
+    pub async fn generate() -> Result<Self, Error> {
+        let password = generate_password();
+        let pw = password.clone();
+        let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
+            .await
+            .or_internal("computing a SCRAM verifier")?;
+        Ok(Self { password, verifier })
+    }
+}
+
+/// A database to make: whose, on which host, its name, what fills it, and the account's
+/// database quota (its plan and slots) when one applies.
+pub struct NewDatabase {
+    pub account_id: AccountId,
+    pub host_id: HostId,
+    pub name: DatabaseName,
+    pub source: Option<DatabaseSource>,
+    pub quota: Option<(Plan, i64)>,
+}
+
+/// A database requested: its ids and its password (to show once).
+#[derive(Debug)]
+pub struct Requested {
+    pub id: DatabaseId,
+    pub operation_id: OperationId,
+    pub password: String,
+}
+
+/// Records the request for a new database (`DatabaseRequested`, decided by the aggregate)
+/// with its password sealed in the vault, its verifier stored for PgBouncer, and the
+/// database quota checked under the account's lock, all in one transaction; the provisioning
+/// job takes it from there. [`create_from`] is this plus the caller's checks and the wait.
+pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Metadata) -> Result<Requested, Error> {
+    let (id, operation_id) = (DatabaseId::new(), OperationId::new());
+    let NewDatabase { account_id, host_id, name, source, quota } = new;
+    let command = DatabaseCommand::Create { id, name, account_id, host_id, operation_id, source };
+    let mut extras = vec![
+        Extra::Secret { id: password_secret_id(id), plaintext: pw.password.clone().into_bytes() },
+        Extra::RoleVerifier { database_id: id.uuid(), verifier: pw.verifier },
+    ];
+    if let Some((_, max)) = quota {
+        extras.push(Extra::DatabaseQuota { account_id: account_id.uuid(), max });
+    }
+    match store.execute::<Database>(StreamId::database(id).as_str(), &command, meta, &extras).await {
+        Ok(Ok(_)) => Ok(Requested { id, operation_id, password: pw.password }),
+        Ok(Err(e)) => Err(domain_error(e)),
+        Err(eventstore::StoreError::Conflict(c)) if c == "databases_live_name" => {
+            Err(Error::Conflict("a database with this name already exists".into()))
+        }
+        Err(eventstore::StoreError::QuotaExceeded) => {
+            let (plan, max) = quota.unwrap_or((Plan::Free, 0));
+            Err(Error::QuotaExceeded(format!(
+                "the {} plan allows {max} databases; delete one or change plan",
+                plan.as_str()
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Waits up to `budget` for an operation to succeed; false if it has not (yet). Wakes on

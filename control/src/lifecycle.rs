@@ -10,7 +10,7 @@ use eventstore::{Extra, Metadata};
 use crate::authz::{Action, DbRole};
 use crate::caller::Caller;
 use crate::databases::{
-    connection_string, domain_error, generate_password, load_authorized, password_secret_id, wait_for_operation,
+    connection_string, domain_error, load_authorized, password_secret_id, wait_for_operation, NewPassword,
 };
 use crate::error::{Error, OrInternal};
 use crate::Control;
@@ -69,11 +69,7 @@ pub async fn reset_password(
     meta: Metadata,
 ) -> Result<(Credentials, OperationId, bool), Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
-    let password = generate_password();
-    let pw = password.clone();
-    let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
-        .await
-        .or_internal("computing a SCRAM verifier")?;
+    let NewPassword { password, verifier } = NewPassword::generate().await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestMaintenance { operation_id, kind: OperationKind::ResetPassword };
     let extras = [

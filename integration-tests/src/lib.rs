@@ -135,33 +135,36 @@ impl Api {
         r.data().clone()
     }
 
-    /// Polls the database until it reaches `state` (or 404 for "deleted"), with a deadline.
-    pub async fn wait_state(&self, id: &str, state: &str) {
-        eventually(&format!("database {id} to reach {state}"), Duration::from_secs(60), || async {
-            let r = self.get(&format!("/databases/{id}")).await;
-            let now = if r.status == 404 { "deleted" } else { r.data()["state"].as_str().unwrap_or("?") };
-            if now == state {
-                Ok(())
-            } else {
-                Err(format!("{} {}", r.status, r.body))
-            }
-        })
-        .await
+    /// The typed client (`client` crate, as `berth` uses it) with this credential: for
+    /// what a test does on its way to what it checks. (What a test asserts about the wire —
+    /// statuses, error envelopes, the exact JSON — it reads from [`Api::send`]'s untyped
+    /// [`Resp`].)
+    pub fn client(&self) -> client::Client {
+        client::Client::new(&self.base, self.key.as_deref()).expect("a client for the test platform")
     }
 
-    /// Polls an operation until it finishes; returns it.
+    /// Waits (typed client, with a deadline) until the database reaches `state`, or is gone
+    /// for "deleted".
+    pub async fn wait_state(&self, id: &str, state: &str) {
+        let until = if state == "deleted" { client::WaitFor::Gone } else { client::WaitFor::State(state) };
+        let waited = self.client().wait_database(id, until, Duration::from_secs(60), |_| {}).await;
+        if let Err(e) = waited {
+            panic!("database {id} did not reach {state}: {e}");
+        }
+    }
+
+    /// Polls an operation (typed client) until it finishes, succeeded or failed; returns it.
     pub async fn wait_operation(&self, id: &str) -> Value {
-        eventually(&format!("operation {id} to finish"), Duration::from_secs(60), || async {
-            let r = self.get(&format!("/operations/{id}")).await;
-            r.expect(200);
-            let state = r.data()["state"].as_str().unwrap_or("");
-            if state == "succeeded" || state == "failed" {
-                Ok(r.data().clone())
-            } else {
-                Err(r.body.to_string())
+        let client = self.client();
+        let op = eventually(&format!("operation {id} to finish"), Duration::from_secs(60), || async {
+            let op = client.operation(id).await.map_err(|e| e.to_string())?.data;
+            match op.state.as_str() {
+                "succeeded" | "failed" => Ok(op),
+                other => Err(format!("still {other}")),
             }
         })
-        .await
+        .await;
+        serde_json::to_value(op).expect("an operation serialises")
     }
 }
 
@@ -415,4 +418,21 @@ impl Api {
     pub fn at(&self, base: &str) -> Self {
         Self { base: base.to_owned(), ..self.clone() }
     }
+}
+
+/// Records a request for a database of `account` on `host` through the application layer
+/// (`control::databases::request`: the aggregate decides; password sealed, verifier stored),
+/// for tests that drive the jobs themselves or need a chosen host.
+pub async fn request_database(
+    store: &eventstore::Store,
+    account: domain::AccountId,
+    host: domain::HostId,
+    name: &domain::DatabaseName,
+    source: Option<domain::DatabaseSource>,
+    meta: &eventstore::Metadata,
+) -> control::databases::Requested {
+    let new =
+        control::databases::NewDatabase { account_id: account, host_id: host, name: name.clone(), source, quota: None };
+    let password = control::databases::NewPassword::generate().await.expect("a password");
+    control::databases::request(store, new, password, meta).await.expect("the database is requested")
 }

@@ -9,7 +9,7 @@ use domain::{
     AccountId, Backup, BackupCommand, BackupId, BackupTrigger, Database, DatabaseCommand, DatabaseId, DatabaseName,
     DatabaseSource, HostId, OperationId, PlatformRole, StreamId,
 };
-use eventstore::{Extra, Metadata, Store};
+use eventstore::{Metadata, Store};
 use hostctl::objects::ObjectStoreConfig;
 use integration_tests::data::{fill_varied, fingerprint};
 use integration_tests::eventually_every;
@@ -76,23 +76,8 @@ async fn database(
     let f = fixture().await;
     let name =
         DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
-    let (id, op) = (DatabaseId::new(), OperationId::new());
-    let password = format!("pw{}", uuid::Uuid::new_v4().simple());
-    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-    let cmd = DatabaseCommand::Create {
-        id,
-        name: name.clone(),
-        account_id: f.account,
-        host_id: f.host,
-        operation_id: op,
-        source,
-    };
-    let extras = [
-        Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.into_bytes() },
-        Extra::RoleVerifier { database_id: id.uuid(), verifier },
-    ];
-    let stream = String::from(StreamId::database(id));
-    store.execute::<Database>(&stream, &cmd, &Metadata::default(), &extras).await.expect("store").expect("decided");
+    let r = integration_tests::request_database(store, f.account, f.host, &name, source, &Metadata::default()).await;
+    let (id, op) = (r.id, r.operation_id);
     runner.run_steps(&Job::Provision { database_id: id, operation_id: op, source }, 1, None).await.expect("provisions");
     assert_eq!(store.database(id).await.expect("db").state, "running");
     (id, name)
@@ -266,23 +251,10 @@ async fn a_restore_killed_midway_is_redone_from_scratch() {
 
     let target =
         DatabaseName::parse(&format!("half-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
-    let (tid, op) = (DatabaseId::new(), OperationId::new());
-    let verifier = postgres_protocol::password::scram_sha_256(b"pw-half");
     let source_of = Some(DatabaseSource::Backup { backup_id: id });
-    let cmd = DatabaseCommand::Create {
-        id: tid,
-        name: target.clone(),
-        account_id: f.account,
-        host_id: f.host,
-        operation_id: op,
-        source: source_of,
-    };
-    let extras = [
-        Extra::Secret { id: format!("database:{}:password", tid.uuid()), plaintext: b"pw-half".to_vec() },
-        Extra::RoleVerifier { database_id: tid.uuid(), verifier },
-    ];
-    let stream = String::from(StreamId::database(tid));
-    store.execute::<Database>(&stream, &cmd, &Metadata::default(), &extras).await.expect("store").expect("ok");
+    let r =
+        integration_tests::request_database(&store, f.account, f.host, &target, source_of, &Metadata::default()).await;
+    let (tid, op) = (r.id, r.operation_id);
     let job = Job::Provision { database_id: tid, operation_id: op, source: source_of };
     let populate = worker::jobs::PROVISION_STEPS
         .iter()

@@ -44,7 +44,7 @@ fn runner(store: &Store) -> Runner {
     Runner::new(store.clone(), Default::default(), domain::PlanQuotas::default(), None, Default::default())
 }
 
-/// Requests a database the way the API does (events, sealed password, verifier).
+/// Requests a database through the application layer, on `host`.
 async fn request(
     store: &Store,
     host: HostId,
@@ -53,27 +53,8 @@ async fn request(
 ) -> (DatabaseId, OperationId, DatabaseName, String) {
     let name =
         DatabaseName::parse(&format!("{label}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])).expect("name");
-    let (id, op) = (DatabaseId::new(), OperationId::new());
-    let password = format!("pw{}", uuid::Uuid::new_v4().simple());
-    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-    let cmd = DatabaseCommand::Create {
-        id,
-        name: name.clone(),
-        account_id: account,
-        host_id: host,
-        operation_id: op,
-        source: None,
-    };
-    let extras = [
-        Extra::Secret { id: format!("database:{}:password", id.uuid()), plaintext: password.clone().into_bytes() },
-        Extra::RoleVerifier { database_id: id.uuid(), verifier },
-    ];
-    store
-        .execute::<Database>(StreamId::database(id).as_str(), &cmd, &Metadata::default(), &extras)
-        .await
-        .expect("store")
-        .expect("decided");
-    (id, op, name, password)
+    let r = integration_tests::request_database(store, account, host, &name, None, &Metadata::default()).await;
+    (r.id, r.operation_id, name, r.password)
 }
 
 async fn host_counts(name: &DatabaseName) -> (i64, i64) {

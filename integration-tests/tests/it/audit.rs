@@ -31,8 +31,8 @@ async fn tamper(url: &str, sql: &str) {
 #[tokio::test]
 async fn replay_reproduces_every_read_model() {
     use domain::{
-        AccessCommand, Account, AccountCommand, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, KeyScope,
-        OperationId, Plan, ShareRole,
+        AccessCommand, Account, AccountCommand, Database, DatabaseCommand, DatabaseName, HostId, KeyScope, OperationId,
+        Plan, ShareRole,
     };
     use eventstore::{ExpectedVersion, Metadata, StoredEvent};
     let (store, _) = fresh_control_store("audit_replay").await;
@@ -52,18 +52,11 @@ async fn replay_reproduces_every_read_model() {
         .expect("host");
     let meta =
         Metadata { actor: domain::Actor { user_id: Some(owner.user_id), api_key_id: None }, ..Metadata::default() };
-    let (db, op) = (DatabaseId::new(), OperationId::new());
-    let create = DatabaseCommand::Create {
-        id: db,
-        name: DatabaseName::parse(&unique_name("replayed")).expect("name"),
-        account_id: owner.account_id,
-        host_id: host,
-        operation_id: op,
-        source: None,
-    };
+    let name = DatabaseName::parse(&unique_name("replayed")).expect("name");
+    let requested = integration_tests::request_database(&store, owner.account_id, host, &name, None, &meta).await;
+    let (db, op) = (requested.id, requested.operation_id);
     let db_stream = String::from(StreamId::database(db));
     for cmd in [
-        create,
         DatabaseCommand::StartAttempt { operation_id: op, attempt: 1 },
         DatabaseCommand::MarkProvisioned { operation_id: op },
     ] {

@@ -303,29 +303,13 @@ async fn a_branch_whose_source_went_away_fails_and_leaves_nothing_on_the_host() 
     let account: domain::AccountId =
         api.get("/me").await.data()["account_id"].as_str().expect("account").parse().expect("an account id");
     let store = integration_tests::app().store();
-    let (id, op) = (domain::DatabaseId::new(), domain::OperationId::new());
     let name = unique_name("orphan-branch");
-    let password = format!("pw{}", uuid::Uuid::new_v4().simple());
-    let cmd = domain::DatabaseCommand::Create {
-        id,
-        name: domain::DatabaseName::parse(&name).expect("name"),
-        account_id: account,
-        host_id: integration_tests::app().host_id,
-        operation_id: op,
-        source: Some(domain::DatabaseSource::Branch { database_id: source_id.parse().expect("a database id") }),
-    };
-    let extras = [
-        eventstore::Extra::Secret { id: domain::password_secret_id(id), plaintext: password.clone().into_bytes() },
-        eventstore::Extra::RoleVerifier {
-            database_id: id.uuid(),
-            verifier: postgres_protocol::password::scram_sha_256(password.as_bytes()),
-        },
-    ];
-    store
-        .execute::<domain::Database>(StreamId::database(id).as_str(), &cmd, &Default::default(), &extras)
-        .await
-        .expect("store")
-        .expect("decided");
+    let source = Some(domain::DatabaseSource::Branch { database_id: source_id.parse().expect("a database id") });
+    let host = integration_tests::app().host_id;
+    let parsed = domain::DatabaseName::parse(&name).expect("name");
+    let requested =
+        integration_tests::request_database(&store, account, host, &parsed, source, &Default::default()).await;
+    let (id, op) = (requested.id, requested.operation_id);
     let done = api.wait_operation(&op.to_string()).await;
     assert_eq!(done["state"], "failed", "{done}");
     assert_eq!(done["error"], "the branch could not be created; the platform operators have been notified");

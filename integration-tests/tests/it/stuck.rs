@@ -25,14 +25,9 @@ async fn execute(store: &Store, db: DatabaseId, command: DatabaseCommand) {
 
 /// A running database of `account` on `host`.
 async fn running_database(store: &Store, account: AccountId, host: HostId) -> DatabaseId {
-    let (id, op) = (DatabaseId::new(), OperationId::new());
     let name = DatabaseName::parse(&unique_name("stuck")).expect("name");
-    execute(
-        store,
-        id,
-        DatabaseCommand::Create { id, name, account_id: account, host_id: host, operation_id: op, source: None },
-    )
-    .await;
+    let requested = integration_tests::request_database(store, account, host, &name, None, &Metadata::default()).await;
+    let (id, op) = (requested.id, requested.operation_id);
     execute(store, id, DatabaseCommand::MarkProvisioned { operation_id: op }).await;
     id
 }
