@@ -14,7 +14,7 @@ use eventstore::{Extra, Metadata};
 use crate::authz::Action;
 use crate::caller::Caller;
 use crate::databases::{create_from, load_authorized, Created};
-use crate::error::Error;
+use crate::error::{Error, OrInternal};
 use crate::Control;
 
 fn domain_error(e: BackupError) -> Error {
@@ -192,5 +192,44 @@ pub async fn downloadable(ctx: &Control, caller: &Caller, db: &str, backup: &str
             Ok(Downloadable { object_key, sha256, size_bytes })
         }
         _ => Err(Error::Conflict(format!("the backup is {}; only a succeeded backup can be downloaded", backup.state))),
+    }
+}
+
+/// The platform's nightly backup of `database` for `day` (ids derived from the day by the
+/// scheduler, so replicas agree): `Ok(true)` if this call requested it, `Ok(false)` if
+/// another replica was first.
+pub async fn request_scheduled(
+    store: &eventstore::Store,
+    backup_id: BackupId,
+    database_id: domain::DatabaseId,
+    operation_id: OperationId,
+    day: chrono::NaiveDate,
+) -> Result<bool, Error> {
+    let command = BackupCommand::Request {
+        backup_id,
+        database_id,
+        operation_id,
+        trigger: BackupTrigger::Scheduled,
+        label: None,
+        scheduled_for: Some(day),
+    };
+    match store.execute::<Backup>(StreamId::backup(backup_id).as_str(), &command, &Metadata::default(), &[]).await {
+        Ok(Ok(_)) => Ok(true),
+        // Another replica was first: that is the point.
+        Ok(Err(BackupError::AlreadyExists)) => Ok(false),
+        Err(eventstore::StoreError::Conflict(c)) if c == "stream_version" || c == "backups_one_per_day" => Ok(false),
+        Ok(Err(e)) => Err(e).or_internal("scheduling a backup"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a backup past the retention period: `Ok(true)` if this call deleted it,
+/// `Ok(false)` if it was no longer deletable (deleted already, or running).
+pub async fn delete_expired(store: &eventstore::Store, backup_id: BackupId) -> Result<bool, Error> {
+    let command = BackupCommand::Delete { reason: DeletionReason::Retention };
+    match store.execute::<Backup>(StreamId::backup(backup_id).as_str(), &command, &Metadata::default(), &[]).await? {
+        Ok(_) => Ok(true),
+        Err(BackupError::WrongState { .. }) => Ok(false),
+        Err(e) => Err(e).or_internal("deleting an expired backup"),
     }
 }

@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use domain::{
-    Backup, BackupCommand, BackupError, BackupId, BackupTrigger, DatabaseId, DeletionReason, OperationId, StreamId,
-};
-use eventstore::{Metadata, Store, StoreError};
+use domain::{BackupId, DatabaseId, OperationId};
+use eventstore::Store;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -78,34 +76,14 @@ impl Scheduler {
         let (day, due) = due_day(self.schedule.at, now);
         for db in self.store.due_for_scheduled_backup(day, due, only).await? {
             let id = scheduled_backup_id(db, day);
-            let command = BackupCommand::Request {
-                backup_id: id,
-                database_id: db,
-                operation_id: OperationId(Uuid::new_v5(&SCHEDULE_NS, format!("op:{}", id.uuid()).as_bytes())),
-                trigger: BackupTrigger::Scheduled,
-                label: None,
-                scheduled_for: Some(day),
-            };
-            match self.store.execute::<Backup>(StreamId::backup(id).as_str(), &command, &Metadata::default(), &[]).await
-            {
-                Ok(Ok(_)) => report.requested.push(id),
-                // Another replica was first: that is the point.
-                Ok(Err(BackupError::AlreadyExists)) => {}
-                Err(StoreError::Conflict(c)) if c == "stream_version" || c == "backups_one_per_day" => {}
-                Ok(Err(e)) => anyhow::bail!("scheduling backup {id}: {e}"),
-                Err(e) => return Err(e.into()),
+            let operation_id = OperationId(Uuid::new_v5(&SCHEDULE_NS, format!("op:{}", id.uuid()).as_bytes()));
+            if control::backups::request_scheduled(&self.store, id, db, operation_id, day).await? {
+                report.requested.push(id);
             }
         }
         for id in self.store.expired_backups(now - self.schedule.retention, only).await? {
-            let command = BackupCommand::Delete { reason: DeletionReason::Retention };
-            match self
-                .store
-                .execute::<Backup>(StreamId::backup(id).as_str(), &command, &Metadata::default(), &[])
-                .await?
-            {
-                Ok(_) => report.deleted.push(id),
-                Err(BackupError::WrongState { .. }) => {}
-                Err(e) => anyhow::bail!("deleting expired backup {id}: {e}"),
+            if control::backups::delete_expired(&self.store, id).await? {
+                report.deleted.push(id);
             }
         }
         report.stale_opened = report_stale(&self.store, now - self.schedule.stale_after, only).await?;
