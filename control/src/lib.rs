@@ -1,6 +1,8 @@
 //! Berth's application layer: every use case, once, for every surface — the HTTP API and
-//! the dashboard's routes, the worker, ops (`berth up`'s bootstrap and host registration)
-//! and the tests call these functions, never the store's command path directly.
+//! the dashboard's routes, ops (`berth up`'s bootstrap and host registration), the worker's
+//! scheduler (nightly backups, retention) and the tests call these functions. (The worker's
+//! jobs record what they did on a host — provisioned, failed, backed up — through the
+//! aggregates themselves: that is the job system's own outcome, not a use case.)
 //!
 //! A use case takes a [`Control`] (data and handles: the store, plans, limits, the wait
 //! budget, the session signer, the key cache) and a [`Caller`], never an HTTP type; it

@@ -1,6 +1,6 @@
 //! Tenant-host adapters: how the control plane acts on a host's PostgreSQL (as superuser)
 //! and its PgBouncer (config files and admin console). Used by the workers for changes and
-//! by the API for read-only inspection.
+//! by the application layer (`control::inspect`) for read-only inspection.
 //!
 //! # Data in, outcomes out
 //!
