@@ -227,9 +227,9 @@ pub async fn execute_account(
 pub async fn execute_access(
     state: &AppState,
     database: DatabaseId,
-    command: &domain::AccessCommand,
+    command: &domain::CollaboratorsCommand,
     meta: Metadata,
-) -> Result<Result<Vec<domain::AccessEvent>, domain::AccessError>, ApiError> {
-    let stream = StreamId::access(database);
-    Ok(state.store.execute::<domain::Access>(stream.as_str(), command, &meta, &[]).await?)
+) -> Result<Result<Vec<domain::CollaboratorsEvent>, domain::CollaboratorsError>, ApiError> {
+    let stream = StreamId::collaborators(database);
+    Ok(state.store.execute::<domain::Collaborators>(stream.as_str(), command, &meta, &[]).await?)
 }

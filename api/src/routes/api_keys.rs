@@ -27,7 +27,7 @@ async fn find_key(state: &AppState, caller: &Caller, id: &str) -> Result<KeyView
     keys.into_iter().find(|k| k.id == id).map(view).ok_or(ApiError::NotFound("API key"))
 }
 
-fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
+fn view(k: eventstore::api_keys::KeyRow) -> KeyView {
     KeyView {
         id: k.id.to_string(),
         prefix: k.prefix,

@@ -115,7 +115,7 @@ async fn verify_oidc(
     state: &AppState,
     id_token: &str,
     request_id: Option<String>,
-) -> Result<(String, DateTime<Utc>, UserId, eventstore::queries_access::UserRow), ApiError> {
+) -> Result<(String, DateTime<Utc>, UserId, eventstore::users::UserRow), ApiError> {
     let oidc = state
         .oidc
         .as_ref()

@@ -1,5 +1,5 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use domain::{AccessCommand, AccessError, ShareRole, UserId};
+use domain::{CollaboratorsCommand, CollaboratorsError, ShareRole, UserId};
 
 use crate::auth::Caller;
 use crate::authz::Action;
@@ -14,11 +14,11 @@ fn parse_role(role: &str) -> Result<ShareRole, ApiError> {
         .ok_or_else(|| ApiError::InvalidRequest("invalid field `role`: `admin`, `developer` or `viewer`".into()))
 }
 
-fn access_error(e: AccessError) -> ApiError {
+fn collaborators_error(e: CollaboratorsError) -> ApiError {
     match e {
-        AccessError::NotShared => ApiError::NotFound("collaborator"),
-        AccessError::AlreadyShared => ApiError::Conflict(e.to_string()),
-        AccessError::SharingWithOwner => ApiError::Unprocessable(e.to_string()),
+        CollaboratorsError::NotShared => ApiError::NotFound("collaborator"),
+        CollaboratorsError::AlreadyShared => ApiError::Conflict(e.to_string()),
+        CollaboratorsError::SharingWithOwner => ApiError::Unprocessable(e.to_string()),
     }
 }
 
@@ -60,7 +60,7 @@ pub async fn add(
     let role = parse_role(&body.0.role)?;
     let email = body.0.email.trim().to_lowercase();
     let user = state.store.user_by_email_full(&email).await?.ok_or(ApiError::NotFound("user with that email"))?;
-    let cmd = AccessCommand::Share {
+    let cmd = CollaboratorsCommand::Share {
         database_id: db.id,
         user_id: user.id,
         email: email.clone(),
@@ -68,7 +68,7 @@ pub async fn add(
         user_account: user.account_id,
         owner_account: db.account_id,
     };
-    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(collaborators_error)?;
     let added = listed(&state, db.id).await?.into_iter().find(|c| c.user_id == user.id.to_string());
     Ok(HttpResponse::Created().json(Data { data: added.or_internal("the collaborator just added is not listed")? }))
 }
@@ -86,8 +86,8 @@ pub async fn change(
     let (id, user) = path.into_inner();
     let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
     let user_id = UserId::parse(&user).map_err(|_| ApiError::NotFound("collaborator"))?;
-    let cmd = AccessCommand::ChangeRole { database_id: db.id, user_id, role: parse_role(&body.0.role)? };
-    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    let cmd = CollaboratorsCommand::ChangeRole { database_id: db.id, user_id, role: parse_role(&body.0.role)? };
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(collaborators_error)?;
     let changed = listed(&state, db.id).await?.into_iter().find(|c| c.user_id == user);
     Ok(HttpResponse::Ok().json(Data { data: changed.ok_or(ApiError::NotFound("collaborator"))? }))
 }
@@ -104,7 +104,7 @@ pub async fn remove(
     let (id, user) = path.into_inner();
     let (db, _) = service::load_authorized(&state, &caller, &id, Action::Manage).await?;
     let user_id = UserId::parse(&user).map_err(|_| ApiError::NotFound("collaborator"))?;
-    let cmd = AccessCommand::Unshare { database_id: db.id, user_id };
-    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(access_error)?;
+    let cmd = CollaboratorsCommand::Unshare { database_id: db.id, user_id };
+    service::execute_access(&state, db.id, &cmd, metadata(&req, &caller)).await?.map_err(collaborators_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
