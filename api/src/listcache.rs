@@ -2,7 +2,7 @@
 //! without running the listing query when nothing has committed since it last ran.
 //!
 //! Every request first takes a read barrier: a commit snapshot of the control-plane cluster
-//! taken after the request arrived ([`eventstore::snapshot`]). A listing cached with the
+//! taken after the request arrived ([`eventstore::commit_barrier`]). A listing cached with the
 //! snapshot taken before it was read is served only if no transaction at all completed
 //! between that snapshot and the barrier's, so the answer is exactly what the query would
 //! return now — whichever process wrote (the worker, another API replica, an operator). A
@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use domain::{AccountId, DatabaseId, UserId};
+use eventstore::commit_barrier::{CommitSnapshot, SnapshotConnection};
 use eventstore::queries::DatabaseRow;
-use eventstore::snapshot::{CommitSnapshot, SnapshotConnection};
 use eventstore::{Store, StoreError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;

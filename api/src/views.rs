@@ -106,7 +106,7 @@ pub fn backup_view(b: eventstore::backups::BackupRow) -> BackupView {
     }
 }
 
-pub fn rule_view(r: eventstore::access::RuleRow) -> wire::RuleView {
+pub fn rule_view(r: eventstore::allowlists::RuleRow) -> wire::RuleView {
     wire::RuleView {
         id: r.id.to_string(),
         cidr: r.cidr,

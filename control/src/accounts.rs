@@ -6,7 +6,7 @@ use chrono::Utc;
 use domain::{
     Account, AccountCommand, AccountError, AccountEvent, AccountId, ApiKeyId, Plan, PlatformRole, StreamId, UserId,
 };
-use eventstore::queries_access::UserRow;
+use eventstore::users::UserRow;
 use eventstore::{Extra, Metadata, Store};
 
 use crate::caller::Caller;

@@ -15,7 +15,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{Duration, Utc};
 use domain::allowlist::MAX_TTL_SECONDS;
 use domain::{Allowlist, AllowlistCommand, AllowlistError, Cidr, RuleId, StreamId};
-use eventstore::access::RuleRow;
+use eventstore::allowlists::RuleRow;
 use eventstore::queries::DatabaseRow;
 use eventstore::Metadata;
 

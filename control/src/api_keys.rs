@@ -2,7 +2,7 @@
 //! secret, revoke. Decided by the `Account` aggregate; the full key is returned once.
 
 use domain::{AccountCommand, AccountError, ApiKeyId, KeyScope};
-use eventstore::queries_access::KeyRow;
+use eventstore::api_keys::KeyRow;
 use eventstore::Metadata;
 
 use crate::authz::Action;

@@ -1,8 +1,11 @@
 //! Collaborators: who besides the owner may use a database, and with which role. Decided by
 //! the database's `Access` aggregate on its own stream.
 
-use domain::{Access, AccessCommand, AccessError, AccessEvent, DatabaseId, ShareRole, StreamId, UserId};
-use eventstore::queries_access::CollaboratorRow;
+use domain::{
+    Collaborators, CollaboratorsCommand, CollaboratorsError, CollaboratorsEvent, DatabaseId, ShareRole, StreamId,
+    UserId,
+};
+use eventstore::collaborators::CollaboratorRow;
 use eventstore::Metadata;
 
 use crate::authz::Action;
@@ -16,11 +19,11 @@ fn parse_role(role: &str) -> Result<ShareRole, Error> {
         .ok_or_else(|| Error::InvalidRequest("invalid field `role`: `admin`, `developer` or `viewer`".into()))
 }
 
-fn access_error(e: AccessError) -> Error {
+fn collaborators_error(e: CollaboratorsError) -> Error {
     match e {
-        AccessError::NotShared => Error::NotFound("collaborator"),
-        AccessError::AlreadyShared => Error::Conflict(e.to_string()),
-        AccessError::SharingWithOwner => Error::Unprocessable(e.to_string()),
+        CollaboratorsError::NotShared => Error::NotFound("collaborator"),
+        CollaboratorsError::AlreadyShared => Error::Conflict(e.to_string()),
+        CollaboratorsError::SharingWithOwner => Error::Unprocessable(e.to_string()),
     }
 }
 
@@ -28,11 +31,11 @@ fn access_error(e: AccessError) -> Error {
 pub async fn execute(
     ctx: &Control,
     database: DatabaseId,
-    command: &AccessCommand,
+    command: &CollaboratorsCommand,
     meta: Metadata,
-) -> Result<Result<Vec<AccessEvent>, AccessError>, Error> {
-    let stream = StreamId::access(database);
-    Ok(ctx.store.execute::<Access>(stream.as_str(), command, &meta, &[]).await?)
+) -> Result<Result<Vec<CollaboratorsEvent>, CollaboratorsError>, Error> {
+    let stream = StreamId::collaborators(database);
+    Ok(ctx.store.execute::<Collaborators>(stream.as_str(), command, &meta, &[]).await?)
 }
 
 pub async fn list(ctx: &Control, caller: &Caller, id: &str) -> Result<Vec<CollaboratorRow>, Error> {
@@ -53,7 +56,7 @@ pub async fn add(
     let role = parse_role(role)?;
     let email = email.trim().to_lowercase();
     let user = ctx.store.user_by_email_full(&email).await?.ok_or(Error::NotFound("user with that email"))?;
-    let cmd = AccessCommand::Share {
+    let cmd = CollaboratorsCommand::Share {
         database_id: db.id,
         user_id: user.id,
         email,
@@ -61,7 +64,7 @@ pub async fn add(
         user_account: user.account_id,
         owner_account: db.account_id,
     };
-    execute(ctx, db.id, &cmd, meta).await?.map_err(access_error)?;
+    execute(ctx, db.id, &cmd, meta).await?.map_err(collaborators_error)?;
     let added = ctx.store.collaborators(db.id).await?.into_iter().find(|c| c.user_id == user.id);
     added.or_internal("the collaborator just added is not listed")
 }
@@ -76,8 +79,8 @@ pub async fn change(
 ) -> Result<CollaboratorRow, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
     let user_id = UserId::parse(user).map_err(|_| Error::NotFound("collaborator"))?;
-    let cmd = AccessCommand::ChangeRole { database_id: db.id, user_id, role: parse_role(role)? };
-    execute(ctx, db.id, &cmd, meta).await?.map_err(access_error)?;
+    let cmd = CollaboratorsCommand::ChangeRole { database_id: db.id, user_id, role: parse_role(role)? };
+    execute(ctx, db.id, &cmd, meta).await?.map_err(collaborators_error)?;
     let changed = ctx.store.collaborators(db.id).await?.into_iter().find(|c| c.user_id == user_id);
     changed.ok_or(Error::NotFound("collaborator"))
 }
@@ -85,7 +88,7 @@ pub async fn change(
 pub async fn remove(ctx: &Control, caller: &Caller, id: &str, user: &str, meta: Metadata) -> Result<(), Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
     let user_id = UserId::parse(user).map_err(|_| Error::NotFound("collaborator"))?;
-    let cmd = AccessCommand::Unshare { database_id: db.id, user_id };
-    execute(ctx, db.id, &cmd, meta).await?.map_err(access_error)?;
+    let cmd = CollaboratorsCommand::Unshare { database_id: db.id, user_id };
+    execute(ctx, db.id, &cmd, meta).await?.map_err(collaborators_error)?;
     Ok(())
 }

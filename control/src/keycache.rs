@@ -44,7 +44,7 @@ const UNRELATED_STREAMS: &[&str] = &[
     StreamId::BACKUP,
     StreamId::ALLOWLIST,
     StreamId::DATABASE_USERS,
-    StreamId::ACCESS,
+    StreamId::COLLABORATORS,
     StreamId::HOST,
 ];
 

@@ -3,7 +3,7 @@
 //! logout records the session as ended. Tokens are signed by [`crate::session_tokens`].
 
 use domain::{AccountCommand, PlatformRole, SessionCommand, SignInMethod, StreamId, UserId};
-use eventstore::queries_access::UserRow;
+use eventstore::users::UserRow;
 use eventstore::Metadata;
 
 use crate::accounts::{self, VerifiedIdentity};

@@ -1,11 +1,11 @@
 //! Berth's domain: names, ids, aggregates, events. Pure: no I/O, no clock reads.
 
-pub mod access;
 pub mod account;
 pub mod aggregate;
 pub mod allowlist;
 pub mod backup;
 pub mod cidr;
+pub mod collaborators;
 pub mod database;
 pub mod dbuser;
 pub mod host;
@@ -15,7 +15,6 @@ pub mod plan;
 pub mod session;
 pub mod stream;
 
-pub use access::{Access, AccessCommand, AccessError, AccessEvent, ShareRole};
 pub use account::{
     Account, AccountCommand, AccountError, AccountEvent, Identity, KeyScope, PlatformRole, SignInMethod,
 };
@@ -25,6 +24,7 @@ pub use backup::{
     Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats,
 };
 pub use cidr::{Cidr, CidrError};
+pub use collaborators::{Collaborators, CollaboratorsCommand, CollaboratorsError, CollaboratorsEvent, ShareRole};
 pub use database::{
     storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState,
     LockReason, OperationKind,

@@ -28,8 +28,9 @@ impl StreamId {
     pub const ALLOWLIST: &'static str = "allowlist";
     /// Family of [`StreamId::database_users`]: a database's users (`DatabaseUsers`).
     pub const DATABASE_USERS: &'static str = "dbusers";
-    /// Family of [`StreamId::access`]: a database's collaborators (`Access`).
-    pub const ACCESS: &'static str = "access";
+    /// Family of [`StreamId::collaborators`]: a database's collaborators (`Collaborators`).
+    /// Spelled `access` on disk.
+    pub const COLLABORATORS: &'static str = "access";
 
     fn of(family: &str, uuid: Uuid) -> Self {
         Self(format!("{family}-{uuid}"))
@@ -72,8 +73,8 @@ impl StreamId {
     }
 
     /// `access-<database uuid>`: who the database is shared with.
-    pub fn access(database: DatabaseId) -> Self {
-        Self::of(Self::ACCESS, database.uuid())
+    pub fn collaborators(database: DatabaseId) -> Self {
+        Self::of(Self::COLLABORATORS, database.uuid())
     }
 
     pub fn as_str(&self) -> &str {
@@ -154,8 +155,8 @@ mod tests {
     }
 
     #[test]
-    fn access_stream() {
-        assert_eq!(StreamId::access(DatabaseId(uuid())).as_str(), "access-0190f3a0-1234-7abc-8def-0123456789ab");
+    fn collaborators_stream() {
+        assert_eq!(StreamId::collaborators(DatabaseId(uuid())).as_str(), "access-0190f3a0-1234-7abc-8def-0123456789ab");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The platform admins' list of accounts: each with its plan, owner and what it holds.
-//! One statement per page: the page of accounts first, then each count grouped over just
-//! that page's ids (no query per row).
+//! Accounts: an account's plan, and the platform admins' list of accounts, each with its
+//! plan, owner and what it holds. The list is one statement per page: the page of accounts
+//! first, then each count grouped over just that page's ids (no query per row).
 
 use chrono::{DateTime, Utc};
 use domain::AccountId;
@@ -82,5 +82,11 @@ impl Store {
                 api_keys: r.get(7),
             })
             .collect())
+    }
+
+    pub async fn account_plan(&self, id: AccountId) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        let statement = c.prepare_cached("select plan from accounts where id = $1").await?;
+        Ok(c.query_opt(&statement, &[&id.uuid()]).await?.map(|r| r.get(0)))
     }
 }

@@ -2,7 +2,8 @@
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
 use domain::{
-    AccessEvent, AccountEvent, AllowlistEvent, BackupEvent, DatabaseEvent, DatabaseUserEvent, HostEvent, StreamId,
+    AccountEvent, AllowlistEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent, HostEvent,
+    StreamId,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
@@ -35,9 +36,9 @@ impl StoredEvent for AccountEvent {
     }
 }
 
-impl StoredEvent for AccessEvent {
+impl StoredEvent for CollaboratorsEvent {
     fn event_type(&self) -> &'static str {
-        AccessEvent::event_type(self)
+        CollaboratorsEvent::event_type(self)
     }
 }
 
@@ -71,7 +72,7 @@ pub enum Decoded {
     Database(DatabaseEvent),
     Account(AccountEvent),
     Host(HostEvent),
-    Access(AccessEvent),
+    Collaborators(CollaboratorsEvent),
     Allowlist(AllowlistEvent),
     DatabaseUser(DatabaseUserEvent),
     Backup(BackupEvent),
@@ -137,7 +138,7 @@ pub(crate) fn decode_from(
         // A session's sign-in is an account event on a stream of its own.
         StreamId::ACCOUNT | StreamId::SESSION => Ok(Decoded::Account(data.parse()?)),
         StreamId::HOST => Ok(Decoded::Host(data.parse()?)),
-        StreamId::ACCESS => Ok(Decoded::Access(data.parse()?)),
+        StreamId::COLLABORATORS => Ok(Decoded::Collaborators(data.parse()?)),
         StreamId::ALLOWLIST => Ok(Decoded::Allowlist(data.parse()?)),
         StreamId::DATABASE_USERS => Ok(Decoded::DatabaseUser(data.parse()?)),
         StreamId::BACKUP => Ok(Decoded::Backup(data.parse()?)),

@@ -5,28 +5,31 @@
 //! rows they project to in one transaction, so what the API reads back always agrees with
 //! the log. Consumers that react to events (job dispatch) are at-least-once and idempotent.
 
-pub mod access;
 pub mod accounts;
+pub mod allowlists;
+pub mod api_keys;
 mod append;
 pub mod audit;
 pub mod backups;
 mod codec;
+pub mod collaborators;
+pub mod commit_barrier;
 pub mod consumer;
 pub mod dbusers;
 pub mod drift;
 mod error;
 pub mod incidents;
-pub mod locks;
+pub mod mutex;
 mod notifier;
 mod notify;
 mod projection;
-mod projection_access;
+mod projection_accounts;
 pub mod queries;
-pub mod queries_access;
 pub mod quota;
 mod read;
-pub mod snapshot;
 mod tables;
+pub mod usage;
+pub mod users;
 pub mod vault;
 
 pub use append::{AppendOutcome, ExpectedVersion, Extra, Metadata, NewEvent};

@@ -29,10 +29,10 @@ pub(crate) async fn project_decoded<T: Tables>(
 ) -> Result<(), StoreError> {
     match decoded {
         Decoded::Database(d) => project_database(t, e, &d).await,
-        Decoded::Account(a) => crate::projection_access::project_account(t, e, &a).await,
-        Decoded::Access(a) => crate::projection_access::project_access(t, e, &a).await,
+        Decoded::Account(a) => crate::projection_accounts::project_account(t, e, &a).await,
+        Decoded::Collaborators(a) => crate::projection_accounts::project_collaborators(t, e, &a).await,
         Decoded::Host(h) => project_host(t, e, &h).await,
-        Decoded::Allowlist(a) => crate::access::project_allowlist(t, e, &a).await,
+        Decoded::Allowlist(a) => crate::allowlists::project_allowlist(t, e, &a).await,
         Decoded::DatabaseUser(u) => crate::dbusers::project_user(t, e, &u).await,
         Decoded::Backup(b) => crate::backups::project_backup(t, e, &b).await,
         Decoded::Unprojected => Ok(()),

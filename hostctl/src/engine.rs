@@ -12,7 +12,7 @@ use opendal::Operator;
 use crate::bins::PgBins;
 use crate::dump::{self, DumpOutcome};
 use crate::inspect::{self, DatabaseMetrics, SchemaInfo};
-use crate::snapshot;
+use crate::restore_check;
 use crate::sync::{BouncerState, SyncRequest};
 use crate::{HostConn, HostError, RoleLimits, TenantLogin};
 
@@ -285,11 +285,11 @@ impl TenantEngine for HostConn {
         // The tenant's own role takes the snapshot, the checksums and the dump: all of it
         // runs inside the tenant's database (see `crate::tenant`).
         let mut client = self.tenant(name.as_str(), owner, streams.deadline).await?;
-        let (tx, snap) = snapshot::export_snapshot(&mut client).await?;
+        let (tx, snap) = restore_check::export_snapshot(&mut client).await?;
         let source = self.tenant_target(name.as_str(), owner, streams.deadline)?;
         let (dumped, stats) = tokio::join!(
             dump::dump_to_object(streams.bins, &source, Some(&snap), streams.objects, key, streams.level),
-            snapshot::table_stats(&tx)
+            restore_check::table_stats(&tx)
         );
         let _ = tx.rollback().await;
         match (dumped, stats) {
@@ -338,7 +338,7 @@ impl TenantEngine for HostConn {
         deadline: Duration,
     ) -> Result<Vec<TableStats>, HostError> {
         let client = self.tenant(dbname, login, deadline).await?;
-        snapshot::table_stats(&*client).await
+        restore_check::table_stats(&*client).await
     }
 
     async fn is_populated(&self, name: &DatabaseName) -> Result<bool, HostError> {

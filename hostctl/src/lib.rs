@@ -32,6 +32,7 @@
 //! Errors keep their cause ([`HostError`]): the caller decides what is logged and shown.
 
 pub mod bins;
+pub mod database_lock;
 pub mod dump;
 pub mod engine;
 pub mod host;
@@ -39,10 +40,9 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod objects;
 pub mod pgbouncer;
-pub mod quota_lock;
 pub mod release;
 pub mod reload;
-pub mod snapshot;
+pub mod restore_check;
 pub mod sync;
 pub mod tenant;
 pub mod users;

@@ -329,16 +329,16 @@ async fn the_sweeper_expires_rules_whose_expiry_job_never_ran() {
     let stream = String::from(StreamId::allowlist(id));
     store.execute::<Allowlist>(&stream, &add, &Metadata::default(), &[]).await.expect("store").expect("decided");
     // No workers run in this binary: the expiry job queued for this rule never runs.
-    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");
+    assert_eq!(worker::allowlists::sweep_expired(&store).await.expect("sweeps"), 0, "not due yet");
     let expires_at = now + chrono::Duration::milliseconds(300);
     let swept = eventually("the sweeper to expire the rule", Duration::from_secs(10), || async {
-        let n = worker::access::sweep_expired(&store).await.expect("sweeps");
+        let n = worker::allowlists::sweep_expired(&store).await.expect("sweeps");
         (n > 0).then_some(n)
     })
     .await;
     assert!(chrono::Utc::now() >= expires_at, "swept only once the rule expired ({expires_at})");
     assert_eq!(swept, 1);
-    assert_eq!(worker::access::sweep_expired(&store).await.expect("sweeps"), 0, "expired once");
+    assert_eq!(worker::allowlists::sweep_expired(&store).await.expect("sweeps"), 0, "expired once");
     assert!(store.allowlist(id).await.expect("rules").is_empty());
     let events = store.read_stream(&stream).await.expect("events");
     assert_eq!(events.last().expect("events").event_type, "AllowlistRuleExpired");

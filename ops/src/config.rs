@@ -234,7 +234,7 @@ impl Config {
         w.max_attempts = self.job_max_attempts;
         w.plans = self.plans.clone();
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);
-        w.locks_interval = Duration::from_millis(self.lock_watchdog_interval_ms);
+        w.lock_table_interval = Duration::from_millis(self.lock_watchdog_interval_ms);
         w.backups = Some(self.backup_store());
         w.scheduler = self.backup_scheduler;
         w.stale_tmp_grace = Duration::from_secs(self.stale_tmp_grace_secs);

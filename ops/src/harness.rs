@@ -39,7 +39,7 @@ pub struct HarnessOptions {
     pub watchdog_interval: std::time::Duration,
     /// How often the lock watchdog reads the host's lock table (short in tests, so a
     /// tenant over its share is cut off quickly).
-    pub locks_interval: std::time::Duration,
+    pub lock_table_interval: std::time::Duration,
     /// How often the worker measures every database's size (short in tests, so storage
     /// quotas react quickly; it walks every database's files on the host).
     pub usage_interval: std::time::Duration,
@@ -62,7 +62,7 @@ impl Default for HarnessOptions {
             max_attempts: 3,
             backoff_base: std::time::Duration::from_millis(50),
             watchdog_interval: std::time::Duration::from_millis(250),
-            locks_interval: std::time::Duration::from_millis(250),
+            lock_table_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
             audit_at_exit: true,
             // Rounds every second beside every test (no grace passes within a run, so they
@@ -89,7 +89,7 @@ impl HarnessOptions {
             max_attempts: worker.max_attempts,
             backoff_base: worker.backoff_base,
             watchdog_interval: worker.watchdog_interval,
-            locks_interval: worker.locks_interval,
+            lock_table_interval: worker.lock_table_interval,
             usage_interval: worker.usage_interval,
             audit_at_exit: false,
             drift: worker.drift,
@@ -176,7 +176,7 @@ async fn start() -> anyhow::Result<Harness> {
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = opts.usage_interval;
     worker.watchdog_interval = opts.watchdog_interval;
-    worker.locks_interval = opts.locks_interval;
+    worker.lock_table_interval = opts.lock_table_interval;
     worker.drift = opts.drift;
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());

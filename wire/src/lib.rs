@@ -3,23 +3,27 @@
 //! how the server stores anything. Each type both serializes and deserializes, so a client
 //! can send what the server reads and read what the server sends.
 
-mod access;
 mod account;
 mod activity;
+mod allowlist;
 mod backups;
+mod collaborators;
 mod cookie;
 mod databases;
+mod dbusers;
 mod envelope;
 mod inspect;
 mod keys;
 pub mod numbers;
 
-pub use access::*;
 pub use account::*;
 pub use activity::*;
+pub use allowlist::*;
 pub use backups::*;
+pub use collaborators::*;
 pub use cookie::*;
 pub use databases::*;
+pub use dbusers::*;
 pub use envelope::*;
 pub use inspect::*;
 pub use keys::*;

@@ -9,7 +9,7 @@ use eventstore::{Metadata, Store};
 use hostctl::bins::PgBins;
 use hostctl::engine::{BackupTaken, Streams};
 use hostctl::objects::{store_error, ObjectStoreConfig};
-use hostctl::{snapshot, HostError, TenantEngine, TenantLogin};
+use hostctl::{restore_check, HostError, TenantEngine, TenantLogin};
 use opendal::Operator;
 
 use crate::jobs::Runner;
@@ -83,7 +83,7 @@ impl Runner {
             return Ok(());
         }
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-        // Names are handed out under a per-database lock held until the name is recorded (with
+        // Names are handed out under a per-database mutex held until the name is recorded (with
         // Start), so two backups starting in the same second never share an object: the second
         // gets a suffix. A retry keeps its name; what the last attempt left under it goes first.
         let mut naming = None;
@@ -93,7 +93,7 @@ impl Runner {
                 old.clone()
             }
             None => {
-                naming = Some(self.store.lock("backup-name", db.id.uuid()).await.map_err(store_err)?);
+                naming = Some(self.store.mutex("backup-name", db.id.uuid()).await.map_err(store_err)?);
                 self.free_object_key(rt, &db.name, Utc::now()).await?
             }
         };
@@ -221,7 +221,7 @@ impl Runner {
         host.drop_scratch(&scratch).await?;
         let (ok, details) = match checked {
             Ok(restored) => {
-                let problems = snapshot::compare(&backup.tables, &restored);
+                let problems = restore_check::compare(&backup.tables, &restored);
                 (problems.is_empty(), serde_json::json!({ "tables": restored.len(), "problems": problems }))
             }
             Err(HostError::Permanent(e)) => {

@@ -129,7 +129,7 @@ pub async fn sync_bouncer_reporting(
     // Both taken after whatever the caller committed.
     let asked = store.snapshot_xmax().await?;
     let Some(turn) = conn.ask_front_door_sync().turn().await else { return Ok(Synced::Covered) };
-    let _lock = store.host_lock(host.uuid()).await?;
+    let _mutex = store.host_mutex(host.uuid()).await?;
     if store.bouncer_synced_xmin(host).await? > asked {
         return Ok(turn.covered());
     }

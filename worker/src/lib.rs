@@ -1,7 +1,7 @@
 //! Background work: the dispatcher that turns events into jobs, the jobs themselves (which act on
 //! tenant hosts through `hostctl`). apalis stays inside `queue`.
 
-pub mod access;
+pub mod allowlists;
 pub mod backups;
 pub mod dispatch;
 pub mod drift;
@@ -9,7 +9,7 @@ pub mod fair;
 pub mod hosts;
 pub mod jobs;
 pub mod lanes;
-pub mod locks;
+pub mod lock_table;
 mod maintenance;
 pub mod queue;
 pub mod quota;
@@ -69,8 +69,8 @@ pub struct WorkerConfig {
     /// How often the watchdog probes tenant hosts and refreshes gauges.
     pub watchdog_interval: Duration,
     /// How often the lock watchdog reads each host's lock table and terminates the sessions
-    /// of a database over its share (see `locks`); zero turns it off.
-    pub locks_interval: Duration,
+    /// of a database over its share (see `lock_table`); zero turns it off.
+    pub lock_table_interval: Duration,
     /// How often the sweeper looks for allowlist rules whose expiry job did not run.
     pub sweep_interval: Duration,
     /// Where backups go; `None`: this worker takes no backups (their jobs abort).
@@ -108,7 +108,7 @@ impl WorkerConfig {
             usage_interval: Duration::from_secs(60),
             dispatcher: true,
             watchdog_interval: Duration::from_secs(15),
-            locks_interval: Duration::from_secs(5),
+            lock_table_interval: Duration::from_secs(5),
             sweep_interval: Duration::from_secs(30),
             backups: None,
             stale_tmp_grace: Duration::from_secs(3600),
@@ -251,12 +251,13 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
     spawn_loop(&mut tasks, "watchdog", &ctx, move |c| {
         watchdog::run(c.store, Default::default(), c.queue, interval, c.shutdown)
     });
-    if !config.locks_interval.is_zero() {
-        let every = config.locks_interval;
-        spawn_loop(&mut tasks, "locks", &ctx, move |c| locks::run(c.store, c.hosts, c.plans, every, c.shutdown));
+    if !config.lock_table_interval.is_zero() {
+        let every = config.lock_table_interval;
+        // "locks": the loop's name in metrics and incidents, older than the module's.
+        spawn_loop(&mut tasks, "locks", &ctx, move |c| lock_table::run(c.store, c.hosts, c.plans, every, c.shutdown));
     }
     let every = config.sweep_interval;
-    spawn_loop(&mut tasks, "sweeper", &ctx, move |c| access::run_sweeper(c.store, every, c.shutdown));
+    spawn_loop(&mut tasks, "sweeper", &ctx, move |c| allowlists::run_sweeper(c.store, every, c.shutdown));
     let opts = queue::WorkerOptions {
         concurrency: config.concurrency,
         max_attempts: config.max_attempts,

@@ -2,7 +2,7 @@
 //! database of an account over its plan's storage quota is locked (an event; the aggregate decides),
 //! and every locked database of an account back under it is unlocked. The `ApplyLock` job
 //! each event queues makes the host match: a locked database's pool is closed at PgBouncer,
-//! the only way its tenant reaches PostgreSQL (`hostctl::quota_lock`), which nothing the
+//! the only way its tenant reaches PostgreSQL (`hostctl::database_lock`), which nothing the
 //! tenant runs in SQL can undo; an unlocked one is open again.
 
 use domain::{
@@ -62,9 +62,9 @@ fn retry(e: StoreError) -> JobError {
 impl Runner {
     /// Makes the host match the database's lock as the read model has it now (so jobs of
     /// a lock and an unlock converge whatever order they run in; one at a time per
-    /// database). Every step checks before it acts.
+    /// database, under a mutex). Every step checks before it acts.
     pub(crate) async fn apply_lock(&self, id: DatabaseId) -> Result<(), JobError> {
-        let _guard = self.store.lock("database-lock", id.uuid()).await.map_err(retry)?;
+        let _guard = self.store.mutex("database-lock", id.uuid()).await.map_err(retry)?;
         let db = match self.store.database(id).await {
             Ok(db) => db,
             Err(StoreError::NotFound) => return Ok(()),

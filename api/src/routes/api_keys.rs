@@ -8,7 +8,7 @@ use crate::views::Data;
 use crate::{metadata, AppState};
 pub use wire::{CreateKey, KeyView, KeyWithSecret};
 
-fn view(k: eventstore::queries_access::KeyRow) -> KeyView {
+fn view(k: eventstore::api_keys::KeyRow) -> KeyView {
     KeyView {
         id: k.id.to_string(),
         prefix: k.prefix,

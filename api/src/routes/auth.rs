@@ -20,7 +20,7 @@ async fn verify_oidc(
     state: &AppState,
     id_token: &str,
     request_id: Option<String>,
-) -> Result<(String, DateTime<Utc>, UserId, eventstore::queries_access::UserRow), Error> {
+) -> Result<(String, DateTime<Utc>, UserId, eventstore::users::UserRow), Error> {
     let oidc = state
         .oidc
         .as_ref()

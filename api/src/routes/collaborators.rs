@@ -8,7 +8,7 @@ use crate::views::{Data, Page};
 use crate::{metadata, AppState};
 pub use wire::{AddCollaborator, ChangeRole, CollaboratorView};
 
-fn view(c: eventstore::queries_access::CollaboratorRow) -> CollaboratorView {
+fn view(c: eventstore::collaborators::CollaboratorRow) -> CollaboratorView {
     CollaboratorView { user_id: c.user_id.to_string(), email: c.email, role: c.role, added_at: c.added_at }
 }
 

@@ -31,8 +31,8 @@ async fn tamper(url: &str, sql: &str) {
 #[tokio::test]
 async fn replay_reproduces_every_read_model() {
     use domain::{
-        AccessCommand, Account, AccountCommand, Database, DatabaseCommand, DatabaseName, HostId, KeyScope, OperationId,
-        Plan, ShareRole,
+        Account, AccountCommand, CollaboratorsCommand, Database, DatabaseCommand, DatabaseName, HostId, KeyScope,
+        OperationId, Plan, ShareRole,
     };
     use eventstore::{ExpectedVersion, Metadata, StoredEvent};
     let (store, _) = fresh_control_store("audit_replay").await;
@@ -80,9 +80,9 @@ async fn replay_reproduces_every_read_model() {
     ] {
         store.execute::<Account>(&acct, &cmd, &meta, &[]).await.expect("store").expect("decided");
     }
-    let access = String::from(StreamId::access(db));
+    let collaborators = String::from(StreamId::collaborators(db));
     for cmd in [
-        AccessCommand::Share {
+        CollaboratorsCommand::Share {
             database_id: db,
             user_id: friend.user_id,
             email: "f@berth.test".into(),
@@ -90,9 +90,13 @@ async fn replay_reproduces_every_read_model() {
             user_account: friend.account_id,
             owner_account: owner.account_id,
         },
-        AccessCommand::ChangeRole { database_id: db, user_id: friend.user_id, role: ShareRole::Admin },
+        CollaboratorsCommand::ChangeRole { database_id: db, user_id: friend.user_id, role: ShareRole::Admin },
     ] {
-        store.execute::<domain::Access>(&access, &cmd, &meta, &[]).await.expect("store").expect("decided");
+        store
+            .execute::<domain::Collaborators>(&collaborators, &cmd, &meta, &[])
+            .await
+            .expect("store")
+            .expect("decided");
     }
     let del = OperationId::new();
     for cmd in

@@ -13,8 +13,8 @@ async fn syncs_asked_for_together_share_renders() {
     let h = app();
     let store = h.store();
     let host = worker::hosts::open(&hostctl::Hosts::default(), &store, h.host_id).await.expect("the test host");
-    // While the host's lock is held nobody renders: eight requests line up behind it.
-    let lock = store.host_lock(h.host_id.uuid()).await.expect("the host lock");
+    // While the host's mutex is held nobody renders: eight requests line up behind it.
+    let mutex = store.host_mutex(h.host_id.uuid()).await.expect("the host mutex");
     let plans = fixtures::plans();
     let calls: Vec<_> = (0..8)
         .map(|_| {
@@ -22,13 +22,13 @@ async fn syncs_asked_for_together_share_renders() {
             tokio::spawn(async move { worker::hosts::sync_bouncer_reporting(&store, &plans, &host).await })
         })
         .collect();
-    // The first to ask takes this process's turn and waits for the host's lock; the seven
+    // The first to ask takes this process's turn and waits for the host's mutex; the seven
     // others, having asked, wait for the turn.
     integration_tests::eventually("seven requests waiting for their turn", Duration::from_secs(30), || async {
         host.bouncer_syncs_waiting() == 7
     })
     .await;
-    drop(lock);
+    drop(mutex);
     let mut rendered = 0;
     for call in calls {
         let outcome = tokio::time::timeout(Duration::from_secs(60), call)

@@ -1,15 +1,16 @@
 //! End-to-end tests against one in-process platform per test binary: real PostgreSQL and
 //! PgBouncer processes, the real API over HTTP, the real workers.
 
-mod access;
 mod activity;
 mod admin_accounts;
 mod allowlist;
+mod api_keys;
 mod audit;
 mod auth;
 mod backups;
 mod bouncer_sync;
 mod caps;
+mod collaborators;
 mod concurrent_backups;
 mod contract;
 mod credentials;
@@ -28,11 +29,12 @@ mod leaks;
 mod leftovers;
 mod lifecycle;
 mod listcache;
-mod locks;
+mod lock_table;
 mod logout;
 mod matrix;
 mod neighbours;
 mod observability;
+mod quotas;
 mod replay;
 mod rotation;
 mod secrets;

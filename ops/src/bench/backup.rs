@@ -180,11 +180,11 @@ pub async fn worker(root: PathBuf, key: String) -> anyhow::Result<()> {
         source.dbname
     );
     let mut client = crate::local::connect(&dsn).await?;
-    let (tx, snap) = hostctl::snapshot::export_snapshot(&mut client).await?;
+    let (tx, snap) = hostctl::restore_check::export_snapshot(&mut client).await?;
     let target = source.dump();
     let (dumped, stats) = tokio::join!(
         dump::dump_to_object(&bins, &target, Some(&snap), &objects, &key, 1),
-        hostctl::snapshot::table_stats(&tx)
+        hostctl::restore_check::table_stats(&tx)
     );
     dumped?;
     stats?;

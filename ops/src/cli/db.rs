@@ -5,7 +5,7 @@ use client::wire::{CreateDatabase, CreatedDatabase, Credentials, DatabaseView};
 use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
-use super::{dbaccess, follow_operation, psql, resolve_db, time, Ctx, WaitArgs};
+use super::{allowlist, collaborators, dbusers, follow_operation, psql, resolve_db, time, Ctx, WaitArgs};
 
 #[derive(Subcommand)]
 pub enum DbCommand {
@@ -66,13 +66,13 @@ pub enum DbCommand {
     },
     /// Extra login roles confined to the database.
     #[command(subcommand)]
-    Users(dbaccess::UsersCommand),
+    Users(dbusers::UsersCommand),
     /// The networks allowed to connect (an empty list admits all).
     #[command(subcommand)]
-    Allowlist(dbaccess::AllowlistCommand),
+    Allowlist(allowlist::AllowlistCommand),
     /// Who else may see or manage the database.
     #[command(subcommand)]
-    Collaborators(dbaccess::CollaboratorsCommand),
+    Collaborators(collaborators::CollaboratorsCommand),
 }
 
 pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
@@ -94,9 +94,9 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
         }
         DbCommand::ResetPassword { db, wait } => reset_password(ctx, &db, wait).await,
         DbCommand::Psql { db, args } => psql::run(ctx, &db, &args).await,
-        DbCommand::Users(c) => dbaccess::users(ctx, c).await,
-        DbCommand::Allowlist(c) => dbaccess::allowlist(ctx, c).await,
-        DbCommand::Collaborators(c) => dbaccess::collaborators(ctx, c).await,
+        DbCommand::Users(c) => dbusers::users(ctx, c).await,
+        DbCommand::Allowlist(c) => allowlist::allowlist(ctx, c).await,
+        DbCommand::Collaborators(c) => collaborators::collaborators(ctx, c).await,
     }
 }
 

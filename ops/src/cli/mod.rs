@@ -5,10 +5,12 @@
 mod account;
 mod activity;
 mod admin;
+mod allowlist;
 mod backup;
+mod collaborators;
 pub mod creds;
 mod db;
-mod dbaccess;
+mod dbusers;
 pub mod help;
 mod keys;
 pub mod output;

@@ -3,8 +3,9 @@
 //! psql, backups, restore, `--json`, exit codes, the credentials file, and which outputs may
 //! show a secret.
 
-mod access;
+mod admin;
 mod codes;
+mod db_commands;
 mod flow;
 mod follow;
 

@@ -1,4 +1,6 @@
-//! Network access read models: allowlist rules per database (projection and queries).
+//! Allowlists: each database's network rules (projection and queries), and what a host's
+//! PgBouncer must enforce of them: its restricted databases' networks, its database users'
+//! logins, and which commits its last sync covers.
 
 use chrono::{DateTime, Utc};
 use domain::{AllowlistEvent, Cidr, DatabaseId, DatabaseName, HostId, RuleId};

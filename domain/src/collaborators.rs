@@ -1,6 +1,7 @@
 //! Who besides the owner may use a database: collaborators and their roles, one stream per
-//! database (`access-<uuid>`), apart from the database's lifecycle stream so sharing never
-//! contends with provisioning. (A database changing hands is `AccountClaimed`, one event.)
+//! database (`access-<uuid>`: the family's name is on disk, older than this module's), apart
+//! from the database's lifecycle stream so sharing never contends with provisioning. (A
+//! database changing hands is `AccountClaimed`, one event.)
 
 use serde::{Deserialize, Serialize};
 
@@ -37,13 +38,13 @@ impl ShareRole {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
-pub enum AccessEvent {
+pub enum CollaboratorsEvent {
     DatabaseShared { database_id: DatabaseId, user_id: UserId, email: String, role: ShareRole },
     ShareRoleChanged { database_id: DatabaseId, user_id: UserId, role: ShareRole },
     DatabaseUnshared { database_id: DatabaseId, user_id: UserId },
 }
 
-impl AccessEvent {
+impl CollaboratorsEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             Self::DatabaseShared { .. } => "DatabaseShared",
@@ -77,7 +78,7 @@ impl AccessEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessCommand {
+pub enum CollaboratorsCommand {
     Share {
         database_id: DatabaseId,
         user_id: UserId,
@@ -98,7 +99,7 @@ pub enum AccessCommand {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AccessError {
+pub enum CollaboratorsError {
     #[error("the user is already a collaborator on this database")]
     AlreadyShared,
     #[error("the user is not a collaborator on this database")]
@@ -108,31 +109,31 @@ pub enum AccessError {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Access {
-    pub collaborators: Vec<(UserId, ShareRole)>,
+pub struct Collaborators {
+    pub roles: Vec<(UserId, ShareRole)>,
 }
 
-impl Access {
+impl Collaborators {
     fn role_of(&self, user: UserId) -> Option<ShareRole> {
-        self.collaborators.iter().find(|(u, _)| *u == user).map(|(_, r)| *r)
+        self.roles.iter().find(|(u, _)| *u == user).map(|(_, r)| *r)
     }
 }
 
-impl Aggregate for Access {
-    type Command = AccessCommand;
-    type Event = AccessEvent;
-    type Error = AccessError;
+impl Aggregate for Collaborators {
+    type Command = CollaboratorsCommand;
+    type Event = CollaboratorsEvent;
+    type Error = CollaboratorsError;
 
-    fn decide(&self, command: &AccessCommand) -> Result<Vec<AccessEvent>, AccessError> {
-        use AccessCommand as C;
-        use AccessEvent as E;
+    fn decide(&self, command: &CollaboratorsCommand) -> Result<Vec<CollaboratorsEvent>, CollaboratorsError> {
+        use CollaboratorsCommand as C;
+        use CollaboratorsEvent as E;
         match command {
             C::Share { database_id, user_id, email, role, user_account, owner_account } => {
                 if user_account == owner_account {
-                    return Err(AccessError::SharingWithOwner);
+                    return Err(CollaboratorsError::SharingWithOwner);
                 }
                 if self.role_of(*user_id).is_some() {
-                    return Err(AccessError::AlreadyShared);
+                    return Err(CollaboratorsError::AlreadyShared);
                 }
                 Ok(vec![E::DatabaseShared {
                     database_id: *database_id,
@@ -142,31 +143,31 @@ impl Aggregate for Access {
                 }])
             }
             C::ChangeRole { database_id, user_id, role } => match self.role_of(*user_id) {
-                None => Err(AccessError::NotShared),
+                None => Err(CollaboratorsError::NotShared),
                 Some(r) if r == *role => Ok(vec![]),
                 Some(_) => Ok(vec![E::ShareRoleChanged { database_id: *database_id, user_id: *user_id, role: *role }]),
             },
             C::Unshare { database_id, user_id } => {
                 if self.role_of(*user_id).is_none() {
-                    return Err(AccessError::NotShared);
+                    return Err(CollaboratorsError::NotShared);
                 }
                 Ok(vec![E::DatabaseUnshared { database_id: *database_id, user_id: *user_id }])
             }
         }
     }
 
-    fn apply(&mut self, event: &AccessEvent) {
-        use AccessEvent as E;
+    fn apply(&mut self, event: &CollaboratorsEvent) {
+        use CollaboratorsEvent as E;
         match event {
-            E::DatabaseShared { user_id, role, .. } => self.collaborators.push((*user_id, *role)),
+            E::DatabaseShared { user_id, role, .. } => self.roles.push((*user_id, *role)),
             E::ShareRoleChanged { user_id, role, .. } => {
-                for (u, r) in &mut self.collaborators {
+                for (u, r) in &mut self.roles {
                     if u == user_id {
                         *r = *role;
                     }
                 }
             }
-            E::DatabaseUnshared { user_id, .. } => self.collaborators.retain(|(u, _)| u != user_id),
+            E::DatabaseUnshared { user_id, .. } => self.roles.retain(|(u, _)| u != user_id),
         }
     }
 }
@@ -175,8 +176,8 @@ impl Aggregate for Access {
 mod tests {
     use super::*;
 
-    fn share(db: DatabaseId, user: UserId, role: ShareRole) -> AccessCommand {
-        AccessCommand::Share {
+    fn share(db: DatabaseId, user: UserId, role: ShareRole) -> CollaboratorsCommand {
+        CollaboratorsCommand::Share {
             database_id: db,
             user_id: user,
             email: "x@example.com".into(),
@@ -189,29 +190,29 @@ mod tests {
     #[test]
     fn share_change_and_unshare() {
         let (db, user) = (DatabaseId::new(), UserId::new());
-        let mut s = Access::default();
+        let mut s = Collaborators::default();
         for e in s.decide(&share(db, user, ShareRole::Viewer)).expect("shares") {
             s.apply(&e);
         }
-        assert_eq!(s.decide(&share(db, user, ShareRole::Admin)), Err(AccessError::AlreadyShared));
-        let same = AccessCommand::ChangeRole { database_id: db, user_id: user, role: ShareRole::Viewer };
+        assert_eq!(s.decide(&share(db, user, ShareRole::Admin)), Err(CollaboratorsError::AlreadyShared));
+        let same = CollaboratorsCommand::ChangeRole { database_id: db, user_id: user, role: ShareRole::Viewer };
         assert_eq!(s.decide(&same), Ok(vec![]), "no change, no event");
-        let up = AccessCommand::ChangeRole { database_id: db, user_id: user, role: ShareRole::Developer };
+        let up = CollaboratorsCommand::ChangeRole { database_id: db, user_id: user, role: ShareRole::Developer };
         for e in s.decide(&up).expect("changes") {
             s.apply(&e);
         }
-        assert_eq!(s.collaborators, vec![(user, ShareRole::Developer)]);
-        let un = AccessCommand::Unshare { database_id: db, user_id: user };
+        assert_eq!(s.roles, vec![(user, ShareRole::Developer)]);
+        let un = CollaboratorsCommand::Unshare { database_id: db, user_id: user };
         for e in s.decide(&un).expect("unshares") {
             s.apply(&e);
         }
-        assert_eq!(s.decide(&un), Err(AccessError::NotShared));
+        assert_eq!(s.decide(&un), Err(CollaboratorsError::NotShared));
     }
 
     #[test]
     fn the_owners_own_account_cannot_be_a_collaborator() {
         let account = AccountId::new();
-        let cmd = AccessCommand::Share {
+        let cmd = CollaboratorsCommand::Share {
             database_id: DatabaseId::new(),
             user_id: UserId::new(),
             email: "me@example.com".into(),
@@ -219,6 +220,6 @@ mod tests {
             user_account: account,
             owner_account: account,
         };
-        assert_eq!(Access::default().decide(&cmd), Err(AccessError::SharingWithOwner));
+        assert_eq!(Collaborators::default().decide(&cmd), Err(CollaboratorsError::SharingWithOwner));
     }
 }

@@ -1,4 +1,4 @@
-//! Network-access jobs: re-render a host's PgBouncer when a database's allowlist (or its
+//! Allowlist jobs: re-render a host's PgBouncer when a database's allowlist (or its
 //! users) change, and expire rules with a TTL — at their time, by a job queued to run then,
 //! and by a sweeper that catches any whose job did not run (the platform was down, the job
 //! was lost).
@@ -102,7 +102,7 @@ impl Runner {
             Job::CreateUser { database_id, name } | Job::RemoveUser { database_id, name } => {
                 self.run_user(job, *database_id, name).await
             }
-            other => Err(JobError::abort(format!("{} is not an access job", other.kind()))),
+            other => Err(JobError::abort(format!("{} is not an allowlist job", other.kind()))),
         }
     }
 }

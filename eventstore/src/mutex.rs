@@ -1,5 +1,7 @@
-//! Cross-process mutual exclusion through session advisory locks in the control-plane
-//! database (e.g. one PgBouncer render-and-reload at a time per host).
+//! Mutexes: cross-process mutual exclusion (e.g. one PgBouncer render-and-reload at a time
+//! per host), held as PostgreSQL session advisory locks in the control-plane database.
+//! ("Lock" alone, in Berth, is the platform shutting a database:
+//! `domain/src/database_lock.rs`.)
 
 use std::time::Duration;
 
@@ -7,13 +9,13 @@ use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
-/// Holds the lock while alive; unlocks on drop (or when its connection dies).
-pub struct LockGuard {
+/// Holds the mutex while alive; releases it on drop (or when its connection dies).
+pub struct MutexGuard {
     client: Option<deadpool_postgres::Object>,
     key: i64,
 }
 
-impl Drop for LockGuard {
+impl Drop for MutexGuard {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
             let key = self.key;
@@ -34,13 +36,15 @@ fn key_of(scope: &str, id: Uuid) -> i64 {
 }
 
 impl Store {
-    /// Waits (up to 30 s) for the lock on host `id`.
-    pub async fn host_lock(&self, id: Uuid) -> Result<LockGuard, StoreError> {
-        self.lock("host", id).await
+    /// Waits (up to 30 s) for the mutex of host `id`.
+    pub async fn host_mutex(&self, id: Uuid) -> Result<MutexGuard, StoreError> {
+        self.mutex("host", id).await
     }
 
-    /// Waits (up to 30 s) for the lock on `id` in `scope` (a name for what it serialises).
-    pub async fn lock(&self, scope: &str, id: Uuid) -> Result<LockGuard, StoreError> {
+    /// Waits (up to 30 s) for the mutex of `id` in `scope` (a name for what it serialises;
+    /// with `id` it makes the advisory lock's key, so a scope's spelling must not change
+    /// while processes of two versions may run side by side).
+    pub async fn mutex(&self, scope: &str, id: Uuid) -> Result<MutexGuard, StoreError> {
         let key = key_of(scope, id);
         let client = self.client().await?;
         client.execute("set lock_timeout = '30s'", &[]).await?;
@@ -48,9 +52,9 @@ impl Store {
             tokio::time::timeout(Duration::from_secs(31), client.execute("select pg_advisory_lock($1)", &[&key])).await;
         client.execute("reset lock_timeout", &[]).await?;
         match locked {
-            Ok(Ok(_)) => Ok(LockGuard { client: Some(client), key }),
+            Ok(Ok(_)) => Ok(MutexGuard { client: Some(client), key }),
             Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(StoreError::Unavailable(format!("timed out waiting for the {scope} lock"))),
+            Err(_) => Err(StoreError::Unavailable(format!("timed out waiting for the {scope} mutex"))),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Read models of accounts, users, API keys and collaborators.
 
-use domain::{AccessEvent, AccountEvent, KeyScope};
+use domain::{AccountEvent, CollaboratorsEvent, KeyScope};
 use uuid::Uuid;
 
 use crate::projection::{database_owner, insert_activity, Resource};
@@ -158,8 +158,12 @@ pub(crate) async fn project_account<T: Tables>(
     Ok(())
 }
 
-pub(crate) async fn project_access<T: Tables>(t: &mut T, e: &RecordedEvent, a: &AccessEvent) -> Result<(), StoreError> {
-    use AccessEvent as E;
+pub(crate) async fn project_collaborators<T: Tables>(
+    t: &mut T,
+    e: &RecordedEvent,
+    a: &CollaboratorsEvent,
+) -> Result<(), StoreError> {
+    use CollaboratorsEvent as E;
     let db = a.database_id().uuid();
     match a {
         E::DatabaseShared { user_id, email, role, .. } => {

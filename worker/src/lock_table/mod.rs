@@ -1,4 +1,4 @@
-//! The lock watchdog. PostgreSQL's lock table is shared by every database of a host: one
+//! The lock-table watchdog. PostgreSQL's lock table is shared by every database of a host: one
 //! tenant holding tens of thousands of locks (a table each, or advisory locks, microseconds
 //! apiece) made other tenants' `CREATE TABLE` and every new login fail with "out of shared
 //! memory". Every `interval` this loop reads the locks and backends (`pg_locks`,

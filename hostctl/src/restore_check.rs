@@ -1,5 +1,6 @@
-//! What a backup records to make its restore checkable, and the scratch databases a
-//! verification restores into.
+//! Checking restores: what a backup records to make its restore checkable (per-table stats
+//! taken in the snapshot pg_dump dumps, exported for it), the marker of a database filled
+//! from its source to the end, and the scratch databases a verification restores into.
 //!
 //! Per table: its row count and an order-independent checksum (the sum of a 64-bit hash of
 //! each row's text form), taken in the same snapshot pg_dump dumps, so a restore of that
