@@ -61,7 +61,7 @@ pub fn authorize(
     collaborator: Option<&str>,
     action: Action,
 ) -> Result<DbRole, ApiError> {
-    if db.state == "deleted" || !caller.in_scope(db.id) {
+    if db.state == domain::DatabaseState::Deleted || !caller.in_scope(db.id) {
         return Err(ApiError::DatabaseNotFound);
     }
     let role = role_on(caller, db, collaborator).ok_or(ApiError::DatabaseNotFound)?;

@@ -56,7 +56,7 @@ pub async fn load_backup(
     let (db, _) = load_authorized(state, caller, db, action).await?;
     let id = BackupId::parse(backup).map_err(|_| ApiError::NotFound("backup"))?;
     let backup = match state.store.backup(id).await {
-        Ok(b) if b.database_id == db.id && b.state != "deleted" => b,
+        Ok(b) if b.database_id == db.id && b.state != domain::BackupState::Deleted => b,
         Ok(_) | Err(eventstore::StoreError::NotFound) => return Err(ApiError::NotFound("backup")),
         Err(e) => return Err(e.into()),
     };
@@ -71,7 +71,7 @@ pub async fn request(
     meta: Metadata,
 ) -> Result<BackupRow, ApiError> {
     let (db, _) = load_authorized(state, caller, db, Action::Credentials).await?;
-    if db.state != "running" {
+    if db.state != domain::DatabaseState::Running {
         return Err(ApiError::Conflict(format!("the database is {}; cannot back it up now", db.state)));
     }
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
@@ -103,7 +103,7 @@ pub async fn request(
     // The answer is the backup as this request left it (API.md: `state: "pending"`); a fast
     // worker may already be running it, which the next GET shows.
     let mut row = state.store.backup(id).await?;
-    row.state = "pending".into();
+    row.state = domain::BackupState::Pending;
     (row.object_key, row.size_bytes, row.sha256, row.error) = (None, None, None, None);
     (row.started_at, row.finished_at) = (None, None);
     row.tables.clear();
@@ -150,7 +150,7 @@ pub async fn restore(
         other => other,
     })?;
     caller.require_full_account()?;
-    if b.state != "succeeded" {
+    if b.state != domain::BackupState::Succeeded {
         return Err(ApiError::Conflict(format!("the backup is {}; only a succeeded backup can be restored", b.state)));
     }
     let name = DatabaseName::parse(target_name)
@@ -170,7 +170,7 @@ pub async fn branch(
     let (db, _) = load_authorized(state, caller, db, Action::OwnerOnly).await?;
     // A branch is a new database of the account: a key limited to some databases cannot.
     caller.require_full_account()?;
-    if db.state != "running" {
+    if db.state != domain::DatabaseState::Running {
         return Err(ApiError::Conflict(format!("the database is {}; cannot branch it now", db.state)));
     }
     let name = DatabaseName::parse(name).map_err(|e| ApiError::InvalidName(format!("invalid field `name`: {e}")))?;

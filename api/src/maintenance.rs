@@ -67,7 +67,7 @@ pub async fn reset_password(
     Ok((
         status,
         Credentials {
-            username: db.name.clone(),
+            username: db.name.to_string(),
             connection_string: connection_string(&db, &password),
             password,
             operation_id,
@@ -82,7 +82,7 @@ pub async fn credentials(state: &AppState, caller: &Caller, id: &str) -> Result<
     let sealed = state.store.get_secret(&password_secret_id(db.id)).await?;
     let password = String::from_utf8(sealed).or_internal("opening the stored password")?;
     Ok(Credentials {
-        username: db.name.clone(),
+        username: db.name.to_string(),
         connection_string: connection_string(&db, &password),
         password,
         operation_id: None,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use domain::{
-    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, Plan, StreamId,
+    Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId, StreamId,
 };
 use eventstore::queries::DatabaseRow;
 use eventstore::{Extra, Metadata};
@@ -75,7 +75,7 @@ pub async fn create(
 ) -> Result<(StatusCode, CreatedDatabase), ApiError> {
     caller.require_full_account()?;
     let name = DatabaseName::parse(name).map_err(|e| ApiError::InvalidName(format!("invalid name: {e}")))?;
-    if let Some(engine) = engine.filter(|e| *e != "postgres") {
+    if let Some(engine) = engine.filter(|e| domain::Engine::parse(e) != Some(domain::Engine::Postgres)) {
         return Err(ApiError::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
     }
     create_from(state, caller, name, None, meta, state.config.create_wait).await
@@ -118,7 +118,7 @@ pub async fn create_from(
     };
     let (plan, usage, host_id, verifier) = tokio::join!(plan, usage, host_id, verifier);
     // Errors in the order the checks read: the quota before the host.
-    let plan = plan?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let plan = plan?;
     let (_, used_bytes) = usage?;
     let quotas = state.config.plans.of(plan);
     if used_bytes >= quotas.storage_mb * 1024 * 1024 {
@@ -160,7 +160,7 @@ pub async fn create_from(
     Ok((
         status,
         CreatedDatabase {
-            username: db.name.clone(),
+            username: db.name.to_string(),
             connection_string: connection_string(&db, &password),
             password,
             database: view,

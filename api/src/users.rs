@@ -26,7 +26,7 @@ fn user_error(e: DatabaseUserError) -> ApiError {
 }
 
 fn running(db: &DatabaseRow) -> Result<(), ApiError> {
-    if db.state == "running" {
+    if db.state == domain::DatabaseState::Running {
         return Ok(());
     }
     Err(ApiError::Conflict(format!("the database is {}; its users can change only while it runs", db.state)))
@@ -53,7 +53,7 @@ pub async fn create(
 ) -> Result<CreatedUser, ApiError> {
     let (db, _) = load_authorized(state, caller, id, Action::Manage).await?;
     let name = DatabaseName::parse(username).map_err(|e| ApiError::InvalidName(format!("invalid username: {e}")))?;
-    let database = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
+    let database = db.name.clone();
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
     let password = generate_password();
@@ -61,8 +61,8 @@ pub async fn create(
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await
         .or_internal("computing a SCRAM verifier")?;
-    let plan = state.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
-    let max_users = state.config.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
+    let plan = state.store.account_plan(db.account_id).await?;
+    let max_users = state.config.plans.of(plan).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
     let extras = [Extra::UserVerifier { role_name: role.clone(), verifier }];
     match state.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &extras).await
@@ -74,8 +74,8 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let user = wait_for(state, &db, name.as_str(), |u| u.is_some_and(|u| u.state == "ready")).await?;
-    let ready = user.as_ref().is_some_and(|u| u.state == "ready");
+    let user = wait_for(state, &db, name.as_str(), |u| u.is_some_and(|u| u.state == domain::UserState::Ready)).await?;
+    let ready = user.as_ref().is_some_and(|u| u.state == domain::UserState::Ready);
     let user = user.or_internal("the database user just created is not listed")?;
     let connection_string =
         format!("postgresql://{role}:{password}@{host}:{port}/{db}", host = db.host, port = db.port, db = db.name);

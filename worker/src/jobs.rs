@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId,
-    OperationKind, Plan, PlanQuotas, RuleId,
+    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, DatabaseState,
+    OperationId, OperationKind, PlanQuotas, RuleId,
 };
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
@@ -296,7 +296,6 @@ impl Runner {
     /// What the roles of an account's databases may use, from its plan.
     pub async fn role_limits(&self, account: domain::AccountId) -> Result<RoleLimits, JobError> {
         let plan = self.store.account_plan(account).await.map_err(store_err)?;
-        let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
         Ok(RoleLimits::of(&self.plans.of(plan)))
     }
 
@@ -338,15 +337,15 @@ impl Runner {
         let begun = std::time::Instant::now();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
-            Job::Provision { .. } => Some("provisioning"),
-            Job::Delete { .. } => Some("deleting"),
+            Job::Provision { .. } => Some(DatabaseState::Provisioning),
+            Job::Delete { .. } => Some(DatabaseState::Deleting),
             _ => None,
         };
         if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = db.name.clone();
         // The attempt is recorded before any side effect; the reads the steps need (host
         // credentials, the role's verifier, connection limit and password) have none, so they
         // run alongside it instead of one after another.
@@ -465,7 +464,7 @@ impl Runner {
     /// renders PgBouncer without its pool (failed databases have none).
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = db.name.clone();
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         host.disconnect_clients(&name).await?;

@@ -34,11 +34,8 @@ pub async fn list(
         Some(c) => Some(AccountId::parse(c).map_err(|_| ApiError::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let filter = AccountFilter {
-        plan: plan.map(|p| p.as_str().to_owned()),
-        email: q.email.clone().filter(|e| !e.is_empty()),
-        before: before.map(|b| b.uuid()),
-    };
+    let filter =
+        AccountFilter { plan, email: q.email.clone().filter(|e| !e.is_empty()), before: before.map(|b| b.uuid()) };
     let rows = state.store.accounts(&filter, limit).await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|a| a.id.to_string())).flatten();
     Ok(HttpResponse::Ok().json(Page { data: rows.into_iter().map(account_view).collect(), next_cursor }))
@@ -47,7 +44,7 @@ pub async fn list(
 fn account_view(a: AccountRow) -> AccountView {
     AccountView {
         id: a.id.to_string(),
-        plan: a.plan,
+        plan: a.plan.as_str().into(),
         created_at: a.created_at,
         owner_email: a.owner_email,
         anonymous: a.anonymous,

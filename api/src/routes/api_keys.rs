@@ -53,8 +53,7 @@ pub async fn create(
     caller.require_full_account()?;
     let body = body.0;
     // The plan first: a refused caller costs one read, whatever the body holds.
-    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| domain::Plan::parse(&p));
-    let plan = plan.unwrap_or(domain::Plan::Free);
+    let plan = state.store.account_plan(caller.account_id).await?;
     if !plan.allows_api_keys() {
         return Err(account_error(AccountError::PlanRequired(plan.as_str())));
     }

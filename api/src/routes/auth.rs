@@ -123,8 +123,7 @@ async fn verify_oidc(
     let identity = oidc.verify(id_token).map_err(|_| ApiError::Unauthenticated("the id token was not accepted"))?;
     let user_id = user_for(state, &identity).await?;
     let user = state.store.user(user_id).await?.or_internal("the signed-in user is not in the read model")?;
-    let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
-    let who = Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false };
+    let who = Session { user_id, account_id: user.account_id, platform_role: user.platform_role, anonymous: false };
     let issued = sign_in(state, SignIn { who, key: None, method: SignInMethod::Oidc, request_id }).await?;
     Ok((issued.token, issued.expires_at, user_id, user))
 }
@@ -152,7 +151,7 @@ pub async fn session(
         user_id: user_id.to_string(),
         email: user.email,
         account_id: user.account_id.to_string(),
-        platform_role: user.platform_role,
+        platform_role: user.platform_role.as_str().into(),
     };
     Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: Some(view) } }))
 }
@@ -248,7 +247,7 @@ pub async fn claim(
     }
     let (anon, _) = check_anonymous(&state, &body.0).await?;
     let database_ids = state.store.account_database_ids(anon).await?;
-    let plan = state.store.account_plan(caller.account_id).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let plan = state.store.account_plan(caller.account_id).await?;
     let slots = state.config.plans.of(plan).databases;
     let cmd = AccountCommand::Claim { by_user_id: caller.user_id, to_account_id: caller.account_id, database_ids };
     // The slot check runs in the claim's own transaction, after the databases moved, under

@@ -6,7 +6,7 @@ use hostctl::inspect;
 
 use crate::auth::Caller;
 use crate::authz::{Action, DbRole};
-use crate::error::{ApiError, ErrorBody, OrInternal};
+use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{service, AppState};
 pub use wire::{ColumnView, DatabaseMetricsView, SchemaView, StatementView, TableView, ViewView};
@@ -38,11 +38,10 @@ async fn running(
     id: &str,
 ) -> Result<(domain::HostId, DatabaseName, DbRole, domain::DatabaseId), ApiError> {
     let (db, role) = service::load_authorized(state, caller, id, Action::View).await?;
-    if db.state != "running" && db.state != "stopped" {
+    if !db.state.is_live() {
         return Err(ApiError::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
     }
-    let name = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
-    Ok((db.host_id, name, role, db.id))
+    Ok((db.host_id, db.name, role, db.id))
 }
 
 /// Size, connections, transactions, cache hit ratio and (not for viewers) top statements.
@@ -95,7 +94,7 @@ pub async fn schema(
     let (host, name, _, db) = running(&state, &caller, &id).await?;
     // The schema is read by logging in to the database, which a stopped one refuses.
     let current = state.store.database(db).await?;
-    if current.state != "running" || current.locked_reason.is_some() {
+    if current.state != domain::DatabaseState::Running || current.locked_reason.is_some() {
         return Err(ApiError::Conflict(format!(
             "the database is {}; its schema can be read while it runs",
             if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }

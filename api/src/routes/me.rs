@@ -13,13 +13,13 @@ pub use wire::{AccountPatch, AccountPlanView, MeView, UsageView};
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = state.store.user(caller.user_id).await?.ok_or(ApiError::Unauthenticated("the user no longer exists"))?;
-    let plan = Plan::parse(&user.plan).unwrap_or(Plan::Free);
+    let plan = user.plan;
     let (databases, bytes) = state.store.account_usage(caller.account_id).await?;
     Ok(HttpResponse::Ok().json(Data {
         data: MeView {
             user_id: user.id.to_string(),
             email: user.email,
-            platform_role: user.platform_role,
+            platform_role: user.platform_role.as_str().into(),
             account_id: user.account_id.to_string(),
             plan: plan.as_str().into(),
             quotas: crate::views::quotas_view(state.config.plans.of(plan)),
@@ -44,7 +44,10 @@ pub async fn set_plan(
     let plan = Plan::parse(&body.0.plan)
         .ok_or_else(|| ApiError::InvalidRequest("invalid field `plan`: `free`, `pro` or `business`".into()))?;
     let account = AccountId::parse(&id).map_err(|_| ApiError::NotFound("account"))?;
-    state.store.account_plan(account).await?.ok_or(ApiError::NotFound("account"))?;
+    state.store.account_plan(account).await.map_err(|e| match e {
+        eventstore::StoreError::NotFound => ApiError::NotFound("account"),
+        e => e.into(),
+    })?;
     service::execute_account(&state, account, &AccountCommand::ChangePlan { plan }, metadata(&req, &caller))
         .await?
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
