@@ -331,7 +331,7 @@ impl Runner {
             _ => {}
         }
         let Some(operation_id) = job.operation_id() else {
-            return self.run_access(job).await;
+            return self.run_front_door_job(job).await;
         };
         let id = job.database_id().ok_or_else(|| JobError::abort("not a database job"))?;
         let begun = std::time::Instant::now();
@@ -377,7 +377,7 @@ impl Runner {
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, host, stop_after).await;
             }
-            _ => return self.run_access(job).await,
+            _ => return self.run_front_door_job(job).await,
         };
         // PgBouncer's render reads only the control plane (the pool and the verifier were
         // recorded with the request), so it need not wait for the database: it starts once
