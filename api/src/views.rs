@@ -1,6 +1,7 @@
 //! The published bodies (`wire`) built from the store's rows. The types live in `wire`, which
 //! clients share; how a row becomes one lives here, next to the rows.
 
+use domain::DatabaseState;
 use eventstore::queries::{ActivityRow, DatabaseRow, OperationRow};
 pub use wire::{
     ActivityView, ActorView, BackupView, CreatedDatabase, Credentials, Data, DatabaseDetail, DatabaseView,
@@ -12,13 +13,15 @@ use control::authz::DbRole;
 pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
     DatabaseView {
         id: db.id.to_string(),
-        name: db.name.clone(),
-        engine: db.engine.clone(),
-        state: match (&db.locked_reason, db.state.as_str()) {
-            (Some(_), "running") => "locked".into(),
-            _ => db.state.clone(),
+        name: db.name.to_string(),
+        engine: db.engine.as_str().into(),
+        // A lock is not a lifecycle state: a locked running database is shown as `locked`
+        // (a stopped one stays `stopped`), with its reason.
+        state: match (db.locked_reason, db.state) {
+            (Some(_), DatabaseState::Running) => "locked".into(),
+            (_, state) => state.as_str().into(),
         },
-        locked_reason: db.locked_reason.clone(),
+        locked_reason: db.locked_reason.map(|r| r.as_str().into()),
         role,
         host: db.host.clone(),
         port: db.port,
@@ -35,7 +38,7 @@ pub fn created_view(c: control::databases::Created) -> (actix_web::http::StatusC
     database.operation_id = Some(c.operation_id.to_string());
     let status = if c.ready { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::ACCEPTED };
     let body = CreatedDatabase {
-        username: c.database.name.clone(),
+        username: c.database.name.to_string(),
         password: c.password,
         connection_string: c.connection_string,
         database,
@@ -55,8 +58,8 @@ pub fn credentials_view(c: control::lifecycle::Credentials, operation: Option<do
 pub fn operation_view(o: OperationRow) -> OperationView {
     OperationView {
         id: o.id.to_string(),
-        kind: o.kind,
-        state: o.state,
+        kind: o.kind.as_str().into(),
+        state: o.state.as_str().into(),
         attempts: o.attempts,
         error: o.error,
         database_id: o.database_id.to_string(),
@@ -89,8 +92,8 @@ pub fn backup_view(b: eventstore::backups::BackupRow) -> BackupView {
     BackupView {
         id: b.id.to_string(),
         database_id: b.database_id.to_string(),
-        state: b.state,
-        trigger: b.trigger,
+        state: b.state.as_str().into(),
+        trigger: b.trigger.as_str().into(),
         label: b.label,
         object_key: b.object_key,
         size_bytes: b.size_bytes,
@@ -118,7 +121,7 @@ pub fn rule_view(r: eventstore::allowlists::RuleRow) -> wire::RuleView {
 }
 
 pub fn user_view(u: eventstore::dbusers::UserRow) -> wire::UserView {
-    wire::UserView { name: u.name, username: u.role_name, state: u.state, created_at: u.created_at }
+    wire::UserView { name: u.name, username: u.role_name, state: u.state.as_str().into(), created_at: u.created_at }
 }
 
 pub fn incident_view(i: eventstore::incidents::IncidentRow) -> wire::IncidentView {
@@ -144,5 +147,47 @@ pub fn quotas_view(q: domain::Quotas) -> wire::QuotasView {
         database_users: q.database_users as u64,
         server_connections: q.server_connections,
         temp_file_limit_mb: q.temp_file_limit_mb,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{AccountId, DatabaseId, DatabaseName, Engine, HostId, LockReason};
+
+    use super::*;
+
+    fn row(state: DatabaseState, locked_reason: Option<LockReason>) -> DatabaseRow {
+        DatabaseRow {
+            id: DatabaseId::new(),
+            account_id: AccountId::new(),
+            name: DatabaseName::parse("shop").expect("a name"),
+            engine: Engine::Postgres,
+            state,
+            host_id: HostId::new(),
+            host: "127.0.0.1".into(),
+            port: 6432,
+            operation_id: None,
+            size_bytes: 0,
+            created_at: chrono::Utc::now(),
+            locked_reason,
+        }
+    }
+
+    #[test]
+    fn the_view_spells_the_row_as_the_api_always_has() {
+        for state in DatabaseState::ALL {
+            let json = serde_json::to_value(database_view(&row(state, None), DbRole::Owner)).expect("serializes");
+            assert_eq!(json["state"], state.as_str());
+            assert_eq!((&json["name"], &json["engine"]), (&"shop".into(), &"postgres".into()));
+            assert!(json["locked_reason"].is_null(), "{json}");
+        }
+        let locked = |state| {
+            let json = serde_json::to_value(database_view(&row(state, Some(LockReason::StorageQuota)), DbRole::Owner));
+            let json = json.expect("serializes");
+            assert_eq!(json["locked_reason"], "storage_quota");
+            json["state"].as_str().expect("a state").to_owned()
+        };
+        assert_eq!(locked(DatabaseState::Running), "locked");
+        assert_eq!(locked(DatabaseState::Stopped), "stopped");
     }
 }

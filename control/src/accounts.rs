@@ -250,9 +250,9 @@ pub async fn is_claimed(ctx: &Control, account_id: AccountId) -> Result<bool, Er
     Ok(account.claimed.is_some())
 }
 
-/// An account's plan (free when it has none on record).
+/// An account's plan.
 pub async fn plan_of(ctx: &Control, account: AccountId) -> Result<Plan, Error> {
-    Ok(ctx.store.account_plan(account).await?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free))
+    Ok(ctx.store.account_plan(account).await?)
 }
 
 /// Platform admins set an account's plan.
@@ -268,7 +268,10 @@ pub async fn set_plan(
     let plan = Plan::parse(plan)
         .ok_or_else(|| Error::InvalidRequest("invalid field `plan`: `free`, `pro` or `business`".into()))?;
     let account = AccountId::parse(id).map_err(|_| Error::NotFound("account"))?;
-    ctx.store.account_plan(account).await?.ok_or(Error::NotFound("account"))?;
+    ctx.store.account_plan(account).await.map_err(|e| match e {
+        eventstore::StoreError::NotFound => Error::NotFound("account"),
+        e => e.into(),
+    })?;
     execute(ctx, account, &AccountCommand::ChangePlan { plan }, meta)
         .await?
         .map_err(|e| Error::Conflict(e.to_string()))?;
@@ -286,7 +289,7 @@ pub struct Me {
 
 pub async fn me(ctx: &Control, caller: &Caller) -> Result<Me, Error> {
     let user = ctx.store.user(caller.user_id).await?.ok_or(Error::Unauthenticated("the user no longer exists"))?;
-    let plan = Plan::parse(&user.plan).unwrap_or(Plan::Free);
+    let plan = user.plan;
     let (databases, storage_bytes) = ctx.store.account_usage(caller.account_id).await?;
     Ok(Me { user, plan, quotas: ctx.settings.plans.of(plan), databases, storage_bytes })
 }

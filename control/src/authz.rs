@@ -61,7 +61,7 @@ pub fn authorize(
     collaborator: Option<&str>,
     action: Action,
 ) -> Result<DbRole, Error> {
-    if db.state == "deleted" || !caller.in_scope(db.id) {
+    if db.state == domain::DatabaseState::Deleted || !caller.in_scope(db.id) {
         return Err(Error::DatabaseNotFound);
     }
     let role = role_on(caller, db, collaborator).ok_or(Error::DatabaseNotFound)?;

@@ -55,7 +55,7 @@ pub async fn load_backup(
     let (db, _) = load_authorized(ctx, caller, db, action).await?;
     let id = BackupId::parse(backup).map_err(|_| Error::NotFound("backup"))?;
     let backup = match ctx.store.backup(id).await {
-        Ok(b) if b.database_id == db.id && b.state != "deleted" => b,
+        Ok(b) if b.database_id == db.id && b.state != domain::BackupState::Deleted => b,
         Ok(_) | Err(eventstore::StoreError::NotFound) => return Err(Error::NotFound("backup")),
         Err(e) => return Err(e.into()),
     };
@@ -70,7 +70,7 @@ pub async fn request(
     meta: Metadata,
 ) -> Result<BackupRow, Error> {
     let (db, _) = load_authorized(ctx, caller, db, Action::Credentials).await?;
-    if db.state != "running" {
+    if db.state != domain::DatabaseState::Running {
         return Err(Error::Conflict(format!("the database is {}; cannot back it up now", db.state)));
     }
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
@@ -102,7 +102,7 @@ pub async fn request(
     // The answer is the backup as this request left it (API.md: `state: "pending"`); a fast
     // worker may already be running it, which the next GET shows.
     let mut row = ctx.store.backup(id).await?;
-    row.state = "pending".into();
+    row.state = domain::BackupState::Pending;
     (row.object_key, row.size_bytes, row.sha256, row.error) = (None, None, None, None);
     (row.started_at, row.finished_at) = (None, None);
     row.tables.clear();
@@ -149,7 +149,7 @@ pub async fn restore(
         other => other,
     })?;
     caller.require_full_account()?;
-    if b.state != "succeeded" {
+    if b.state != domain::BackupState::Succeeded {
         return Err(Error::Conflict(format!("the backup is {}; only a succeeded backup can be restored", b.state)));
     }
     let name = DatabaseName::parse(target_name)
@@ -163,7 +163,7 @@ pub async fn branch(ctx: &Control, caller: &Caller, db: &str, name: &str, meta: 
     let (db, _) = load_authorized(ctx, caller, db, Action::OwnerOnly).await?;
     // A branch is a new database of the account: a key limited to some databases cannot.
     caller.require_full_account()?;
-    if db.state != "running" {
+    if db.state != domain::DatabaseState::Running {
         return Err(Error::Conflict(format!("the database is {}; cannot branch it now", db.state)));
     }
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid field `name`: {e}")))?;

@@ -79,7 +79,7 @@ pub async fn authenticate(ctx: &Control, token: &str) -> Result<Caller, Error> {
             account_id: row.account_id,
             user_id: row.user_id,
             api_key_id: Some(row.id),
-            platform_role: if row.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User },
+            platform_role: row.platform_role,
             selected: row.selected.clone(),
             anonymous: false,
             session: None,
@@ -107,7 +107,7 @@ pub async fn authenticate(ctx: &Control, token: &str) -> Result<Caller, Error> {
         user_id: session.user_id,
         api_key_id: key.as_ref().map(|k| k.id),
         platform_role: match &key {
-            Some(k) if k.platform_role != "admin" => PlatformRole::User,
+            Some(k) if k.platform_role != PlatformRole::Admin => PlatformRole::User,
             _ => session.platform_role,
         },
         selected: key.and_then(|k| k.selected.clone()),

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use domain::dbuser::UserState;
 use domain::{DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers, StreamId};
 use eventstore::dbusers::UserRow;
 use eventstore::queries::DatabaseRow;
@@ -26,7 +27,7 @@ fn user_error(e: DatabaseUserError) -> Error {
 }
 
 fn running(db: &DatabaseRow) -> Result<(), Error> {
-    if db.state == "running" {
+    if db.state == domain::DatabaseState::Running {
         return Ok(());
     }
     Err(Error::Conflict(format!("the database is {}; its users can change only while it runs", db.state)))
@@ -53,12 +54,12 @@ pub async fn create(
 ) -> Result<CreatedUser, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
     let name = DatabaseName::parse(username).map_err(|e| Error::InvalidName(format!("invalid username: {e}")))?;
-    let database = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
+    let database = db.name.clone();
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
     let NewPassword { password, verifier } = NewPassword::generate().await?;
-    let plan = ctx.store.account_plan(db.account_id).await?.and_then(|p| domain::Plan::parse(&p));
-    let max_users = ctx.settings.plans.of(plan.unwrap_or(domain::Plan::Free)).database_users;
+    let plan = ctx.store.account_plan(db.account_id).await?;
+    let max_users = ctx.settings.plans.of(plan).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
     let extras = [Extra::UserVerifier { role_name: role.clone(), verifier }];
     match ctx.store.execute::<DatabaseUsers>(StreamId::database_users(db.id).as_str(), &command, &meta, &extras).await {
@@ -69,8 +70,8 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    let user = wait_for(ctx, &db, name.as_str(), |u| u.is_some_and(|u| u.state == "ready")).await?;
-    let ready = user.as_ref().is_some_and(|u| u.state == "ready");
+    let user = wait_for(ctx, &db, name.as_str(), |u| u.is_some_and(|u| u.state == UserState::Ready)).await?;
+    let ready = user.as_ref().is_some_and(|u| u.state == UserState::Ready);
     let user = user.or_internal("the database user just created is not listed")?;
     let connection_string =
         format!("postgresql://{role}:{password}@{host}:{port}/{db}", host = db.host, port = db.port, db = db.name);

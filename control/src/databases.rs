@@ -85,7 +85,7 @@ pub async fn create(
 ) -> Result<Created, Error> {
     caller.require_full_account()?;
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid name: {e}")))?;
-    if let Some(engine) = engine.filter(|e| *e != "postgres") {
+    if let Some(engine) = engine.filter(|e| domain::Engine::parse(e) != Some(domain::Engine::Postgres)) {
         return Err(Error::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
     }
     create_from(ctx, caller, name, None, meta, ctx.settings.wait).await
@@ -121,7 +121,7 @@ pub async fn create_from(
     };
     let (plan, usage, host_id, password) = tokio::join!(plan, usage, host_id, password);
     // Errors in the order the checks read: the quota before the host.
-    let plan = plan?.and_then(|p| Plan::parse(&p)).unwrap_or(Plan::Free);
+    let plan = plan?;
     let (_, used_bytes) = usage?;
     let quotas = ctx.settings.plans.of(plan);
     if used_bytes >= quotas.storage_mb * 1024 * 1024 {

@@ -8,7 +8,7 @@ use hostctl::inspect::{self, DatabaseMetrics, SchemaInfo};
 use crate::authz::{Action, DbRole};
 use crate::caller::Caller;
 use crate::databases::{load_authorized, password_secret_id};
-use crate::error::{Error, OrInternal};
+use crate::error::Error;
 use crate::Control;
 
 /// Inspection failed: the host did not answer, or what reaching it takes (its address, a
@@ -36,11 +36,10 @@ async fn inspectable(
     id: &str,
 ) -> Result<(HostId, DatabaseName, DbRole, DatabaseId), Error> {
     let (db, role) = load_authorized(ctx, caller, id, Action::View).await?;
-    if db.state != "running" && db.state != "stopped" {
+    if !db.state.is_live() {
         return Err(Error::Conflict(format!("the database is {}; nothing to inspect yet", db.state)));
     }
-    let name = DatabaseName::parse(&db.name).or_internal("parsing a stored database name")?;
-    Ok((db.host_id, name, role, db.id))
+    Ok((db.host_id, db.name, role, db.id))
 }
 
 /// Size, connections, transactions, cache hit ratio and top statements, with the caller's
@@ -57,7 +56,7 @@ pub async fn metrics(ctx: &Control, caller: &Caller, id: &str) -> Result<(Databa
 pub async fn schema(ctx: &Control, caller: &Caller, id: &str) -> Result<SchemaInfo, Error> {
     let (host, name, _, db) = inspectable(ctx, caller, id).await?;
     let current = ctx.store.database(db).await?;
-    if current.state != "running" || current.locked_reason.is_some() {
+    if current.state != domain::DatabaseState::Running || current.locked_reason.is_some() {
         return Err(Error::Conflict(format!(
             "the database is {}; its schema can be read while it runs",
             if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }

@@ -13,7 +13,7 @@ fn row(account: AccountId) -> ApiKeyRow {
         user_id: UserId(uuid::Uuid::new_v4()),
         hash: "00".repeat(32),
         revoked: false,
-        platform_role: "user".into(),
+        platform_role: domain::PlatformRole::User,
         selected: None,
     }
 }

@@ -37,7 +37,7 @@ pub struct Credentials {
 
 impl Credentials {
     fn of(db: &DatabaseRow, password: String) -> Self {
-        Self { username: db.name.clone(), connection_string: connection_string(db, &password), password }
+        Self { username: db.name.to_string(), connection_string: connection_string(db, &password), password }
     }
 }
 

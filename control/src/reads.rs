@@ -160,11 +160,7 @@ pub async fn accounts(ctx: &Control, caller: &Caller, q: AccountQuery) -> Result
         Some(c) => Some(AccountId::parse(c).map_err(|_| Error::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let filter = AccountFilter {
-        plan: plan.map(|p| p.as_str().to_owned()),
-        email: q.email.filter(|e| !e.is_empty()),
-        before: before.map(|b| b.uuid()),
-    };
+    let filter = AccountFilter { plan, email: q.email.filter(|e| !e.is_empty()), before: before.map(|b| b.uuid()) };
     let rows = ctx.store.accounts(&filter, limit).await?;
     Ok(Paged::of(rows, limit, |a| a.id.to_string()))
 }

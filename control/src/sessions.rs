@@ -53,8 +53,7 @@ pub async fn sign_in_identity(
 ) -> Result<(Issued, UserId, UserRow), Error> {
     let user_id = accounts::user_for(ctx, identity).await?;
     let user = ctx.store.user(user_id).await?.or_internal("the signed-in user is not in the read model")?;
-    let role = if user.platform_role == "admin" { PlatformRole::Admin } else { PlatformRole::User };
-    let who = Session { user_id, account_id: user.account_id, platform_role: role, anonymous: false };
+    let who = Session { user_id, account_id: user.account_id, platform_role: user.platform_role, anonymous: false };
     let issued = sign_in(ctx, SignIn { who, key: None, method: SignInMethod::Oidc, request_id }).await?;
     Ok((issued, user_id, user))
 }

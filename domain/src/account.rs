@@ -15,10 +15,20 @@ pub enum PlatformRole {
 }
 
 impl PlatformRole {
+    pub const ALL: [Self; 2] = [Self::User, Self::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
             Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
         }
     }
 }

@@ -276,3 +276,15 @@ fn an_operator_key_needs_a_label_a_place_and_a_user_of_the_account() {
     }
     assert_eq!(a.decide(&operator_key(user, "bootstrap", 2)), Err(AccountError::TooManyKeys(2)));
 }
+
+#[test]
+fn platform_roles_round_trip_and_unknown_ones_are_refused() {
+    assert_eq!(PlatformRole::ALL.map(PlatformRole::as_str), ["user", "admin"]);
+    for r in PlatformRole::ALL {
+        assert_eq!(PlatformRole::parse(r.as_str()), Some(r));
+        assert_eq!(serde_json::to_value(r).expect("serializes"), r.as_str());
+    }
+    for unknown in ["owner", "Admin", ""] {
+        assert_eq!(PlatformRole::parse(unknown), None, "{unknown:?}");
+    }
+}

@@ -21,10 +21,20 @@ pub enum BackupTrigger {
 }
 
 impl BackupTrigger {
+    pub const ALL: [Self; 2] = [Self::Manual, Self::Scheduled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Manual => "manual",
             Self::Scheduled => "scheduled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(Self::Manual),
+            "scheduled" => Some(Self::Scheduled),
+            _ => None,
         }
     }
 }
@@ -40,6 +50,8 @@ pub enum BackupState {
 }
 
 impl BackupState {
+    pub const ALL: [Self; 5] = [Self::Pending, Self::Running, Self::Succeeded, Self::Failed, Self::Deleted];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -47,6 +59,17 @@ impl BackupState {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
         }
     }
 }

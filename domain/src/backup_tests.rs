@@ -124,3 +124,24 @@ fn only_a_succeeded_backup_is_verified() {
     let request = BackupCommand::RequestVerification { operation_id: OperationId::new() };
     assert!(matches!(&state.decide(&request).expect("ok")[..], [BackupEvent::BackupVerificationRequested { .. }]));
 }
+
+#[test]
+fn backup_states_and_triggers_round_trip_and_unknown_ones_are_refused() {
+    let spelled = BackupState::ALL.map(BackupState::as_str);
+    assert_eq!(spelled, ["pending", "running", "succeeded", "failed", "deleted"]);
+    for s in BackupState::ALL {
+        assert_eq!(BackupState::parse(s.as_str()), Some(s));
+        assert_eq!(serde_json::to_value(s).expect("serializes"), s.as_str());
+    }
+    assert_eq!(BackupTrigger::ALL.map(BackupTrigger::as_str), ["manual", "scheduled"]);
+    for t in BackupTrigger::ALL {
+        assert_eq!(BackupTrigger::parse(t.as_str()), Some(t));
+        assert_eq!(serde_json::to_value(t).expect("serializes"), t.as_str());
+    }
+    for unknown in ["verified", "Succeeded", ""] {
+        assert_eq!(BackupState::parse(unknown), None, "{unknown:?}");
+    }
+    for unknown in ["auto", "Manual", ""] {
+        assert_eq!(BackupTrigger::parse(unknown), None, "{unknown:?}");
+    }
+}

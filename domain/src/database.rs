@@ -30,6 +30,9 @@ pub enum DatabaseState {
 }
 
 impl DatabaseState {
+    pub const ALL: [Self; 6] =
+        [Self::Provisioning, Self::Running, Self::Stopped, Self::Deleting, Self::Deleted, Self::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Provisioning => "provisioning",
@@ -40,8 +43,60 @@ impl DatabaseState {
             Self::Failed => "failed",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "provisioning" => Some(Self::Provisioning),
+            "running" => Some(Self::Running),
+            "stopped" => Some(Self::Stopped),
+            "deleting" => Some(Self::Deleting),
+            "deleted" => Some(Self::Deleted),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// Running or stopped: the database exists on its host, and no provisioning or deletion
+    /// is under way.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Running | Self::Stopped)
+    }
 }
 
+/// The engine a database runs on, as API.md names them. This deployment provisions
+/// PostgreSQL only: `POST /databases` answers `ENGINE_DISABLED` for the others, so no
+/// database of theirs exists yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    Postgres,
+    MariaDb,
+    MongoDb,
+}
+
+impl Engine {
+    pub const ALL: [Self; 3] = [Self::Postgres, Self::MariaDb, Self::MongoDb];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::MariaDb => "mariadb",
+            Self::MongoDb => "mongodb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "postgres" => Some(Self::Postgres),
+            "mariadb" => Some(Self::MariaDb),
+            "mongodb" => Some(Self::MongoDb),
+            _ => None,
+        }
+    }
+}
+
+/// What an operation (an `operations` row, `GET /operations/{id}`) does. The database
+/// aggregate's own are provision, delete and the maintenance kinds; a backup and its
+/// verification are operations of the backup aggregate, on the same database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
@@ -51,9 +106,22 @@ pub enum OperationKind {
     Start,
     Restart,
     ResetPassword,
+    Backup,
+    VerifyBackup,
 }
 
 impl OperationKind {
+    pub const ALL: [Self; 8] = [
+        Self::Provision,
+        Self::Delete,
+        Self::Stop,
+        Self::Start,
+        Self::Restart,
+        Self::ResetPassword,
+        Self::Backup,
+        Self::VerifyBackup,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Provision => "provision",
@@ -62,12 +130,64 @@ impl OperationKind {
             Self::Start => "start",
             Self::Restart => "restart",
             Self::ResetPassword => "reset_password",
+            Self::Backup => "backup",
+            Self::VerifyBackup => "verify_backup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "provision" => Some(Self::Provision),
+            "delete" => Some(Self::Delete),
+            "stop" => Some(Self::Stop),
+            "start" => Some(Self::Start),
+            "restart" => Some(Self::Restart),
+            "reset_password" => Some(Self::ResetPassword),
+            "backup" => Some(Self::Backup),
+            "verify_backup" => Some(Self::VerifyBackup),
+            _ => None,
         }
     }
 
     /// Operations on a live database that do not decide whether it exists.
     pub fn is_maintenance(self) -> bool {
         matches!(self, Self::Stop | Self::Start | Self::Restart | Self::ResetPassword)
+    }
+}
+
+/// Where an operation is: requested (`pending`), its job started (`running`), or finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl OperationState {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Running, Self::Succeeded, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
     }
 }
 
@@ -395,7 +515,7 @@ impl Aggregate for Database {
                     account_id: *account_id,
                     host_id: *host_id,
                     operation_id: *operation_id,
-                    engine: "postgres".into(),
+                    engine: Engine::Postgres.as_str().into(),
                     source: *source,
                 }])
             }
@@ -465,7 +585,10 @@ impl Aggregate for Database {
                     OperationKind::Start => E::DatabaseStarted { database_id, operation_id },
                     OperationKind::Restart => E::DatabaseRestarted { database_id, operation_id },
                     OperationKind::ResetPassword => E::PasswordReset { database_id, operation_id },
-                    OperationKind::Provision | OperationKind::Delete => return Err(DatabaseError::StaleOperation),
+                    OperationKind::Provision
+                    | OperationKind::Delete
+                    | OperationKind::Backup
+                    | OperationKind::VerifyBackup => return Err(DatabaseError::StaleOperation),
                 }])
             }
         }

@@ -375,3 +375,57 @@ fn the_current_operation_cannot_be_abandoned() {
     let cmd = DatabaseCommand::AbandonOperation { operation_id: op, reason: "late".into() };
     assert_eq!(given(&[]).decide(&cmd), Err(DatabaseError::NotFound));
 }
+
+// The spellings below are stored in read-model columns and published by the API.
+
+#[test]
+fn database_states_round_trip_and_unknown_ones_are_refused() {
+    let spelled = DatabaseState::ALL.map(DatabaseState::as_str);
+    assert_eq!(spelled, ["provisioning", "running", "stopped", "deleting", "deleted", "failed"]);
+    for s in DatabaseState::ALL {
+        assert_eq!(DatabaseState::parse(s.as_str()), Some(s));
+        assert_eq!(serde_json::to_value(s).expect("serializes"), s.as_str());
+    }
+    // `locked` is what the API shows of a locked running database, never a stored state.
+    for unknown in ["locked", "Running", "running ", ""] {
+        assert_eq!(DatabaseState::parse(unknown), None, "{unknown:?}");
+    }
+}
+
+#[test]
+fn engines_round_trip_and_unknown_ones_are_refused() {
+    assert_eq!(Engine::ALL.map(Engine::as_str), ["postgres", "mariadb", "mongodb"]);
+    for e in Engine::ALL {
+        assert_eq!(Engine::parse(e.as_str()), Some(e));
+    }
+    for unknown in ["mysql", "postgresql", "Postgres", ""] {
+        assert_eq!(Engine::parse(unknown), None, "{unknown:?}");
+    }
+}
+
+#[test]
+fn operation_kinds_round_trip_and_unknown_ones_are_refused() {
+    let spelled = OperationKind::ALL.map(OperationKind::as_str);
+    let want = ["provision", "delete", "stop", "start", "restart", "reset_password", "backup", "verify_backup"];
+    assert_eq!(spelled, want);
+    for k in OperationKind::ALL {
+        assert_eq!(OperationKind::parse(k.as_str()), Some(k));
+        assert_eq!(serde_json::to_value(k).expect("serializes"), k.as_str());
+    }
+    for unknown in ["maintenance", "reset-password", "Stop", ""] {
+        assert_eq!(OperationKind::parse(unknown), None, "{unknown:?}");
+    }
+}
+
+#[test]
+fn operation_states_round_trip_and_unknown_ones_are_refused() {
+    assert_eq!(OperationState::ALL.map(OperationState::as_str), ["pending", "running", "succeeded", "failed"]);
+    for s in OperationState::ALL {
+        assert_eq!(OperationState::parse(s.as_str()), Some(s));
+    }
+    assert!(OperationState::Succeeded.is_finished() && OperationState::Failed.is_finished());
+    assert!(!OperationState::Pending.is_finished() && !OperationState::Running.is_finished());
+    for unknown in ["done", "Pending", ""] {
+        assert_eq!(OperationState::parse(unknown), None, "{unknown:?}");
+    }
+}

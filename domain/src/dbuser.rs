@@ -117,6 +117,27 @@ pub enum UserState {
     Removing,
 }
 
+impl UserState {
+    pub const ALL: [Self; 3] = [Self::Creating, Self::Ready, Self::Removing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Ready => "ready",
+            Self::Removing => "removing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "creating" => Some(Self::Creating),
+            "ready" => Some(Self::Ready),
+            "removing" => Some(Self::Removing),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseUsers {
     pub database_id: Option<DatabaseId>,
@@ -202,6 +223,17 @@ mod tests {
 
     fn n(s: &str) -> DatabaseName {
         DatabaseName::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn user_states_round_trip_and_unknown_ones_are_refused() {
+        assert_eq!(UserState::ALL.map(UserState::as_str), ["creating", "ready", "removing"]);
+        for s in UserState::ALL {
+            assert_eq!(UserState::parse(s.as_str()), Some(s));
+        }
+        for unknown in ["created", "Ready", ""] {
+            assert_eq!(UserState::parse(unknown), None, "{unknown:?}");
+        }
     }
 
     fn run(state: &mut DatabaseUsers, cmd: DatabaseUserCommand) -> Result<Vec<DatabaseUserEvent>, DatabaseUserError> {

@@ -26,13 +26,38 @@ pub use backup::{
 pub use cidr::{Cidr, CidrError};
 pub use collaborators::{Collaborators, CollaboratorsCommand, CollaboratorsError, CollaboratorsEvent, ShareRole};
 pub use database::{
-    storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState,
-    LockReason, OperationKind,
+    storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, Engine,
+    LockReason, OperationKind, OperationState,
 };
-pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers};
+pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers, UserState};
 pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, TenantHost};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
 pub use session::{Session, SessionCommand, SessionError};
 pub use stream::{password_secret_id, StreamId};
+
+/// `Display` as `as_str` spells it: what the read models store and the API shows.
+macro_rules! display_as_str {
+    ($($t:ty),+ $(,)?) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+
+display_as_str!(
+    BackupState,
+    BackupTrigger,
+    DatabaseState,
+    Engine,
+    LockReason,
+    OperationKind,
+    OperationState,
+    Plan,
+    PlatformRole,
+    ShareRole,
+    UserState,
+);

@@ -3,16 +3,16 @@
 //! first, then each count grouped over just that page's ids (no query per row).
 
 use chrono::{DateTime, Utc};
-use domain::AccountId;
+use domain::{AccountId, Plan};
 use uuid::Uuid;
 
+use crate::error::decode_column;
 use crate::{Store, StoreError};
 
 /// Filters and paging of the admins' account list (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
-    /// `free`, `pro` or `business`.
-    pub plan: Option<String>,
+    pub plan: Option<Plan>,
     /// A substring of the owner's email, any case.
     pub email: Option<String>,
     /// Return accounts strictly older than this one (ids are time-ordered).
@@ -22,7 +22,7 @@ pub struct AccountFilter {
 #[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: AccountId,
-    pub plan: String,
+    pub plan: Plan,
     pub created_at: DateTime<Utc>,
     /// The first user's email; `None` for an anonymous account.
     pub owner_email: Option<String>,
@@ -68,25 +68,29 @@ impl Store {
                  order by p.id desc",
             )
             .await?;
-        let rows = c.query(&statement, &[&f.plan, &f.email, &f.before, &limit]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| AccountRow {
-                id: AccountId(r.get(0)),
-                plan: r.get(1),
-                created_at: r.get(2),
-                owner_email: r.get(3),
-                anonymous: r.get(4),
-                databases: r.get(5),
-                storage_bytes: r.get(6),
-                api_keys: r.get(7),
+        let plan = f.plan.map(Plan::as_str);
+        let rows = c.query(&statement, &[&plan, &f.email, &f.before, &limit]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountRow {
+                    id: AccountId(r.get(0)),
+                    plan: decode_column("accounts.plan", r.get(1), Plan::parse)?,
+                    created_at: r.get(2),
+                    owner_email: r.get(3),
+                    anonymous: r.get(4),
+                    databases: r.get(5),
+                    storage_bytes: r.get(6),
+                    api_keys: r.get(7),
+                })
             })
-            .collect())
+            .collect()
     }
 
-    pub async fn account_plan(&self, id: AccountId) -> Result<Option<String>, StoreError> {
+    /// An account's plan; `NotFound` if there is no such account.
+    pub async fn account_plan(&self, id: AccountId) -> Result<Plan, StoreError> {
         let c = self.client().await?;
         let statement = c.prepare_cached("select plan from accounts where id = $1").await?;
-        Ok(c.query_opt(&statement, &[&id.uuid()]).await?.map(|r| r.get(0)))
+        let row = c.query_opt(&statement, &[&id.uuid()]).await?.ok_or(StoreError::NotFound)?;
+        decode_column("accounts.plan", row.get(0), Plan::parse)
     }
 }

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use domain::{AllowlistEvent, Cidr, DatabaseId, DatabaseName, HostId, RuleId};
 
+use crate::error::decode_column;
 use crate::projection::{database_owner, insert_activity, Resource};
+use crate::queries::database_name;
 use crate::tables::{Key, Tables};
 use crate::{RecordedEvent, Store, StoreError};
 
@@ -112,13 +114,14 @@ impl Store {
                 &[&host.uuid()],
             )
             .await?;
-        let codec = |e: String| StoreError::Codec(e);
         rows.iter()
             .map(|r| {
-                let name = DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| codec(e.to_string()))?;
+                let name = database_name(r.get(0))?;
                 let cidrs: Vec<String> = r.get(1);
-                let cidrs =
-                    cidrs.iter().map(|c| Cidr::parse(c).map_err(|e| codec(e.to_string()))).collect::<Result<_, _>>()?;
+                let cidrs = cidrs
+                    .iter()
+                    .map(|c| decode_column("allowlist_rules.cidr", c, |c| Cidr::parse(c).ok()))
+                    .collect::<Result<_, _>>()?;
                 Ok((name, cidrs))
             })
             .collect()

@@ -2,10 +2,14 @@
 //! API, the backup jobs and the scheduler ask of it.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::{BackupEvent, BackupId, DatabaseId, OperationId, TableStats};
+use domain::{
+    BackupEvent, BackupId, BackupState, BackupTrigger, DatabaseId, OperationId, OperationKind, OperationState,
+    TableStats,
+};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::error::decode_column;
 use crate::projection::{database_owner, finish_operation, insert_activity, insert_operation, Resource};
 use crate::tables::{Key, Set, Tables};
 use crate::{RecordedEvent, Store, StoreError};
@@ -25,7 +29,7 @@ pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &
                     ("database_id", db.into()),
                     ("account_id", account.into()),
                     ("operation_id", operation_id.uuid().into()),
-                    ("state", "pending".into()),
+                    ("state", BackupState::Pending.as_str().into()),
                     ("trigger", trigger.as_str().into()),
                     ("label", label.into()),
                     ("scheduled_for", (*scheduled_for).into()),
@@ -33,12 +37,12 @@ pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &
                 ],
             )
             .await?;
-            insert_operation(t, operation_id.uuid(), "backup", db, account, e).await?;
+            insert_operation(t, operation_id.uuid(), OperationKind::Backup, db, account, e).await?;
         }
         E::BackupStarted { attempt, object_key, .. } => {
             let attempts = || Set::To((*attempt as i32).into());
             let set = vec![
-                ("state", Set::To("running".into())),
+                ("state", Set::To(BackupState::Running.as_str().into())),
                 ("attempts", attempts()),
                 ("object_key", Set::To(object_key.into())),
                 ("started_at", Set::IfNull(at.into())),
@@ -48,13 +52,13 @@ pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &
             t.update(
                 "operations",
                 Key::id(operation),
-                vec![("state", Set::To("running".into())), ("attempts", attempts())],
+                vec![("state", Set::To(OperationState::Running.as_str().into())), ("attempts", attempts())],
             )
             .await?;
         }
         E::BackupSucceeded { object_key, size_bytes, sha256, tables, .. } => {
             let set = vec![
-                ("state", Set::To("succeeded".into())),
+                ("state", Set::To(BackupState::Succeeded.as_str().into())),
                 ("object_key", Set::To(object_key.into())),
                 ("size_bytes", Set::To((*size_bytes).into())),
                 ("sha256", Set::To(sha256.into())),
@@ -63,25 +67,26 @@ pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &
             ];
             t.update("backups", Key::id(id), set).await?;
             let operation = operation_of(t, id).await?;
-            finish_operation(t, operation, "succeeded", None, e).await?;
+            finish_operation(t, operation, OperationState::Succeeded, None, e).await?;
         }
         E::BackupFailed { error, .. } => {
             let set = vec![
-                ("state", Set::To("failed".into())),
+                ("state", Set::To(BackupState::Failed.as_str().into())),
                 ("error", Set::To(error.into())),
                 ("finished_at", Set::To(at.into())),
             ];
             t.update("backups", Key::id(id), set).await?;
             let operation = operation_of(t, id).await?;
-            finish_operation(t, operation, "failed", Some(error), e).await?;
+            finish_operation(t, operation, OperationState::Failed, Some(error), e).await?;
         }
         E::BackupDeleted { .. } => {
-            let set = vec![("state", Set::To("deleted".into())), ("deleted_at", Set::To(at.into()))];
+            let set =
+                vec![("state", Set::To(BackupState::Deleted.as_str().into())), ("deleted_at", Set::To(at.into()))];
             t.update("backups", Key::id(id), set).await?;
         }
         E::BackupVerificationRequested { operation_id, .. } => {
             let (account, _) = database_owner(t, db).await?;
-            insert_operation(t, operation_id.uuid(), "verify_backup", db, account, e).await?;
+            insert_operation(t, operation_id.uuid(), OperationKind::VerifyBackup, db, account, e).await?;
         }
         E::BackupVerified { operation_id, ok, details, .. } => {
             let set = vec![
@@ -91,7 +96,7 @@ pub(crate) async fn project_backup<T: Tables>(t: &mut T, e: &RecordedEvent, b: &
             ];
             t.update("backups", Key::id(id), set).await?;
             if let Some(op) = operation_id {
-                finish_operation(t, op.uuid(), "succeeded", None, e).await?;
+                finish_operation(t, op.uuid(), OperationState::Succeeded, None, e).await?;
             }
         }
     }
@@ -112,8 +117,8 @@ pub struct BackupRow {
     pub id: BackupId,
     pub database_id: DatabaseId,
     pub operation_id: OperationId,
-    pub state: String,
-    pub trigger: String,
+    pub state: BackupState,
+    pub trigger: BackupTrigger,
     pub label: Option<String>,
     pub scheduled_for: Option<NaiveDate>,
     pub object_key: Option<String>,
@@ -137,8 +142,8 @@ fn backup_row(r: &Row) -> Result<BackupRow, StoreError> {
         id: BackupId(r.get("id")),
         database_id: DatabaseId(r.get("database_id")),
         operation_id: OperationId(r.get("operation_id")),
-        state: r.get("state"),
-        trigger: r.get("trigger"),
+        state: decode_column("backups.state", r.get("state"), BackupState::parse)?,
+        trigger: decode_column("backups.trigger", r.get("trigger"), BackupTrigger::parse)?,
         label: r.get("label"),
         scheduled_for: r.get("scheduled_for"),
         object_key: r.get("object_key"),

@@ -2,15 +2,16 @@
 
 use crate::tables::{Key, Set, Tables};
 use chrono::{DateTime, Utc};
-use domain::{DatabaseId, DatabaseUserEvent};
+use domain::{DatabaseId, DatabaseUserEvent, UserState};
 
+use crate::error::decode_column;
 use crate::{RecordedEvent, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
     pub name: String,
     pub role_name: String,
-    pub state: String,
+    pub state: UserState,
     pub created_at: DateTime<Utc>,
 }
 
@@ -31,15 +32,15 @@ pub(crate) async fn project_user<T: Tables>(
                     ("database_id", db.into()),
                     ("name", name.into()),
                     ("role_name", role_name.into()),
-                    ("state", "creating".into()),
+                    ("state", UserState::Creating.as_str().into()),
                     ("created_at", e.occurred_at.into()),
                 ],
             )
             .await?;
         }
         E::DatabaseUserReady { .. } | E::DatabaseUserRemovalRequested { .. } => {
-            let state = if matches!(u, E::DatabaseUserReady { .. }) { "ready" } else { "removing" };
-            t.update("database_users", key(), vec![("state", Set::To(state.into()))]).await?;
+            let state = if matches!(u, E::DatabaseUserReady { .. }) { UserState::Ready } else { UserState::Removing };
+            t.update("database_users", key(), vec![("state", Set::To(state.as_str().into()))]).await?;
         }
         E::DatabaseUserRemoved { role_name, .. } => {
             t.delete("database_users", key()).await?;
@@ -58,10 +59,16 @@ impl Store {
                 &[&database.uuid()],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| UserRow { name: r.get(0), role_name: r.get(1), state: r.get(2), created_at: r.get(3) })
-            .collect())
+        rows.iter()
+            .map(|r| {
+                Ok(UserRow {
+                    name: r.get(0),
+                    role_name: r.get(1),
+                    state: decode_column("database_users.state", r.get(2), UserState::parse)?,
+                    created_at: r.get(3),
+                })
+            })
+            .collect()
     }
 
     pub async fn user_verifier(&self, role_name: &str) -> Result<String, StoreError> {

@@ -2,8 +2,9 @@
 //! state (deleted ones included: their markers say what may be dropped), and every backup
 //! row's object.
 
-use domain::{DatabaseId, HostId};
+use domain::{DatabaseId, DatabaseState, HostId, UserState};
 
+use crate::error::decode_column;
 use crate::{Store, StoreError};
 
 /// A database as the reconciler sees it.
@@ -12,7 +13,7 @@ pub struct IntentDatabase {
     pub id: DatabaseId,
     pub host_id: HostId,
     pub name: String,
-    pub state: String,
+    pub state: DatabaseState,
     /// An operation of it is pending or running: a job may be changing the host right now.
     pub busy: bool,
     /// A backup or verification of it is pending or running: its scratch copy may be in use.
@@ -33,8 +34,7 @@ pub struct IntentObject {
 pub struct IntentUser {
     pub database_id: DatabaseId,
     pub role_name: String,
-    /// `creating`, `ready` or `removing`.
-    pub state: String,
+    pub state: UserState,
 }
 
 impl Store {
@@ -42,10 +42,15 @@ impl Store {
     pub async fn intent_users(&self) -> Result<Vec<IntentUser>, StoreError> {
         let client = self.client().await?;
         let rows = client.query("select database_id, role_name, state from database_users", &[]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| IntentUser { database_id: DatabaseId(r.get(0)), role_name: r.get(1), state: r.get(2) })
-            .collect())
+        rows.iter()
+            .map(|r| {
+                Ok(IntentUser {
+                    database_id: DatabaseId(r.get(0)),
+                    role_name: r.get(1),
+                    state: decode_column("database_users.state", r.get(2), UserState::parse)?,
+                })
+            })
+            .collect()
     }
 
     /// Every database, whatever its state or host.
@@ -62,17 +67,18 @@ impl Store {
                 &[],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| IntentDatabase {
-                id: DatabaseId(r.get(0)),
-                host_id: HostId(r.get(1)),
-                name: r.get(2),
-                state: r.get(3),
-                busy: r.get(4),
-                verifying: r.get(5),
+        rows.iter()
+            .map(|r| {
+                Ok(IntentDatabase {
+                    id: DatabaseId(r.get(0)),
+                    host_id: HostId(r.get(1)),
+                    name: r.get(2),
+                    state: decode_column("databases.state", r.get(3), DatabaseState::parse)?,
+                    busy: r.get(4),
+                    verifying: r.get(5),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Every backup row that names an object, deleted ones included (their purge may still

@@ -23,6 +23,10 @@ pub enum StoreError {
     Migration(String),
     #[error("event encoding: {0}")]
     Codec(String),
+    /// A read-model column holds what its domain type cannot be: an unknown state, kind,
+    /// plan or name. Never defaulted: a row that does not decode is an error of the store.
+    #[error("read model: {0}")]
+    Decode(String),
     #[error("secret: {0}")]
     Secret(String),
     #[error("database error: {0}")]
@@ -66,5 +70,40 @@ impl StoreError {
     /// A serialization failure or deadlock: the transaction did nothing and may run again.
     pub fn is_transient_conflict(&self) -> bool {
         matches!(self, Self::Conflict(c) if c == SERIALIZATION || c == DEADLOCK)
+    }
+}
+
+/// The text of a read-model column as its domain type, by the type's `parse`; `column` names
+/// the column for the error (`databases.state`).
+pub(crate) fn decode_column<T>(
+    column: &str,
+    raw: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(raw).ok_or_else(|| StoreError::Decode(format!("{column}: unknown value {raw:?}")))
+}
+
+/// [`decode_column`] of a nullable column.
+pub(crate) fn decode_opt_column<T>(
+    column: &str,
+    raw: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    raw.map(|raw| decode_column(column, raw, parse)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_value_is_a_decode_error_naming_the_column() {
+        let state = decode_column("databases.state", "running", domain::DatabaseState::parse);
+        assert_eq!(state.ok(), Some(domain::DatabaseState::Running));
+        let e = decode_column("databases.state", "sleeping", domain::DatabaseState::parse).expect_err("unknown");
+        assert!(matches!(&e, StoreError::Decode(m) if m == "databases.state: unknown value \"sleeping\""), "{e}");
+        assert_eq!(decode_opt_column("databases.locked_reason", None, domain::LockReason::parse).ok(), Some(None));
+        let e = decode_opt_column("databases.locked_reason", Some("fun"), domain::LockReason::parse);
+        assert!(matches!(e, Err(StoreError::Decode(_))));
     }
 }

@@ -5,7 +5,7 @@
 //! order (`audit::sequence_activity`), and only numbered rows are listed.
 
 use deadpool_postgres::Transaction;
-use domain::{DatabaseEvent, HostEvent};
+use domain::{DatabaseEvent, DatabaseState, HostEvent, OperationKind, OperationState};
 use uuid::Uuid;
 
 use crate::codec::{decode, Decoded};
@@ -97,7 +97,7 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
                     ("account_id", account_id.uuid().into()),
                     ("name", name.as_str().into()),
                     ("engine", engine.into()),
-                    ("state", "provisioning".into()),
+                    ("state", DatabaseState::Provisioning.as_str().into()),
                     ("host_id", host_id.uuid().into()),
                     ("operation_id", operation_id.uuid().into()),
                     ("created_at", at.into()),
@@ -105,59 +105,65 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
                 ],
             )
             .await?;
-            insert_operation(t, operation_id.uuid(), "provision", db, account_id.uuid(), e).await?;
+            insert_operation(t, operation_id.uuid(), OperationKind::Provision, db, account_id.uuid(), e).await?;
         }
         E::OperationAttemptStarted { operation_id, attempt, .. } => {
             t.update(
                 "operations",
                 Key::id(operation_id.uuid()),
-                vec![("state", Set::To("running".into())), ("attempts", Set::To((*attempt as i32).into()))],
+                vec![
+                    ("state", Set::To(OperationState::Running.as_str().into())),
+                    ("attempts", Set::To((*attempt as i32).into())),
+                ],
             )
             .await?;
         }
         E::DatabaseProvisioned { operation_id, .. } => {
-            set_database_state(t, db, "running", None, e).await?;
-            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_state(t, db, DatabaseState::Running, None, e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::DatabaseDeletionRequested { operation_id, .. } => {
-            set_database_state(t, db, "deleting", Some(operation_id.uuid()), e).await?;
+            set_database_state(t, db, DatabaseState::Deleting, Some(operation_id.uuid()), e).await?;
             let (account, _) = database_owner(t, db).await?;
-            insert_operation(t, operation_id.uuid(), "delete", db, account, e).await?;
+            insert_operation(t, operation_id.uuid(), OperationKind::Delete, db, account, e).await?;
         }
         E::DatabaseDeleted { operation_id, .. } => {
-            set_database_state(t, db, "deleted", None, e).await?;
-            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
+            set_database_state(t, db, DatabaseState::Deleted, None, e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::OperationFailed { operation_id, error, kind, .. } => {
             if kind.is_maintenance() {
                 set_database_operation(t, db, None, e).await?;
             } else {
-                set_database_state(t, db, "failed", None, e).await?;
+                set_database_state(t, db, DatabaseState::Failed, None, e).await?;
             }
-            finish_operation(t, operation_id.uuid(), "failed", Some(error), e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Failed, Some(error), e).await?;
         }
-        E::DatabaseStopRequested { operation_id, .. }
-        | E::DatabaseStartRequested { operation_id, .. }
-        | E::DatabaseRestartRequested { operation_id, .. }
-        | E::PasswordResetRequested { operation_id, .. } => {
-            let kind = d.requested_maintenance().map(|(_, k)| k.as_str()).unwrap_or("maintenance");
-            set_database_operation(t, db, Some(operation_id.uuid()), e).await?;
-            let (account, _) = database_owner(t, db).await?;
-            insert_operation(t, operation_id.uuid(), kind, db, account, e).await?;
+        E::DatabaseStopRequested { .. }
+        | E::DatabaseStartRequested { .. }
+        | E::DatabaseRestartRequested { .. }
+        | E::PasswordResetRequested { .. } => {
+            // Each of these four is a requested maintenance: it has a kind.
+            if let Some((operation_id, kind)) = d.requested_maintenance() {
+                set_database_operation(t, db, Some(operation_id.uuid()), e).await?;
+                let (account, _) = database_owner(t, db).await?;
+                insert_operation(t, operation_id.uuid(), kind, db, account, e).await?;
+            }
         }
         E::DatabaseStopped { operation_id, .. } | E::DatabaseStarted { operation_id, .. } => {
-            let state = if matches!(d, E::DatabaseStopped { .. }) { "stopped" } else { "running" };
+            let state =
+                if matches!(d, E::DatabaseStopped { .. }) { DatabaseState::Stopped } else { DatabaseState::Running };
             set_database_state(t, db, state, None, e).await?;
-            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::DatabaseRestarted { operation_id, .. } | E::PasswordReset { operation_id, .. } => {
             set_database_operation(t, db, None, e).await?;
-            finish_operation(t, operation_id.uuid(), "succeeded", None, e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::DatabaseLocked { reason, .. } => set_database_lock(t, db, Some(reason.as_str()), e).await?,
         E::DatabaseUnlocked { .. } => set_database_lock(t, db, None, e).await?,
         E::OperationAbandoned { operation_id, reason, .. } => {
-            finish_operation(t, operation_id.uuid(), "failed", Some(reason), e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Failed, Some(reason), e).await?;
         }
         // In the log for the audit trail; the operation stays as it is until its job ends it.
         E::OperationRequeued { .. } => {}
@@ -173,12 +179,12 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
 async fn set_database_state<T: Tables>(
     t: &mut T,
     db: Uuid,
-    state: &str,
+    state: DatabaseState,
     operation: Option<Uuid>,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
     let set = vec![
-        ("state", Set::To(state.into())),
+        ("state", Set::To(state.as_str().into())),
         ("operation_id", Set::To(operation.into())),
         ("updated_at", Set::To(e.occurred_at.into())),
     ];
@@ -208,7 +214,7 @@ async fn set_database_operation<T: Tables>(
 pub(crate) async fn insert_operation<T: Tables>(
     t: &mut T,
     id: Uuid,
-    kind: &str,
+    kind: OperationKind,
     db: Uuid,
     account: Uuid,
     e: &RecordedEvent,
@@ -217,8 +223,8 @@ pub(crate) async fn insert_operation<T: Tables>(
         "operations",
         vec![
             ("id", id.into()),
-            ("kind", kind.into()),
-            ("state", "pending".into()),
+            ("kind", kind.as_str().into()),
+            ("state", OperationState::Pending.as_str().into()),
             ("database_id", db.into()),
             ("account_id", account.into()),
             ("created_at", e.occurred_at.into()),
@@ -230,12 +236,12 @@ pub(crate) async fn insert_operation<T: Tables>(
 pub(crate) async fn finish_operation<T: Tables>(
     t: &mut T,
     id: Uuid,
-    state: &str,
+    state: OperationState,
     error: Option<&String>,
     e: &RecordedEvent,
 ) -> Result<(), StoreError> {
     let set = vec![
-        ("state", Set::To(state.into())),
+        ("state", Set::To(state.as_str().into())),
         ("error", Set::To(error.into())),
         ("finished_at", Set::To(e.occurred_at.into())),
     ];

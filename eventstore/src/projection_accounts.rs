@@ -1,6 +1,6 @@
 //! Read models of accounts, users, API keys and collaborators.
 
-use domain::{AccountEvent, CollaboratorsEvent, KeyScope};
+use domain::{AccountEvent, CollaboratorsEvent, KeyScope, Plan, PlatformRole};
 use uuid::Uuid;
 
 use crate::projection::{database_owner, insert_activity, Resource};
@@ -40,7 +40,7 @@ pub(crate) async fn project_account<T: Tables>(
                 "accounts",
                 vec![
                     ("id", account_id.uuid().into()),
-                    ("plan", "free".into()),
+                    ("plan", Plan::Free.as_str().into()),
                     ("created_at", at.into()),
                     ("anonymous", true.into()),
                     ("anonymous_secret_hash", secret_hash.into()),
@@ -54,7 +54,7 @@ pub(crate) async fn project_account<T: Tables>(
                     ("id", user_id.uuid().into()),
                     ("account_id", account_id.uuid().into()),
                     ("email", Val::Null),
-                    ("platform_role", "user".into()),
+                    ("platform_role", PlatformRole::User.as_str().into()),
                     ("created_at", at.into()),
                 ],
             )

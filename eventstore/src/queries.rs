@@ -1,10 +1,14 @@
 //! Read-model queries for the API and the workers.
 
 use chrono::{DateTime, Utc};
-use domain::{AccountId, ApiKeyId, DatabaseId, DatabaseName, HostId, OperationId, Plan, TenantHost, UserId};
+use domain::{
+    AccountId, ApiKeyId, DatabaseId, DatabaseName, DatabaseState, Engine, HostId, LockReason, OperationId,
+    OperationKind, OperationState, Plan, PlatformRole, TenantHost, UserId,
+};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::error::{decode_column, decode_opt_column};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -14,7 +18,7 @@ pub struct ApiKeyRow {
     pub user_id: UserId,
     pub hash: String,
     pub revoked: bool,
-    pub platform_role: String,
+    pub platform_role: PlatformRole,
     /// `None` for a full-account key, else the databases it is limited to.
     pub selected: Option<Vec<DatabaseId>>,
 }
@@ -32,24 +36,25 @@ pub struct HostPool {
 pub struct DatabaseRow {
     pub id: DatabaseId,
     pub account_id: AccountId,
-    pub name: String,
-    pub engine: String,
-    pub state: String,
+    pub name: DatabaseName,
+    pub engine: Engine,
+    /// The lifecycle state. A lock is not one: see `locked_reason`.
+    pub state: DatabaseState,
     pub host_id: HostId,
     pub host: String,
     pub port: u16,
     pub operation_id: Option<OperationId>,
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
-    /// Why the platform holds the database locked (`storage_quota`), if it does.
-    pub locked_reason: Option<String>,
+    /// Why the platform holds the database locked, if it does.
+    pub locked_reason: Option<LockReason>,
 }
 
 #[derive(Debug, Clone)]
 pub struct OperationRow {
     pub id: OperationId,
-    pub kind: String,
-    pub state: String,
+    pub kind: OperationKind,
+    pub state: OperationState,
     pub attempts: i32,
     pub error: Option<String>,
     pub database_id: DatabaseId,
@@ -93,21 +98,26 @@ const DATABASE_COLUMNS: &str =
      d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at,
      d.locked_reason";
 
-fn database_row(r: &Row) -> DatabaseRow {
-    DatabaseRow {
+/// A stored database name (`databases.name`), parsed once where it is read.
+pub(crate) fn database_name(raw: &str) -> Result<DatabaseName, StoreError> {
+    DatabaseName::parse(raw).map_err(|e| StoreError::Decode(format!("databases.name {raw:?}: {e}")))
+}
+
+fn database_row(r: &Row) -> Result<DatabaseRow, StoreError> {
+    Ok(DatabaseRow {
         id: DatabaseId(r.get(0)),
         account_id: AccountId(r.get(1)),
-        name: r.get(2),
-        engine: r.get(3),
-        state: r.get(4),
+        name: database_name(r.get(2))?,
+        engine: decode_column("databases.engine", r.get(3), Engine::parse)?,
+        state: decode_column("databases.state", r.get(4), DatabaseState::parse)?,
         host_id: HostId(r.get(5)),
         host: r.get(6),
         port: r.get::<_, i32>(7) as u16,
         operation_id: r.get::<_, Option<Uuid>>(8).map(OperationId),
         size_bytes: r.get(9),
         created_at: r.get(10),
-        locked_reason: r.get(11),
-    }
+        locked_reason: decode_opt_column("databases.locked_reason", r.get(11), LockReason::parse)?,
+    })
 }
 
 fn host_row(r: &Row) -> TenantHost {
@@ -139,16 +149,19 @@ impl Store {
                 &[&prefix],
             )
             .await?;
-        Ok(row.map(|r| ApiKeyRow {
-            id: ApiKeyId(r.get(0)),
-            account_id: AccountId(r.get(1)),
-            user_id: UserId(r.get(2)),
-            hash: r.get(3),
-            revoked: r.get(4),
-            platform_role: r.get(5),
-            selected: (r.get::<_, &str>(6) == "selected")
-                .then(|| r.get::<_, Vec<Uuid>>(7).into_iter().map(DatabaseId).collect()),
-        }))
+        row.map(|r| {
+            Ok(ApiKeyRow {
+                id: ApiKeyId(r.get(0)),
+                account_id: AccountId(r.get(1)),
+                user_id: UserId(r.get(2)),
+                hash: r.get(3),
+                revoked: r.get(4),
+                platform_role: decode_column("users.platform_role", r.get(5), PlatformRole::parse)?,
+                selected: (r.get::<_, &str>(6) == "selected")
+                    .then(|| r.get::<_, Vec<Uuid>>(7).into_iter().map(DatabaseId).collect()),
+            })
+        })
+        .transpose()
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<(UserId, AccountId)>, StoreError> {
@@ -202,9 +215,8 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                let codec = |e: String| StoreError::Codec(e);
-                let name = DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| codec(e.to_string()))?;
-                let plan = Plan::parse(r.get::<_, &str>(2)).ok_or_else(|| codec(format!("unknown plan of {name}")))?;
+                let name = database_name(r.get(0))?;
+                let plan = decode_column("accounts.plan", r.get(2), Plan::parse)?;
                 Ok(HostPool { name, verifier: r.get(1), plan })
             })
             .collect()
@@ -225,9 +237,7 @@ impl Store {
                 &[&host.uuid()],
             )
             .await?;
-        rows.iter()
-            .map(|r| DatabaseName::parse(r.get::<_, &str>(0)).map_err(|e| StoreError::Codec(e.to_string())))
-            .collect()
+        rows.iter().map(|r| database_name(r.get(0))).collect()
     }
 
     pub async fn database(&self, id: DatabaseId) -> Result<DatabaseRow, StoreError> {
@@ -242,7 +252,7 @@ impl Store {
                 &[&id.uuid()],
             )
             .await?;
-        row.as_ref().map(database_row).ok_or(StoreError::NotFound)
+        row.as_ref().map(database_row).transpose()?.ok_or(StoreError::NotFound)
     }
 
     /// The databases a user sees: their account's and those shared with them (with the
@@ -273,7 +283,7 @@ impl Store {
                 &[&account.uuid(), &user.uuid(), &after, &only, &limit],
             )
             .await?;
-        Ok(rows.iter().map(|r| (database_row(r), r.get::<_, Option<String>>(12))).collect())
+        rows.iter().map(|r| Ok((database_row(r)?, r.get::<_, Option<String>>(12)))).collect()
     }
 
     /// Operations still pending or running that were requested before `before`, oldest
@@ -288,7 +298,7 @@ impl Store {
                    from operations where state in ('pending', 'running') and created_at < $1
                    order by created_at limit $2";
         let rows = client.query(&client.prepare_cached(sql).await?, &[&before, &limit]).await?;
-        Ok(rows.iter().map(operation_row).collect())
+        rows.iter().map(operation_row).collect()
     }
 
     pub async fn operation(&self, id: OperationId) -> Result<(OperationRow, AccountId), StoreError> {
@@ -305,7 +315,7 @@ impl Store {
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok((operation_row(&r), AccountId(r.get(8))))
+        Ok((operation_row(&r)?, AccountId(r.get(8))))
     }
 
     /// An account's activity, newest first. Only rows the audit consumer has numbered are
@@ -379,15 +389,15 @@ impl Store {
 
 /// An `operations` row whose first eight columns are `id, kind, state, attempts, error,
 /// database_id, created_at, finished_at`.
-fn operation_row(r: &Row) -> OperationRow {
-    OperationRow {
+fn operation_row(r: &Row) -> Result<OperationRow, StoreError> {
+    Ok(OperationRow {
         id: OperationId(r.get(0)),
-        kind: r.get(1),
-        state: r.get(2),
+        kind: decode_column("operations.kind", r.get(1), OperationKind::parse)?,
+        state: decode_column("operations.state", r.get(2), OperationState::parse)?,
         attempts: r.get(3),
         error: r.get(4),
         database_id: DatabaseId(r.get(5)),
         created_at: r.get(6),
         finished_at: r.get(7),
-    }
+    })
 }

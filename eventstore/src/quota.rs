@@ -1,8 +1,9 @@
 //! What the storage-quota enforcement reads: every database that may need locking or
 //! unlocking, with its account's plan and total measured storage.
 
-use domain::{AccountId, DatabaseId};
+use domain::{AccountId, DatabaseId, DatabaseState, LockReason, Plan};
 
+use crate::error::{decode_column, decode_opt_column};
 use crate::{Store, StoreError};
 
 /// One database the quota check looks at.
@@ -10,9 +11,9 @@ use crate::{Store, StoreError};
 pub struct QuotaCandidate {
     pub database_id: DatabaseId,
     pub account_id: AccountId,
-    pub plan: String,
-    pub state: String,
-    pub locked_reason: Option<String>,
+    pub plan: Plan,
+    pub state: DatabaseState,
+    pub locked_reason: Option<LockReason>,
     /// Measured storage of every database of the account that is not deleted.
     pub account_bytes: i64,
 }
@@ -35,16 +36,17 @@ impl Store {
                 &[],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| QuotaCandidate {
-                database_id: DatabaseId(r.get(0)),
-                account_id: AccountId(r.get(1)),
-                plan: r.get(2),
-                state: r.get(3),
-                locked_reason: r.get(4),
-                account_bytes: r.get(5),
+        rows.iter()
+            .map(|r| {
+                Ok(QuotaCandidate {
+                    database_id: DatabaseId(r.get(0)),
+                    account_id: AccountId(r.get(1)),
+                    plan: decode_column("accounts.plan", r.get(2), Plan::parse)?,
+                    state: decode_column("databases.state", r.get(3), DatabaseState::parse)?,
+                    locked_reason: decode_opt_column("databases.locked_reason", r.get(4), LockReason::parse)?,
+                    account_bytes: r.get(5),
+                })
             })
-            .collect())
+            .collect()
     }
 }

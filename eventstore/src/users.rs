@@ -1,8 +1,9 @@
 //! The platform's users as the API reads them: by id, email or linked identity, with their
 //! account's plan; anonymous accounts, ended sessions and sign-ups per source.
 
-use domain::{AccountId, UserId};
+use domain::{AccountId, Plan, PlatformRole, UserId};
 
+use crate::error::decode_column;
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -10,22 +11,22 @@ pub struct UserRow {
     pub id: UserId,
     pub account_id: AccountId,
     pub email: Option<String>,
-    pub platform_role: String,
-    pub plan: String,
+    pub platform_role: PlatformRole,
+    pub plan: Plan,
     pub anonymous: bool,
 }
 
 const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.platform_role, a.plan, a.anonymous";
 
-fn user_row(r: &tokio_postgres::Row) -> UserRow {
-    UserRow {
+fn user_row(r: &tokio_postgres::Row) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
         id: UserId(r.get(0)),
         account_id: AccountId(r.get(1)),
         email: r.get(2),
-        platform_role: r.get(3),
-        plan: r.get(4),
+        platform_role: decode_column("users.platform_role", r.get(3), PlatformRole::parse)?,
+        plan: decode_column("accounts.plan", r.get(4), Plan::parse)?,
         anonymous: r.get(5),
-    }
+    })
 }
 
 impl Store {
@@ -37,7 +38,7 @@ impl Store {
                 &[&id.uuid()],
             )
             .await?;
-        Ok(row.as_ref().map(user_row))
+        row.as_ref().map(user_row).transpose()
     }
 
     pub async fn user_by_email_full(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
@@ -50,7 +51,7 @@ impl Store {
                 &[&email],
             )
             .await?;
-        Ok(row.as_ref().map(user_row))
+        row.as_ref().map(user_row).transpose()
     }
 
     /// The user a verified identity signs in as, if it was linked before.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use domain::{
-    AccountId, Backup, BackupCommand, BackupId, BackupTrigger, Database, DatabaseCommand, DatabaseId, DatabaseName,
-    DatabaseSource, HostId, OperationId, PlatformRole, StreamId,
+    AccountId, Backup, BackupCommand, BackupId, BackupState, BackupTrigger, Database, DatabaseCommand, DatabaseId,
+    DatabaseName, DatabaseSource, DatabaseState, HostId, OperationId, PlatformRole, StreamId,
 };
 use eventstore::{Metadata, Store};
 use hostctl::objects::ObjectStoreConfig;
@@ -79,7 +79,7 @@ async fn database(
     let r = integration_tests::request_database(store, f.account, f.host, &name, source, &Metadata::default()).await;
     let (id, op) = (r.id, r.operation_id);
     runner.run_steps(&Job::Provision { database_id: id, operation_id: op, source }, 1, None).await.expect("provisions");
-    assert_eq!(store.database(id).await.expect("db").state, "running");
+    assert_eq!(store.database(id).await.expect("db").state, DatabaseState::Running);
     (id, name)
 }
 
@@ -173,7 +173,7 @@ async fn a_backup_killed_midway_leaves_no_complete_object_and_its_retry_leaves_e
     let _ = attempt.await;
 
     let killed = store.backup(id).await.expect("backup");
-    assert_eq!(killed.state, "running", "a killed backup is not succeeded");
+    assert_eq!(killed.state, BackupState::Running, "a killed backup is not succeeded");
     let op = BackupRuntime::new(&objects).expect("runtime").objects;
     let first_key = killed.object_key.clone().expect("the attempt recorded its key");
     assert!(!op.exists(&first_key).await.expect("stat"), "a half object is visible at {first_key}");
@@ -181,7 +181,7 @@ async fn a_backup_killed_midway_leaves_no_complete_object_and_its_retry_leaves_e
 
     runner.run_steps(&Job::Backup { backup_id: id }, 2, None).await.expect("the retry succeeds");
     let done = store.backup(id).await.expect("backup");
-    assert_eq!(done.state, "succeeded");
+    assert_eq!(done.state, BackupState::Succeeded);
     let key = done.object_key.clone().expect("key");
     assert_eq!(objects_of(&op, &name).await, vec![key.clone()], "exactly one object");
     let bytes = op.read(&key).await.expect("reads").to_vec();
@@ -214,7 +214,7 @@ async fn backups_restores_and_verification_round_trip_through_a_real_s3_server()
     let id = request_backup(&store, db).await;
     runner.run_steps(&Job::Backup { backup_id: id }, 1, None).await.expect("backs up to S3");
     let backup = store.backup(id).await.expect("backup");
-    assert_eq!(backup.state, "succeeded");
+    assert_eq!(backup.state, BackupState::Succeeded);
     let key = backup.object_key.clone().expect("key");
     let op = BackupRuntime::new(&s3.config()).expect("runtime").objects;
     let stat = op.stat(&key).await.expect("the object is in the bucket");
@@ -265,7 +265,7 @@ async fn a_restore_killed_midway_is_redone_from_scratch() {
     runner.run_steps(&job, 1, Some(populate - 1)).await.expect("first steps");
     connect_db(target.as_str()).await.batch_execute("create table public.debris (x int)").await.expect("debris");
     runner.run_steps(&job, 2, None).await.expect("rerun");
-    assert_eq!(store.database(tid).await.expect("db").state, "running");
+    assert_eq!(store.database(tid).await.expect("db").state, DatabaseState::Running);
     assert_eq!(fingerprint(&connect_db(target.as_str()).await).await.expect("fingerprint"), before);
 }
 
@@ -327,7 +327,7 @@ async fn retention_deletes_old_backups_and_their_objects_even_of_deleted_databas
     assert!(within.deleted.is_empty(), "a deleted database's backups are kept for the window");
     let past = scheduler.tick(Utc::now() + chrono::Duration::days(31), Some(db)).await.expect("tick");
     assert_eq!(past.deleted, vec![id]);
-    assert_eq!(store.backup(id).await.expect("backup").state, "deleted");
+    assert_eq!(store.backup(id).await.expect("backup").state, BackupState::Deleted);
     let op = BackupRuntime::new(&f.fs).expect("runtime").objects;
     assert!(op.exists(&key).await.expect("stat"));
     runner.run_steps(&Job::PurgeBackup { backup_id: id, object_key: key.clone() }, 1, None).await.expect("purges");
@@ -351,7 +351,7 @@ async fn failed_and_stale_backups_open_incidents_that_the_next_success_resolves(
         let job = Job::Backup { backup_id: id };
         let err = broken.run_steps(&job, 1, None).await.expect_err("pg_dump cannot start");
         broken.exhausted(job, err.to_string()).await;
-        assert_eq!(store.backup(id).await.expect("backup").state, "failed");
+        assert_eq!(store.backup(id).await.expect("backup").state, BackupState::Failed);
         let open = store.open_incidents(BACKUP_FAILED, &db.to_string()).await.expect("incidents");
         assert_eq!(open.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![attempt], "one incident, bumped");
     }

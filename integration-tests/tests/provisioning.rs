@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use domain::{
-    AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId, PlatformRole, StreamId,
+    AccountId, Database, DatabaseCommand, DatabaseId, DatabaseName, DatabaseState, HostId, OperationId, PlatformRole,
+    StreamId,
 };
 use eventstore::{Extra, Metadata, Store};
 use integration_tests::eventually;
@@ -91,10 +92,10 @@ async fn a_worker_killed_between_any_two_provisioning_steps_converges_on_rerun()
         let (id, op, name, password) = request(&store, f.host, f.account, &format!("kill{stop}")).await;
         let job = Job::Provision { database_id: id, operation_id: op, source: None };
         runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", step));
-        assert_eq!(store.database(id).await.expect("db").state, "provisioning", "stopped after {}", step);
+        assert_eq!(store.database(id).await.expect("db").state, DatabaseState::Provisioning, "stopped after {}", step);
         runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", step));
         let db = store.database(id).await.expect("db");
-        assert_eq!(db.state, "running", "after a kill at {}", step);
+        assert_eq!(db.state, DatabaseState::Running, "after a kill at {}", step);
         assert_eq!(host_counts(&name).await, (1, 1), "exactly one role and one database");
         login_through_bouncer(&name, &password).await.expect("the tenant logs in through PgBouncer");
         // A third run (a duplicate delivery) is a no-op.
@@ -129,7 +130,7 @@ async fn a_worker_killed_between_any_two_deletion_steps_converges_on_rerun() {
         let job = Job::Delete { database_id: id, operation_id: del };
         runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("up to {}: {e}", step));
         runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("rerun after {}: {e}", step));
-        assert_eq!(store.database(id).await.expect("db").state, "deleted");
+        assert_eq!(store.database(id).await.expect("db").state, DatabaseState::Deleted);
         assert_eq!(host_counts(&name).await, (0, 0), "no orphaned role or database");
         assert!(login_through_bouncer(&name, &password).await.is_err());
         assert!(store.role_verifier(id).await.is_err(), "the verifier is forgotten");
@@ -170,7 +171,7 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
     let running = tokio::spawn(worker::run(store.clone(), config, rx));
     let op_row = eventually("the job to fail", Duration::from_secs(60), || async {
         let (row, _) = store.operation(op).await.expect("op");
-        if row.state == "failed" {
+        if row.state == domain::OperationState::Failed {
             Ok(row)
         } else {
             Err(format!("{row:?}"))
@@ -184,7 +185,7 @@ async fn a_job_that_exhausts_its_attempts_fails_the_database_and_opens_an_incide
         Some("the database could not be created; the platform operators have been notified"),
         "{op_row:?}"
     );
-    assert_eq!(store.database(id).await.expect("db").state, "failed");
+    assert_eq!(store.database(id).await.expect("db").state, DatabaseState::Failed);
     // The incident is opened after the failure is recorded (and after the leftovers on the
     // host were looked for): wait for it, with a deadline.
     let incidents = eventually("a provisioning_failed incident", Duration::from_secs(30), || async {
@@ -290,7 +291,7 @@ async fn a_worker_killed_between_any_two_maintenance_steps_converges_on_rerun() 
                 runner.run_steps(&job, 1, Some(stop)).await.unwrap_or_else(|e| panic!("{kind:?} up to {stop}: {e}"));
             }
             runner.run_steps(&job, 2, None).await.unwrap_or_else(|e| panic!("{kind:?} rerun after {stop}: {e}"));
-            let want = if kind == K::Stop { "stopped" } else { "running" };
+            let want = if kind == K::Stop { DatabaseState::Stopped } else { DatabaseState::Running };
             assert_eq!(store.database(id).await.expect("db").state, want, "{kind:?} killed after step {stop}");
         }
         let password = format!("pw{}", uuid::Uuid::new_v4().simple());

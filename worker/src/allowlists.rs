@@ -74,7 +74,9 @@ pub async fn run_sweeper(store: Store, every: Duration, mut shutdown: tokio::syn
 }
 
 impl Runner {
-    pub(crate) async fn run_access(&self, job: &Job) -> Result<(), JobError> {
+    /// The front door's jobs (what PgBouncer admits): a sync, a rule's expiry, a database
+    /// user's login.
+    pub(crate) async fn run_front_door_job(&self, job: &Job) -> Result<(), JobError> {
         let retry = |e: StoreError| JobError::retry_from(format!("control plane: {e}"), e);
         match job {
             Job::SyncBouncer { database_id } => {
@@ -102,7 +104,7 @@ impl Runner {
             Job::CreateUser { database_id, name } | Job::RemoveUser { database_id, name } => {
                 self.run_user(job, *database_id, name).await
             }
-            other => Err(JobError::abort(format!("{} is not an allowlist job", other.kind()))),
+            other => Err(JobError::abort(format!("{} is not a front-door job", other.kind()))),
         }
     }
 }

@@ -3,7 +3,10 @@
 //! database from a backup (restore) or from another database (branch).
 
 use chrono::{DateTime, Utc};
-use domain::{Backup, BackupCommand, BackupError, BackupId, DatabaseId, DatabaseName, DatabaseSource, StreamId};
+use domain::{
+    Backup, BackupCommand, BackupError, BackupId, BackupState, DatabaseId, DatabaseName, DatabaseSource, DatabaseState,
+    StreamId,
+};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
 use hostctl::bins::PgBins;
@@ -78,7 +81,7 @@ impl Runner {
     pub(crate) async fn run_backup(&self, id: BackupId, attempt: u32) -> Result<(), JobError> {
         let rt = self.runtime()?;
         let backup = self.store.backup(id).await.map_err(store_err)?;
-        if backup.state != "pending" && backup.state != "running" {
+        if !matches!(backup.state, BackupState::Pending | BackupState::Running) {
             tracing::info!(backup = %id, state = %backup.state, "nothing to do: backup already finished");
             return Ok(());
         }
@@ -94,7 +97,7 @@ impl Runner {
             }
             None => {
                 naming = Some(self.store.mutex("backup-name", db.id.uuid()).await.map_err(store_err)?);
-                self.free_object_key(rt, &db.name, Utc::now()).await?
+                self.free_object_key(rt, db.name.as_str(), Utc::now()).await?
             }
         };
         if !self.backup_command(id, BackupCommand::Start { attempt, object_key: key.clone() }).await? {
@@ -102,9 +105,9 @@ impl Runner {
         }
         drop(naming);
         let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
-        let login = self.owner_login(db.id, &name).await?;
-        let BackupTaken { dump: dumped, tables } = host.backup(&name, &login, rt.streams(self), &key).await?;
+        let name = &db.name;
+        let login = self.owner_login(db.id, name).await?;
+        let BackupTaken { dump: dumped, tables } = host.backup(name, &login, rt.streams(self), &key).await?;
         let command =
             BackupCommand::Succeed { object_key: key, size_bytes: dumped.size_bytes, sha256: dumped.sha256, tables };
         self.backup_command(id, command).await?;
@@ -208,11 +211,11 @@ impl Runner {
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         let scratch = scratch_name(id);
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = &db.name;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is
         // their SQL, and the copy holds their functions.
-        host.create_scratch(&scratch, &name).await?;
-        let login = self.owner_login(db.id, &name).await?;
+        host.create_scratch(&scratch, name).await?;
+        let login = self.owner_login(db.id, name).await?;
         let checked = async {
             host.restore(&scratch, &login, rt.streams(self), key, sha).await?;
             host.table_stats(&scratch, &login, self.limits.data_deadline).await
@@ -259,7 +262,7 @@ impl Runner {
         match source {
             DatabaseSource::Backup { backup_id } => {
                 let backup = self.store.backup(*backup_id).await.map_err(store_err)?;
-                let (Some(key), Some(sha), "succeeded") = (&backup.object_key, &backup.sha256, backup.state.as_str())
+                let (Some(key), Some(sha), BackupState::Succeeded) = (&backup.object_key, &backup.sha256, backup.state)
                 else {
                     return Err(JobError::abort(format!("backup {backup_id} is {}; cannot restore it", backup.state)));
                 };
@@ -272,12 +275,12 @@ impl Runner {
                 }
                 // A source deleted or stopped since the branch was asked for cannot be read:
                 // fail at once (the failure handler removes what this job made on the host).
-                if from.state != "running" {
+                if from.state != DatabaseState::Running {
                     return Err(JobError::abort(format!("the source database is {}; cannot branch it", from.state)));
                 }
                 // Dumped as the source's own role: pg_dump reads the source database.
-                let from_name = DatabaseName::parse(&from.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
-                let from_owner = self.owner_login(from.id, &from_name).await?;
+                let from_name = &from.name;
+                let from_owner = self.owner_login(from.id, from_name).await?;
                 host.copy((from_name.as_str(), &from_owner), (name.as_str(), &owner), rt.streams(self)).await?;
             }
         }

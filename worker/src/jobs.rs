@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, OperationId,
-    OperationKind, Plan, PlanQuotas, RuleId,
+    BackupId, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, DatabaseSource, DatabaseState,
+    OperationId, OperationKind, PlanQuotas, RuleId,
 };
 use eventstore::incidents::IncidentReport;
 use eventstore::{Metadata, Store};
@@ -296,7 +296,6 @@ impl Runner {
     /// What the roles of an account's databases may use, from its plan.
     pub async fn role_limits(&self, account: domain::AccountId) -> Result<RoleLimits, JobError> {
         let plan = self.store.account_plan(account).await.map_err(store_err)?;
-        let plan = plan.as_deref().and_then(Plan::parse).unwrap_or(Plan::Free);
         Ok(RoleLimits::of(&self.plans.of(plan)))
     }
 
@@ -332,21 +331,21 @@ impl Runner {
             _ => {}
         }
         let Some(operation_id) = job.operation_id() else {
-            return self.run_access(job).await;
+            return self.run_front_door_job(job).await;
         };
         let id = job.database_id().ok_or_else(|| JobError::abort("not a database job"))?;
         let begun = std::time::Instant::now();
         let db = self.store.database(id).await.map_err(store_err)?;
         let wanted = match job {
-            Job::Provision { .. } => Some("provisioning"),
-            Job::Delete { .. } => Some("deleting"),
+            Job::Provision { .. } => Some(DatabaseState::Provisioning),
+            Job::Delete { .. } => Some(DatabaseState::Deleting),
             _ => None,
         };
         if wanted.is_some_and(|w| db.state != w) || db.operation_id != Some(operation_id) {
             tracing::info!(database = %id, state = %db.state, "nothing to do: operation already finished");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = db.name.clone();
         // The attempt is recorded before any side effect; the reads the steps need (host
         // credentials, the role's verifier, connection limit and password) have none, so they
         // run alongside it instead of one after another.
@@ -378,7 +377,7 @@ impl Runner {
             Job::Maintain { action, .. } => {
                 return self.run_maintenance(job, *action, &db, &name, host, stop_after).await;
             }
-            _ => return self.run_access(job).await,
+            _ => return self.run_front_door_job(job).await,
         };
         // PgBouncer's render reads only the control plane (the pool and the verifier were
         // recorded with the request), so it need not wait for the database: it starts once
@@ -465,7 +464,7 @@ impl Runner {
     /// renders PgBouncer without its pool (failed databases have none).
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = db.name.clone();
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
         host.disconnect_clients(&name).await?;

@@ -1,7 +1,7 @@
 //! Maintenance jobs on a live database: stop, start, restart, password reset. Each step
 //! checks before it acts (see `hostctl::lifecycle`), so a re-run converges.
 
-use domain::{DatabaseCommand, DatabaseName, OperationKind};
+use domain::{DatabaseCommand, DatabaseName, DatabaseState, OperationKind};
 use eventstore::queries::DatabaseRow;
 use hostctl::{LifecycleStep, TenantEngine};
 
@@ -19,7 +19,7 @@ pub fn steps(kind: OperationKind) -> &'static [JobStep] {
         // The role first, then PgBouncer's auth_file: until both agree the new password
         // cannot work, so the API only answers once `verify` logged in with it.
         OperationKind::ResetPassword => &[Role, Pgbouncer, Verify, Record],
-        OperationKind::Provision | OperationKind::Delete => &[],
+        OperationKind::Provision | OperationKind::Delete | OperationKind::Backup | OperationKind::VerifyBackup => &[],
     }
 }
 
@@ -36,7 +36,7 @@ impl Runner {
         let id = db.id;
         let operation_id = job.operation_id().ok_or_else(|| JobError::abort("not an operation"))?;
         use JobStep::{Database, Drop, Pgbouncer, Populate, Postgres, Record, Restrict, Role, Secrets, Verify};
-        use OperationKind::{Delete, Provision, ResetPassword, Restart, Start, Stop};
+        use OperationKind::{Backup, Delete, Provision, ResetPassword, Restart, Start, Stop, VerifyBackup};
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();
             match (kind, *step) {
@@ -56,7 +56,7 @@ impl Runner {
                 // Otherwise log in through PgBouncer's Unix socket: the database's allowlist
                 // governs TCP sources, and may well not list the platform's own address.
                 // A locked database refuses them too (its pool stays closed through the sync).
-                (ResetPassword, Verify) if db.state != "stopped" && db.locked_reason.is_none() => {
+                (ResetPassword, Verify) if db.state != DatabaseState::Stopped && db.locked_reason.is_none() => {
                     self.verify_login(&host.host().config_dir, host.host().bouncer_port, name, self.password(id).await?)
                         .await?
                 }
@@ -67,7 +67,7 @@ impl Runner {
                 (Stop | Start | Restart, other @ (Role | Database | Restrict | Populate | Verify | Drop | Secrets))
                 | (ResetPassword, other @ (Database | Restrict | Populate | Postgres | Drop | Secrets))
                 | (
-                    Provision | Delete,
+                    Provision | Delete | Backup | VerifyBackup,
                     other @ (Role | Database | Restrict | Populate | Pgbouncer | Postgres | Verify | Drop | Secrets
                     | Record),
                 ) => return Err(JobError::abort(format!("unknown step {other} of {}", kind.as_str()))),

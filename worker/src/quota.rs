@@ -6,8 +6,8 @@
 //! tenant runs in SQL can undo; an unlocked one is open again.
 
 use domain::{
-    storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseName, LockReason, Plan,
-    PlanQuotas, StreamId,
+    storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseId, DatabaseState, LockReason, PlanQuotas,
+    StreamId,
 };
 use eventstore::{Metadata, Store, StoreError};
 
@@ -15,13 +15,10 @@ use crate::jobs::Runner;
 use crate::queue::JobError;
 
 /// What the quota check wants for one database, given its account's usage and plan.
-pub fn wanted(over: bool, locked: Option<&str>, state: &str) -> Option<DatabaseCommand> {
-    let by_quota = locked == Some(LockReason::StorageQuota.as_str());
+pub fn wanted(over: bool, locked: Option<LockReason>, state: DatabaseState) -> Option<DatabaseCommand> {
     match (over, locked) {
-        (true, None) if state == "running" || state == "stopped" => {
-            Some(DatabaseCommand::Lock { reason: LockReason::StorageQuota })
-        }
-        (false, Some(_)) if by_quota => Some(DatabaseCommand::Unlock),
+        (true, None) if state.is_live() => Some(DatabaseCommand::Lock { reason: LockReason::StorageQuota }),
+        (false, Some(LockReason::StorageQuota)) => Some(DatabaseCommand::Unlock),
         _ => None,
     }
 }
@@ -31,9 +28,9 @@ pub fn wanted(over: bool, locked: Option<&str>, state: &str) -> Option<DatabaseC
 /// expected version settles a race.
 pub async fn enforce(store: &Store, plans: &PlanQuotas) -> Result<(), StoreError> {
     for c in store.quota_candidates().await? {
-        let quotas = plans.of(Plan::parse(&c.plan).unwrap_or(Plan::Free));
+        let quotas = plans.of(c.plan);
         let over = storage_over_quota(c.account_bytes, quotas);
-        let Some(command) = wanted(over, c.locked_reason.as_deref(), &c.state) else {
+        let Some(command) = wanted(over, c.locked_reason, c.state) else {
             continue;
         };
         let stream = StreamId::database(c.database_id);
@@ -70,21 +67,21 @@ impl Runner {
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(retry(e)),
         };
-        if db.state != "running" && db.state != "stopped" {
+        if !db.state.is_live() {
             tracing::info!(database = %id, state = %db.state, "nothing to lock or unlock");
             return Ok(());
         }
-        let name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let name = &db.name;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn hostctl::TenantEngine = &conn;
         if db.locked_reason.is_some() {
-            host.lock_database(&name).await?;
+            host.lock_database(name).await?;
             return Ok(());
         }
         // A database being stopped (or stopped) keeps its pool closed.
         let closed = self.store.host_closed_pools(db.host_id).await.map_err(retry)?;
-        if !closed.contains(&name) {
-            host.lifecycle(&name, hostctl::LifecycleStep::OpenFrontDoor).await?;
+        if !closed.contains(name) {
+            host.lifecycle(name, hostctl::LifecycleStep::OpenFrontDoor).await?;
         }
         Ok(())
     }
@@ -96,16 +93,17 @@ mod tests {
 
     #[test]
     fn an_account_over_its_quota_locks_its_running_and_stopped_databases() {
-        assert!(matches!(wanted(true, None, "running"), Some(DatabaseCommand::Lock { .. })));
-        assert!(matches!(wanted(true, None, "stopped"), Some(DatabaseCommand::Lock { .. })));
-        assert_eq!(wanted(true, None, "deleting"), None);
-        assert_eq!(wanted(true, Some("storage_quota"), "running"), None);
+        use DatabaseState::{Deleting, Running, Stopped};
+        assert!(matches!(wanted(true, None, Running), Some(DatabaseCommand::Lock { .. })));
+        assert!(matches!(wanted(true, None, Stopped), Some(DatabaseCommand::Lock { .. })));
+        assert_eq!(wanted(true, None, Deleting), None);
+        assert_eq!(wanted(true, Some(LockReason::StorageQuota), Running), None);
     }
 
     #[test]
     fn an_account_back_under_its_quota_unlocks() {
-        assert_eq!(wanted(false, Some("storage_quota"), "running"), Some(DatabaseCommand::Unlock));
-        assert_eq!(wanted(false, None, "running"), None);
-        assert_eq!(wanted(false, Some("other"), "running"), None);
+        let running = DatabaseState::Running;
+        assert_eq!(wanted(false, Some(LockReason::StorageQuota), running), Some(DatabaseCommand::Unlock));
+        assert_eq!(wanted(false, None, running), None);
     }
 }

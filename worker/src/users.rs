@@ -1,7 +1,7 @@
 //! Database-user jobs: create the role and add it to PgBouncer's logins, or take it off
 //! PgBouncer and drop it. Each step checks first, so a rerun converges.
 
-use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers, StreamId};
+use domain::{DatabaseId, DatabaseName, DatabaseUserCommand, DatabaseUserError, DatabaseUsers, StreamId, UserState};
 use eventstore::{Metadata, StoreError};
 use hostctl::{TenantEngine, TenantLogin};
 
@@ -22,15 +22,15 @@ impl Runner {
         else {
             return Ok(()); // removed already
         };
-        let db_name = DatabaseName::parse(&db.name).map_err(|e| JobError::abort_from(e.to_string(), e))?;
+        let db_name = &db.name;
         let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
         let host: &dyn TenantEngine = &conn;
-        let command = match (job, user.state.as_str()) {
-            (Job::CreateUser { .. }, "creating") => {
+        let command = match (job, user.state) {
+            (Job::CreateUser { .. }, UserState::Creating) => {
                 let verifier = self.store.user_verifier(&user.role_name).await.map_err(retry)?;
                 host.ensure_user(
                     database_id,
-                    &db_name,
+                    db_name,
                     &user.role_name,
                     &verifier,
                     self.role_limits(db.account_id).await?,
@@ -39,11 +39,11 @@ impl Runner {
                 crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
                 DatabaseUserCommand::MarkReady { name: name.clone() }
             }
-            (Job::RemoveUser { .. }, "removing") => {
+            (Job::RemoveUser { .. }, UserState::Removing) => {
                 // PgBouncer first (its auth_file loses the login), then the role on PostgreSQL.
                 crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
-                let owner = TenantLogin::owner(&db_name, self.password(database_id).await?);
-                host.drop_user(database_id, &db_name, &owner, &user.role_name).await?;
+                let owner = TenantLogin::owner(db_name, self.password(database_id).await?);
+                host.drop_user(database_id, db_name, &owner, &user.role_name).await?;
                 DatabaseUserCommand::MarkRemoved { name: name.clone() }
             }
             _ => return Ok(()), // the step this job exists for was recorded already

@@ -29,7 +29,7 @@ pub async fn list(
 fn account_view(a: AccountRow) -> AccountView {
     AccountView {
         id: a.id.to_string(),
-        plan: a.plan,
+        plan: a.plan.as_str().into(),
         created_at: a.created_at,
         owner_email: a.owner_email,
         anonymous: a.anonymous,

@@ -54,7 +54,7 @@ pub async fn session(
         user_id: user_id.to_string(),
         email: user.email,
         account_id: user.account_id.to_string(),
-        platform_role: user.platform_role,
+        platform_role: user.platform_role.as_str().into(),
     };
     Ok(HttpResponse::Ok().json(Data { data: SessionView { token, expires_at, user: Some(view) } }))
 }

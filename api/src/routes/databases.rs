@@ -67,7 +67,7 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
     let (db, role) = databases::load_authorized(&state.control, &caller, &id, Action::View).await?;
     let (last_backup_at, last_verified_backup_at) = state.store().last_backup_times(db.id).await?;
     let detail = DatabaseDetail {
-        username: db.name.clone(),
+        username: db.name.to_string(),
         last_backup_at,
         last_verified_backup_at,
         database: crate::views::database_view(&db, role),

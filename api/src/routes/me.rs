@@ -17,7 +17,7 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
         data: MeView {
             user_id: me.user.id.to_string(),
             email: me.user.email,
-            platform_role: me.user.platform_role,
+            platform_role: me.user.platform_role.as_str().into(),
             account_id: me.user.account_id.to_string(),
             plan: me.plan.as_str().into(),
             quotas: crate::views::quotas_view(me.quotas),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::{
     AccountEvent, AccountId, Database, DatabaseCommand, DatabaseEvent, DatabaseId, DatabaseName, HostId, OperationId,
-    OperationKind, StreamId,
+    OperationKind, OperationState, StreamId,
 };
 use eventstore::incidents::{kinds, IncidentFilter};
 use eventstore::{audit, ExpectedVersion, Metadata, Store, StoredEvent};
@@ -32,7 +32,7 @@ async fn running_database(store: &Store, account: AccountId, host: HostId) -> Da
     id
 }
 
-async fn state_of(store: &Store, op: OperationId) -> (String, Option<String>) {
+async fn state_of(store: &Store, op: OperationId) -> (OperationState, Option<String>) {
     let (row, _) = store.operation(op).await.expect("operation row");
     (row.state, row.error)
 }
@@ -120,14 +120,14 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
 
     // Within the deadline nothing is touched.
     reconcile(&store, &queue, Duration::from_secs(3600)).await.expect("round");
-    assert_eq!(state_of(&store, restart).await.0, "pending");
+    assert_eq!(state_of(&store, restart).await.0, OperationState::Pending);
     assert_eq!(jobs(&client).await, (0, 0), "no job queued before the deadline");
 
     // Past it: the current operations' jobs are queued again; the overtaken one is abandoned.
     reconcile(&store, &queue, Duration::ZERO).await.expect("round");
     assert_eq!(jobs(&client).await, (2, 2), "the restart's and the overtaking request's jobs requeued");
-    assert_eq!(state_of(&store, stop).await, ("failed".into(), Some(STUCK_ERROR.into())));
-    assert_eq!(state_of(&store, restart).await.0, "pending");
+    assert_eq!(state_of(&store, stop).await, (OperationState::Failed, Some(STUCK_ERROR.into())));
+    assert_eq!(state_of(&store, restart).await.0, OperationState::Pending);
     // A live job is waited for, however late the operation.
     reconcile(&store, &queue, Duration::ZERO).await.expect("round");
     assert_eq!(jobs(&client).await, (2, 2), "nothing more queued while a job may still run");
@@ -135,13 +135,13 @@ async fn stuck_operations_are_requeued_then_failed_and_overtaken_ones_abandoned(
     finish_jobs_without_an_outcome(&client).await;
     reconcile(&store, &queue, Duration::ZERO).await.expect("round");
     assert_eq!(jobs(&client).await, (4, 2), "queued a second time, under new keys");
-    assert_eq!(state_of(&store, restart).await.0, "pending");
+    assert_eq!(state_of(&store, restart).await.0, OperationState::Pending);
 
     finish_jobs_without_an_outcome(&client).await;
     reconcile(&store, &queue, Duration::ZERO).await.expect("round");
     assert_eq!(jobs(&client).await, (4, 0), "no third requeue");
-    assert_eq!(state_of(&store, restart).await, ("failed".into(), Some(STUCK_ERROR.into())));
-    assert_eq!(state_of(&store, overtaking).await, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(state_of(&store, restart).await, (OperationState::Failed, Some(STUCK_ERROR.into())));
+    assert_eq!(state_of(&store, overtaking).await, (OperationState::Failed, Some(STUCK_ERROR.into())));
     // The database is no longer busy: it takes a new request.
     execute(
         &store,
@@ -193,10 +193,10 @@ async fn the_worker_settles_a_stuck_operation_on_its_own_within_the_deadline() {
     let ended = integration_tests::eventually("the stuck restart to end", Duration::from_secs(30), || async {
         finish_jobs_without_an_outcome(&client).await;
         let (state, error) = state_of(&store, restart).await;
-        (state != "pending" && state != "running").then_some((state, error))
+        state.is_finished().then_some((state, error))
     })
     .await;
-    assert_eq!(ended, ("failed".into(), Some(STUCK_ERROR.into())));
+    assert_eq!(ended, (OperationState::Failed, Some(STUCK_ERROR.into())));
     assert_eq!(jobs(&client).await.0, 2, "queued again twice before it was failed");
     stop.send(true).expect("reconciler listening");
     tokio::time::timeout(Duration::from_secs(5), reconciler).await.expect("stops on shutdown").expect("no panic");

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use domain::{DatabaseId, HostId};
+use domain::{DatabaseId, DatabaseState, HostId, UserState};
 use eventstore::drift::{IntentDatabase, IntentObject, IntentUser};
 use uuid::Uuid;
 
@@ -126,7 +126,7 @@ pub fn host_findings(
     grace: Duration,
 ) -> Vec<Finding> {
     let by_id: HashMap<DatabaseId, &IntentDatabase> = intent.iter().map(|d| (d.id, d)).collect();
-    let gone = |id: DatabaseId| by_id.get(&id).is_none_or(|d| d.state == "deleted");
+    let gone = |id: DatabaseId| by_id.get(&id).is_none_or(|d| d.state == DatabaseState::Deleted);
     let mut out = Vec::new();
     for role in observed.roles.iter().filter(|r| r.age >= grace) {
         if let Some(id) = marked_id(&role.comment, DATABASE_MARKER).filter(|id| gone(*id)) {
@@ -166,7 +166,7 @@ pub fn host_findings(
             }
         }
     }
-    let live = |d: &&IntentDatabase| d.host_id == host && !d.busy && matches!(d.state.as_str(), "running" | "stopped");
+    let live = |d: &&IntentDatabase| d.host_id == host && !d.busy && d.state.is_live();
     for db in intent.iter().filter(live) {
         let role_ok =
             observed.roles.iter().any(|r| r.name == db.name && marked_id(&r.comment, DATABASE_MARKER) == Some(db.id));
@@ -178,7 +178,8 @@ pub fn host_findings(
         if !db_ok {
             missing.push("its database");
         }
-        let user_roles = users.iter().filter(|u| u.database_id == db.id && u.state == "ready").map(|u| &u.role_name);
+        let user_roles =
+            users.iter().filter(|u| u.database_id == db.id && u.state == UserState::Ready).map(|u| &u.role_name);
         let lost: Vec<&String> = user_roles
             .filter(|r| {
                 !observed.roles.iter().any(|o| o.name == **r && marked_id(&o.comment, USER_MARKER) == Some(db.id))
@@ -221,13 +222,14 @@ pub fn host_findings(
     // PgBouncer: pools of settled databases only (a job in flight syncs its own).
     let mine: Vec<&IntentDatabase> = intent.iter().filter(|d| d.host_id == host).collect();
     let unsettled = |name: &str| {
-        mine.iter().any(|d| d.name == name && (d.busy || matches!(d.state.as_str(), "provisioning" | "deleting")))
+        let in_flight = |s| matches!(s, DatabaseState::Provisioning | DatabaseState::Deleting);
+        mine.iter().any(|d| d.name == name && (d.busy || in_flight(d.state)))
     };
-    let should = |name: &str| mine.iter().any(|d| d.name == name && matches!(d.state.as_str(), "running" | "stopped"));
+    let should = |name: &str| mine.iter().any(|d| d.name == name && d.state.is_live());
     let extra: Vec<&String> = observed.served.iter().filter(|n| !should(n) && !unsettled(n)).collect();
     let missing: Vec<&String> = mine
         .iter()
-        .filter(|d| !d.busy && matches!(d.state.as_str(), "running" | "stopped"))
+        .filter(|d| !d.busy && d.state.is_live())
         .map(|d| &d.name)
         .filter(|n| !observed.served.contains(n))
         .collect();
@@ -289,7 +291,7 @@ mod tests {
             id: DatabaseId::new(),
             host_id: host,
             name: name.into(),
-            state: state.into(),
+            state: DatabaseState::parse(state).expect("a database state"),
             busy: false,
             verifying: false,
         }
@@ -410,8 +412,11 @@ mod tests {
         let host = HostId::new();
         let dbs = vec![db(host, "alpha", "running")];
         let id = dbs[0].id;
-        let user =
-            |role: &str, state: &str| IntentUser { database_id: id, role_name: role.into(), state: state.into() };
+        let user = |role: &str, state: &str| IntentUser {
+            database_id: id,
+            role_name: role.into(),
+            state: UserState::parse(state).expect("a user state"),
+        };
         let users = vec![user("alpha.app", "ready"), user("alpha.new", "creating"), user("alpha.kept", "ready")];
         let mut observed = healthy(&dbs);
         observed.roles.push(role("alpha.kept", hostctl::users::user_marker(id), OLD));
