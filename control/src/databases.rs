@@ -55,6 +55,8 @@ pub(crate) fn domain_error(e: DatabaseError) -> Error {
     }
 }
 
+/// The database `id` and the caller's role on it, if the caller may do `action` to it; a
+/// database the caller may not see at all is `DATABASE_NOT_FOUND`, as if it did not exist.
 pub async fn load_authorized(
     ctx: &Control,
     caller: &Caller,
@@ -76,6 +78,8 @@ pub async fn load_authorized(
     Ok((db, role))
 }
 
+/// `POST /databases`: a new empty database of the caller's account, waited for up to the
+/// budget. Only PostgreSQL is enabled: another engine is `ENGINE_DISABLED`.
 pub async fn create(
     ctx: &Control,
     caller: &Caller,
@@ -238,6 +242,7 @@ pub async fn wait_for_operation(ctx: &Control, op: OperationId, budget: Duration
     }
 }
 
+/// Asks for the database's deletion (owner only); the job drops its pool, database and role.
 pub async fn delete(
     ctx: &Control,
     caller: &Caller,

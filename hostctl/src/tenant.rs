@@ -28,8 +28,6 @@ use domain::{DatabaseName, TenantHost};
 use crate::dump::PgTarget;
 use crate::{HostConn, HostError};
 
-pub use domain::password_secret_id;
-
 /// Settings every session of ours in a tenant database starts with, in its startup packet
 /// (`options`), which outranks whatever the tenant put in `ALTER DATABASE … SET` or
 /// `ALTER ROLE … SET` — a tenant could otherwise make our sessions read-only
