@@ -43,6 +43,7 @@ pub mod pgbouncer;
 pub mod release;
 pub mod reload;
 pub mod restore_check;
+pub mod sql;
 pub mod sync;
 pub mod tenant;
 pub mod users;

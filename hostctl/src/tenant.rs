@@ -17,6 +17,9 @@
 //!   nothing of ours waits on a tenant without a deadline;
 //! - child processes (pg_dump, psql) get a [`crate::dump::PgTarget`] built from a login, with
 //!   the same options in `PGOPTIONS`.
+//! - the one exception is a tenant's OWN SQL ([`crate::sql`], `POST /databases/{id}/sql`):
+//!   its session ([`connect_user_sql`]) keeps the tenant's settings and carries only our
+//!   deadlines, and no SQL of ours beyond transaction control runs in it.
 //!
 //! Superuser connections exist only for the maintenance database (`postgres`) and DDL on roles
 //! and databases, where no tenant object can be reached ([`crate::HostConn`]'s pool).
@@ -195,6 +198,52 @@ pub async fn connect(
     login: &TenantLogin,
     limits: SessionLimits,
 ) -> Result<TenantConn, HostError> {
+    open(host, dbname, login, &pinned_options(limits), "berth-platform").await
+}
+
+/// The startup options of a session that runs a tenant's OWN SQL (`POST /databases/{id}/sql`,
+/// [`crate::sql`]): our deadlines only, none of [`PINNED`]'s overrides.
+///
+/// Our own queries pin `search_path`, `role`, `row_security` and the output formats because
+/// they must not run the tenant's code or read its settings. A user's SQL is the opposite
+/// case: it is the tenant's code, run with the tenant's rights, and must behave as it does in
+/// psql — with the tenant's `search_path`, role settings, `DateStyle` and so on. What stays
+/// ours is the deadline: options in the startup packet outrank `ALTER ROLE/DATABASE … SET`,
+/// so a tenant's `ALTER ROLE … SET statement_timeout = 0` does not lift it. (A `SET
+/// statement_timeout` inside the SQL text does; [`crate::sql::run`] therefore also keeps a
+/// deadline of its own and sends a cancel request when it passes.)
+/// `client_connection_check_interval` lets the server notice within a second that we went
+/// away (the HTTP client disconnected and the request's future was dropped) and stop the
+/// statement.
+pub fn user_sql_options(statement_timeout: Duration) -> String {
+    let ms = statement_timeout.as_millis().max(1);
+    format!(
+        "-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms} \
+         -c client_connection_check_interval=1000"
+    )
+}
+
+/// Logs in to `dbname` as `login`'s role to run the tenant's own SQL: the same login rules as
+/// [`connect`] (a tenant role, never a superuser, through the host's address) but with
+/// [`user_sql_options`] instead of the pinned settings — the tenant's own `search_path`, role
+/// and other settings apply, under our statement, lock and idle-in-transaction deadlines.
+/// Never use this session for SQL of ours.
+pub async fn connect_user_sql(
+    host: &TenantHost,
+    dbname: &str,
+    login: &TenantLogin,
+    statement_timeout: Duration,
+) -> Result<TenantConn, HostError> {
+    open(host, dbname, login, &user_sql_options(statement_timeout), "berth-sql").await
+}
+
+async fn open(
+    host: &TenantHost,
+    dbname: &str,
+    login: &TenantLogin,
+    options: &str,
+    application_name: &str,
+) -> Result<TenantConn, HostError> {
     check_login(host, login)?;
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(&host.pg_host)
@@ -202,8 +251,8 @@ pub async fn connect(
         .user(&login.role)
         .password(&login.password)
         .dbname(dbname)
-        .options(pinned_options(limits))
-        .application_name("berth-platform")
+        .options(options)
+        .application_name(application_name)
         .connect_timeout(Duration::from_secs(5));
     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
     // The server reports `is_superuser` at login; a tenant role must never be one (if it

@@ -39,6 +39,7 @@ mod replay;
 mod rotation;
 mod secrets;
 mod sessions;
+mod sql;
 mod storage_quota;
 mod stuck;
 mod users;
