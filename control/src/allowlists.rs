@@ -7,8 +7,9 @@
 //! rule makes it valid); more than the per-database cap → 422 `UNPROCESSABLE`; a database
 //! that is not running or stopped (provisioning, deleting, failed) → 409; deleted → 404.
 //!
-//! POST and DELETE answer once the host's PgBouncer enforces the change (201 / 204), or,
-//! past the server's wait budget, 202 (the change is recorded and being applied).
+//! Adding and removing wait, up to the wait budget, until the host's PgBouncer enforces the
+//! change, and say whether it does (the API answers 201/204 if so, else 202: recorded and
+//! being applied).
 
 use std::time::{Duration as StdDuration, Instant};
 

@@ -1,4 +1,4 @@
-//! The one place that decides what a caller may do to a database. Every route that touches
+//! The one place that decides what a caller may do to a database. Every use case that touches
 //! a database calls `authorize`; nothing else compares roles.
 
 use eventstore::queries::DatabaseRow;

@@ -1,7 +1,7 @@
 //! Database users: extra login roles of one database, `<database>.<user>` on PostgreSQL,
 //! passwords generated and shown once (only their SCRAM verifier is kept, for PgBouncer).
 //! The database must be running (removal works inside it). POST and DELETE wait, like
-//! create, for the job; past the budget they answer 202.
+//! create, for the job; past the budget they say it is still under way (the API's 202).
 
 use std::time::{Duration, Instant};
 

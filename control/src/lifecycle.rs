@@ -1,4 +1,4 @@
-//! Stop, start, restart and password reset: what the routes do between parsing and
+//! Stop, start, restart and password reset: what the API does between parsing and
 //! serialising. Each appends a request event (one operation at a time per database: the
 //! aggregate refuses a second, and the expected-version append settles a race) and waits up
 //! to the server's budget for the job to report.
