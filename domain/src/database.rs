@@ -45,15 +45,7 @@ impl DatabaseState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "provisioning" => Some(Self::Provisioning),
-            "running" => Some(Self::Running),
-            "stopped" => Some(Self::Stopped),
-            "deleting" => Some(Self::Deleting),
-            "deleted" => Some(Self::Deleted),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     /// Running or stopped: the database exists on its host, and no provisioning or deletion
@@ -85,12 +77,7 @@ impl Engine {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "postgres" => Some(Self::Postgres),
-            "mariadb" => Some(Self::MariaDb),
-            "mongodb" => Some(Self::MongoDb),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -136,17 +123,7 @@ impl OperationKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "provision" => Some(Self::Provision),
-            "delete" => Some(Self::Delete),
-            "stop" => Some(Self::Stop),
-            "start" => Some(Self::Start),
-            "restart" => Some(Self::Restart),
-            "reset_password" => Some(Self::ResetPassword),
-            "backup" => Some(Self::Backup),
-            "verify_backup" => Some(Self::VerifyBackup),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     /// Operations on a live database that do not decide whether it exists.
@@ -177,13 +154,7 @@ impl OperationState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "running" => Some(Self::Running),
-            "succeeded" => Some(Self::Succeeded),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
     pub fn is_finished(self) -> bool {

@@ -129,12 +129,7 @@ impl UserState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "creating" => Some(Self::Creating),
-            "ready" => Some(Self::Ready),
-            "removing" => Some(Self::Removing),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
