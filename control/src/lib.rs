@@ -15,9 +15,10 @@
 //! [`lifecycle`] (stop/start/restart, password reset, credentials), [`allowlists`],
 //! [`database_users`], [`collaborators`], [`backups`], [`api_keys`], [`accounts`]
 //! (sign-up, identities, anonymous accounts and claims, plans), [`sessions`] (sign-in and
-//! logout, and authenticating a credential), [`hosts`] (registration). What runs SQL in a
-//! tenant database is not here: the worker does it through `hostctl`'s `TenantEngine`,
-//! asked by events these functions append.
+//! logout, and authenticating a credential), [`hosts`] (registration), [`sql`] (SQL over
+//! HTTP: the tenant's own SQL, its audit and approvals). The platform's own work in a tenant
+//! database is not here: the worker does it through `hostctl`'s `TenantEngine`, asked by
+//! events these functions append.
 
 pub mod accounts;
 pub mod allowlists;
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod reads;
 pub mod session_tokens;
 pub mod sessions;
+pub mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +85,13 @@ pub struct Control {
     pub key_cache: Arc<keycache::KeyCache>,
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
     pub appends: tokio::sync::watch::Receiver<u64>,
+    /// Superuser connections to tenant hosts, for what only a superuser does (the explorer
+    /// role of read-only SQL).
+    pub hosts: hostctl::Hosts,
+    /// Databases whose explorer role this process has made sure of.
+    pub explorers: parking_lot::Mutex<std::collections::HashSet<domain::DatabaseId>>,
+    /// SQL requests running now, per database and in all.
+    pub sql_slots: sql::SqlSlots,
 }
 
 impl Control {
@@ -97,6 +106,9 @@ impl Control {
             key_cache,
             sessions,
             key_usage: key_usage::KeyUsage::default(),
+            hosts: hostctl::Hosts::default(),
+            explorers: Default::default(),
+            sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             store,
             settings,
         })

@@ -17,10 +17,27 @@ pub struct Limits {
     /// Anonymous sign-ups per client address per hour, counted in the control plane so every
     /// API process agrees.
     pub anonymous_signups_per_hour: i64,
+    /// `POST /databases/{id}/sql`: the statement timeout (a request may ask for less).
+    pub sql_timeout_seconds: u64,
+    /// Rows and bytes of JSON one SQL response carries; past them it is `truncated`.
+    pub sql_max_rows: usize,
+    pub sql_max_bytes: usize,
+    /// SQL requests running at once per database, and in this process; more are 429.
+    pub sql_per_database: usize,
+    pub sql_total: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { api_keys_per_account: 50, manual_backups_per_day: 20, anonymous_signups_per_hour: 10 }
+        Self {
+            api_keys_per_account: 50,
+            manual_backups_per_day: 20,
+            anonymous_signups_per_hour: 10,
+            sql_timeout_seconds: 30,
+            sql_max_rows: 10_000,
+            sql_max_bytes: 10 << 20,
+            sql_per_database: 4,
+            sql_total: 32,
+        }
     }
 }

@@ -28,7 +28,7 @@ pub struct Paged<T> {
 }
 
 impl<T> Paged<T> {
-    fn of(rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
+    pub(crate) fn of(rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Self {
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(&cursor)).flatten();
         Self { rows, next_cursor }
     }

@@ -76,6 +76,8 @@ typed_id!(IncidentId, "inc");
 typed_id!(HostId, "host");
 typed_id!(BackupId, "bkp");
 typed_id!(RuleId, "rule");
+typed_id!(QueryId, "qry");
+typed_id!(ApprovalId, "apr");
 
 #[cfg(test)]
 mod tests {

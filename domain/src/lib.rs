@@ -3,6 +3,7 @@
 pub mod account;
 pub mod aggregate;
 pub mod allowlist;
+pub mod approvals;
 pub mod backup;
 pub mod cidr;
 pub mod collaborators;
@@ -12,6 +13,7 @@ pub mod host;
 pub mod ids;
 pub mod name;
 pub mod plan;
+pub mod query;
 pub mod session;
 pub mod stream;
 
@@ -20,6 +22,9 @@ pub use account::{
 };
 pub use aggregate::{Activity, Actor, Aggregate};
 pub use allowlist::{Allowlist, AllowlistCommand, AllowlistError, AllowlistEvent};
+pub use approvals::{
+    ApprovalCommand, ApprovalError, ApprovalEvent, ApprovalState, Approvals, RunOutcome, SqlSettings, StatementKind,
+};
 pub use backup::{
     Backup, BackupCommand, BackupError, BackupEvent, BackupState, BackupTrigger, DeletionReason, TableStats,
 };
@@ -34,6 +39,7 @@ pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, Tenant
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
+pub use query::{QueryEvent, QueryRecord, QueryRun, QuerySource};
 pub use session::{Session, SessionCommand, SessionError};
 pub use stream::{password_secret_id, StreamId};
 
@@ -59,5 +65,8 @@ display_as_str!(
     Plan,
     PlatformRole,
     ShareRole,
+    ApprovalState,
+    StatementKind,
+    QuerySource,
     UserState,
 );

@@ -31,6 +31,11 @@ impl StreamId {
     /// Family of [`StreamId::collaborators`]: a database's collaborators (`Collaborators`).
     /// Spelled `access` on disk.
     pub const COLLABORATORS: &'static str = "access";
+    /// Family of [`StreamId::query`]: one statement run through the API (`QueryRecord`).
+    pub const QUERY: &'static str = "query";
+    /// Family of [`StreamId::approvals`]: a database's SQL approval settings and held
+    /// statements (`Approvals`).
+    pub const APPROVALS: &'static str = "approvals";
 
     fn of(family: &str, uuid: Uuid) -> Self {
         Self(format!("{family}-{uuid}"))
@@ -75,6 +80,17 @@ impl StreamId {
     /// `access-<database uuid>`: who the database is shared with.
     pub fn collaborators(database: DatabaseId) -> Self {
         Self::of(Self::COLLABORATORS, database.uuid())
+    }
+
+    /// `query-<query uuid>`: one record per statement, on a stream of its own so that
+    /// concurrent requests never contend.
+    pub fn query(id: crate::QueryId) -> Self {
+        Self::of(Self::QUERY, id.uuid())
+    }
+
+    /// `approvals-<database uuid>`
+    pub fn approvals(database: DatabaseId) -> Self {
+        Self::of(Self::APPROVALS, database.uuid())
     }
 
     pub fn as_str(&self) -> &str {
@@ -152,6 +168,12 @@ mod tests {
             StreamId::database_users(DatabaseId(uuid())).as_str(),
             "dbusers-0190f3a0-1234-7abc-8def-0123456789ab"
         );
+    }
+
+    #[test]
+    fn query_and_approvals_streams() {
+        assert_eq!(StreamId::query(crate::QueryId(uuid())).as_str(), "query-0190f3a0-1234-7abc-8def-0123456789ab");
+        assert_eq!(StreamId::approvals(DatabaseId(uuid())).as_str(), "approvals-0190f3a0-1234-7abc-8def-0123456789ab");
     }
 
     #[test]

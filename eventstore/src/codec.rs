@@ -2,8 +2,8 @@
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
 use domain::{
-    AccountEvent, AllowlistEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent, HostEvent,
-    StreamId,
+    AccountEvent, AllowlistEvent, ApprovalEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent,
+    HostEvent, QueryEvent, StreamId,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
@@ -66,6 +66,18 @@ impl StoredEvent for BackupEvent {
     }
 }
 
+impl StoredEvent for QueryEvent {
+    fn event_type(&self) -> &'static str {
+        QueryEvent::event_type(self)
+    }
+}
+
+impl StoredEvent for ApprovalEvent {
+    fn event_type(&self) -> &'static str {
+        ApprovalEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -76,6 +88,8 @@ pub enum Decoded {
     Allowlist(AllowlistEvent),
     DatabaseUser(DatabaseUserEvent),
     Backup(BackupEvent),
+    Query(QueryEvent),
+    Approval(ApprovalEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -142,6 +156,8 @@ pub(crate) fn decode_from(
         StreamId::ALLOWLIST => Ok(Decoded::Allowlist(data.parse()?)),
         StreamId::DATABASE_USERS => Ok(Decoded::DatabaseUser(data.parse()?)),
         StreamId::BACKUP => Ok(Decoded::Backup(data.parse()?)),
+        StreamId::QUERY => Ok(Decoded::Query(data.parse()?)),
+        StreamId::APPROVALS => Ok(Decoded::Approval(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -26,6 +26,7 @@ mod projection;
 mod projection_accounts;
 pub mod queries;
 pub mod quota;
+pub mod sql;
 mod read;
 mod tables;
 pub mod usage;

@@ -35,6 +35,8 @@ pub(crate) async fn project_decoded<T: Tables>(
         Decoded::Allowlist(a) => crate::allowlists::project_allowlist(t, e, &a).await,
         Decoded::DatabaseUser(u) => crate::dbusers::project_user(t, e, &u).await,
         Decoded::Backup(b) => crate::backups::project_backup(t, e, &b).await,
+        Decoded::Query(q) => crate::sql::project_query(t, e, &q).await,
+        Decoded::Approval(a) => crate::sql::project_approval(t, e, &a).await,
         Decoded::Unprojected => Ok(()),
     }
 }

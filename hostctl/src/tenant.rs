@@ -155,6 +155,11 @@ impl TenantLogin {
         Self { role: name.as_str().to_owned(), password }
     }
 
+    /// The database's explorer role (read-only SQL; see [`crate::sql::explorer`]).
+    pub fn explorer(name: &DatabaseName, password: String) -> Self {
+        Self { role: crate::sql::explorer::explorer_role(name), password }
+    }
+
     pub fn role(&self) -> &str {
         &self.role
     }

@@ -15,6 +15,7 @@ mod envelope;
 mod inspect;
 mod keys;
 pub mod numbers;
+mod sql;
 
 pub use account::*;
 pub use activity::*;
@@ -27,3 +28,4 @@ pub use dbusers::*;
 pub use envelope::*;
 pub use inspect::*;
 pub use keys::*;
+pub use sql::*;

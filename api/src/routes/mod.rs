@@ -14,4 +14,5 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod me;
 pub mod operations;
+pub mod sql;
 pub mod users;

@@ -58,6 +58,9 @@ pub const READ_MODELS: &[ReadModel] = &[
     model("allowlist_rules", &["id"], &[]),
     model("database_users", &["database_id", "name"], &[]),
     model("ended_sessions", &["session_id"], &[]),
+    model("query_log", &["id"], &[]),
+    model("sql_settings", &["database_id"], &[]),
+    model("sql_approvals", &["id"], &[]),
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

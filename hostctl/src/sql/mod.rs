@@ -58,6 +58,7 @@
 //! its end; when `truncated`, the number of rows returned. `command` is a label
 //! ([`label::command_label`]).
 
+pub mod explorer;
 mod label;
 pub mod value;
 

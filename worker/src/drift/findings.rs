@@ -155,7 +155,9 @@ pub fn host_findings(
                 repair: Repair::DropGoneRole { name: role.name.clone() },
             });
         } else if let Some(id) = marked_id(&role.comment, USER_MARKER) {
-            if !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
+            // The explorer role (read-only SQL) is the platform's, made on first use.
+            let ours = hostctl::sql::explorer::is_explorer_role(&role.name);
+            if !ours && !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
                 // Dropping it takes the owner's session inside the tenant database (to hand
                 // over what it owns): left to an operator.
                 out.push(Finding {
@@ -421,6 +423,7 @@ mod tests {
         let mut observed = healthy(&dbs);
         observed.roles.push(role("alpha.kept", hostctl::users::user_marker(id), OLD));
         observed.roles.push(role("alpha.stray", hostctl::users::user_marker(id), OLD));
+        observed.roles.push(role("alpha.sql_explorer", hostctl::users::user_marker(id), OLD));
         let found = host_findings(host, &dbs, &users, &observed, GRACE);
         let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
         assert_eq!(what.len(), 2, "{what:?}");

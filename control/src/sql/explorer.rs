@@ -1,0 +1,54 @@
+//! The explorer role's login (see `hostctl::sql::explorer`): made on a database's first
+//! read-only request in each process (and again after a restart: idempotent), so databases
+//! made by an older Berth get one too.
+//!
+//! Its password is derived, not stored: HMAC of the platform's hash key (which never
+//! rotates) over the database id. Every API process derives the same one, so none of them
+//! changes the role under another's feet, and no vault row is needed.
+
+use domain::{DatabaseId, TenantHost};
+use eventstore::queries::DatabaseRow;
+use hostctl::{HostCredentials, TenantLogin};
+
+use super::{host_error, owner_login};
+use crate::error::{Error, OrInternal};
+use crate::Control;
+
+fn password(ctx: &Control, db: DatabaseId) -> Result<String, Error> {
+    let keyring = ctx.store.keyring()?;
+    Ok(crate::keys::hash_secret(&keyring.hash_key, &format!("sql-explorer:{}", db.uuid())))
+}
+
+async fn secret(ctx: &Control, id: &str) -> Result<String, Error> {
+    let bytes = ctx.store.get_secret(id).await.map_err(|e| host_error(&e))?;
+    String::from_utf8(bytes).map_err(|e| host_error(&e))
+}
+
+/// Makes sure the role exists with this password and may read what the owner has.
+async fn ensure(ctx: &Control, db: &DatabaseRow, password: &str) -> Result<(), Error> {
+    let (host, owner) = owner_login(ctx, db).await?;
+    let credentials = HostCredentials {
+        superuser_password: secret(ctx, &hostctl::host::superuser_secret_id(db.host_id)).await?,
+        admin_password: secret(ctx, &hostctl::host::admin_secret_id(db.host_id)).await?,
+    };
+    let conn = ctx.hosts.get(host.clone(), credentials).await.map_err(|e| host_error(&e))?;
+    let pw = password.to_owned();
+    let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
+        .await
+        .or_internal("computing a SCRAM verifier")?;
+    let plan = ctx.store.account_plan(db.account_id).await?;
+    let temp_mb = ctx.settings.plans.of(plan).temp_file_limit_mb;
+    conn.ensure_explorer(db.id, &db.name, &verifier, temp_mb).await.map_err(|e| host_error(&e))?;
+    hostctl::sql::explorer::grant_explorer_reads(&host, &owner, &db.name).await.map_err(|e| host_error(&e))
+}
+
+/// The host and the explorer login of `db`, the role made first if this process has not.
+pub(crate) async fn login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost, TenantLogin), Error> {
+    let password = password(ctx, db.id)?;
+    if !ctx.explorers.lock().contains(&db.id) {
+        ensure(ctx, db, &password).await?;
+        ctx.explorers.lock().insert(db.id);
+    }
+    let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
+    Ok((host, TenantLogin::explorer(&db.name, password)))
+}

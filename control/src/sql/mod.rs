@@ -1,0 +1,197 @@
+//! SQL over HTTP: `POST /databases/{id}/sql` ([`run`]), its per-query audit ([`audit`]),
+//! the explorer role read-only SQL runs under ([`explorer`]), approvals ([`approvals`]) and
+//! the statement classifier they stand on ([`classify`]).
+//!
+//! Who runs what:
+//! - owners and admins run SQL as the database's own role (never more), in a session of its
+//!   own per request ([`hostctl::sql::run`]);
+//! - read-only SQL — asked for with `read_only`, and the only kind a developer gets — runs
+//!   under the database's explorer role inside a read-only transaction: PostgreSQL refuses
+//!   every write, the text is never inspected for it;
+//! - viewers run none.
+//!
+//! Every request is bounded: the statement timeout (`[limits] sql_timeout_seconds`), rows and
+//! bytes of the answer, and the requests running at once per database and per process (more
+//! are 429) — a tenant's SQL cannot take the platform's slots from other tenants.
+
+pub mod approvals;
+pub mod audit;
+pub mod classify;
+pub mod explorer;
+mod slots;
+
+use std::time::{Duration, Instant};
+
+use domain::{ApprovalId, DatabaseName, QuerySource, TenantHost};
+use eventstore::queries::DatabaseRow;
+use eventstore::Metadata;
+pub use hostctl::sql::SqlResult;
+use hostctl::sql::{SqlError, SqlRequest};
+use hostctl::TenantLogin;
+use serde_json::Value;
+
+use crate::authz::{Action, DbRole};
+use crate::caller::Caller;
+use crate::databases::{load_authorized, password_secret_id};
+use crate::error::Error;
+use crate::Control;
+
+pub use slots::SqlSlots;
+
+/// What a caller sends: exactly one of `query` and `file_content`.
+#[derive(Debug, Clone, Default)]
+pub struct SqlInput {
+    pub query: Option<String>,
+    pub file_content: Option<String>,
+    pub params: Vec<Value>,
+    pub read_only: bool,
+}
+
+/// What came of it: rows, or the statement held for approval.
+#[derive(Debug)]
+pub enum SqlOutcome {
+    Ran(SqlResult),
+    Held { approval_id: ApprovalId },
+}
+
+/// The longest SQL text taken (the body cap bounds it too).
+pub const MAX_TEXT: usize = 512 * 1024;
+
+/// A database that is not running, or locked, runs no SQL.
+pub(crate) fn runnable(db: &DatabaseRow) -> Result<(), Error> {
+    if db.state != domain::DatabaseState::Running {
+        return Err(Error::Conflict(format!("the database is {}; SQL runs while it is running", db.state)));
+    }
+    if let Some(reason) = db.locked_reason {
+        return Err(Error::Conflict(format!("the database is locked: {}", reason.explanation())));
+    }
+    Ok(())
+}
+
+/// The host did not answer, or what reaching it takes could not be read: logged here, the
+/// caller is told the host did not answer.
+pub(crate) fn host_error(e: &dyn std::fmt::Display) -> Error {
+    tracing::warn!(error = %e, "SQL over HTTP could not reach a tenant database");
+    Error::Unavailable("the database's host did not answer".into())
+}
+
+/// The database's host and its owner role's login.
+pub(crate) async fn owner_login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost, TenantLogin), Error> {
+    let (host, password) = tokio::try_join!(
+        async { ctx.store.host(db.host_id).await.map_err(|e| host_error(&e)) },
+        async {
+            let bytes = ctx.store.get_secret(&password_secret_id(db.id)).await.map_err(|e| host_error(&e))?;
+            String::from_utf8(bytes).map_err(|e| host_error(&e))
+        }
+    )?;
+    Ok((host, TenantLogin::owner(&db.name, password)))
+}
+
+/// The request as `hostctl` runs it, with the deployment's caps.
+pub(crate) fn request(ctx: &Control, text: String, params: Vec<Value>, read_only: bool) -> SqlRequest {
+    let l = &ctx.settings.limits;
+    SqlRequest {
+        text,
+        params,
+        read_only,
+        timeout: Duration::from_secs(l.sql_timeout_seconds.max(1)),
+        max_rows: l.sql_max_rows,
+        max_bytes: l.sql_max_bytes,
+    }
+}
+
+/// A failed run as the caller sees it. The tenant's own error about its own SQL is shown to
+/// whoever may run SQL on the database.
+pub(crate) fn sql_failure(e: SqlError) -> Error {
+    match e {
+        SqlError::Sql { code, message, detail, hint, position } => {
+            let mut text = format!("{message} (SQLSTATE {code})");
+            if let Some(p) = position {
+                text.push_str(&format!(" at character {p}"));
+            }
+            if let Some(d) = detail {
+                text.push_str(&format!("; detail: {d}"));
+            }
+            if let Some(h) = hint {
+                text.push_str(&format!("; hint: {h}"));
+            }
+            Error::Unprocessable(text)
+        }
+        e @ SqlError::Timeout(_) => Error::Unprocessable(e.to_string()),
+        SqlError::Rejected(m) => Error::InvalidRequest(m),
+        SqlError::Unavailable(m) => host_error(&m),
+    }
+}
+
+/// Checks the text is there and not too long.
+fn check_text(text: &str) -> Result<(), Error> {
+    if text.trim().is_empty() {
+        return Err(Error::InvalidRequest("invalid field `query`: the SQL text is empty".into()));
+    }
+    if text.len() > MAX_TEXT {
+        return Err(Error::InvalidRequest(format!("invalid field `query`: longer than {MAX_TEXT} bytes")));
+    }
+    Ok(())
+}
+
+/// `POST /databases/{id}/sql`.
+pub async fn run(ctx: &Control, caller: &Caller, id: &str, input: SqlInput, meta: Metadata) -> Result<SqlOutcome, Error> {
+    let (db, role) = load_authorized(ctx, caller, id, Action::Credentials).await?;
+    let text = match (input.query, input.file_content) {
+        (Some(q), None) => q,
+        (None, Some(f)) => f,
+        _ => return Err(Error::InvalidRequest("exactly one of `query` and `file_content` is required".into())),
+    };
+    check_text(&text)?;
+    runnable(&db)?;
+    // Developers read; owners and admins read when they ask to.
+    let read_only = input.read_only || role < DbRole::Admin;
+    let settings = ctx.store.sql_settings(db.id).await?;
+    let classified = {
+        let text = text.clone();
+        tokio::task::spawn_blocking(move || classify::classify(&text)).await.map_err(Error::internal)?
+    };
+    let kinds: Vec<_> = classified.kinds.iter().copied().collect();
+    if !read_only && settings.holds(&kinds) {
+        if !input.params.is_empty() {
+            return Err(Error::InvalidRequest(
+                "invalid field `params`: a statement held for approval cannot bind params (their values would \
+                 have to be kept until it runs); write them into the text"
+                    .into(),
+            ));
+        }
+        let approval_id = approvals::hold(ctx, caller, &db, &text, &classified, meta).await?;
+        return Ok(SqlOutcome::Held { approval_id });
+    }
+    let _slot = ctx.sql_slots.acquire(db.id)?;
+    let (host, login, source) = if read_only {
+        let (host, login) = explorer::login(ctx, &db).await?;
+        (host, login, QuerySource::Explorer)
+    } else {
+        let (host, login) = owner_login(ctx, &db).await?;
+        (host, login, QuerySource::Sql)
+    };
+    let req = request(ctx, text, input.params, read_only);
+    let unfinished = audit::Unfinished::new(&ctx.store, db.id, source, &classified, &settings, &meta);
+    let outcome = execute(&host, &login, &db.name, &req).await;
+    unfinished.disarm();
+    if matches!(outcome.result, Err(SqlError::Unavailable(_))) && source == QuerySource::Explorer {
+        // The role may be gone (an operator dropped it): made again on the next request.
+        ctx.explorers.lock().remove(&db.id);
+    }
+    let record = audit::Record { db: db.id, source, classified: &classified, settings: &settings, outcome: &outcome };
+    audit::record(ctx, record, meta).await?;
+    outcome.result.map(SqlOutcome::Ran).map_err(sql_failure)
+}
+
+/// A run and how long it took.
+pub(crate) struct Timed {
+    pub result: Result<SqlResult, SqlError>,
+    pub elapsed: Duration,
+}
+
+pub(crate) async fn execute(host: &TenantHost, login: &TenantLogin, name: &DatabaseName, req: &SqlRequest) -> Timed {
+    let started = Instant::now();
+    let result = hostctl::sql::run(host, login, name, req).await;
+    Timed { result, elapsed: started.elapsed() }
+}
