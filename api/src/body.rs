@@ -31,6 +31,35 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// Like [`Json`], for bodies whose text is source code (SQL): tabs and line breaks are
+/// allowed inside strings; every other control character is still refused.
+pub struct SourceJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for SourceJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_capped(req, payload);
+        Box::pin(async move { parse_with(&read.await?, Text::Source).map(SourceJson).map_err(ApiError) })
+    }
+}
+
+/// What a body's strings may hold.
+#[derive(Clone, Copy, PartialEq)]
+enum Text {
+    /// Names, labels, filters: no control character.
+    Plain,
+    /// Source code: tabs and line breaks too.
+    Source,
+}
+
+impl Text {
+    fn refuses(self, c: char) -> bool {
+        c.is_control() && !(self == Text::Source && matches!(c, '\t' | '\n' | '\r'))
+    }
+}
+
 /// Like [`Json`], but an empty body means `T::default()` (for bodies whose fields are all
 /// optional, e.g. `POST …/backups {label?}`).
 pub struct JsonOrEmpty<T>(pub T);
@@ -101,11 +130,15 @@ async fn drain(payload: &mut Payload, mut read: usize) {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    parse_with(bytes, Text::Plain)
+}
+
+fn parse_with<T: DeserializeOwned>(bytes: &[u8], text: Text) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
-    if holds_control(bytes) {
-        return Err(control_in_body(bytes));
+    if holds_control(bytes, text) {
+        return Err(control_in_body(bytes, text));
     }
     // Every body is an object; serde would also take a struct as an array of its fields.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -165,7 +198,7 @@ pub fn plain(msg: &str) -> String {
 /// Whether a JSON text holds a control character in a string, raw or escaped (`\u0000`,
 /// `\n`, …). Raw tabs and line breaks between tokens are JSON whitespace, not text (inside a
 /// string they are a syntax error the parser reports).
-fn holds_control(bytes: &[u8]) -> bool {
+fn holds_control(bytes: &[u8], allowed: Text) -> bool {
     let text = String::from_utf8_lossy(bytes);
     if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
         return true;
@@ -178,11 +211,12 @@ fn holds_control(bytes: &[u8]) -> bool {
             continue;
         }
         match bytes.get(i + 1) {
-            Some(b'b' | b'f' | b'n' | b'r' | b't') => return true,
+            Some(b'b' | b'f') => return true,
+            Some(b'n' | b'r' | b't') if allowed == Text::Plain => return true,
             Some(b'u') => {
                 let hex = bytes.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
                 let code = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
-                if code.and_then(char::from_u32).is_some_and(char::is_control) {
+                if code.and_then(char::from_u32).is_some_and(|c| allowed.refuses(c)) {
                     return true;
                 }
                 i += 6;
@@ -194,29 +228,32 @@ fn holds_control(bytes: &[u8]) -> bool {
 }
 
 /// The refusal of a body with a control character, naming the field that holds it.
-fn control_in_body(bytes: &[u8]) -> Error {
-    fn find(v: &serde_json::Value, path: String) -> Option<String> {
-        match v {
-            serde_json::Value::String(s) if s.chars().any(char::is_control) => Some(path),
-            serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]")))
-            }
-            serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
-                let key: String = k.chars().filter(|c| !c.is_control()).collect();
-                if k.chars().any(char::is_control) {
-                    return Some(key);
-                }
-                find(item, if path.is_empty() { key } else { format!("{path}.{key}") })
-            }),
-            _ => None,
-        }
-    }
-    let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v, String::new()));
+fn control_in_body(bytes: &[u8], allowed: Text) -> Error {
+    let find = |v: &serde_json::Value| find_control(v, String::new(), allowed);
+    let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v));
     match field {
         Some(f) if !f.is_empty() => {
             Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
         }
         _ => Error::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
+    }
+}
+
+/// The path of the first string (or key) holding a refused character.
+fn find_control(v: &serde_json::Value, path: String, allowed: Text) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.chars().any(|c| allowed.refuses(c)) => Some(path),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| find_control(item, format!("{path}[{i}]"), allowed))
+        }
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
+            let key: String = k.chars().filter(|c| !c.is_control()).collect();
+            if k.chars().any(char::is_control) {
+                return Some(key);
+            }
+            find_control(item, if path.is_empty() { key } else { format!("{path}.{key}") }, allowed)
+        }),
+        _ => None,
     }
 }
 

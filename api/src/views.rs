@@ -150,6 +150,43 @@ pub fn quotas_view(q: domain::Quotas) -> wire::QuotasView {
     }
 }
 
+pub fn query_log_view(q: eventstore::sql::QueryLogRow) -> wire::QueryLogView {
+    wire::QueryLogView {
+        id: q.id.to_string(),
+        at: q.at,
+        actor: ActorView {
+            user_id: q.actor_user_id.map(|u| u.to_string()),
+            api_key_id: q.actor_api_key_id.map(|k| k.to_string()),
+        },
+        source: q.source.as_str().to_owned(),
+        fingerprint: q.fingerprint,
+        statement: q.statement,
+        command: q.command,
+        duration_ms: q.duration_ms,
+        row_count: q.row_count,
+        error: q.error,
+    }
+}
+
+pub fn approval_view(a: eventstore::sql::ApprovalRow) -> wire::ApprovalView {
+    wire::ApprovalView {
+        id: a.id.to_string(),
+        statement: a.statement,
+        kinds: a.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        requested_by: a.requested_by.to_string(),
+        requested_at: a.requested_at,
+        expires_at: a.expires_at,
+        state: a.state.as_str().to_owned(),
+        decided_by: a.decided_by.map(|u| u.to_string()),
+        decided_at: a.decided_at,
+        result: a.result.map(|r| wire::ApprovalResultView {
+            command: r.command,
+            row_count: r.row_count,
+            error: r.error,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use domain::{AccountId, DatabaseId, DatabaseName, Engine, HostId, LockReason};
@@ -189,35 +226,5 @@ mod tests {
         };
         assert_eq!(locked(DatabaseState::Running), "locked");
         assert_eq!(locked(DatabaseState::Stopped), "stopped");
-    }
-}
-
-pub fn query_log_view(q: eventstore::sql::QueryLogRow) -> wire::QueryLogView {
-    wire::QueryLogView {
-        id: q.id.to_string(),
-        at: q.at,
-        actor: ActorView { user_id: q.actor_user_id.map(|u| u.to_string()), api_key_id: q.actor_api_key_id.map(|k| k.to_string()) },
-        source: q.source.as_str().to_owned(),
-        fingerprint: q.fingerprint,
-        statement: q.statement,
-        command: q.command,
-        duration_ms: q.duration_ms,
-        row_count: q.row_count,
-        error: q.error,
-    }
-}
-
-pub fn approval_view(a: eventstore::sql::ApprovalRow) -> wire::ApprovalView {
-    wire::ApprovalView {
-        id: a.id.to_string(),
-        statement: a.statement,
-        kinds: a.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
-        requested_by: a.requested_by.to_string(),
-        requested_at: a.requested_at,
-        expires_at: a.expires_at,
-        state: a.state.as_str().to_owned(),
-        decided_by: a.decided_by.map(|u| u.to_string()),
-        decided_at: a.decided_at,
-        result: a.result.map(|r| wire::ApprovalResultView { command: r.command, row_count: r.row_count, error: r.error }),
     }
 }

@@ -73,7 +73,12 @@ pub struct SqlSettings {
 
 impl Default for SqlSettings {
     fn default() -> Self {
-        Self { enabled: false, kinds: StatementKind::CONFIGURABLE.to_vec(), ttl_seconds: 86_400, record_statements: true }
+        Self {
+            enabled: false,
+            kinds: StatementKind::CONFIGURABLE.to_vec(),
+            ttl_seconds: 86_400,
+            record_statements: true,
+        }
     }
 }
 

@@ -279,10 +279,12 @@ pub(crate) async fn project_approval<T: Tables>(
             .await?;
         }
         E::StatementApproved { approval_id, decided_by, .. } => {
-            t.update("sql_approvals", Key::id(approval_id.uuid()), decided(ApprovalState::Approved, decided_by)).await?;
+            t.update("sql_approvals", Key::id(approval_id.uuid()), decided(ApprovalState::Approved, decided_by))
+                .await?;
         }
         E::StatementRejected { approval_id, decided_by, .. } => {
-            t.update("sql_approvals", Key::id(approval_id.uuid()), decided(ApprovalState::Rejected, decided_by)).await?;
+            t.update("sql_approvals", Key::id(approval_id.uuid()), decided(ApprovalState::Rejected, decided_by))
+                .await?;
         }
         E::ApprovalExpired { approval_id, .. } => {
             let set = vec![("state", Set::To(ApprovalState::Expired.as_str().into()))];

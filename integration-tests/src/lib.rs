@@ -234,6 +234,10 @@ impl Api {
         self.send(reqwest::Method::PATCH, path, Some(body.to_string().into())).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(reqwest::Method::PUT, path, Some(body.to_string().into())).await
+    }
+
     /// A new user on `plan`, with their full-account key.
     pub async fn new_user_on(plan: domain::Plan) -> (Self, ops::accounts::Bootstrapped) {
         let user = app().new_user_on("user", plan).await.expect("creating a test user");

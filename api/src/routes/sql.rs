@@ -10,8 +10,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::views::{Data, Page};
 use crate::{metadata, AppState};
 pub use wire::{
-    ApprovalDecisionBody, ApprovalResultView, ApprovalSettingsBody, ApprovalSettingsView, ApprovalView,
-    QueriesQuery, QueryLogView, SqlBody, SqlColumnView, SqlHeldView, SqlResultView,
+    ApprovalDecisionBody, ApprovalResultView, ApprovalSettingsBody, ApprovalSettingsView, ApprovalView, QueriesQuery,
+    QueryLogView, SqlBody, SqlColumnView, SqlHeldView, SqlResultView,
 };
 
 /// Runs SQL in the database: as its own role for owners and admins; read-only (in a
@@ -31,14 +31,18 @@ pub async fn run(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: Json<SqlBody>,
+    body: crate::body::SourceJson<SqlBody>,
 ) -> Result<HttpResponse, ApiError> {
     let SqlBody { query, file_content, params, read_only } = body.0;
     let input = sql::SqlInput { query, file_content, params, read_only };
     match sql::run(&state.control, &caller, &id, input, metadata(&req, &caller)).await? {
         sql::SqlOutcome::Ran(r) => {
             let view = SqlResultView {
-                columns: r.columns.into_iter().map(|c| SqlColumnView { name: c.name, data_type: c.data_type }).collect(),
+                columns: r
+                    .columns
+                    .into_iter()
+                    .map(|c| SqlColumnView { name: c.name, data_type: c.data_type })
+                    .collect(),
                 rows: r.rows,
                 row_count: r.row_count,
                 command: r.command,
@@ -64,7 +68,8 @@ pub async fn queries(
     q: crate::body::Query<QueriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
-    let query = audit::QueriesQuery { source: q.source, since: q.since, until: q.until, cursor: q.cursor, limit: q.limit };
+    let query =
+        audit::QueriesQuery { source: q.source, since: q.since, until: q.until, cursor: q.cursor, limit: q.limit };
     let page = audit::list(&state.control, &caller, &id, query).await?;
     let data = page.rows.into_iter().map(crate::views::query_log_view).collect();
     Ok(HttpResponse::Ok().json(Page { data, next_cursor: page.next_cursor }))

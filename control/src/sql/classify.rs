@@ -140,17 +140,31 @@ fn kind_of(tag: &str, node: &Value) -> Option<StatementKind> {
     use StatementKind as K;
     let replace = node.get("replace").and_then(Value::as_bool).unwrap_or(false);
     match tag {
-        "DropStmt" | "DropdbStmt" | "DropRoleStmt" | "DropOwnedStmt" | "DropTableSpaceStmt"
-        | "DropSubscriptionStmt" | "DropUserMappingStmt" => Some(K::Drop),
+        "DropStmt"
+        | "DropdbStmt"
+        | "DropRoleStmt"
+        | "DropOwnedStmt"
+        | "DropTableSpaceStmt"
+        | "DropSubscriptionStmt"
+        | "DropUserMappingStmt" => Some(K::Drop),
         "TruncateStmt" => Some(K::Truncate),
         "DeleteStmt" if absent(node.get("where_clause")) => Some(K::DeleteWithoutWhere),
         "UpdateStmt" if absent(node.get("where_clause")) => Some(K::UpdateWithoutWhere),
         "RenameStmt" | "ReassignOwnedStmt" => Some(K::Alter),
         t if t.starts_with("Alter") => Some(K::Alter),
         "ViewStmt" if replace => Some(K::Alter),
-        "CreateFunctionStmt" | "CreateTrigStmt" | "RuleStmt" | "CreateEventTrigStmt" | "DefineStmt"
-        | "CreateCastStmt" | "CreateOpClassStmt" | "CreateOpFamilyStmt" | "CreatePolicyStmt"
-        | "CreateTransformStmt" | "CreatePlangStmt" | "CreateConversionStmt" => Some(K::Unclassified),
+        "CreateFunctionStmt"
+        | "CreateTrigStmt"
+        | "RuleStmt"
+        | "CreateEventTrigStmt"
+        | "DefineStmt"
+        | "CreateCastStmt"
+        | "CreateOpClassStmt"
+        | "CreateOpFamilyStmt"
+        | "CreatePolicyStmt"
+        | "CreateTransformStmt"
+        | "CreatePlangStmt"
+        | "CreateConversionStmt" => Some(K::Unclassified),
         "DoStmt" | "CallStmt" | "ExecuteStmt" | "MergeStmt" | "CopyStmt" | "LoadStmt" => Some(K::Unclassified),
         "VariableSetStmt" => set_kind(node),
         "FuncCall" if !safe_function(&name_parts(node.get("funcname"))) => Some(K::Unclassified),

@@ -77,13 +77,11 @@ pub(crate) fn host_error(e: &dyn std::fmt::Display) -> Error {
 
 /// The database's host and its owner role's login.
 pub(crate) async fn owner_login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost, TenantLogin), Error> {
-    let (host, password) = tokio::try_join!(
-        async { ctx.store.host(db.host_id).await.map_err(|e| host_error(&e)) },
-        async {
+    let (host, password) =
+        tokio::try_join!(async { ctx.store.host(db.host_id).await.map_err(|e| host_error(&e)) }, async {
             let bytes = ctx.store.get_secret(&password_secret_id(db.id)).await.map_err(|e| host_error(&e))?;
             String::from_utf8(bytes).map_err(|e| host_error(&e))
-        }
-    )?;
+        })?;
     Ok((host, TenantLogin::owner(&db.name, password)))
 }
 
@@ -135,7 +133,13 @@ fn check_text(text: &str) -> Result<(), Error> {
 }
 
 /// `POST /databases/{id}/sql`.
-pub async fn run(ctx: &Control, caller: &Caller, id: &str, input: SqlInput, meta: Metadata) -> Result<SqlOutcome, Error> {
+pub async fn run(
+    ctx: &Control,
+    caller: &Caller,
+    id: &str,
+    input: SqlInput,
+    meta: Metadata,
+) -> Result<SqlOutcome, Error> {
     let (db, role) = load_authorized(ctx, caller, id, Action::Credentials).await?;
     let text = match (input.query, input.file_content) {
         (Some(q), None) => q,

@@ -29,7 +29,11 @@ pub struct Slot {
 
 impl SqlSlots {
     pub fn new(per_database: usize, total: usize) -> Self {
-        Self { per_database: per_database.max(1), total: Arc::new(Semaphore::new(total.max(1))), databases: Mutex::default() }
+        Self {
+            per_database: per_database.max(1),
+            total: Arc::new(Semaphore::new(total.max(1))),
+            databases: Mutex::default(),
+        }
     }
 
     /// A slot for a request on `db`, or `RATE_LIMITED`.

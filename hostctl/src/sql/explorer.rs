@@ -55,7 +55,11 @@ impl HostConn {
 /// As the database's owner, inside it: `USAGE` on its schemas and `SELECT` on its tables
 /// and sequences for the explorer, now and (default privileges) for what the owner creates
 /// later. Objects the owner cannot grant are skipped by PostgreSQL with a warning.
-pub async fn grant_explorer_reads(host: &TenantHost, owner: &TenantLogin, name: &DatabaseName) -> Result<(), HostError> {
+pub async fn grant_explorer_reads(
+    host: &TenantHost,
+    owner: &TenantLogin,
+    name: &DatabaseName,
+) -> Result<(), HostError> {
     let conn = connect(host, name.as_str(), owner, SessionLimits::job(Duration::from_secs(30))).await?;
     let schemas: Vec<String> = conn
         .query(

@@ -40,6 +40,7 @@ mod rotation;
 mod secrets;
 mod sessions;
 mod sql;
+mod sql_api;
 mod storage_quota;
 mod stuck;
 mod users;

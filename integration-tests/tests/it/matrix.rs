@@ -198,7 +198,14 @@ fn routes() -> Vec<Route> {
             Needs::Credentials,
             (400, "INVALID_REQUEST"),
         ),
-        ("GET", "/api/v1/databases/{id}/queries", "/databases/{db}/queries", json!(null), Needs::Credentials, (200, "")),
+        (
+            "GET",
+            "/api/v1/databases/{id}/queries",
+            "/databases/{db}/queries",
+            json!(null),
+            Needs::Credentials,
+            (200, ""),
+        ),
         (
             "GET",
             "/api/v1/databases/{id}/approval-settings",
