@@ -5,7 +5,9 @@
 
 mod error;
 mod routes;
+mod sql;
 pub use routes::Lifecycle;
+pub use sql::SqlReply;
 mod wait;
 
 use std::time::Duration;

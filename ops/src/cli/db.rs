@@ -5,7 +5,7 @@ use client::wire::{CreateDatabase, CreatedDatabase, Credentials, DatabaseView};
 use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
-use super::{allowlist, collaborators, dbusers, follow_operation, psql, resolve_db, time, Ctx, WaitArgs};
+use super::{allowlist, collaborators, dbusers, follow_operation, psql, resolve_db, sql, time, Ctx, WaitArgs};
 
 #[derive(Subcommand)]
 pub enum DbCommand {
@@ -73,6 +73,29 @@ pub enum DbCommand {
     /// Who else may see or manage the database.
     #[command(subcommand)]
     Collaborators(collaborators::CollaboratorsCommand),
+    /// Run SQL through the API (the argument, `--file F`, or stdin); prints a table, or the
+    /// API's `data` with --json. Developers (and `--read-only`) run read-only.
+    Sql {
+        db: String,
+        query: Option<String>,
+        /// Read the SQL from a file (`-` for stdin), run as psql runs a file.
+        #[arg(long, short = 'f')]
+        file: Option<String>,
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// The per-query audit: statements run through the API, newest first.
+    Queries {
+        db: String,
+        /// sql, explorer, migration, approval or data_api.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Statements held for approval, and the approval settings.
+    #[command(subcommand)]
+    Approvals(sql::ApprovalsCommand),
 }
 
 pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
@@ -97,6 +120,9 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
         DbCommand::Users(c) => dbusers::users(ctx, c).await,
         DbCommand::Allowlist(c) => allowlist::allowlist(ctx, c).await,
         DbCommand::Collaborators(c) => collaborators::collaborators(ctx, c).await,
+        DbCommand::Sql { db, query, file, read_only } => sql::run(ctx, &db, query, file, read_only).await,
+        DbCommand::Queries { db, source, limit } => sql::queries(ctx, &db, source, limit).await,
+        DbCommand::Approvals(c) => sql::approvals(ctx, c).await,
     }
 }
 

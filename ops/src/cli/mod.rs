@@ -16,6 +16,7 @@ mod keys;
 pub mod output;
 pub mod progress;
 mod psql;
+mod sql;
 
 use std::time::Duration;
 

@@ -95,13 +95,18 @@ pub fn json_value(v: &serde_json::Value) -> Outcome {
 
 /// A table: a header row and aligned columns (two spaces apart), `-` for empty cells.
 pub struct Table {
-    header: Vec<&'static str>,
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     pub fn new(header: &[&'static str]) -> Self {
-        Self { header: header.to_vec(), rows: Vec::new() }
+        Self::with_header(header.iter().map(|h| (*h).to_owned()).collect())
+    }
+
+    /// A table whose header is data (a query's column names; cleaned when shown).
+    pub fn with_header(header: Vec<String>) -> Self {
+        Self { header, rows: Vec::new() }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -138,7 +143,7 @@ impl Table {
             s.push('\n');
             s
         };
-        let mut text = line(self.header.iter().map(|h| h.to_string()).collect());
+        let mut text = line(self.header.iter().map(|h| clean(h)).collect());
         for r in rows {
             text.push_str(&line(r));
         }
