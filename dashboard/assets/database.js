@@ -1,13 +1,17 @@
 // One database: its header, lifecycle actions, and a tab per part (see dbparts.js).
 import { get, post, del } from './api.js';
 import { h, act, badge, bytes, when, poll, secret, secretsBox, confirmButton, toast, errorText } from './ui.js';
-import { parts } from './dbparts.js';
+import { parts as dbParts } from './dbparts.js';
+import { sqlParts } from './sql.js';
+
+const parts = { ...dbParts, ...sqlParts };
 
 // Each tab with the right it needs (API.md's permission table).
 const TABS = [
   ['overview', 'Overview', 'view'], ['network', 'Network', 'manage'], ['users', 'Users', 'manage'],
   ['collaborators', 'Collaborators', 'manage'], ['backups', 'Backups', 'backups'], ['activity', 'Activity', 'view'],
-  ['metrics', 'Metrics', 'view'], ['schema', 'Schema', 'view'],
+  ['metrics', 'Metrics', 'view'], ['schema', 'Schema', 'view'], ['sql', 'SQL', 'credentials'],
+  ['approvals', 'Approvals', 'manage'],
 ];
 
 // What a role may do (API.md's permission table).

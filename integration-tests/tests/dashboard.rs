@@ -127,6 +127,7 @@ async fn scenario() {
     b.screenshot("07-activity").await;
     b.route(&format!("#/databases/{id}/schema")).await;
     b.find("[data-test=tab-schema] h2").await;
+    sql_editor(&b, &api, &id).await;
 
     api_keys(&b, &api, &id).await;
 
@@ -244,6 +245,34 @@ async fn allowlist(b: &Browser, api: &Api, id: &str) {
     assert_eq!(rule["cidr"], "127.0.0.1/32");
     assert!(rule["expires_at"].is_string(), "the rule has a TTL: {rule}");
     b.screenshot("04-network").await;
+}
+
+/// The SQL editor's results grid, a statement held for approval, and its approval from the
+/// queue (the sole owner confirms their own).
+async fn sql_editor(b: &Browser, api: &Api, id: &str) {
+    b.route(&format!("#/databases/{id}/sql")).await;
+    b.type_in("[data-test=sql-text]", "select 41 + 1 as answer, 'x' as label").await;
+    b.click("[data-test=sql-run]").await;
+    b.find("[data-test=sql-row]").await;
+    let row = b.text("[data-test=sql-row]").await;
+    assert!(row.contains("42") && row.contains('x'), "the grid shows the row: {row}");
+    b.find("[data-test=recent-queries] [data-test=query]").await; // the audit, refreshed
+    b.screenshot("08-sql").await;
+    let on = api.put(&format!("/databases/{id}/approval-settings"), json!({ "enabled": true, "kinds": ["drop"] })).await;
+    on.expect(200);
+    let clear = b.eval("document.querySelector('[data-test=sql-text]').value = ''; return true;").await;
+    assert_eq!(clear, json!(true));
+    b.type_in("[data-test=sql-text]", "create table doomed (a int); drop table doomed").await;
+    b.click("[data-test=sql-run]").await;
+    b.find("[data-test=sql-held]").await;
+    b.route(&format!("#/databases/{id}/approvals")).await;
+    b.find("[data-test=approval] [data-test=approve]").await;
+    b.click("[data-test=approval] [data-test=approve]").await; // asks again
+    b.click("[data-test=approval] [data-test=approve]").await;
+    b.find("[data-test=approval] .s-executed").await;
+    let queue = api.get(&format!("/databases/{id}/approvals")).await;
+    assert_eq!(queue.data()[0]["state"], "executed", "{}", queue.body);
+    api.put(&format!("/databases/{id}/approval-settings"), json!({ "enabled": false })).await.expect(200);
 }
 
 /// Creates a backup on the page, waits for it, restores it into a new database; its id.

@@ -58,7 +58,7 @@ pub async fn viewer_sees_no_secrets(b: &Browser, owner: &Api, viewer_key: &str, 
     b.route(&format!("#/databases/{id}")).await;
     assert_eq!(b.text("[data-test=my-role]").await, "developer");
     let tabs = b.eval("return [...document.querySelectorAll('.tabs a')].map(a => a.textContent).join(',');").await;
-    assert_eq!(tabs, json!("Overview,Backups,Activity,Metrics,Schema"), "a developer's tabs");
+    assert_eq!(tabs, json!("Overview,Backups,Activity,Metrics,Schema,SQL"), "a developer's tabs");
     b.find("[data-test=reveal]").await;
     assert_eq!(b.count("[data-test=lifecycle], [data-test=delete]").await, 0, "no lifecycle for a developer");
     b.sign_out().await;
