@@ -258,7 +258,8 @@ async fn sql_editor(b: &Browser, api: &Api, id: &str) {
     assert!(row.contains("42") && row.contains('x'), "the grid shows the row: {row}");
     b.find("[data-test=recent-queries] [data-test=query]").await; // the audit, refreshed
     b.screenshot("08-sql").await;
-    let on = api.put(&format!("/databases/{id}/approval-settings"), json!({ "enabled": true, "kinds": ["drop"] })).await;
+    let on =
+        api.put(&format!("/databases/{id}/approval-settings"), json!({ "enabled": true, "kinds": ["drop"] })).await;
     on.expect(200);
     let clear = b.eval("document.querySelector('[data-test=sql-text]').value = ''; return true;").await;
     assert_eq!(clear, json!(true));

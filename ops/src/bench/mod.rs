@@ -15,6 +15,7 @@ mod neighbours;
 mod provision;
 mod replay;
 mod rotate;
+mod sql;
 pub mod stats;
 
 use clap::Subcommand;
@@ -90,6 +91,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         sockets: usize,
     },
+    /// `POST /databases/{id}/sql` for a SELECT of 1 row and of 10,000 rows vs the same query
+    /// through tokio-postgres over PgBouncer (a session per query, and a connection kept open).
+    Sql {
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -112,6 +119,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Chaos { trials, clients } => chaos::run(trials, clients).await,
         BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
         BenchCommand::Neighbours { rounds, sockets } => neighbours::run(rounds, sockets).await,
+        BenchCommand::Sql { rounds } => sql::run(rounds).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
