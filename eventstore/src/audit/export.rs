@@ -23,15 +23,18 @@ pub async fn export(store: &Store, filter: &ExportFilter, out: &mut (dyn Write +
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    // A database's events: its own stream's, and every other stream's that name it (its
+    // backups, allowlist, users, collaborators, approvals and per-query audit records).
     let stream_id = filter.database.map(|d| String::from(StreamId::database(d)));
-    let params: [&(dyn ToSql + Sync); 2] = [&filter.since, &stream_id];
+    let database_id = filter.database.map(|d| d.uuid().to_string());
+    let params: [&(dyn ToSql + Sync); 3] = [&filter.since, &stream_id, &database_id];
     let rows = client
         .query_raw(
             "select e.global_position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, e.data,
                     e.metadata, e.occurred_at, c.hash
              from events e left join event_chain c on c.global_position = e.global_position
              where ($1::timestamptz is null or e.occurred_at >= $1)
-               and ($2::text is null or e.stream_id = $2)
+               and ($2::text is null or e.stream_id = $2 or e.data->>'database_id' = $3)
              order by e.tx_id, e.global_position",
             params,
         )
