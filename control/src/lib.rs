@@ -13,7 +13,8 @@
 //!
 //! One module per family: [`databases`] (create, delete, restore/branch targets),
 //! [`lifecycle`] (stop/start/restart, password reset, credentials), [`allowlists`],
-//! [`database_users`], [`collaborators`], [`backups`], [`api_keys`], [`accounts`]
+//! [`database_users`], [`collaborators`], [`backups`], [`migrations`] and [`dumps`] (SQL
+//! run in a tenant database on a user's request, as its owner role), [`api_keys`], [`accounts`]
 //! (sign-up, identities, anonymous accounts and claims, plans), [`sessions`] (sign-in and
 //! logout, and authenticating a credential), [`hosts`] (registration). What runs SQL in a
 //! tenant database is not here: the worker does it through `hostctl`'s `TenantEngine`,
@@ -28,6 +29,7 @@ pub mod caller;
 pub mod collaborators;
 pub mod database_users;
 pub mod databases;
+pub mod dumps;
 pub mod error;
 pub mod hosts;
 pub mod inspect;
@@ -36,9 +38,12 @@ pub mod keycache;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod migrations;
+mod owner_login;
 pub mod reads;
 pub mod session_tokens;
 pub mod sessions;
+mod tenant_sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +88,8 @@ pub struct Control {
     pub key_cache: Arc<keycache::KeyCache>,
     /// Changes after every append (see `Store::listen_appends`): waiters wake on it.
     pub appends: tokio::sync::watch::Receiver<u64>,
+    /// Slots for dumps streaming at once (`limits.dumps_at_once`).
+    pub dumps: Arc<tokio::sync::Semaphore>,
 }
 
 impl Control {
@@ -97,6 +104,7 @@ impl Control {
             key_cache,
             sessions,
             key_usage: key_usage::KeyUsage::default(),
+            dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             store,
             settings,
         })

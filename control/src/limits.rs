@@ -17,10 +17,23 @@ pub struct Limits {
     /// Anonymous sign-ups per client address per hour, counted in the control plane so every
     /// API process agrees.
     pub anonymous_signups_per_hour: i64,
+    /// How long one migration may run (statement, lock wait and whole transaction).
+    pub migration_timeout_secs: u64,
+    /// How long one dump may stream before pg_dump is stopped.
+    pub dump_deadline_secs: u64,
+    /// Dumps streaming at once per API process; past it `POST …/dump` is 429 `RATE_LIMITED`.
+    pub dumps_at_once: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { api_keys_per_account: 50, manual_backups_per_day: 20, anonymous_signups_per_hour: 10 }
+        Self {
+            api_keys_per_account: 50,
+            manual_backups_per_day: 20,
+            anonymous_signups_per_hour: 10,
+            migration_timeout_secs: 300,
+            dump_deadline_secs: 1800,
+            dumps_at_once: 4,
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod name;
 pub mod plan;
 pub mod session;
 pub mod stream;
+pub mod tenant_sql;
 
 pub use account::{
     Account, AccountCommand, AccountError, AccountEvent, Identity, KeyScope, PlatformRole, SignInMethod,
@@ -36,6 +37,7 @@ pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};
 pub use session::{Session, SessionCommand, SessionError};
 pub use stream::{password_secret_id, StreamId};
+pub use tenant_sql::{Checksum, MigrationName, TenantSql, TenantSqlCommand, TenantSqlError, TenantSqlEvent};
 
 /// `Display` as `as_str` spells it: what the read models store and the API shows.
 macro_rules! display_as_str {

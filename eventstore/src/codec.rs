@@ -3,7 +3,7 @@
 
 use domain::{
     AccountEvent, AllowlistEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent, HostEvent,
-    StreamId,
+    StreamId, TenantSqlEvent,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
@@ -66,6 +66,12 @@ impl StoredEvent for BackupEvent {
     }
 }
 
+impl StoredEvent for TenantSqlEvent {
+    fn event_type(&self) -> &'static str {
+        TenantSqlEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -76,6 +82,7 @@ pub enum Decoded {
     Allowlist(AllowlistEvent),
     DatabaseUser(DatabaseUserEvent),
     Backup(BackupEvent),
+    TenantSql(TenantSqlEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -142,6 +149,7 @@ pub(crate) fn decode_from(
         StreamId::ALLOWLIST => Ok(Decoded::Allowlist(data.parse()?)),
         StreamId::DATABASE_USERS => Ok(Decoded::DatabaseUser(data.parse()?)),
         StreamId::BACKUP => Ok(Decoded::Backup(data.parse()?)),
+        StreamId::TENANT_SQL => Ok(Decoded::TenantSql(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -37,7 +37,13 @@ pub fn plans() -> domain::PlanQuotas {
 /// sign up many anonymous accounts should do so from an address of their own
 /// ([`crate::Api::from_source`]).
 pub fn limits() -> control::limits::Limits {
-    control::limits::Limits { api_keys_per_account: 12, manual_backups_per_day: 4, anonymous_signups_per_hour: 25 }
+    control::limits::Limits {
+        api_keys_per_account: 12,
+        manual_backups_per_day: 4,
+        anonymous_signups_per_hour: 25,
+        migration_timeout_secs: 60,
+        ..control::limits::Limits::default()
+    }
 }
 
 pub struct Idp {
