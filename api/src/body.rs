@@ -31,6 +31,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// Bodies with fields of multi-line text (SQL): in those top-level fields tabs and line
+/// breaks are text, not refused; every other control character still is (NUL above all).
+pub trait Multiline {
+    const MULTILINE: &'static [&'static str];
+}
+
+impl Multiline for wire::ApplyMigration {
+    const MULTILINE: &'static [&'static str] = &["sql"];
+}
+
+/// Like [`Json`], for a body with multi-line text fields ([`Multiline`]).
+pub struct MultilineJson<T>(pub T);
+
+impl<T: DeserializeOwned + Multiline + 'static> FromRequest for MultilineJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_capped(req, payload);
+        Box::pin(async move { parse_text(&read.await?, T::MULTILINE).map(MultilineJson).map_err(ApiError) })
+    }
+}
+
 /// Like [`Json`], but an empty body means `T::default()` (for bodies whose fields are all
 /// optional, e.g. `POST …/backups {label?}`).
 pub struct JsonOrEmpty<T>(pub T);
@@ -101,11 +124,18 @@ async fn drain(payload: &mut Payload, mut read: usize) {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    parse_text(bytes, &[])
+}
+
+/// [`parse`], with tabs and line breaks allowed in the top-level fields `multiline`.
+pub fn parse_text<T: DeserializeOwned>(bytes: &[u8], multiline: &[&str]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
     if holds_control(bytes) {
-        return Err(control_in_body(bytes));
+        if let Some(refused) = control_in_body(bytes, multiline) {
+            return Err(refused);
+        }
     }
     // Every body is an object; serde would also take a struct as an array of its fields.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -193,30 +223,38 @@ fn holds_control(bytes: &[u8]) -> bool {
     false
 }
 
-/// The refusal of a body with a control character, naming the field that holds it.
-fn control_in_body(bytes: &[u8]) -> Error {
-    fn find(v: &serde_json::Value, path: String) -> Option<String> {
+/// The refusal of a body with a control character, naming the field that holds it; `None`
+/// when the only ones are tabs and line breaks in the top-level fields `multiline`.
+fn control_in_body(bytes: &[u8], multiline: &[&str]) -> Option<Error> {
+    fn find(v: &serde_json::Value, path: String, multiline: &[&str]) -> Option<String> {
         match v {
-            serde_json::Value::String(s) if s.chars().any(char::is_control) => Some(path),
+            serde_json::Value::String(s) => {
+                let lines = multiline.contains(&path.as_str());
+                let refused = |c: char| c.is_control() && !(lines && matches!(c, '\t' | '\n' | '\r'));
+                s.chars().any(refused).then_some(path)
+            }
             serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]")))
+                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]"), &[]))
             }
             serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
                 let key: String = k.chars().filter(|c| !c.is_control()).collect();
                 if k.chars().any(char::is_control) {
                     return Some(key);
                 }
-                find(item, if path.is_empty() { key } else { format!("{path}.{key}") })
+                let top = path.is_empty();
+                find(item, if top { key } else { format!("{path}.{key}") }, if top { multiline } else { &[] })
             }),
             _ => None,
         }
     }
-    let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v, String::new()));
+    let parsed = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+    let field = parsed.as_ref().map(|v| find(v, String::new(), multiline));
     match field {
-        Some(f) if !f.is_empty() => {
-            Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
+        Some(None) if !multiline.is_empty() => None,
+        Some(Some(f)) if !f.is_empty() => {
+            Some(Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text")))
         }
-        _ => Error::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
+        _ => Some(Error::InvalidRequest("invalid request body: control characters are not allowed in text".into())),
     }
 }
 
@@ -305,6 +343,19 @@ mod tests {
         assert!(parse::<Req>(br#"{"name": "a\\u0000b"}"#).is_ok());
         assert!(parse::<Req>(b"{\n\t\"name\": \"x\"\r\n}").is_ok());
         assert!(parse::<Req>(r#"{"name": "caf\u00e9 \ud83d\ude00"}"#.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn multiline_fields_take_line_breaks_and_tabs_only() {
+        let sql = |body: &str| parse_text::<wire::ApplyMigration>(body.as_bytes(), &["sql"]);
+        assert!(sql(r#"{"name": "m1", "sql": "create table t (\n\ta int\r\n);"}"#).is_ok());
+        for body in [
+            r#"{"name": "m1", "sql": "select 1\u0000"}"#,
+            r#"{"name": "m1", "sql": "select\u001b 1"}"#,
+            r#"{"name": "m\n1", "sql": "select 1"}"#,
+        ] {
+            assert!(matches!(sql(body), Err(Error::InvalidRequest(m)) if m.contains("control")), "{body}");
+        }
     }
 
     #[test]

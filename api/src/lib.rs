@@ -172,7 +172,8 @@ macro_rules! with_routes {
                 backups::verify, backups::restore, backups::branch,
                 activity::for_database, operations::get, activity::account,
                 incidents::list, incidents::resolve,
-                inspect::metrics, inspect::schema
+                inspect::metrics, inspect::schema,
+                migrations::list, migrations::apply, dump::dump
             ]
         }
     };

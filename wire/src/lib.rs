@@ -14,6 +14,7 @@ mod dbusers;
 mod envelope;
 mod inspect;
 mod keys;
+mod migrations;
 pub mod numbers;
 
 pub use account::*;
@@ -27,3 +28,4 @@ pub use dbusers::*;
 pub use envelope::*;
 pub use inspect::*;
 pub use keys::*;
+pub use migrations::*;
