@@ -72,7 +72,8 @@ pub async fn apply(
     })?;
     let applied = outcome == Outcome::Applied;
     if applied {
-        let command = TenantSqlCommand::RecordMigration { database_id: db.id, name: name.clone(), checksum: checksum.clone() };
+        let command =
+            TenantSqlCommand::RecordMigration { database_id: db.id, name: name.clone(), checksum: checksum.clone() };
         // The migration is committed in the tenant database whatever happens here: the
         // answer says so, and a failure to record it is the platform's, logged.
         if let Err(e) = record(ctx, &command, &meta).await {

@@ -13,7 +13,11 @@ use crate::Control;
 
 /// The database's host and its owner's login, if it runs and is not locked; `what` ends the
 /// conflict's message ("…; <what> while it runs").
-pub(crate) async fn owner_login(ctx: &Control, db: &DatabaseRow, what: &str) -> Result<(TenantHost, TenantLogin), Error> {
+pub(crate) async fn owner_login(
+    ctx: &Control,
+    db: &DatabaseRow,
+    what: &str,
+) -> Result<(TenantHost, TenantLogin), Error> {
     if db.state != DatabaseState::Running || db.locked_reason.is_some() {
         let state = if db.locked_reason.is_some() { "locked" } else { db.state.as_str() };
         return Err(Error::Conflict(format!("the database is {state}; {what} while it runs")));

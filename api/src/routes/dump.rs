@@ -12,8 +12,8 @@ pub use wire::DumpRequest;
 /// Stream a plain `pg_dump` of the database (as its own role; `--schema-only` with
 /// `ddl_only`). Nothing is buffered whole: the body is chunked as pg_dump writes it. A
 /// failure before the first byte is an error answer; after it the connection is closed
-/// without the final chunk (a complete dump ends with `-- PostgreSQL database dump
-/// complete`). pg_dump is stopped when the client goes away or past the configured deadline
+/// without the final chunk (a complete dump has the line `-- PostgreSQL database dump
+/// complete` near its end). pg_dump is stopped when the client goes away or past the configured deadline
 /// (default 30 minutes). 429 when the server already streams its maximum of dumps (default
 /// 4); 409 when the database is not running or is locked.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/dump", operation_id = "dumpDatabase", request_body(content = Option<DumpRequest>, description = "Optional: an empty body is `{}`"), tag = "sql",

@@ -28,8 +28,7 @@ pub async fn apply(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let meta = metadata(&req, &caller);
-    let done =
-        service::apply(&state.control, &caller, &id, &b.name, &b.sql, b.checksum.as_deref(), meta).await?;
+    let done = service::apply(&state.control, &caller, &id, &b.name, &b.sql, b.checksum.as_deref(), meta).await?;
     let status = if done.applied { "applied" } else { "already_applied" };
     let view = MigrationResult { status: status.into(), name: done.name, checksum: done.checksum };
     let mut res = if done.applied { HttpResponse::Created() } else { HttpResponse::Ok() };
