@@ -8,6 +8,7 @@ mod codes;
 mod db_commands;
 mod flow;
 mod follow;
+mod sql_commands;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
