@@ -15,7 +15,7 @@ use crate::Control;
 /// password) could not be read. The cause is logged here; the caller is told the host did
 /// not answer.
 pub(crate) fn host_error(e: &dyn std::error::Error) -> Error {
-    tracing::warn!(error = %e, "inspecting a tenant database failed");
+    tracing::warn!(error = %e, "reaching or reading a tenant database failed");
     Error::Unavailable("the database's host did not answer".into())
 }
 

@@ -65,3 +65,40 @@ async fn dumps_are_for_owners_and_admins_of_a_running_database() {
     owner.lifecycle(id, "stop").await;
     owner.post(&format!("/databases/{id}/dump"), json!({})).await.expect_error(409, "CONFLICT");
 }
+
+/// A tenant keeping a table locked holds a dump only until pg_dump's lock wait ends (an
+/// error before the first byte is an error answer), and the dumps one API process streams at
+/// once are bounded (the default 4; past it 429). On an API process of its own, so the other
+/// tests' dumps do not share its slots.
+#[tokio::test]
+async fn a_locked_table_fails_a_dump_in_time_and_dump_slots_are_bounded() {
+    let api = Api::new_user().await.at(&integration_tests::second_api().await);
+    let d = api.create_running(&unique_name("dump-lock")).await;
+    let id = d["id"].as_str().expect("id").to_owned();
+    let mut db = wait_login(d["connection_string"].as_str().expect("url")).await;
+    db.batch_execute("create table held (a int)").await.expect("a table");
+    let tx = db.transaction().await.expect("a transaction");
+    tx.batch_execute("lock table held in access exclusive mode").await.expect("the lock");
+
+    let started = std::time::Instant::now();
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let (api, id) = (api.clone(), id.clone());
+            tokio::spawn(async move { dump(&api, &id, None).await })
+        })
+        .collect();
+    // Each of the four holds a slot while pg_dump waits for the lock (up to 10 s).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let busy = api.post(&format!("/databases/{id}/dump"), json!({})).await;
+    busy.expect_error(429, "RATE_LIMITED");
+    for w in waiting {
+        let (status, _, body) = w.await.expect("the request ends");
+        assert_eq!(status, 503, "pg_dump could not lock the table: {body}");
+        assert!(body.contains("UNAVAILABLE"), "{body}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "bounded by the lock wait");
+    tx.rollback().await.expect("the lock is released");
+    let (status, _, sql) = dump(&api, &id, None).await;
+    assert_eq!(status, 200, "the slots are free again: {sql}");
+    assert!(sql.contains("CREATE TABLE \"public\".\"held\""));
+}
