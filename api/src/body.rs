@@ -31,32 +31,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
-/// Like [`Json`], for bodies whose text is source code (SQL): tabs and line breaks are
-/// allowed inside strings; every other control character is still refused.
-pub struct SourceJson<T>(pub T);
+/// Bodies with fields of multi-line text (SQL): in those top-level fields tabs and line
+/// breaks are text, not refused; every other control character still is (NUL above all).
+pub trait Multiline {
+    const MULTILINE: &'static [&'static str];
+}
 
-impl<T: DeserializeOwned + 'static> FromRequest for SourceJson<T> {
+impl Multiline for wire::ApplyMigration {
+    const MULTILINE: &'static [&'static str] = &["sql"];
+}
+
+impl Multiline for wire::SqlBody {
+    const MULTILINE: &'static [&'static str] = &["query", "file_content"];
+}
+
+/// Like [`Json`], for a body with multi-line text fields ([`Multiline`]).
+pub struct MultilineJson<T>(pub T);
+
+impl<T: DeserializeOwned + Multiline + 'static> FromRequest for MultilineJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let read = read_capped(req, payload);
-        Box::pin(async move { parse_with(&read.await?, Text::Source).map(SourceJson).map_err(ApiError) })
-    }
-}
-
-/// What a body's strings may hold.
-#[derive(Clone, Copy, PartialEq)]
-enum Text {
-    /// Names, labels, filters: no control character.
-    Plain,
-    /// Source code: tabs and line breaks too.
-    Source,
-}
-
-impl Text {
-    fn refuses(self, c: char) -> bool {
-        c.is_control() && !(self == Text::Source && matches!(c, '\t' | '\n' | '\r'))
+        Box::pin(async move { parse_text(&read.await?, T::MULTILINE).map(MultilineJson).map_err(ApiError) })
     }
 }
 
@@ -130,15 +128,18 @@ async fn drain(payload: &mut Payload, mut read: usize) {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    parse_with(bytes, Text::Plain)
+    parse_text(bytes, &[])
 }
 
-fn parse_with<T: DeserializeOwned>(bytes: &[u8], text: Text) -> Result<T, Error> {
+/// [`parse`], with tabs and line breaks allowed in the top-level fields `multiline`.
+pub fn parse_text<T: DeserializeOwned>(bytes: &[u8], multiline: &[&str]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
-    if holds_control(bytes, text) {
-        return Err(control_in_body(bytes, text));
+    if holds_control(bytes) {
+        if let Some(refused) = control_in_body(bytes, multiline) {
+            return Err(refused);
+        }
     }
     // Every body is an object; serde would also take a struct as an array of its fields.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -198,7 +199,7 @@ pub fn plain(msg: &str) -> String {
 /// Whether a JSON text holds a control character in a string, raw or escaped (`\u0000`,
 /// `\n`, …). Raw tabs and line breaks between tokens are JSON whitespace, not text (inside a
 /// string they are a syntax error the parser reports).
-fn holds_control(bytes: &[u8], allowed: Text) -> bool {
+fn holds_control(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(bytes);
     if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
         return true;
@@ -211,12 +212,11 @@ fn holds_control(bytes: &[u8], allowed: Text) -> bool {
             continue;
         }
         match bytes.get(i + 1) {
-            Some(b'b' | b'f') => return true,
-            Some(b'n' | b'r' | b't') if allowed == Text::Plain => return true,
+            Some(b'b' | b'f' | b'n' | b'r' | b't') => return true,
             Some(b'u') => {
                 let hex = bytes.get(i + 2..i + 6).and_then(|h| std::str::from_utf8(h).ok());
                 let code = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
-                if code.and_then(char::from_u32).is_some_and(|c| allowed.refuses(c)) {
+                if code.and_then(char::from_u32).is_some_and(char::is_control) {
                     return true;
                 }
                 i += 6;
@@ -227,33 +227,38 @@ fn holds_control(bytes: &[u8], allowed: Text) -> bool {
     false
 }
 
-/// The refusal of a body with a control character, naming the field that holds it.
-fn control_in_body(bytes: &[u8], allowed: Text) -> Error {
-    let find = |v: &serde_json::Value| find_control(v, String::new(), allowed);
-    let field = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| find(&v));
-    match field {
-        Some(f) if !f.is_empty() => {
-            Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text"))
-        }
-        _ => Error::InvalidRequest("invalid request body: control characters are not allowed in text".into()),
-    }
-}
-
-/// The path of the first string (or key) holding a refused character.
-fn find_control(v: &serde_json::Value, path: String, allowed: Text) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) if s.chars().any(|c| allowed.refuses(c)) => Some(path),
-        serde_json::Value::Array(items) => {
-            items.iter().enumerate().find_map(|(i, item)| find_control(item, format!("{path}[{i}]"), allowed))
-        }
-        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
-            let key: String = k.chars().filter(|c| !c.is_control()).collect();
-            if k.chars().any(char::is_control) {
-                return Some(key);
+/// The refusal of a body with a control character, naming the field that holds it; `None`
+/// when the only ones are tabs and line breaks in the top-level fields `multiline`.
+fn control_in_body(bytes: &[u8], multiline: &[&str]) -> Option<Error> {
+    fn find(v: &serde_json::Value, path: String, multiline: &[&str]) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => {
+                let lines = multiline.contains(&path.as_str());
+                let refused = |c: char| c.is_control() && !(lines && matches!(c, '\t' | '\n' | '\r'));
+                s.chars().any(refused).then_some(path)
             }
-            find_control(item, if path.is_empty() { key } else { format!("{path}.{key}") }, allowed)
-        }),
-        _ => None,
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]"), &[]))
+            }
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
+                let key: String = k.chars().filter(|c| !c.is_control()).collect();
+                if k.chars().any(char::is_control) {
+                    return Some(key);
+                }
+                let top = path.is_empty();
+                find(item, if top { key } else { format!("{path}.{key}") }, if top { multiline } else { &[] })
+            }),
+            _ => None,
+        }
+    }
+    let parsed = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+    let field = parsed.as_ref().map(|v| find(v, String::new(), multiline));
+    match field {
+        Some(None) if !multiline.is_empty() => None,
+        Some(Some(f)) if !f.is_empty() => {
+            Some(Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text")))
+        }
+        _ => Some(Error::InvalidRequest("invalid request body: control characters are not allowed in text".into())),
     }
 }
 
@@ -342,6 +347,19 @@ mod tests {
         assert!(parse::<Req>(br#"{"name": "a\\u0000b"}"#).is_ok());
         assert!(parse::<Req>(b"{\n\t\"name\": \"x\"\r\n}").is_ok());
         assert!(parse::<Req>(r#"{"name": "caf\u00e9 \ud83d\ude00"}"#.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn multiline_fields_take_line_breaks_and_tabs_only() {
+        let sql = |body: &str| parse_text::<wire::ApplyMigration>(body.as_bytes(), &["sql"]);
+        assert!(sql(r#"{"name": "m1", "sql": "create table t (\n\ta int\r\n);"}"#).is_ok());
+        for body in [
+            r#"{"name": "m1", "sql": "select 1\u0000"}"#,
+            r#"{"name": "m1", "sql": "select\u001b 1"}"#,
+            r#"{"name": "m\n1", "sql": "select 1"}"#,
+        ] {
+            assert!(matches!(sql(body), Err(Error::InvalidRequest(m)) if m.contains("control")), "{body}");
+        }
     }
 
     #[test]

@@ -174,7 +174,8 @@ macro_rules! with_routes {
                 incidents::list, incidents::resolve,
                 inspect::metrics, inspect::schema,
                 sql::run, sql::queries, sql::get_settings, sql::put_settings, sql::list_approvals,
-                sql::approve, sql::reject
+                sql::approve, sql::reject,
+                migrations::list, migrations::apply, dump::dump
             ]
         }
     };

@@ -189,6 +189,9 @@ fn complete_operation(path: &str, op: &mut Map<String, Value>) {
         if let Some(gzip) = response.pointer_mut("/content/application~1gzip") {
             gzip["schema"] = json!({"type": "string", "format": "binary", "contentMediaType": "application/gzip"});
         }
+        if let Some(sql) = response.pointer_mut("/content/application~1sql") {
+            sql["schema"] = json!({"type": "string", "contentMediaType": "application/sql"});
+        }
         let headers = response.as_object_mut().map(|r| r.entry("headers").or_insert_with(|| json!({})));
         if let Some(headers) = headers {
             headers["x-request-id"] = request_id_header();
@@ -244,6 +247,9 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
         "createDatabaseUser",
         "listCollaborators",
         "addCollaborator",
+        "listMigrations",
+        "applyMigration",
+        "dumpDatabase",
     ];
     let on_backup = |op: &str| json!({"operationId": op, "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}});
     let backup = json!({

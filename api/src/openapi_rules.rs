@@ -85,6 +85,19 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("NewRule", "cidr", cidr()),
         ("NewRule", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
         ("NewRule", "ttl_seconds", json!({"type": ["integer", "null"], "minimum": 1, "maximum": 2_592_000})),
+        ("ApplyMigration", "name", {
+            let mut n = label(200);
+            n["minLength"] = 1.into();
+            n["pattern"] = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]([^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F])?$".into();
+            n
+        }),
+        // SQL is multi-line text: tabs and line breaks are allowed (`body::Multiline`).
+        (
+            "ApplyMigration",
+            "sql",
+            json!({"type": "string", "minLength": 1, "pattern": "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"}),
+        ),
+        ("ApplyMigration", "checksum", json!({"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"})),
         ("CreateBackup", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 200})),
         ("CreateKey", "label", label(100)),
         ("CreateKey", "scope", json!({"type": ["string", "null"], "enum": ["all", "selected", null]})),

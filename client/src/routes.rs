@@ -6,6 +6,11 @@ use wire::*;
 
 use crate::{seg, Client, Done, Error, Reply};
 
+/// How long a migration request may take (the server's own timeout is shorter).
+const LONG_REQUEST: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How long a dump may stream (the server stops pg_dump at its own deadline, default 30 min).
+const DUMP_REQUEST: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+
 impl Client {
     // ---- account
 
@@ -194,6 +199,43 @@ impl Client {
     pub async fn branch(&self, db: &str, name: &str) -> Result<Reply<CreatedDatabase>, Error> {
         let body = BranchDatabase { name: name.to_owned() };
         self.data(self.post(&format!("/databases/{}/branch", seg(db)), &body)).await
+    }
+
+    // ---- migrations and dumps
+
+    /// `GET /databases/{id}/migrations`: the recorded migrations, oldest first.
+    pub async fn migrations(&self, db: &str) -> Result<Reply<Vec<MigrationView>>, Error> {
+        self.data(self.get(&format!("/databases/{}/migrations", seg(db)))).await
+    }
+
+    /// `POST /databases/{id}/migrations`: 201 `applied`, or 200 `already_applied`. A
+    /// migration may run for minutes (the server's timeout, default 5): the request waits.
+    pub async fn apply_migration(&self, db: &str, body: &ApplyMigration) -> Result<Reply<MigrationResult>, Error> {
+        let req = self.post(&format!("/databases/{}/migrations", seg(db)), body).timeout(LONG_REQUEST);
+        self.data(req).await
+    }
+
+    /// `POST /databases/{id}/dump`: streams the plain-SQL dump into `out`; the bytes
+    /// written. A dump cut short by the server ends in a network error.
+    pub async fn dump<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        db: &str,
+        ddl_only: bool,
+        out: &mut W,
+    ) -> Result<u64, Error> {
+        use futures::StreamExt;
+        let body = DumpRequest { ddl_only: Some(ddl_only) };
+        let req = self.post(&format!("/databases/{}/dump", seg(db)), &body).timeout(DUMP_REQUEST);
+        let resp = self.send(req).await?;
+        let mut stream = resp.bytes_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::network(&e))?;
+            out.write_all(&chunk).await.map_err(|e| Error::Local(format!("writing the dump: {e}")))?;
+            n += chunk.len() as u64;
+        }
+        out.flush().await.map_err(|e| Error::Local(format!("writing the dump: {e}")))?;
+        Ok(n)
     }
 
     // ---- API keys

@@ -14,8 +14,8 @@ use crate::Control;
 /// Inspection failed: the host did not answer, or what reaching it takes (its address, a
 /// password) could not be read. The cause is logged here; the caller is told the host did
 /// not answer.
-fn host_error(e: &dyn std::error::Error) -> Error {
-    tracing::warn!(error = %e, "inspecting a tenant database failed");
+pub(crate) fn host_error(e: &dyn std::error::Error) -> Error {
+    tracing::warn!(error = %e, "reaching or reading a tenant database failed");
     Error::Unavailable("the database's host did not answer".into())
 }
 
@@ -25,7 +25,7 @@ async fn secret_text(ctx: &Control, id: &str) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|e| host_error(&e))
 }
 
-async fn host_with_secret(ctx: &Control, id: HostId, secret: &str) -> Result<(TenantHost, String), Error> {
+pub(crate) async fn host_with_secret(ctx: &Control, id: HostId, secret: &str) -> Result<(TenantHost, String), Error> {
     tokio::try_join!(async { ctx.store.host(id).await.map_err(|e| host_error(&e)) }, secret_text(ctx, secret))
 }
 

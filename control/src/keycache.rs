@@ -46,6 +46,7 @@ const UNRELATED_STREAMS: &[&str] = &[
     StreamId::DATABASE_USERS,
     StreamId::COLLABORATORS,
     StreamId::HOST,
+    StreamId::TENANT_SQL,
 ];
 
 pub struct KeyCache {

@@ -13,7 +13,8 @@
 //!
 //! One module per family: [`databases`] (create, delete, restore/branch targets),
 //! [`lifecycle`] (stop/start/restart, password reset, credentials), [`allowlists`],
-//! [`database_users`], [`collaborators`], [`backups`], [`api_keys`], [`accounts`]
+//! [`database_users`], [`collaborators`], [`backups`], [`migrations`] and [`dumps`] (SQL
+//! run in a tenant database on a user's request, as its owner role), [`api_keys`], [`accounts`]
 //! (sign-up, identities, anonymous accounts and claims, plans), [`sessions`] (sign-in and
 //! logout, and authenticating a credential), [`hosts`] (registration), [`sql`] (SQL over
 //! HTTP: the tenant's own SQL, its audit and approvals). The platform's own work in a tenant
@@ -29,6 +30,7 @@ pub mod caller;
 pub mod collaborators;
 pub mod database_users;
 pub mod databases;
+pub mod dumps;
 pub mod error;
 pub mod hosts;
 pub mod inspect;
@@ -37,10 +39,13 @@ pub mod keycache;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod migrations;
+mod owner_login;
 pub mod reads;
 pub mod session_tokens;
 pub mod sessions;
 pub mod sql;
+mod tenant_sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +97,8 @@ pub struct Control {
     pub explorers: parking_lot::Mutex<std::collections::HashSet<domain::DatabaseId>>,
     /// SQL requests running now, per database and in all.
     pub sql_slots: sql::SqlSlots,
+    /// Slots for dumps streaming at once (`limits.dumps_at_once`).
+    pub dumps: Arc<tokio::sync::Semaphore>,
 }
 
 impl Control {
@@ -109,6 +116,7 @@ impl Control {
             hosts: hostctl::Hosts::default(),
             explorers: Default::default(),
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
+            dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             store,
             settings,
         })

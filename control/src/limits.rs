@@ -18,13 +18,19 @@ pub struct Limits {
     /// API process agrees.
     pub anonymous_signups_per_hour: i64,
     /// `POST /databases/{id}/sql`: the statement timeout (a request may ask for less).
-    pub sql_timeout_seconds: u64,
+    pub sql_timeout_secs: u64,
     /// Rows and bytes of JSON one SQL response carries; past them it is `truncated`.
     pub sql_max_rows: usize,
     pub sql_max_bytes: usize,
     /// SQL requests running at once per database, and in this process; more are 429.
     pub sql_per_database: usize,
     pub sql_total: usize,
+    /// How long one migration may run (statement, lock wait and whole transaction).
+    pub migration_timeout_secs: u64,
+    /// How long one dump may stream before pg_dump is stopped.
+    pub dump_deadline_secs: u64,
+    /// Dumps streaming at once per API process; past it `POST …/dump` is 429 `RATE_LIMITED`.
+    pub dumps_at_once: usize,
 }
 
 impl Default for Limits {
@@ -33,11 +39,14 @@ impl Default for Limits {
             api_keys_per_account: 50,
             manual_backups_per_day: 20,
             anonymous_signups_per_hour: 10,
-            sql_timeout_seconds: 30,
+            sql_timeout_secs: 30,
             sql_max_rows: 10_000,
             sql_max_bytes: 10 << 20,
             sql_per_database: 4,
             sql_total: 32,
+            migration_timeout_secs: 300,
+            dump_deadline_secs: 1800,
+            dumps_at_once: 4,
         }
     }
 }

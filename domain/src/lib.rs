@@ -16,6 +16,7 @@ pub mod plan;
 pub mod query;
 pub mod session;
 pub mod stream;
+pub mod tenant_sql;
 
 pub use account::{
     Account, AccountCommand, AccountError, AccountEvent, Identity, KeyScope, PlatformRole, SignInMethod,
@@ -42,6 +43,7 @@ pub use plan::{Plan, PlanQuotas, Quotas};
 pub use query::{QueryEvent, QueryRecord, QueryRun, QuerySource};
 pub use session::{Session, SessionCommand, SessionError};
 pub use stream::{password_secret_id, StreamId};
+pub use tenant_sql::{Checksum, MigrationName, TenantSql, TenantSqlCommand, TenantSqlError, TenantSqlEvent};
 
 /// `Display` as `as_str` spells it: what the read models store and the API shows.
 macro_rules! display_as_str {

@@ -36,6 +36,8 @@ impl StreamId {
     /// Family of [`StreamId::approvals`]: a database's SQL approval settings and held
     /// statements (`Approvals`).
     pub const APPROVALS: &'static str = "approvals";
+    /// Family of [`StreamId::tenant_sql`]: one migration or dump a user had run (`TenantSql`).
+    pub const TENANT_SQL: &'static str = "tenantsql";
 
     fn of(family: &str, uuid: Uuid) -> Self {
         Self(format!("{family}-{uuid}"))
@@ -91,6 +93,12 @@ impl StreamId {
     /// `approvals-<database uuid>`
     pub fn approvals(database: DatabaseId) -> Self {
         Self::of(Self::APPROVALS, database.uuid())
+    }
+
+    /// `tenantsql-<uuid>`: one record of SQL run in a tenant database on a user's request,
+    /// on a stream of its own so that these never lengthen the database's stream.
+    pub fn tenant_sql(record: Uuid) -> Self {
+        Self::of(Self::TENANT_SQL, record)
     }
 
     pub fn as_str(&self) -> &str {
@@ -179,6 +187,11 @@ mod tests {
     #[test]
     fn collaborators_stream() {
         assert_eq!(StreamId::collaborators(DatabaseId(uuid())).as_str(), "access-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn tenant_sql_stream() {
+        assert_eq!(StreamId::tenant_sql(uuid()).as_str(), "tenantsql-0190f3a0-1234-7abc-8def-0123456789ab");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use domain::{
     AccountEvent, AllowlistEvent, ApprovalEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent,
-    HostEvent, QueryEvent, StreamId,
+    HostEvent, QueryEvent, StreamId, TenantSqlEvent,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
@@ -78,6 +78,12 @@ impl StoredEvent for ApprovalEvent {
     }
 }
 
+impl StoredEvent for TenantSqlEvent {
+    fn event_type(&self) -> &'static str {
+        TenantSqlEvent::event_type(self)
+    }
+}
+
 /// A stored event decoded into its domain type.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -90,6 +96,7 @@ pub enum Decoded {
     Backup(BackupEvent),
     Query(QueryEvent),
     Approval(ApprovalEvent),
+    TenantSql(TenantSqlEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -158,6 +165,7 @@ pub(crate) fn decode_from(
         StreamId::BACKUP => Ok(Decoded::Backup(data.parse()?)),
         StreamId::QUERY => Ok(Decoded::Query(data.parse()?)),
         StreamId::APPROVALS => Ok(Decoded::Approval(data.parse()?)),
+        StreamId::TENANT_SQL => Ok(Decoded::TenantSql(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -5,7 +5,7 @@
 //! order (`audit::sequence_activity`), and only numbered rows are listed.
 
 use deadpool_postgres::Transaction;
-use domain::{DatabaseEvent, DatabaseState, HostEvent, OperationKind, OperationState};
+use domain::{DatabaseEvent, DatabaseState, HostEvent, OperationKind, OperationState, TenantSqlEvent};
 use uuid::Uuid;
 
 use crate::codec::{decode, Decoded};
@@ -37,8 +37,21 @@ pub(crate) async fn project_decoded<T: Tables>(
         Decoded::Backup(b) => crate::backups::project_backup(t, e, &b).await,
         Decoded::Query(q) => crate::sql::project_query(t, e, &q).await,
         Decoded::Approval(a) => crate::sql::project_approval(t, e, &a).await,
+        Decoded::TenantSql(s) => project_tenant_sql(t, e, &s).await,
         Decoded::Unprojected => Ok(()),
     }
+}
+
+/// Migrations and dumps: the activity log only (the applied migrations themselves are listed
+/// from the tenant's own `berth.schema_migrations`).
+async fn project_tenant_sql<T: Tables>(t: &mut T, e: &RecordedEvent, s: &TenantSqlEvent) -> Result<(), StoreError> {
+    if let Some(activity) = s.activity() {
+        let db = s.database_id().uuid();
+        let (account, name) = database_owner(t, db).await?;
+        let resource = Resource { kind: "database", id: db, name: Some(name) };
+        insert_activity(t, e, account, Some(db), activity.action, resource, &activity.details).await?;
+    }
+    Ok(())
 }
 
 async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) -> Result<(), StoreError> {

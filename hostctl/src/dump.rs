@@ -113,7 +113,7 @@ struct ChildGuard {
 }
 
 /// Bytes of a child's stderr kept for its error message.
-const STDERR_KEPT: u64 = 16 * 1024;
+pub(crate) const STDERR_KEPT: u64 = 16 * 1024;
 
 impl ChildGuard {
     fn take(&mut self) -> Option<(Child, Option<std::thread::JoinHandle<String>>)> {
@@ -172,7 +172,7 @@ async fn finish(mut guard: ChildGuard, what: &'static str) -> Result<(), HostErr
     Err(HostError::Transient(format!("{what} failed ({status}); its messages are in the worker's log")))
 }
 
-fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command {
+pub(crate) fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command {
     let mut cmd = Command::new(bins.tool("pg_dump"));
     source.apply(&mut cmd);
     // Objects are restored owned by whoever restores them (the new database's own role).

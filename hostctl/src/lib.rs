@@ -34,10 +34,12 @@
 pub mod bins;
 pub mod database_lock;
 pub mod dump;
+pub mod dump_stream;
 pub mod engine;
 pub mod host;
 pub mod inspect;
 pub mod lifecycle;
+pub mod migrations;
 pub mod objects;
 pub mod pgbouncer;
 pub mod release;

@@ -242,6 +242,18 @@ pub async fn connect_user_sql(
     open(host, dbname, login, &user_sql_options(statement_timeout), "berth-sql").await
 }
 
+/// Where a child process (pg_dump for a user's dump) logs in to `dbname` on `host` as
+/// `login`'s role, with the pinned settings and `limits`' timeouts.
+pub fn child_target(
+    host: &TenantHost,
+    dbname: &str,
+    login: &TenantLogin,
+    limits: SessionLimits,
+) -> Result<PgTarget, HostError> {
+    check_login(host, login)?;
+    Ok(PgTarget::new(&host.pg_host, host.pg_port, login, dbname, limits))
+}
+
 async fn open(
     host: &TenantHost,
     dbname: &str,

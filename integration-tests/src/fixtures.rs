@@ -42,7 +42,8 @@ pub fn limits() -> control::limits::Limits {
         manual_backups_per_day: 4,
         anonymous_signups_per_hour: 25,
         // Short enough for the timeout tests to be quick, long enough for a loaded CI machine.
-        sql_timeout_seconds: 10,
+        sql_timeout_secs: 10,
+        migration_timeout_secs: 60,
         ..control::limits::Limits::default()
     }
 }

@@ -68,7 +68,7 @@ pub struct Config {
     pub drift_interval_secs: u64,
     pub drift_grace_secs: u64,
     /// `[limits] api_keys_per_account = 50, manual_backups_per_day = 20,
-    /// anonymous_signups_per_hour = 10` (per client address), `sql_timeout_seconds = 30,
+    /// anonymous_signups_per_hour = 10` (per client address), `sql_timeout_secs = 30,
     /// sql_max_rows = 10000, sql_max_bytes = 10485760, sql_per_database = 4, sql_total = 32`.
     pub limits: control::limits::Limits,
     /// Mark the dashboard's cookies `Secure` even on plain HTTP (behind a TLS-terminating

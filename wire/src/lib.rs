@@ -14,6 +14,7 @@ mod dbusers;
 mod envelope;
 mod inspect;
 mod keys;
+mod migrations;
 pub mod numbers;
 mod sql;
 
@@ -28,4 +29,5 @@ pub use dbusers::*;
 pub use envelope::*;
 pub use inspect::*;
 pub use keys::*;
+pub use migrations::*;
 pub use sql::*;

@@ -8,11 +8,13 @@ pub mod collaborators;
 /// The dashboard's sign-in routes live with its cookie handling.
 pub use crate::cookie;
 pub mod databases;
+pub mod dump;
 pub mod health;
 pub mod incidents;
 pub mod inspect;
 pub mod lifecycle;
 pub mod me;
+pub mod migrations;
 pub mod operations;
 pub mod sql;
 pub mod users;

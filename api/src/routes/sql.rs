@@ -31,7 +31,7 @@ pub async fn run(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    body: crate::body::SourceJson<SqlBody>,
+    body: crate::body::MultilineJson<SqlBody>,
 ) -> Result<HttpResponse, ApiError> {
     let SqlBody { query, file_content, params, read_only } = body.0;
     let input = sql::SqlInput { query, file_content, params, read_only };

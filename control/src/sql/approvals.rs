@@ -182,7 +182,7 @@ pub async fn decide(
     let ready = match approve {
         true => {
             runnable(&db)?;
-            Some((ctx.sql_slots.acquire(db.id)?, owner_login(ctx, &db).await?))
+            Some((ctx.sql_slots.acquire(db.id)?, owner_login(ctx, &db, "an approved statement runs").await?))
         }
         false => None,
     };

@@ -82,6 +82,44 @@ pub(crate) async fn record(ctx: &Control, r: Record<'_>, meta: Metadata) -> Resu
     Ok(run)
 }
 
+/// What a run that did not go through `hostctl::sql` (a migration) came to.
+pub(crate) struct Ran {
+    pub command: Option<String>,
+    pub row_count: Option<u64>,
+    /// SQLSTATE or a word, never a message.
+    pub error: Option<String>,
+    pub elapsed: std::time::Duration,
+}
+
+/// Records `text` as run from `source`, classified here, with the database's settings.
+pub(crate) async fn record_ran(
+    ctx: &Control,
+    db: DatabaseId,
+    source: QuerySource,
+    text: &str,
+    ran: Ran,
+    meta: &Metadata,
+) -> Result<(), Error> {
+    let settings = ctx.store.sql_settings(db).await?;
+    let owned = text.to_owned();
+    let classified =
+        tokio::task::spawn_blocking(move || super::classify::classify(&owned)).await.map_err(Error::internal)?;
+    let mut run = base_run(db, source, &classified, &settings);
+    run.command = ran.command;
+    run.row_count = ran.row_count;
+    run.error = ran.error;
+    run.duration_ms = u64::try_from(ran.elapsed.as_millis()).unwrap_or(u64::MAX);
+    append(&ctx.store, &run, meta).await
+}
+
+/// The SQLSTATE in a message that carries one (`… (SQLSTATE 22012) …`).
+pub(crate) fn sqlstate_in(message: &str) -> String {
+    match message.find("SQLSTATE ") {
+        Some(at) => message[at..].chars().take(14).collect(),
+        None => "failed".into(),
+    }
+}
+
 /// Records a run that was cut short because the caller went away (its future was dropped
 /// while the statement ran: the statement was cancelled, but may have done part of its
 /// work). Made when a request starts and disarmed by the normal record.

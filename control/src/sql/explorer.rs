@@ -26,7 +26,7 @@ async fn secret(ctx: &Control, id: &str) -> Result<String, Error> {
 
 /// Makes sure the role exists with this password and may read what the owner has.
 async fn ensure(ctx: &Control, db: &DatabaseRow, password: &str) -> Result<(), Error> {
-    let (host, owner) = owner_login(ctx, db).await?;
+    let (host, owner) = owner_login(ctx, db, "read-only SQL runs").await?;
     let credentials = HostCredentials {
         superuser_password: secret(ctx, &hostctl::host::superuser_secret_id(db.host_id)).await?,
         admin_password: secret(ctx, &hostctl::host::admin_secret_id(db.host_id)).await?,

@@ -10,7 +10,7 @@
 //!   every write, the text is never inspected for it;
 //! - viewers run none.
 //!
-//! Every request is bounded: the statement timeout (`[limits] sql_timeout_seconds`), rows and
+//! Every request is bounded: the statement timeout (`[limits] sql_timeout_secs`), rows and
 //! bytes of the answer, and the requests running at once per database and per process (more
 //! are 429) — a tenant's SQL cannot take the platform's slots from other tenants.
 
@@ -32,8 +32,9 @@ use serde_json::Value;
 
 use crate::authz::{Action, DbRole};
 use crate::caller::Caller;
-use crate::databases::{load_authorized, password_secret_id};
+use crate::databases::load_authorized;
 use crate::error::Error;
+pub(crate) use crate::owner_login::owner_login;
 use crate::Control;
 
 pub use slots::SqlSlots;
@@ -75,16 +76,6 @@ pub(crate) fn host_error(e: &dyn std::fmt::Display) -> Error {
     Error::Unavailable("the database's host did not answer".into())
 }
 
-/// The database's host and its owner role's login.
-pub(crate) async fn owner_login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost, TenantLogin), Error> {
-    let (host, password) =
-        tokio::try_join!(async { ctx.store.host(db.host_id).await.map_err(|e| host_error(&e)) }, async {
-            let bytes = ctx.store.get_secret(&password_secret_id(db.id)).await.map_err(|e| host_error(&e))?;
-            String::from_utf8(bytes).map_err(|e| host_error(&e))
-        })?;
-    Ok((host, TenantLogin::owner(&db.name, password)))
-}
-
 /// The request as `hostctl` runs it, with the deployment's caps.
 pub(crate) fn request(ctx: &Control, text: String, params: Vec<Value>, read_only: bool) -> SqlRequest {
     let l = &ctx.settings.limits;
@@ -92,7 +83,7 @@ pub(crate) fn request(ctx: &Control, text: String, params: Vec<Value>, read_only
         text,
         params,
         read_only,
-        timeout: Duration::from_secs(l.sql_timeout_seconds.max(1)),
+        timeout: Duration::from_secs(l.sql_timeout_secs.max(1)),
         max_rows: l.sql_max_rows,
         max_bytes: l.sql_max_bytes,
     }
@@ -172,7 +163,7 @@ pub async fn run(
         let (host, login) = explorer::login(ctx, &db).await?;
         (host, login, QuerySource::Explorer)
     } else {
-        let (host, login) = owner_login(ctx, &db).await?;
+        let (host, login) = owner_login(ctx, &db, "SQL runs").await?;
         (host, login, QuerySource::Sql)
     };
     let req = request(ctx, text, input.params, read_only);

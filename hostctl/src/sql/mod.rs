@@ -147,7 +147,7 @@ pub enum SqlError {
     Unavailable(String),
 }
 
-fn sql_error(e: tokio_postgres::Error) -> SqlError {
+pub(crate) fn sql_error(e: tokio_postgres::Error) -> SqlError {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code().to_owned();
         if code == "57014" {
@@ -215,7 +215,7 @@ pub async fn run(
 
 /// Sends a cancel request for the session's statement if dropped armed: the request's
 /// future was dropped mid-statement (the client went away).
-struct CancelOnDrop(Option<CancelToken>);
+pub(crate) struct CancelOnDrop(pub(crate) Option<CancelToken>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {

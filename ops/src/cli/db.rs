@@ -5,7 +5,9 @@ use client::wire::{CreateDatabase, CreatedDatabase, Credentials, DatabaseView};
 use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
-use super::{allowlist, collaborators, dbusers, follow_operation, psql, resolve_db, sql, time, Ctx, WaitArgs};
+use super::{
+    allowlist, collaborators, dbusers, follow_operation, migrations, psql, resolve_db, sql, time, Ctx, WaitArgs,
+};
 
 #[derive(Subcommand)]
 pub enum DbCommand {
@@ -64,6 +66,19 @@ pub enum DbCommand {
         #[arg(last = true, value_name = "PSQL_ARGS")]
         args: Vec<String>,
     },
+    /// A plain-SQL dump (pg_dump) of the database, streamed to stdout or FILE.
+    Dump {
+        db: String,
+        /// Schema only: no data.
+        #[arg(long)]
+        ddl_only: bool,
+        /// Where to write it (default stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Schema migrations: list, apply a directory of `*.sql` files.
+    #[command(subcommand)]
+    Migrations(migrations::MigrationsCommand),
     /// Extra login roles confined to the database.
     #[command(subcommand)]
     Users(dbusers::UsersCommand),
@@ -117,6 +132,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
         }
         DbCommand::ResetPassword { db, wait } => reset_password(ctx, &db, wait).await,
         DbCommand::Psql { db, args } => psql::run(ctx, &db, &args).await,
+        DbCommand::Dump { db, ddl_only, output } => migrations::dump(ctx, &db, ddl_only, output).await,
+        DbCommand::Migrations(c) => migrations::migrations(ctx, c).await,
         DbCommand::Users(c) => dbusers::users(ctx, c).await,
         DbCommand::Allowlist(c) => allowlist::allowlist(ctx, c).await,
         DbCommand::Collaborators(c) => collaborators::collaborators(ctx, c).await,

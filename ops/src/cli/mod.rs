@@ -13,6 +13,7 @@ mod db;
 mod dbusers;
 pub mod help;
 mod keys;
+mod migrations;
 pub mod output;
 pub mod progress;
 mod psql;
@@ -36,7 +37,7 @@ pub enum ClientCommand {
     /// Who the key belongs to: user, account, plan, quotas and usage.
     Me,
     /// Databases: create, list, get, delete, stop, start, restart, credentials,
-    /// reset-password, psql, users, allowlist, collaborators.
+    /// reset-password, psql, dump, migrations, users, allowlist, collaborators.
     #[command(subcommand)]
     Db(db::DbCommand),
     /// Backups of a database: create, list, download, verify, delete.

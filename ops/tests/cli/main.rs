@@ -9,6 +9,7 @@ mod db_commands;
 mod flow;
 mod follow;
 mod sql;
+mod sql_commands;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
