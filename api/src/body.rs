@@ -35,6 +35,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// breaks are text, not refused; every other control character still is (NUL above all).
 pub trait Multiline {
     const MULTILINE: &'static [&'static str];
+    /// Top-level fields that are data, not text (values bound as SQL parameters, which may
+    /// hold any character a value may): not checked at all.
+    const DATA: &'static [&'static str] = &[];
 }
 
 impl Multiline for wire::ApplyMigration {
@@ -43,6 +46,7 @@ impl Multiline for wire::ApplyMigration {
 
 impl Multiline for wire::SqlBody {
     const MULTILINE: &'static [&'static str] = &["query", "file_content"];
+    const DATA: &'static [&'static str] = &["params"];
 }
 
 /// Like [`Json`], for a body with multi-line text fields ([`Multiline`]).
@@ -54,7 +58,7 @@ impl<T: DeserializeOwned + Multiline + 'static> FromRequest for MultilineJson<T>
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let read = read_capped(req, payload);
-        Box::pin(async move { parse_text(&read.await?, T::MULTILINE).map(MultilineJson).map_err(ApiError) })
+        Box::pin(async move { parse_fields(&read.await?, T::MULTILINE, T::DATA).map(MultilineJson).map_err(ApiError) })
     }
 }
 
@@ -133,11 +137,16 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 
 /// [`parse`], with tabs and line breaks allowed in the top-level fields `multiline`.
 pub fn parse_text<T: DeserializeOwned>(bytes: &[u8], multiline: &[&str]) -> Result<T, Error> {
+    parse_fields(bytes, multiline, &[])
+}
+
+/// [`parse_text`], with the top-level fields `data` not checked for control characters.
+fn parse_fields<T: DeserializeOwned>(bytes: &[u8], multiline: &[&str], data: &[&str]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::InvalidRequest("the request body is empty; a JSON object is expected".into()));
     }
     if holds_control(bytes) {
-        if let Some(refused) = control_in_body(bytes, multiline) {
+        if let Some(refused) = control_in_body(bytes, multiline, data) {
             return Err(refused);
         }
     }
@@ -228,9 +237,10 @@ fn holds_control(bytes: &[u8]) -> bool {
 }
 
 /// The refusal of a body with a control character, naming the field that holds it; `None`
-/// when the only ones are tabs and line breaks in the top-level fields `multiline`.
-fn control_in_body(bytes: &[u8], multiline: &[&str]) -> Option<Error> {
-    fn find(v: &serde_json::Value, path: String, multiline: &[&str]) -> Option<String> {
+/// when the only ones are tabs and line breaks in the top-level fields `multiline`, or
+/// anything in the top-level fields `data`.
+fn control_in_body(bytes: &[u8], multiline: &[&str], data: &[&str]) -> Option<Error> {
+    fn find(v: &serde_json::Value, path: String, multiline: &[&str], data: &[&str]) -> Option<String> {
         match v {
             serde_json::Value::String(s) => {
                 let lines = multiline.contains(&path.as_str());
@@ -238,7 +248,7 @@ fn control_in_body(bytes: &[u8], multiline: &[&str]) -> Option<Error> {
                 s.chars().any(refused).then_some(path)
             }
             serde_json::Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]"), &[]))
+                items.iter().enumerate().find_map(|(i, item)| find(item, format!("{path}[{i}]"), &[], &[]))
             }
             serde_json::Value::Object(fields) => fields.iter().find_map(|(k, item)| {
                 let key: String = k.chars().filter(|c| !c.is_control()).collect();
@@ -246,15 +256,19 @@ fn control_in_body(bytes: &[u8], multiline: &[&str]) -> Option<Error> {
                     return Some(key);
                 }
                 let top = path.is_empty();
-                find(item, if top { key } else { format!("{path}.{key}") }, if top { multiline } else { &[] })
+                if top && data.contains(&k.as_str()) {
+                    return None;
+                }
+                let (path, multiline) = if top { (key, multiline) } else { (format!("{path}.{key}"), &[][..]) };
+                find(item, path, multiline, &[])
             }),
             _ => None,
         }
     }
     let parsed = serde_json::from_slice::<serde_json::Value>(bytes).ok();
-    let field = parsed.as_ref().map(|v| find(v, String::new(), multiline));
+    let field = parsed.as_ref().map(|v| find(v, String::new(), multiline, data));
     match field {
-        Some(None) if !multiline.is_empty() => None,
+        Some(None) if !multiline.is_empty() || !data.is_empty() => None,
         Some(Some(f)) if !f.is_empty() => {
             Some(Error::InvalidRequest(format!("invalid field `{f}`: control characters are not allowed in text")))
         }
@@ -360,6 +374,15 @@ mod tests {
         ] {
             assert!(matches!(sql(body), Err(Error::InvalidRequest(m)) if m.contains("control")), "{body}");
         }
+    }
+
+    #[test]
+    fn data_fields_are_values_and_not_checked() {
+        let body = |b: &str| parse_fields::<wire::SqlBody>(b.as_bytes(), &["query"], &["params"]);
+        let ok = body(r#"{"query": "select $1::text,\n $2::jsonb", "params": ["a\u0000b\nc", {"k\u0001": "\u001b"}]}"#);
+        assert_eq!(ok.expect("params are data").params.len(), 2);
+        let nul = body(r#"{"query": "select 1\u0000", "params": []}"#);
+        assert!(matches!(nul, Err(Error::InvalidRequest(m)) if m.contains("`query`")));
     }
 
     #[test]

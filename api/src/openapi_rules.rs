@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 /// No control character (API.md: any text holding one is 400 `INVALID_REQUEST`; `body.rs`).
 pub const TEXT: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
 
+/// SQL text (`control::sql`): multi-line (tabs and line breaks allowed, `body::Multiline`), no
+/// other control character, and not blank.
+const SQL: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
 /// `domain::DatabaseName::parse`: the grammar, minus the reserved names and prefixes.
 fn name() -> Value {
     json!({
@@ -97,6 +101,18 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             "sql",
             json!({"type": "string", "minLength": 1, "pattern": "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"}),
         ),
+        ("SqlBody", "query", json!({"type": ["string", "null"], "maxLength": 524_288, "pattern": SQL})),
+        ("SqlBody", "file_content", json!({"type": ["string", "null"], "maxLength": 524_288, "pattern": SQL})),
+        (
+            "ApprovalSettingsBody",
+            "kinds",
+            json!({"type": ["array", "null"], "items": one_of(&["drop", "truncate", "alter", "delete_without_where", "update_without_where"])}),
+        ),
+        (
+            "ApprovalSettingsBody",
+            "ttl_seconds",
+            json!({"type": ["integer", "null"], "minimum": 60, "maximum": 2_592_000}),
+        ),
         ("ApplyMigration", "checksum", json!({"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"})),
         ("CreateBackup", "label", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 200})),
         ("CreateKey", "label", label(100)),
@@ -145,6 +161,14 @@ fn objects() -> Vec<(&'static str, Value)> {
             ]}),
         ),
         ("CookieSignIn", json!({"oneOf": [credential("api_key"), credential("token"), credential("id_token")]})),
+        // Exactly one of `query` and `file_content` (`control::sql::run`; a null counts as absent).
+        (
+            "SqlBody",
+            json!({"oneOf": [
+                {"required": ["query"], "properties": {"query": {"type": "string"}, "file_content": {"type": "null"}}},
+                {"required": ["file_content"], "properties": {"file_content": {"type": "string"}, "query": {"type": "null"}}}
+            ]}),
+        ),
     ]
 }
 
@@ -159,6 +183,9 @@ fn parameters() -> Vec<(&'static str, &'static str, Value)> {
         ("listAccounts", "plan", one_of(&["free", "pro", "business"])),
         ("listActivity", "cursor", activity_cursor.clone()),
         ("listDatabaseActivity", "cursor", activity_cursor),
+        ("listApprovals", "cursor", id("apr")),
+        ("listQueries", "cursor", id("qry")),
+        ("listQueries", "source", one_of(&["sql", "explorer", "migration", "approval", "data_api"])),
     ]
 }
 

@@ -95,6 +95,8 @@ pub struct Control {
     pub hosts: hostctl::Hosts,
     /// Databases whose explorer role this process has made sure of.
     pub explorers: parking_lot::Mutex<std::collections::HashSet<domain::DatabaseId>>,
+    /// Held while an explorer role is made.
+    pub explorer_turn: tokio::sync::Mutex<()>,
     /// SQL requests running now, per database and in all.
     pub sql_slots: sql::SqlSlots,
     /// Slots for dumps streaming at once (`limits.dumps_at_once`).
@@ -115,6 +117,7 @@ impl Control {
             key_usage: key_usage::KeyUsage::default(),
             hosts: hostctl::Hosts::default(),
             explorers: Default::default(),
+            explorer_turn: Default::default(),
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             store,

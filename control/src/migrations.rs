@@ -57,8 +57,10 @@ pub async fn apply(
     let computed = checksum_of(sql);
     if let Some(given) = checksum {
         if given != computed {
-            return Err(Error::InvalidRequest(
-                "invalid field `checksum`: not the SHA-256 of `sql` (64 lowercase hex digits)".into(),
+            // Well-formed but not this SQL's: 422, as API.md has it for a body that is valid
+            // JSON but cannot be (a 400 would be a field the schema could have refused).
+            return Err(Error::Unprocessable(
+                "`checksum` is not the SHA-256 of `sql` (64 lowercase hex digits)".into(),
             ));
         }
     }

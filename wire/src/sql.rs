@@ -113,9 +113,10 @@ pub struct ApprovalSettingsBody {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinds: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A whole number of seconds (`60.0` is taken as 60).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::numbers::opt_u64")]
     #[schema(minimum = 60, maximum = 2592000)]
-    pub ttl_seconds: Option<u32>,
+    pub ttl_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_statements: Option<bool>,
 }

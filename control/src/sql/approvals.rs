@@ -91,7 +91,7 @@ pub async fn settings(ctx: &Control, caller: &Caller, id: &str) -> Result<SqlSet
 pub struct SettingsChange {
     pub enabled: Option<bool>,
     pub kinds: Option<Vec<String>>,
-    pub ttl_seconds: Option<u32>,
+    pub ttl_seconds: Option<u64>,
     pub record_statements: Option<bool>,
 }
 
@@ -119,7 +119,10 @@ pub async fn configure(
             .collect::<Result<_, _>>()?;
     }
     settings.enabled = change.enabled.unwrap_or(settings.enabled);
-    settings.ttl_seconds = change.ttl_seconds.unwrap_or(settings.ttl_seconds);
+    if let Some(ttl) = change.ttl_seconds {
+        // Out of range is refused by the aggregate (`ApprovalError::BadTtl`).
+        settings.ttl_seconds = u32::try_from(ttl).unwrap_or(u32::MAX);
+    }
     settings.record_statements = change.record_statements.unwrap_or(settings.record_statements);
     let command = ApprovalCommand::Configure { database_id: db.id, settings };
     execute_command(ctx, db.id, &command, &meta, &[]).await?;

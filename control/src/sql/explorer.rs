@@ -46,8 +46,12 @@ async fn ensure(ctx: &Control, db: &DatabaseRow, password: &str) -> Result<(), E
 pub(crate) async fn login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost, TenantLogin), Error> {
     let password = password(ctx, db.id)?;
     if !ctx.explorers.lock().contains(&db.id) {
-        ensure(ctx, db, &password).await?;
-        ctx.explorers.lock().insert(db.id);
+        // One at a time, so two first requests do not both create the role.
+        let _turn = ctx.explorer_turn.lock().await;
+        if !ctx.explorers.lock().contains(&db.id) {
+            ensure(ctx, db, &password).await?;
+            ctx.explorers.lock().insert(db.id);
+        }
     }
     let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
     Ok((host, TenantLogin::explorer(&db.name, password)))

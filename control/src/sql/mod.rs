@@ -55,7 +55,7 @@ pub enum SqlOutcome {
     Held { approval_id: ApprovalId },
 }
 
-/// The longest SQL text taken (the body cap bounds it too).
+/// The longest SQL text taken, in characters (the body cap bounds it too).
 pub const MAX_TEXT: usize = 512 * 1024;
 
 /// A database that is not running, or locked, runs no SQL.
@@ -107,7 +107,8 @@ pub(crate) fn sql_failure(e: SqlError) -> Error {
             Error::Unprocessable(text)
         }
         e @ SqlError::Timeout(_) => Error::Unprocessable(e.to_string()),
-        SqlError::Rejected(m) => Error::InvalidRequest(m),
+        // Valid JSON that cannot run as given (the params do not fit the statement, a COPY).
+        SqlError::Rejected(m) => Error::Unprocessable(m),
         SqlError::Unavailable(m) => host_error(&m),
     }
 }
@@ -117,8 +118,8 @@ fn check_text(text: &str) -> Result<(), Error> {
     if text.trim().is_empty() {
         return Err(Error::InvalidRequest("invalid field `query`: the SQL text is empty".into()));
     }
-    if text.len() > MAX_TEXT {
-        return Err(Error::InvalidRequest(format!("invalid field `query`: longer than {MAX_TEXT} bytes")));
+    if text.chars().count() > MAX_TEXT {
+        return Err(Error::InvalidRequest(format!("invalid field `query`: longer than {MAX_TEXT} characters")));
     }
     Ok(())
 }

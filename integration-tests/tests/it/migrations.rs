@@ -38,7 +38,7 @@ async fn a_migration_applies_once_by_name_and_checksum_and_a_failing_one_applies
     api.post(&path, json!({"name": "0001_accounts", "sql": other})).await.expect_error(409, "CONFLICT");
     api.post(&path, json!({"name": "0002", "sql": other, "checksum": sha(sql)}))
         .await
-        .expect_error(400, "INVALID_REQUEST");
+        .expect_error(422, "UNPROCESSABLE");
     api.post(&path, json!({"name": "", "sql": other})).await.expect_error(400, "INVALID_REQUEST");
     api.post(&path, json!({"name": "x".repeat(201), "sql": other})).await.expect_error(400, "INVALID_REQUEST");
 

@@ -128,7 +128,7 @@ pub enum ApprovalsCommand {
         kinds: Option<Vec<String>>,
         /// How long a held statement waits for a decision.
         #[arg(long)]
-        ttl_seconds: Option<u32>,
+        ttl_seconds: Option<u64>,
         /// Keep statements' text (constants taken out) in the per-query audit.
         #[arg(long)]
         record_statements: Option<bool>,
