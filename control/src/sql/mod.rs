@@ -142,11 +142,20 @@ pub async fn run(
     runnable(&db)?;
     // Developers read; owners and admins read when they ask to.
     let read_only = input.read_only || role < DbRole::Admin;
-    let settings = ctx.store.sql_settings(db.id).await?;
-    let classified = {
+    let classify = {
         let text = text.clone();
-        tokio::task::spawn_blocking(move || classify::classify(&text)).await.map_err(Error::internal)?
+        async move { tokio::task::spawn_blocking(move || classify::classify(&text)).await.map_err(Error::internal) }
     };
+    let source = if read_only { QuerySource::Explorer } else { QuerySource::Sql };
+    let login = async {
+        match source {
+            QuerySource::Explorer => explorer::login(ctx, &db).await,
+            _ => owner_login(ctx, &db, "SQL runs").await,
+        }
+    };
+    // The control plane's reads at once: they are most of what the request waits for.
+    let (settings, classified, (host, login)) =
+        tokio::try_join!(async { ctx.store.sql_settings(db.id).await.map_err(Error::from) }, classify, login)?;
     let kinds: Vec<_> = classified.kinds.iter().copied().collect();
     if !read_only && settings.holds(&kinds) {
         if !input.params.is_empty() {
@@ -160,13 +169,6 @@ pub async fn run(
         return Ok(SqlOutcome::Held { approval_id });
     }
     let _slot = ctx.sql_slots.acquire(db.id)?;
-    let (host, login, source) = if read_only {
-        let (host, login) = explorer::login(ctx, &db).await?;
-        (host, login, QuerySource::Explorer)
-    } else {
-        let (host, login) = owner_login(ctx, &db, "SQL runs").await?;
-        (host, login, QuerySource::Sql)
-    };
     let req = request(ctx, text, input.params, read_only);
     let unfinished = audit::Unfinished::new(&ctx.store, db.id, source, &classified, &settings, &meta);
     let outcome = execute(&host, &login, &db.name, &req).await;

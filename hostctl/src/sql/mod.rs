@@ -81,7 +81,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long past the statement timeout [`run`] waits for the server's own before cancelling.
 pub const GRACE: Duration = Duration::from_secs(1);
 /// Rows fetched per round trip from a portal.
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct SqlRequest {
