@@ -101,8 +101,9 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             "sql",
             json!({"type": "string", "minLength": 1, "pattern": "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"}),
         ),
-        ("SqlBody", "query", json!({"type": ["string", "null"], "maxLength": 524_288, "pattern": SQL})),
-        ("SqlBody", "file_content", json!({"type": ["string", "null"], "maxLength": 524_288, "pattern": SQL})),
+        // No maxLength: the body cap (413) bounds SQL text, as it does a migration's.
+        ("SqlBody", "query", json!({"type": ["string", "null"], "pattern": SQL})),
+        ("SqlBody", "file_content", json!({"type": ["string", "null"], "pattern": SQL})),
         (
             "ApprovalSettingsBody",
             "kinds",

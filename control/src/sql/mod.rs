@@ -55,9 +55,6 @@ pub enum SqlOutcome {
     Held { approval_id: ApprovalId },
 }
 
-/// The longest SQL text taken, in characters (the body cap bounds it too).
-pub const MAX_TEXT: usize = 512 * 1024;
-
 /// A database that is not running, or locked, runs no SQL.
 pub(crate) fn runnable(db: &DatabaseRow) -> Result<(), Error> {
     if db.state != domain::DatabaseState::Running {
@@ -113,13 +110,10 @@ pub(crate) fn sql_failure(e: SqlError) -> Error {
     }
 }
 
-/// Checks the text is there and not too long.
+/// Checks there is SQL text (how long it may be is the API's body cap).
 fn check_text(text: &str) -> Result<(), Error> {
     if text.trim().is_empty() {
         return Err(Error::InvalidRequest("invalid field `query`: the SQL text is empty".into()));
-    }
-    if text.chars().count() > MAX_TEXT {
-        return Err(Error::InvalidRequest(format!("invalid field `query`: longer than {MAX_TEXT} characters")));
     }
     Ok(())
 }
