@@ -16,7 +16,6 @@ pub struct SqlBody {
     pub file_content: Option<String>,
     /// Values for `$1`, `$2`, … (one statement only); never part of the text or the audit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
     pub params: Vec<serde_json::Value>,
     /// Run in a read-only transaction under the database's explorer role (always so for
     /// developers).
@@ -37,7 +36,7 @@ pub struct SqlColumnView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SqlResultView {
     pub columns: Vec<SqlColumnView>,
-    #[schema(value_type = Vec<Vec<Object>>)]
+    /// Each cell any JSON value.
     pub rows: Vec<Vec<serde_json::Value>>,
     /// Rows returned or affected (rows returned when `truncated`).
     pub row_count: u64,
