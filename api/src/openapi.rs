@@ -237,6 +237,7 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
         "getDatabaseCredentials",
         "getDatabaseMetrics",
         "getDatabaseSchema",
+        "getDatabaseObservability",
         "listDatabaseActivity",
         "listBackups",
         "createBackup",

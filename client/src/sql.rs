@@ -21,6 +21,16 @@ impl Client {
         Ok(if reply.status == 202 { SqlReply::Held(typed(reply)?) } else { SqlReply::Ran(typed(reply)?) })
     }
 
+    /// `GET /databases/{id}/observability`.
+    pub async fn observability(&self, db: &str) -> Result<Reply<ObservabilityView>, Error> {
+        self.data(self.get(&format!("/databases/{}/observability", seg(db)))).await
+    }
+
+    /// `GET /databases/{id}/metrics?since=`: the numbers now and the history since `since`.
+    pub async fn metrics(&self, db: &str, q: &MetricsQuery) -> Result<Reply<DatabaseMetricsView>, Error> {
+        self.data(self.get(&format!("/databases/{}/metrics", seg(db))).query(q)).await
+    }
+
     /// `GET /databases/{id}/queries`: one page, newest first.
     pub async fn queries(&self, db: &str, q: &QueriesQuery) -> Result<Reply<Vec<QueryLogView>>, Error> {
         self.data(self.get(&format!("/databases/{}/queries", seg(db))).query(q)).await

@@ -29,6 +29,19 @@ pub(crate) async fn host_with_secret(ctx: &Control, id: HostId, secret: &str) ->
     tokio::try_join!(async { ctx.store.host(id).await.map_err(|e| host_error(&e)) }, secret_text(ctx, secret))
 }
 
+/// A superuser connection to host `id` (its pool kept in `ctx.hosts`), for what only a
+/// superuser reads or does there.
+pub(crate) async fn host_conn(ctx: &Control, id: HostId) -> Result<hostctl::HostConn, Error> {
+    let (superuser, admin) = (hostctl::host::superuser_secret_id(id), hostctl::host::admin_secret_id(id));
+    let (spec, superuser_password, admin_password) = tokio::try_join!(
+        async { ctx.store.host(id).await.map_err(|e| host_error(&e)) },
+        secret_text(ctx, &superuser),
+        secret_text(ctx, &admin),
+    )?;
+    let credentials = hostctl::HostCredentials { superuser_password, admin_password };
+    ctx.hosts.get(spec, credentials).await.map_err(|e| host_error(&e))
+}
+
 /// A database that is not running or stopped has nothing to inspect.
 async fn inspectable(
     ctx: &Control,

@@ -40,6 +40,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod limits;
 pub mod migrations;
+pub mod observability;
 mod owner_login;
 pub mod reads;
 pub mod session_tokens;

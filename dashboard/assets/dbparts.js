@@ -217,32 +217,47 @@ async function activity(body, { db, me }) {
   });
 }
 
+// The past day from the worker's samples (a minute apart), and the summary and statements
+// of GET /observability; both read again every 15 s while the page is open.
 async function metrics(body, { db, token }) {
-  const samples = [];
+  const summary = h('div', { class: 'fields', 'data-test': 'observe-summary' });
   const charts = h('div', { class: 'charts', 'data-test': 'charts' });
-  const top = h('div');
-  body.replaceChildren(h('h2', {}, 'Metrics'), h('p', { class: 'muted' }, 'Sampled every few seconds while this page is open.'), charts, top);
+  const top = h('div', { 'data-test': 'observe-statements' });
+  body.replaceChildren(h('h2', {}, 'Metrics'), h('p', { class: 'muted' }, 'The past 24 hours, one sample a minute. Statements are the database\'s own; Berth\'s backups and checks are never counted.'), summary, charts, top);
+  const num = (x, digits = 2) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
   const tick = async () => {
     if (token.stopped) return;
     try {
-      const m = await get(`/databases/${db.id}/metrics`);
-      samples.push([Date.now() / 1000, m]);
-      if (samples.length > 120) samples.shift();
-      const tx = samples.slice(1).map(([t, s], i) => [t, Math.max(0, s.transactions_committed - samples[i][1].transactions_committed) / Math.max(1, t - samples[i][0])]);
+      const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+      const [m, o] = await Promise.all([get(`/databases/${db.id}/metrics?since=${encodeURIComponent(since)}`), get(`/databases/${db.id}/observability`)]);
+      const at = (p) => Date.parse(p.at) / 1000;
+      const rated = (key) => m.history.filter((p) => p[key] !== null).map((p) => [at(p), p[key]]);
+      const sm = o.summary;
+      summary.replaceChildren(...[['Transactions / s', num(sm.tps, 1)], ['Latency avg ms', num(sm.latency_avg_ms)], ['Latency p99 ms (estimate)', num(sm.latency_p99_ms)],
+        ['Active connections', sm.active_connections], ['Storage', bytes(sm.database_storage_bytes)]].map(([k, v]) => h('div', { class: 'field' }, h('span', { class: 'muted' }, k), ' ', h('strong', {}, String(v)))));
       charts.replaceChildren(
-        chart('Size', samples.map(([t, s]) => [t, s.size_bytes]), bytes),
-        chart('Connections', samples.map(([t, s]) => [t, s.active_connections])),
-        chart('Transactions / s', tx, (x) => x.toFixed(1)));
-      if (m.top_statements && m.top_statements.length) {
-        top.replaceChildren(h('h3', {}, 'Busiest statements'), table('Busiest statements', ['Statement', 'Calls', 'Mean ms'],
-          m.top_statements.slice(0, 10).map((s) => h('tr', {}, h('td', {}, h('code', { class: 'stmt', title: s.query }, s.query.length > 200 ? s.query.slice(0, 200) + '…' : s.query)), h('td', { class: 'num' }, s.calls), h('td', { class: 'num' }, s.mean_ms.toFixed(2))))));
+        chart('Transactions / s', rated('tps'), (x) => x.toFixed(1)),
+        chart('Latency avg ms', rated('latency_avg_ms'), (x) => x.toFixed(2)),
+        chart('Connections', m.history.map((p) => [at(p), p.active_connections])),
+        chart('Size', m.history.map((p) => [at(p), p.size_bytes]), bytes));
+      if (o.samples && o.samples.length) {
+        top.replaceChildren(h('h3', {}, 'Statements by total time'), table('Statements', ['Statement', 'Calls', 'Errors', 'Avg ms', 'p99 ms', 'Max ms'],
+          o.samples.map((s) => h('tr', {}, h('td', {}, h('code', { class: 'stmt', title: s.query }, s.query.length > 200 ? s.query.slice(0, 200) + '…' : s.query)),
+            h('td', { class: 'num' }, s.sample_count), h('td', { class: 'num' }, s.error_count), h('td', { class: 'num' }, num(s.latency_avg_ms)),
+            h('td', { class: 'num' }, num(s.latency_p99_ms)), h('td', { class: 'num' }, num(s.latency_max_ms))))));
       }
     } catch (e) {
       charts.replaceChildren(h('p', { class: 'error' }, errorText(e)));
     }
-    setTimeout(tick, samples.length < 5 ? 1500 : 5000);
+    setTimeout(tick, historyWait(charts));
   };
   await tick();
+}
+
+// Quickly while the history is too short to draw, then every 15 s.
+function historyWait(charts) {
+  const line = charts.querySelector('svg path.line');
+  return line && line.getAttribute('d').includes('L') ? 15000 : 1500;
 }
 
 async function schema(body, { db }) {

@@ -27,6 +27,7 @@ mod projection_accounts;
 pub mod queries;
 pub mod quota;
 mod read;
+pub mod samples;
 pub mod sql;
 mod tables;
 pub mod usage;

@@ -142,6 +142,24 @@ impl Store {
             .collect()
     }
 
+    /// How many statements of each fingerprint failed in `db` through the API.
+    pub async fn query_errors(
+        &self,
+        db: DatabaseId,
+        fingerprints: &[String],
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select fingerprint, count(*) from query_log
+                  where database_id = $1 and error is not null and fingerprint = any($2)
+                  group by fingerprint",
+                &[&db.uuid(), &fingerprints],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// A database's SQL settings (the defaults until changed).
     pub async fn sql_settings(&self, db: DatabaseId) -> Result<SqlSettings, StoreError> {
         let client = self.client().await?;

@@ -115,27 +115,8 @@ pub async fn database_metrics(
 /// `None` when the host cannot tell (the library is not preloaded); errors degrade to `None`
 /// too, logged, since the other figures are still worth showing.
 async fn top_statements(client: &tokio_postgres::Client, name: &DatabaseName) -> Option<Vec<StatementStats>> {
-    let loaded = client
-        .query_one(
-            "select 'pg_stat_statements' = any(string_to_array(current_setting('shared_preload_libraries'), ', '))",
-            &[],
-        )
-        .await
-        .ok()?
-        .get::<_, bool>(0);
-    if !loaded {
+    if !crate::observe::statements_available(client).await {
         return None;
-    }
-    if let Err(e) = client.batch_execute("create extension if not exists pg_stat_statements schema public").await {
-        // Two first looks at once race on the catalog; the loser finds it made by the other.
-        let made = client
-            .query_opt("select 1 from pg_extension where extname = 'pg_stat_statements'", &[])
-            .await
-            .is_ok_and(|r| r.is_some());
-        if !made {
-            tracing::warn!(error = %e, "cannot create pg_stat_statements on the tenant host");
-            return None;
-        }
     }
     // Only the tenant role's statements in its database, and never one that mentions a
     // password (utility statements keep their literals before PostgreSQL 16).

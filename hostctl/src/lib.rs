@@ -41,6 +41,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod migrations;
 pub mod objects;
+pub mod observe;
 pub mod pgbouncer;
 pub mod release;
 pub mod reload;

@@ -44,6 +44,8 @@ use crate::{HostConn, HostError};
 /// `pg_dump` does too): a tenant's policy that waits cannot hold our checksums.
 /// `client_connection_check_interval` lets the server notice within a second that we went
 /// away (a job past its deadline drops its connections) and stop the statement.
+/// `pg_stat_statements.track = none` keeps our statements out of the tenant's statement
+/// statistics, its observability page (see [`crate::observe`]).
 const PINNED: &[&str] = &[
     "search_path=pg_catalog,pg_temp",
     "role=none",
@@ -60,6 +62,7 @@ const PINNED: &[&str] = &[
     "bytea_output=hex",
     "lc_monetary=C",
     "client_connection_check_interval=1000",
+    "pg_stat_statements.track=none",
 ];
 
 /// How long a session of ours in a tenant database may wait, in its startup options too.

@@ -32,7 +32,7 @@ expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 /// generated ids (404). Stateful sequences use the ids their links carry.
 const SEEDED: &str = r#"
 [[operations]]
-include-path-regex = "^/api/v1/databases/\\{id\\}/(credentials|metrics|schema|activity|backups|allowlist|users|collaborators)$"
+include-path-regex = "^/api/v1/databases/\\{id\\}/(credentials|metrics|observability|schema|activity|backups|allowlist|users|collaborators)$"
 parameters = { "path.id" = "${BERTH_CONTRACT_DB}" }
 
 [[operations]]

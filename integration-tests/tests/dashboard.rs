@@ -120,7 +120,11 @@ async fn scenario() {
     api.wait_state(&restored, "running").await;
 
     b.route(&format!("#/databases/{id}/metrics")).await;
+    // The history is the worker's samples (every second in tests): charts at once, no
+    // waiting for the page to collect them; the summary and the tenant's statements beside.
     b.until("two metrics samples", "const p = document.querySelector('[data-test=charts] svg path.line'); return !!p && p.getAttribute('d').includes('L');").await;
+    b.until("the observability summary", "const s = document.querySelector('[data-test=observe-summary]'); return !!s && s.textContent.includes('Storage') && s.textContent.includes('Transactions');").await;
+    b.find("[data-test=observe-statements] table").await;
     b.screenshot("06-metrics").await;
     b.route(&format!("#/databases/{id}/activity")).await;
     b.find("[data-test=tab-activity] table").await;

@@ -40,6 +40,10 @@ pub struct Config {
     pub credential_budget: Option<api::ratelimit::Budget>,
     pub ip_budget: Option<api::ratelimit::Budget>,
     pub usage_interval_secs: u64,
+    /// Each tenant database's statistics are sampled this often (60 s) for its charts and
+    /// kept this long (25 h: a full day and the minute before it).
+    pub metrics_interval_secs: u64,
+    pub metrics_retention_hours: u64,
     /// The lock watchdog reads each host's lock table this often (5000 ms) and terminates
     /// the sessions of a database holding more than its share; 0 turns it off.
     pub lock_watchdog_interval_ms: u64,
@@ -99,6 +103,8 @@ impl Default for Config {
             credential_budget: api::ApiConfig::default().credential_budget,
             ip_budget: api::ApiConfig::default().ip_budget,
             usage_interval_secs: 60,
+            metrics_interval_secs: 60,
+            metrics_retention_hours: 25,
             lock_watchdog_interval_ms: 5_000,
             metrics_listen: None,
             backup_store: None,
@@ -235,6 +241,8 @@ impl Config {
         w.max_attempts = self.job_max_attempts;
         w.plans = self.plans.clone();
         w.usage_interval = Duration::from_secs(self.usage_interval_secs);
+        w.metrics_interval = Duration::from_secs(self.metrics_interval_secs.max(1));
+        w.metrics_retention = Duration::from_secs(self.metrics_retention_hours.max(1) * 3600);
         w.lock_table_interval = Duration::from_millis(self.lock_watchdog_interval_ms);
         w.backups = Some(self.backup_store());
         w.scheduler = self.backup_scheduler;

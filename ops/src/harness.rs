@@ -43,6 +43,9 @@ pub struct HarnessOptions {
     /// How often the worker measures every database's size (short in tests, so storage
     /// quotas react quickly; it walks every database's files on the host).
     pub usage_interval: std::time::Duration,
+    /// How often each database's statistics are sampled for its history (short in tests, so
+    /// a history has points within seconds).
+    pub metrics_interval: std::time::Duration,
     /// When the process exits, replay the read models from the log and verify the chain, and
     /// fail the process (exit 1) on any difference: every test binary then proves that the
     /// state all its scenarios left is a function of the log. See [`audit_at_exit`].
@@ -64,6 +67,7 @@ impl Default for HarnessOptions {
             watchdog_interval: std::time::Duration::from_millis(250),
             lock_table_interval: std::time::Duration::from_millis(250),
             usage_interval: std::time::Duration::from_millis(500),
+            metrics_interval: std::time::Duration::from_secs(1),
             audit_at_exit: true,
             // Rounds every second beside every test (no grace passes within a run, so they
             // only observe): what exposed the PgBouncer console shared by two tasks at once,
@@ -91,6 +95,7 @@ impl HarnessOptions {
             watchdog_interval: worker.watchdog_interval,
             lock_table_interval: worker.lock_table_interval,
             usage_interval: worker.usage_interval,
+            metrics_interval: worker.metrics_interval,
             audit_at_exit: false,
             drift: worker.drift,
         }
@@ -175,6 +180,7 @@ async fn start() -> anyhow::Result<Harness> {
     worker.backoff_max = std::time::Duration::from_secs(1);
     worker.plans = opts.api.plans.clone();
     worker.usage_interval = opts.usage_interval;
+    worker.metrics_interval = opts.metrics_interval;
     worker.watchdog_interval = opts.watchdog_interval;
     worker.lock_table_interval = opts.lock_table_interval;
     worker.drift = opts.drift;

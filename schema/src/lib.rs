@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 12, name: "database_locks", sql: include_str!("../migrations/0012_database_locks.sql") },
     Migration { version: 13, name: "account_indexes", sql: include_str!("../migrations/0013_account_indexes.sql") },
     Migration { version: 14, name: "sql", sql: include_str!("../migrations/0014_sql.sql") },
+    Migration { version: 15, name: "observations", sql: include_str!("../migrations/0015_observations.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

@@ -78,6 +78,27 @@ pub async fn secret_string(store: &Store, id: &str) -> Result<String, TenantHost
 
 /// The connection to host `id` (its pool made on first use by `hosts`), from its row and its
 /// credentials in the vault.
+/// Every host with live databases, opened, with those databases (id, name); a host that
+/// cannot be opened is logged (`what` we could not do there) and left out.
+pub async fn with_live_databases(
+    hosts: &Hosts,
+    store: &Store,
+    what: &str,
+) -> Result<Vec<(HostConn, Vec<(domain::DatabaseId, String)>)>, StoreError> {
+    let mut out = Vec::new();
+    for host in store.hosts().await? {
+        let dbs = store.host_databases(host.id).await?;
+        if dbs.is_empty() {
+            continue;
+        }
+        match open(hosts, store, host.id).await {
+            Ok(conn) => out.push((conn, dbs)),
+            Err(e) => tracing::warn!(host = %host.name, error = %e, "cannot {what}"),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn open(hosts: &Hosts, store: &Store, id: HostId) -> Result<HostConn, TenantHostError> {
     // Three independent reads: one round trip of latency instead of three.
     let (admin_id, superuser_id) = (hostctl::host::admin_secret_id(id), hostctl::host::superuser_secret_id(id));

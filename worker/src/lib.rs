@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod lanes;
 pub mod lock_table;
 mod maintenance;
+pub mod observe;
 pub mod queue;
 pub mod quota;
 pub mod scheduler;
@@ -62,7 +63,10 @@ pub struct WorkerConfig {
     /// How often the storage of tenant databases is measured (and storage quotas enforced:
     /// databases of an account over its quota are locked, and unlocked once it is under).
     pub usage_interval: Duration,
-    /// Run the event dispatcher in this process (it is a fleet-wide singleton anyway).
+    /// How often each tenant database's statistics are sampled for its history, and how long
+    /// the samples are kept.
+    pub metrics_interval: Duration,
+    pub metrics_retention: Duration,
     /// Run the event dispatcher and the audit consumer in this process (each is a
     /// fleet-wide singleton anyway).
     pub dispatcher: bool,
@@ -106,6 +110,9 @@ impl WorkerConfig {
             backoff_max: Duration::from_secs(30),
             plans: domain::PlanQuotas::default(),
             usage_interval: Duration::from_secs(60),
+            metrics_interval: Duration::from_secs(60),
+            // A full day to chart, and the minute before it to take the first rate from.
+            metrics_retention: Duration::from_secs(25 * 3600),
             dispatcher: true,
             watchdog_interval: Duration::from_secs(15),
             lock_table_interval: Duration::from_secs(5),
@@ -167,7 +174,10 @@ async fn resync_hosts(
             let give_up = tokio::time::Instant::now() + Duration::from_secs(600);
             loop {
                 let synced = async {
-                    crate::hosts::sync_bouncer(&store, &plans, &crate::hosts::open(&hosts, &store, row.id).await?).await
+                    let conn = crate::hosts::open(&hosts, &store, row.id).await?;
+                    // A host prepared by an older Berth (see `hostctl::observe`).
+                    conn.allow_untracked_sessions().await?;
+                    crate::hosts::sync_bouncer(&store, &plans, &conn).await
                 };
                 match synced.await {
                     Ok(()) => return tracing::info!(host = %row.name, "PgBouncer rendered from the store at start"),
@@ -240,6 +250,9 @@ pub async fn run(store: Store, config: WorkerConfig, shutdown: watch::Receiver<b
                 drift::run(reconciler, options.interval, c.shutdown)
             });
         }
+        // With the dispatcher: one sampler in the fleet, so each interval has one sample.
+        let (every, keep) = (config.metrics_interval, config.metrics_retention);
+        spawn_loop(&mut tasks, "observe", &ctx, move |c| observe::run(c.store, c.hosts, every, keep, c.shutdown));
         spawn_loop(&mut tasks, "dispatcher", &ctx, |c| async move {
             let handler = dispatch::dispatcher(c.queue);
             c.store.run_consumer(dispatch::CONSUMER, handler, ConsumerOptions::default(), c.shutdown).await;

@@ -10,18 +10,7 @@ use tokio::sync::watch;
 
 /// Measures every host once.
 pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
-    for host in store.hosts().await? {
-        let dbs = store.host_databases(host.id).await?;
-        if dbs.is_empty() {
-            continue;
-        }
-        let conn = match crate::hosts::open(hosts, store, host.id).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(host = %host.name, error = %e, "cannot measure storage");
-                continue;
-            }
-        };
+    for (conn, dbs) in crate::hosts::with_live_databases(hosts, store, "measure storage").await? {
         let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
         let sizes = hostctl::TenantEngine::sizes(&conn, &names).await?;
         let by_id: Vec<_> =

@@ -8,7 +8,7 @@
 
 use domain::{DatabaseId, TenantHost};
 use eventstore::queries::DatabaseRow;
-use hostctl::{HostCredentials, TenantLogin};
+use hostctl::TenantLogin;
 
 use super::{host_error, owner_login};
 use crate::error::{Error, OrInternal};
@@ -19,19 +19,10 @@ fn password(ctx: &Control, db: DatabaseId) -> Result<String, Error> {
     Ok(crate::keys::hash_secret(&keyring.hash_key, &format!("sql-explorer:{}", db.uuid())))
 }
 
-async fn secret(ctx: &Control, id: &str) -> Result<String, Error> {
-    let bytes = ctx.store.get_secret(id).await.map_err(|e| host_error(&e))?;
-    String::from_utf8(bytes).map_err(|e| host_error(&e))
-}
-
 /// Makes sure the role exists with this password and may read what the owner has.
 async fn ensure(ctx: &Control, db: &DatabaseRow, password: &str) -> Result<(), Error> {
     let (host, owner) = owner_login(ctx, db, "read-only SQL runs").await?;
-    let credentials = HostCredentials {
-        superuser_password: secret(ctx, &hostctl::host::superuser_secret_id(db.host_id)).await?,
-        admin_password: secret(ctx, &hostctl::host::admin_secret_id(db.host_id)).await?,
-    };
-    let conn = ctx.hosts.get(host.clone(), credentials).await.map_err(|e| host_error(&e))?;
+    let conn = crate::inspect::host_conn(ctx, db.host_id).await?;
     let pw = password.to_owned();
     let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
         .await

@@ -191,6 +191,14 @@ fn routes() -> Vec<Route> {
         ("GET", "/api/v1/databases/{id}/metrics", "/databases/{db}/metrics", json!(null), Needs::View, (200, "")),
         ("GET", "/api/v1/databases/{id}/schema", "/databases/{db}/schema", json!(null), Needs::View, (200, "")),
         (
+            "GET",
+            "/api/v1/databases/{id}/observability",
+            "/databases/{db}/observability",
+            json!(null),
+            Needs::View,
+            (200, ""),
+        ),
+        (
             "POST",
             "/api/v1/databases/{id}/sql",
             "/databases/{db}/sql",

@@ -6,7 +6,8 @@ use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
 use super::{
-    allowlist, collaborators, dbusers, follow_operation, migrations, psql, resolve_db, sql, time, Ctx, WaitArgs,
+    allowlist, collaborators, dbusers, follow_operation, migrations, observe, psql, resolve_db, sql, time, Ctx,
+    WaitArgs,
 };
 
 #[derive(Subcommand)]
@@ -108,6 +109,16 @@ pub enum DbCommand {
         #[arg(long)]
         limit: Option<i64>,
     },
+    /// How the database is doing: transactions per second, latency, sessions, storage, and
+    /// the statements that take the time (the platform's own never among them).
+    Observe { db: String },
+    /// The database's history, one row per sample (a minute apart), oldest first.
+    Metrics {
+        db: String,
+        /// Start of the history (RFC 3339; default an hour ago, at most a day back).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Statements held for approval, and the approval settings.
     #[command(subcommand)]
     Approvals(sql::ApprovalsCommand),
@@ -140,6 +151,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
         DbCommand::Sql { db, query, file, read_only } => sql::run(ctx, &db, query, file, read_only).await,
         DbCommand::Queries { db, source, limit } => sql::queries(ctx, &db, source, limit).await,
         DbCommand::Approvals(c) => sql::approvals(ctx, c).await,
+        DbCommand::Observe { db } => observe::observe(ctx, &db).await,
+        DbCommand::Metrics { db, since } => observe::metrics(ctx, &db, since).await,
     }
 }
 

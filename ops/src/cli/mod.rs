@@ -14,6 +14,7 @@ mod dbusers;
 pub mod help;
 mod keys;
 mod migrations;
+mod observe;
 pub mod output;
 pub mod progress;
 mod psql;

@@ -51,6 +51,17 @@ pub struct LocalHost {
 impl LocalHost {
     pub async fn start(dir: &Path, opts: &LocalHostOptions) -> anyhow::Result<LocalHost> {
         let pg = PgCluster::start(&dir.join("pg"), &opts.cluster).await?;
+        // Before anything of ours logs in to a tenant database (see `hostctl::observe`).
+        let prepared = async {
+            let client = connect(&pg.dsn("postgres")).await?;
+            hostctl::observe::allow_untracked_sessions(&client).await.map_err(anyhow::Error::from)
+        };
+        if let Err(e) = prepared.await {
+            if let Err(stop) = pg.stop() {
+                tracing::warn!("stopping postgres after preparing it failed: {stop:#}");
+            }
+            return Err(e.context("letting the platform's sessions stay out of pg_stat_statements"));
+        }
         match Bouncer::start(&dir.join("pgbouncer"), &pg, &opts.bouncer).await {
             Ok(bouncer) => Ok(LocalHost { pg, bouncer }),
             Err(e) => {

@@ -42,3 +42,40 @@ fn sql_queries_and_approvals_from_the_cli() {
     let gone = owner.run(&["db", "sql", &name, "select * from t"]);
     assert_eq!(gone.code, 1, "the table was dropped: {}", gone.stdout);
 }
+
+#[test]
+fn observe_and_metrics_from_the_cli() {
+    let owner = User::new();
+    owner.login(&new_user("cli-observe"));
+    let name = db_name("cli-observe");
+    owner.run(&["db", "create", &name]).ok();
+    owner.run(&["db", "sql", &name, "create table seen (id int); insert into seen values (1)"]).ok();
+    owner.run(&["db", "sql", &name, "select id from seen where id = 1"]).ok();
+
+    // The summary as fields, then the statements by total time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let shown = loop {
+        let shown = owner.run(&["db", "observe", &name]).ok();
+        if shown.stdout.contains("from seen where id = $1") || std::time::Instant::now() > deadline {
+            break shown;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(shown.stdout.contains("storage bytes") && shown.stdout.contains("CALLS"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("from seen where id = $1"), "{}", shown.stdout);
+    let json = owner.run(&["db", "observe", &name, "--json"]).ok().json();
+    assert!(json["summary"]["database_storage_bytes"].as_i64() > Some(0), "{json}");
+
+    // The history: the worker samples every second here, a minute apart in production.
+    let history = loop {
+        let json = owner.run(&["db", "metrics", &name, "--json"]).ok().json();
+        let points = json["history"].as_array().map_or(0, Vec::len);
+        if points >= 2 || std::time::Instant::now() > deadline {
+            break json;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(history["history"].as_array().is_some_and(|h| h.len() >= 2), "{history}");
+    let table = owner.run(&["db", "metrics", &name]).ok();
+    assert!(table.stdout.starts_with("AT") && table.stdout.lines().count() >= 3, "{}", table.stdout);
+}
