@@ -388,7 +388,11 @@ impl Cursor {
             }
             _ => {
                 self.pos = op_start;
-                Err(self.fail("operator (eq, gt, ...)"))
+                let mut e = self.fail("operator (eq, gt, ...)");
+                if let (Error::Parse { details, .. }, false) = (&mut e, name.is_empty()) {
+                    *details = format!("unknown operator \"{name}\" expecting operator (eq, gt, ...)");
+                }
+                Err(e)
             }
         }
     }

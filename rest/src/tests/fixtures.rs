@@ -112,3 +112,8 @@ pub fn planned(method: &str, path: &str, query: &str, h: &[(&str, &str)], body: 
         Err(e) => panic!("{method} {path}?{query} failed to plan: {e:?}"),
     }
 }
+
+/// A name written as a quoted field name of the query grammar.
+pub fn pairs_escape(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}

@@ -1,1 +1,4 @@
 mod fixtures;
+mod grammar;
+mod plan_read;
+mod request;
