@@ -171,7 +171,7 @@ fn mutate(req: &Request, cache: &SchemaCache, name: &str, body: Option<&[u8]>) -
             .to_string(),
         );
     }
-    applied.extend(shape.preference_applied.drain(..));
+    applied.append(&mut shape.preference_applied);
     if req.preferences.rollback {
         applied.push("tx=rollback".into());
     }
