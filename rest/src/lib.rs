@@ -14,6 +14,7 @@
 
 pub mod ast;
 mod catalog;
+mod cursor;
 mod error;
 mod filter;
 mod grammar;
