@@ -11,6 +11,28 @@
 //! plan(&request, &cache, body)                         -> Plan { sql, params, shape }
 //! shape.respond(page_total, total_count, body)         -> Response { status, headers, body }
 //! ```
+//!
+//! # What the caller must do
+//!
+//! - Send `plan.params` in PostgreSQL's **text format with unspecified types** (OID 0): the
+//!   server infers each placeholder's type from where it stands. Typed binary parameters
+//!   would not work.
+//! - Run each plan in its own transaction (`BEGIN READ ONLY` when `shape.read_only`), after
+//!   `SET LOCAL ROLE` to the key's role (`"<name>.anon"`, `".authenticated"`, `".service"`)
+//!   and `set_config('request.jwt.claims', <claims json>, true)`; log in as a role with no
+//!   more rights than those roles (an authenticator that is NOINHERIT and merely a member of
+//!   them), since tenant code — triggers, RLS policies, functions, its own operators on its
+//!   own types — runs inside the statement. Keep `pg_catalog` first on the search path
+//!   (`SET LOCAL search_path = pg_catalog, <schema>, public`): a tenant owning the database
+//!   can set a database-wide search path. Set a `statement_timeout`.
+//! - Read the one row (`total_count int8`, `page_total int8`, `body text`) and call
+//!   [`Shape::respond`]. If it returns an error, or `shape.rollback` is set, ROLL BACK
+//!   (a `.single()` update that matched several rows must change nothing); otherwise COMMIT.
+//! - Map a PostgreSQL error to `{code: sqlstate, message, details, hint}` with
+//!   [`pg_error_status`] for the status; map an [`Error`] with [`Error::status`] and
+//!   [`Error::body`].
+//! - Load the cache with [`CATALOG_QUERY`] and [`catalog_params`] for the exposed schemas,
+//!   and reload it after DDL (PostgREST listens for `NOTIFY pgrst`).
 
 pub mod ast;
 mod catalog;

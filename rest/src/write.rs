@@ -139,8 +139,8 @@ pub(crate) fn insert(
         };
         let values = cols.iter().map(|c| format!("pgrst_b.{}", ident(c))).collect::<Vec<_>>().join(", ");
         let only = if split {
-            let list =
-                array_literal(indexes.iter().map(|i| i.to_string()).collect::<Vec<_>>().iter().map(String::as_str));
+            let ordinals: Vec<String> = indexes.iter().map(usize::to_string).collect();
+            let list = array_literal(ordinals.iter().map(String::as_str));
             format!(" WHERE pgrst_r.i OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.int8[])", params.push(list))
         } else {
             String::new()
