@@ -34,21 +34,26 @@ impl Limiter {
 
     /// Takes one token for `key`; when there is none, how long until there will be.
     pub fn take(&self, key: &str) -> Result<(), Duration> {
+        self.take_with(key, self.budget)
+    }
+
+    /// [`Limiter::take`] with a budget of the key's own (a data-API key's `rate_limit`).
+    pub fn take_with(&self, key: &str, budget: Budget) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
         if buckets.len() > 100_000 {
             // Forget full buckets: they are indistinguishable from new ones.
-            let (rate, burst) = (self.budget.rate, self.budget.burst);
+            let (rate, burst) = (budget.rate, budget.burst);
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
         }
-        let b = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: self.budget.burst, at: now });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * self.budget.rate).min(self.budget.burst);
+        let b = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: budget.burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * budget.rate).min(budget.burst);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.budget.rate.max(1e-9)))
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / budget.rate.max(1e-9)))
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod authz;
 pub mod backups;
 pub mod caller;
 pub mod collaborators;
+pub mod data_api;
 pub mod database_users;
 pub mod databases;
 pub mod dumps;
@@ -102,6 +103,8 @@ pub struct Control {
     pub sql_slots: sql::SqlSlots,
     /// Slots for dumps streaming at once (`limits.dumps_at_once`).
     pub dumps: Arc<tokio::sync::Semaphore>,
+    /// The data API's roles made and schema caches read by this process.
+    pub data_api: data_api::DataApiState,
 }
 
 impl Control {
@@ -121,6 +124,7 @@ impl Control {
             explorer_turn: Default::default(),
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
+            data_api: Default::default(),
             store,
             settings,
         })

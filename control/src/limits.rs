@@ -31,6 +31,10 @@ pub struct Limits {
     pub dump_deadline_secs: u64,
     /// Dumps streaming at once per API process; past it `POST …/dump` is 429 `RATE_LIMITED`.
     pub dumps_at_once: usize,
+    /// The data API: one request's statement timeout, and the most rows one read returns
+    /// (a larger `limit` or `Range` is cut to it, as PostgREST's `db-max-rows`).
+    pub data_api_timeout_secs: u64,
+    pub data_api_max_rows: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +51,8 @@ impl Default for Limits {
             migration_timeout_secs: 300,
             dump_deadline_secs: 1800,
             dumps_at_once: 4,
+            data_api_timeout_secs: 10,
+            data_api_max_rows: 1000,
         }
     }
 }

@@ -14,8 +14,15 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::{DatabaseId, DatabaseName, NameError};
 
-/// The role name of user `user` of database `db`, if it fits PostgreSQL's 63-byte limit.
+/// User names the data API's roles of every database take (`"<database>.anon"`, …).
+pub const DATA_API_ROLES: [&str; 3] = ["anon", "authenticated", "service"];
+
+/// The role name of user `user` of database `db`, if it fits PostgreSQL's 63-byte limit and
+/// is not one of the data API's ([`DATA_API_ROLES`]).
 pub fn role_name(db: &DatabaseName, user: &DatabaseName) -> Result<String, NameError> {
+    if DATA_API_ROLES.contains(&user.as_str()) {
+        return Err(NameError::Reserved(user.as_str().to_owned()));
+    }
     let role = format!("{db}.{user}");
     if role.len() > 63 {
         return Err(NameError::Length);
@@ -269,6 +276,9 @@ mod tests {
     fn role_names_must_fit_postgres() {
         assert_eq!(role_name(&n("shop"), &n("reporting")).expect("fits"), "shop.reporting");
         assert_eq!(role_name(&n(&"a".repeat(40)), &n(&"b".repeat(30))), Err(NameError::Length));
+        for reserved in DATA_API_ROLES {
+            assert_eq!(role_name(&n("shop"), &n(reserved)), Err(NameError::Reserved(reserved.into())));
+        }
     }
 
     #[test]

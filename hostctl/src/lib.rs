@@ -32,6 +32,7 @@
 //! Errors keep their cause ([`HostError`]): the caller decides what is logged and shown.
 
 pub mod bins;
+pub mod data_api;
 pub mod database_lock;
 pub mod dump;
 pub mod dump_stream;

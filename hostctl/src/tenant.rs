@@ -163,6 +163,11 @@ impl TenantLogin {
         Self { role: crate::sql::explorer::explorer_role(name), password }
     }
 
+    /// The login of the database's data-API sessions (see [`crate::data_api`]).
+    pub fn data_authenticator(name: &DatabaseName, password: String) -> Self {
+        Self { role: crate::data_api::authenticator_role(name), password }
+    }
+
     pub fn role(&self) -> &str {
         &self.role
     }

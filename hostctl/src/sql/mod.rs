@@ -296,7 +296,7 @@ impl<'a> FromSql<'a> for Raw<'a> {
 
 /// A parameter sent in text format for whatever type the server inferred.
 #[derive(Debug)]
-struct TextParam(Option<String>);
+pub(crate) struct TextParam(pub(crate) Option<String>);
 
 impl ToSql for TextParam {
     fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {

@@ -155,8 +155,10 @@ pub fn host_findings(
                 repair: Repair::DropGoneRole { name: role.name.clone() },
             });
         } else if let Some(id) = marked_id(&role.comment, USER_MARKER) {
-            // The explorer role (read-only SQL) is the platform's, made on first use.
-            let ours = hostctl::sql::explorer::is_explorer_role(&role.name);
+            // The explorer role (read-only SQL) and the data API's roles are the platform's,
+            // made on first use.
+            let ours =
+                hostctl::sql::explorer::is_explorer_role(&role.name) || hostctl::data_api::is_data_role(&role.name);
             if !ours && !users.iter().any(|u| u.database_id == id && u.role_name == role.name) {
                 // Dropping it takes the owner's session inside the tenant database (to hand
                 // over what it owns): left to an operator.

@@ -1,0 +1,237 @@
+//! The data API's side of a tenant host: its per-database roles and the execution of one
+//! planned statement (the `rest` crate plans it; `control::data_api` decides who may run it).
+//!
+//! # Roles
+//!
+//! API.md names three roles per database, made by the platform with no rights of their own
+//! (the tenant grants them rights and writes its row-level security policies in plain SQL):
+//! `"<name>.anon"` (a publishable key alone), `"<name>.authenticated"` (with a verified
+//! JWT), `"<name>.service"` (a service key; `BYPASSRLS`). Requests log in as a fourth,
+//! `"<name>.data_authenticator"`: `LOGIN NOINHERIT`, a member of the three and nothing
+//! else, so it holds no right until the request's transaction `SET LOCAL ROLE`s to one.
+//! Tenant code runs inside every statement (triggers, policies, its functions and
+//! operators) and may `RESET ROLE`: it then stands as the authenticator, which may connect
+//! to its one database and read nothing. The roles carry the database users' marker
+//! (`berth:dbuser:<id>`), so deleting the database drops them and the reconciler knows
+//! them; a user may not be named `anon`, `authenticated` or `service` (`domain::dbuser`),
+//! and `data_authenticator` has a `_`, which users' names never have.
+//!
+//! # One statement
+//!
+//! [`run`] opens a session as the authenticator with the tenant's own settings and our
+//! deadlines (as SQL over HTTP does: [`crate::tenant::connect_user_sql`]), begins a
+//! transaction (`READ ONLY` for reads), sets the role, `request.jwt.claims` and the search
+//! path (pg_catalog first) locally, runs the planned statement with its parameters as text
+//! for the server to type, and commits or rolls back as the caller's `commit` says after
+//! reading the one row. Our own deadline (the timeout plus [`crate::sql::GRACE`]) cancels a
+//! statement that outlives it; a dropped future cancels it too.
+
+use std::time::Duration;
+
+use domain::{DatabaseId, DatabaseName, TenantHost};
+use tokio_postgres::types::ToSql;
+
+use crate::host::{literal, role_settings, HostConn, HostError, RoleLimits};
+use crate::sql::{sql_error, CancelOnDrop, SqlError, TextParam, GRACE};
+use crate::tenant::{SessionLimits, TenantLogin};
+use crate::users::user_marker;
+
+/// The request roles, by what the caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataRole {
+    Anon,
+    Authenticated,
+    Service,
+}
+
+impl DataRole {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DataRole::Anon => "anon",
+            DataRole::Authenticated => "authenticated",
+            DataRole::Service => "service",
+        }
+    }
+
+    /// The role's name in database `name`.
+    pub fn of(self, name: &DatabaseName) -> String {
+        format!("{}.{}", name.as_str(), self.suffix())
+    }
+}
+
+/// The login role of the data API's sessions in database `name`.
+pub fn authenticator_role(name: &DatabaseName) -> String {
+    format!("{}.data_authenticator", name.as_str())
+}
+
+/// Whether `role` is one of the data API's platform roles of some database.
+pub fn is_data_role(role: &str) -> bool {
+    role.ends_with(".data_authenticator")
+        || domain::dbuser::DATA_API_ROLES.iter().any(|s| role.ends_with(&format!(".{s}")))
+}
+
+/// Sessions the data API may hold in one database at once.
+pub const DATA_CONNECTIONS: i32 = 8;
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl HostConn {
+    /// Creates (or re-asserts) the three request roles and the authenticator of `name`, the
+    /// authenticator with this SCRAM verifier.
+    pub async fn ensure_data_roles(
+        &self,
+        id: DatabaseId,
+        name: &DatabaseName,
+        verifier: &str,
+        temp_file_limit_mb: i32,
+    ) -> Result<(), HostError> {
+        let marker = user_marker(id);
+        let auth = ident(&authenticator_role(name));
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // One at a time per host: two API processes making the roles at once would race on
+        // CREATE ROLE (the loser's transaction fails and its request is retried by the client).
+        tx.execute("select pg_advisory_xact_lock(hashtext('berth:data-roles'))", &[]).await?;
+        let mut sql = String::new();
+        let wanted = [
+            (
+                authenticator_role(name),
+                format!("LOGIN NOINHERIT PASSWORD {} CONNECTION LIMIT {DATA_CONNECTIONS}", literal(verifier)),
+            ),
+            (DataRole::Anon.of(name), "NOLOGIN NOINHERIT".to_owned()),
+            (DataRole::Authenticated.of(name), "NOLOGIN NOINHERIT".to_owned()),
+            (DataRole::Service.of(name), "NOLOGIN NOINHERIT BYPASSRLS".to_owned()),
+        ];
+        for (role, options) in &wanted {
+            let comment: Option<Option<String>> = tx
+                .query_opt("select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1", &[role])
+                .await?
+                .map(|r| r.get(0));
+            let r = ident(role);
+            match comment {
+                None => {
+                    sql.push_str(&format!("CREATE ROLE {r} {options}; COMMENT ON ROLE {r} IS {};", literal(&marker)))
+                }
+                Some(Some(m)) if m == marker => sql.push_str(&format!("ALTER ROLE {r} {options};")),
+                Some(_) => return Err(HostError::Permanent(format!("role {role} exists on the host and is not ours"))),
+            }
+        }
+        let limits = RoleLimits { connection_limit: DATA_CONNECTIONS, temp_file_limit_mb };
+        sql.push_str(&role_settings(&auth, limits));
+        sql.push(';');
+        for role in [DataRole::Anon, DataRole::Authenticated, DataRole::Service] {
+            sql.push_str(&format!("GRANT {} TO {auth};", ident(&role.of(name))));
+        }
+        sql.push_str(&format!("GRANT CONNECT ON DATABASE {} TO {auth};", name.quoted()));
+        tx.batch_execute(&sql).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// One planned statement and how to run it.
+#[derive(Debug, Clone)]
+pub struct DataStatement {
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+    pub role: DataRole,
+    /// `request.jwt.claims` (JSON text; `{}` without a JWT).
+    pub claims: String,
+    /// The schema the request names; the search path is `pg_catalog, <schema>`.
+    pub schema: String,
+    pub read_only: bool,
+    pub timeout: Duration,
+}
+
+/// The statement's one row (see the `rest` crate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRow {
+    pub total_count: Option<i64>,
+    pub page_total: i64,
+    pub body: Option<String>,
+}
+
+/// Runs `st` in `database` as `login` (the authenticator); `commit` decides, from the row,
+/// whether the transaction commits.
+pub async fn run(
+    host: &TenantHost,
+    login: &TenantLogin,
+    database: &DatabaseName,
+    st: &DataStatement,
+    commit: impl FnOnce(&DataRow) -> bool,
+) -> Result<DataRow, SqlError> {
+    let conn = crate::tenant::connect_user_sql(host, database.as_str(), login, st.timeout)
+        .await
+        .map_err(|e| SqlError::Unavailable(e.to_string()))?;
+    let mut cancel = CancelOnDrop(Some(conn.cancel_token()));
+    let outcome = tokio::time::timeout(st.timeout + GRACE, execute(conn, database, st, commit)).await;
+    match outcome {
+        Ok(Err(SqlError::Timeout(_))) | Err(_) => {
+            if let Some(token) = cancel.0.take() {
+                let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+            }
+            Err(SqlError::Timeout(st.timeout))
+        }
+        Ok(result) => {
+            cancel.0 = None;
+            result
+        }
+    }
+}
+
+async fn execute(
+    mut conn: crate::tenant::TenantConn,
+    database: &DatabaseName,
+    st: &DataStatement,
+    commit: impl FnOnce(&DataRow) -> bool,
+) -> Result<DataRow, SqlError> {
+    let tx = conn.build_transaction().read_only(st.read_only).start().await.map_err(sql_error)?;
+    let timeout_ms = st.timeout.as_millis().max(1).to_string();
+    let role = st.role.of(database);
+    let search_path = format!("pg_catalog, {}", ident(&st.schema));
+    tx.execute(
+        "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true),
+                pg_catalog.set_config('search_path', $3, true), pg_catalog.set_config('statement_timeout', $4, true)",
+        &[&role, &st.claims, &search_path, &timeout_ms],
+    )
+    .await
+    .map_err(sql_error)?;
+    let stmt = tx.prepare(&st.sql).await.map_err(sql_error)?;
+    let params: Vec<TextParam> = st.params.iter().cloned().map(TextParam).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let row = tx.query_one(&stmt, &refs).await.map_err(sql_error)?;
+    let out = DataRow {
+        total_count: row.try_get(0).map_err(sql_error)?,
+        page_total: row.try_get(1).map_err(sql_error)?,
+        body: row.try_get(2).map_err(sql_error)?,
+    };
+    if commit(&out) {
+        tx.commit().await.map_err(sql_error)?;
+    } else {
+        tx.rollback().await.map_err(sql_error)?;
+    }
+    Ok(out)
+}
+
+/// The schema cache document (`rest::CATALOG_QUERY` with its params), read as `login` (the
+/// authenticator: the catalogs are readable by every role) in a read-only session of ours.
+pub async fn catalog(
+    host: &TenantHost,
+    login: &TenantLogin,
+    database: &DatabaseName,
+    query: &str,
+    params: &[Option<String>],
+) -> Result<String, HostError> {
+    let limits = SessionLimits { statement: Duration::from_secs(10), ..SessionLimits::REQUEST };
+    let mut conn = crate::tenant::connect(host, database.as_str(), login, limits).await?;
+    let tx = conn.build_transaction().read_only(true).start().await?;
+    let params: Vec<TextParam> = params.iter().cloned().map(TextParam).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let stmt = tx.prepare(query).await?;
+    let row = tx.query_one(&stmt, &refs).await.map_err(crate::tenant::tenant_error)?;
+    let doc: String = row.try_get(0)?;
+    tx.commit().await?;
+    Ok(doc)
+}
