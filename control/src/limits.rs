@@ -31,6 +31,8 @@ pub struct Limits {
     pub dump_deadline_secs: u64,
     /// Dumps streaming at once per API process; past it `POST …/dump` is 429 `RATE_LIMITED`.
     pub dumps_at_once: usize,
+    /// Live data-API keys (publishable and service) per database.
+    pub data_keys_per_database: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +49,7 @@ impl Default for Limits {
             migration_timeout_secs: 300,
             dump_deadline_secs: 1800,
             dumps_at_once: 4,
+            data_keys_per_database: 50,
         }
     }
 }
