@@ -37,7 +37,7 @@ async function dataApi(body, ctx) {
   const kind = h('select', { 'data-test': 'key-kind' }, h('option', { value: 'publishable' }, 'Publishable (browsers)'),
     h('option', { value: 'service' }, 'Service (servers; bypasses row-level security)'));
   const browserOnly = h('div', {}, field('Allowed origins', origins, 'Comma-separated; empty: any origin'),
-    field('Exposed schemas', schemas), field('Exposed tables', tables, '`table` or `schema.table`'),
+    field('Exposed schemas', schemas), field('Exposed tables', tables, 'table or schema.table, comma-separated'),
     field('Requests per second', rps), field('Burst', burst));
   kind.addEventListener('change', () => { browserOnly.hidden = kind.value !== 'publishable'; });
   const go = h('button', { type: 'submit', 'data-test': 'create-data-key' }, 'Create key');
