@@ -175,7 +175,10 @@ macro_rules! with_routes {
                 inspect::metrics, inspect::schema, inspect::observability,
                 sql::run, sql::queries, sql::get_settings, sql::put_settings, sql::list_approvals,
                 sql::approve, sql::reject,
-                migrations::list, migrations::apply, dump::dump
+                migrations::list, migrations::apply, dump::dump,
+                data_api::create_publishable, data_api::list_publishable, data_api::revoke_publishable,
+                data_api::create_service, data_api::list_service, data_api::revoke_service,
+                data_api::get_auth_config, data_api::put_auth_config
             ]
         }
     };

@@ -251,6 +251,12 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
         "listMigrations",
         "applyMigration",
         "dumpDatabase",
+        "listPublishableKeys",
+        "createPublishableKey",
+        "listServiceKeys",
+        "createServiceKey",
+        "getAuthConfig",
+        "putAuthConfig",
     ];
     let on_backup = |op: &str| json!({"operationId": op, "parameters": {"id": "$request.path.id", "backup_id": "$response.body#/data/id"}});
     let backup = json!({
@@ -271,6 +277,9 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
         "replaceApiKey": {"operationId": "replaceApiKey", "parameters": {"id": "$response.body#/data/id"}},
         "revokeApiKey": {"operationId": "revokeApiKey", "parameters": {"id": "$response.body#/data/id"}},
     });
+    let on_key = |op: &str| json!({"operationId": op, "parameters": {"id": "$request.path.id", "key_id": "$response.body#/data/id"}});
+    let publishable = json!({"revokePublishableKey": on_key("revokePublishableKey")});
+    let service = json!({"revokeServiceKey": on_key("revokeServiceKey")});
     let operation = json!({"getOperation": {"operationId": "getOperation",
         "parameters": {"id": "$response.body#/data/operation_id"}}});
     let incident = json!({"resolveIncident": {"operationId": "resolveIncident",
@@ -285,6 +294,8 @@ fn links() -> Vec<(&'static str, &'static str, Value)> {
         ("createDatabaseUser", "201", user.clone()),
         ("createDatabaseUser", "202", user),
         ("createApiKey", "201", key),
+        ("createPublishableKey", "201", publishable),
+        ("createServiceKey", "201", service),
         ("deleteDatabase", "202", operation),
     ]
 }

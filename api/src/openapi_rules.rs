@@ -119,6 +119,41 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("CreateKey", "label", label(100)),
         ("CreateKey", "scope", json!({"type": ["string", "null"], "enum": ["all", "selected", null]})),
         ("CreateKey", "database_ids", json!({"type": ["array", "null"], "items": text(100), "maxItems": 100})),
+        ("CreatePublishableKey", "name", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
+        ("CreateServiceKey", "name", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
+        (
+            "CreatePublishableKey",
+            "allowed_origins",
+            json!({"type": ["array", "null"], "maxItems": 50,
+                   "items": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.:\\[\\]-]{1,253}$"}}),
+        ),
+        (
+            "CreatePublishableKey",
+            "exposed_schemas",
+            json!({"type": ["array", "null"], "maxItems": 20, "items": {"type": "string",
+                   "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "not": {"pattern": "^(pg_|information_schema$)"}}}),
+        ),
+        (
+            "CreatePublishableKey",
+            "exposed_tables",
+            json!({"type": ["array", "null"], "maxItems": 200, "items": {"type": "string",
+                   "pattern": "^([A-Za-z_][A-Za-z0-9_$]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$"},
+                   "description": "`table` or `schema.table`, the schema among `exposed_schemas`"}),
+        ),
+        ("AuthConfigBody", "auth_mode", one_of(&["byo_jwt"])),
+        (
+            "ByoJwtBody",
+            "jwks_url",
+            json!({"type": ["string", "null"], "maxLength": 2048, "pattern": "^https?://[^\\s@/?#]+([/?#]\\S*)?$"}),
+        ),
+        ("ByoJwtBody", "issuer", label(2048)),
+        ("ByoJwtBody", "audience", label(2048)),
+        (
+            "ByoJwtBody",
+            "subject_claim",
+            json!({"type": ["string", "null"], "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"}),
+        ),
+        ("ByoJwtBody", "claims_allowlist", json!({"type": ["array", "null"], "maxItems": 100, "items": label(100)})),
         ("AddCollaborator", "email", text(320)),
         ("AddCollaborator", "role", one_of(&["admin", "developer", "viewer"])),
         ("ChangeRole", "role", one_of(&["admin", "developer", "viewer"])),
@@ -162,6 +197,14 @@ fn objects() -> Vec<(&'static str, Value)> {
             ]}),
         ),
         ("CookieSignIn", json!({"oneOf": [credential("api_key"), credential("token"), credential("id_token")]})),
+        // Exactly one of `jwks_url` and `jwks` (`domain::AuthConfig::validated`).
+        (
+            "ByoJwtBody",
+            json!({"oneOf": [
+                {"required": ["jwks_url"], "properties": {"jwks_url": {"type": "string"}, "jwks": {"type": "null"}}},
+                {"required": ["jwks"], "properties": {"jwks": {"type": "object"}, "jwks_url": {"type": "null"}}}
+            ]}),
+        ),
         // Exactly one of `query` and `file_content` (`control::sql::run`; a null counts as absent).
         (
             "SqlBody",

@@ -3,6 +3,7 @@
 //! errors tell an API refusal (status, code, message, request id) from a network failure.
 //! `wait` follows an operation or a database to the state the caller waits for.
 
+mod data_api;
 mod error;
 mod routes;
 mod sql;

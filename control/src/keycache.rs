@@ -47,6 +47,7 @@ const UNRELATED_STREAMS: &[&str] = &[
     StreamId::COLLABORATORS,
     StreamId::HOST,
     StreamId::TENANT_SQL,
+    StreamId::DATA_API,
 ];
 
 pub struct KeyCache {

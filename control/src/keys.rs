@@ -18,12 +18,28 @@ pub fn hash_secret(hash_key: &[u8; 32], secret: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-pub fn generate(hash_key: &[u8; 32]) -> NewKey {
-    let prefix: String =
-        rand::thread_rng().sample_iter(&Alphanumeric).map(|c| (c as char).to_ascii_lowercase()).take(8).collect();
+/// A key's public part: 8 lower-case letters and digits.
+pub(crate) fn random_prefix() -> String {
+    rand::thread_rng().sample_iter(&Alphanumeric).map(|c| (c as char).to_ascii_lowercase()).take(8).collect()
+}
+
+/// A key's secret: 256 random bits, hex.
+pub(crate) fn random_secret() -> String {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let secret = hex::encode(raw);
+    hex::encode(raw)
+}
+
+/// Whether `prefix` and `secret` have the shapes [`random_prefix`] and [`random_secret`] make.
+pub(crate) fn well_formed(prefix: &str, secret: &str) -> bool {
+    prefix.len() == 8
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && secret.len() == 64
+        && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub fn generate(hash_key: &[u8; 32]) -> NewKey {
+    let (prefix, secret) = (random_prefix(), random_secret());
     let hash = hash_secret(hash_key, &secret);
     NewKey { key: format!("brth_{prefix}_{secret}"), prefix, hash }
 }
@@ -39,11 +55,7 @@ pub fn anonymous_secret() -> String {
 pub fn split(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix("brth_")?;
     let (prefix, secret) = rest.split_once('_')?;
-    let ok = prefix.len() == 8
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && secret.len() == 64
-        && secret.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then_some((prefix, secret))
+    well_formed(prefix, secret).then_some((prefix, secret))
 }
 
 pub fn verify(hash_key: &[u8; 32], secret: &str, stored_hash: &str) -> bool {

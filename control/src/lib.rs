@@ -17,7 +17,8 @@
 //! run in a tenant database on a user's request, as its owner role), [`api_keys`], [`accounts`]
 //! (sign-up, identities, anonymous accounts and claims, plans), [`sessions`] (sign-in and
 //! logout, and authenticating a credential), [`hosts`] (registration), [`sql`] (SQL over
-//! HTTP: the tenant's own SQL, its audit and approvals). The platform's own work in a tenant
+//! HTTP: the tenant's own SQL, its audit and approvals), [`data_keys`] and [`data_auth`] (the data
+//! API's keys and auth config, and the checks its request path makes with them). The platform's own work in a tenant
 //! database is not here: the worker does it through `hostctl`'s `TenantEngine`, asked by
 //! events these functions append.
 
@@ -29,12 +30,15 @@ pub mod backups;
 pub mod caller;
 pub mod collaborators;
 pub mod data_api;
+pub mod data_auth;
+pub mod data_keys;
 pub mod database_users;
 pub mod databases;
 pub mod dumps;
 pub mod error;
 pub mod hosts;
 pub mod inspect;
+pub mod jwks;
 pub mod key_usage;
 pub mod keycache;
 pub mod keys;
@@ -105,6 +109,8 @@ pub struct Control {
     pub dumps: Arc<tokio::sync::Semaphore>,
     /// The data API's roles made and schema caches read by this process.
     pub data_api: data_api::DataApiState,
+    /// The data API's JWK Sets per database, fetched from auth configs' `jwks_url`s.
+    pub jwks: jwks::JwksCache,
 }
 
 impl Control {
@@ -125,6 +131,7 @@ impl Control {
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             data_api: Default::default(),
+            jwks: jwks::JwksCache::new()?,
             store,
             settings,
         })

@@ -35,6 +35,8 @@ pub struct Limits {
     /// (a larger `limit` or `Range` is cut to it, as PostgREST's `db-max-rows`).
     pub data_api_timeout_secs: u64,
     pub data_api_max_rows: u64,
+    /// Live data-API keys (publishable and service) per database.
+    pub data_keys_per_database: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
             dumps_at_once: 4,
             data_api_timeout_secs: 10,
             data_api_max_rows: 1000,
+            data_keys_per_database: 50,
         }
     }
 }

@@ -3,15 +3,16 @@ import { get, post, del } from './api.js';
 import { h, act, badge, bytes, when, poll, secret, secretsBox, confirmButton, toast, errorText } from './ui.js';
 import { parts as dbParts } from './dbparts.js';
 import { sqlParts } from './sql.js';
+import { dataApiParts } from './data_api.js';
 
-const parts = { ...dbParts, ...sqlParts };
+const parts = { ...dbParts, ...sqlParts, ...dataApiParts };
 
 // Each tab with the right it needs (API.md's permission table).
 const TABS = [
   ['overview', 'Overview', 'view'], ['network', 'Network', 'manage'], ['users', 'Users', 'manage'],
   ['collaborators', 'Collaborators', 'manage'], ['backups', 'Backups', 'backups'], ['activity', 'Activity', 'view'],
   ['metrics', 'Metrics', 'view'], ['schema', 'Schema', 'view'], ['sql', 'SQL', 'credentials'],
-  ['approvals', 'Approvals', 'manage'],
+  ['approvals', 'Approvals', 'manage'], ['dataapi', 'Data API', 'manage'],
 ];
 
 // What a role may do (API.md's permission table).

@@ -22,6 +22,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("database.js", JS, include_bytes!("../assets/database.js")),
     ("dbparts.js", JS, include_bytes!("../assets/dbparts.js")),
     ("sql.js", JS, include_bytes!("../assets/sql.js")),
+    ("data_api.js", JS, include_bytes!("../assets/data_api.js")),
     ("keys.js", JS, include_bytes!("../assets/keys.js")),
     ("account.js", JS, include_bytes!("../assets/account.js")),
     ("admin.js", JS, include_bytes!("../assets/admin.js")),

@@ -78,6 +78,7 @@ typed_id!(BackupId, "bkp");
 typed_id!(RuleId, "rule");
 typed_id!(QueryId, "qry");
 typed_id!(ApprovalId, "apr");
+typed_id!(DataKeyId, "dkey");
 
 #[cfg(test)]
 mod tests {

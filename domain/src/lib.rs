@@ -7,6 +7,8 @@ pub mod approvals;
 pub mod backup;
 pub mod cidr;
 pub mod collaborators;
+pub mod data_api;
+mod data_api_rules;
 pub mod database;
 pub mod dbuser;
 pub mod host;
@@ -31,6 +33,9 @@ pub use backup::{
 };
 pub use cidr::{Cidr, CidrError};
 pub use collaborators::{Collaborators, CollaboratorsCommand, CollaboratorsError, CollaboratorsEvent, ShareRole};
+pub use data_api::{
+    AuthConfig, DataApi, DataApiCommand, DataApiError, DataApiEvent, DataKeyKind, KeyRateLimit, KeySpec,
+};
 pub use database::{
     storage_over_quota, Database, DatabaseCommand, DatabaseError, DatabaseEvent, DatabaseSource, DatabaseState, Engine,
     LockReason, OperationKind, OperationState,
@@ -71,4 +76,5 @@ display_as_str!(
     StatementKind,
     QuerySource,
     UserState,
+    DataKeyKind,
 );

@@ -36,6 +36,8 @@ impl StreamId {
     /// Family of [`StreamId::approvals`]: a database's SQL approval settings and held
     /// statements (`Approvals`).
     pub const APPROVALS: &'static str = "approvals";
+    /// Family of [`StreamId::data_api`]: a database's data-API keys and auth config (`DataApi`).
+    pub const DATA_API: &'static str = "dataapi";
     /// Family of [`StreamId::tenant_sql`]: one migration or dump a user had run (`TenantSql`).
     pub const TENANT_SQL: &'static str = "tenantsql";
 
@@ -93,6 +95,11 @@ impl StreamId {
     /// `approvals-<database uuid>`
     pub fn approvals(database: DatabaseId) -> Self {
         Self::of(Self::APPROVALS, database.uuid())
+    }
+
+    /// `dataapi-<database uuid>`
+    pub fn data_api(database: DatabaseId) -> Self {
+        Self::of(Self::DATA_API, database.uuid())
     }
 
     /// `tenantsql-<uuid>`: one record of SQL run in a tenant database on a user's request,
@@ -182,6 +189,11 @@ mod tests {
     fn query_and_approvals_streams() {
         assert_eq!(StreamId::query(crate::QueryId(uuid())).as_str(), "query-0190f3a0-1234-7abc-8def-0123456789ab");
         assert_eq!(StreamId::approvals(DatabaseId(uuid())).as_str(), "approvals-0190f3a0-1234-7abc-8def-0123456789ab");
+    }
+
+    #[test]
+    fn data_api_stream() {
+        assert_eq!(StreamId::data_api(DatabaseId(uuid())).as_str(), "dataapi-0190f3a0-1234-7abc-8def-0123456789ab");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! projections, replay and consumers decode alike; old shapes are upcast here.
 
 use domain::{
-    AccountEvent, AllowlistEvent, ApprovalEvent, BackupEvent, CollaboratorsEvent, DatabaseEvent, DatabaseUserEvent,
-    HostEvent, QueryEvent, StreamId, TenantSqlEvent,
+    AccountEvent, AllowlistEvent, ApprovalEvent, BackupEvent, CollaboratorsEvent, DataApiEvent, DatabaseEvent,
+    DatabaseUserEvent, HostEvent, QueryEvent, StreamId, TenantSqlEvent,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_postgres::types::{FromSql, Type};
@@ -78,6 +78,12 @@ impl StoredEvent for ApprovalEvent {
     }
 }
 
+impl StoredEvent for DataApiEvent {
+    fn event_type(&self) -> &'static str {
+        DataApiEvent::event_type(self)
+    }
+}
+
 impl StoredEvent for TenantSqlEvent {
     fn event_type(&self) -> &'static str {
         TenantSqlEvent::event_type(self)
@@ -97,6 +103,7 @@ pub enum Decoded {
     Query(QueryEvent),
     Approval(ApprovalEvent),
     TenantSql(TenantSqlEvent),
+    DataApi(DataApiEvent),
     /// Streams with no read model (benchmarks' `bench-…` streams).
     Unprojected,
 }
@@ -166,6 +173,7 @@ pub(crate) fn decode_from(
         StreamId::QUERY => Ok(Decoded::Query(data.parse()?)),
         StreamId::APPROVALS => Ok(Decoded::Approval(data.parse()?)),
         StreamId::TENANT_SQL => Ok(Decoded::TenantSql(data.parse()?)),
+        StreamId::DATA_API => Ok(Decoded::DataApi(data.parse()?)),
         "bench" => Ok(Decoded::Unprojected),
         other => Err(StoreError::Codec(format!("unknown stream family {other}"))),
     }

@@ -15,6 +15,7 @@ mod codec;
 pub mod collaborators;
 pub mod commit_barrier;
 pub mod consumer;
+pub mod data_api;
 pub mod dbusers;
 pub mod drift;
 mod error;

@@ -38,6 +38,7 @@ pub(crate) async fn project_decoded<T: Tables>(
         Decoded::Query(q) => crate::sql::project_query(t, e, &q).await,
         Decoded::Approval(a) => crate::sql::project_approval(t, e, &a).await,
         Decoded::TenantSql(s) => project_tenant_sql(t, e, &s).await,
+        Decoded::DataApi(d) => crate::data_api::project_data_api(t, e, &d).await,
         Decoded::Unprojected => Ok(()),
     }
 }

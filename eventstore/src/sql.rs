@@ -209,7 +209,8 @@ impl Store {
     }
 }
 
-async fn activity<T: Tables>(
+/// The activity row of an event about database `db`, if it has one.
+pub(crate) async fn activity<T: Tables>(
     t: &mut T,
     e: &RecordedEvent,
     db: Uuid,

@@ -132,6 +132,7 @@ async fn scenario() {
     b.route(&format!("#/databases/{id}/schema")).await;
     b.find("[data-test=tab-schema] h2").await;
     sql_editor(&b, &api, &id).await;
+    data_api(&b, &api, &id).await;
 
     api_keys(&b, &api, &id).await;
 
@@ -278,6 +279,30 @@ async fn sql_editor(b: &Browser, api: &Api, id: &str) {
     let queue = api.get(&format!("/databases/{id}/approvals")).await;
     assert_eq!(queue.data()[0]["state"], "executed", "{}", queue.body);
     api.put(&format!("/databases/{id}/approval-settings"), json!({ "enabled": false })).await.expect(200);
+}
+
+/// The Data API tab: a publishable key shown once and listed by its prefix only, revoked from
+/// the page; the auth config saved from the form.
+async fn data_api(b: &Browser, api: &Api, id: &str) {
+    b.route(&format!("#/databases/{id}/dataapi")).await;
+    b.type_in("[data-test=pk-name]", "web").await;
+    b.type_in("[data-test=pk-origins]", "https://app.example.com").await;
+    b.click("[data-test=create-data-key]").await;
+    let key = b.text("[data-test=data-key]").await;
+    assert!(key.starts_with("brth_pk_"), "the new key is shown once: {key}");
+    let listed = api.get(&format!("/databases/{id}/publishable-keys")).await;
+    assert_eq!(listed.data()[0]["allowed_origins"], json!(["https://app.example.com"]), "{}", listed.body);
+    b.screenshot("09-data-api").await;
+    b.click("[data-test=publishable-key] [data-test=revoke-data-key]").await; // asks again
+    b.click("[data-test=publishable-key] [data-test=revoke-data-key]").await;
+    b.until("the revoked key's row to go", "return !document.querySelector('[data-test=publishable-key]');").await;
+    b.type_in("[data-test=jwks-url]", "https://issuer.example.com/jwks.json").await;
+    b.type_in("[data-test=jwt-issuer]", "https://issuer.example.com").await;
+    b.type_in("[data-test=jwt-audience]", "shop").await;
+    b.click("[data-test=auth-config-save]").await;
+    b.until("the auth config to be set", "const s = document.querySelector('[data-test=auth-config-state]'); return !!s && s.textContent.startsWith('Set');").await;
+    let config = api.get(&format!("/databases/{id}/auth-config")).await;
+    assert_eq!(config.data()["byo_jwt"]["audience"], "shop", "{}", config.body);
 }
 
 /// Creates a backup on the page, waits for it, restores it into a new database; its id.

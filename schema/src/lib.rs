@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "account_indexes", sql: include_str!("../migrations/0013_account_indexes.sql") },
     Migration { version: 14, name: "sql", sql: include_str!("../migrations/0014_sql.sql") },
     Migration { version: 15, name: "observations", sql: include_str!("../migrations/0015_observations.sql") },
+    Migration { version: 16, name: "data_api", sql: include_str!("../migrations/0016_data_api.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

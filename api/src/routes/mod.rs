@@ -7,6 +7,7 @@ pub mod backups;
 pub mod collaborators;
 /// The dashboard's sign-in routes live with its cookie handling.
 pub use crate::cookie;
+pub mod data_api;
 pub mod databases;
 pub mod dump;
 pub mod health;

@@ -61,6 +61,8 @@ pub const READ_MODELS: &[ReadModel] = &[
     model("query_log", &["id"], &[]),
     model("sql_settings", &["database_id"], &[]),
     model("sql_approvals", &["id"], &[]),
+    model("data_keys", &["id"], &[]),
+    model("data_auth_configs", &["database_id"], &[]),
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

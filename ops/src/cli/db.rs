@@ -6,8 +6,8 @@ use client::{Lifecycle, Reply};
 
 use super::output::{self, Outcome, Table};
 use super::{
-    allowlist, collaborators, dbusers, follow_operation, migrations, observe, psql, resolve_db, sql, time, Ctx,
-    WaitArgs,
+    allowlist, collaborators, data_api, dbusers, follow_operation, migrations, observe, psql, resolve_db, sql, time,
+    Ctx, WaitArgs,
 };
 
 #[derive(Subcommand)]
@@ -122,6 +122,12 @@ pub enum DbCommand {
     /// Statements held for approval, and the approval settings.
     #[command(subcommand)]
     Approvals(sql::ApprovalsCommand),
+    /// The data API's keys: publishable (browsers) and service (servers).
+    #[command(subcommand)]
+    Keys(data_api::KeysCommand),
+    /// The data API's auth config: how users' JWTs are verified.
+    #[command(subcommand)]
+    AuthConfig(data_api::AuthConfigCommand),
 }
 
 pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
@@ -151,6 +157,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
         DbCommand::Sql { db, query, file, read_only } => sql::run(ctx, &db, query, file, read_only).await,
         DbCommand::Queries { db, source, limit } => sql::queries(ctx, &db, source, limit).await,
         DbCommand::Approvals(c) => sql::approvals(ctx, c).await,
+        DbCommand::Keys(c) => data_api::keys(ctx, c).await,
+        DbCommand::AuthConfig(c) => data_api::auth_config(ctx, c).await,
         DbCommand::Observe { db } => observe::observe(ctx, &db).await,
         DbCommand::Metrics { db, since } => observe::metrics(ctx, &db, since).await,
     }

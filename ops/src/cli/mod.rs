@@ -9,6 +9,7 @@ mod allowlist;
 mod backup;
 mod collaborators;
 pub mod creds;
+mod data_api;
 mod db;
 mod dbusers;
 pub mod help;

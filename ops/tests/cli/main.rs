@@ -5,6 +5,7 @@
 
 mod admin;
 mod codes;
+mod data_api_commands;
 mod db_commands;
 mod flow;
 mod follow;
