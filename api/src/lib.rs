@@ -95,6 +95,8 @@ pub struct AppState {
     pub list_cache: listcache::ListCache,
     pub credential_limiter: Option<ratelimit::Limiter>,
     pub ip_limiter: Option<ratelimit::Limiter>,
+    /// Data-API keys' own `rate_limit`s (each key its budget: `Limiter::take_with`).
+    pub data_limiter: ratelimit::Limiter,
     pub errors: error_burst::ErrorBurst,
     /// Where backups are downloaded from (the workers' object store).
     pub objects: Option<opendal::Operator>,
@@ -125,6 +127,7 @@ impl AppState {
             oidc,
             credential_limiter: config.credential_budget.map(ratelimit::Limiter::new),
             ip_limiter: config.ip_budget.map(ratelimit::Limiter::new),
+            data_limiter: ratelimit::Limiter::new(ratelimit::Budget { rate: 1.0, burst: 1.0 }),
             config,
         })
     }
@@ -234,6 +237,8 @@ pub fn configure_routes(cfg: &mut web::ServiceConfig) {
     )
     .configure(root_routes)
     .service(web::scope("/api/v1").configure(api_routes))
+    // The data API: PostgREST's dialect, its own keys and errors (see `routes::rest`).
+    .service(web::scope("/data/{database_id}/rest/v1").default_service(web::to(routes::rest::handle)))
     .default_service(web::to(unrouted));
 }
 

@@ -208,11 +208,16 @@ async fn serve_inner(
         return Ok(DataResponse::of(&e));
     }
     let limits = ctx.settings.limits;
-    let root = parsed.root_window();
-    let capped =
-        rest::Window { offset: root.offset, limit: Some(root.limit.unwrap_or(u64::MAX).min(limits.data_api_max_rows)) };
-    parsed.windows.retain(|(p, _)| !p.is_empty());
-    parsed.windows.push((Vec::new(), capped));
+    if parsed.method.is_read() {
+        // Reads return at most the cap (writes take no limit: PostgREST refuses one).
+        let root = parsed.root_window();
+        let capped = rest::Window {
+            offset: root.offset,
+            limit: Some(root.limit.unwrap_or(u64::MAX).min(limits.data_api_max_rows)),
+        };
+        parsed.windows.retain(|(p, _)| !p.is_empty());
+        parsed.windows.push((Vec::new(), capped));
+    }
 
     let login = login(ctx, db).await?;
     let all_schemas = access.schemas.clone();

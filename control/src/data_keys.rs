@@ -112,6 +112,9 @@ pub async fn create(
         exposed_tables: new.exposed_tables.unwrap_or_default(),
         rate_limit: new.rate_limit.map(|r| KeyRateLimit { rps: r.rps, burst: r.burst }),
     };
+    // The request roles exist from the first key on, so the tenant can grant them rights
+    // before its first request (idempotent; older databases get them here too).
+    crate::data_api::ensure_roles(ctx, &db).await?;
     let (prefix, secret) = (keys::random_prefix(), keys::random_secret());
     let key_id = DataKeyId::new();
     let command = DataApiCommand::CreateKey {

@@ -3,9 +3,12 @@
 // anon, as a signed-in user (a JWT of the database's own issuer) and with the service key.
 // Prints every result ({data, error, count, status}) as one JSON object.
 import { createClient } from '@supabase/supabase-js';
+// Node 20 (Debian's) has no WebSocket of its own; supabase-js asks for one at construction
+// (its realtime client) even though these requests never open it.
+import WebSocket from 'ws';
 
 const { URL, PUBLISHABLE, SERVICE, JWT } = process.env;
-const opts = { auth: { persistSession: false, autoRefreshToken: false } };
+const opts = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket } };
 const anon = createClient(URL, PUBLISHABLE, opts);
 const user = createClient(URL, PUBLISHABLE, { ...opts, global: { headers: { Authorization: `Bearer ${JWT}` } } });
 const service = createClient(URL, SERVICE, opts);

@@ -17,5 +17,6 @@ pub mod lifecycle;
 pub mod me;
 pub mod migrations;
 pub mod operations;
+pub mod rest;
 pub mod sql;
 pub mod users;

@@ -22,7 +22,10 @@ async fn supabase_js() -> PathBuf {
         for f in ["package.json", "scenario.mjs"] {
             std::fs::copy(source.join(f), target.join(f)).expect("copies the npm project");
         }
-        if !target.join("node_modules/@supabase/supabase-js/package.json").is_file() {
+        let installed = ["@supabase/supabase-js", "ws"]
+            .iter()
+            .all(|p| target.join("node_modules").join(p).join("package.json").is_file());
+        if !installed {
             let out = tokio::time::timeout(
                 Duration::from_secs(300),
                 tokio::process::Command::new("npm")
@@ -57,7 +60,8 @@ const SETUP: &str = "
 ";
 
 fn grants(name: &str) -> String {
-    let (anon, user, service) = (format!("\"{name}.anon\""), format!("\"{name}.authenticated\""), format!("\"{name}.service\""));
+    let (anon, user, service) =
+        (format!("\"{name}.anon\""), format!("\"{name}.authenticated\""), format!("\"{name}.service\""));
     format!(
         "grant select, insert, update, delete on lists, todos to {anon};
          grant usage on all sequences in schema public to {anon};
@@ -117,7 +121,8 @@ async fn supabase_js_works_against_the_data_api() {
     let data = |k: &str| r[k]["data"].clone();
     let ok = |k: &str| assert!(r[k]["error"].is_null(), "{k}: {}", r[k]);
 
-    for k in ["select", "filters", "in", "or", "not", "nulls", "range", "single", "embed", "embed_inner", "many_to_one"] {
+    for k in ["select", "filters", "in", "or", "not", "nulls", "range", "single", "embed", "embed_inner", "many_to_one"]
+    {
         ok(k);
     }
     assert_eq!(
@@ -147,15 +152,24 @@ async fn supabase_js_works_against_the_data_api() {
     for k in ["insert", "insert_many", "upsert", "update", "delete", "rpc"] {
         ok(k);
     }
-    assert_eq!((data("insert"), r["insert"]["status"].clone()), (json!([{"title": "bread", "done": false}]), json!(201)));
+    assert_eq!(
+        (data("insert"), r["insert"]["status"].clone()),
+        (json!([{"title": "bread", "done": false}]), json!(201))
+    );
     assert_eq!(data("insert_many"), json!([{"title": "eggs"}, {"title": "jam"}]));
     assert_eq!(data("upsert"), json!([{"id": 1, "title": "oat milk"}]));
     assert_eq!(data("update"), json!([{"id": 2, "done": true}]));
     assert_eq!(data("delete"), json!([{"title": "jam"}]));
     assert_eq!(data("rpc"), json!(42));
 
-    assert_eq!((r["missing_table"]["error"]["code"].clone(), r["missing_table"]["status"].clone()), (json!("PGRST205"), json!(404)));
-    assert_eq!((r["duplicate"]["error"]["code"].clone(), r["duplicate"]["status"].clone()), (json!("23505"), json!(409)));
+    assert_eq!(
+        (r["missing_table"]["error"]["code"].clone(), r["missing_table"]["status"].clone()),
+        (json!("PGRST205"), json!(404))
+    );
+    assert_eq!(
+        (r["duplicate"]["error"]["code"].clone(), r["duplicate"]["status"].clone()),
+        (json!("23505"), json!(409))
+    );
     assert_eq!((r["denied"]["error"]["code"].clone(), r["denied"]["status"].clone()), (json!("42501"), json!(401)));
     // Row-level security: anon has no policy, alice sees her row, the service key all.
     assert_eq!(data("anon_notes"), json!([]));
@@ -184,7 +198,10 @@ async fn keys_origins_and_rate_limits_hold_on_every_request() {
         async move {
             let r = api.post(&format!("/databases/{id}/publishable-keys"), body).await;
             r.expect(201);
-            (r.data()["id"].as_str().expect("key id").to_owned(), r.data()["publishable_key"].as_str().expect("key").to_owned())
+            (
+                r.data()["id"].as_str().expect("key id").to_owned(),
+                r.data()["publishable_key"].as_str().expect("key").to_owned(),
+            )
         }
     };
     let (plain_id, plain) = make(json!({})).await;

@@ -14,6 +14,7 @@ mod collaborators;
 mod concurrent_backups;
 mod contract;
 mod credentials;
+mod data_api;
 mod data_keys;
 mod databases;
 mod drift;

@@ -127,6 +127,7 @@ pub async fn handle(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         (DataKeyKind::Publishable, None) => (DataRole::Anon, serde_json::json!({})),
         (DataKeyKind::Publishable, Some(jwt)) => match control::data_auth::verify_jwt(ctx, id, jwt).await {
             Ok(claims) => (DataRole::Authenticated, claims),
+            Err(e) if e.is_unavailable() => return refuse(503, "PGRST000", &e.to_string(), origin),
             Err(e) => return refuse(401, "PGRST301", &e.to_string(), origin),
         },
     };
@@ -141,11 +142,8 @@ pub async fn handle(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     let Ok(query) = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string()) else {
         return refuse(400, "PGRST100", "the query string cannot be read", origin);
     };
-    let headers = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let headers =
+        req.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
     let access = Access { role, claims, schemas: grant.exposed_schemas.clone(), tables: grant.exposed_tables.clone() };
     let request = DataRequest {
         method: req.method().as_str().to_owned(),
