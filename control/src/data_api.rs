@@ -107,6 +107,15 @@ async fn login(ctx: &Control, db: &DatabaseRow) -> Result<TenantLogin, Error> {
     if !state.roles.lock().contains(&db.id) {
         let _turn = state.roles_turn.lock().await;
         if !state.roles.lock().contains(&db.id) {
+            // A user of a name the data API's roles now take, made before they were reserved:
+            // its login role must not be turned into one of ours.
+            let users = ctx.store.database_users(db.id).await?;
+            if let Some(u) = users.iter().find(|u| domain::dbuser::DATA_API_ROLES.contains(&u.name.as_str())) {
+                return Err(Error::Conflict(format!(
+                    "the database has a user named {}, a name the data API's roles take: remove that user first",
+                    u.name
+                )));
+            }
             let conn = host_conn(ctx, db.host_id).await?;
             let pw = password.clone();
             let verifier =
@@ -186,6 +195,7 @@ fn check_exposed(req: &rest::Request, exposed: &[String]) -> Result<(), rest::Er
 pub async fn serve(ctx: &Control, db: &DatabaseRow, access: &Access, req: DataRequest, meta: Metadata) -> DataResponse {
     match serve_inner(ctx, db, access, req, meta).await {
         Ok(r) => r,
+        Err(Error::Conflict(message)) => DataResponse::error(409, "PGRST000", &message, None, None),
         Err(e) => {
             tracing::warn!(error = %e, database = %db.id, "the data API could not serve a request");
             DataResponse::error(503, "PGRST000", "the database is unavailable", None, None)

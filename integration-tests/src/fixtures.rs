@@ -44,6 +44,7 @@ pub fn limits() -> control::limits::Limits {
         // Short enough for the timeout tests to be quick, long enough for a loaded CI machine.
         sql_timeout_secs: 10,
         migration_timeout_secs: 60,
+        data_api_timeout_secs: 3,
         ..control::limits::Limits::default()
     }
 }
