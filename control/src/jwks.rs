@@ -49,7 +49,74 @@ struct Entry {
 
 pub struct JwksCache {
     http: reqwest::Client,
+    /// Whether a `jwks_url` may name a loopback, private or link-local address (`[limits]
+    /// jwks_private_networks`, off by default): a tenant's auth config must not make the API
+    /// process reach what only it can reach (the control plane's database, a cloud metadata
+    /// service).
+    private_networks: bool,
     entries: parking_lot::Mutex<HashMap<DatabaseId, Arc<tokio::sync::Mutex<Entry>>>>,
+}
+
+fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .connect_timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("berth-jwks/1")
+}
+
+/// A client that reaches `url`'s host only at an address checked to be public: the name is
+/// resolved here, every address it resolves to must be public, and the connection goes to
+/// the first (pinned, so a second lookup cannot answer otherwise).
+async fn pinned_to_public(url: &str) -> Result<reqwest::Client, JwksError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| JwksError::Fetch("not a URL".into()))?;
+    let host = parsed.host_str().ok_or_else(|| JwksError::Fetch("the URL has no host".into()))?.to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::SocketAddr> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((bare, port)))
+            .await
+            .map_err(|_| JwksError::Fetch("resolving the host timed out".into()))?
+            .map_err(|_| JwksError::Fetch("the host does not resolve".into()))?
+            .collect(),
+    };
+    if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
+        return Err(JwksError::Fetch("the host is not on a public network".into()));
+    }
+    client().resolve(bare, addrs[0]).build().map_err(|e| JwksError::Fetch(e.to_string()))
+}
+
+/// Whether `ip` is a public unicast address (not loopback, private, link-local, shared,
+/// documentation, multicast or unspecified).
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
 }
 
 /// Parses a JWK Set (inline, or a fetched body).
@@ -58,14 +125,8 @@ pub fn parse(text: &[u8]) -> Result<JwkSet, JwksError> {
 }
 
 impl JwksCache {
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("berth-jwks/1")
-            .build()?;
-        Ok(Self { http, entries: Default::default() })
+    pub fn new(private_networks: bool) -> anyhow::Result<Self> {
+        Ok(Self { http: client().build()?, private_networks, entries: Default::default() })
     }
 
     fn entry(&self, db: DatabaseId) -> Arc<tokio::sync::Mutex<Entry>> {
@@ -125,7 +186,8 @@ impl JwksCache {
     async fn fetch(&self, url: &str) -> Result<JwkSet, JwksError> {
         // Errors are described without the URL: it may carry a token in its query.
         let fail = |e: reqwest::Error| JwksError::Fetch(e.without_url().to_string());
-        let mut res = self.http.get(url).send().await.map_err(fail)?;
+        let http = if self.private_networks { self.http.clone() } else { pinned_to_public(url).await? };
+        let mut res = http.get(url).send().await.map_err(fail)?;
         if !res.status().is_success() {
             return Err(JwksError::Fetch(format!("the issuer answered {}", res.status())));
         }
@@ -140,5 +202,46 @@ impl JwksCache {
             body.extend_from_slice(&chunk);
         }
         parse(&body)
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::{is_public, pinned_to_public};
+
+    #[tokio::test]
+    async fn a_url_naming_a_private_host_is_not_fetched() {
+        for url in
+            ["http://127.0.0.1:9/jwks", "http://localhost/jwks", "http://[::1]/jwks", "http://169.254.169.254/latest"]
+        {
+            let refused = pinned_to_public(url).await.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                refused.contains("not on a public network") || refused.contains("does not resolve"),
+                "{url}: {refused}"
+            );
+        }
+        assert!(pinned_to_public("https://8.8.8.8/jwks").await.is_ok());
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().expect("ip")), "{private}");
+        }
+        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(public.parse().expect("ip")), "{public}");
+        }
     }
 }

@@ -131,7 +131,7 @@ impl Control {
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             data_api: Default::default(),
-            jwks: jwks::JwksCache::new()?,
+            jwks: jwks::JwksCache::new(settings.limits.jwks_private_networks)?,
             store,
             settings,
         })

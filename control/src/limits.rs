@@ -37,6 +37,9 @@ pub struct Limits {
     pub data_api_max_rows: u64,
     /// Live data-API keys (publishable and service) per database.
     pub data_keys_per_database: usize,
+    /// Whether an auth config's `jwks_url` may name a loopback, private or link-local address
+    /// (off: a tenant must not make the API reach the operator's internal services).
+    pub jwks_private_networks: bool,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
             data_api_timeout_secs: 10,
             data_api_max_rows: 1000,
             data_keys_per_database: 50,
+            jwks_private_networks: false,
         }
     }
 }

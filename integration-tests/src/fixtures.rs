@@ -45,6 +45,8 @@ pub fn limits() -> control::limits::Limits {
         sql_timeout_secs: 10,
         migration_timeout_secs: 60,
         data_api_timeout_secs: 3,
+        // The JWKS tests serve their keys from 127.0.0.1.
+        jwks_private_networks: true,
         ..control::limits::Limits::default()
     }
 }
