@@ -47,29 +47,35 @@ impl HostConn {
         let set = role_options(verifier, limits);
         let settings = role_settings(&ident(role), limits);
         let marker = user_marker(id);
-        match self.role_comment(role).await? {
+        let tx = client.transaction().await?;
+        // Two processes making the same role at once (two API processes' first read-only
+        // requests) take turns: the second finds it made and re-asserts it.
+        tx.execute("select pg_advisory_xact_lock(hashtext($1))", &[&format!("berth:role:{role}")]).await?;
+        let comment: Option<Option<String>> = tx
+            .query_opt("select shobj_description(oid, 'pg_authid') from pg_roles where rolname = $1", &[&role])
+            .await?
+            .map(|r| r.get(0));
+        match comment {
             None => {
-                let tx = client.transaction().await?;
                 tx.batch_execute(&format!(
                     "CREATE ROLE {r} {set}; COMMENT ON ROLE {r} IS {}; {settings}",
                     literal(&marker),
                     r = ident(role)
                 ))
                 .await?;
-                tx.commit().await?;
             }
             Some(m) if m.as_deref() == Some(marker.as_str()) => {
-                client.batch_execute(&format!("ALTER ROLE {} {set}; {settings}", ident(role))).await?;
+                tx.batch_execute(&format!("ALTER ROLE {} {set}; {settings}", ident(role))).await?;
             }
             Some(_) => return Err(HostError::Permanent(format!("role {role} exists on the host and is not ours"))),
         }
-        client
-            .batch_execute(&format!(
-                "GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}; GRANT {r} TO {d}",
-                d = db.quoted(),
-                r = ident(role)
-            ))
-            .await?;
+        tx.batch_execute(&format!(
+            "GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}; GRANT {r} TO {d}",
+            d = db.quoted(),
+            r = ident(role)
+        ))
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -335,3 +335,24 @@ async fn tenant_code_cannot_lift_a_request_above_its_role() {
     assert_eq!(body["code"], "57014", "{body}");
     assert!(started.elapsed() < Duration::from_secs(15), "cut at the timeout (3 s here): {:?}", started.elapsed());
 }
+
+/// Two API processes making a database's platform roles at the same moment (its first
+/// read-only SQL and its first data-API request in each): both answer, neither fails on the
+/// other's `CREATE ROLE`.
+#[tokio::test]
+async fn two_api_processes_make_the_roles_at_once() {
+    let api = Api::new_user().await;
+    let name = unique_name("rest-race");
+    let d = api.create_running(&name).await;
+    let id = d["id"].as_str().expect("id").to_owned();
+    let other = api.at(&integration_tests::second_api().await);
+    let sql = format!("/databases/{id}/sql");
+    let body = json!({ "query": "select 1 as one", "read_only": true });
+    let (a, b) = tokio::join!(api.post(&sql, body.clone()), other.post(&sql, body.clone()));
+    a.expect(200);
+    b.expect(200);
+    let (pk, sk) = (format!("/databases/{id}/publishable-keys"), format!("/databases/{id}/service-keys"));
+    let (a, b) = tokio::join!(api.post(&pk, json!({})), other.post(&sk, json!({})));
+    a.expect(201);
+    b.expect(201);
+}
