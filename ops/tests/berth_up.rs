@@ -139,6 +139,18 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     })
     .await;
 
+    // A host prepared by an older Berth never let tenant roles set pg_stat_statements.track,
+    // which every session of ours in a tenant database now sets: take the grant away; the next
+    // start gives it back before anything of ours logs in there (the restore below would fail).
+    let su_password = std::fs::read_to_string(dir.join("hosts/local/pg/superuser.password")).expect("password");
+    let pg_port = std::fs::read_to_string(dir.join("hosts/local/pg/port")).expect("pg port");
+    let revoked = Command::new("psql")
+        .env("PGPASSWORD", su_password.trim())
+        .args(["-h", "127.0.0.1", "-p", pg_port.trim(), "-U", ops::local::SUPERUSER, "-d", "postgres", "-X"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", "revoke set on parameter pg_stat_statements.track from public"])
+        .output()
+        .expect("psql");
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     tokio::task::block_in_place(|| up.interrupt_and_wait());
     eventually_blocking("the servers to stop after berth up stopped", Duration::from_secs(20), || {
         servers_under(&dir) == 0
