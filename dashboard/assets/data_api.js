@@ -63,8 +63,9 @@ async function dataApi(body, ctx) {
   });
 
   body.replaceChildren(h('h2', {}, 'Data API'),
-    h('p', { class: 'muted' }, 'A PostgREST-compatible API at ', h('code', {}, `/data/${db.id}/rest/v1/`),
+    h('p', { class: 'muted' }, 'A PostgREST-compatible API at ', h('code', {}, `${location.origin}/data/${db.id}/rest/v1/`),
       ': publishable keys act as the database\'s anon role (authenticated with a JWT the auth config verifies); service keys bypass row-level security.'),
+    h('pre', { class: 'card', 'data-test': 'data-api-snippet' }, `import { createClient } from '@supabase/supabase-js'\nconst db = createClient('${location.origin}/data/${db.id}', '<publishable key>')\nconst { data, error } = await db.from('todos').select('*')`),
     form, out,
     h('h3', {}, 'Publishable keys'),
     table('Publishable keys', ['Name', 'Key', 'Origins', 'Schemas', 'Tables', 'Rate limit', 'Expires', ''], pkRows, 'No publishable keys.'),

@@ -285,6 +285,8 @@ async fn sql_editor(b: &Browser, api: &Api, id: &str) {
 /// the page; the auth config saved from the form.
 async fn data_api(b: &Browser, api: &Api, id: &str) {
     b.route(&format!("#/databases/{id}/dataapi")).await;
+    let snippet = b.text("[data-test=data-api-snippet]").await;
+    assert!(snippet.contains(&format!("/data/{id}'")) && snippet.contains("createClient("), "{snippet}");
     b.type_in("[data-test=pk-name]", "web").await;
     b.type_in("[data-test=pk-origins]", "https://app.example.com").await;
     b.click("[data-test=create-data-key]").await;

@@ -218,10 +218,16 @@ async fn keys_origins_and_rate_limits_hold_on_every_request() {
     let (plain_id, plain) = make(json!({})).await;
     let (_, fenced) = make(json!({ "allowed_origins": ["https://app.example"] })).await;
     let (_, slow) = make(json!({ "rate_limit": { "rps": 0.01, "burst": 2 } })).await;
+    let (_, narrow) = make(json!({ "exposed_tables": ["items"] })).await;
     let c = connect(d["connection_string"].as_str().expect("url")).await.expect("tenant connects");
-    c.batch_execute(&format!("create table items (id int primary key); grant select on items to \"{name}.anon\";"))
-        .await
-        .expect("setup");
+    c.batch_execute(&format!(
+        "create table items (id int primary key); create table other (id int); create schema hidden;
+         create table hidden.t (id int);
+         grant select on items, other to \"{name}.anon\"; grant usage on schema hidden to \"{name}.anon\";
+         grant select on hidden.t to \"{name}.anon\";"
+    ))
+    .await
+    .expect("setup");
 
     let http = reqwest::Client::new();
     let url = format!("{}/rest/v1/items", data_url(&id));
@@ -262,6 +268,24 @@ async fn keys_origins_and_rate_limits_hold_on_every_request() {
     let limited = get(&slow, None).await.expect("request");
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().get("retry-after").is_some());
+
+    // Exposure: a key naming its tables reaches those only; no key reaches an unexposed schema.
+    let rest =
+        |path: &str, key: &str| http.get(format!("{}/rest/v1/{path}", data_url(&id))).header("apikey", key).send();
+    assert_eq!(rest("items", &narrow).await.expect("request").status(), 200);
+    let hidden = rest("other", &narrow).await.expect("request");
+    assert_eq!(hidden.status(), 404);
+    assert_eq!(hidden.json::<Value>().await.expect("json")["code"], "PGRST205");
+    assert_eq!(rest("other", &plain).await.expect("request").status(), 200);
+    let profiled = http
+        .get(format!("{}/rest/v1/t", data_url(&id)))
+        .header("apikey", &plain)
+        .header("accept-profile", "hidden")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(profiled.status(), 406);
+    assert_eq!(profiled.json::<Value>().await.expect("json")["code"], "PGRST106");
 
     // Another database's key, a made-up key, no key: 401.
     let other = Api::new_user().await;
