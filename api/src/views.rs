@@ -165,6 +165,8 @@ pub fn query_log_view(q: eventstore::sql::QueryLogRow) -> wire::QueryLogView {
         duration_ms: q.duration_ms,
         row_count: q.row_count,
         error: q.error,
+        data_key_id: q.data_key_id,
+        subject: q.subject,
     }
 }
 

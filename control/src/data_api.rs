@@ -57,6 +57,9 @@ pub struct Access {
     pub schemas: Vec<String>,
     /// Empty: every table and function of the exposed schemas.
     pub tables: Vec<String>,
+    /// Who the audit names: the key, and the JWT's subject when there is one.
+    pub key_id: String,
+    pub subject: Option<String>,
 }
 
 /// One HTTP request, as the route read it (percent-decoded query pairs).
@@ -294,7 +297,14 @@ async fn serve_inner(
         }
     };
     metrics::counter!("berth_data_api_requests_total", "status" => response.status.to_string()).increment(1);
-    let ran = crate::sql::audit::Ran { command: Some(command_of(&plan)), row_count: audit.0, error: audit.1, elapsed };
+    let ran = crate::sql::audit::Ran {
+        command: Some(command_of(&plan)),
+        row_count: audit.0,
+        error: audit.1,
+        elapsed,
+        data_key_id: Some(access.key_id.clone()),
+        subject: access.subject.clone(),
+    };
     crate::sql::audit::record_ran(ctx, db.id, QuerySource::DataApi, &plan.sql, ran, &meta).await?;
     Ok(response)
 }

@@ -178,8 +178,21 @@ fn rejected(e: &jsonwebtoken::errors::Error) -> JwtRejected {
     }
 }
 
+/// A verified JWT: its claims (filtered by the allowlist) and its subject (the per-query
+/// audit's identity of a data-API request, whether or not the allowlist keeps it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub claims: Value,
+    pub subject: String,
+}
+
 /// The token's claims, checked against `config` and filtered by its allowlist and cap.
 pub fn check_claims(config: &AuthConfig, token: &str, keys: &JwkSet) -> Result<Value, JwtRejected> {
+    check(config, token, keys).map(|v| v.claims)
+}
+
+/// [`check_claims`], with the subject.
+pub fn check(config: &AuthConfig, token: &str, keys: &JwkSet) -> Result<Verified, JwtRejected> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtRejected::Malformed);
     }
@@ -199,23 +212,28 @@ pub fn check_claims(config: &AuthConfig, token: &str, keys: &JwkSet) -> Result<V
     v.set_audience(&[&config.audience]);
     v.set_required_spec_claims(&["exp", "iss", "aud"]);
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| rejected(&e))?.claims;
-    match claims.get(&config.subject_claim) {
-        Some(Value::String(s)) if !s.is_empty() => {}
+    let subject = match claims.get(&config.subject_claim) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(JwtRejected::MissingClaim(config.subject_claim.clone())),
-    }
+    };
     let kept: Map<String, Value> =
         claims.into_iter().filter(|(k, _)| config.claims_allowlist.iter().any(|a| a == k)).collect();
     let kept = Value::Object(kept);
     if kept.to_string().len() > config.claims_max_bytes as usize {
         return Err(JwtRejected::ClaimsTooLarge(config.claims_max_bytes));
     }
-    Ok(kept)
+    Ok(Verified { claims: kept, subject })
 }
 
 /// Verifies a bearer JWT with database `db`'s auth config: signature against its JWKS
 /// (inline, or fetched and cached — see `jwks`), `iss`, `aud`, `exp`/`nbf`, the subject
 /// claim; answers the claims filtered to the allowlist, refused past `claims_max_bytes`.
 pub async fn verify_jwt(ctx: &Control, db: DatabaseId, token: &str) -> Result<Value, JwtRejected> {
+    verify(ctx, db, token).await.map(|v| v.claims)
+}
+
+/// [`verify_jwt`], with the subject.
+pub async fn verify(ctx: &Control, db: DatabaseId, token: &str) -> Result<Verified, JwtRejected> {
     let config = match ctx.store.data_auth_config(db).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(JwtRejected::NoAuthConfig),
@@ -230,7 +248,7 @@ pub async fn verify_jwt(ctx: &Control, db: DatabaseId, token: &str) -> Result<Va
         jwks::JwksError::Parse(_) if config.jwks.is_some() => JwtRejected::UnknownKey,
         jwks::JwksError::Parse(_) => JwtRejected::JwksUnavailable,
     })?;
-    check_claims(&config, token, &keys)
+    check(&config, token, &keys)
 }
 
 #[cfg(test)]

@@ -78,12 +78,16 @@ pub async fn apply(
             row_count: None,
             error: None,
             elapsed: started.elapsed(),
+            data_key_id: None,
+            subject: None,
         }),
         Err(MigrationError::Failed(m)) => Some(audit::Ran {
             command: None,
             row_count: None,
             error: Some(audit::sqlstate_in(m)),
             elapsed: started.elapsed(),
+            data_key_id: None,
+            subject: None,
         }),
         _ => None,
     };

@@ -65,6 +65,12 @@ pub struct QueryRun {
     pub row_count: Option<u64>,
     /// Why it failed (the tenant's SQL error, a timeout), if it did.
     pub error: Option<String>,
+    /// A data-API request's key (`dkey_…`) and the subject of its verified JWT, if any: who
+    /// ran it when no Berth user did. Absent from records made before the data API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 impl QueryRun {
@@ -158,7 +164,18 @@ mod tests {
             duration_ms: 3,
             row_count: Some(1),
             error: None,
+            data_key_id: None,
+            subject: None,
         }
+    }
+
+    #[test]
+    fn a_record_from_before_the_data_api_reads_and_writes_back_the_same() {
+        let old = serde_json::json!({"query_id": QueryId::new(), "database_id": DatabaseId::new(), "source": "sql",
+            "fingerprint": "f", "statement": null, "command": "SELECT", "duration_ms": 1, "row_count": 1, "error": null});
+        let run: QueryRun = serde_json::from_value(old.clone()).expect("an old record reads");
+        assert_eq!((run.data_key_id.as_deref(), run.subject.as_deref()), (None, None));
+        assert_eq!(serde_json::to_value(&run).expect("writes"), old);
     }
 
     #[test]

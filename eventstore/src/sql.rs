@@ -27,6 +27,8 @@ pub struct QueryLogRow {
     pub duration_ms: i64,
     pub row_count: Option<i64>,
     pub error: Option<String>,
+    pub data_key_id: Option<String>,
+    pub subject: Option<String>,
 }
 
 /// What a page of the per-query audit asks for.
@@ -103,7 +105,7 @@ impl Store {
         let rows = client
             .query(
                 "select id, at, actor_user_id, actor_api_key_id, source, fingerprint, statement, command,
-                        duration_ms, row_count, error
+                        duration_ms, row_count, error, data_key_id, subject
                  from query_log
                  where database_id = $1
                    and ($2::text is null or source = $2)
@@ -137,6 +139,8 @@ impl Store {
                     duration_ms: r.get(8),
                     row_count: r.get(9),
                     error: r.get(10),
+                    data_key_id: r.get(11),
+                    subject: r.get(12),
                 })
             })
             .collect()
@@ -242,6 +246,8 @@ pub(crate) async fn project_query<T: Tables>(t: &mut T, e: &RecordedEvent, q: &Q
             ("duration_ms", i64::try_from(run.duration_ms).unwrap_or(i64::MAX).into()),
             ("row_count", run.row_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX)).into()),
             ("error", run.error.clone().into()),
+            ("data_key_id", run.data_key_id.clone().into()),
+            ("subject", run.subject.clone().into()),
         ],
     )
     .await?;

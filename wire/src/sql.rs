@@ -72,6 +72,10 @@ pub struct QueryLogView {
     pub row_count: Option<i64>,
     /// SQLSTATE or why it did not run to its end.
     pub error: Option<String>,
+    /// A data-API request's key id (`dkey_…`) and its JWT's subject: who ran it when no Berth
+    /// user did (`actor` is then empty).
+    pub data_key_id: Option<String>,
+    pub subject: Option<String>,
 }
 
 /// Filters and paging of `GET /databases/{id}/queries`.

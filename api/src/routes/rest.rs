@@ -122,11 +122,11 @@ pub async fn handle(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| is_jwt(t));
-    let (role, claims) = match (&grant.kind, bearer) {
-        (DataKeyKind::Service, _) => (DataRole::Service, serde_json::json!({})),
-        (DataKeyKind::Publishable, None) => (DataRole::Anon, serde_json::json!({})),
-        (DataKeyKind::Publishable, Some(jwt)) => match control::data_auth::verify_jwt(ctx, id, jwt).await {
-            Ok(claims) => (DataRole::Authenticated, claims),
+    let (role, claims, subject) = match (&grant.kind, bearer) {
+        (DataKeyKind::Service, _) => (DataRole::Service, serde_json::json!({}), None),
+        (DataKeyKind::Publishable, None) => (DataRole::Anon, serde_json::json!({}), None),
+        (DataKeyKind::Publishable, Some(jwt)) => match control::data_auth::verify(ctx, id, jwt).await {
+            Ok(v) => (DataRole::Authenticated, v.claims, Some(v.subject)),
             Err(e) if e.is_unavailable() => return refuse(503, "PGRST000", &e.to_string(), origin),
             Err(e) => return refuse(401, "PGRST301", &e.to_string(), origin),
         },
@@ -144,7 +144,14 @@ pub async fn handle(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     };
     let headers =
         req.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
-    let access = Access { role, claims, schemas: grant.exposed_schemas.clone(), tables: grant.exposed_tables.clone() };
+    let access = Access {
+        role,
+        claims,
+        schemas: grant.exposed_schemas.clone(),
+        tables: grant.exposed_tables.clone(),
+        key_id: grant.key_id.clone(),
+        subject,
+    };
     let request = DataRequest {
         method: req.method().as_str().to_owned(),
         path,

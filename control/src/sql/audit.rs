@@ -51,6 +51,8 @@ fn base_run(db: DatabaseId, source: QuerySource, classified: &Classified, settin
         duration_ms: 0,
         row_count: None,
         error: None,
+        data_key_id: None,
+        subject: None,
     }
 }
 
@@ -89,6 +91,9 @@ pub(crate) struct Ran {
     /// SQLSTATE or a word, never a message.
     pub error: Option<String>,
     pub elapsed: std::time::Duration,
+    /// A data-API request's key and JWT subject.
+    pub data_key_id: Option<String>,
+    pub subject: Option<String>,
 }
 
 /// Records `text` as run from `source`, classified here, with the database's settings.
@@ -108,6 +113,8 @@ pub(crate) async fn record_ran(
     run.command = ran.command;
     run.row_count = ran.row_count;
     run.error = ran.error;
+    run.data_key_id = ran.data_key_id;
+    run.subject = ran.subject;
     run.duration_ms = u64::try_from(ran.elapsed.as_millis()).unwrap_or(u64::MAX);
     append(&ctx.store, &run, meta).await
 }

@@ -192,6 +192,9 @@ async fn supabase_js_works_against_the_data_api() {
     audit.expect(200);
     let rows = audit.data().as_array().expect("rows").clone();
     assert!(rows.len() >= 20, "{}", rows.len());
+    // Who ran each: the key, and the signed-in user's subject for the JWT's requests.
+    assert!(rows.iter().all(|q| q["data_key_id"].as_str().is_some_and(|k| k.starts_with("dkey_"))), "{rows:?}");
+    assert!(rows.iter().any(|q| q["subject"] == "alice"), "{rows:?}");
     assert!(!audit.body.to_string().contains("oat milk"), "a value reached the audit");
 }
 

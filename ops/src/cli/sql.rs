@@ -89,7 +89,7 @@ pub async fn queries(ctx: &Ctx, db: &str, source: Option<String>, limit: Option<
     for q in &r.data {
         t.row(vec![
             time(&q.at),
-            q.actor.user_id.clone().unwrap_or_default(),
+            q.actor.user_id.clone().or_else(|| q.subject.clone()).or_else(|| q.data_key_id.clone()).unwrap_or_default(),
             q.source.clone(),
             output::opt(&q.command),
             output::opt(&q.row_count),
