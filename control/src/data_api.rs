@@ -46,6 +46,21 @@ pub struct DataApiState {
     roles: parking_lot::Mutex<std::collections::HashSet<DatabaseId>>,
     roles_turn: tokio::sync::Mutex<()>,
     schemas: parking_lot::Mutex<HashMap<DatabaseId, (Instant, Arc<SchemaCache>)>>,
+    /// Held while a schema cache is read: requests arriving at a cold or stale cache wait for
+    /// one read instead of each opening a session of its own (eight at once were past the
+    /// authenticator's connection limit).
+    schemas_turn: tokio::sync::Mutex<()>,
+    /// The authenticator's sessions per database (`hostctl::data_api::pool`).
+    pools: parking_lot::Mutex<HashMap<DatabaseId, deadpool_postgres::Pool>>,
+}
+
+impl DataApiState {
+    /// Forgets what this process made for `db` (a host that did not answer, roles gone
+    /// under us): the next request makes them again.
+    fn forget(&self, db: DatabaseId) {
+        self.roles.lock().remove(&db);
+        self.pools.lock().remove(&db);
+    }
 }
 
 /// What the caller may do, decided from its key and JWT.
@@ -148,10 +163,22 @@ async fn schema_cache(
     schemas: &[String],
     max_age: Duration,
 ) -> Result<Arc<SchemaCache>, Error> {
-    if let Some((at, cache)) = ctx.data_api.schemas.lock().get(&db.id) {
-        if at.elapsed() < max_age {
-            return Ok(cache.clone());
-        }
+    let fresh = |asked: Instant| {
+        ctx.data_api
+            .schemas
+            .lock()
+            .get(&db.id)
+            .filter(|(at, _)| at.elapsed() < max_age || *at >= asked)
+            .map(|(_, cache)| cache.clone())
+    };
+    let asked = Instant::now();
+    if let Some(cache) = fresh(asked) {
+        return Ok(cache);
+    }
+    let _turn = ctx.data_api.schemas_turn.lock().await;
+    // Read by another request while this one waited.
+    if let Some(cache) = fresh(asked) {
+        return Ok(cache);
     }
     let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
     // Every schema a key of the database may expose is read: the cache is shared by keys.
@@ -248,6 +275,15 @@ async fn serve_inner(
         Err(e) => return Ok(DataResponse::of(&e)),
     };
     let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
+    let timeout = Duration::from_secs(limits.data_api_timeout_secs);
+    let existing = ctx.data_api.pools.lock().get(&db.id).cloned();
+    let pool = match existing {
+        Some(p) => p,
+        None => {
+            let p = hostctl::data_api::pool(&host, &db.name, &login, timeout).map_err(|e| host_error(&e))?;
+            ctx.data_api.pools.lock().entry(db.id).or_insert(p).clone()
+        }
+    };
     let statement = DataStatement {
         sql: plan.sql.clone(),
         params: plan.params.clone(),
@@ -255,12 +291,12 @@ async fn serve_inner(
         claims: access.claims.to_string(),
         schema: parsed.schema.clone(),
         read_only: plan.shape.read_only,
-        timeout: Duration::from_secs(limits.data_api_timeout_secs),
+        timeout,
     };
     let shape = plan.shape.clone();
     let started = Instant::now();
     let mut answer: Option<Result<rest::Response, rest::Error>> = None;
-    let ran = hostctl::data_api::run(&host, &login, &db.name, &statement, |row: &DataRow| {
+    let ran = hostctl::data_api::run(&pool, &db.name, &statement, |row: &DataRow| {
         let r = shape.respond(row.page_total, row.total_count, row.body.clone());
         let commit = r.is_ok() && !shape.rollback;
         answer = Some(r);
@@ -292,7 +328,7 @@ async fn serve_inner(
         (Err(SqlError::Unavailable(m)), _) => {
             tracing::warn!(error = %m, database = %db.id, "the data API could not reach the database");
             // Roles may have been dropped under us (a restore): made again on the next request.
-            ctx.data_api.roles.lock().remove(&db.id);
+            ctx.data_api.forget(db.id);
             return Ok(DataResponse::error(503, "PGRST000", "the database is unavailable", None, None));
         }
     };

@@ -153,25 +153,70 @@ pub struct DataRow {
     pub body: Option<String>,
 }
 
-/// Runs `st` in `database` as `login` (the authenticator); `commit` decides, from the row,
-/// whether the transaction commits.
-pub async fn run(
+/// Sessions one API process keeps per database, and how long a request waits for one.
+pub const POOL_SIZE: usize = 4;
+pub const POOL_WAIT: Duration = Duration::from_secs(5);
+/// An idle pooled session is closed by the server after this long (`idle_session_timeout`),
+/// so a database nobody calls holds no session of ours.
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// The authenticator's sessions in `database`, kept between requests as PostgREST keeps its
+/// pool: each request's settings are transaction-local, and a session goes back to the pool
+/// only after `DISCARD ALL` (whatever session state tenant code left — settings, temporary
+/// tables, prepared statements, advisory locks, `LISTEN` — is gone before the next request).
+/// The sessions log in with [`crate::tenant::user_sql_options`] (our deadlines in the
+/// startup packet) and close themselves when idle for [`POOL_IDLE`].
+pub fn pool(
     host: &TenantHost,
+    database: &DatabaseName,
     login: &TenantLogin,
+    timeout: Duration,
+) -> Result<deadpool_postgres::Pool, HostError> {
+    crate::tenant::check_login(host, login)?;
+    let options =
+        format!("{} -c idle_session_timeout={}", crate::tenant::user_sql_options(timeout), POOL_IDLE.as_millis());
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&host.pg_host)
+        .port(host.pg_port)
+        .user(login.role())
+        .password(login.password())
+        .dbname(database.as_str())
+        .options(&options)
+        .application_name("berth-data-api")
+        .connect_timeout(Duration::from_secs(5));
+    let recycling_method = deadpool_postgres::RecyclingMethod::Custom("DISCARD ALL".into());
+    let manager = deadpool_postgres::Manager::from_config(
+        cfg,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig { recycling_method },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(POOL_WAIT))
+        .build()
+        .map_err(|e| HostError::Permanent(e.to_string()))
+}
+
+/// Runs `st` on a session of `pool` (see [`pool`]); `commit` decides, from the row, whether
+/// the transaction commits. A session whose statement ran past the deadline is cancelled and
+/// closed, never returned to the pool.
+pub async fn run(
+    pool: &deadpool_postgres::Pool,
     database: &DatabaseName,
     st: &DataStatement,
     commit: impl FnOnce(&DataRow) -> bool,
 ) -> Result<DataRow, SqlError> {
-    let conn = crate::tenant::connect_user_sql(host, database.as_str(), login, st.timeout)
-        .await
-        .map_err(|e| SqlError::Unavailable(e.to_string()))?;
+    let mut conn = pool.get().await.map_err(|e| SqlError::Unavailable(e.to_string()))?;
     let mut cancel = CancelOnDrop(Some(conn.cancel_token()));
-    let outcome = tokio::time::timeout(st.timeout + GRACE, execute(conn, database, st, commit)).await;
+    let outcome = tokio::time::timeout(st.timeout + GRACE, execute(&mut conn, database, st, commit)).await;
     match outcome {
         Ok(Err(SqlError::Timeout(_))) | Err(_) => {
             if let Some(token) = cancel.0.take() {
                 let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
             }
+            drop(deadpool_postgres::Object::take(conn));
             Err(SqlError::Timeout(st.timeout))
         }
         Ok(result) => {
@@ -182,7 +227,7 @@ pub async fn run(
 }
 
 async fn execute(
-    mut conn: crate::tenant::TenantConn,
+    conn: &mut tokio_postgres::Client,
     database: &DatabaseName,
     st: &DataStatement,
     commit: impl FnOnce(&DataRow) -> bool,

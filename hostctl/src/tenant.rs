@@ -195,7 +195,7 @@ impl std::ops::DerefMut for TenantConn {
     }
 }
 
-fn check_login(host: &TenantHost, login: &TenantLogin) -> Result<(), HostError> {
+pub(crate) fn check_login(host: &TenantHost, login: &TenantLogin) -> Result<(), HostError> {
     if login.role == host.superuser {
         return Err(HostError::Permanent("refusing to open a tenant database as the host's superuser".into()));
     }

@@ -8,6 +8,7 @@ mod append;
 mod auth;
 mod backup;
 mod chaos;
+mod data;
 mod http;
 mod jobtimes;
 mod mixed;
@@ -97,6 +98,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         rounds: usize,
     },
+    /// The data API (`GET /rest/v1/items?select=*&limit=100` with a publishable key) vs the
+    /// same SELECT through tokio-postgres over PgBouncer on connections kept open: throughput
+    /// and p99 at the same number of concurrent clients.
+    Data {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -120,6 +130,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
         BenchCommand::Neighbours { rounds, sockets } => neighbours::run(rounds, sockets).await,
         BenchCommand::Sql { rounds } => sql::run(rounds).await,
+        BenchCommand::Data { requests, clients } => data::run(requests, clients).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
