@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "sql", sql: include_str!("../migrations/0014_sql.sql") },
     Migration { version: 15, name: "observations", sql: include_str!("../migrations/0015_observations.sql") },
     Migration { version: 16, name: "data_api", sql: include_str!("../migrations/0016_data_api.sql") },
+    Migration { version: 17, name: "key_access", sql: include_str!("../migrations/0017_key_access.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).
