@@ -62,6 +62,8 @@ pub struct ListKey {
     pub account: AccountId,
     pub user: UserId,
     pub only: Option<Vec<DatabaseId>>,
+    /// The key's `ro` databases: the roles the page shows depend on them.
+    pub read_only: Vec<DatabaseId>,
     pub after: Option<DatabaseId>,
     pub limit: i64,
 }

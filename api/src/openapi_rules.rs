@@ -119,6 +119,13 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("CreateKey", "label", label(100)),
         ("CreateKey", "scope", json!({"type": ["string", "null"], "enum": ["all", "selected", null]})),
         ("CreateKey", "database_ids", json!({"type": ["array", "null"], "items": text(100), "maxItems": 100})),
+        (
+            "CreateKey",
+            "databases",
+            json!({"type": ["array", "null"], "maxItems": 100, "items": {"$ref": "#/components/schemas/KeyDatabase"}}),
+        ),
+        ("KeyDatabase", "id", text(100)),
+        ("KeyDatabase", "access", one_of(&["ro", "rw"])),
         ("CreatePublishableKey", "name", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
         ("CreateServiceKey", "name", json!({"type": ["string", "null"], "pattern": TEXT, "maxLength": 100})),
         (
@@ -182,7 +189,8 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-/// Rules across properties: `database_ids` only with, and always with, `scope: "selected"`
+/// Rules across properties: exactly one of `database_ids` and `databases` with, and neither
+/// without, `scope: "selected"`
 /// (`routes::api_keys::create`); the dashboard's sign-in takes exactly one credential
 /// (`cookie::sign_in`; a null counts as absent).
 fn objects() -> Vec<(&'static str, Value)> {
@@ -191,9 +199,14 @@ fn objects() -> Vec<(&'static str, Value)> {
         (
             "CreateKey",
             json!({"anyOf": [
-                {"properties": {"scope": {"enum": ["all", null]}, "database_ids": {"type": "null"}}},
-                {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1}},
-                 "required": ["scope", "database_ids"]}
+                {"properties": {"scope": {"enum": ["all", null]}, "database_ids": {"type": "null"},
+                                "databases": {"type": "null"}}},
+                {"properties": {"scope": {"const": "selected"}, "database_ids": {"type": "array", "minItems": 1},
+                                "databases": {"type": "null"}},
+                 "required": ["scope", "database_ids"]},
+                {"properties": {"scope": {"const": "selected"}, "databases": {"type": "array", "minItems": 1},
+                                "database_ids": {"type": "null"}},
+                 "required": ["scope", "databases"]}
             ]}),
         ),
         ("CookieSignIn", json!({"oneOf": [credential("api_key"), credential("token"), credential("id_token")]})),

@@ -45,12 +45,16 @@ fn role_of_share(role: &str) -> Option<DbRole> {
 
 /// The caller's role on a database: owner when it is their account's, else their role as a
 /// collaborator (`collaborator`, looked up by the caller), else none. Platform admins get no
-/// implicit role on tenants' databases: they administer the platform, not its data.
+/// implicit role on tenants' databases: they administer the platform, not its data. A key
+/// with `ro` access to the database gets at most developer there: the read rows of the
+/// permission table (view, credentials, read-only SQL), never more.
 pub fn role_on(caller: &Caller, db: &DatabaseRow, collaborator: Option<&str>) -> Option<DbRole> {
-    if db.account_id == caller.account_id {
-        return Some(DbRole::Owner);
+    let role =
+        if db.account_id == caller.account_id { Some(DbRole::Owner) } else { collaborator.and_then(role_of_share) };
+    match role {
+        Some(role) if caller.read_only_on(db.id) => Some(role.min(DbRole::Developer)),
+        role => role,
     }
-    collaborator.and_then(role_of_share)
 }
 
 /// A caller with no role — or whose key does not reach the database — never learns it

@@ -18,6 +18,9 @@ pub struct Caller {
     pub platform_role: PlatformRole,
     /// `Some` for a key limited to some databases.
     pub selected: Option<Vec<DatabaseId>>,
+    /// Databases the key reaches read-only (`ro`): the caller's role there is capped at
+    /// developer. Empty for full-account keys and sessions without a key.
+    pub read_only: Vec<DatabaseId>,
     /// Signed in with a session of an anonymous account.
     pub anonymous: bool,
     /// The session token's id and expiry, when the credential is a session token.
@@ -42,6 +45,11 @@ impl Caller {
             PlatformRole::Admin => Ok(()),
             PlatformRole::User => Err(Error::Forbidden("platform administrators only")),
         }
+    }
+
+    /// Whether the key reaches `db` read-only (`ro`).
+    pub fn read_only_on(&self, db: DatabaseId) -> bool {
+        self.read_only.contains(&db)
     }
 
     /// Whether a selected-databases key reaches `db` (full-account callers reach all).
@@ -81,6 +89,7 @@ pub async fn authenticate(ctx: &Control, token: &str) -> Result<Caller, Error> {
             api_key_id: Some(row.id),
             platform_role: row.platform_role,
             selected: row.selected.clone(),
+            read_only: row.read_only.clone(),
             anonymous: false,
             session: None,
         });
@@ -110,6 +119,7 @@ pub async fn authenticate(ctx: &Control, token: &str) -> Result<Caller, Error> {
             Some(k) if k.platform_role != PlatformRole::Admin => PlatformRole::User,
             _ => session.platform_role,
         },
+        read_only: key.as_ref().map(|k| k.read_only.clone()).unwrap_or_default(),
         selected: key.and_then(|k| k.selected.clone()),
         anonymous: session.anonymous,
         session: Some((verified.id, verified.expires_at)),

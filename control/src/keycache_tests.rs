@@ -15,6 +15,7 @@ fn row(account: AccountId) -> ApiKeyRow {
         revoked: false,
         platform_role: domain::PlatformRole::User,
         selected: None,
+        read_only: vec![],
     }
 }
 

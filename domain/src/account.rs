@@ -94,6 +94,11 @@ pub enum AccountEvent {
         label: String,
         #[serde(default)]
         scope: KeyScope,
+        /// Of a selected key's databases, those it reaches read-only (`ro`): the caller's
+        /// role there is capped at developer. The others (and every database of keys made
+        /// before access levels existed) are `rw`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        read_only: Vec<DatabaseId>,
     },
     ApiKeyReplaced {
         account_id: AccountId,
@@ -170,8 +175,13 @@ impl AccountEvent {
 
     pub fn activity(&self) -> Option<Activity> {
         let (action, details) = match self {
-            Self::ApiKeyCreated { prefix, label, scope, .. } => {
-                ("api_key.create", serde_json::json!({ "prefix": prefix, "label": label, "scope": scope }))
+            Self::ApiKeyCreated { prefix, label, scope, read_only, .. } => {
+                let mut details = serde_json::json!({ "prefix": prefix, "label": label, "scope": scope });
+                if !read_only.is_empty() {
+                    details["read_only"] =
+                        serde_json::json!(read_only.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+                }
+                ("api_key.create", details)
             }
             Self::ApiKeyReplaced { prefix, .. } => ("api_key.replace", serde_json::json!({ "prefix": prefix })),
             Self::ApiKeyRevoked { .. } => ("api_key.revoke", serde_json::json!({})),
@@ -231,6 +241,8 @@ pub enum AccountCommand {
         hash: String,
         label: String,
         scope: KeyScope,
+        /// Databases of a selected scope the key reaches read-only (each must be selected).
+        read_only: Vec<DatabaseId>,
         max_keys: usize,
     },
     ReplaceKey {
@@ -279,6 +291,8 @@ pub enum AccountError {
     BadLabel,
     #[error("a selected-databases key needs at least one database")]
     EmptySelection,
+    #[error("read-only access applies only to databases the key selects")]
+    ReadOnlyOutsideSelection,
     #[error("only anonymous accounts can be claimed")]
     NotAnonymous,
     #[error("this account was already claimed by someone else")]
@@ -408,9 +422,10 @@ impl Aggregate for Account {
                     hash: hash.clone(),
                     label: label.trim().to_owned(),
                     scope: KeyScope::All,
+                    read_only: vec![],
                 }])
             }
-            C::CreateKey { user_id, api_key_id, prefix, hash, label, scope, max_keys } => {
+            C::CreateKey { user_id, api_key_id, prefix, hash, label, scope, read_only, max_keys } => {
                 let plan = self.plan.unwrap_or(Plan::Free);
                 if !plan.allows_api_keys() {
                     return Err(AccountError::PlanRequired(plan.as_str()));
@@ -418,6 +433,13 @@ impl Aggregate for Account {
                 self.check_new_key(label, *max_keys)?;
                 if matches!(scope, KeyScope::Selected(ids) if ids.is_empty()) {
                     return Err(AccountError::EmptySelection);
+                }
+                let selected: &[DatabaseId] = match scope {
+                    KeyScope::All => &[],
+                    KeyScope::Selected(ids) => ids,
+                };
+                if read_only.iter().any(|d| !selected.contains(d)) {
+                    return Err(AccountError::ReadOnlyOutsideSelection);
                 }
                 Ok(vec![E::ApiKeyCreated {
                     account_id,
@@ -427,6 +449,7 @@ impl Aggregate for Account {
                     hash: hash.clone(),
                     label: label.trim().to_owned(),
                     scope: scope.clone(),
+                    read_only: read_only.clone(),
                 }])
             }
             C::ReplaceKey { api_key_id, prefix, hash } => {

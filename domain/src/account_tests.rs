@@ -14,6 +14,7 @@ fn create_key(scope: KeyScope) -> AccountCommand {
         hash: "h".into(),
         label: "ci".into(),
         scope,
+        read_only: vec![],
         max_keys: 3,
     }
 }
@@ -80,17 +81,22 @@ fn a_claim_is_idempotent_for_the_same_user_and_refused_for_another() {
     assert_eq!(verified.decide(&claim), Err(AccountError::NotAnonymous));
 }
 
-#[test]
-fn key_events_round_trip_with_their_scope() {
-    let e = AccountEvent::ApiKeyCreated {
+fn key_created(scope: KeyScope, read_only: Vec<DatabaseId>) -> AccountEvent {
+    AccountEvent::ApiKeyCreated {
         account_id: AccountId::new(),
         user_id: UserId::new(),
         api_key_id: ApiKeyId::new(),
         prefix: "abcdefgh".into(),
         hash: "h".into(),
         label: "l".into(),
-        scope: KeyScope::Selected(vec![DatabaseId::new()]),
-    };
+        scope,
+        read_only,
+    }
+}
+
+#[test]
+fn key_events_round_trip_with_their_scope() {
+    let e = key_created(KeyScope::Selected(vec![DatabaseId::new()]), vec![]);
     let json = serde_json::to_value(&e).expect("serialises");
     assert_eq!(json["scope"]["scope"], "selected");
     assert_eq!(serde_json::from_value::<AccountEvent>(json).expect("parses"), e);
@@ -101,6 +107,41 @@ fn key_events_round_trip_with_their_scope() {
         unreachable!()
     };
     assert_eq!(scope, KeyScope::All);
+}
+
+#[test]
+fn read_only_grants_round_trip_and_old_events_read_as_rw() {
+    let db = DatabaseId::new();
+    let e = key_created(KeyScope::Selected(vec![db]), vec![db]);
+    let json = serde_json::to_value(&e).expect("serialises");
+    assert_eq!(serde_json::from_value::<AccountEvent>(json.clone()).expect("parses"), e);
+    let mut old = json;
+    old.as_object_mut().expect("object").remove("read_only");
+    let AccountEvent::ApiKeyCreated { read_only, .. } = serde_json::from_value(old).expect("parses") else {
+        unreachable!()
+    };
+    assert!(read_only.is_empty());
+}
+
+#[test]
+fn read_only_databases_must_be_selected() {
+    let (a, _) = account(Plan::Pro);
+    let (db, other) = (DatabaseId::new(), DatabaseId::new());
+    let mut cmd = create_key(KeyScope::Selected(vec![db]));
+    if let AccountCommand::CreateKey { read_only, .. } = &mut cmd {
+        *read_only = vec![other];
+    }
+    assert_eq!(a.decide(&cmd), Err(AccountError::ReadOnlyOutsideSelection));
+    let mut all = create_key(KeyScope::All);
+    if let AccountCommand::CreateKey { read_only, .. } = &mut all {
+        *read_only = vec![db];
+    }
+    assert_eq!(a.decide(&all), Err(AccountError::ReadOnlyOutsideSelection));
+    if let AccountCommand::CreateKey { read_only, .. } = &mut cmd {
+        *read_only = vec![db];
+    }
+    let events = a.decide(&cmd).expect("decided");
+    assert!(matches!(&events[..], [AccountEvent::ApiKeyCreated { read_only, .. }] if read_only == &vec![db]));
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub struct KeyRow {
     pub label: String,
     pub scope: String,
     pub database_ids: Vec<DatabaseId>,
+    /// Of `database_ids`, those the key reaches read-only (`ro`); the others are `rw`.
+    pub read_only: Vec<DatabaseId>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -22,7 +24,7 @@ impl Store {
         let c = self.client().await?;
         let rows = c
             .query(
-                "select k.id, k.prefix, k.label, k.scope, k.database_ids, k.created_at, u.last_used_at
+                "select k.id, k.prefix, k.label, k.scope, k.database_ids, k.created_at, u.last_used_at, k.read_only_ids
                  from api_keys k left join api_key_usage u on u.api_key_id = k.id
                  where k.account_id = $1 and k.revoked_at is null order by k.created_at",
                 &[&account.uuid()],
@@ -38,6 +40,7 @@ impl Store {
                 database_ids: r.get::<_, Vec<Uuid>>(4).into_iter().map(DatabaseId).collect(),
                 created_at: r.get(5),
                 last_used_at: r.get(6),
+                read_only: r.get::<_, Vec<Uuid>>(7).into_iter().map(DatabaseId).collect(),
             })
             .collect())
     }

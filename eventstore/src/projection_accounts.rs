@@ -72,7 +72,8 @@ pub(crate) async fn project_account<T: Tables>(
             )
             .await?;
         }
-        E::ApiKeyCreated { account_id, user_id, api_key_id, prefix, hash, label, scope } => {
+        E::ApiKeyCreated { account_id, user_id, api_key_id, prefix, hash, label, scope, read_only } => {
+            let read_only: Vec<Uuid> = read_only.iter().map(|d| d.uuid()).collect();
             let (scope_name, ids): (&str, Vec<Uuid>) = match scope {
                 KeyScope::All => ("all", vec![]),
                 KeyScope::Selected(ids) => ("selected", ids.iter().map(|d| d.uuid()).collect()),
@@ -89,6 +90,7 @@ pub(crate) async fn project_account<T: Tables>(
                     ("created_at", at.into()),
                     ("scope", scope_name.into()),
                     ("database_ids", ids.into()),
+                    ("read_only_ids", read_only.into()),
                 ],
             )
             .await?;

@@ -21,6 +21,8 @@ pub struct ApiKeyRow {
     pub platform_role: PlatformRole,
     /// `None` for a full-account key, else the databases it is limited to.
     pub selected: Option<Vec<DatabaseId>>,
+    /// Of the selected databases, those the key reaches read-only (`ro`).
+    pub read_only: Vec<DatabaseId>,
 }
 
 /// A pool a host's PgBouncer should serve.
@@ -142,7 +144,7 @@ impl Store {
                 &client
                     .prepare_cached(
                         "select k.id, k.account_id, k.user_id, k.hash, k.revoked_at is not null, u.platform_role,
-                        k.scope, k.database_ids
+                        k.scope, k.database_ids, k.read_only_ids
                  from api_keys k join users u on u.id = k.user_id where k.prefix = $1",
                     )
                     .await?,
@@ -159,6 +161,7 @@ impl Store {
                 platform_role: decode_column("users.platform_role", r.get(5), PlatformRole::parse)?,
                 selected: (r.get::<_, &str>(6) == "selected")
                     .then(|| r.get::<_, Vec<Uuid>>(7).into_iter().map(DatabaseId).collect()),
+                read_only: r.get::<_, Vec<Uuid>>(8).into_iter().map(DatabaseId).collect(),
             })
         })
         .transpose()

@@ -355,12 +355,14 @@ async fn api_keys(b: &Browser, api: &Api, db: &str) {
     b.type_in("[data-test=key-label]", &narrow).await;
     b.find("[data-test=key-scope]").await.select_by_value("selected").await.expect("scope");
     b.click(&format!("input[type=checkbox][value='{db}']")).await;
+    b.find(&format!("select[data-test=key-access][data-db='{db}']")).await.select_by_value("ro").await.expect("access");
     b.click("[data-test=create-key]").await;
     b.find("[data-test=api-key]").await;
     let keys = api.get("/api-keys").await;
     let made =
         keys.data().as_array().expect("keys").iter().find(|k| k["label"] == narrow.as_str()).expect("listed").clone();
     assert_eq!((&made["scope"], &made["database_ids"]), (&json!("selected"), &json!([db])), "{made}");
+    assert_eq!(made["databases"], json!([{"id": db, "access": "ro"}]), "{made}");
     b.route("#/account").await;
     b.route("#/keys").await;
     b.find(&format!("tr[data-label='{narrow}']")).await;

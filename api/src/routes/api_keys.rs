@@ -6,7 +6,7 @@ use crate::body::Json;
 use crate::error::{ApiError, ErrorBody};
 use crate::views::Data;
 use crate::{metadata, AppState};
-pub use wire::{CreateKey, KeyView, KeyWithSecret};
+pub use wire::{CreateKey, KeyDatabase, KeyView, KeyWithSecret};
 
 fn view(k: eventstore::api_keys::KeyRow) -> KeyView {
     KeyView {
@@ -15,6 +15,14 @@ fn view(k: eventstore::api_keys::KeyRow) -> KeyView {
         label: k.label,
         scope: k.scope,
         database_ids: k.database_ids.iter().map(|d| d.to_string()).collect(),
+        databases: k
+            .database_ids
+            .iter()
+            .map(|d| KeyDatabase {
+                id: d.to_string(),
+                access: if k.read_only.contains(d) { "ro" } else { "rw" }.into(),
+            })
+            .collect(),
         created_at: k.created_at,
         last_used_at: k.last_used_at,
     }
@@ -25,7 +33,8 @@ fn with_secret(issued: api_keys::Issued) -> KeyWithSecret {
 }
 
 /// A new key. `PLAN_REQUIRED` on the free plan, `QUOTA_EXCEEDED` past the account's cap
-/// on live keys (default 50; revoked keys do not count).
+/// on live keys (default 50; revoked keys do not count). A selected key names its databases
+/// with `database_ids` (each `rw`) or `databases` (each `ro` or `rw`), not both.
 #[utoipa::path(post, path = "/api/v1/api-keys", operation_id = "createApiKey", request_body = CreateKey, tag = "api-keys",
     responses((status = 201, description = "Created", body = Data<KeyWithSecret>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[post("/api-keys")]
@@ -35,9 +44,10 @@ pub async fn create(
     caller: Caller,
     body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateKey { label, scope, database_ids } = body.0;
+    let CreateKey { label, scope, database_ids, databases } = body.0;
+    let grants = api_keys::grants(database_ids, databases)?;
     let meta = metadata(&req, &caller);
-    let issued = api_keys::create(&state.control, &caller, label, scope.as_deref(), database_ids, meta).await?;
+    let issued = api_keys::create(&state.control, &caller, label, scope.as_deref(), grants, meta).await?;
     Ok(HttpResponse::Created().json(Data { data: with_secret(issued) }))
 }
 

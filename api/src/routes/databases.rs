@@ -43,10 +43,18 @@ pub async fn list(
         Some(c) => Some(DatabaseId::parse(c).map_err(|_| Error::InvalidRequest("invalid field `cursor`".into()))?),
         None => None,
     };
-    let key = ListKey { account: caller.account_id, user: caller.user_id, only: caller.selected.clone(), after, limit };
+    let key = ListKey {
+        account: caller.account_id,
+        user: caller.user_id,
+        only: caller.selected.clone(),
+        read_only: caller.read_only.clone(),
+        after,
+        limit,
+    };
     let page = state.list_cache.visible_databases(state.store(), key).await?;
     // Rendered once per cached page: it depends only on the rows and the key (the caller's
-    // role on each database follows from the account, which is part of the key).
+    // role on each database follows from the account and the key's `ro` databases, which are
+    // part of the key).
     let body = page.body(|rows| {
         let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(d, _)| d.id.to_string())).flatten();
         let data = rows

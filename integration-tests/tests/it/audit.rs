@@ -73,6 +73,7 @@ async fn replay_reproduces_every_read_model() {
             hash: "h".into(),
             label: "k".into(),
             scope: KeyScope::Selected(vec![db]),
+            read_only: vec![],
             max_keys: 50,
         },
         AccountCommand::ReplaceKey { api_key_id: key, prefix: "yyyyyyyy".into(), hash: "h2".into() },

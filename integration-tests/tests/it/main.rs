@@ -40,6 +40,7 @@ mod neighbours;
 mod observability;
 mod quotas;
 mod replay;
+mod ro_keys;
 mod rotation;
 mod secrets;
 mod sessions;

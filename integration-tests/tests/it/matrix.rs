@@ -21,6 +21,8 @@ enum Cred {
     Session,
     FullKey,
     SelectedIn,
+    /// A selected key with `ro` access to the targets: at most developer there.
+    SelectedRo,
     SelectedOut,
     Revoked,
     ReplacedOld,
@@ -534,7 +536,9 @@ fn expected(needs: Needs, role: Role, cred: Cred, allowed: (u16, &'static str)) 
     if matches!(cred, Cred::Revoked | Cred::ReplacedOld) {
         return (401, "UNAUTHENTICATED");
     }
-    let selected = matches!(cred, Cred::SelectedIn | Cred::SelectedOut);
+    let selected = matches!(cred, Cred::SelectedIn | Cred::SelectedRo | Cred::SelectedOut);
+    // An `ro` key gets only the read rows of its maker's role: at most developer.
+    let role = if cred == Cred::SelectedRo && rank(role) > rank(Role::Developer) { Role::Developer } else { role };
     match least(needs) {
         None => {
             // Not a platform admin; a key where only a session may (logout).
@@ -589,6 +593,8 @@ async fn actor(role: Role, owner: &Api, targets: &[&str]) -> Actor {
     let selected_in: Vec<String> =
         if role == Role::Stranger { vec![own_id.clone()] } else { targets.iter().map(|t| (*t).to_owned()).collect() };
     let (_, key_in) = api.create_key(json!({"label": "in", "scope": "selected", "database_ids": selected_in})).await;
+    let ro: Vec<Value> = selected_in.iter().map(|id| json!({"id": id, "access": "ro"})).collect();
+    let (_, key_ro) = api.create_key(json!({"label": "ro", "scope": "selected", "databases": ro})).await;
     let (_, key_out) = api.create_key(json!({"label": "out", "scope": "selected", "database_ids": [own_id]})).await;
     let (revoked_id, revoked) = api.create_key(json!({"label": "revoked"})).await;
     api.delete(&format!("/api-keys/{revoked_id}")).await.expect(204);
@@ -600,6 +606,7 @@ async fn actor(role: Role, owner: &Api, targets: &[&str]) -> Actor {
             (Cred::Session, session),
             (Cred::FullKey, api),
             (Cred::SelectedIn, Api::new(Some(&key_in))),
+            (Cred::SelectedRo, Api::new(Some(&key_ro))),
             (Cred::SelectedOut, Api::new(Some(&key_out))),
             (Cred::Revoked, Api::new(Some(&revoked))),
             (Cred::ReplacedOld, Api::new(Some(&old))),

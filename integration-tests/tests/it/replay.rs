@@ -310,6 +310,7 @@ async fn replay_and_verify_follow_the_commit_order_across_transaction_id_digit_b
             hash: "h".into(),
             label: format!("below {boundary}"),
             scope: KeyScope::Selected(vec![db]),
+            read_only: vec![],
             max_keys: 1000,
         };
         store.execute::<Account>(&acct, &create_key, &meta, &[]).await.expect("store").expect("decided");
