@@ -14,7 +14,9 @@ use integration_tests::{app, fixtures, unique_name, Api};
 use serde_json::{json, Value};
 
 fn control() -> control::Control {
-    control::Control::new(app().store(), control::Settings::default()).expect("a control context")
+    // The test's JWKS server listens on 127.0.0.1: private networks allowed, as in the platform.
+    let settings = control::Settings { limits: fixtures::limits(), ..control::Settings::default() };
+    control::Control::new(app().store(), settings).expect("a control context")
 }
 
 async fn database(owner: &Api, label: &str) -> (String, DatabaseId) {
