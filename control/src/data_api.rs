@@ -45,7 +45,8 @@ pub struct DataApiState {
     /// Databases whose roles this process has made sure of.
     roles: parking_lot::Mutex<std::collections::HashSet<DatabaseId>>,
     roles_turn: tokio::sync::Mutex<()>,
-    schemas: parking_lot::Mutex<HashMap<DatabaseId, (Instant, Arc<SchemaCache>)>>,
+    /// By database and the exposed schemas read (keys of one database may expose others).
+    schemas: parking_lot::Mutex<HashMap<(DatabaseId, Vec<String>), (Instant, Arc<SchemaCache>)>>,
     /// Held while a schema cache is read: requests arriving at a cold or stale cache wait for
     /// one read instead of each opening a session of its own (eight at once were past the
     /// authenticator's connection limit).
@@ -60,6 +61,7 @@ impl DataApiState {
     fn forget(&self, db: DatabaseId) {
         self.roles.lock().remove(&db);
         self.pools.lock().remove(&db);
+        self.schemas.lock().retain(|(d, _), _| *d != db);
     }
 }
 
@@ -163,11 +165,12 @@ async fn schema_cache(
     schemas: &[String],
     max_age: Duration,
 ) -> Result<Arc<SchemaCache>, Error> {
+    let key = (db.id, schemas.to_vec());
     let fresh = |asked: Instant| {
         ctx.data_api
             .schemas
             .lock()
-            .get(&db.id)
+            .get(&key)
             .filter(|(at, _)| at.elapsed() < max_age || *at >= asked)
             .map(|(_, cache)| cache.clone())
     };
@@ -181,13 +184,18 @@ async fn schema_cache(
         return Ok(cache);
     }
     let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
-    // Every schema a key of the database may expose is read: the cache is shared by keys.
     let doc = hostctl::data_api::catalog(&host, login, &db.name, rest::CATALOG_QUERY, &rest::catalog_params(schemas))
         .await
         .map_err(|e| host_error(&e))?;
     let value: serde_json::Value = serde_json::from_str(&doc).or_internal("reading the schema cache")?;
     let cache = Arc::new(SchemaCache::from_json(value).or_internal("reading the schema cache")?);
-    ctx.data_api.schemas.lock().insert(db.id, (Instant::now(), cache.clone()));
+    let mut caches = ctx.data_api.schemas.lock();
+    if caches.len() > 10_000 {
+        // Bounded: forget them all (each is read again on its next request).
+        caches.clear();
+    }
+    caches.insert(key, (Instant::now(), cache.clone()));
+    drop(caches);
     Ok(cache)
 }
 

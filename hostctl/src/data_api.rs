@@ -91,8 +91,8 @@ impl HostConn {
         let auth = ident(&authenticator_role(name));
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // One at a time per host: two API processes making the roles at once would race on
-        // CREATE ROLE (the loser's transaction fails and its request is retried by the client).
+        // One at a time per host: two API processes making the roles at once take turns, and
+        // the second finds them made (instead of failing on the first's CREATE ROLE).
         tx.execute("select pg_advisory_xact_lock(hashtext('berth:data-roles'))", &[]).await?;
         let mut sql = String::new();
         let wanted = [
