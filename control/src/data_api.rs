@@ -39,6 +39,9 @@ pub const CACHE_FOR: Duration = Duration::from_secs(5);
 /// The least time between two reads of one database's cache forced by an unknown name.
 pub const RELOAD_GAP: Duration = Duration::from_millis(200);
 
+/// A schema cache's key: the database and the schemas read.
+type CacheKey = (DatabaseId, Vec<String>);
+
 /// Per-process state of the data API.
 #[derive(Default)]
 pub struct DataApiState {
@@ -46,7 +49,7 @@ pub struct DataApiState {
     roles: parking_lot::Mutex<std::collections::HashSet<DatabaseId>>,
     roles_turn: tokio::sync::Mutex<()>,
     /// By database and the exposed schemas read (keys of one database may expose others).
-    schemas: parking_lot::Mutex<HashMap<(DatabaseId, Vec<String>), (Instant, Arc<SchemaCache>)>>,
+    schemas: parking_lot::Mutex<HashMap<CacheKey, (Instant, Arc<SchemaCache>)>>,
     /// Held while a schema cache is read: requests arriving at a cold or stale cache wait for
     /// one read instead of each opening a session of its own (eight at once were past the
     /// authenticator's connection limit).
