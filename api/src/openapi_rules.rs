@@ -151,7 +151,28 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         (
             "ByoJwtBody",
             "jwks_url",
-            json!({"type": ["string", "null"], "maxLength": 2048, "pattern": "^https?://[^\\s@/?#]+([/?#]\\S*)?$"}),
+            json!({"type": ["string", "null"], "maxLength": 2048,
+                   "pattern": "^https?://[^\\s@/?#\\u0000-\\u001F\\u007F-\\u009F]+([/?#][^\\s\\u0000-\\u001F\\u007F-\\u009F]*)?$"}),
+        ),
+        // What `domain::AuthConfig::validated` takes: 1 to 20 public signing keys, and no
+        // member outside a public key's (so no private or symmetric material can be sent).
+        (
+            "ByoJwtBody",
+            "jwks",
+            json!({"type": ["object", "null"], "required": ["keys"], "additionalProperties": false,
+                   "properties": {"keys": {"type": "array", "minItems": 1, "maxItems": 20, "items": {
+                       "type": "object", "required": ["kty"], "additionalProperties": false,
+                       "properties": {
+                           "kty": {"enum": ["RSA", "EC", "OKP"]},
+                           "kid": {"type": "string", "maxLength": 200},
+                           "use": {"type": "string", "maxLength": 20},
+                           "alg": {"type": "string", "maxLength": 20},
+                           "n": {"type": "string", "maxLength": 1024},
+                           "e": {"type": "string", "maxLength": 16},
+                           "crv": {"type": "string", "maxLength": 20},
+                           "x": {"type": "string", "maxLength": 200},
+                           "y": {"type": "string", "maxLength": 200}}}}},
+                   "description": "A JWK Set of public signing keys (RSA, EC or OKP)"}),
         ),
         ("ByoJwtBody", "issuer", label(2048)),
         ("ByoJwtBody", "audience", label(2048)),

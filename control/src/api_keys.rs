@@ -76,7 +76,7 @@ async fn selection(
 ) -> Result<(Vec<domain::DatabaseId>, Vec<domain::DatabaseId>), Error> {
     if grants.len() > MAX_SELECTED_DATABASES {
         return Err(Error::InvalidRequest(format!(
-            "invalid field `databases`: at most {MAX_SELECTED_DATABASES} databases"
+            "invalid field `databases` (or `database_ids`): at most {MAX_SELECTED_DATABASES} databases"
         )));
     }
     let (mut parsed, mut read_only) = (Vec::new(), Vec::new());

@@ -94,9 +94,11 @@ pub async fn get(ctx: &Control, caller: &Caller, id: &str) -> Result<AuthConfig,
     ctx.store.data_auth_config(db.id).await?.ok_or(Error::NotFound("auth config"))
 }
 
-/// Every key of an inline set must be one we can verify with.
+/// Every key of an inline set must be one we can verify with: a set of the right shape whose
+/// keys are not usable (an RSA key without its modulus, a curve point off its curve) is 422,
+/// valid JSON that cannot work.
 fn check_inline(set: &Value) -> Result<(), Error> {
-    let bad = |m: String| Error::InvalidRequest(format!("invalid field `jwks`: {m}"));
+    let bad = |m: String| Error::Unprocessable(format!("invalid field `jwks`: {m}"));
     let keys = jwks::parse(set.to_string().as_bytes()).map_err(|e| bad(e.to_string()))?;
     for (i, k) in keys.keys.iter().enumerate() {
         DecodingKey::from_jwk(k).map_err(|_| bad(format!("keys[{i}] is not a usable public key")))?;

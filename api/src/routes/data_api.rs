@@ -186,7 +186,7 @@ pub async fn get_auth_config(
 /// Sets the auth config (the whole of it; left-out fields take their defaults). Effective on
 /// the next data-API request.
 #[utoipa::path(put, path = "/api/v1/databases/{id}/auth-config", operation_id = "putAuthConfig", request_body = AuthConfigBody, tag = "data-api",
-    responses((status = 200, description = "OK", body = Data<AuthConfigView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<AuthConfigView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[put("/databases/{id}/auth-config")]
 pub async fn put_auth_config(
     req: HttpRequest,
