@@ -72,6 +72,8 @@ pub(crate) fn data_api_error(e: DataApiError) -> Error {
     match e {
         DataApiError::KeyNotFound => Error::NotFound("key"),
         e @ DataApiError::TooManyKeys(_) => Error::QuotaExceeded(e.to_string()),
+        // Well-formed, but naming what could never be reached: valid JSON that cannot work.
+        e @ DataApiError::Spec(domain::data_api::SpecError::TableSchema(_)) => Error::Unprocessable(e.to_string()),
         e @ (DataApiError::BadName | DataApiError::Spec(_) | DataApiError::AuthConfig(_)) => {
             Error::InvalidRequest(e.to_string())
         }

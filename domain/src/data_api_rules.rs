@@ -11,6 +11,9 @@ pub enum SpecError {
     Schema(String),
     #[error("invalid field `exposed_tables`: {0}")]
     Table(String),
+    /// A `schema.table` whose schema is not exposed: well-formed, but it could never be reached.
+    #[error("invalid field `exposed_tables`: {0:?} names a schema that is not among exposed_schemas")]
+    TableSchema(String),
     #[error(
         "invalid field `rate_limit`: rps must be above 0 and at most 100000, burst at least 1 and at most 1000000"
     )]
@@ -95,7 +98,10 @@ impl KeySpec {
         for t in &self.exposed_tables {
             let ok = match t.split_once('.') {
                 Some((schema, table)) => {
-                    identifier(schema) && identifier(table) && self.exposed_schemas.iter().any(|s| s == schema)
+                    if identifier(schema) && identifier(table) && !self.exposed_schemas.iter().any(|s| s == schema) {
+                        return Err(SpecError::TableSchema(t.clone()));
+                    }
+                    identifier(schema) && identifier(table)
                 }
                 None => identifier(t),
             };

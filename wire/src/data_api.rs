@@ -115,9 +115,9 @@ pub struct ByoJwtBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims_allowlist: Option<Vec<String>>,
     /// The passed-on claims' JSON may be at most this long (default 4096); longer: refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::numbers::opt_u64")]
     #[schema(minimum = 64, maximum = 65536)]
-    pub claims_max_bytes: Option<u32>,
+    pub claims_max_bytes: Option<u64>,
 }
 
 /// `PUT /databases/{id}/auth-config`.

@@ -176,7 +176,11 @@ async fn resync_hosts(
                 let synced = async {
                     let conn = crate::hosts::open(&hosts, &store, row.id).await?;
                     // A host prepared by an older Berth (see `hostctl::observe`).
-                    conn.allow_untracked_sessions().await?;
+                    if let Err(e) = conn.allow_untracked_sessions().await {
+                        // PgBouncer is rendered regardless: a host that cannot grant it (before
+                        // PostgreSQL 15) must not stay cut off; its platform sessions will say why.
+                        tracing::warn!(host = %row.name, error = %e, "cannot let tenant roles set pg_stat_statements.track");
+                    }
                     crate::hosts::sync_bouncer(&store, &plans, &conn).await
                 };
                 match synced.await {

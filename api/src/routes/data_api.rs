@@ -44,7 +44,7 @@ fn service_view(k: DataKeyRow) -> ServiceKeyView {
 /// A publishable key alone makes a request the database's `anon` role; with a JWT its auth
 /// config verifies, `authenticated`.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/publishable-keys", operation_id = "createPublishableKey", request_body = CreatePublishableKey, tag = "data-api",
-    responses((status = 201, description = "Created", body = Data<PublishableKeyCreated>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = Data<PublishableKeyCreated>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/databases/{id}/publishable-keys")]
 pub async fn create_publishable(
     req: HttpRequest,
@@ -203,7 +203,8 @@ pub async fn put_auth_config(
         audience: b.audience,
         subject_claim: b.subject_claim,
         claims_allowlist: b.claims_allowlist,
-        claims_max_bytes: b.claims_max_bytes,
+        // Past u32 is past the 65,536 the rules allow: refused there.
+        claims_max_bytes: b.claims_max_bytes.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
     };
     let c = data_auth::put(&state.control, &caller, &id, &auth_mode, input, metadata(&req, &caller)).await?;
     Ok(HttpResponse::Ok().json(Data { data: config_view(c) }))

@@ -98,7 +98,7 @@ pub enum AuthConfigCommand {
         claims_allowlist: Option<Vec<String>>,
         /// Default 4096.
         #[arg(long)]
-        claims_max_bytes: Option<u32>,
+        claims_max_bytes: Option<u64>,
     },
 }
 
