@@ -28,6 +28,7 @@
 
 use std::time::Duration;
 
+use crate::release::ident;
 use domain::{DatabaseId, DatabaseName, TenantHost};
 use tokio_postgres::types::ToSql;
 
@@ -72,10 +73,6 @@ pub fn is_data_role(role: &str) -> bool {
 
 /// Sessions the data API may hold in one database at once.
 pub const DATA_CONNECTIONS: i32 = 8;
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
 
 impl HostConn {
     /// Creates (or re-asserts) the three request roles and the authenticator of `name`, the

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::host::literal;
+use crate::release::ident;
 use domain::{DatabaseId, DatabaseName};
 
 use crate::host::{role_options, role_settings, HostConn, HostError, RoleLimits};
@@ -14,15 +16,6 @@ use crate::tenant::TenantLogin;
 /// The comment on a database user's role.
 pub fn user_marker(id: DatabaseId) -> String {
     format!("berth:dbuser:{}", id.uuid())
-}
-
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A role name as an identifier. Role names are `<database>.<user>` of two validated names.
-fn ident(role: &str) -> String {
-    format!("\"{}\"", role.replace('"', "\"\""))
 }
 
 impl HostConn {

@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use crate::release::ident;
 use domain::{DatabaseId, DatabaseName, TenantHost};
 
 use crate::host::{HostConn, HostError, RoleLimits};
@@ -33,10 +34,6 @@ pub fn is_explorer_role(role: &str) -> bool {
 
 /// How many sessions an explorer role may hold at once.
 pub const EXPLORER_CONNECTIONS: i32 = 4;
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
 
 impl HostConn {
     /// Creates (or re-asserts) the explorer role of `name` with this verifier.
