@@ -186,7 +186,7 @@ async fn schema_cache(
     if let Some(cache) = fresh(asked) {
         return Ok(cache);
     }
-    let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
+    let host = crate::data_cache::host(ctx, db.host_id).await.map_err(|e| host_error(&e))?;
     let doc = hostctl::data_api::catalog(&host, login, &db.name, rest::CATALOG_QUERY, &rest::catalog_params(schemas))
         .await
         .map_err(|e| host_error(&e))?;
@@ -285,7 +285,7 @@ async fn serve_inner(
         }
         Err(e) => return Ok(DataResponse::of(&e)),
     };
-    let host = ctx.store.host(db.host_id).await.map_err(|e| host_error(&e))?;
+    let host = crate::data_cache::host(ctx, db.host_id).await.map_err(|e| host_error(&e))?;
     let timeout = Duration::from_secs(limits.data_api_timeout_secs);
     let existing = ctx.data_api.pools.lock().get(&db.id).cloned();
     let pool = match existing {
@@ -336,6 +336,11 @@ async fn serve_inner(
             DataResponse::error(400, "PGRST102", "the request cannot run as given", Some(&m), None),
             (None, Some("rejected".into())),
         ),
+        (Err(e @ SqlError::Refused { .. }), _) => {
+            tracing::warn!(error = %e, database = %db.id, "the data API's session was refused");
+            ctx.data_api.forget(db.id);
+            return Ok(DataResponse::error(503, "PGRST000", "the database is unavailable", None, None));
+        }
         (Err(SqlError::Unavailable(m)), _) => {
             tracing::warn!(error = %m, database = %db.id, "the data API could not reach the database");
             // Roles may have been dropped under us (a restore): made again on the next request.

@@ -236,7 +236,7 @@ pub async fn verify_jwt(ctx: &Control, db: DatabaseId, token: &str) -> Result<Va
 
 /// [`verify_jwt`], with the subject.
 pub async fn verify(ctx: &Control, db: DatabaseId, token: &str) -> Result<Verified, JwtRejected> {
-    let config = match ctx.store.data_auth_config(db).await {
+    let config = match crate::data_cache::auth_config(ctx, db).await.map(|c| (*c).clone()) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(JwtRejected::NoAuthConfig),
         Err(e) => {

@@ -23,14 +23,15 @@
 //! Unknown prefixes are never stored (a probe cannot fill memory with them), and the cache
 //! holds at most [`CAPACITY`] rows, each one a real key.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::{AccountId, StreamId};
 use eventstore::queries::ApiKeyRow;
 use eventstore::AppendSignal;
-use parking_lot::Mutex;
+
+use crate::listened::Listened;
+pub use crate::listened::{Fill, Lookup as Found};
 
 /// Rows kept at most; past it, an arbitrary row makes room.
 pub const CAPACITY: usize = 10_000;
@@ -51,39 +52,11 @@ const UNRELATED_STREAMS: &[&str] = &[
 ];
 
 pub struct KeyCache {
-    capacity: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    rows: HashMap<String, Arc<ApiKeyRow>>,
-    generation: u64,
-    live_until: Option<Instant>,
-}
-
-impl Inner {
-    fn live(&self, now: Instant) -> bool {
-        self.live_until.is_some_and(|t| now < t)
-    }
-
-    fn forget_all(&mut self) {
-        self.generation += 1;
-        self.rows.clear();
-    }
+    rows: Listened<String, ApiKeyRow>,
 }
 
 /// The outcome of [`KeyCache::lookup`].
-pub enum Lookup {
-    Hit(Arc<ApiKeyRow>),
-    /// Read the store; `Some` means the row read may be kept with [`KeyCache::fill`].
-    Miss(Option<Fill>),
-}
-
-/// Permission to store a row read after the lookup that issued it.
-pub struct Fill {
-    generation: u64,
-}
+pub type Lookup = Found<ApiKeyRow>;
 
 impl Default for KeyCache {
     fn default() -> Self {
@@ -93,66 +66,33 @@ impl Default for KeyCache {
 
 impl KeyCache {
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::new(Inner::default()) }
+        Self { rows: Listened::with_capacity(capacity) }
     }
 
     pub fn lookup(&self, prefix: &str) -> Lookup {
-        let inner = self.inner.lock();
-        if !inner.live(Instant::now()) {
-            return Lookup::Miss(None);
-        }
-        match inner.rows.get(prefix) {
-            Some(row) => Lookup::Hit(row.clone()),
-            None => Lookup::Miss(Some(Fill { generation: inner.generation })),
-        }
+        self.rows.lookup(&prefix.to_owned())
     }
 
     /// Keeps `row` (read from the store for `prefix` after `fill` was issued) unless the
     /// cache was invalidated or went off meanwhile.
     pub fn fill(&self, fill: Fill, prefix: &str, row: ApiKeyRow) -> Arc<ApiKeyRow> {
-        let row = Arc::new(row);
-        let mut inner = self.inner.lock();
-        if inner.generation == fill.generation && inner.live(Instant::now()) {
-            if inner.rows.len() >= self.capacity && !inner.rows.contains_key(prefix) {
-                let evict = inner.rows.keys().next().cloned();
-                if let Some(k) = evict {
-                    inner.rows.remove(&k);
-                }
-            }
-            inner.rows.insert(prefix.to_owned(), row.clone());
-        }
-        row
+        self.rows.fill(fill, &prefix.to_owned(), row)
     }
 
     /// Forgets the keys of `account` (after an append to its stream).
     pub fn forget_account(&self, account: AccountId) {
-        let mut inner = self.inner.lock();
-        inner.generation += 1;
-        inner.rows.retain(|_, row| row.account_id != account);
+        self.rows.forget_where(|_, row| row.account_id == account);
     }
 
     pub fn forget_all(&self) {
-        self.inner.lock().forget_all();
+        self.rows.forget_all();
     }
 
     /// Follows the append listener (see the module's rules).
     pub fn observe(&self, signal: AppendSignal<'_>) {
         match signal {
             AppendSignal::Append(stream) => self.appended(stream),
-            AppendSignal::Alive(sent) => {
-                let mut inner = self.inner.lock();
-                if !inner.live(Instant::now()) {
-                    // Off or expired: appends may have gone unreported meanwhile.
-                    inner.forget_all();
-                }
-                let until = sent + LIVE_FOR;
-                inner.live_until = Some(inner.live_until.map_or(until, |t| t.max(until)));
-            }
-            AppendSignal::Lost => {
-                let mut inner = self.inner.lock();
-                inner.forget_all();
-                inner.live_until = None;
-            }
+            health => self.rows.observe_health(&health),
         }
     }
 
@@ -168,11 +108,11 @@ impl KeyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().rows.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.rows.is_empty()
     }
 }
 

@@ -60,7 +60,7 @@ fn an_expired_heartbeat_turns_the_cache_off_and_a_late_one_starts_empty() {
     assert!(matches!(c.lookup("aaaaaaaa"), Lookup::Miss(None)));
     let c = live();
     fill(&c, "aaaaaaaa", row(AccountId::new()));
-    c.inner.lock().live_until = Some(Instant::now());
+    c.rows.expire_now();
     assert!(matches!(c.lookup("aaaaaaaa"), Lookup::Miss(None)));
     c.observe(AppendSignal::Alive(Instant::now()));
     assert!(!hit(&c, "aaaaaaaa"));

@@ -31,6 +31,7 @@ pub mod caller;
 pub mod collaborators;
 pub mod data_api;
 pub mod data_auth;
+pub mod data_cache;
 pub mod data_keys;
 pub mod database_users;
 pub mod databases;
@@ -44,6 +45,7 @@ pub mod keycache;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod listened;
 pub mod migrations;
 pub mod observability;
 mod owner_login;
@@ -107,6 +109,13 @@ pub struct Control {
     pub sql_slots: sql::SqlSlots,
     /// Slots for dumps streaming at once (`limits.dumps_at_once`).
     pub dumps: Arc<tokio::sync::Semaphore>,
+    /// What data-API requests read from the control plane, kept fresh like `key_cache`.
+    pub data_cache: Arc<data_cache::DataCache>,
+    /// Tells the caches of this process's own appends (kept alive here: held weakly by the
+    /// store).
+    _local_appends: Arc<eventstore::LocalObserver>,
+    /// The per-query audit's group commit.
+    pub audit: sql::audit_writer::AuditWriter,
     /// The data API's roles made and schema caches read by this process.
     pub data_api: data_api::DataApiState,
     /// The data API's JWK Sets per database, fetched from auth configs' `jwks_url`s.
@@ -119,10 +128,20 @@ impl Control {
         let ttl = chrono::Duration::from_std(settings.session_ttl).unwrap_or(chrono::Duration::hours(1));
         let sessions = session_tokens::Sessions::new(&store.keyring()?.hash_key, ttl);
         let key_cache = Arc::new(keycache::KeyCache::default());
-        let observer = key_cache.clone();
+        let data_cache = Arc::new(data_cache::DataCache::default());
+        let (keys, data) = (key_cache.clone(), data_cache.clone());
+        let appends = store.listen_appends_with(Arc::new(move |s: eventstore::AppendSignal<'_>| {
+            data.observe(s);
+            keys.observe(s);
+        }));
+        let data = data_cache.clone();
+        let local_appends: Arc<eventstore::LocalObserver> = Arc::new(move |stream: &str| data.appended(stream));
+        store.observe_local_appends(&local_appends);
         Ok(Self {
-            appends: store.listen_appends_with(Arc::new(move |s| observer.observe(s))),
+            appends,
             key_cache,
+            data_cache,
+            _local_appends: local_appends,
             sessions,
             key_usage: key_usage::KeyUsage::default(),
             hosts: hostctl::Hosts::default(),
@@ -131,6 +150,7 @@ impl Control {
             sql_slots: sql::SqlSlots::new(settings.limits.sql_per_database, settings.limits.sql_total),
             dumps: Arc::new(tokio::sync::Semaphore::new(settings.limits.dumps_at_once)),
             data_api: Default::default(),
+            audit: sql::audit_writer::AuditWriter::new(store.clone()),
             jwks: jwks::JwksCache::new(settings.limits.jwks_private_networks)?,
             store,
             settings,

@@ -151,6 +151,37 @@ impl Store {
         outcome
     }
 
+    /// Appends each of `streams` as a new stream (`ExpectedVersion::NoStream`) with its
+    /// events and metadata, projecting them, all in one transaction: one commit for many
+    /// records (the per-query audit gathers the records of concurrent requests into one
+    /// call). The statements are pipelined. Any failure writes none of them; a duplicate
+    /// stream fails the whole batch with `Conflict("stream_version")`, so use it for streams
+    /// whose ids are new (a query record's).
+    pub async fn append_new_streams(&self, streams: &[(String, Vec<NewEvent>, Metadata)]) -> Result<(), StoreError> {
+        if streams.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut client = self.client().await?;
+        let mut tries = 0;
+        let result = loop {
+            tries += 1;
+            match append_batch_in_tx(&mut client, streams).await {
+                Err(e) if e.is_transient_conflict() && tries < TRANSIENT_TRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+                }
+                other => break other,
+            }
+        };
+        if result.is_ok() {
+            for (stream_id, _, _) in streams {
+                self.notifier.appended(self, stream_id, notifies_in_statement(stream_id));
+            }
+        }
+        metrics::histogram!("berth_event_append_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
     /// Loads an aggregate, decides `command` and appends the result. On a version conflict
     /// it reloads and decides once more, then gives up with `Conflict`.
     pub async fn execute<A>(
@@ -382,6 +413,22 @@ async fn append_in_tx(
 ) -> Result<i64, StoreError> {
     let tx = client.transaction().await?;
     let written = write(&tx, stream_id, expected, events, meta).await?;
+    project_written(&tx, stream_id, events, meta, &written).await?;
+    for extra in extras {
+        perform(&tx, store, extra).await?;
+    }
+    tx.commit().await?;
+    Ok(written.version)
+}
+
+/// Projects the events `write` just recorded, in the same transaction.
+async fn project_written(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stream_id: &str,
+    events: &[NewEvent],
+    meta: &Metadata,
+    written: &Written,
+) -> Result<(), StoreError> {
     for (e, (version, position)) in events.iter().zip(&written.events) {
         let recorded = RecordedEvent {
             global_position: position.global_position,
@@ -395,13 +442,28 @@ async fn append_in_tx(
             metadata: meta.clone(),
             occurred_at: written.occurred_at,
         };
-        projection::project(&tx, &recorded).await?;
+        projection::project(tx, &recorded).await?;
     }
-    for extra in extras {
-        perform(&tx, store, extra).await?;
-    }
+    Ok(())
+}
+
+/// [`Store::append_new_streams`]'s transaction: each stream's append and projection run as
+/// one future, and the futures run together, so their statements share round trips.
+async fn append_batch_in_tx(
+    client: &mut deadpool_postgres::Object,
+    streams: &[(String, Vec<NewEvent>, Metadata)],
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    let each = streams.iter().map(|(stream_id, events, meta)| {
+        let tx = &tx;
+        async move {
+            let written = write(tx, stream_id, ExpectedVersion::NoStream, events, meta).await?;
+            project_written(tx, stream_id, events, meta, &written).await
+        }
+    });
+    futures::future::try_join_all(each).await?;
     tx.commit().await?;
-    Ok(written.version)
+    Ok(())
 }
 
 /// Runs `sql` in `tx`, prepared once per connection: an unprepared statement costs a

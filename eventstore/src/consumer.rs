@@ -24,11 +24,16 @@ pub trait Handler: Send + Sync {
 pub struct ConsumerOptions {
     pub batch: i64,
     pub idle_poll: Duration,
+    /// After handling a batch smaller than `batch`, how long to let more events gather
+    /// before reading again. Under a stream of appends (the per-query audit writes one per
+    /// request) each consumer otherwise read and saved its checkpoint once per append; with
+    /// it, at most once per `gather`. An append to an idle consumer is still read at once.
+    pub gather: Duration,
 }
 
 impl Default for ConsumerOptions {
     fn default() -> Self {
-        Self { batch: 256, idle_poll: Duration::from_millis(500) }
+        Self { batch: 256, idle_poll: Duration::from_millis(500), gather: Duration::from_millis(10) }
     }
 }
 
@@ -157,6 +162,12 @@ impl Store {
             pos = last;
             metrics::counter!("berth_consumer_events_total", "consumer" => name.to_owned())
                 .increment(events.len() as u64);
+            if (events.len() as i64) < opts.batch && !opts.gather.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(opts.gather) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ mod error;
 pub mod incidents;
 pub mod mutex;
 mod notifier;
+pub use notifier::LocalObserver;
 mod notify;
 mod projection;
 mod projection_accounts;

@@ -32,11 +32,18 @@ pub(crate) struct Notifier {
     /// through PostgreSQL (`berth up` runs the API, the worker and the consumers in one
     /// process). Other processes still learn of the append by the NOTIFY.
     local: tokio::sync::watch::Sender<u64>,
+    /// Told of each committed append in this process, synchronously, before the append
+    /// returns (caches of read models forget what it may change). Held weakly: an observer
+    /// lives as long as its owner keeps it.
+    observers: Mutex<Vec<std::sync::Weak<LocalObserver>>>,
 }
+
+/// See [`crate::Store::observe_local_appends`].
+pub type LocalObserver = dyn Fn(&str) + Send + Sync;
 
 impl Default for Notifier {
     fn default() -> Self {
-        Notifier { pending: Mutex::default(), local: tokio::sync::watch::channel(0).0 }
+        Notifier { pending: Mutex::default(), local: tokio::sync::watch::channel(0).0, observers: Mutex::default() }
     }
 }
 
@@ -81,6 +88,12 @@ impl Notifier {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(crate) fn observe(&self, observer: &std::sync::Arc<LocalObserver>) {
+        let mut all = self.observers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.retain(|o| o.strong_count() > 0);
+        all.push(std::sync::Arc::downgrade(observer));
+    }
+
     /// A receiver that moves after every append committed in this process.
     pub(crate) fn local(&self) -> tokio::sync::watch::Receiver<u64> {
         self.local.subscribe()
@@ -90,6 +103,14 @@ impl Notifier {
     /// append notified by itself (`notified`), makes sure a notification naming `stream_id`
     /// will be sent.
     pub(crate) fn appended(&self, store: &Store, stream_id: &str, notified: bool) {
+        let observers: Vec<_> = {
+            let mut all = self.observers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            all.retain(|o| o.strong_count() > 0);
+            all.iter().filter_map(std::sync::Weak::upgrade).collect()
+        };
+        for observe in observers {
+            observe(stream_id);
+        }
         self.local.send_modify(|n| *n = n.wrapping_add(1));
         if !notified && self.lock().add(stream_id) {
             // Built before the spawn: if the runtime drops the task, even unpolled, the

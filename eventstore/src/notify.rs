@@ -44,6 +44,15 @@ impl Store {
         self.notifier.local()
     }
 
+    /// Calls `observer` with the stream id of every append committed through this store or
+    /// a clone of it, in this process, after its commit and before the append returns — so a
+    /// cache in this process never serves what its own process just changed. Held weakly:
+    /// dropping the last `Arc` stops it. Appends of other processes reach
+    /// [`Store::listen_appends_with`] only.
+    pub fn observe_local_appends(&self, observer: &Arc<crate::notifier::LocalObserver>) {
+        self.notifier.observe(observer);
+    }
+
     /// A receiver that changes after every committed append (and at least every few seconds
     /// while the listening connection is being re-established). Spawns the listener on the
     /// current runtime; call once per process and share the receiver.

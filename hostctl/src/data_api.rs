@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::release::ident;
 use domain::{DatabaseId, DatabaseName, TenantHost};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::host::{literal, role_settings, HostConn, HostError, RoleLimits};
 use crate::sql::{sql_error, CancelOnDrop, SqlError, TextParam, GRACE};
@@ -159,8 +159,7 @@ pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// The authenticator's sessions in `database`, kept between requests as PostgREST keeps its
 /// pool: each request's settings are transaction-local, and a session goes back to the pool
-/// only after `DISCARD ALL` (whatever session state tenant code left — settings, temporary
-/// tables, prepared statements, advisory locks, `LISTEN` — is gone before the next request).
+/// only after the request's `DISCARD ALL` answered (see [`run`]).
 /// The sessions log in with [`crate::tenant::user_sql_options`] (our deadlines in the
 /// startup packet) and close themselves when idle for [`POOL_IDLE`].
 pub fn pool(
@@ -181,7 +180,8 @@ pub fn pool(
         .options(&options)
         .application_name("berth-data-api")
         .connect_timeout(Duration::from_secs(5));
-    let recycling_method = deadpool_postgres::RecyclingMethod::Custom("DISCARD ALL".into());
+    // Each request clears its session as its last step (see [`run`]): nothing to do here.
+    let recycling_method = deadpool_postgres::RecyclingMethod::Fast;
     let manager = deadpool_postgres::Manager::from_config(
         cfg,
         tokio_postgres::NoTls,
@@ -196,65 +196,185 @@ pub fn pool(
         .map_err(|e| HostError::Permanent(e.to_string()))
 }
 
+/// A pooled session on loan to one request. It goes back to the pool only when the request
+/// left it clean (its transaction ended and `DISCARD ALL` answered); dropped otherwise
+/// (a deadline, a dropped future, an error part-way) it is closed, never reused.
+struct Loan {
+    session: Option<deadpool_postgres::Object>,
+    clean: bool,
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            if !self.clean {
+                drop(deadpool_postgres::Object::take(session));
+            }
+        }
+    }
+}
+
 /// Runs `st` on a session of `pool` (see [`pool`]); `commit` decides, from the row, whether
-/// the transaction commits. A session whose statement ran past the deadline is cancelled and
-/// closed, never returned to the pool.
+/// a write's transaction commits. A session whose statement ran past the deadline is
+/// cancelled and closed, never returned to the pool.
+///
+/// A read is one round trip: `BEGIN READ ONLY`, the settings, the statement, `COMMIT` and
+/// `DISCARD ALL` are sent at once (pipelined; each extended-protocol message has its own
+/// `Sync`, so each runs whatever the one before it did). A write takes two: the commit or
+/// rollback follows the caller's decision. Were `BEGIN` ever to fail, the statement would run
+/// outside the transaction without its role, as the authenticator, which holds no rights.
+///
+/// A pooled session the server closed while it sat idle (`idle_session_timeout`) fails the
+/// first round trip before anything ran: the request is tried once more on a new session.
 pub async fn run(
     pool: &deadpool_postgres::Pool,
     database: &DatabaseName,
     st: &DataStatement,
     commit: impl FnOnce(&DataRow) -> bool,
 ) -> Result<DataRow, SqlError> {
-    let mut conn = pool.get().await.map_err(|e| SqlError::Unavailable(e.to_string()))?;
-    let mut cancel = CancelOnDrop(Some(conn.cancel_token()));
-    let outcome = tokio::time::timeout(st.timeout + GRACE, execute(&mut conn, database, st, commit)).await;
-    match outcome {
-        Ok(Err(SqlError::Timeout(_))) | Err(_) => {
-            if let Some(token) = cancel.0.take() {
-                let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+    let mut commit = Some(commit);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let session = pool.get().await.map_err(|e| SqlError::Unavailable(e.to_string()))?;
+        let mut loan = Loan { session: Some(session), clean: false };
+        let Some(client) = loan.session.as_deref() else { unreachable!("a loan holds its session") };
+        let mut cancel = CancelOnDrop(Some(client.cancel_token()));
+        let outcome = tokio::time::timeout(st.timeout + GRACE, execute(client, database, st, &mut commit)).await;
+        match outcome {
+            Ok(Err(Failed::IdleClosed)) if tries < 2 => cancel.0 = None,
+            Ok(Err(Failed::IdleClosed)) => {
+                cancel.0 = None;
+                return Err(SqlError::Unavailable("the session closed".into()));
             }
-            drop(deadpool_postgres::Object::take(conn));
-            Err(SqlError::Timeout(st.timeout))
-        }
-        Ok(result) => {
-            cancel.0 = None;
-            result
+            Ok(result) => {
+                cancel.0 = None;
+                let (result, clean) = match result {
+                    Ok((row, clean)) => (Ok(row), clean),
+                    Err(Failed::Dirty(e)) => (Err(e), false),
+                    Err(Failed::Clean(e)) => (Err(e), true),
+                    Err(Failed::IdleClosed) => unreachable!("handled above"),
+                };
+                loan.clean = clean;
+                return result.map_err(|e| match e {
+                    SqlError::Timeout(_) => SqlError::Timeout(st.timeout),
+                    other => other,
+                });
+            }
+            Err(_) => {
+                // Our deadline: the statement is cancelled and the session closed.
+                if let Some(token) = cancel.0.take() {
+                    let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+                }
+                return Err(SqlError::Timeout(st.timeout));
+            }
         }
     }
 }
 
-async fn execute(
-    conn: &mut tokio_postgres::Client,
+/// How an exchange failed, and whether the session is fit to go back to the pool.
+enum Failed {
+    /// The first answer said the connection was closed: nothing ran.
+    IdleClosed,
+    /// The session's state is unknown (closed when the loan drops).
+    Dirty(SqlError),
+    /// The transaction ended and `DISCARD ALL` answered.
+    Clean(SqlError),
+}
+
+fn text_params(values: &[Option<String>]) -> Vec<TextParam> {
+    values.iter().cloned().map(TextParam).collect()
+}
+
+/// Parameters sent as text of a type the server infers (`unknown`, as when prepared).
+fn untyped(params: &[TextParam]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params.iter().map(|p| (p as &(dyn ToSql + Sync), Type::UNKNOWN)).collect()
+}
+
+const SETTINGS: &str =
+    "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true),
+        pg_catalog.set_config('search_path', $3, true), pg_catalog.set_config('statement_timeout', $4, true)";
+
+async fn execute<F: FnOnce(&DataRow) -> bool>(
+    client: &tokio_postgres::Client,
     database: &DatabaseName,
     st: &DataStatement,
-    commit: impl FnOnce(&DataRow) -> bool,
-) -> Result<DataRow, SqlError> {
-    let tx = conn.build_transaction().read_only(st.read_only).start().await.map_err(sql_error)?;
-    let timeout_ms = st.timeout.as_millis().max(1).to_string();
-    let role = st.role.of(database);
-    let search_path = format!("pg_catalog, {}", ident(&st.schema));
-    tx.execute(
-        "select pg_catalog.set_config('role', $1, true), pg_catalog.set_config('request.jwt.claims', $2, true),
-                pg_catalog.set_config('search_path', $3, true), pg_catalog.set_config('statement_timeout', $4, true)",
-        &[&role, &st.claims, &search_path, &timeout_ms],
-    )
-    .await
-    .map_err(sql_error)?;
-    let stmt = tx.prepare(&st.sql).await.map_err(sql_error)?;
-    let params: Vec<TextParam> = st.params.iter().cloned().map(TextParam).collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let row = tx.query_one(&stmt, &refs).await.map_err(sql_error)?;
-    let out = DataRow {
+    commit: &mut Option<F>,
+) -> Result<(DataRow, bool), Failed> {
+    let settings = text_params(&[
+        Some(st.role.of(database)),
+        Some(st.claims.clone()),
+        Some(format!("pg_catalog, {}", ident(&st.schema))),
+        Some(st.timeout.as_millis().max(1).to_string()),
+    ]);
+    let params = text_params(&st.params);
+    let (settings, params) = (untyped(&settings), untyped(&params));
+    let begin = if st.read_only { "BEGIN READ ONLY" } else { "BEGIN" };
+    let first = async {
+        tokio::join!(
+            client.batch_execute(begin),
+            client.query_typed(SETTINGS, &settings),
+            client.query_typed(&st.sql, &params),
+        )
+    };
+    let ((began, set, ran), ended) = if st.read_only {
+        // A read-only transaction changes nothing: it ends at once, whatever the caller decides.
+        let (first, ended) = tokio::join!(first, end(client, "COMMIT"));
+        (first, Some(ended))
+    } else {
+        (first.await, None)
+    };
+    if let Err(e) = &began {
+        if e.is_closed() {
+            return Err(Failed::IdleClosed);
+        }
+    }
+    let outcome = began.and(set).and(ran).map_err(sql_error).and_then(|rows| one_row(&rows));
+    let decide = commit.take();
+    let decision = match (&outcome, decide) {
+        (Ok(row), Some(decide)) => decide(row),
+        _ => false,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => end(client, if decision { "COMMIT" } else { "ROLLBACK" }).await,
+    };
+    match (outcome, ended) {
+        (Ok(row), Ok(())) => Ok((row, true)),
+        // A deferred constraint fails the commit: the transaction rolled back.
+        (Ok(_), Err(EndError::Commit(e))) => Err(Failed::Clean(sql_error(e))),
+        (Err(e), Ok(()) | Err(EndError::Commit(_))) => Err(Failed::Clean(e)),
+        (Ok(_), Err(EndError::Session(e))) => Err(Failed::Dirty(sql_error(e))),
+        (Err(e), Err(EndError::Session(_))) => Err(Failed::Dirty(e)),
+    }
+}
+
+/// The statement's one row.
+fn one_row(rows: &[tokio_postgres::Row]) -> Result<DataRow, SqlError> {
+    let [row] = rows else {
+        return Err(SqlError::Rejected(format!("the statement answered {} rows", rows.len())));
+    };
+    Ok(DataRow {
         total_count: row.try_get(0).map_err(sql_error)?,
         page_total: row.try_get(1).map_err(sql_error)?,
         body: row.try_get(2).map_err(sql_error)?,
-    };
-    if commit(&out) {
-        tx.commit().await.map_err(sql_error)?;
-    } else {
-        tx.rollback().await.map_err(sql_error)?;
-    }
-    Ok(out)
+    })
+}
+
+enum EndError {
+    /// The `COMMIT` failed (and rolled back); the session was cleaned.
+    Commit(tokio_postgres::Error),
+    /// Cleaning the session failed: it must not be reused.
+    Session(tokio_postgres::Error),
+}
+
+/// Ends the transaction with `end` and clears the session (`DISCARD ALL`: whatever session
+/// state tenant code left — settings, temporary tables, prepared statements, advisory locks,
+/// `LISTEN` — is gone before the session serves another request), in one round trip.
+async fn end(client: &tokio_postgres::Client, end: &str) -> Result<(), EndError> {
+    let (ended, discarded) = tokio::join!(client.batch_execute(end), client.batch_execute("DISCARD ALL"));
+    discarded.map_err(EndError::Session)?;
+    ended.map_err(EndError::Commit)
 }
 
 /// The schema cache document (`rest::CATALOG_QUERY` with its params), read as `login` (the
@@ -269,7 +389,7 @@ pub async fn catalog(
     let limits = SessionLimits { statement: Duration::from_secs(10), ..SessionLimits::REQUEST };
     let mut conn = crate::tenant::connect(host, database.as_str(), login, limits).await?;
     let tx = conn.build_transaction().read_only(true).start().await?;
-    let params: Vec<TextParam> = params.iter().cloned().map(TextParam).collect();
+    let params = text_params(params);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     let stmt = tx.prepare(query).await?;
     let row = tx.query_one(&stmt, &refs).await.map_err(crate::tenant::tenant_error)?;

@@ -106,6 +106,7 @@ fn failed(e: SqlError) -> MigrationError {
         }
         SqlError::Rejected(m) => MigrationError::Failed(format!("the migration failed and nothing was applied: {m}")),
         SqlError::Unavailable(m) => MigrationError::Unavailable(m),
+        e @ SqlError::Refused { .. } => MigrationError::Unavailable(e.to_string()),
     }
 }
 

@@ -63,6 +63,10 @@ const PINNED: &[&str] = &[
     "lc_monetary=C",
     "client_connection_check_interval=1000",
     "pg_stat_statements.track=none",
+    // Our queries are short and run once; the schema cache's catalog read crossed the JIT's
+    // cost threshold and spent about a second of CPU compiling itself on every read
+    // (measured under `berth bench data`). The tenant's own sessions keep its setting.
+    "jit=off",
 ];
 
 /// How long a session of ours in a tenant database may wait, in its startup options too.

@@ -131,7 +131,7 @@ pub async fn handle(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
             Err(e) => return refuse(401, "PGRST301", &e.to_string(), origin),
         },
     };
-    let db = match ctx.store.database(id).await {
+    let db = match control::data_cache::database(ctx, id).await {
         Ok(db) if db.state == domain::DatabaseState::Running && db.locked_reason.is_none() => db,
         Ok(_) => return refuse(503, "PGRST000", "the database is not running", origin),
         Err(_) => return refuse(401, "PGRST301", "no valid API key for this database", origin),

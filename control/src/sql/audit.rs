@@ -6,6 +6,9 @@
 //! answer). The error recorded is the SQLSTATE only: a message can quote the data (`invalid
 //! input syntax for type integer: "…"`, a unique violation's key), and the log keeps none.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use domain::{DatabaseId, QueryId, QueryRecord, QueryRun, QuerySource, SqlSettings, StreamId};
 use eventstore::sql::{QueryLogFilter, QueryLogRow};
 use eventstore::{Metadata, Store};
@@ -36,6 +39,7 @@ fn audit_error(e: &SqlError) -> String {
         SqlError::Timeout(_) => "timed out".into(),
         SqlError::Rejected(_) => "rejected".into(),
         SqlError::Unavailable(_) => "host unavailable".into(),
+        SqlError::Refused { code } => format!("session refused (SQLSTATE {code})"),
     }
 }
 
@@ -77,11 +81,40 @@ async fn append(store: &Store, run: &QueryRun, meta: &Metadata) -> Result<(), Er
     }
 }
 
-/// Records a run, and answers the record.
+/// Records a run, and answers the record (see `audit_writer`: stored before the answer).
 pub(crate) async fn record(ctx: &Control, r: Record<'_>, meta: Metadata) -> Result<QueryRun, Error> {
     let run = query_run(&r);
-    append(&ctx.store, &run, &meta).await?;
+    ctx.audit.record(&run, &meta).await?;
     Ok(run)
+}
+
+/// Texts classified lately: the data API runs the same planned statements again and again,
+/// and parsing one costs more than the rest of recording it.
+static CLASSIFIED: std::sync::LazyLock<parking_lot::Mutex<HashMap<String, Arc<Classified>>>> =
+    std::sync::LazyLock::new(Default::default);
+/// Texts kept at most; past it the cache starts again empty.
+const CLASSIFIED_KEPT: usize = 512;
+/// Longer texts are classified every time (the cache stays a few megabytes at most).
+const CLASSIFIED_MAX_TEXT: usize = 4096;
+
+/// [`super::classify::classify`] on a blocking thread, remembered for short texts.
+pub(crate) async fn classify_cached(text: &str) -> Result<Arc<Classified>, Error> {
+    if let Some(c) = CLASSIFIED.lock().get(text) {
+        return Ok(c.clone());
+    }
+    let owned = text.to_owned();
+    let classified = Arc::new(
+        tokio::task::spawn_blocking(move || super::classify::classify(&owned)).await.map_err(Error::internal)?,
+    );
+    if text.len() > CLASSIFIED_MAX_TEXT {
+        return Ok(classified);
+    }
+    let mut kept = CLASSIFIED.lock();
+    if kept.len() >= CLASSIFIED_KEPT {
+        kept.clear();
+    }
+    kept.insert(text.to_owned(), classified.clone());
+    Ok(classified)
 }
 
 /// What a run that did not go through `hostctl::sql` (a migration) came to.
@@ -105,10 +138,8 @@ pub(crate) async fn record_ran(
     ran: Ran,
     meta: &Metadata,
 ) -> Result<(), Error> {
-    let settings = ctx.store.sql_settings(db).await?;
-    let owned = text.to_owned();
-    let classified =
-        tokio::task::spawn_blocking(move || super::classify::classify(&owned)).await.map_err(Error::internal)?;
+    let settings = crate::data_cache::sql_settings(ctx, db).await?;
+    let classified = classify_cached(text).await?;
     let mut run = base_run(db, source, &classified, &settings);
     run.command = ran.command;
     run.row_count = ran.row_count;
@@ -116,7 +147,7 @@ pub(crate) async fn record_ran(
     run.data_key_id = ran.data_key_id;
     run.subject = ran.subject;
     run.duration_ms = u64::try_from(ran.elapsed.as_millis()).unwrap_or(u64::MAX);
-    append(&ctx.store, &run, meta).await
+    ctx.audit.record(&run, meta).await
 }
 
 /// The SQLSTATE in a message that carries one (`… (SQLSTATE 22012) …`).

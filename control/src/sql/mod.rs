@@ -16,6 +16,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_writer;
 pub mod classify;
 pub mod explorer;
 mod slots;
@@ -107,6 +108,15 @@ pub(crate) fn sql_failure(e: SqlError) -> Error {
         // Valid JSON that cannot run as given (the params do not fit the statement, a COPY).
         SqlError::Rejected(m) => Error::Unprocessable(m),
         SqlError::Unavailable(m) => host_error(&m),
+        SqlError::Refused { code } => match code.as_str() {
+            // The database's (or the role's) connection limit: the tenant's own sessions.
+            "53300" => Error::RateLimited(Duration::from_secs(1)),
+            // Stopping, restarting, locked or going away: the database, not the host.
+            "57P03" | "55000" | "3D000" | "28000" => Error::Conflict(format!(
+                "the database is not taking sessions now (SQLSTATE {code}); retry once it runs"
+            )),
+            _ => host_error(&format!("the login was refused (SQLSTATE {code})")),
+        },
     }
 }
 
@@ -136,10 +146,7 @@ pub async fn run(
     runnable(&db)?;
     // Developers read; owners and admins read when they ask to.
     let read_only = input.read_only || role < DbRole::Admin;
-    let classify = {
-        let text = text.clone();
-        async move { tokio::task::spawn_blocking(move || classify::classify(&text)).await.map_err(Error::internal) }
-    };
+    let classify = audit::classify_cached(&text);
     let source = if read_only { QuerySource::Explorer } else { QuerySource::Sql };
     let login = async {
         match source {
@@ -149,7 +156,7 @@ pub async fn run(
     };
     // The control plane's reads at once: they are most of what the request waits for.
     let (settings, classified, (host, login)) =
-        tokio::try_join!(async { ctx.store.sql_settings(db.id).await.map_err(Error::from) }, classify, login)?;
+        tokio::try_join!(async { Ok(crate::data_cache::sql_settings(ctx, db.id).await?) }, classify, login)?;
     let kinds: Vec<_> = classified.kinds.iter().copied().collect();
     if !read_only && settings.holds(&kinds) {
         if !input.params.is_empty() {
@@ -173,7 +180,18 @@ pub async fn run(
     }
     let record = audit::Record { db: db.id, source, classified: &classified, settings: &settings, outcome: &outcome };
     audit::record(ctx, record, meta).await?;
-    outcome.result.map(SqlOutcome::Ran).map_err(sql_failure)
+    match outcome.result {
+        Ok(r) => Ok(SqlOutcome::Ran(r)),
+        Err(e @ (SqlError::Unavailable(_) | SqlError::Refused { .. })) => {
+            // A stop, restart, lock or delete that began while the request ran is the
+            // database's state (409), not a host that failed.
+            if let Ok(fresh) = ctx.store.database(db.id).await {
+                runnable(&fresh)?;
+            }
+            Err(sql_failure(e))
+        }
+        Err(e) => Err(sql_failure(e)),
+    }
 }
 
 /// A run and how long it took.

@@ -145,6 +145,10 @@ pub enum SqlError {
     /// SQL. The cause is for the platform's log.
     #[error("the database's host is unavailable: {0}")]
     Unavailable(String),
+    /// The server answered the login with an error (too many connections, the database not
+    /// taking sessions while it stops or restarts, …): its SQLSTATE, for the caller to map.
+    #[error("the database refused the session (SQLSTATE {code})")]
+    Refused { code: String },
 }
 
 pub(crate) fn sql_error(e: tokio_postgres::Error) -> SqlError {
@@ -192,7 +196,7 @@ pub async fn run(
     let conn =
         crate::tenant::connect_user_sql(host, database.as_str(), login, req.timeout).await.map_err(|e| match e {
             HostError::Postgres(pg) if pg.as_db_error().is_some() => {
-                SqlError::Unavailable(format!("login refused: {}", crate::host::HostError::Postgres(pg)))
+                SqlError::Refused { code: pg.as_db_error().map(|d| d.code().code().to_owned()).unwrap_or_default() }
             }
             other => SqlError::Unavailable(other.to_string()),
         })?;

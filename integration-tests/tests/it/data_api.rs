@@ -315,6 +315,35 @@ async fn keys_origins_and_rate_limits_hold_on_every_request() {
     .await;
 }
 
+/// Requests finishing together share the audit's commits (`control::sql::audit_writer`):
+/// every one of many concurrent requests is still recorded, each once, before it answers.
+#[tokio::test]
+async fn every_concurrent_request_is_recorded_once() {
+    let api = Api::new_user().await;
+    let name = unique_name("rest-audit");
+    let d = api.create_running(&name).await;
+    let id = d["id"].as_str().expect("id").to_owned();
+    let pk = api.post(&format!("/databases/{id}/publishable-keys"), json!({})).await;
+    let key = pk.data()["publishable_key"].as_str().expect("key").to_owned();
+    let c = connect(d["connection_string"].as_str().expect("url")).await.expect("tenant connects");
+    c.batch_execute(&format!("create table items (id int); grant select on items to \"{name}.anon\";"))
+        .await
+        .expect("setup");
+    let http = reqwest::Client::new();
+    let requests = (0..60).map(|i| {
+        let r = http.get(format!("{}/rest/v1/items?id=eq.{i}", data_url(&id))).header("apikey", &key).send();
+        async move { r.await.expect("request").status() }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // Recorded before each answer went out: all of them are there at once.
+    let audit = api.get(&format!("/databases/{id}/queries?source=data_api&limit=200")).await;
+    let rows = audit.data().as_array().expect("rows").clone();
+    assert_eq!(rows.len(), 60, "{rows:?}");
+    let ids: std::collections::HashSet<_> = rows.iter().map(|q| q["id"].clone()).collect();
+    assert_eq!(ids.len(), 60);
+}
+
 /// Tenant code runs inside every data-API statement: it cannot lift the request above its
 /// role (`RESET ROLE` leaves it as the authenticator, which may read nothing), and a statement
 /// that never ends is cut at the data API's timeout.
@@ -334,7 +363,14 @@ async fn tenant_code_cannot_lift_a_request_above_its_role() {
          create function escape() returns bigint language plpgsql as
            $$ begin reset role; return (select count(*) from secrets); end $$;
          create function who() returns text language sql as $$ select current_user || ',' || session_user $$;
-         create function slow() returns int language sql as $$ select 1 from pg_sleep(60) $$;",
+         create function slow() returns int language sql as $$ select 1 from pg_sleep(60) $$;
+         create function leave() returns int language plpgsql security definer as
+           $$ begin perform set_config('app.user', 'mallory', false); create temp table left_behind (x int);
+                    perform pg_advisory_lock(42); return 1; end $$;
+         create function peek() returns text language sql as
+           $$ select coalesce(current_setting('app.user', true), '') || ','
+                     || (select count(*) from pg_class where relnamespace = pg_my_temp_schema()) || ','
+                     || (select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) $$;",
     )
     .await
     .expect("setup");
@@ -354,6 +390,17 @@ async fn tenant_code_cannot_lift_a_request_above_its_role() {
     // Even the service role's reset lands on the authenticator, which reads nothing.
     let escaped: Value = call(&service, "escape").await.expect("request").json().await.expect("json");
     assert_eq!(escaped["code"], "42501", "{escaped}");
+
+    // Sessions are pooled: whatever session state a request's tenant code leaves (settings,
+    // temporary tables, advisory locks) is gone before the session serves the next one.
+    for _ in 0..2 * hostctl::data_api::POOL_SIZE {
+        let left = call(&service, "leave").await.expect("request");
+        assert_eq!(left.status(), 200, "{:?}", left.text().await);
+    }
+    for _ in 0..2 * hostctl::data_api::POOL_SIZE {
+        let seen: Value = call(&service, "peek").await.expect("request").json().await.expect("json");
+        assert_eq!(seen, json!(",0,0"), "a later request saw what an earlier one left");
+    }
 
     let started = std::time::Instant::now();
     let slow = call(&service, "slow").await.expect("request");

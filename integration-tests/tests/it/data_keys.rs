@@ -2,6 +2,11 @@
 //! activity), revocation and expiry refused by `authenticate` at once, a key bound to its
 //! database, who may manage them, auth-config validation, and `verify_jwt` against the test
 //! identity provider's key, served from a JWKS URL of the test's own.
+//!
+//! The test's `Control` stands for another API process: it hears of the API's changes by
+//! the NOTIFY (`control::data_cache`), so a check right after a change waits for it with a
+//! deadline ([`HEARD`]). The API process itself refuses a revoked key on the very next
+//! request (`it::data_api`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,8 +15,11 @@ use std::time::Duration;
 use control::data_auth::{verify_jwt, JwtRejected};
 use control::data_keys::{authenticate, DataKeyKind};
 use domain::DatabaseId;
-use integration_tests::{app, fixtures, unique_name, Api};
+use integration_tests::{app, eventually, fixtures, unique_name, Api};
 use serde_json::{json, Value};
+
+/// How long another process may take to hear of a change (the NOTIFY; milliseconds).
+const HEARD: Duration = Duration::from_secs(5);
 
 fn control() -> control::Control {
     // The test's JWKS server listens on 127.0.0.1: private networks allowed, as in the platform.
@@ -81,7 +89,10 @@ async fn keys_are_shown_once_bound_to_their_database_and_revoked_at_once() {
     assert!(!owner.get(&format!("/databases/{a}/service-keys")).await.body.to_string().contains(&sk[8..]));
 
     owner.delete(&format!("/databases/{a}/publishable-keys/{pk_id}")).await.expect(204);
-    assert!(authenticate(&ctx, a_id, &pk).await.is_err(), "refused on the very next request");
+    eventually("the revoked key refused by another process", HEARD, || async {
+        authenticate(&ctx, a_id, &pk).await.is_err()
+    })
+    .await;
     owner.delete(&format!("/databases/{a}/publishable-keys/{pk_id}")).await.expect_error(404, "NOT_FOUND");
     let sk_id = service.data()["id"].as_str().expect("id");
     owner.delete(&format!("/databases/{a}/publishable-keys/{sk_id}")).await.expect_error(404, "NOT_FOUND");
@@ -267,7 +278,10 @@ async fn jwts_are_verified_against_the_database_auth_config() {
         "audience": AUDIENCE, "claims_max_bytes": 512}});
     owner.put(&format!("/databases/{a}/auth-config"), config).await.expect(200);
 
-    let claims = verify_jwt(&ctx, a_id, &token("test-key", json!({}))).await.expect("verified");
+    let claims = eventually("the auth config heard of", HEARD, || async {
+        verify_jwt(&ctx, a_id, &token("test-key", json!({}))).await.map_err(|e| e.to_string())
+    })
+    .await;
     let exp = claims["exp"].clone();
     assert_eq!(
         claims,
@@ -302,8 +316,11 @@ async fn jwts_are_verified_against_the_database_auth_config() {
     let inline = json!({"auth_mode": "byo_jwt", "byo_jwt": {"jwks": jwks_with_kid("test-key"), "issuer": ISSUER,
         "audience": AUDIENCE}});
     owner.put(&format!("/databases/{a}/auth-config"), inline).await.expect(200);
+    eventually("the inline keys heard of", HEARD, || async {
+        verify_jwt(&ctx, a_id, &rotated).await == Err(JwtRejected::UnknownKey)
+    })
+    .await;
     assert!(verify_jwt(&ctx, a_id, &token("test-key", json!({}))).await.is_ok());
-    assert_eq!(verify_jwt(&ctx, a_id, &rotated).await, Err(JwtRejected::UnknownKey));
     let (_, b_id) = database(&owner, "dkjwtb").await;
     assert_eq!(verify_jwt(&ctx, b_id, &token("test-key", json!({}))).await, Err(JwtRejected::NoAuthConfig));
 }

@@ -240,7 +240,7 @@ async fn an_event_committed_late_with_an_early_position_is_still_delivered() {
         s.run_consumer(
             &consumer_name,
             handler,
-            ConsumerOptions { batch: 100, idle_poll: Duration::from_millis(20) },
+            ConsumerOptions { batch: 100, idle_poll: Duration::from_millis(20), ..ConsumerOptions::default() },
             rx,
         )
         .await
