@@ -122,6 +122,7 @@ impl HostConn {
             sql.push_str(&format!("GRANT {} TO {auth};", ident(&role.of(name))));
         }
         sql.push_str(&format!("GRANT CONNECT ON DATABASE {} TO {auth};", name.quoted()));
+        crate::users::lock_database_acl(&tx, name).await?;
         tx.batch_execute(&sql).await?;
         tx.commit().await?;
         Ok(())

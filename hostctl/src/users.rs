@@ -28,6 +28,7 @@ impl HostConn {
     }
 
     /// Creates (or re-asserts) the role with its verifier, and lets it connect to `db`.
+    /// (Its `GRANT … ON DATABASE` takes [`lock_database_acl`].)
     pub async fn ensure_user_role(
         &self,
         id: DatabaseId,
@@ -62,6 +63,7 @@ impl HostConn {
             }
             Some(_) => return Err(HostError::Permanent(format!("role {role} exists on the host and is not ours"))),
         }
+        lock_database_acl(&tx, db).await?;
         tx.batch_execute(&format!(
             "GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}; GRANT {r} TO {d}",
             d = db.quoted(),
@@ -120,4 +122,15 @@ impl HostConn {
         }
         Ok(())
     }
+}
+
+/// Takes turns (until the transaction ends) with every other grant of ours on `db`'s row in
+/// `pg_database`: two at once fail one of them with "tuple concurrently updated" (a database
+/// user made while the explorer role or the data API's roles were being made).
+pub(crate) async fn lock_database_acl(
+    tx: &deadpool_postgres::Transaction<'_>,
+    db: &DatabaseName,
+) -> Result<(), HostError> {
+    tx.execute("select pg_advisory_xact_lock(hashtext($1))", &[&format!("berth:database-acl:{}", db.as_str())]).await?;
+    Ok(())
 }

@@ -131,6 +131,13 @@ async fn the_api_keeps_its_openapi_contract() {
         _ => panic!("schemathesis (`st`) is not installed: run scripts/install-deps"),
     };
     assert!(version.contains(SCHEMATHESIS), "schemathesis {SCHEMATHESIS}.x expected, found {version}");
+    // The platform's warnings go to the test's output (shown when it fails): a 5xx the fuzzer
+    // finds is explained there.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     configure();
     let h = ops::harness::shared();
     let client = Client { base: h.api_url.clone(), key: h.admin_key.clone(), http: reqwest::Client::new() };

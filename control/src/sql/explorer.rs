@@ -40,7 +40,18 @@ pub(crate) async fn login(ctx: &Control, db: &DatabaseRow) -> Result<(TenantHost
         // One at a time, so two first requests do not both create the role.
         let _turn = ctx.explorer_turn.lock().await;
         if !ctx.explorers.lock().contains(&db.id) {
-            ensure(ctx, db, &password).await?;
+            // The grants can meet another session's grant on the same catalog row ("tuple
+            // concurrently updated": a database user made at that moment): tried again.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match ensure(ctx, db, &password).await {
+                    Err(Error::Unavailable(_)) if tries < 3 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await
+                    }
+                    other => break other?,
+                }
+            }
             ctx.explorers.lock().insert(db.id);
         }
     }

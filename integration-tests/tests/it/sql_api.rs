@@ -117,6 +117,10 @@ async fn read_only_roles_cannot_write_by_any_statement() {
         let r = sql(&s.developer, &s.id, json!({ "query": attempt })).await;
         assert_ne!(r.status, 200, "{attempt}: {}", r.body);
     }
+    // Text that does not parse is the caller's error, read-only or not (the contract fuzzer
+    // once had a 503 for this very body).
+    let r = sql(&s.owner, &s.id, json!({"file_content": "0", "params": [], "query": null, "read_only": true})).await;
+    r.expect_error(422, "UNPROCESSABLE");
     // An owner who asks for read-only gets the same walls.
     let r = sql(&s.owner, &s.id, json!({ "query": "delete from notes", "read_only": true })).await;
     r.expect_error(422, "UNPROCESSABLE");
