@@ -10,7 +10,7 @@ use domain::{DatabaseId, TenantHost};
 use eventstore::queries::DatabaseRow;
 use hostctl::TenantLogin;
 
-use super::{host_error, owner_login};
+use super::{host_error, owner_login, tenant_host_error};
 use crate::error::{Error, OrInternal};
 use crate::Control;
 
@@ -30,7 +30,8 @@ async fn ensure(ctx: &Control, db: &DatabaseRow, password: &str) -> Result<(), E
     let plan = ctx.store.account_plan(db.account_id).await?;
     let temp_mb = ctx.settings.plans.of(plan).temp_file_limit_mb;
     conn.ensure_explorer(db.id, &db.name, &verifier, temp_mb).await.map_err(|e| host_error(&e))?;
-    hostctl::sql::explorer::grant_explorer_reads(&host, &owner, &db.name).await.map_err(|e| host_error(&e))
+    // The owner's login is refused while the database stops, restarts or is locked: 409.
+    hostctl::sql::explorer::grant_explorer_reads(&host, &owner, &db.name).await.map_err(|e| tenant_host_error(&e))
 }
 
 /// The host and the explorer login of `db`, the role made first if this process has not.

@@ -108,16 +108,33 @@ pub(crate) fn sql_failure(e: SqlError) -> Error {
         // Valid JSON that cannot run as given (the params do not fit the statement, a COPY).
         SqlError::Rejected(m) => Error::Unprocessable(m),
         SqlError::Unavailable(m) => host_error(&m),
-        SqlError::Refused { code } => match code.as_str() {
-            // The database's (or the role's) connection limit: the tenant's own sessions.
-            "53300" => Error::RateLimited(Duration::from_secs(1)),
-            // Stopping, restarting, locked or going away: the database, not the host.
-            "57P03" | "55000" | "3D000" | "28000" => Error::Conflict(format!(
-                "the database is not taking sessions now (SQLSTATE {code}); retry once it runs"
-            )),
-            _ => host_error(&format!("the login was refused (SQLSTATE {code})")),
-        },
+        SqlError::Refused { code } => {
+            state_refusal(&code).unwrap_or_else(|| host_error(&format!("the login was refused (SQLSTATE {code})")))
+        }
     }
+}
+
+/// A login the database refused because of its own state, as the caller sees it: its
+/// connection limit (the tenant's own sessions) is 429; stopping, restarting, locked
+/// (`ALLOW_CONNECTIONS false`) or going away is 409 — the database, not the host.
+fn state_refusal(code: &str) -> Option<Error> {
+    match code {
+        "53300" => Some(Error::RateLimited(Duration::from_secs(1))),
+        "57P03" | "55000" | "3D000" | "28000" => Some(Error::Conflict(format!(
+            "the database is not taking sessions now (SQLSTATE {code}); retry once it runs"
+        ))),
+        _ => None,
+    }
+}
+
+/// [`host_error`], unless the database refused the session for its own state
+/// ([`state_refusal`]).
+pub(crate) fn tenant_host_error(e: &hostctl::HostError) -> Error {
+    let code = match e {
+        hostctl::HostError::Postgres(pg) => pg.as_db_error().map(|d| d.code().code().to_owned()),
+        _ => None,
+    };
+    code.and_then(|c| state_refusal(&c)).unwrap_or_else(|| host_error(e))
 }
 
 /// Checks there is SQL text (how long it may be is the API's body cap).
@@ -204,4 +221,20 @@ pub(crate) async fn execute(host: &TenantHost, login: &TenantLogin, name: &Datab
     let started = Instant::now();
     let result = hostctl::sql::run(host, login, name, req).await;
     Timed { result, elapsed: started.elapsed() }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_refusing_sessions_for_its_state_is_not_a_host_failure() {
+        for stopping in ["57P03", "55000", "3D000", "28000"] {
+            assert_eq!(state_refusal(stopping).map(|e| e.code()), Some("CONFLICT"), "{stopping}");
+        }
+        assert_eq!(state_refusal("53300").map(|e| e.code()), Some("RATE_LIMITED"));
+        assert!(state_refusal("28P01").is_none(), "a wrong password of ours is the platform's failure");
+        let refused = sql_failure(SqlError::Refused { code: "55000".into() });
+        assert_eq!(refused.code(), "CONFLICT");
+    }
 }
