@@ -6,8 +6,8 @@
 //! request accepted or valid one refused, and an unknown method not answered 405.
 //!
 //! Budget: `BERTH_CONTRACT_EXAMPLES` cases per operation and phase (default 25) and a hard
-//! limit of `BERTH_CONTRACT_SECONDS` (default 300) for both passes; `BERTH_CONTRACT_SEED`
-//! replays a run. A missing schemathesis fails the test (it never passes by skipping).
+//! limit of `BERTH_CONTRACT_SECONDS` (default 600, room for a pass the interpreter's error
+//! cut short to run again on one worker) for all passes; `BERTH_CONTRACT_SEED` replays a run. A missing schemathesis fails the test (it never passes by skipping).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -144,7 +144,7 @@ async fn the_api_keeps_its_openapi_contract() {
 
     let (database, token) = seed(&client, h).await;
     let examples = env_or("BERTH_CONTRACT_EXAMPLES", 25);
-    let deadline = Instant::now() + Duration::from_secs(env_or("BERTH_CONTRACT_SECONDS", 300));
+    let deadline = Instant::now() + Duration::from_secs(env_or("BERTH_CONTRACT_SECONDS", 600));
     let dir = scratch();
     std::fs::write(dir.join("generated.toml"), format!("{CONFIG}{SEEDED}")).expect("config written");
     std::fs::write(dir.join("stateful.toml"), CONFIG).expect("config written");
@@ -161,11 +161,11 @@ async fn the_api_keeps_its_openapi_contract() {
         ("logout", "stateful.toml", "--include-operation-id", "examples,coverage,fuzzing"),
     ];
     for (pass, config, filter, phases) in passes {
-        let run = |reports: &Path| {
+        let run = |reports: &Path, workers: &str| {
             let mut cmd = tokio::process::Command::new("st");
             cmd.arg("--config-file").arg(dir.join(config)).arg("--no-color");
             cmd.arg("run").arg(format!("{}/api/v1/openapi.json", h.api_url)).args([filter, "logout"]);
-            cmd.args(["--url", &h.api_url, "--workers", "2", "--max-examples", &examples.to_string()]);
+            cmd.args(["--url", &h.api_url, "--workers", workers, "--max-examples", &examples.to_string()]);
             cmd.args(["--phases", phases, "--max-response-time", "15"]);
             cmd.args(["--checks", "all", "--exclude-checks", EXCLUDED_CHECKS]);
             cmd.args(["--suppress-health-check", "all", "--output-truncate", "false"]);
@@ -183,7 +183,10 @@ async fn the_api_keeps_its_openapi_contract() {
             tries += 1;
             let pass_reports = reports.join(format!("{pass}-{tries}"));
             let started = Instant::now();
-            let mut child = run(&pass_reports).spawn().expect("schemathesis starts");
+            // The interpreter's error below comes from threads parsing at once: a pass run
+            // again runs on one worker.
+            let workers = if tries == 1 { "2" } else { "1" };
+            let mut child = run(&pass_reports, workers).spawn().expect("schemathesis starts");
             let left = deadline.saturating_duration_since(Instant::now());
             let status = match tokio::time::timeout(left, child.wait()).await {
                 Ok(status) => status.expect("schemathesis ran"),
@@ -203,10 +206,11 @@ async fn the_api_keeps_its_openapi_contract() {
             // Python 3.11 before 3.11.8 can raise `SystemError: AST constructor recursion depth
             // mismatch` inside hypothesis's introspection of its own lambdas (CPython
             // gh-106905): an error of the fuzzer, not a finding about the API. A pass whose
-            // only problems are that error runs once more; any failure fails at once.
+            // only problems are that error runs again, on one worker (twice at most); any
+            // failure fails at once.
             let interpreter_bug_only = only_interpreter_errors(&pass_reports);
             assert!(
-                interpreter_bug_only && tries < 2,
+                interpreter_bug_only && tries < 3,
                 "schemathesis ({pass}) found contract violations (see its output above): {status}"
             );
             eprintln!("schemathesis ({pass}): only the interpreter's AST error; running the pass again");
