@@ -7,7 +7,8 @@
 //!
 //! Budget: `BERTH_CONTRACT_EXAMPLES` cases per operation and phase (default 25) and a hard
 //! limit of `BERTH_CONTRACT_SECONDS` (default 600, room for a pass the interpreter's error
-//! cut short to run again on one worker) for all passes; `BERTH_CONTRACT_SEED` replays a run. A missing schemathesis fails the test (it never passes by skipping).
+//! cut short to run again on one worker) for all passes; `BERTH_CONTRACT_SEED` replays a run.
+//! A missing schemathesis fails the test (it never passes by skipping).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
