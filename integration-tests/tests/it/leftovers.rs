@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{app, connect, host_superuser, reconciler, unique_name, Api};
+use integration_tests::{app, connect, eventually, host_superuser, reconciler, unique_name, Api};
 
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -89,7 +89,13 @@ async fn a_verification_copy_left_by_a_dead_worker_is_dropped_whatever_the_tenan
     let found = reconciler(Duration::ZERO).reconcile_once().await.expect("a round");
     let finding = found.iter().find(|f| f.what.contains(&scratch)).expect("the copy is a finding");
     assert_eq!(finding.resource, id, "reported on the owner's database");
-    let left = su.query("select 1 from pg_database where datname = $1", &[&scratch]).await.expect("q");
-    assert!(left.is_empty(), "{scratch} is dropped");
+    // Once, in a full run under load, the first round found the copy but had not dropped it
+    // (the platform worker's own reconciler observes every second beside it); the drop is
+    // what must hold, so rounds repeat until the copy is gone, within a deadline.
+    eventually(&format!("{scratch} to be dropped"), Duration::from_secs(15), || async {
+        let _ = reconciler(Duration::ZERO).reconcile_once().await;
+        su.query("select 1 from pg_database where datname = $1", &[&scratch]).await.expect("q").is_empty()
+    })
+    .await;
     assert_eq!(api.get(&format!("/databases/{id}")).await.data()["state"], "running");
 }
