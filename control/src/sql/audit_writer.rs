@@ -28,7 +28,15 @@ struct Pending {
     stream: String,
     events: Vec<NewEvent>,
     meta: Metadata,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Failed>>,
+}
+
+/// Why a batch was not stored, for each of its waiters (a `StoreError` is not `Clone`).
+#[derive(Debug, Clone)]
+enum Failed {
+    /// The control-plane database did not answer: 503, as for any other write.
+    Unavailable,
+    Other(String),
 }
 
 pub struct AuditWriter {
@@ -64,7 +72,10 @@ impl AuditWriter {
         }
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::internal(anyhow::anyhow!("recording the query: {e}"))),
+            Ok(Err(Failed::Unavailable)) => {
+                Err(Error::from(eventstore::StoreError::Unavailable("recording the query".into())))
+            }
+            Ok(Err(Failed::Other(e))) => Err(Error::internal(anyhow::anyhow!("recording the query: {e}"))),
             Err(_) => Err(Error::internal(anyhow::anyhow!("recording the query: the audit writer stopped"))),
         }
     }
@@ -101,7 +112,10 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Pending>) {
                 streams.push((p.stream, p.events, p.meta));
                 waiters.push(p.done);
             }
-            let result = store.append_new_streams(&streams).await.map_err(|e| e.to_string());
+            let result = store.append_new_streams(&streams).await.map_err(|e| match e {
+                eventstore::StoreError::Unavailable(_) => Failed::Unavailable,
+                other => Failed::Other(other.to_string()),
+            });
             metrics::histogram!("berth_query_audit_batch_size").record(streams.len() as f64);
             for w in waiters {
                 let _ = w.send(result.clone());

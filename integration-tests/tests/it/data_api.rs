@@ -315,17 +315,31 @@ async fn keys_origins_and_rate_limits_hold_on_every_request() {
     .await;
 }
 
+/// A running database of a new user, with a publishable key and the owner's session.
+struct Keyed {
+    api: Api,
+    name: String,
+    id: String,
+    publishable: String,
+    tenant: tokio_postgres::Client,
+}
+
+async fn keyed(label: &str) -> Keyed {
+    let api = Api::new_user().await;
+    let name = unique_name(label);
+    let d = api.create_running(&name).await;
+    let id = d["id"].as_str().expect("id").to_owned();
+    let pk = api.post(&format!("/databases/{id}/publishable-keys"), json!({})).await;
+    let publishable = pk.data()["publishable_key"].as_str().expect("key").to_owned();
+    let tenant = connect(d["connection_string"].as_str().expect("url")).await.expect("tenant connects");
+    Keyed { api, name, id, publishable, tenant }
+}
+
 /// Requests finishing together share the audit's commits (`control::sql::audit_writer`):
 /// every one of many concurrent requests is still recorded, each once, before it answers.
 #[tokio::test]
 async fn every_concurrent_request_is_recorded_once() {
-    let api = Api::new_user().await;
-    let name = unique_name("rest-audit");
-    let d = api.create_running(&name).await;
-    let id = d["id"].as_str().expect("id").to_owned();
-    let pk = api.post(&format!("/databases/{id}/publishable-keys"), json!({})).await;
-    let key = pk.data()["publishable_key"].as_str().expect("key").to_owned();
-    let c = connect(d["connection_string"].as_str().expect("url")).await.expect("tenant connects");
+    let Keyed { api, name, id, publishable: key, tenant: c } = keyed("rest-audit").await;
     c.batch_execute(&format!("create table items (id int); grant select on items to \"{name}.anon\";"))
         .await
         .expect("setup");
@@ -349,15 +363,9 @@ async fn every_concurrent_request_is_recorded_once() {
 /// that never ends is cut at the data API's timeout.
 #[tokio::test]
 async fn tenant_code_cannot_lift_a_request_above_its_role() {
-    let api = Api::new_user().await;
-    let name = unique_name("rest-hostile");
-    let d = api.create_running(&name).await;
-    let id = d["id"].as_str().expect("id").to_owned();
-    let pk = api.post(&format!("/databases/{id}/publishable-keys"), json!({})).await;
-    let publishable = pk.data()["publishable_key"].as_str().expect("key").to_owned();
+    let Keyed { api, name, id, publishable, tenant: c } = keyed("rest-hostile").await;
     let sk = api.post(&format!("/databases/{id}/service-keys"), json!({})).await;
     let service = sk.data()["service_key"].as_str().expect("key").to_owned();
-    let c = connect(d["connection_string"].as_str().expect("url")).await.expect("tenant connects");
     c.batch_execute(
         "create table secrets (id int); insert into secrets values (1);
          create function escape() returns bigint language plpgsql as
