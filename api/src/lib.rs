@@ -293,6 +293,10 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
                 .local_addr(addr)
                 .h1(actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()));
             actix_service::fn_service(|io: tokio::net::TcpStream| {
+                // What `HttpServer` does for its own connections: without it Nagle's algorithm
+                // holds a response's last segment until the client ACKs the one before, and
+                // a client that delays its ACK (40 ms on Linux) stalls the answer.
+                let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
                 std::future::ready(Ok::<_, actix_http::error::DispatchError>((headguard::Guarded::new(io), peer)))
             })

@@ -245,13 +245,83 @@ pub fn user_sql_options(statement_timeout: Duration) -> String {
 /// [`user_sql_options`] instead of the pinned settings — the tenant's own `search_path`, role
 /// and other settings apply, under our statement, lock and idle-in-transaction deadlines.
 /// Never use this session for SQL of ours.
+///
+/// The owner's session comes from the database's PgBouncer pool when it can (see
+/// [`connect_user_sql_pooled`]): a session per request then costs a login to PgBouncer, not
+/// a new server process. Any other role, or a pool that does not take the login, logs in to
+/// PostgreSQL directly.
 pub async fn connect_user_sql(
     host: &TenantHost,
     dbname: &str,
     login: &TenantLogin,
     statement_timeout: Duration,
 ) -> Result<TenantConn, HostError> {
+    if login.role == dbname {
+        match connect_user_sql_pooled(host, dbname, login, statement_timeout).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                tracing::debug!(database = dbname, error = %e, "the pool did not take the owner's login; logging in directly")
+            }
+        }
+    }
     open(host, dbname, login, &user_sql_options(statement_timeout), "berth-sql").await
+}
+
+/// How long [`connect_user_sql_pooled`] waits for PgBouncer to give the owner a server session.
+pub const POOL_WAIT: Duration = Duration::from_secs(1);
+
+/// The owner's session for its own SQL through PgBouncer's Unix socket (in the host's
+/// config directory; the HBA file lets every login in there with its password, allowlists
+/// or not). The owner's login is in PgBouncer's auth file by construction (each pool's
+/// owner: [`crate::pgbouncer`]), so this fails only when the files lag (a new password not
+/// rendered yet, a stopped database's disabled pool) or the socket is not on this machine;
+/// the caller then logs in directly.
+///
+/// PgBouncer (1.18) passes no `options` in the startup packet, so our deadlines are set in
+/// the session before anything else runs, where they outrank `ALTER ROLE/DATABASE … SET`
+/// as the startup options do; PgBouncer's `server_reset_query` (`DISCARD ALL`) clears them
+/// and anything the tenant's SQL left when the session goes back to the pool (session
+/// pooling), and cleared what the tenant's last client left before we got it. A pool whose
+/// server connections are all busy keeps the login in PgBouncer's queue: after
+/// [`POOL_WAIT`] without a session it is given up and the caller logs in directly, which the
+/// server then admits or refuses by the role's connection limit (53300, a clear 429) instead
+/// of leaving the request waiting.
+pub async fn connect_user_sql_pooled(
+    host: &TenantHost,
+    dbname: &str,
+    login: &TenantLogin,
+    statement_timeout: Duration,
+) -> Result<TenantConn, HostError> {
+    check_login(host, login)?;
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host_path(&host.config_dir)
+        .port(host.bouncer_port)
+        .user(&login.role)
+        .password(&login.password)
+        .dbname(dbname)
+        .application_name("berth-sql")
+        .connect_timeout(Duration::from_secs(5));
+    let (client, conn) = tokio::time::timeout(Duration::from_secs(5), cfg.connect(tokio_postgres::NoTls))
+        .await
+        .map_err(|_| HostError::Transient(format!("PgBouncer did not log {dbname} in within 5 s")))??;
+    if conn.parameter("is_superuser") != Some("off") {
+        return Err(HostError::Permanent(format!(
+            "role {} is a superuser on the host (or PgBouncer did not say): refusing the pooled session",
+            login.role
+        )));
+    }
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let ms = statement_timeout.as_millis().max(1);
+    let settings = format!(
+        "set statement_timeout = {ms}; set lock_timeout = {ms}; set idle_in_transaction_session_timeout = {ms}; \
+         set client_connection_check_interval = 1000"
+    );
+    tokio::time::timeout(POOL_WAIT.min(statement_timeout), client.batch_execute(&settings))
+        .await
+        .map_err(|_| HostError::Transient(format!("{dbname}'s pool gave no session within {POOL_WAIT:?}")))??;
+    Ok(TenantConn { client })
 }
 
 /// Where a child process (pg_dump for a user's dump) logs in to `dbname` on `host` as

@@ -272,7 +272,7 @@ impl<'a> Collector<'a> {
             return false;
         }
         // Each value's JSON plus a separator; the row's brackets.
-        let size: usize = row.iter().map(|v| serde_json::to_vec(v).map_or(0, |b| b.len()) + 1).sum::<usize>() + 2;
+        let size: usize = row.iter().map(|v| json_len(v) + 1).sum::<usize>() + 2;
         if self.rows.len() >= self.req.max_rows || self.bytes + size > self.req.max_bytes {
             self.truncated = true;
             return false;
@@ -281,6 +281,23 @@ impl<'a> Collector<'a> {
         self.rows.push(row);
         true
     }
+}
+
+/// The length of `v`'s JSON, counted as it is written (nothing is kept).
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// A result column's raw value, whatever its type.
@@ -488,6 +505,13 @@ async fn simple(conn: &TenantConn, req: &SqlRequest, types: Option<&[Type]>) -> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_values_counted_length_is_its_json_length() {
+        for v in [json!(null), json!("a\"b\\c\u{1}é"), json!(-1.5e300), json!([1, "x", {"k": [true]}])] {
+            assert_eq!(json_len(&v), serde_json::to_vec(&v).expect("serialises").len(), "{v}");
+        }
+    }
 
     #[test]
     fn params_become_text_for_the_inferred_type() {

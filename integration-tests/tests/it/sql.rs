@@ -248,3 +248,40 @@ async fn sql_caps_truncate_and_no_transaction_is_left_open() {
         .get(0);
     assert_eq!(open, 0);
 }
+
+/// The owner's SQL gets its session from the database's PgBouncer pool (a login to
+/// PgBouncer, not a new server process per request), under our deadline, and a request
+/// finds nothing an earlier one left in that session: PgBouncer's `DISCARD ALL` clears it.
+#[tokio::test]
+async fn sql_sessions_come_from_the_pool_and_keep_nothing_between_requests() {
+    let db = database().await;
+    let mut req = SqlRequest::new(
+        "set my.leak = 'x'; create temp table left_behind (a int); select pg_advisory_lock(42); \
+         set statement_timeout = 0",
+    );
+    req.timeout = Duration::from_secs(7);
+    db.sql(&req).await.expect("a request that leaves session state");
+    req.text = "select pg_backend_pid(), current_setting('my.leak', true), to_regclass('pg_temp.left_behind')::text, \
+                (select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()), \
+                current_setting('statement_timeout')"
+        .into();
+    let mut pids = Vec::new();
+    for _ in 0..10 {
+        let r = db.sql(&req).await.expect("reads its session");
+        let row = &r.rows[0];
+        // A custom setting once set in a session reads '' after the reset, NULL in a new one.
+        assert!(row[1].is_null() || row[1] == "", "the last request's setting is still there: {row:?}");
+        assert_eq!(row[2..], [Value::Null, json!("0"), json!("7s")], "{row:?}");
+        pids.push(row[0].as_i64().expect("a pid"));
+        // The next request leaves state again.
+        let mut leave = req.clone();
+        leave.text = "set my.leak = 'y'; select pg_advisory_lock(7)".into();
+        db.sql(&leave).await.expect("leaves state");
+    }
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // A server process per request would give 20 pids (the kernel does not reuse them so
+    // soon); the pool hands the same few sessions back.
+    assert!(distinct.len() < pids.len(), "every request had a new server process: {pids:?}");
+}
