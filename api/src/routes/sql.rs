@@ -37,13 +37,13 @@ pub async fn run(
     let input = sql::SqlInput { query, file_content, params, read_only };
     match sql::run(&state.control, &caller, &id, input, metadata(&req, &caller)).await? {
         sql::SqlOutcome::Ran(r) => {
-            let view = SqlResultView {
+            let view = SqlResultOut {
                 columns: r
                     .columns
                     .into_iter()
                     .map(|c| SqlColumnView { name: c.name, data_type: c.data_type })
                     .collect(),
-                rows: r.rows,
+                rows: r.rows.json(),
                 row_count: r.row_count,
                 command: r.command,
                 truncated: r.truncated,
@@ -53,6 +53,17 @@ pub async fn run(
         sql::SqlOutcome::Held { approval_id } => Ok(HttpResponse::Accepted()
             .json(Data { data: SqlHeldView { approval_id: approval_id.to_string(), state: "pending".into() } })),
     }
+}
+
+/// [`SqlResultView`] as the API writes it: the same fields, with the rows' JSON as the run
+/// wrote it while reading them (not built again value by value).
+#[derive(serde::Serialize)]
+struct SqlResultOut<'a> {
+    columns: Vec<SqlColumnView>,
+    rows: &'a serde_json::value::RawValue,
+    row_count: u64,
+    command: String,
+    truncated: bool,
 }
 
 /// The per-query audit: every statement run through the API, newest first, with who ran it,
@@ -178,4 +189,34 @@ pub async fn reject(
     body: Option<Json<ApprovalDecisionBody>>,
 ) -> Result<HttpResponse, ApiError> {
     decide(req, state, caller, path, body, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_result_reads_back_as_the_documented_view() {
+        let rows = serde_json::value::RawValue::from_string(r#"[[1,"a"],[null,{"k":[true]}]]"#.into()).expect("json");
+        let out = SqlResultOut {
+            columns: vec![SqlColumnView { name: "a".into(), data_type: "int4".into() }],
+            rows: &rows,
+            row_count: 2,
+            command: "SELECT".into(),
+            truncated: false,
+        };
+        let text = serde_json::to_string(&out).expect("serialises");
+        let view: SqlResultView = serde_json::from_str(&text).expect("a SqlResultView");
+        assert_eq!(
+            view.rows,
+            vec![
+                vec![serde_json::json!(1), serde_json::json!("a")],
+                vec![serde_json::Value::Null, serde_json::json!({"k": [true]})]
+            ]
+        );
+        assert_eq!(
+            (view.row_count, view.command.as_str(), view.truncated, view.columns.len()),
+            (2, "SELECT", false, 1)
+        );
+    }
 }

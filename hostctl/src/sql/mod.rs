@@ -120,10 +120,58 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SqlResult {
     pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Value>>,
+    pub rows: JsonRows,
     pub row_count: u64,
     pub command: String,
     pub truncated: bool,
+}
+
+/// A result's rows as the JSON array of arrays the API answers with, written as each row was
+/// read: the row and byte caps count exactly what goes out, and the answer is not built
+/// value by value a second time (for 10,000 rows that was a third of the API's own time).
+#[derive(Clone)]
+pub struct JsonRows {
+    /// `[[…],[…]]`.
+    text: Box<serde_json::value::RawValue>,
+    len: usize,
+}
+
+impl JsonRows {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The JSON text, `[[…],[…]]`.
+    pub fn json(&self) -> &serde_json::value::RawValue {
+        &self.text
+    }
+
+    /// The rows as values (parsed again: for callers that look into them, not for answers).
+    pub fn values(&self) -> Vec<Vec<Value>> {
+        serde_json::from_str(self.text.get()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for JsonRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.text.get() == other.text.get()
+    }
+}
+
+impl std::fmt::Debug for JsonRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text.get())
+    }
+}
+
+impl Serialize for JsonRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.text.serialize(s)
+    }
 }
 
 /// Why a request's SQL did not run to its end.
@@ -253,51 +301,52 @@ async fn execute(mut conn: TenantConn, req: &SqlRequest) -> Result<SqlResult, Sq
     result
 }
 
-/// Collects rows under the caps.
+/// Collects rows under the caps, as JSON text.
 struct Collector<'a> {
     req: &'a SqlRequest,
-    rows: Vec<Vec<Value>>,
-    bytes: usize,
+    /// `[` and the rows kept so far, each followed by a comma.
+    text: Vec<u8>,
+    rows: usize,
     truncated: bool,
 }
 
 impl<'a> Collector<'a> {
     fn new(req: &'a SqlRequest) -> Self {
-        Self { req, rows: Vec::new(), bytes: 0, truncated: false }
+        Self { req, text: vec![b'['], rows: 0, truncated: false }
     }
 
-    /// Keeps `row` unless a cap is reached; false once truncated.
-    fn push(&mut self, row: Vec<Value>) -> bool {
+    /// Keeps `row` unless a cap is reached; false once truncated. The byte cap counts the
+    /// row's JSON (its values, separators and brackets).
+    fn push(&mut self, row: &[Value]) -> bool {
         if self.truncated {
             return false;
         }
-        // Each value's JSON plus a separator; the row's brackets.
-        let size: usize = row.iter().map(|v| json_len(v) + 1).sum::<usize>() + 2;
-        if self.rows.len() >= self.req.max_rows || self.bytes + size > self.req.max_bytes {
+        if self.rows >= self.req.max_rows {
             self.truncated = true;
             return false;
         }
-        self.bytes += size;
-        self.rows.push(row);
+        let start = self.text.len();
+        if serde_json::to_writer(&mut self.text, row).is_err() || self.text.len() - 1 > self.req.max_bytes {
+            self.text.truncate(start);
+            self.truncated = true;
+            return false;
+        }
+        self.text.push(b',');
+        self.rows += 1;
         true
     }
-}
 
-/// The length of `v`'s JSON, counted as it is written (nothing is kept).
-fn json_len(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
+    fn finish(mut self) -> (JsonRows, bool) {
+        match self.text.last_mut() {
+            Some(last @ b',') => *last = b']',
+            _ => self.text.push(b']'),
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        // Only serde_json wrote into it, so it is UTF-8 and JSON.
+        let text = String::from_utf8(self.text).unwrap_or_else(|_| "[]".into());
+        let text = serde_json::value::RawValue::from_string(text)
+            .unwrap_or_else(|_| serde_json::value::RawValue::from_string("[]".into()).expect("[] is JSON"));
+        (JsonRows { text, len: self.rows }, self.truncated)
     }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, v);
-    count.0
 }
 
 /// A result column's raw value, whatever its type.
@@ -403,7 +452,13 @@ async fn extended(
     if stmt.columns().is_empty() && !req.read_only {
         // Autocommit, as psql: VACUUM, CREATE INDEX CONCURRENTLY, BEGIN … work.
         let n = conn.execute_raw(stmt, params.iter()).await.map_err(sql_error)?;
-        return Ok(SqlResult { columns, rows: Vec::new(), row_count: n, command, truncated: false });
+        return Ok(SqlResult {
+            columns,
+            rows: Collector::new(req).finish().0,
+            row_count: n,
+            command,
+            truncated: false,
+        });
     }
     let tx = if req.read_only {
         let tx = conn.build_transaction().read_only(true).start().await.map_err(sql_error)?;
@@ -417,7 +472,7 @@ async fn extended(
     let mut rows = Collector::new(req);
     let mut completed = None;
     'fetch: loop {
-        let want = BATCH.min(req.max_rows.saturating_sub(rows.rows.len()) + 1);
+        let want = BATCH.min(req.max_rows.saturating_sub(rows.rows) + 1);
         let stream = tx.query_portal_raw(&portal, want as i32).await.map_err(sql_error)?;
         pin_mut!(stream);
         let mut got = 0;
@@ -431,7 +486,7 @@ async fn extended(
                         .map_err(|e| SqlError::Rejected(format!("column {}: {e}", col.name())))?,
                 );
             }
-            if !rows.push(values) {
+            if !rows.push(&values) {
                 break 'fetch;
             }
         }
@@ -448,9 +503,10 @@ async fn extended(
     }
     let row_count = match completed {
         Some(n) if !rows.truncated => n,
-        _ => rows.rows.len() as u64,
+        _ => rows.rows as u64,
     };
-    Ok(SqlResult { columns, rows: rows.rows, row_count, command, truncated: rows.truncated })
+    let (rows, truncated) = rows.finish();
+    Ok(SqlResult { columns, rows, row_count, command, truncated })
 }
 
 /// The simple-query protocol: `types` from the statement's Describe for one statement,
@@ -480,9 +536,9 @@ async fn simple(conn: &TenantConn, req: &SqlRequest, types: Option<&[Type]>) -> 
                 described = true;
             }
             SimpleQueryMessage::Row(row) => {
-                let values =
+                let values: Vec<Value> =
                     (0..row.len()).map(|i| value::from_text(types.and_then(|t| t.get(i)), row.get(i))).collect();
-                rows.push(values);
+                rows.push(&values);
             }
             SimpleQueryMessage::CommandComplete(n) => {
                 if !described {
@@ -496,9 +552,10 @@ async fn simple(conn: &TenantConn, req: &SqlRequest, types: Option<&[Type]>) -> 
         }
     }
     if rows.truncated {
-        row_count = rows.rows.len() as u64;
+        row_count = rows.rows as u64;
     }
-    Ok(SqlResult { columns, rows: rows.rows, row_count, command: command_label(&req.text), truncated: rows.truncated })
+    let (rows, truncated) = rows.finish();
+    Ok(SqlResult { columns, rows, row_count, command: command_label(&req.text), truncated })
 }
 
 #[cfg(test)]
@@ -507,10 +564,34 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_values_counted_length_is_its_json_length() {
-        for v in [json!(null), json!("a\"b\\c\u{1}é"), json!(-1.5e300), json!([1, "x", {"k": [true]}])] {
-            assert_eq!(json_len(&v), serde_json::to_vec(&v).expect("serialises").len(), "{v}");
-        }
+    fn collected_rows_are_their_json_under_the_caps() {
+        let rows = [vec![json!(1), json!("a\"b\\c\u{1}é")], vec![json!(null), json!([1, {"k": [true]}])]];
+        let mut req = SqlRequest::new("");
+        let mut c = Collector::new(&req);
+        assert!(rows.iter().all(|r| c.push(r)));
+        let (got, truncated) = c.finish();
+        assert_eq!(
+            (got.json().get(), got.len(), truncated),
+            (serde_json::to_string(&rows).expect("json").as_str(), 2, false)
+        );
+        assert_eq!(got.values(), rows);
+        let (none, _) = Collector::new(&req).finish();
+        assert_eq!((none.json().get(), none.is_empty()), ("[]", true));
+        req.max_rows = 1;
+        let mut c = Collector::new(&req);
+        assert!(c.push(&rows[0]) && !c.push(&rows[1]));
+        let (got, truncated) = c.finish();
+        assert_eq!((got.values(), truncated), (rows[..1].to_vec(), true));
+        // The byte cap: the first row's JSON is 20 bytes.
+        req.max_rows = 10;
+        req.max_bytes = 21;
+        let mut c = Collector::new(&req);
+        assert!(c.push(&rows[0]) && !c.push(&rows[1]));
+        assert_eq!(c.finish().0.len(), 1);
+        req.max_bytes = 19;
+        let mut c = Collector::new(&req);
+        assert!(!c.push(&rows[0]));
+        assert_eq!(c.finish(), (Collector::new(&req).finish().0, true));
     }
 
     #[test]
@@ -533,12 +614,12 @@ mod tests {
         let mut req = SqlRequest::new("select");
         req.max_rows = 2;
         let mut c = Collector::new(&req);
-        assert!(c.push(vec![json!(1)]) && c.push(vec![json!(2)]));
-        assert!(!c.push(vec![json!(3)]) && c.truncated && c.rows.len() == 2);
+        assert!(c.push(&[json!(1)]) && c.push(&[json!(2)]));
+        assert!(!c.push(&[json!(3)]) && c.truncated && c.rows == 2);
         req.max_rows = 100;
         req.max_bytes = 10;
         let mut c = Collector::new(&req);
-        assert!(c.push(vec![json!("abc")]));
-        assert!(!c.push(vec![json!("abc")]) && c.truncated);
+        assert!(c.push(&[json!("abc")]));
+        assert!(!c.push(&[json!("abc")]) && c.truncated);
     }
 }

@@ -88,7 +88,7 @@ async fn sql_values_round_trip_as_json() {
         ]
     );
     assert_eq!(
-        Value::Array(r.rows[0].clone()),
+        Value::Array(r.rows.values()[0].clone()),
         json!([
             true,
             -2,
@@ -116,16 +116,16 @@ async fn sql_values_round_trip_as_json() {
     let r = db
         .ok("select n, n::text from (values (0::numeric), (-1.5), (1e25), (0.000001), (1.10), ('NaN'), (-12.3456::numeric(30,7))) v(n)")
         .await;
-    for row in &r.rows {
+    for row in &r.rows.values() {
         assert_eq!(row[0], row[1], "{row:?}");
     }
     // A type we do not decode in binary comes in its text form (simple protocol), with the rest.
     let r = db.ok("select interval '1 day 2 hours', 42::int4, '10.0'::numeric, null::inet").await;
     assert_eq!(r.columns[0].data_type, "interval");
-    assert_eq!(Value::Array(r.rows[0].clone()), json!(["1 day 02:00:00", 42, "10.0", null]));
+    assert_eq!(Value::Array(r.rows.values()[0].clone()), json!(["1 day 02:00:00", 42, "10.0", null]));
     // Several statements: the last one's result, values as text.
     let r = db.ok("insert into t (i4) values (1); select i4, tx from t where i4 = 1").await;
-    assert_eq!((r.command.as_str(), r.rows.clone()), ("SELECT", vec![vec![json!("1"), Value::Null]]));
+    assert_eq!((r.command.as_str(), r.rows.values()), ("SELECT", vec![vec![json!("1"), Value::Null]]));
     let r = db.ok("select 1; update t set i2 = 3").await;
     assert_eq!((r.command.as_str(), r.row_count, r.columns.len()), ("UPDATE", 2, 0));
 }
@@ -138,9 +138,9 @@ async fn sql_params_bind_and_are_never_text() {
     req.params = vec![json!(7), json!("'; drop table t; --"), json!(["a", "b\"c"]), json!({"k": [1]})];
     let r = db.sql(&req).await.expect("inserts");
     assert_eq!((r.command.as_str(), r.row_count), ("INSERT", 1));
-    assert_eq!(Value::Array(r.rows[0].clone()), json!([7, "'; drop table t; --", ["a", "b\"c"], {"k": [1]}]));
+    assert_eq!(Value::Array(r.rows.values()[0].clone()), json!([7, "'; drop table t; --", ["a", "b\"c"], {"k": [1]}]));
     let r = db.ok("select count(*), max(name) from t").await;
-    assert_eq!(r.rows[0], vec![json!("1"), json!("'; drop table t; --")]);
+    assert_eq!(r.rows.values()[0], vec![json!("1"), json!("'; drop table t; --")]);
     // A wrong count of params, and a statement with params and several statements, are refused.
     let mut req = SqlRequest::new("select $1::int");
     assert!(matches!(db.sql(&req).await, Err(SqlError::Rejected(_))));
@@ -157,7 +157,7 @@ async fn sql_read_only_refuses_every_write() {
          create function w() returns int language plpgsql volatile as $$ begin insert into t values (1); return 1; end $$;",
     )
     .await;
-    assert_eq!(db.read_only("select count(*) from t").await.expect("a read").rows[0], vec![json!("0")]);
+    assert_eq!(db.read_only("select count(*) from t").await.expect("a read").rows.values()[0], vec![json!("0")]);
     for text in [
         "insert into t values (1)",
         "select w()",
@@ -180,7 +180,7 @@ async fn sql_read_only_refuses_every_write() {
     assert!(
         matches!(db.read_only(&format!("set role \"{su}\"")).await, Err(SqlError::Sql { code, .. }) if code == "42501")
     );
-    assert_eq!(db.ok("select count(*) from t").await.rows[0], vec![json!("0")], "nothing was written");
+    assert_eq!(db.ok("select count(*) from t").await.rows.values()[0], vec![json!("0")], "nothing was written");
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn sql_sessions_come_from_the_pool_and_keep_nothing_between_requests() {
     let mut pids = Vec::new();
     for _ in 0..10 {
         let r = db.sql(&req).await.expect("reads its session");
-        let row = &r.rows[0];
+        let row = &r.rows.values()[0].clone();
         // A custom setting once set in a session reads '' after the reset, NULL in a new one.
         assert!(row[1].is_null() || row[1] == "", "the last request's setting is still there: {row:?}");
         assert_eq!(row[2..], [Value::Null, json!("0"), json!("7s")], "{row:?}");
