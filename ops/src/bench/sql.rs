@@ -50,6 +50,8 @@ pub async fn run(rounds: usize) -> anyhow::Result<()> {
     let pooled = crate::local::connect(&url).await.context("connecting through PgBouncer")?;
 
     println!("bench sql: {rounds} rounds, interleaved, one tenant database behind PgBouncer");
+    // Progress on a terminal; a log gets the results alone.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for case in &CASES {
         let (mut api, mut session, mut kept) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..=rounds {
@@ -71,9 +73,13 @@ pub async fn run(rounds: usize) -> anyhow::Result<()> {
                 session.push(s);
                 kept.push(p);
             }
-            eprint!("\r{}: {i}/{rounds}", case.label);
+            if tty {
+                eprint!("\r{}: {i}/{rounds}", case.label);
+            }
         }
-        eprintln!();
+        if tty {
+            eprintln!();
+        }
         let p50 = |v: &[Duration]| summarize(v, Duration::ZERO).p50;
         let (a, s, k) = (p50(&api), p50(&session), p50(&kept));
         println!("  SELECT of {}:", case.label);
