@@ -90,9 +90,21 @@ pub async fn create(
     caller.require_full_account()?;
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid name: {e}")))?;
     if let Some(engine) = engine.filter(|e| domain::Engine::parse(e) != Some(domain::Engine::Postgres)) {
-        return Err(Error::EngineDisabled(format!("engine '{engine}' is not enabled on this deployment")));
+        return Err(Error::EngineDisabled(engine_disabled(engine)));
     }
     create_from(ctx, caller, name, None, meta, ctx.settings.wait).await
+}
+
+/// Why `engine` cannot be used here. MongoDB is not only off but absent: no MongoDB server is
+/// packaged where Berth installs from (README, "Engines").
+fn engine_disabled(engine: &str) -> String {
+    match domain::Engine::parse(engine) {
+        Some(domain::Engine::MongoDb) => "engine 'mongodb' is not enabled on this deployment: no MongoDB server \
+                                          is packaged for the platforms Berth installs on"
+            .into(),
+        Some(_) => format!("engine '{engine}' is not enabled on this deployment"),
+        None => format!("engine '{engine}' is not enabled on this deployment (engines: postgres, mariadb, mongodb)"),
+    }
 }
 
 /// Creates a database, empty or filled from `source` (restore, branch), and waits up to
