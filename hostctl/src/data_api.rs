@@ -240,7 +240,7 @@ pub async fn run(
         let session = pool.get().await.map_err(|e| SqlError::Unavailable(e.to_string()))?;
         let mut loan = Loan { session: Some(session), clean: false };
         let Some(client) = loan.session.as_deref() else { unreachable!("a loan holds its session") };
-        let mut cancel = CancelOnDrop(Some(client.cancel_token()));
+        let mut cancel = CancelOnDrop(Some(crate::tenant::Canceller::Request(client.cancel_token())));
         let outcome = tokio::time::timeout(st.timeout + GRACE, execute(client, database, st, &mut commit)).await;
         match outcome {
             Ok(Err(Failed::IdleClosed)) if tries < 2 => cancel.0 = None,
@@ -265,7 +265,7 @@ pub async fn run(
             Err(_) => {
                 // Our deadline: the statement is cancelled and the session closed.
                 if let Some(token) = cancel.0.take() {
-                    let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+                    let _ = tokio::time::timeout(GRACE, token.cancel()).await;
                 }
                 return Err(SqlError::Timeout(st.timeout));
             }

@@ -125,11 +125,11 @@ pub async fn apply(
     let conn = connect_user_sql(host, database.as_str(), login, timeout)
         .await
         .map_err(|e| MigrationError::Unavailable(format!("login to {database}: {e}")))?;
-    let mut cancel = CancelOnDrop(Some(conn.cancel_token()));
+    let mut cancel = CancelOnDrop(Some(conn.canceller()));
     match tokio::time::timeout(timeout + GRACE, run(&conn, m)).await {
         Err(_) => {
-            if let Some(token) = cancel.0.take() {
-                let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+            if let Some(canceller) = cancel.0.take() {
+                let _ = tokio::time::timeout(GRACE, canceller.cancel()).await;
             }
             Err(failed(SqlError::Timeout(timeout)))
         }

@@ -184,6 +184,59 @@ impl TenantLogin {
 /// An open session in a tenant database as a tenant's own role, never a superuser.
 pub struct TenantConn {
     client: tokio_postgres::Client,
+    /// Through PgBouncer ([`connect_user_sql_pooled`]): where the session is and its server
+    /// process, to cancel it by pid.
+    pooled: Option<Box<PooledSession>>,
+}
+
+struct PooledSession {
+    host: TenantHost,
+    dbname: String,
+    login: TenantLogin,
+    pid: i32,
+}
+
+/// How to stop a session's running statement from outside it.
+pub enum Canceller {
+    /// A cancel request to PostgreSQL (a direct session).
+    Request(tokio_postgres::CancelToken),
+    /// `pg_cancel_backend(pid)` in a direct login as the same role (a session through
+    /// PgBouncer). Not a cancel request through PgBouncer: PgBouncer 1.18 (Debian 12's) dies
+    /// (`FATAL … disconnect_client(): bad client state`) when the client of a cancel request
+    /// hangs up before PgBouncer has forwarded it, which tokio-postgres's cancel does; the
+    /// full suite met it as every login to the host failing until PgBouncer was restarted.
+    Backend { host: TenantHost, dbname: String, login: TenantLogin, pid: i32 },
+}
+
+impl Canceller {
+    /// Sends it; errors are ignored (the caller drops the session either way).
+    pub async fn cancel(self) {
+        match self {
+            Self::Request(token) => {
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            }
+            Self::Backend { host, dbname, login, pid } => {
+                if let Ok(conn) = connect(&host, &dbname, &login, SessionLimits::REQUEST).await {
+                    let _ = conn.execute("select pg_catalog.pg_cancel_backend($1)", &[&pid]).await;
+                }
+            }
+        }
+    }
+}
+
+impl TenantConn {
+    /// How to cancel this session's statement from outside it.
+    pub fn canceller(&self) -> Canceller {
+        match &self.pooled {
+            None => Canceller::Request(self.client.cancel_token()),
+            Some(p) => Canceller::Backend {
+                host: p.host.clone(),
+                dbname: p.dbname.clone(),
+                login: p.login.clone(),
+                pid: p.pid,
+            },
+        }
+    }
 }
 
 impl std::ops::Deref for TenantConn {
@@ -316,12 +369,20 @@ pub async fn connect_user_sql_pooled(
     let ms = statement_timeout.as_millis().max(1);
     let settings = format!(
         "set statement_timeout = {ms}; set lock_timeout = {ms}; set idle_in_transaction_session_timeout = {ms}; \
-         set client_connection_check_interval = 1000"
+         set client_connection_check_interval = 1000; select pg_catalog.pg_backend_pid()"
     );
-    tokio::time::timeout(POOL_WAIT.min(statement_timeout), client.batch_execute(&settings))
+    let answer = tokio::time::timeout(POOL_WAIT.min(statement_timeout), client.simple_query(&settings))
         .await
         .map_err(|_| HostError::Transient(format!("{dbname}'s pool gave no session within {POOL_WAIT:?}")))??;
-    Ok(TenantConn { client })
+    let pid = answer
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|p| p.parse::<i32>().ok()),
+            _ => None,
+        })
+        .ok_or_else(|| HostError::Transient("the pooled session did not say its pid".into()))?;
+    let pooled = PooledSession { host: host.clone(), dbname: dbname.to_owned(), login: login.clone(), pid };
+    Ok(TenantConn { client, pooled: Some(Box::new(pooled)) })
 }
 
 /// Where a child process (pg_dump for a user's dump) logs in to `dbname` on `host` as
@@ -365,7 +426,7 @@ async fn open(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(TenantConn { client })
+    Ok(TenantConn { client, pooled: None })
 }
 
 impl HostConn {

@@ -149,7 +149,9 @@ impl Api {
         let until = if state == "deleted" { client::WaitFor::Gone } else { client::WaitFor::State(state) };
         let waited = self.client().wait_database(id, until, Duration::from_secs(60), |_| {}).await;
         if let Err(e) = waited {
-            panic!("database {id} did not reach {state}: {e}");
+            // The incidents name the cause (what the operator would read): print them.
+            let incidents = Api::new(Some(&app().admin_key)).get(&format!("/admin/incidents?resource={id}")).await;
+            panic!("database {id} did not reach {state}: {e}; its incidents: {}", incidents.body);
         }
     }
 

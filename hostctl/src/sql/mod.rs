@@ -69,7 +69,7 @@ use futures::{pin_mut, TryStreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::{CancelToken, SimpleQueryMessage};
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::tenant::{TenantConn, TenantLogin};
 use crate::HostError;
@@ -248,13 +248,13 @@ pub async fn run(
             }
             other => SqlError::Unavailable(other.to_string()),
         })?;
-    let mut cancel = CancelOnDrop(Some(conn.cancel_token()));
+    let mut cancel = CancelOnDrop(Some(conn.canceller()));
     let outcome = tokio::time::timeout(req.timeout + GRACE, execute(conn, req)).await;
     match outcome {
         Ok(Err(SqlError::Timeout(_))) | Err(_) => {
-            if let Some(token) = cancel.0.take() {
+            if let Some(canceller) = cancel.0.take() {
                 // Bounded: a host that does not take the cancel still loses the session (dropped).
-                let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+                let _ = tokio::time::timeout(GRACE, canceller.cancel()).await;
             }
             Err(SqlError::Timeout(req.timeout))
         }
@@ -267,13 +267,13 @@ pub async fn run(
 
 /// Sends a cancel request for the session's statement if dropped armed: the request's
 /// future was dropped mid-statement (the client went away).
-pub(crate) struct CancelOnDrop(pub(crate) Option<CancelToken>);
+pub(crate) struct CancelOnDrop(pub(crate) Option<crate::tenant::Canceller>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let (Some(token), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+        if let (Some(canceller), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
             rt.spawn(async move {
-                let _ = tokio::time::timeout(GRACE, token.cancel_query(tokio_postgres::NoTls)).await;
+                let _ = tokio::time::timeout(GRACE, canceller.cancel()).await;
             });
         }
     }

@@ -209,7 +209,18 @@ async fn sql_deadline_holds_after_set_statement_timeout_zero() {
         if n == 0 {
             Ok(())
         } else {
-            Err(format!("{n} sessions left"))
+            let left: Vec<String> = su
+                .query(
+                    "select coalesce(state, '') || ': ' || coalesce(query, '') from pg_stat_activity
+                      where datname = $1 and application_name = 'berth-sql'",
+                    &[&db.name.as_str()],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Err(format!("{n} sessions left: {left:?}"))
         }
     })
     .await;
