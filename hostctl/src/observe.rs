@@ -56,6 +56,15 @@ impl StatementSample {
 
 /// The roles of database `d` in a `pg_roles r` join (see the module comment). The prefix is
 /// compared with `left()`, not `like`, in which a name's `_` would be a wildcard.
+/// Starts each statement we run in a session whose settings we cannot pin at login (a
+/// pooled session through PgBouncer: [`crate::tenant::connect_user_sql_pooled`]), so that the
+/// samples leave it out. A tenant that starts its own statements with it hides them from
+/// itself only.
+pub const PLATFORM_MARK: &str = "/* berth */";
+
+/// `pg_stat_statements` rows (`s`) that are not ours (see [`PLATFORM_MARK`]).
+const NOT_OURS: &str = "pg_catalog.left(s.query, 11) <> '/* berth */'";
+
 const TENANT_ROLE: &str = "(r.rolname = d.datname
      or pg_catalog.left(r.rolname::text, pg_catalog.length(d.datname::text) + 1) = d.datname::text || '.')";
 
@@ -115,7 +124,7 @@ impl HostConn {
             format!(
                 "with s as materialized (
                      select s.dbid, s.userid, sum(s.calls) as calls, sum(s.total_exec_time) as exec_ms
-                       from public.pg_stat_statements s where s.toplevel group by 1, 2)
+                       from public.pg_stat_statements s where s.toplevel and {NOT_OURS} group by 1, 2)
                  select d.datname::text, x.calls, x.exec_ms
                    from pg_database d,
                         lateral (select coalesce(sum(s.calls), 0)::int8 as calls,
@@ -181,7 +190,7 @@ impl HostConn {
                                  - (sum(s.total_exec_time) / nullif(sum(s.calls), 0)) ^ 2, 0))::float8
                        from public.pg_stat_statements s
                        join pg_database d on d.oid = s.dbid join pg_roles r on r.oid = s.userid
-                      where d.datname = $1 and s.toplevel and {TENANT_ROLE}
+                      where d.datname = $1 and s.toplevel and {TENANT_ROLE} and {NOT_OURS}
                         and s.query !~* 'password|secret'
                       group by s.query
                       order by 3 desc
@@ -222,5 +231,15 @@ mod tests {
         assert!((s.p99_estimate_ms() - 4.326).abs() < 1e-9);
         let spiky = StatementSample { stddev_ms: 50.0, ..s };
         assert_eq!(spiky.p99_estimate_ms(), 10.0);
+    }
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_names_the_mark() {
+        assert_eq!(NOT_OURS, format!("pg_catalog.left(s.query, {}) <> '{PLATFORM_MARK}'", PLATFORM_MARK.len()));
     }
 }

@@ -352,7 +352,6 @@ pub async fn connect_user_sql_pooled(
         .user(&login.role)
         .password(&login.password)
         .dbname(dbname)
-        .application_name("berth-sql")
         .connect_timeout(Duration::from_secs(5));
     let (client, conn) = tokio::time::timeout(Duration::from_secs(5), cfg.connect(tokio_postgres::NoTls))
         .await
@@ -367,9 +366,15 @@ pub async fn connect_user_sql_pooled(
         let _ = conn.await;
     });
     let ms = statement_timeout.as_millis().max(1);
+    // Each statement marked, so the tenant's statement statistics leave ours out (no
+    // `pg_stat_statements.track = none` at login here, as our other sessions have). The
+    // application name is set here too, not at login: PgBouncer would pass it on with an
+    // unmarked `SET application_name` of its own.
+    let mark = crate::observe::PLATFORM_MARK;
     let settings = format!(
-        "set statement_timeout = {ms}; set lock_timeout = {ms}; set idle_in_transaction_session_timeout = {ms}; \
-         set client_connection_check_interval = 1000; select pg_catalog.pg_backend_pid()"
+        "{mark} set application_name = 'berth-sql'; {mark} set statement_timeout = {ms}; {mark} set lock_timeout = {ms}; \
+         {mark} set idle_in_transaction_session_timeout = {ms}; {mark} set client_connection_check_interval = 1000; \
+         {mark} select pg_catalog.pg_backend_pid()"
     );
     let answer = tokio::time::timeout(POOL_WAIT.min(statement_timeout), client.simple_query(&settings))
         .await

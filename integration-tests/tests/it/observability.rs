@@ -153,6 +153,8 @@ async fn observability_shows_the_tenants_statements_and_not_the_platforms() {
         let q = x["query"].as_str().expect("query").to_lowercase();
         // pg_dump's and the checksums' catalog reads all name pg_catalog; the tenant's do not.
         assert!(!q.contains("pg_catalog") && !q.starts_with("copy "), "a platform statement is sampled: {q}");
+        // The SQL route's session settings (set in the session when it comes from PgBouncer).
+        assert!(!q.contains("berth") && !q.contains("statement_timeout"), "a platform statement is sampled: {q}");
     }
     assert!(!o.to_string().contains(d["password"].as_str().expect("pw")));
 
