@@ -347,24 +347,10 @@ pub async fn connect_user_sql_pooled(
 ) -> Result<TenantConn, HostError> {
     check_login(host, login)?;
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host_path(&host.config_dir)
-        .port(host.bouncer_port)
-        .user(&login.role)
-        .password(&login.password)
-        .dbname(dbname)
-        .connect_timeout(Duration::from_secs(5));
-    let (client, conn) = tokio::time::timeout(Duration::from_secs(5), cfg.connect(tokio_postgres::NoTls))
+    cfg.host_path(&host.config_dir).port(host.bouncer_port).dbname(dbname);
+    let client = tokio::time::timeout(LOGIN_WAIT, log_in(cfg, login, dbname))
         .await
-        .map_err(|_| HostError::Transient(format!("PgBouncer did not log {dbname} in within 5 s")))??;
-    if conn.parameter("is_superuser") != Some("off") {
-        return Err(HostError::Permanent(format!(
-            "role {} is a superuser on the host (or PgBouncer did not say): refusing the pooled session",
-            login.role
-        )));
-    }
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+        .map_err(|_| HostError::Transient(format!("PgBouncer did not log {dbname} in within {LOGIN_WAIT:?}")))??;
     let ms = statement_timeout.as_millis().max(1);
     // Each statement marked, so the tenant's statement statistics leave ours out (no
     // `pg_stat_statements.track = none` at login here, as our other sessions have). The
@@ -411,17 +397,24 @@ async fn open(
 ) -> Result<TenantConn, HostError> {
     check_login(host, login)?;
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&host.pg_host)
-        .port(host.pg_port)
-        .user(&login.role)
-        .password(&login.password)
-        .dbname(dbname)
-        .options(options)
-        .application_name(application_name)
-        .connect_timeout(Duration::from_secs(5));
+    cfg.host(&host.pg_host).port(host.pg_port).dbname(dbname).options(options).application_name(application_name);
+    Ok(TenantConn { client: log_in(cfg, login, dbname).await?, pooled: None })
+}
+
+/// How long a login may take to connect.
+const LOGIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Logs in with `cfg` (address, database, settings) as `login`'s role and drives the
+/// session. The server (or PgBouncer, passing the server's word on) reports `is_superuser`
+/// at login; a tenant role must never be one (if it somehow became one, nothing of ours runs
+/// in its database until an operator looks), and a login that does not say is refused too.
+async fn log_in(
+    mut cfg: tokio_postgres::Config,
+    login: &TenantLogin,
+    dbname: &str,
+) -> Result<tokio_postgres::Client, HostError> {
+    cfg.user(&login.role).password(&login.password).connect_timeout(LOGIN_WAIT);
     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-    // The server reports `is_superuser` at login; a tenant role must never be one (if it
-    // somehow became one, nothing of ours runs in its database until an operator looks).
     if conn.parameter("is_superuser") != Some("off") {
         return Err(HostError::Permanent(format!(
             "role {} is a superuser on the host: refusing to run anything in {dbname}",
@@ -431,7 +424,7 @@ async fn open(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(TenantConn { client, pooled: None })
+    Ok(client)
 }
 
 impl HostConn {
