@@ -92,6 +92,13 @@ impl Cidr {
         self.addr
     }
 
+    /// Whether `ip` is in this network. An IPv4 address seen on an IPv6 socket
+    /// (`::ffff:a.b.c.d`) counts as the IPv4 address it is.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ((net, wn), (a, wa)) = (bits(self.addr), bits(ip.to_canonical()));
+        wn == wa && a & mask(wa, self.prefix) == net
+    }
+
     pub fn prefix(&self) -> u8 {
         self.prefix
     }
@@ -127,6 +134,20 @@ impl<'de> Deserialize<'de> for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_the_addresses_of_its_network_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let net = Cidr::parse("10.1.0.0/16").expect("ok");
+        assert!(net.contains(ip("10.1.0.0")) && net.contains(ip("10.1.255.255")));
+        assert!(!net.contains(ip("10.2.0.1")) && !net.contains(ip("::1")));
+        assert!(net.contains(ip("::ffff:10.1.2.3")), "an IPv4 address on an IPv6 socket");
+        assert!(Cidr::parse("0.0.0.0/0").expect("ok").contains(ip("203.0.113.9")));
+        assert!(Cidr::parse("::/0").expect("ok").contains(ip("2001:db8::1")));
+        assert!(!Cidr::parse("::/0").expect("ok").contains(ip("127.0.0.1")));
+        assert!(Cidr::parse("127.0.0.2").expect("ok").contains(ip("127.0.0.2")));
+        assert!(!Cidr::parse("127.0.0.2").expect("ok").contains(ip("127.0.0.3")));
+    }
 
     #[test]
     fn parses_networks_and_hosts() {

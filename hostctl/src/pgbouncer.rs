@@ -98,6 +98,28 @@ pub fn render_hba(restricted: &[(DatabaseName, Vec<Cidr>)]) -> String {
     out
 }
 
+/// Whether the HBA text (as [`render_hba`] writes it) admits a TCP login to database `db`
+/// from `source`, deciding as PgBouncer does: the first `host` line whose database and
+/// network match, by its method (`reject` refuses); no matching line refuses. The pooler's
+/// guard asks this before a client reaches PgBouncer, which then sees it on its Unix socket.
+pub fn hba_admits(text: &str, db: &str, source: std::net::IpAddr) -> bool {
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let ["host", line_db, _user, cidr, method] = fields[..] else {
+            continue;
+        };
+        let db_matches = match line_db.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
+            Some(quoted) => quoted.replace("\"\"", "\"") == db,
+            None => line_db == "all" || line_db == db,
+        };
+        let net_matches = Cidr::parse(cidr).is_ok_and(|c| c.contains(source));
+        if db_matches && net_matches {
+            return method != "reject";
+        }
+    }
+    false
+}
+
 /// Checks a rendered HBA file line by line against the subset of PgBouncer's grammar we
 /// emit. PgBouncer skips a line it cannot parse and keeps going, which for a `reject` line
 /// would silently open a database: so nothing is swapped in unless every line is one of ours.
@@ -135,6 +157,28 @@ pub fn validate_hba(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hba_admits_decides_as_the_first_matching_line() {
+        let shop = DatabaseName::parse("shop").expect("valid");
+        let all = DatabaseName::parse("all").expect("valid");
+        let rules = [
+            (shop, vec![Cidr::parse("10.0.0.0/8").expect("cidr")]),
+            (all, vec![Cidr::parse("192.0.2.1").expect("cidr")]),
+        ];
+        let hba = render_hba(&rules);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert!(hba_admits(&hba, "shop", ip("10.2.3.4")));
+        assert!(!hba_admits(&hba, "shop", ip("127.0.0.1")));
+        assert!(!hba_admits(&hba, "shop", ip("::1")));
+        assert!(hba_admits(&hba, "other", ip("127.0.0.1")), "an unrestricted database is open");
+        assert!(hba_admits(&hba, "other", ip("::1")));
+        assert!(hba_admits(&hba, "pgbouncer", ip("203.0.113.5")), "the admin console keeps its password check");
+        // The database named `all` is that database, not the keyword.
+        assert!(!hba_admits(&hba, "all", ip("127.0.0.1")));
+        assert!(hba_admits(&hba, "all", ip("192.0.2.1")));
+        assert!(!hba_admits("", "shop", ip("10.2.3.4")), "no line, no login");
+    }
 
     #[test]
     fn hba_restricts_only_databases_with_rules_and_validates() {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use eventstore::incidents::IncidentReport;
 use eventstore::Store;
 
-use crate::local::{BouncerOptions, ClusterOptions, LocalHost, PgCluster};
+use crate::local::{ClusterOptions, LocalHost, PgCluster};
 
 /// Restarts tried in a row before giving up (about two minutes of backoff).
 pub const MAX_TRIES: u32 = 8;
@@ -62,7 +62,7 @@ impl Supervised<'_> {
         match which {
             Which::Control => self.control.restart(&ClusterOptions::default()).await,
             Which::TenantPostgres => self.host.pg.restart(&ClusterOptions::default()).await,
-            Which::PgBouncer => self.host.bouncer.restart(&BouncerOptions::default()).await,
+            Which::PgBouncer => self.host.bouncer.restart().await,
         }
     }
 

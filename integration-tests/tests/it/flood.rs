@@ -1,8 +1,9 @@
 //! An unauthenticated flood of PgBouncer (issue 21, hole 7). Anyone who reaches its port can
 //! open sockets and send nothing; each holds one of PgBouncer's client slots
 //! (`max_client_conn`, global) until `client_login_timeout`. With 1,000 slots and the default
-//! 60 s, 1,100 silent sockets locked every tenant out. Now: 10,000 slots, an open-file limit
-//! to match, and a 5 s login timeout.
+//! 60 s, 1,100 silent sockets locked every tenant out. Now the guard on PgBouncer's port holds
+//! them (10,000 slots, an open-file limit to match) and closes each after a 5 s login timeout;
+//! none of them reaches PgBouncer, which has 10,000 slots of its own behind it.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -78,12 +79,14 @@ async fn silent_sockets_cannot_lock_tenants_out_of_pgbouncer_and_are_closed_afte
     .expect("the flood opens within 30 s");
     let first = flood[0].0;
     let opened_in = first.elapsed();
-    // PgBouncer holds them (accepted, not waiting in the kernel's backlog).
-    eventually("PgBouncer to hold every flood socket", Duration::from_secs(10), || async {
-        let used = admin_value("SHOW LISTS", "list", "used_clients", "items").await;
-        used.and_then(|v| v.parse::<usize>().ok()).filter(|n| *n >= FLOOD)
+    // The guard holds them (accepted, not waiting in the kernel's backlog); PgBouncer does not.
+    eventually("the guard to hold every flood socket", Duration::from_secs(10), || async {
+        (bouncer.guarded_clients() >= FLOOD).then_some(())
     })
     .await;
+    let used = admin_value("SHOW LISTS", "list", "used_clients", "items").await;
+    let used: usize = used.and_then(|v| v.parse().ok()).expect("used_clients");
+    assert!(used < FLOOD, "{used} of PgBouncer's client slots are held: the flood reached it");
 
     // Meanwhile another tenant logs in through PgBouncer and runs a query, promptly.
     let started = Instant::now();
@@ -97,7 +100,7 @@ async fn silent_sockets_cannot_lock_tenants_out_of_pgbouncer_and_are_closed_afte
     assert!(login_took < Duration::from_secs(3), "login and query took {login_took:?}");
     assert!(first.elapsed() < CLIENT_LOGIN_TIMEOUT, "the login was not checked while the whole flood was held");
 
-    // PgBouncer closes every silent socket once its login time is up, not before.
+    // The guard closes every silent socket once its login time is up, not before.
     let bound = CLIENT_LOGIN_TIMEOUT + Duration::from_secs(15);
     let closes = tokio::time::timeout(
         bound,
@@ -112,7 +115,7 @@ async fn silent_sockets_cannot_lock_tenants_out_of_pgbouncer_and_are_closed_afte
     assert!(*longest <= CLIENT_LOGIN_TIMEOUT + Duration::from_secs(10), "one lived {longest:?}");
     eprintln!(
         "flood: {FLOOD} sockets opened in {:?}; a tenant's login and query took {:?} while they were held; \
-         PgBouncer closed them {shortest:?}..{longest:?} after each opened",
+         the guard closed them {shortest:?}..{longest:?} after each opened",
         opened_in, login_took,
     );
     // The tenant who logged in is not affected.

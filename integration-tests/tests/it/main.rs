@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod backups;
 mod bouncer_sync;
+mod cancel;
 mod caps;
 mod collaborators;
 mod concurrent_backups;

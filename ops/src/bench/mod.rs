@@ -13,6 +13,7 @@ mod http;
 mod jobtimes;
 mod mixed;
 mod neighbours;
+mod pooler;
 mod provision;
 mod replay;
 mod rotate;
@@ -92,6 +93,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         sockets: usize,
     },
+    /// What the guard on PgBouncer's port adds: `select 1` round trips, logins and throughput
+    /// through the connection string vs straight to PgBouncer's Unix socket, same run.
+    Pooler {
+        #[arg(long, default_value_t = 5000)]
+        queries: usize,
+        #[arg(long, default_value_t = 200)]
+        logins: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
     /// `POST /databases/{id}/sql` for a SELECT of 1 row and of 10,000 rows vs the same query
     /// through tokio-postgres over PgBouncer (a session per query, and a connection kept open).
     Sql {
@@ -130,6 +141,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
         BenchCommand::Neighbours { rounds, sockets } => neighbours::run(rounds, sockets).await,
         BenchCommand::Sql { rounds } => sql::run(rounds).await,
+        BenchCommand::Pooler { queries, logins, clients } => pooler::run(queries, logins, clients).await,
         BenchCommand::Data { requests, clients } => data::run(requests, clients).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }

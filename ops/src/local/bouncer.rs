@@ -2,6 +2,10 @@
 //! by Berth at every start, ending with `%include tenants.ini`), the worker-rendered
 //! `tenants.ini`, `hba.conf` and `users.txt`, `admin.password` (0600), `port`, the log,
 //! pidfile and Unix socket.
+//!
+//! PgBouncer listens only on that Unix socket; the TCP port in every connection string is
+//! served by Berth's guard ([`super::guard`]), which takes cancel requests and applies the
+//! allowlists before a client reaches PgBouncer.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -11,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hostctl::pgbouncer::{render_auth_file, render_hba, render_tenants, AuthEntry, HBA_FILE, TENANTS_FILE, USERS_FILE};
 
+use super::guard::{Guard, GuardConfig};
 use super::pg::{connect_host, PgCluster};
 use super::process::{self, StartFailure};
 use super::user::{self, Account};
@@ -31,6 +36,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// this is 10x what the host's pools could ever serve (300 server connections), and each
 /// slot costs little (a descriptor and a few KiB when idle).
 pub const MAX_CLIENT_CONN: u64 = 10_000;
+/// Clients one address (an IPv6 /64) may hold at once through the guard: a fifth of
+/// [`MAX_CLIENT_CONN`], so one address alone cannot take every slot.
+pub const MAX_PER_SOURCE: usize = 2_000;
 /// Descriptors PgBouncer needs beyond one per client: a server connection each (at most
 /// the cluster's `max_connections`, 300), its listening sockets, log and DNS.
 const FD_RESERVE: u64 = 1_000;
@@ -60,6 +68,7 @@ pub struct Bouncer {
     backend_host: String,
     backend_port: u16,
     child: Mutex<Option<Child>>,
+    guard: Option<Guard>,
 }
 
 impl std::fmt::Debug for Bouncer {
@@ -68,13 +77,14 @@ impl std::fmt::Debug for Bouncer {
     }
 }
 
-fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions, max_client_conn: u64) -> String {
+fn render_ini(dir: &Path, port: u16, max_client_conn: u64) -> String {
     let d = dir.display();
     format!(
         ";; Rendered by Berth at every start; changes here are overwritten. Pools live in\n\
          ;; {TENANTS_FILE} and logins in {USERS_FILE}; the worker re-renders both and RELOADs.\n\
          [pgbouncer]\n\
-         listen_addr = {listen}\n\
+         ;; No listen_addr: PgBouncer listens on its Unix socket alone (named after\n\
+         ;; listen_port); clients reach it through Berth's guard on TCP port {port}.\n\
          listen_port = {port}\n\
          unix_socket_dir = {d}\n\
          ;; No logfile: PgBouncer logs to stderr, which Berth appends to {LOG_FILE}; that\n\
@@ -102,7 +112,6 @@ fn render_ini(dir: &Path, port: u16, opts: &BouncerOptions, max_client_conn: u64
          ;; tokio-postgres and JDBC send these at startup; PgBouncer rejects unknown ones.\n\
          ignore_startup_parameters = extra_float_digits,search_path\n\
          %include {d}/{TENANTS_FILE}\n",
-        listen = opts.listen_addrs.join(","),
         login_timeout = CLIENT_LOGIN_TIMEOUT.as_secs(),
     )
 }
@@ -125,6 +134,56 @@ fn client_slots(pid: Option<u32>) -> u64 {
     let slots = limit.saturating_sub(FD_RESERVE).max(100);
     tracing::warn!(limit, slots, "the open-file limit is below what PgBouncer needs; max_client_conn lowered");
     slots
+}
+
+/// Descriptors the guard needs beyond two per client (one each way): the API's and
+/// workers' own sockets and files, in the same process.
+const GUARD_FD_RESERVE: u64 = 4_096;
+
+/// How many clients the guard may hold: [`MAX_CLIENT_CONN`], or fewer when this process
+/// cannot have two descriptors for each (the open-file limit is raised for it first).
+fn guard_slots() -> usize {
+    let wanted = 2 * MAX_CLIENT_CONN + GUARD_FD_RESERVE;
+    let limit = fds::raise_open_files(None, wanted).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read or raise this process's open-file limit");
+        wanted
+    });
+    let slots = (limit.saturating_sub(GUARD_FD_RESERVE) / 2).clamp(100, MAX_CLIENT_CONN);
+    if slots < MAX_CLIENT_CONN {
+        tracing::warn!(
+            limit,
+            slots,
+            "the open-file limit is below what the pooler's guard needs; it holds fewer clients"
+        );
+    }
+    slots as usize
+}
+
+/// The guard's listeners on `port`: every address in `addrs` (`*`: every interface, both
+/// families when the machine has IPv6).
+fn bind_guard(addrs: &[String], port: u16) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+    let mut out = Vec::new();
+    for a in addrs {
+        match a.as_str() {
+            // `[::]` takes IPv4 too (as ::ffff:a.b.c.d); without IPv6, 0.0.0.0.
+            "*" => out.push(
+                TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
+                    .or_else(|_| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)))?,
+            ),
+            "localhost" => out.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port))?),
+            other => {
+                let ip: std::net::IpAddr = other.parse().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("not an address to listen on: {other}"),
+                    )
+                })?;
+                out.push(TcpListener::bind((ip, port))?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The pid of a pgbouncer running from `dir`, per its pidfile.
@@ -167,19 +226,46 @@ impl Bouncer {
             backend_host: backend.host().to_owned(),
             backend_port: backend.port(),
             child: Mutex::new(None),
+            guard: None,
             dir,
         };
         if let Some(pid) = running(&bouncer.dir) {
             bouncer.wait_running().await?;
-            bouncer.refresh_running(pid, opts, account).await?;
-            return Ok(bouncer);
+            // Started by a Berth from before the guard: it listens on the TCP port itself.
+            let listens_itself = std::fs::read_to_string(bouncer.dir.join(INI_FILE))
+                .is_ok_and(|ini| ini.lines().any(|l| l.starts_with("listen_addr")));
+            bouncer.refresh_running(pid, account).await?;
+            match bind_guard(&opts.listen_addrs, bouncer.port) {
+                Ok(listeners) => {
+                    bouncer.guard = Some(bouncer.start_guard(listeners)?);
+                    return Ok(bouncer);
+                }
+                // It goes (its clients reconnect through the guard in a moment), and a new one
+                // starts behind the guard.
+                Err(e) if listens_itself => {
+                    tracing::warn!(error = %e, "the running PgBouncer holds its TCP port; restarting it behind the guard");
+                    process::terminate(pid, libc::SIGTERM, STOP_GRACE, "pgbouncer")?;
+                }
+                // The guard of the process that started it serves the port.
+                Err(e) => {
+                    tracing::warn!(error = %e, "the PgBouncer adopted here is served by another process's guard");
+                    return Ok(bouncer);
+                }
+            }
         }
         let mut previous = Some(bouncer.port).filter(|p| *p != 0);
         for _ in 0..3 {
             bouncer.port = ports::choose(previous.take(), &opts.listen_addrs)?;
-            match bouncer.spawn(&program, opts, account).await {
+            // Bound first: holding the port is what keeps it ours while PgBouncer starts.
+            let listeners = match bind_guard(&opts.listen_addrs, bouncer.port) {
+                Ok(listeners) => listeners,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(anyhow::Error::from(e).context("binding the pooler's port")),
+            };
+            match bouncer.spawn(&program, account).await {
                 Ok(child) => {
                     *bouncer.child.lock().expect("child lock poisoned") = Some(child);
+                    bouncer.guard = Some(bouncer.start_guard(listeners)?);
                     return Ok(bouncer);
                 }
                 Err(StartFailure::PortInUse) => continue,
@@ -187,6 +273,28 @@ impl Bouncer {
             }
         }
         bail!("pgbouncer in {} lost the race for a free port three times", bouncer.dir.display())
+    }
+
+    /// The guard on the TCP port, in front of PgBouncer's Unix socket.
+    fn start_guard(&self, listeners: Vec<std::net::TcpListener>) -> anyhow::Result<Guard> {
+        let config = GuardConfig {
+            socket: self.socket(),
+            hba: self.dir.join(HBA_FILE),
+            login_timeout: CLIENT_LOGIN_TIMEOUT,
+            max_clients: guard_slots(),
+            max_per_source: MAX_PER_SOURCE,
+        };
+        Guard::start(listeners, config)
+    }
+
+    /// PgBouncer's Unix socket.
+    fn socket(&self) -> PathBuf {
+        self.dir.join(format!(".s.PGSQL.{}", self.port))
+    }
+
+    /// Clients the guard holds now (see [`Guard::clients`]).
+    pub fn guarded_clients(&self) -> usize {
+        self.guard.as_ref().map_or(0, Guard::clients)
     }
 
     async fn wait_running(&self) -> anyhow::Result<()> {
@@ -205,27 +313,22 @@ impl Bouncer {
     /// A PgBouncer another Berth process started (it dies with that process) gets today's
     /// settings too: the ini re-rendered and RELOADed (`max_client_conn` and
     /// `client_login_timeout` apply on reload), its open-file limit raised.
-    async fn refresh_running(&self, pid: u32, opts: &BouncerOptions, account: Option<Account>) -> anyhow::Result<()> {
-        let ini = render_ini(&self.dir, self.port, opts, client_slots(Some(pid)));
+    async fn refresh_running(&self, pid: u32, account: Option<Account>) -> anyhow::Result<()> {
+        let ini = render_ini(&self.dir, self.port, client_slots(Some(pid)));
         if files::write_if_changed(&self.dir.join(INI_FILE), &ini, account)? {
-            let admin = connect(&format!("{} connect_timeout=2", self.admin_dsn())).await?;
+            let admin = connect(&format!("{} connect_timeout=2", self.socket_admin_dsn())).await?;
             admin.simple_query("RELOAD").await.context("RELOAD after re-rendering pgbouncer.ini")?;
         }
         Ok(())
     }
 
-    async fn spawn(
-        &self,
-        program: &Path,
-        opts: &BouncerOptions,
-        account: Option<Account>,
-    ) -> Result<Child, StartFailure> {
+    async fn spawn(&self, program: &Path, account: Option<Account>) -> Result<Child, StartFailure> {
         let fail = StartFailure::Failed;
         files::write_private(&self.dir.join(PORT_FILE), &format!("{}\n", self.port), account).map_err(fail)?;
         let ini = self.dir.join(INI_FILE);
         // Raised here, inherited by the child: PgBouncer checks its limit when it starts.
         let slots = client_slots(None);
-        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, opts, slots), account).map_err(fail)?;
+        files::write_if_changed(&ini, &render_ini(&self.dir, self.port, slots), account).map_err(fail)?;
         let log = self.dir.join(LOG_FILE);
         let log_offset = process::file_len(&log);
         let stderr = files::open_log(&log, account).map_err(fail)?;
@@ -239,9 +342,10 @@ impl Bouncer {
         Ok(child)
     }
 
-    /// `SHOW VERSION` on the admin console (simple query protocol: it supports no other).
+    /// `SHOW VERSION` on the admin console (simple query protocol: it supports no other),
+    /// over the Unix socket: PgBouncer's own, whether the guard runs or not.
     async fn probe(&self) -> anyhow::Result<()> {
-        let client = connect(&format!("{} connect_timeout=2", self.admin_dsn())).await?;
+        let client = connect(&format!("{} connect_timeout=2", self.socket_admin_dsn())).await?;
         client.simple_query("SHOW VERSION").await.context("SHOW VERSION")?;
         Ok(())
     }
@@ -285,6 +389,16 @@ impl Bouncer {
         self.dsn("pgbouncer", ADMIN_USER, &self.admin_password)
     }
 
+    /// The admin console's DSN on PgBouncer's Unix socket.
+    fn socket_admin_dsn(&self) -> String {
+        format!(
+            "host={} port={} user={ADMIN_USER} password={} dbname=pgbouncer",
+            dsn_value(&self.dir.display().to_string()),
+            self.port,
+            dsn_value(&self.admin_password)
+        )
+    }
+
     /// key=value DSN for a client of one of the pools.
     pub fn dsn(&self, dbname: &str, user: &str, password: &str) -> String {
         format!(
@@ -305,13 +419,17 @@ impl Bouncer {
     /// Starts PgBouncer again on the same port after it ended. Its pools and logins are in
     /// the files the worker rendered; `DISABLE` of stopped databases lived in its memory and
     /// comes back with the next sync (the supervisor asks for one).
-    pub async fn restart(&self, opts: &BouncerOptions) -> anyhow::Result<()> {
+    /// The guard keeps the TCP port meanwhile.
+    pub async fn restart(&self) -> anyhow::Result<()> {
         let program = bins::pgbouncer()?;
         let account = user::service_account().await?;
-        process::restarted(&self.child, self.spawn(&program, opts, account).await, self.port)
+        process::restarted(&self.child, self.spawn(&program, account).await, self.port)
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {
+        if let Some(guard) = &self.guard {
+            guard.stop();
+        }
         let mut child = self.child.lock().expect("child lock poisoned");
         let pid = self.pid().or_else(|| child.as_ref().map(Child::id));
         if let Some(pid) = pid {
@@ -328,7 +446,7 @@ mod tests {
 
     #[test]
     fn the_ini_bounds_unauthenticated_clients() {
-        let ini = render_ini(Path::new("/d"), 6432, &BouncerOptions::default(), MAX_CLIENT_CONN);
+        let ini = render_ini(Path::new("/d"), 6432, MAX_CLIENT_CONN);
         assert!(ini.contains("\nmax_client_conn = 10000\n"), "{ini}");
         assert!(ini.contains("\nclient_login_timeout = 5\n"), "{ini}");
         assert!(ini.contains("\nlisten_backlog = 4096\n"), "{ini}");

@@ -10,6 +10,7 @@ mod bins;
 mod bouncer;
 mod fds;
 mod files;
+mod guard;
 mod pg;
 mod pgconf;
 mod ports;
@@ -21,7 +22,7 @@ mod user;
 use std::path::Path;
 
 pub use bins::PgBins;
-pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER, CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN};
+pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER, CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN, MAX_PER_SOURCE};
 pub use fds::raise_open_files;
 pub use pg::{ClusterOptions, PgCluster, SUPERUSER};
 pub(crate) use process::{is_alive as is_running, send_signal as signal};
