@@ -53,6 +53,9 @@ pub struct HarnessOptions {
     /// The orphan reconciler's period and grace. A long grace: a short one could judge other
     /// tests' objects mid-flight; its test drives rounds itself.
     pub drift: worker::drift::DriftOptions,
+    /// How long the pooler's guard must turn nobody away before its incident is resolved
+    /// (see [`crate::pooler_watch`]; short in tests).
+    pub pooler_quiet: std::time::Duration,
 }
 
 impl Default for HarnessOptions {
@@ -76,6 +79,7 @@ impl Default for HarnessOptions {
                 interval: std::time::Duration::from_secs(1),
                 grace: std::time::Duration::from_secs(600),
             },
+            pooler_quiet: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -98,6 +102,7 @@ impl HarnessOptions {
             metrics_interval: worker.metrics_interval,
             audit_at_exit: false,
             drift: worker.drift,
+            pooler_quiet: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -187,6 +192,7 @@ async fn start() -> anyhow::Result<Harness> {
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());
     }
+    tokio::spawn(crate::pooler_watch::run(&platform.host.bouncer, store.clone(), opts.pooler_quiet));
     let services = Services::start(store, listener, Some(api), Some(worker)).await?;
     let api_url = services.api_url.clone();
     // Runs for the life of the process; the servers die with it.

@@ -14,6 +14,7 @@ pub mod local;
 pub mod metrics;
 pub mod modes;
 pub mod platform;
+pub mod pooler_watch;
 pub mod rotate;
 pub mod supervise;
 pub mod up;

@@ -75,6 +75,7 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     worker.stale_tmp_grace = std::time::Duration::ZERO;
     let supervised =
         crate::supervise::Supervised { control, host, store: store.clone(), host_id, plans: config.plans.clone() };
+    let watched = store.clone();
     let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
@@ -92,6 +93,7 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
         ended = services.first_to_end() => Some(ended),
         // A server that cannot be brought back: exit non-zero (see `supervise`).
         gave_up = supervised.run() => Some(format!("{gave_up:#}")),
+        () = crate::pooler_watch::run(&supervised.host.bouncer, watched, POOLER_QUIET) => None,
     };
     eprintln!("shutting down");
     services.stop().await;
@@ -138,6 +140,9 @@ async fn wait_healthy(base: &str) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// How long the pooler's guard must turn nobody away before its incident is resolved.
+const POOLER_QUIET: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};

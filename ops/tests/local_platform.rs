@@ -193,3 +193,50 @@ fn servers_die_when_the_test_binary_is_killed() {
         }
     });
 }
+
+/// A PgBouncer started by a Berth from before the guard listens on the TCP port itself. When
+/// today's Berth finds one running on its dir, it restarts it behind the guard on the same
+/// port, and logins through the port work.
+#[tokio::test]
+async fn a_pgbouncer_listening_on_the_port_itself_is_restarted_behind_the_guard() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = testing::scratch_dir("old-bouncer").expect("scratch dir");
+    let opts = LocalHostOptions::for_tests();
+    let host = LocalHost::start(&dir, &opts).await.expect("first start");
+    let port = host.bouncer.port();
+    host.bouncer.stop().expect("stop pgbouncer and its guard");
+
+    // The older Berth's ini, PgBouncer on the TCP port, started by hand (daemonised) as the
+    // ini's owner.
+    let ini_path = dir.join("pgbouncer/pgbouncer.ini");
+    let ini = std::fs::read_to_string(&ini_path).expect("ini");
+    std::fs::write(&ini_path, ini.replacen("[pgbouncer]\n", "[pgbouncer]\nlisten_addr = 127.0.0.1\n", 1))
+        .expect("old ini");
+    let program =
+        if std::path::Path::new("/usr/sbin/pgbouncer").exists() { "/usr/sbin/pgbouncer" } else { "pgbouncer" };
+    let owner = std::fs::metadata(&ini_path).expect("ini metadata").uid();
+    let mut start = if uid_of(std::process::id()) == 0 && owner != 0 {
+        let mut c = Command::new("runuser");
+        c.args(["-u", ops::local::SERVICE_USER, "--", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    let started = start.arg("-d").arg(&ini_path).output().expect("pgbouncer -d");
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    eventually_blocking("the old PgBouncer to listen on the port", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map(drop).map_err(|e| e.to_string())
+    });
+    let old_pid: u32 =
+        std::fs::read_to_string(dir.join("pgbouncer/pgbouncer.pid")).expect("pidfile").trim().parse().expect("pid");
+
+    let again = LocalHost::start(&dir, &opts).await.expect("start over the old PgBouncer");
+    assert_eq!(again.bouncer.port(), port, "the connection strings' port is kept");
+    assert!(!alive(old_pid), "the PgBouncer on the TCP port was stopped");
+    assert!(again.bouncer.pid().is_some_and(|p| p != old_pid));
+    let ini = std::fs::read_to_string(&ini_path).expect("ini");
+    assert!(!ini.lines().any(|l| l.starts_with("listen_addr")), "{ini}");
+    // Through the port (the guard) to PgBouncer's console.
+    assert!(bouncer_version(&again).await.contains("PgBouncer"));
+    again.stop().expect("stop");
+}

@@ -5,13 +5,13 @@
 //! them (10,000 slots, an open-file limit to match) and closes each after a 5 s login timeout;
 //! none of them reaches PgBouncer, which has 10,000 slots of its own behind it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use integration_tests::{app, bouncer_admin, connect, eventually, unique_name, Api};
-use ops::local::{CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN};
+use integration_tests::{admin_incidents, app, bouncer_admin, connect, connect_from, eventually, unique_name, Api};
+use ops::local::{CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN, MAX_PER_SOURCE};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_postgres::SimpleQueryMessage;
 
 /// More than the 1,000 slots PgBouncer had.
@@ -120,4 +120,63 @@ async fn silent_sockets_cannot_lock_tenants_out_of_pgbouncer_and_are_closed_afte
     );
     // The tenant who logged in is not affected.
     client.simple_query("select 1").await.expect("the tenant's session outlives the flood");
+}
+
+/// One address may hold `MAX_PER_SOURCE` of the guard's slots at once: the next is closed on
+/// arrival while a login from another address goes on, and the operator is told with a
+/// `pooler_saturated` incident, resolved once nobody has been turned away for a while.
+#[tokio::test]
+async fn one_address_cannot_take_every_slot_and_the_operator_hears_of_it() {
+    let api = Api::new_user().await;
+    let d = api.create_running(&unique_name("shared-port")).await;
+    let url = d["connection_string"].as_str().expect("url").to_owned();
+    let bouncer = &app().platform.host.bouncer;
+    let ours = ops::local::raise_open_files(None, 16_384).expect("raising our open-file limit");
+    assert!(ours > 3 * MAX_PER_SOURCE as u64, "the test's open-file limit ({ours}) is too low");
+    let target: SocketAddr = format!("{}:{}", bouncer.host(), bouncer.port()).parse().expect("address");
+    let greedy: IpAddr = "127.0.0.9".parse().expect("ip");
+    let from_greedy = || async move {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::new(greedy, 0)).expect("bind 127.0.0.9");
+        socket.connect(target).await.expect("a TCP connection to the guard")
+    };
+
+    // The guard holds silent sockets for 5 s: the share, the one too many and the other
+    // address's login must all happen within that, or the round says nothing; try again.
+    let mut refused_in = None;
+    for _ in 0..3 {
+        let opened = Instant::now();
+        let mut held = Vec::with_capacity(MAX_PER_SOURCE);
+        for _ in 0..MAX_PER_SOURCE {
+            held.push(from_greedy().await);
+        }
+        eventually("the guard to hold the address's share", Duration::from_secs(5), || async {
+            (bouncer.guarded_clients() >= MAX_PER_SOURCE).then_some(())
+        })
+        .await;
+        let one_more = Instant::now();
+        let closed = closed_at(from_greedy().await).await;
+        let other = connect_from("127.0.0.10".parse().expect("ip"), &url).await;
+        if opened.elapsed() >= CLIENT_LOGIN_TIMEOUT - Duration::from_millis(500) {
+            eprintln!("round too slow ({:?}): the share was no longer held throughout", opened.elapsed());
+            continue;
+        }
+        other.expect("another address logs in while one holds its whole share");
+        refused_in = Some(closed.duration_since(one_more));
+        drop(held);
+        break;
+    }
+    let refused_in = refused_in.expect("a round within the guard's 5 s hold");
+    assert!(refused_in < Duration::from_secs(2), "the one too many was held {refused_in:?}, not closed on arrival");
+
+    let resource = ops::pooler_watch::RESOURCE;
+    eventually("the saturation incident to open", Duration::from_secs(10), || async {
+        let open = admin_incidents(ops::pooler_watch::POOLER_SATURATED, resource, "open").await;
+        (!open.is_empty()).then_some(())
+    })
+    .await;
+    eventually("the saturation incident to be resolved", Duration::from_secs(20), || async {
+        admin_incidents(ops::pooler_watch::POOLER_SATURATED, resource, "open").await.is_empty().then_some(())
+    })
+    .await;
 }

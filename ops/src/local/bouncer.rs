@@ -36,6 +36,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// this is 10x what the host's pools could ever serve (300 server connections), and each
 /// slot costs little (a descriptor and a few KiB when idle).
 pub const MAX_CLIENT_CONN: u64 = 10_000;
+/// The listen queue of the guard's port and of PgBouncer's socket behind it (capped by
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
 /// Clients one address (an IPv6 /64) may hold at once through the guard: a fifth of
 /// [`MAX_CLIENT_CONN`], so one address alone cannot take every slot.
 pub const MAX_PER_SOURCE: usize = 2_000;
@@ -104,7 +107,7 @@ fn render_ini(dir: &Path, port: u16, max_client_conn: u64) -> String {
          ;; A burst of connects (a flood, an application's pool starting) waits in the\n\
          ;; kernel's queue (capped by net.core.somaxconn) instead of overflowing the default\n\
          ;; 128, where a handshake is dropped and retried after 1, 3, 7 s.\n\
-         listen_backlog = 4096\n\
+         listen_backlog = {LISTEN_BACKLOG}\n\
          default_pool_size = 10\n\
          server_reset_query = DISCARD ALL\n\
          ;; After PostgreSQL restarts, try its logins again within a second (default 15 s).\n\
@@ -160,26 +163,34 @@ fn guard_slots() -> usize {
 }
 
 /// The guard's listeners on `port`: every address in `addrs` (`*`: every interface, both
-/// families when the machine has IPv6).
+/// families when the machine has IPv6), with PgBouncer's backlog (a burst of connects waits
+/// in the kernel's queue; at the default 128 the rest of a burst is dropped and retried
+/// after 1, 3, 7 s). Called within a runtime; the listeners are handed to the guard's.
 fn bind_guard(addrs: &[String], port: u16) -> std::io::Result<Vec<std::net::TcpListener>> {
-    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let listen = |ip: IpAddr| -> std::io::Result<std::net::TcpListener> {
+        let socket = if ip.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+        // As PgBouncer and PostgreSQL do: a restart may bind while old connections linger.
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::new(ip, port))?;
+        socket.listen(LISTEN_BACKLOG)?.into_std()
+    };
     let mut out = Vec::new();
     for a in addrs {
         match a.as_str() {
             // `[::]` takes IPv4 too (as ::ffff:a.b.c.d); without IPv6, 0.0.0.0.
             "*" => out.push(
-                TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
-                    .or_else(|_| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)))?,
+                listen(IpAddr::V6(Ipv6Addr::UNSPECIFIED)).or_else(|_| listen(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))?,
             ),
-            "localhost" => out.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port))?),
+            "localhost" => out.push(listen(IpAddr::V4(Ipv4Addr::LOCALHOST))?),
             other => {
-                let ip: std::net::IpAddr = other.parse().map_err(|_| {
+                let ip: IpAddr = other.parse().map_err(|_| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
                         format!("not an address to listen on: {other}"),
                     )
                 })?;
-                out.push(TcpListener::bind((ip, port))?);
+                out.push(listen(ip)?);
             }
         }
     }
@@ -295,6 +306,11 @@ impl Bouncer {
     /// Clients the guard holds now (see [`Guard::clients`]).
     pub fn guarded_clients(&self) -> usize {
         self.guard.as_ref().map_or(0, Guard::clients)
+    }
+
+    /// Connections the guard closed on arrival for want of a slot (see [`Guard::turned_away`]).
+    pub fn turned_away(&self) -> u64 {
+        self.guard.as_ref().map_or(0, Guard::turned_away)
     }
 
     async fn wait_running(&self) -> anyhow::Result<()> {
