@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{admin_incidents, connect, eventually, host_superuser, unique_name, wait_login, Api};
+use integration_tests::{admin_incidents, app, connect, eventually, host_superuser, unique_name, wait_login, Api};
 
 /// The share of a free-plan database on the test host.
 async fn free_share() -> i64 {
@@ -79,10 +79,27 @@ async fn a_tenant_holding_more_locks_than_its_share_is_cut_off_and_others_carry_
     bystander.simple_query("select 1").await.expect("the bystander's session was spared");
 
     // An incident names the database by id, with nothing the tenant wrote.
-    let incidents = eventually("a locks_over_share incident", Duration::from_secs(20), || async {
-        Some(admin_incidents("locks_over_share", &hog_id, "open").await).filter(|v| !v.is_empty())
-    })
-    .await;
+    let named_hog = async {
+        for _ in 0..100 {
+            let open = admin_incidents("locks_over_share", &hog_id, "open").await;
+            if !open.is_empty() {
+                return Some(open);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        None
+    };
+    let Some(incidents) = named_hog.await else {
+        // What there is instead, to tell a lost incident from one filed under another name.
+        let all = Api::new(Some(&app().admin_key)).get("/admin/incidents?kind=locks_over_share").await;
+        let metrics = reqwest::get(format!("{}/metrics", app().api_url)).await.expect("metrics").text().await;
+        let watchdog: Vec<String> =
+            metrics.unwrap_or_default().lines().filter(|l| l.contains("lock_watchdog")).map(str::to_owned).collect();
+        panic!(
+            "no open locks_over_share incident for {hog_id} after 20 s; all of that kind: {}; {watchdog:?}",
+            all.body
+        );
+    };
     let summary = incidents[0]["summary"].as_str().expect("summary");
     assert!(summary.contains(&hog_id) && summary.contains("terminated"), "{summary}");
     assert!(!summary.contains("tenant-text") && !summary.contains("lockhog"), "{summary}");

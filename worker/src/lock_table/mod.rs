@@ -184,18 +184,28 @@ async fn judge(store: &Store, plans: &PlanQuotas, row: &TenantHost, session: &Se
             plan = plan.as_str(),
             conns = plans.of(plan).server_connections,
         );
-        let report = IncidentReport {
-            kind: kinds::LOCKS_OVER_SHARE,
-            severity: "warning",
-            resource_type,
-            resource_id: &resource_id,
-            summary: &summary,
-        };
-        if let Err(e) = store.report_incident(&report).await {
-            tracing::warn!(error = %e, "lock watchdog cannot open an incident");
-        }
+        report_soon(store, kinds::LOCKS_OVER_SHARE, resource_type, resource_id, summary);
     }
     Ok(pressure)
+}
+
+/// Opens (or bumps) the incident, retrying for a minute in a task of its own: sessions were
+/// terminated, and an operator must hear of it even when the control plane's pool is busy
+/// for a moment; the watchdog's next round does not wait for it.
+fn report_soon(store: &Store, kind: &'static str, resource_type: &'static str, resource_id: String, summary: String) {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let report =
+            IncidentReport { kind, severity: "warning", resource_type, resource_id: &resource_id, summary: &summary };
+        for attempt in 1..=12 {
+            match store.report_incident(&report).await {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(error = %e, attempt, "lock watchdog cannot open an incident yet"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        tracing::error!(resource = %resource_id, "lock watchdog gave up opening an incident");
+    });
 }
 
 fn share(plans: &PlanQuotas, plan: Plan, per_backend: i64) -> i64 {
