@@ -224,11 +224,16 @@ async fn a_pgbouncer_listening_on_the_port_itself_is_restarted_behind_the_guard(
     };
     let started = start.arg("-d").arg(&ini_path).output().expect("pgbouncer -d");
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    eventually_blocking("the old PgBouncer to listen on the port", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).map(drop).map_err(|e| e.to_string())
+    // Daemonised, it writes its pidfile and binds in an order of its own: wait for both.
+    let old_pid = eventually_blocking("the old PgBouncer's pidfile and port", Duration::from_secs(10), || {
+        let pid = std::fs::read_to_string(dir.join("pgbouncer/pgbouncer.pid"))
+            .map_err(|e| format!("pidfile: {e}"))?
+            .trim()
+            .parse::<u32>()
+            .map_err(|e| format!("pidfile: {e}"))?;
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("port: {e}"))?;
+        Ok::<u32, String>(pid)
     });
-    let old_pid: u32 =
-        std::fs::read_to_string(dir.join("pgbouncer/pgbouncer.pid")).expect("pidfile").trim().parse().expect("pid");
 
     let again = LocalHost::start(&dir, &opts).await.expect("start over the old PgBouncer");
     assert_eq!(again.bouncer.port(), port, "the connection strings' port is kept");
