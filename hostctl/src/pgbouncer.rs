@@ -112,8 +112,8 @@ pub fn hba_admits(text: &str, db: &str, source: std::net::IpAddr) -> bool {
             Some(quoted) => quoted.replace("\"\"", "\"") == db,
             None => line_db == "all" || line_db == db,
         };
-        let net_matches = Cidr::parse(cidr).is_ok_and(|c| c.contains(source));
-        if db_matches && net_matches {
+        // The network is parsed only for the lines of this database (a login's hot path).
+        if db_matches && Cidr::parse(cidr).is_ok_and(|c| c.contains(source)) {
             return method != "reject";
         }
     }

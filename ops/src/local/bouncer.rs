@@ -407,19 +407,19 @@ impl Bouncer {
 
     /// The admin console's DSN on PgBouncer's Unix socket.
     fn socket_admin_dsn(&self) -> String {
-        format!(
-            "host={} port={} user={ADMIN_USER} password={} dbname=pgbouncer",
-            dsn_value(&self.dir.display().to_string()),
-            self.port,
-            dsn_value(&self.admin_password)
-        )
+        self.dsn_on(&self.dir.display().to_string(), "pgbouncer", ADMIN_USER, &self.admin_password)
     }
 
     /// key=value DSN for a client of one of the pools.
     pub fn dsn(&self, dbname: &str, user: &str, password: &str) -> String {
+        self.dsn_on(&self.host, dbname, user, password)
+    }
+
+    /// key=value DSN through `host`: the guard's address, or PgBouncer's socket directory.
+    fn dsn_on(&self, host: &str, dbname: &str, user: &str, password: &str) -> String {
         format!(
             "host={} port={} user={} password={} dbname={}",
-            dsn_value(&self.host),
+            dsn_value(host),
             self.port,
             dsn_value(user),
             dsn_value(password),
