@@ -143,7 +143,7 @@ pub async fn restore(
     target_name: &str,
     meta: Metadata,
 ) -> Result<Created, Error> {
-    let (_, b) = load_backup(ctx, caller, db, backup, Action::OwnerOnly).await.map_err(|e| match e {
+    let (source_db, b) = load_backup(ctx, caller, db, backup, Action::OwnerOnly).await.map_err(|e| match e {
         // A malformed id in the body is the body's fault.
         Error::NotFound(_) => Error::NotFound("backup"),
         other => other,
@@ -155,7 +155,7 @@ pub async fn restore(
     let name = DatabaseName::parse(target_name)
         .map_err(|e| Error::InvalidName(format!("invalid field `target_name`: {e}")))?;
     let source = DatabaseSource::Backup { backup_id: b.id };
-    create_from(ctx, caller, name, Some(source), meta, Duration::ZERO).await
+    create_from(ctx, caller, name, source_db.engine, Some(source), meta, Duration::ZERO).await
 }
 
 /// A new database `name` holding `db`'s current schema and data.
@@ -168,7 +168,7 @@ pub async fn branch(ctx: &Control, caller: &Caller, db: &str, name: &str, meta: 
     }
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid field `name`: {e}")))?;
     let source = DatabaseSource::Branch { database_id: db.id };
-    create_from(ctx, caller, name, Some(source), meta, Duration::ZERO).await
+    create_from(ctx, caller, name, db.engine, Some(source), meta, Duration::ZERO).await
 }
 
 /// The database's backups (newest first), for a caller who may see its credentials.

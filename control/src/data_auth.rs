@@ -91,6 +91,7 @@ const ACCEPTED: [Algorithm; 9] = [
 /// `GET /databases/{id}/auth-config`: `NOT_FOUND` until one is set.
 pub async fn get(ctx: &Control, caller: &Caller, id: &str) -> Result<AuthConfig, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "the data API")?;
     ctx.store.data_auth_config(db.id).await?.ok_or(Error::NotFound("auth config"))
 }
 
@@ -116,6 +117,7 @@ pub async fn put(
     meta: Metadata,
 ) -> Result<AuthConfig, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "the data API")?;
     if auth_mode != "byo_jwt" {
         return Err(Error::InvalidRequest("invalid field `auth_mode`: `byo_jwt` is the one mode".into()));
     }

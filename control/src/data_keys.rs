@@ -100,6 +100,7 @@ pub async fn create(
     meta: Metadata,
 ) -> Result<Issued, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "the data API")?;
     let now = Utc::now();
     let expires_at = match new.expires_in_days {
         Some(d @ 1..=MAX_DAYS) => Some(now + Duration::days(i64::try_from(d).unwrap_or(1))),
@@ -140,6 +141,7 @@ pub async fn create(
 /// included, with their `expires_at`), never a secret or hash.
 pub async fn list(ctx: &Control, caller: &Caller, id: &str, kind: DataKeyKind) -> Result<Vec<DataKeyRow>, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "the data API")?;
     Ok(ctx.store.data_keys(db.id, kind).await?)
 }
 
@@ -154,6 +156,7 @@ pub async fn revoke(
     meta: Metadata,
 ) -> Result<(), Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "the data API")?;
     let key_id = DataKeyId::parse(key_id).map_err(|_| Error::NotFound("key"))?;
     let live = ctx.store.data_keys(db.id, kind).await?;
     if !live.iter().any(|k| k.id == key_id) {

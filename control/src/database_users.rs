@@ -57,7 +57,7 @@ pub async fn create(
     let database = db.name.clone();
     let role = domain::dbuser::role_name(&database, &name).map_err(|e| user_error(DatabaseUserError::Name(e)))?;
     running(&db)?;
-    let NewPassword { password, verifier } = NewPassword::generate().await?;
+    let NewPassword { password, verifier } = NewPassword::generate(db.engine).await?;
     let plan = ctx.store.account_plan(db.account_id).await?;
     let max_users = ctx.settings.plans.of(plan).database_users;
     let command = DatabaseUserCommand::Create { database_id: db.id, database, name: name.clone(), max_users };
@@ -73,8 +73,13 @@ pub async fn create(
     let user = wait_for(ctx, &db, name.as_str(), |u| u.is_some_and(|u| u.state == UserState::Ready)).await?;
     let ready = user.as_ref().is_some_and(|u| u.state == UserState::Ready);
     let user = user.or_internal("the database user just created is not listed")?;
-    let connection_string =
-        format!("postgresql://{role}:{password}@{host}:{port}/{db}", host = db.host, port = db.port, db = db.name);
+    let connection_string = format!(
+        "{scheme}://{role}:{password}@{host}:{port}/{db}",
+        scheme = db.engine.url_scheme(),
+        host = db.host,
+        port = db.port,
+        db = db.name
+    );
     Ok(CreatedUser { user, password, connection_string, ready })
 }
 

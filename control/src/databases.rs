@@ -34,7 +34,13 @@ fn generate_password() -> String {
 }
 
 pub fn connection_string(db: &DatabaseRow, password: &str) -> String {
-    format!("postgresql://{name}:{password}@{host}:{port}/{name}", name = db.name, host = db.host, port = db.port)
+    format!(
+        "{scheme}://{name}:{password}@{host}:{port}/{name}",
+        scheme = db.engine.url_scheme(),
+        name = db.name,
+        host = db.host,
+        port = db.port
+    )
 }
 
 pub(crate) fn domain_error(e: DatabaseError) -> Error {
@@ -79,7 +85,8 @@ pub async fn load_authorized(
 }
 
 /// `POST /databases`: a new empty database of the caller's account, waited for up to the
-/// budget. Only PostgreSQL is enabled: another engine is `ENGINE_DISABLED`.
+/// budget. An engine is enabled when the deployment registered a host of it (`berth up`
+/// does for each engine in its configuration); another is `ENGINE_DISABLED`.
 pub async fn create(
     ctx: &Control,
     caller: &Caller,
@@ -89,10 +96,30 @@ pub async fn create(
 ) -> Result<Created, Error> {
     caller.require_full_account()?;
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid name: {e}")))?;
-    if let Some(engine) = engine.filter(|e| domain::Engine::parse(e) != Some(domain::Engine::Postgres)) {
-        return Err(Error::EngineDisabled(engine_disabled(engine)));
+    let engine = match engine.map(|e| (e, domain::Engine::parse(e))) {
+        None => domain::Engine::Postgres,
+        Some((_, Some(domain::Engine::Postgres))) => domain::Engine::Postgres,
+        Some((raw, Some(domain::Engine::MariaDb))) => {
+            if !ctx.store.hosts().await?.iter().any(|h| h.engine == domain::Engine::MariaDb) {
+                return Err(Error::EngineDisabled(engine_disabled(raw)));
+            }
+            domain::Engine::MariaDb
+        }
+        Some((raw, _)) => return Err(Error::EngineDisabled(engine_disabled(raw))),
+    };
+    create_from(ctx, caller, name, engine, None, meta, ctx.settings.wait).await
+}
+
+/// `what` exists for PostgreSQL databases only: another engine's is `422 UNPROCESSABLE`
+/// naming what it lacks (API.md, "Engines").
+pub fn require_postgres(db: &DatabaseRow, what: &str) -> Result<(), Error> {
+    match db.engine {
+        domain::Engine::Postgres => Ok(()),
+        other => Err(Error::Unprocessable(format!(
+            "engine '{}' lacks {what}; it is offered for PostgreSQL databases",
+            other.as_str()
+        ))),
     }
-    create_from(ctx, caller, name, None, meta, ctx.settings.wait).await
 }
 
 /// Why `engine` cannot be used here. MongoDB is not only off but absent: no MongoDB server is
@@ -102,17 +129,18 @@ fn engine_disabled(engine: &str) -> String {
         Some(domain::Engine::MongoDb) => "engine 'mongodb' is not enabled on this deployment: no MongoDB server \
                                           is packaged for the platforms Berth installs on"
             .into(),
-        Some(_) => format!("engine '{engine}' is not enabled on this deployment"),
+        Some(_) => format!("engine '{engine}' is not enabled on this deployment (its configuration's `engines`)"),
         None => format!("engine '{engine}' is not enabled on this deployment (engines: postgres, mariadb, mongodb)"),
     }
 }
 
-/// Creates a database, empty or filled from `source` (restore, branch), and waits up to
-/// `wait` for it to be running.
+/// Creates a database of `engine`, empty or filled from `source` (restore, branch: the
+/// source's engine), and waits up to `wait` for it to be running.
 pub async fn create_from(
     ctx: &Control,
     caller: &Caller,
     name: DatabaseName,
+    engine: domain::Engine,
     source: Option<DatabaseSource>,
     meta: Metadata,
     wait: Duration,
@@ -120,7 +148,7 @@ pub async fn create_from(
     // Restores and branches make databases of the caller's account: the same quotas apply.
     caller.require_full_account()?;
     // SCRAM is deliberately slow (4096 rounds): compute it while the reads are in flight.
-    let password = NewPassword::generate();
+    let password = NewPassword::generate(engine);
     let plan = async { Ok::<_, Error>(ctx.store.account_plan(caller.account_id).await?) };
     let usage = async { Ok::<_, Error>(ctx.store.account_usage(caller.account_id).await?) };
     // A branch is copied host-locally (pg_dump piped into psql): it lives beside its source.
@@ -130,7 +158,7 @@ pub async fn create_from(
                 Ok::<_, Error>(ctx.store.database(*database_id).await?.host_id)
             }
             _ => {
-                let host = ctx.store.pick_host().await?;
+                let host = ctx.store.pick_host(engine).await?;
                 Ok(host.ok_or_else(|| Error::Unavailable("no tenant host has capacity".into()))?.id)
             }
         }
@@ -150,6 +178,7 @@ pub async fn create_from(
     let new = NewDatabase {
         account_id: caller.account_id,
         host_id: host_id?,
+        engine,
         name,
         source,
         quota: Some((plan, quotas.databases)),
@@ -161,7 +190,8 @@ pub async fn create_from(
     Ok(Created { database, password, connection_string, operation_id, ready })
 }
 
-/// A generated password (32 alphanumerics) and its SCRAM-SHA-256 verifier (for PgBouncer).
+/// A generated password (32 alphanumerics) and its verifier on the engine's hosts
+/// (`hostctl::credential_verifier`: SCRAM-SHA-256 for PgBouncer, MariaDB's password hash).
 pub struct NewPassword {
     pub password: String,
     pub verifier: String,
@@ -169,12 +199,12 @@ pub struct NewPassword {
 
 impl NewPassword {
     /// SCRAM is deliberately slow (4096 rounds): it is computed off the async workers.
-    pub async fn generate() -> Result<Self, Error> {
+    pub async fn generate(engine: domain::Engine) -> Result<Self, Error> {
         let password = generate_password();
         let pw = password.clone();
-        let verifier = tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(pw.as_bytes()))
+        let verifier = tokio::task::spawn_blocking(move || hostctl::credential_verifier(engine, &pw))
             .await
-            .or_internal("computing a SCRAM verifier")?;
+            .or_internal("computing a password verifier")?;
         Ok(Self { password, verifier })
     }
 }
@@ -184,6 +214,8 @@ impl NewPassword {
 pub struct NewDatabase {
     pub account_id: AccountId,
     pub host_id: HostId,
+    /// The engine of that host.
+    pub engine: domain::Engine,
     pub name: DatabaseName,
     pub source: Option<DatabaseSource>,
     pub quota: Option<(Plan, i64)>,
@@ -203,8 +235,8 @@ pub struct Requested {
 /// job takes it from there. [`create_from`] is this plus the caller's checks and the wait.
 pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Metadata) -> Result<Requested, Error> {
     let (id, operation_id) = (DatabaseId::new(), OperationId::new());
-    let NewDatabase { account_id, host_id, name, source, quota } = new;
-    let command = DatabaseCommand::Create { id, name, account_id, host_id, operation_id, source };
+    let NewDatabase { account_id, host_id, engine, name, source, quota } = new;
+    let command = DatabaseCommand::Create { id, name, account_id, host_id, operation_id, source, engine };
     let mut extras = vec![
         Extra::Secret { id: password_secret_id(id), plaintext: pw.password.clone().into_bytes() },
         Extra::RoleVerifier { database_id: id.uuid(), verifier: pw.verifier },

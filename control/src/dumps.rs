@@ -45,6 +45,7 @@ fn pg_bins() -> Result<&'static PgBins, Error> {
 
 pub async fn dump(ctx: &Control, caller: &Caller, id: &str, ddl_only: bool, meta: Metadata) -> Result<Dump, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "SQL dumps over HTTP")?;
     let (host, login) = owner_login(ctx, &db, "it can be dumped").await?;
     let permit = ctx.dumps.clone().try_acquire_owned().map_err(|_| Error::RateLimited(BUSY_RETRY))?;
     let bins = pg_bins()?;

@@ -3,7 +3,7 @@
 //! catalog views only) and as the database's own owner role for its schema.
 
 use domain::{DatabaseId, DatabaseName, HostId, TenantHost};
-use hostctl::inspect::{self, DatabaseMetrics, SchemaInfo};
+use hostctl::inspect::{DatabaseMetrics, SchemaInfo};
 
 use crate::authz::{Action, DbRole};
 use crate::caller::Caller;
@@ -42,6 +42,18 @@ pub(crate) async fn host_conn(ctx: &Control, id: HostId) -> Result<hostctl::Host
     ctx.hosts.get(spec, credentials).await.map_err(|e| host_error(&e))
 }
 
+/// The adapter of host `id`'s engine (see `hostctl::Hosts::engine`).
+pub(crate) async fn host_engine(ctx: &Control, id: HostId) -> Result<std::sync::Arc<dyn hostctl::TenantEngine>, Error> {
+    let (superuser, admin) = (hostctl::host::superuser_secret_id(id), hostctl::host::admin_secret_id(id));
+    let (spec, superuser_password, admin_password) = tokio::try_join!(
+        async { ctx.store.host(id).await.map_err(|e| host_error(&e)) },
+        secret_text(ctx, &superuser),
+        secret_text(ctx, &admin),
+    )?;
+    let credentials = hostctl::HostCredentials { superuser_password, admin_password };
+    ctx.hosts.engine(spec, credentials).await.map_err(|e| host_error(&e))
+}
+
 /// A database that is not running or stopped has nothing to inspect.
 async fn inspectable(
     ctx: &Control,
@@ -59,8 +71,7 @@ async fn inspectable(
 /// role (statement text is for developers and up).
 pub async fn metrics(ctx: &Control, caller: &Caller, id: &str) -> Result<(DatabaseMetrics, DbRole), Error> {
     let (host, name, role, _) = inspectable(ctx, caller, id).await?;
-    let (host, password) = host_with_secret(ctx, host, &hostctl::host::superuser_secret_id(host)).await?;
-    let m = inspect::database_metrics(&host, &password, &name).await.map_err(|e| host_error(&e))?;
+    let m = host_engine(ctx, host).await?.metrics(&name).await.map_err(|e| host_error(&e))?;
     Ok((m, role))
 }
 
@@ -75,7 +86,8 @@ pub async fn schema(ctx: &Control, caller: &Caller, id: &str) -> Result<SchemaIn
             if current.locked_reason.is_some() { "locked" } else { current.state.as_str() }
         )));
     }
-    let (host, password) = host_with_secret(ctx, host, &password_secret_id(db)).await?;
+    let secret = password_secret_id(db);
+    let (engine, password) = tokio::try_join!(host_engine(ctx, host), secret_text(ctx, &secret))?;
     let owner = hostctl::TenantLogin::owner(&name, password);
-    inspect::database_schema(&host, &owner, &name).await.map_err(|e| host_error(&e))
+    engine.schema(&name, &owner).await.map_err(|e| host_error(&e))
 }

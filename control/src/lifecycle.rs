@@ -69,7 +69,7 @@ pub async fn reset_password(
     meta: Metadata,
 ) -> Result<(Credentials, OperationId, bool), Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
-    let NewPassword { password, verifier } = NewPassword::generate().await?;
+    let NewPassword { password, verifier } = NewPassword::generate(db.engine).await?;
     let operation_id = OperationId::new();
     let command = DatabaseCommand::RequestMaintenance { operation_id, kind: OperationKind::ResetPassword };
     let extras = [

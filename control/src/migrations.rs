@@ -50,6 +50,7 @@ pub async fn apply(
     meta: Metadata,
 ) -> Result<Applied, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "migrations over HTTP")?;
     let name = MigrationName::parse(name).map_err(Error::InvalidRequest)?;
     if sql.trim().is_empty() {
         return Err(Error::InvalidRequest("invalid field `sql`: empty".into()));
@@ -115,6 +116,7 @@ pub async fn apply(
 /// The migrations recorded in the database (none before the first), oldest first.
 pub async fn list(ctx: &Control, caller: &Caller, id: &str) -> Result<Vec<AppliedMigration>, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Credentials).await?;
+    crate::databases::require_postgres(&db, "migrations over HTTP")?;
     let (host, login) = owner_login(ctx, &db, "its migrations can be read").await?;
     host::list(&host, &login, &db.name).await.map_err(|e| host_error(&e))
 }

@@ -131,6 +131,7 @@ fn as_sample(c: &DatabaseCounters, at: DateTime<Utc>) -> Sample {
 
 async fn live(ctx: &Control, caller: &Caller, id: &str) -> Result<(DatabaseRow, DbRole), Error> {
     let (db, role) = load_authorized(ctx, caller, id, Action::View).await?;
+    crate::databases::require_postgres(&db, "observability (statement statistics)")?;
     if !db.state.is_live() {
         return Err(Error::Conflict(format!("the database is {}; nothing to observe yet", db.state)));
     }
@@ -195,6 +196,7 @@ async fn with_errors(
 /// Database `id`'s history since `since` (at most [`HISTORY`] back), oldest first.
 pub async fn history(ctx: &Control, caller: &Caller, id: &str, since: DateTime<Utc>) -> Result<Vec<Point>, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::View).await?;
+    crate::databases::require_postgres(&db, "observability (statement statistics)")?;
     let since = since.max(Utc::now() - HISTORY);
     Ok(points(&ctx.store.samples(db.id, since, MAX_POINTS).await?))
 }

@@ -55,9 +55,9 @@ impl DatabaseState {
     }
 }
 
-/// The engine a database runs on, as API.md names them. This deployment provisions
-/// PostgreSQL only: `POST /databases` answers `ENGINE_DISABLED` for the others, so no
-/// database of theirs exists yet.
+/// The engine a database runs on, as API.md names them. A deployment enables some of them
+/// (PostgreSQL always; MariaDB when configured); MongoDB has no server to run here (README,
+/// "Engines") and is never enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
     Postgres,
@@ -67,6 +67,15 @@ pub enum Engine {
 
 impl Engine {
     pub const ALL: [Self; 3] = [Self::Postgres, Self::MariaDb, Self::MongoDb];
+
+    /// The scheme of its connection strings.
+    pub fn url_scheme(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgresql",
+            Self::MariaDb => "mysql",
+            Self::MongoDb => "mongodb",
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -180,6 +189,8 @@ pub enum DatabaseCommand {
         host_id: HostId,
         operation_id: OperationId,
         source: Option<DatabaseSource>,
+        /// The engine of the host it is placed on.
+        engine: Engine,
     },
     StartAttempt {
         operation_id: OperationId,
@@ -476,7 +487,7 @@ impl Aggregate for Database {
         use DatabaseEvent as E;
         use DatabaseState as S;
         match command {
-            C::Create { id, name, account_id, host_id, operation_id, source } => {
+            C::Create { id, name, account_id, host_id, operation_id, source, engine } => {
                 if self.id.is_some() {
                     return Err(DatabaseError::AlreadyExists);
                 }
@@ -486,7 +497,7 @@ impl Aggregate for Database {
                     account_id: *account_id,
                     host_id: *host_id,
                     operation_id: *operation_id,
-                    engine: Engine::Postgres.as_str().into(),
+                    engine: engine.as_str().into(),
                     source: *source,
                 }])
             }

@@ -33,6 +33,7 @@ fn create_on_an_empty_stream_requests_provisioning() {
         host_id: HostId::new(),
         operation_id: op,
         source: None,
+        engine: Engine::Postgres,
     };
     let events = given(&[]).decide(&cmd).expect("decides");
     assert!(
@@ -52,6 +53,7 @@ fn create_twice_is_refused() {
         host_id: HostId::new(),
         operation_id: OperationId::new(),
         source: None,
+        engine: Engine::Postgres,
     };
     assert_eq!(state.decide(&cmd), Err(DatabaseError::AlreadyExists));
 }

@@ -20,6 +20,10 @@ pub struct TenantHost {
     pub admin_user: String,
     /// PgBouncer's config directory (where its rendered files go), on the worker's machine.
     pub config_dir: String,
+    /// The engine the host serves. For a MariaDB host `pg_host`/`pg_port` are the server's
+    /// Unix socket (the platform's way in), `bouncer_host`/`bouncer_port` its TCP address
+    /// (the clients'), and there is no pooler (`admin_user` is empty).
+    pub engine: crate::Engine,
 }
 
 /// A tenant host joins the platform. Its credentials are not in the event: they are sealed
@@ -38,10 +42,17 @@ pub enum HostEvent {
         admin_user: String,
         config_dir: String,
         capacity: u32,
+        /// Absent in events written before engines: those hosts are PostgreSQL.
+        #[serde(default = "postgres")]
+        engine: String,
     },
     /// The control plane now reaches the host's PostgreSQL at another address: for a local
     /// host, the directory of its Unix socket, the only way tenant roles may log in.
     HostAddressChanged { host_id: crate::HostId, pg_host: String },
+}
+
+fn postgres() -> String {
+    crate::Engine::Postgres.as_str().into()
 }
 
 impl HostEvent {
@@ -65,6 +76,7 @@ pub struct HostRegistration {
     pub admin_user: String,
     pub config_dir: String,
     pub capacity: u32,
+    pub engine: crate::Engine,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +128,7 @@ impl crate::Aggregate for Host {
                     admin_user: r.admin_user.clone(),
                     config_dir: r.config_dir.clone(),
                     capacity: r.capacity,
+                    engine: r.engine.as_str().into(),
                 }])
             }
             (HostCommand::ChangeAddress { .. }, None) => Err(HostError::NotFound),
@@ -158,6 +171,7 @@ mod tests {
             admin_user: "pgbouncer".into(),
             config_dir: "/var/lib/berth/bouncer".into(),
             capacity: 10_000,
+            engine: crate::Engine::Postgres,
         }
     }
 
@@ -179,6 +193,17 @@ mod tests {
             panic!("one HostRegistered: {events:?}")
         };
         assert_eq!((*id, name.as_str(), *pg_port, *bouncer_port, *capacity), (host_id, "local", 5432, 6432, 10_000));
+    }
+
+    #[test]
+    fn a_host_registered_before_engines_is_postgres() {
+        let old = r#"{"type":"HostRegistered","host_id":"6f1c1f52-58f5-4d6b-9d0e-2c9b8c1f2a11","name":"local",
+            "pg_host":"/x","pg_port":1,"superuser":"berth","bouncer_host":"127.0.0.1","bouncer_port":2,
+            "admin_user":"pgbouncer","config_dir":"/y","capacity":3}"#;
+        let HostEvent::HostRegistered { engine, .. } = serde_json::from_str(old).expect("an old event reads") else {
+            panic!("not a registration")
+        };
+        assert_eq!(engine, "postgres");
     }
 
     #[test]

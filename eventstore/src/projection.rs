@@ -71,6 +71,7 @@ async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) ->
         admin_user,
         config_dir,
         capacity,
+        engine,
     } = h
     else {
         return Ok(());
@@ -88,6 +89,7 @@ async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) ->
             ("admin_user", admin_user.into()),
             ("config_dir", config_dir.into()),
             ("capacity", (*capacity as i32).into()),
+            ("engine", engine.into()),
             ("created_at", e.occurred_at.into()),
         ],
     )

@@ -133,6 +133,8 @@ fn host_row(r: &Row) -> TenantHost {
         bouncer_port: r.get::<_, i32>("bouncer_port") as u16,
         admin_user: r.get("admin_user"),
         config_dir: r.get("config_dir"),
+        // Only engines this Berth knows are ever registered.
+        engine: Engine::parse(r.get("engine")).unwrap_or(Engine::Postgres),
     }
 }
 
@@ -185,18 +187,19 @@ impl Store {
         row.as_ref().map(host_row).ok_or(StoreError::NotFound)
     }
 
-    /// Placement: among hosts with a free slot, the least loaded.
-    pub async fn pick_host(&self) -> Result<Option<TenantHost>, StoreError> {
+    /// Placement: among hosts of `engine` with a free slot, the least loaded.
+    pub async fn pick_host(&self, engine: Engine) -> Result<Option<TenantHost>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
                 "select h.* from hosts h
                  left join databases d on d.host_id = h.id and d.state <> 'deleted'
+                 where h.engine = $1
                  group by h.id
                  having count(d.id) < h.capacity
                  order by count(d.id), h.created_at
                  limit 1",
-                &[],
+                &[&engine.as_str()],
             )
             .await?;
         Ok(row.as_ref().map(host_row))

@@ -205,11 +205,22 @@ pub async fn dump_to_object(
     key: &str,
     level: u32,
 ) -> Result<DumpOutcome, HostError> {
-    let mut cmd = pg_dump(bins, source, snapshot);
+    command_to_object(pg_dump(bins, source, snapshot), "pg_dump", op, key, level).await
+}
+
+/// Runs `cmd` (a dump tool, `what`) through gzip into the object `key`. The object exists
+/// only if everything succeeded: on any failure the upload is aborted.
+pub(crate) async fn command_to_object(
+    mut cmd: Command,
+    what: &'static str,
+    op: &Operator,
+    key: &str,
+    level: u32,
+) -> Result<DumpOutcome, HostError> {
     cmd.stdout(Stdio::piped());
-    let mut child = spawn(cmd, "pg_dump")?;
+    let mut child = spawn(cmd, what)?;
     let stdout =
-        child.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
+        child.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient(format!("no {what} stdout")))?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let compressor = tokio::task::spawn_blocking(move || compress(stdout, tx, level));
     let mut writer = op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(1).await.map_err(store_error)?;
@@ -222,7 +233,7 @@ pub async fn dump_to_object(
     }
     drop(rx); // unblocks the compressor if the upload failed
     let compressed = compressor.await.map_err(|e| HostError::Transient(format!("compressor: {e}")));
-    let dumped = finish(child, "pg_dump").await;
+    let dumped = finish(child, what).await;
     let outcome = upload.and(dumped).and_then(|()| compressed?);
     match outcome {
         Ok(outcome) => {
@@ -279,14 +290,36 @@ pub async fn restore_from_object(
     expect_sha256: &str,
     prelude: &str,
 ) -> Result<u64, HostError> {
+    object_into_command((psql(bins, target), plain), "psql", op, key, expect_sha256, prelude).await
+}
+
+/// Where a load tool's input goes through: its stdin as it is, or a filter over it (see
+/// `crate::maria::definer`). Flushed at the end of the input, then dropped (closing stdin).
+pub(crate) type Sink = Box<dyn Write + Send>;
+pub(crate) type SinkFilter = fn(std::process::ChildStdin) -> Sink;
+
+pub(crate) fn plain(stdin: std::process::ChildStdin) -> Sink {
+    Box::new(stdin)
+}
+
+/// Streams the object `key` through gunzip into the stdin of `cmd` (a load tool, `what`,
+/// through `filter`), `prelude` first. Fails if the object's SHA-256 is not `expect_sha256`.
+pub(crate) async fn object_into_command(
+    (mut cmd, filter): (Command, SinkFilter),
+    what: &'static str,
+    op: &Operator,
+    key: &str,
+    expect_sha256: &str,
+    prelude: &str,
+) -> Result<u64, HostError> {
     let reader = op.reader_with(key).chunk(4 * 1024 * 1024).await.map_err(store_error)?;
     let mut stream = reader.into_bytes_stream(..).await.map_err(store_error)?;
-    let mut cmd = psql(bins, target);
     cmd.stdin(Stdio::piped());
-    let mut child = spawn(cmd, "psql")?;
-    let mut stdin =
-        child.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
-    let io = |e: std::io::Error| HostError::Transient(format!("writing to psql: {e}"));
+    let mut child = spawn(cmd, what)?;
+    let stdin =
+        child.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient(format!("no {what} stdin")))?;
+    let mut stdin = filter(stdin);
+    let io = move |e: std::io::Error| HostError::Transient(format!("writing to {what}: {e}"));
     stdin.write_all(prelude.as_bytes()).map_err(io)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let decompressor = tokio::task::spawn_blocking(move || -> Result<(u64, String), HostError> {
@@ -299,7 +332,8 @@ pub async fn restore_from_object(
             gz.write_all(&block).map_err(io)?;
         }
         gz.try_finish().map_err(io)?;
-        drop(gz); // closes psql's stdin: end of input
+        gz.get_mut().flush().map_err(io)?;
+        drop(gz); // closes the tool's stdin: end of input
         Ok((size, hex::encode(hash.finalize())))
     });
     let mut download = Ok(());
@@ -318,7 +352,7 @@ pub async fn restore_from_object(
     }
     drop(tx);
     let decompressed = decompressor.await.map_err(|e| HostError::Transient(format!("decompressor: {e}")))?;
-    let restored = finish(child, "psql").await;
+    let restored = finish(child, what).await;
     download?;
     restored?;
     let (size, sha) = decompressed?;
@@ -336,28 +370,43 @@ pub async fn copy_database(
     target: &PgTarget,
     prelude: &str,
 ) -> Result<(), HostError> {
-    let mut dump = pg_dump(bins, source, None);
+    pipe((pg_dump(bins, source, None), "pg_dump"), (psql(bins, target), "psql"), plain, prelude).await
+}
+
+/// Pipes the stdout of `dump` into the stdin of `load`, `prelude` first.
+pub(crate) async fn pipe(
+    (mut dump, dump_what): (Command, &'static str),
+    (mut load, load_what): (Command, &'static str),
+    filter: SinkFilter,
+    prelude: &str,
+) -> Result<(), HostError> {
     dump.stdout(Stdio::piped());
-    let mut dumper = spawn(dump, "pg_dump")?;
-    let stdout =
-        dumper.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient("no pg_dump stdout".into()))?;
-    let mut load = psql(bins, target);
+    let mut dumper = spawn(dump, dump_what)?;
+    let stdout = dumper
+        .child_mut()
+        .and_then(|c| c.stdout.take())
+        .ok_or(HostError::Transient(format!("no {dump_what} stdout")))?;
     load.stdin(Stdio::piped());
-    let mut loader = spawn(load, "psql")?;
-    let mut stdin =
-        loader.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient("no psql stdin".into()))?;
+    let mut loader = spawn(load, load_what)?;
+    let stdin = loader
+        .child_mut()
+        .and_then(|c| c.stdin.take())
+        .ok_or(HostError::Transient(format!("no {load_what} stdin")))?;
+    let mut stdin = filter(stdin);
     let pump = tokio::task::spawn_blocking({
         let prelude = prelude.to_owned();
         move || -> std::io::Result<u64> {
             stdin.write_all(prelude.as_bytes())?;
             let mut stdout = stdout;
-            std::io::copy(&mut stdout, &mut stdin)
+            let n = std::io::copy(&mut stdout, &mut stdin)?;
+            stdin.flush()?;
+            Ok(n)
         }
     });
     let pumped = pump.await.map_err(|e| HostError::Transient(format!("copy: {e}")))?;
-    let dumped = finish(dumper, "pg_dump").await;
-    let loaded = finish(loader, "psql").await;
+    let dumped = finish(dumper, dump_what).await;
+    let loaded = finish(loader, load_what).await;
     dumped?;
     loaded?;
-    pumped.map(|_| ()).map_err(|e| HostError::Transient(format!("copying pg_dump into psql: {e}")))
+    pumped.map(|_| ()).map_err(|e| HostError::Transient(format!("copying {dump_what} into {load_what}: {e}")))
 }

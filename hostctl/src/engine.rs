@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use domain::{DatabaseId, DatabaseName, TableStats, TenantHost};
+use domain::{DatabaseId, DatabaseName, Engine, TableStats, TenantHost};
 use opendal::Operator;
 
 use crate::bins::PgBins;
@@ -55,6 +55,17 @@ pub struct BackupTaken {
     pub tables: Vec<TableStats>,
 }
 
+/// The stored form of a login's password on an engine's hosts (what the control plane
+/// keeps for the front door and hands to `create_owner`, `ensure_user`…): a SCRAM-SHA-256
+/// verifier for PostgreSQL (PgBouncer checks it), `mysql_native_password`'s hash for
+/// MariaDB. Computed off the async workers by the caller (SCRAM is slow on purpose).
+pub fn credential_verifier(engine: Engine, password: &str) -> String {
+    match engine {
+        Engine::MariaDb => crate::maria::native_password_hash(password),
+        Engine::Postgres | Engine::MongoDb => postgres_protocol::password::scram_sha_256(password.as_bytes()),
+    }
+}
+
 /// A host serving tenant databases of one engine. Every method is idempotent (check, then
 /// act; "already there" is success when it is ours) and says with [`HostError::is_permanent`]
 /// whether a retry can help.
@@ -64,6 +75,10 @@ pub trait TenantEngine: Send + Sync {
     fn host(&self) -> &TenantHost;
     /// The database server answers (a trivial statement).
     async fn ping(&self) -> Result<(), HostError>;
+    /// Logs in as database `name`'s own login with `password` through the front door, on
+    /// the platform's own way in (which no allowlist governs: it may well not list the
+    /// platform's address), and runs a trivial statement.
+    async fn verify_login(&self, name: &DatabaseName, password: String) -> Result<(), HostError>;
 
     // Provisioning and dropping.
 
@@ -189,6 +204,26 @@ impl TenantEngine for HostConn {
     async fn ping(&self) -> Result<(), HostError> {
         self.pool.get().await?.simple_query("select 1").await?;
         Ok(())
+    }
+
+    async fn verify_login(&self, name: &DatabaseName, password: String) -> Result<(), HostError> {
+        // PgBouncer's Unix socket (in its config dir), as a client would log in.
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.spec.config_dir)
+            .port(self.spec.bouncer_port)
+            .user(name.as_str())
+            .password(password)
+            .dbname(name.as_str())
+            .connect_timeout(Duration::from_secs(5));
+        let (client, conn) = cfg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| HostError::Transient(format!("login through pgbouncer failed: {e}")))?;
+        let driver = tokio::spawn(conn);
+        let ok = client.simple_query("select 1").await;
+        drop(client);
+        let _ = driver.await;
+        ok.map(|_| ()).map_err(|e| HostError::Transient(format!("query through pgbouncer failed: {e}")))
     }
 
     async fn create_owner(

@@ -88,6 +88,7 @@ pub fn marker(id: DatabaseId) -> String {
 #[derive(Clone, Default)]
 pub struct Hosts {
     pools: Arc<Mutex<HashMap<HostId, HostEntry>>>,
+    maria: crate::maria::MariaPools,
 }
 
 /// What this process keeps per host.
@@ -129,6 +130,19 @@ pub struct HostConn {
 }
 
 impl Hosts {
+    /// The adapter of `spec`'s engine (its connections made on first use).
+    pub async fn engine(
+        &self,
+        spec: TenantHost,
+        credentials: HostCredentials,
+    ) -> Result<Arc<dyn crate::TenantEngine>, HostError> {
+        match spec.engine {
+            domain::Engine::Postgres => Ok(Arc::new(self.get(spec, credentials).await?)),
+            domain::Engine::MariaDb => Ok(Arc::new(self.maria.get(spec, credentials.superuser_password).await)),
+            domain::Engine::MongoDb => Err(HostError::Permanent("no MongoDB host can exist here".into())),
+        }
+    }
+
     /// The host `spec` with its passwords: a connection pool made on first use (per host id,
     /// kept by this `Hosts`).
     pub async fn get(&self, spec: TenantHost, credentials: HostCredentials) -> Result<HostConn, HostError> {

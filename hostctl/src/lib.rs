@@ -40,6 +40,7 @@ pub mod engine;
 pub mod host;
 pub mod inspect;
 pub mod lifecycle;
+pub mod maria;
 pub mod migrations;
 pub mod objects;
 pub mod observe;
@@ -52,6 +53,6 @@ pub mod sync;
 pub mod tenant;
 pub mod users;
 
-pub use engine::{LifecycleStep, TenantEngine};
+pub use engine::{credential_verifier, LifecycleStep, TenantEngine};
 pub use host::{HostConn, HostCredentials, HostError, Hosts, RoleLimits};
 pub use tenant::{TenantConn, TenantLogin};

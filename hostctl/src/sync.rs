@@ -162,7 +162,7 @@ impl HostConn {
     }
 }
 
-fn request(state: &SyncState, host: HostId) -> SyncRequest<'_> {
+pub(crate) fn request(state: &SyncState, host: HostId) -> SyncRequest<'_> {
     SyncRequest { state, host, seen: state.renders().begun, asked_at: Instant::now() }
 }
 

@@ -10,11 +10,19 @@ pub use ops::harness::{self, Harness};
 
 pub mod data;
 pub mod fixtures;
+pub mod maria;
 
 /// The binary's platform, configured for tests on first use: small free-plan quotas, an
 /// OIDC issuer of our own, and every log line captured (see [`fixtures::captured_logs`]).
 pub fn app() -> &'static Harness {
-    fixtures::configure_once();
+    fixtures::configure_once(false);
+    harness::shared()
+}
+
+/// [`app`] with a MariaDB tenant host beside PostgreSQL's: the engines suite's binary calls
+/// this before anything else (the first call configures the binary's platform).
+pub fn app_with_mariadb() -> &'static Harness {
+    fixtures::configure_once(true);
     harness::shared()
 }
 
@@ -183,6 +191,7 @@ pub fn unreachable_host(host_id: domain::HostId) -> domain::HostEvent {
         admin_user: "a".into(),
         config_dir: "/nonexistent".into(),
         capacity: 10,
+        engine: "postgres".into(),
     }
 }
 
@@ -437,8 +446,15 @@ pub async fn request_database(
     source: Option<domain::DatabaseSource>,
     meta: &eventstore::Metadata,
 ) -> control::databases::Requested {
-    let new =
-        control::databases::NewDatabase { account_id: account, host_id: host, name: name.clone(), source, quota: None };
-    let password = control::databases::NewPassword::generate().await.expect("a password");
+    let engine = store.host(host).await.map_or(domain::Engine::Postgres, |h| h.engine);
+    let new = control::databases::NewDatabase {
+        account_id: account,
+        host_id: host,
+        engine,
+        name: name.clone(),
+        source,
+        quota: None,
+    };
+    let password = control::databases::NewPassword::generate(engine).await.expect("a password");
     control::databases::request(store, new, password, meta).await.expect("the database is requested")
 }

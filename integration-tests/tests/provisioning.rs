@@ -227,6 +227,7 @@ async fn register_dead_host(store: &Store) -> HostId {
         admin_user: "nobody".into(),
         config_dir: "/nonexistent".into(),
         capacity: 0,
+        engine: "postgres".into(),
     };
     store
         .append(

@@ -78,6 +78,10 @@ pub struct Config {
     /// Mark the dashboard's cookies `Secure` even on plain HTTP (behind a TLS-terminating
     /// proxy that does not say so in `Forwarded` / `X-Forwarded-Proto`).
     pub cookie_secure: bool,
+    /// Engines the deployment offers besides PostgreSQL (always on): `engines = ["postgres",
+    /// "mariadb"]` makes `berth up` run a MariaDB server and register it as a tenant host.
+    /// Unset: MariaDB when its server is installed. `BERTH_ENGINES=postgres,mariadb`.
+    pub engines: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -118,11 +122,36 @@ impl Default for Config {
             drift_grace_secs: 120,
             limits: control::limits::Limits::default(),
             cookie_secure: false,
+            engines: None,
         }
     }
 }
 
 impl Config {
+    /// Whether `berth up` runs a MariaDB server: configured so (its server must then be
+    /// installed), or by default when it is installed.
+    pub fn mariadb(&self) -> anyhow::Result<bool> {
+        match &self.engines {
+            None => Ok(crate::local::maria::available()),
+            Some(list) => {
+                for e in list {
+                    match domain::Engine::parse(e) {
+                        Some(domain::Engine::Postgres | domain::Engine::MariaDb) => {}
+                        Some(domain::Engine::MongoDb) => {
+                            anyhow::bail!("engine 'mongodb' cannot be enabled: no MongoDB server is packaged here")
+                        }
+                        None => anyhow::bail!("unknown engine {e:?} in `engines` (postgres, mariadb)"),
+                    }
+                }
+                let on = list.iter().any(|e| e == "mariadb");
+                if on && !crate::local::maria::available() {
+                    anyhow::bail!("`engines` enables mariadb but its server is not installed (mariadb-server, mariadb-client)");
+                }
+                Ok(on)
+            }
+        }
+    }
+
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut c: Config = match file {
             Some(p) => toml::from_str(&std::fs::read_to_string(p)?)?,
@@ -134,6 +163,9 @@ impl Config {
         }
         if let Some(v) = env("LISTEN") {
             c.listen = v;
+        }
+        if let Some(v) = env("ENGINES") {
+            c.engines = Some(v.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect());
         }
         if let Some(v) = env("CONTROL_DSN") {
             c.control_dsn = Some(v);

@@ -25,6 +25,8 @@ pub struct Harness {
     pub host_id: HostId,
     /// Where the platform's workers and API keep backups.
     pub backups: hostctl::objects::ObjectStoreConfig,
+    /// The MariaDB tenant host and its id, when [`HarnessOptions::mariadb`] asked for one.
+    pub maria: Option<(&'static crate::local::MariaServer, HostId)>,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -56,6 +58,9 @@ pub struct HarnessOptions {
     /// How long the pooler's guard must turn nobody away before its incident is resolved
     /// (see [`crate::pooler_watch`]; short in tests).
     pub pooler_quiet: std::time::Duration,
+    /// Run a MariaDB server beside the platform and register it as a tenant host (the
+    /// engines suite); off elsewhere, so other test binaries do not pay for it.
+    pub mariadb: bool,
 }
 
 impl Default for HarnessOptions {
@@ -80,6 +85,7 @@ impl Default for HarnessOptions {
                 grace: std::time::Duration::from_secs(600),
             },
             pooler_quiet: std::time::Duration::from_secs(2),
+            mariadb: false,
         }
     }
 }
@@ -103,6 +109,7 @@ impl HarnessOptions {
             audit_at_exit: false,
             drift: worker.drift,
             pooler_quiet: std::time::Duration::from_secs(60),
+            mariadb: false,
         }
     }
 }
@@ -170,6 +177,15 @@ async fn start() -> anyhow::Result<Harness> {
     let keyring = Keyring::generate();
     let store = open_store(&control_url, keyring.clone(), 16).await?;
     let host_id = register_local_host(&store, "local", &platform.host).await?;
+    let maria = match opts.mariadb {
+        false => None,
+        true => {
+            // Lives as long as the process, like the rest of the platform.
+            let server: &'static crate::local::MariaServer =
+                Box::leak(Box::new(crate::local::MariaServer::start(&platform.dir.join("mariadb"), false).await?));
+            Some((server, crate::platform::register_local_maria(&store, "local-mariadb", server).await?))
+        }
+    };
     let admin = crate::accounts::bootstrap_user(&store, "admin@berth.test", PlatformRole::Admin).await?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let mut worker = worker::WorkerConfig::new(control_url.clone());
@@ -200,7 +216,7 @@ async fn start() -> anyhow::Result<Harness> {
     if opts.audit_at_exit {
         register_exit_audit(&control_url);
     }
-    Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id, backups })
+    Ok(Harness { platform, api_url, admin_key: admin.key, control_url, keyring, host_id, backups, maria })
 }
 
 impl Harness {

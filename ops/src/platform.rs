@@ -8,7 +8,7 @@ use domain::{HostId, HostRegistration};
 use eventstore::Store;
 use tokio::sync::watch;
 
-use crate::local::{LocalHost, PgCluster};
+use crate::local::{LocalHost, MariaServer, PgCluster};
 
 /// Connects to the control plane and applies migrations.
 pub async fn open_store(dsn: &str, keyring: eventstore::vault::Keyring, pool: usize) -> anyhow::Result<Store> {
@@ -80,6 +80,48 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         admin_user: host.bouncer.admin_user().to_owned(),
         config_dir: host.bouncer.config_dir().display().to_string(),
         capacity: 10_000,
+        engine: domain::Engine::Postgres,
+    };
+    control::hosts::register(store, id, registration, secrets).await?;
+    Ok(id)
+}
+
+/// Registers the local MariaDB server as tenant host `name` unless it is registered already
+/// (its admin password goes to the vault). The control plane reaches it on its Unix socket;
+/// tenants on its TCP port.
+pub async fn register_local_maria(store: &Store, name: &str, server: &MariaServer) -> anyhow::Result<HostId> {
+    let socket = server.socket().display().to_string();
+    if let Some(existing) = store.hosts().await?.into_iter().find(|h| h.name == name) {
+        anyhow::ensure!(
+            existing.engine == domain::Engine::MariaDb && existing.bouncer_port == server.port(),
+            "host {name} is registered as {} on port {} but the MariaDB server now listens on {}",
+            existing.engine.as_str(),
+            existing.bouncer_port,
+            server.port()
+        );
+        if existing.pg_host != socket {
+            control::hosts::change_address(store, existing.id, socket).await?;
+        }
+        return Ok(existing.id);
+    }
+    let id = HostId::new();
+    let password = server.admin_password().as_bytes().to_vec();
+    let secrets = vec![
+        HostSecret { id: hostctl::host::superuser_secret_id(id), plaintext: password.clone() },
+        // No pooler: the second credential of a host is the same account's.
+        HostSecret { id: hostctl::host::admin_secret_id(id), plaintext: password },
+    ];
+    let registration = HostRegistration {
+        name: name.to_owned(),
+        pg_host: socket,
+        pg_port: server.port(),
+        superuser: server.admin_user().to_owned(),
+        bouncer_host: server.host().to_owned(),
+        bouncer_port: server.port(),
+        admin_user: String::new(),
+        config_dir: server.dir().display().to_string(),
+        capacity: 10_000,
+        engine: domain::Engine::MariaDb,
     };
     control::hosts::register(store, id, registration, secrets).await?;
     Ok(id)

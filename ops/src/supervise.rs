@@ -14,7 +14,7 @@ use std::time::Duration;
 use eventstore::incidents::IncidentReport;
 use eventstore::Store;
 
-use crate::local::{ClusterOptions, LocalHost, PgCluster};
+use crate::local::{ClusterOptions, LocalHost, MariaServer, PgCluster};
 
 /// Restarts tried in a row before giving up (about two minutes of backoff).
 pub const MAX_TRIES: u32 = 8;
@@ -27,6 +27,8 @@ pub const PROCESS_RESTARTED: &str = "process_restarted";
 pub struct Supervised<'a> {
     pub control: &'a PgCluster,
     pub host: &'a LocalHost,
+    /// The MariaDB server, when the deployment enables that engine.
+    pub maria: Option<&'a MariaServer>,
     pub store: Store,
     pub host_id: domain::HostId,
     pub plans: domain::PlanQuotas,
@@ -37,6 +39,7 @@ enum Which {
     Control,
     TenantPostgres,
     PgBouncer,
+    TenantMariaDb,
 }
 
 impl Which {
@@ -45,6 +48,7 @@ impl Which {
             Which::Control => "control-plane-postgresql",
             Which::TenantPostgres => "tenant-host-postgresql",
             Which::PgBouncer => "tenant-host-pgbouncer",
+            Which::TenantMariaDb => "tenant-host-mariadb",
         }
     }
 }
@@ -55,6 +59,7 @@ impl Supervised<'_> {
             Which::Control => self.control.has_ended(),
             Which::TenantPostgres => self.host.pg.has_ended(),
             Which::PgBouncer => self.host.bouncer.has_ended(),
+            Which::TenantMariaDb => self.maria.is_some_and(MariaServer::has_ended),
         }
     }
 
@@ -63,13 +68,17 @@ impl Supervised<'_> {
             Which::Control => self.control.restart(&ClusterOptions::default()).await,
             Which::TenantPostgres => self.host.pg.restart(&ClusterOptions::default()).await,
             Which::PgBouncer => self.host.bouncer.restart().await,
+            Which::TenantMariaDb => match self.maria {
+                Some(m) => m.restart(true).await,
+                None => Ok(()),
+            },
         }
     }
 
     /// Watches until a process cannot be brought back; returns why.
     pub async fn run(&self) -> anyhow::Error {
         loop {
-            for which in [Which::Control, Which::TenantPostgres, Which::PgBouncer] {
+            for which in [Which::Control, Which::TenantPostgres, Which::PgBouncer, Which::TenantMariaDb] {
                 if self.ended(which) {
                     if let Err(e) = self.bring_back(which).await {
                         return e;

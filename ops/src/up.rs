@@ -7,8 +7,8 @@ use anyhow::Context;
 use domain::PlatformRole;
 
 use crate::config::Config;
-use crate::local::{ClusterOptions, LocalHost, LocalHostOptions, PgCluster};
-use crate::platform::{control_database, open_store_with_key_file, register_local_host, Services};
+use crate::local::{ClusterOptions, LocalHost, LocalHostOptions, MariaServer, PgCluster};
+use crate::platform::{control_database, open_store_with_key_file, register_local_host, register_local_maria, Services};
 use crate::{accounts, keyfile};
 
 /// Binds `listen`; with port 0, reuses the port of the last run when it is free.
@@ -43,8 +43,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let result = serve(&config, &dir, &control, &host).await;
-    eprintln!("stopping tenant host and control plane");
+    let maria = match config.mariadb() {
+        Ok(false) => Ok(None),
+        Ok(true) => MariaServer::start(&dir.join("hosts/mariadb"), true).await.map(Some),
+        Err(e) => Err(e),
+    };
+    let maria = match maria {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = host.stop();
+            let _ = control.stop();
+            return Err(e.context("starting the MariaDB tenant host"));
+        }
+    };
+    let result = serve(&config, &dir, &control, &host, maria.as_ref()).await;
+    eprintln!("stopping tenant hosts and control plane");
+    if let Some(m) = &maria {
+        if let Err(e) = m.stop() {
+            eprintln!("stopping the MariaDB server: {e:#}");
+        }
+    }
     if let Err(e) = host.stop() {
         eprintln!("stopping tenant host: {e:#}");
     }
@@ -54,7 +72,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHost) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    dir: &Path,
+    control: &PgCluster,
+    host: &LocalHost,
+    maria: Option<&MariaServer>,
+) -> anyhow::Result<()> {
     let (dsn, url) = control_database(control).await?;
     let store = open_store_with_key_file(&url, &config.key_file(), config.store_pool).await?;
     let released = release_jobs_of_dead_runs(&dsn).await?;
@@ -62,6 +86,9 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
         eprintln!("queued again {released} job(s) that the previous run left unfinished");
     }
     let host_id = register_local_host(&store, "local", host).await?;
+    if let Some(m) = maria {
+        register_local_maria(&store, "local-mariadb", m).await?;
+    }
     let first_key = if accounts::is_fresh(&store).await? {
         let max_keys = config.limits.api_keys_per_account;
         Some(accounts::bootstrap_user_limited(&store, "admin@localhost", PlatformRole::Admin, max_keys).await?.key)
@@ -74,7 +101,7 @@ async fn serve(config: &Config, dir: &Path, control: &PgCluster, host: &LocalHos
     // temporary file there at start is a dead attempt's.
     worker.stale_tmp_grace = std::time::Duration::ZERO;
     let supervised =
-        crate::supervise::Supervised { control, host, store: store.clone(), host_id, plans: config.plans.clone() };
+        crate::supervise::Supervised { control, host, maria, store: store.clone(), host_id, plans: config.plans.clone() };
     let watched = store.clone();
     let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 16, name: "data_api", sql: include_str!("../migrations/0016_data_api.sql") },
     Migration { version: 17, name: "query_log_callers", sql: include_str!("../migrations/0017_query_log_callers.sql") },
     Migration { version: 18, name: "key_access", sql: include_str!("../migrations/0018_key_access.sql") },
+    Migration { version: 19, name: "engines", sql: include_str!("../migrations/0019_engines.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

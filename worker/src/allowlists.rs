@@ -85,8 +85,8 @@ impl Runner {
                     Err(StoreError::NotFound) => return Ok(()),
                     Err(e) => return Err(retry(e)),
                 };
-                let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-                crate::hosts::sync_bouncer(&self.store, &self.plans, &host).await?;
+                let host = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+                crate::hosts::sync_bouncer(&self.store, &self.plans, &*host).await?;
                 Ok(())
             }
             Job::ExpireRule { database_id, rule_id, expires_at } => {

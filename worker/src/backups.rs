@@ -104,7 +104,7 @@ impl Runner {
             return Ok(());
         }
         drop(naming);
-        let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
+        let host = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
         let name = &db.name;
         let login = self.owner_login(db.id, name).await?;
         let BackupTaken { dump: dumped, tables } = host.backup(name, &login, rt.streams(self), &key).await?;
@@ -185,8 +185,8 @@ impl Runner {
         let dropped = async {
             let backup = self.store.backup(id).await.map_err(store_err)?;
             let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-            let host = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-            TenantEngine::drop_scratch(&host, &scratch_name(id)).await.map_err(JobError::from)
+            let host = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+            host.drop_scratch(&scratch_name(id)).await.map_err(JobError::from)
         };
         if let Err(e) = dropped.await {
             tracing::error!(backup = %id, error = %e, "could not drop a failed verification's scratch database");
@@ -208,8 +208,8 @@ impl Runner {
             return Err(JobError::abort("the backup has no object to verify"));
         };
         let db = self.store.database(backup.database_id).await.map_err(store_err)?;
-        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let host: &dyn TenantEngine = &conn;
+        let conn = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &*conn;
         let scratch = scratch_name(id);
         let name = &db.name;
         // Owned by, restored as and checked as the tenant's role, like a restore: the dump is

@@ -5,7 +5,9 @@
 //! holds a store — jobs, reconcilers, the watchdog, `berth`'s supervisor, the tests — reaches
 //! a host through here.
 
-use domain::{HostId, PlanQuotas};
+use std::sync::Arc;
+
+use domain::{Engine, HostId, PlanQuotas};
 use eventstore::incidents::IncidentReport;
 use eventstore::{Store, StoreError};
 use hostctl::sync::{BouncerPool, BouncerState, Synced};
@@ -76,17 +78,40 @@ pub async fn secret_string(store: &Store, id: &str) -> Result<String, TenantHost
     String::from_utf8(bytes).map_err(|source| TenantHostError::SecretNotText { id: id.to_owned(), source })
 }
 
-/// The connection to host `id` (its pool made on first use by `hosts`), from its row and its
-/// credentials in the vault.
-/// Every host with live databases, opened, with those databases (id, name); a host that
-/// cannot be opened is logged (`what` we could not do there) and left out.
+/// Live databases (id, name) of a host.
+pub type LiveDatabases = Vec<(domain::DatabaseId, String)>;
+
+/// Every host (of every engine) with live databases, its adapter opened, with those
+/// databases; a host that cannot be opened is logged (`what` we could not do there) and
+/// left out.
 pub async fn with_live_databases(
     hosts: &Hosts,
     store: &Store,
     what: &str,
-) -> Result<Vec<(HostConn, Vec<(domain::DatabaseId, String)>)>, StoreError> {
+) -> Result<Vec<(Arc<dyn TenantEngine>, LiveDatabases)>, StoreError> {
     let mut out = Vec::new();
     for host in store.hosts().await? {
+        let dbs = store.host_databases(host.id).await?;
+        if dbs.is_empty() {
+            continue;
+        }
+        match engine(hosts, store, host.id).await {
+            Ok(conn) => out.push((conn, dbs)),
+            Err(e) => tracing::warn!(host = %host.name, error = %e, "cannot {what}"),
+        }
+    }
+    Ok(out)
+}
+
+/// [`with_live_databases`] for PostgreSQL hosts only: what reads PostgreSQL's own
+/// statistics (the samples behind the charts).
+pub async fn with_live_postgres_databases(
+    hosts: &Hosts,
+    store: &Store,
+    what: &str,
+) -> Result<Vec<(HostConn, LiveDatabases)>, StoreError> {
+    let mut out = Vec::new();
+    for host in store.hosts().await?.into_iter().filter(|h| h.engine == Engine::Postgres) {
         let dbs = store.host_databases(host.id).await?;
         if dbs.is_empty() {
             continue;
@@ -99,7 +124,14 @@ pub async fn with_live_databases(
     Ok(out)
 }
 
-pub async fn open(hosts: &Hosts, store: &Store, id: HostId) -> Result<HostConn, TenantHostError> {
+/// The adapter of host `id`'s engine (`hostctl::Hosts::engine`): what every job step that
+/// works for every engine goes through.
+pub async fn engine(hosts: &Hosts, store: &Store, id: HostId) -> Result<Arc<dyn TenantEngine>, TenantHostError> {
+    let (spec, credentials) = spec_and_credentials(store, id).await?;
+    Ok(hosts.engine(spec, credentials).await?)
+}
+
+async fn spec_and_credentials(store: &Store, id: HostId) -> Result<(domain::TenantHost, HostCredentials), TenantHostError> {
     // Three independent reads: one round trip of latency instead of three.
     let (admin_id, superuser_id) = (hostctl::host::admin_secret_id(id), hostctl::host::superuser_secret_id(id));
     let (spec, admin_password, superuser_password) = tokio::try_join!(
@@ -107,7 +139,19 @@ pub async fn open(hosts: &Hosts, store: &Store, id: HostId) -> Result<HostConn, 
         secret_string(store, &admin_id),
         secret_string(store, &superuser_id),
     )?;
-    Ok(hosts.get(spec, HostCredentials { superuser_password, admin_password }).await?)
+    Ok((spec, HostCredentials { superuser_password, admin_password }))
+}
+
+/// The PostgreSQL connection to host `id` (its pool made on first use by `hosts`), for
+/// what only a PostgreSQL host has (PgBouncer's console, pg_locks, role drift); another
+/// engine's host is an error that retrying cannot help.
+pub async fn open(hosts: &Hosts, store: &Store, id: HostId) -> Result<HostConn, TenantHostError> {
+    let (spec, credentials) = spec_and_credentials(store, id).await?;
+    if spec.engine != Engine::Postgres {
+        let e = format!("host {} serves {}, not PostgreSQL", spec.name, spec.engine.as_str());
+        return Err(HostError::Permanent(e).into());
+    }
+    Ok(hosts.get(spec, credentials).await?)
 }
 
 /// What the PgBouncer of `host` must serve, as the store holds it now: live pools with their

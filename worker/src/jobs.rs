@@ -246,7 +246,7 @@ impl Runner {
         let mut logged = false;
         loop {
             let probe = async {
-                let conn = crate::hosts::open(&self.hosts, &self.store, host).await?;
+                let conn = crate::hosts::engine(&self.hosts, &self.store, host).await?;
                 // The server only, not the front door: PgBouncer's console is one connection
                 // shared by every task (a probe per job would queue behind syncs), and
                 // PgBouncer comes back within a second of a restart.
@@ -362,13 +362,13 @@ impl Runner {
         };
         let (started, conn, role_inputs) = tokio::try_join!(
             self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }),
-            async { Ok::<_, JobError>(crate::hosts::open(&self.hosts, &self.store, db.host_id).await?) },
+            async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?) },
             role_inputs,
         )?;
         if !started {
             return Ok(());
         }
-        let host: &dyn TenantEngine = &conn;
+        let host: &dyn TenantEngine = &*conn;
         // Loading the row, StartAttempt and the host connection, before the first step.
         tracing::debug!(job = job.kind(), database = %id, step = "start", ms = ms(begun.elapsed()), "job step done");
         let (steps, run) = match job {
@@ -401,7 +401,7 @@ impl Runner {
                         let (host, store, plans) = (conn.clone(), self.store.clone(), self.plans.clone());
                         early_sync = Some(tokio::spawn(async move {
                             let started = std::time::Instant::now();
-                            crate::hosts::sync_bouncer(&store, &plans, &host).await.map(|()| started.elapsed())
+                            crate::hosts::sync_bouncer(&store, &plans, &*host).await.map(|()| started.elapsed())
                         }));
                     }
                 }
@@ -428,7 +428,7 @@ impl Runner {
                 }
                 (Run::Provision { .. }, JobStep::Verify) => {
                     let inputs = role_inputs.as_ref().ok_or_else(|| JobError::abort("no role inputs"))?;
-                    self.verify_login(&db.host, db.port, &name, inputs.password.clone()).await?
+                    host.verify_login(&name, inputs.password.clone()).await?
                 }
                 (Run::Provision { .. }, JobStep::Record) => {
                     self.command(job, DatabaseCommand::MarkProvisioned { operation_id }).await?;
@@ -465,8 +465,8 @@ impl Runner {
     async fn remove_failed(&self, id: DatabaseId) -> Result<(), JobError> {
         let db = self.store.database(id).await.map_err(store_err)?;
         let name = db.name.clone();
-        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let host: &dyn TenantEngine = &conn;
+        let conn = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &*conn;
         host.disconnect_clients(&name).await?;
         crate::hosts::sync_bouncer(&self.store, &self.plans, host).await?;
         host.drop_database(id, &name).await?;
@@ -479,32 +479,6 @@ impl Runner {
         let password = self.store.get_secret(&secret).await.map_err(|e| JobError::abort_from(e.to_string(), e))?;
         // No source: the UTF-8 error carries the password's bytes.
         String::from_utf8(password).map_err(|_| JobError::abort("password is not text"))
-    }
-
-    /// Logs in through PgBouncer with the tenant's own credentials, as a client would.
-    pub(crate) async fn verify_login(
-        &self,
-        host: &str,
-        port: u16,
-        name: &DatabaseName,
-        password: String,
-    ) -> Result<(), JobError> {
-        let mut cfg = tokio_postgres::Config::new();
-        cfg.host(host)
-            .port(port)
-            .user(name.as_str())
-            .password(password)
-            .dbname(name.as_str())
-            .connect_timeout(Duration::from_secs(5));
-        let (client, conn) = cfg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| JobError::retry_from(format!("login through pgbouncer failed: {e}"), e))?;
-        let driver = tokio::spawn(conn);
-        let ok = client.simple_query("select 1").await;
-        drop(client);
-        let _ = driver.await;
-        ok.map(|_| ()).map_err(|e| JobError::retry_from(format!("query through pgbouncer failed: {e}"), e))
     }
 }
 

@@ -174,14 +174,18 @@ async fn resync_hosts(
             let give_up = tokio::time::Instant::now() + Duration::from_secs(600);
             loop {
                 let synced = async {
-                    let conn = crate::hosts::open(&hosts, &store, row.id).await?;
-                    // A host prepared by an older Berth (see `hostctl::observe`).
-                    if let Err(e) = conn.allow_untracked_sessions().await {
-                        // PgBouncer is rendered regardless: a host that cannot grant it (before
-                        // PostgreSQL 15) must not stay cut off; its platform sessions will say why.
-                        tracing::warn!(host = %row.name, error = %e, "cannot let tenant roles set pg_stat_statements.track");
+                    if row.engine == domain::Engine::Postgres {
+                        let conn = crate::hosts::open(&hosts, &store, row.id).await?;
+                        // A host prepared by an older Berth (see `hostctl::observe`).
+                        if let Err(e) = conn.allow_untracked_sessions().await {
+                            // PgBouncer is rendered regardless: a host that cannot grant it
+                            // (before PostgreSQL 15) must not stay cut off; its platform
+                            // sessions will say why.
+                            tracing::warn!(host = %row.name, error = %e, "cannot let tenant roles set pg_stat_statements.track");
+                        }
                     }
-                    crate::hosts::sync_bouncer(&store, &plans, &conn).await
+                    let conn = crate::hosts::engine(&hosts, &store, row.id).await?;
+                    crate::hosts::sync_bouncer(&store, &plans, &*conn).await
                 };
                 match synced.await {
                     Ok(()) => return tracing::info!(host = %row.name, "PgBouncer rendered from the store at start"),

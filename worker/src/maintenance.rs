@@ -57,8 +57,7 @@ impl Runner {
                 // governs TCP sources, and may well not list the platform's own address.
                 // A locked database refuses them too (its pool stays closed through the sync).
                 (ResetPassword, Verify) if db.state != DatabaseState::Stopped && db.locked_reason.is_none() => {
-                    self.verify_login(&host.host().config_dir, host.host().bouncer_port, name, self.password(id).await?)
-                        .await?
+                    host.verify_login(name, self.password(id).await?).await?
                 }
                 (ResetPassword, Verify) => {}
                 (Stop | Start | Restart | ResetPassword, Record) => {

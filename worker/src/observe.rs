@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 /// Samples every host's live databases once.
 pub async fn sample(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
-    for (conn, dbs) in crate::hosts::with_live_databases(hosts, store, "sample the host's databases").await? {
+    for (conn, dbs) in crate::hosts::with_live_postgres_databases(hosts, store, "sample the host's databases").await? {
         let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
         let at = Utc::now();
         let counters = match conn.database_counters(&names).await {

@@ -72,8 +72,8 @@ impl Runner {
             return Ok(());
         }
         let name = &db.name;
-        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let host: &dyn hostctl::TenantEngine = &conn;
+        let conn = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn hostctl::TenantEngine = &*conn;
         if db.locked_reason.is_some() {
             host.lock_database(name).await?;
             return Ok(());

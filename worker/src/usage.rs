@@ -12,7 +12,7 @@ use tokio::sync::watch;
 pub async fn measure(store: &Store, hosts: &Hosts) -> anyhow::Result<()> {
     for (conn, dbs) in crate::hosts::with_live_databases(hosts, store, "measure storage").await? {
         let names: Vec<String> = dbs.iter().map(|(_, n)| n.clone()).collect();
-        let sizes = hostctl::TenantEngine::sizes(&conn, &names).await?;
+        let sizes = conn.sizes(&names).await?;
         let by_id: Vec<_> =
             dbs.iter().filter_map(|(id, name)| sizes.iter().find(|(n, _)| n == name).map(|(_, b)| (*id, *b))).collect();
         store.record_sizes(&by_id).await?;

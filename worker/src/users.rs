@@ -23,8 +23,8 @@ impl Runner {
             return Ok(()); // removed already
         };
         let db_name = &db.name;
-        let conn = crate::hosts::open(&self.hosts, &self.store, db.host_id).await?;
-        let host: &dyn TenantEngine = &conn;
+        let conn = crate::hosts::engine(&self.hosts, &self.store, db.host_id).await?;
+        let host: &dyn TenantEngine = &*conn;
         let command = match (job, user.state) {
             (Job::CreateUser { .. }, UserState::Creating) => {
                 let verifier = self.store.user_verifier(&user.role_name).await.map_err(retry)?;

@@ -83,6 +83,11 @@ async fn check_host(store: &Store, hosts: &Hosts, row: &TenantHost) {
 
 /// PostgreSQL answers a query as superuser, and PgBouncer's admin console answers.
 async fn probe(store: &Store, hosts: &Hosts, row: &TenantHost) -> Result<(), String> {
+    if row.engine != domain::Engine::Postgres {
+        // No pooler: the server answering is the whole front door.
+        let engine = crate::hosts::engine(hosts, store, row.id).await.map_err(|e| e.to_string())?;
+        return engine.ping().await.map_err(|e| format!("{}: {e}", row.engine.as_str()));
+    }
     let conn = crate::hosts::open(hosts, store, row.id).await.map_err(|e| e.to_string())?;
     let client = conn.pool.get().await.map_err(|e| format!("postgresql: {e}"))?;
     client.simple_query("select 1").await.map_err(|e| format!("postgresql: {e}"))?;

@@ -83,6 +83,7 @@ pub(crate) async fn hold(
 /// `GET /databases/{id}/approval-settings` (owners and admins).
 pub async fn settings(ctx: &Control, caller: &Caller, id: &str) -> Result<SqlSettings, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "SQL over HTTP")?;
     Ok(ctx.store.sql_settings(db.id).await?)
 }
 
@@ -104,6 +105,7 @@ pub async fn configure(
     meta: Metadata,
 ) -> Result<SqlSettings, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::OwnerOnly).await?;
+    crate::databases::require_postgres(&db, "SQL over HTTP")?;
     let mut settings = ctx.store.sql_settings(db.id).await?;
     if let Some(kinds) = change.kinds {
         settings.kinds = kinds
@@ -139,6 +141,7 @@ pub async fn list(
     limit: Option<i64>,
 ) -> Result<Paged<ApprovalRow>, Error> {
     let (db, _) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "SQL over HTTP")?;
     let limit = page_limit(limit)?;
     let before = match cursor {
         Some(c) => Some(ApprovalId::parse(c).map_err(|_| Error::InvalidRequest("invalid field `cursor`".into()))?),
@@ -174,6 +177,7 @@ pub async fn decide(
     meta: Metadata,
 ) -> Result<ApprovalRow, Error> {
     let (db, role) = load_authorized(ctx, caller, id, Action::Manage).await?;
+    crate::databases::require_postgres(&db, "SQL over HTTP")?;
     let approval_id = ApprovalId::parse(approval).map_err(|_| Error::NotFound("approval"))?;
     let held = match ctx.store.approval(approval_id).await {
         Ok(row) if row.database_id == db.id => row,

@@ -154,6 +154,7 @@ pub async fn run(
     meta: Metadata,
 ) -> Result<SqlOutcome, Error> {
     let (db, role) = load_authorized(ctx, caller, id, Action::Credentials).await?;
+    crate::databases::require_postgres(&db, "SQL over HTTP")?;
     let text = match (input.query, input.file_content) {
         (Some(q), None) => q,
         (None, Some(f)) => f,

@@ -144,6 +144,7 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
         admin_user: real.bouncer.admin_user().to_owned(),
         config_dir: config_dir.display().to_string(),
         capacity: 0,
+        engine: "postgres".into(),
     };
     let new = [event.to_new().expect("encode")];
     store

@@ -321,6 +321,7 @@ async fn replay_and_verify_follow_the_commit_order_across_transaction_id_digit_b
             host_id: host,
             operation_id: op,
             source: None,
+            engine: domain::Engine::Postgres,
         };
         store.execute::<Database>(&db_stream, &create_db, &meta, &[]).await.expect("store").expect("decided");
         let above = boundary.saturating_sub(next_xid(&c).await) + 10;

@@ -11,6 +11,7 @@ mod bouncer;
 mod fds;
 mod files;
 mod guard;
+pub mod maria;
 mod pg;
 mod pgconf;
 mod ports;
@@ -22,6 +23,7 @@ mod user;
 use std::path::Path;
 
 pub use bins::PgBins;
+pub use maria::MariaServer;
 pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER, CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN, MAX_PER_SOURCE};
 pub use fds::raise_open_files;
 pub use pg::{ClusterOptions, PgCluster, SUPERUSER};

@@ -96,7 +96,10 @@ impl Reconciler {
         // Observed first, intent after: what a job did between the two reads is in the intent.
         let mut observed = Vec::new();
         let mut complete = true;
-        let rows = self.store.hosts().await?;
+        // Role and PgBouncer drift are PostgreSQL hosts' (a MariaDB host's accounts are
+        // re-rendered whole by every front-door sync).
+        let rows: Vec<_> =
+            self.store.hosts().await?.into_iter().filter(|h| h.engine == domain::Engine::Postgres).collect();
         let shared = shared_config_dirs(
             &rows.iter().map(|r| (r.id, r.name.as_str(), r.config_dir.as_str())).collect::<Vec<_>>(),
         );

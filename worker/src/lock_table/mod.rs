@@ -74,8 +74,11 @@ pub async fn run(
 ) {
     let mut sessions: HashMap<HostId, Session> = HashMap::new();
     loop {
-        match store.hosts().await {
+        // PostgreSQL's shared lock table; a MariaDB host has none (its locks are per table,
+        // bounded by `lock_wait_timeout` on our side and the per-login caps).
+        match store.hosts().await.map(|rows| rows.into_iter().filter(|h| h.engine == domain::Engine::Postgres)) {
             Ok(rows) => {
+                let rows: Vec<_> = rows.collect();
                 let kept: Vec<_> = rows.iter().map(|row| (row, sessions.remove(&row.id))).collect();
                 let rounds = kept.into_iter().map(|(row, session)| {
                     let (store, hosts, plans) = (&store, &hosts, &plans);
