@@ -205,22 +205,47 @@ pub async fn dump_to_object(
     key: &str,
     level: u32,
 ) -> Result<DumpOutcome, HostError> {
-    command_to_object(pg_dump(bins, source, snapshot), "pg_dump", op, key, level).await
+    command_to_object(vec![(pg_dump(bins, source, snapshot), "pg_dump")], op, key, level).await
 }
 
-/// Runs `cmd` (a dump tool, `what`) through gzip into the object `key`. The object exists
-/// only if everything succeeded: on any failure the upload is aborted.
+/// A dump tool (`Command`, its name for errors and logs).
+pub(crate) type Tool = (Command, &'static str);
+
+/// Starts each of `tools` with its stdout piped; their outputs one after the other.
+fn spawn_chained(tools: Vec<Tool>) -> Result<(Vec<(ChildGuard, &'static str)>, Box<dyn Read + Send>), HostError> {
+    let mut children = Vec::with_capacity(tools.len());
+    let mut out: Box<dyn Read + Send> = Box::new(std::io::empty());
+    for (mut cmd, what) in tools {
+        cmd.stdout(Stdio::piped());
+        let mut child = spawn(cmd, what)?;
+        let stdout =
+            child.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient(format!("no {what} stdout")))?;
+        out = Box::new(out.chain(stdout));
+        children.push((child, what));
+    }
+    Ok((children, out))
+}
+
+/// How each of `children` ended: the first failure.
+async fn finish_all(children: Vec<(ChildGuard, &'static str)>) -> Result<(), HostError> {
+    let mut first = Ok(());
+    for (child, what) in children {
+        let ended = finish(child, what).await;
+        first = first.and(ended);
+    }
+    first
+}
+
+/// Runs `tools` (dump tools, one after the other's output) through gzip into the object
+/// `key`. The object exists only if everything succeeded: on any failure the upload is
+/// aborted.
 pub(crate) async fn command_to_object(
-    mut cmd: Command,
-    what: &'static str,
+    tools: Vec<Tool>,
     op: &Operator,
     key: &str,
     level: u32,
 ) -> Result<DumpOutcome, HostError> {
-    cmd.stdout(Stdio::piped());
-    let mut child = spawn(cmd, what)?;
-    let stdout =
-        child.child_mut().and_then(|c| c.stdout.take()).ok_or(HostError::Transient(format!("no {what} stdout")))?;
+    let (children, stdout) = spawn_chained(tools)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let compressor = tokio::task::spawn_blocking(move || compress(stdout, tx, level));
     let mut writer = op.writer_with(key).chunk(UPLOAD_CHUNK).concurrent(1).await.map_err(store_error)?;
@@ -233,7 +258,7 @@ pub(crate) async fn command_to_object(
     }
     drop(rx); // unblocks the compressor if the upload failed
     let compressed = compressor.await.map_err(|e| HostError::Transient(format!("compressor: {e}")));
-    let dumped = finish(child, what).await;
+    let dumped = finish_all(children).await;
     let outcome = upload.and(dumped).and_then(|()| compressed?);
     match outcome {
         Ok(outcome) => {
@@ -370,28 +395,23 @@ pub async fn copy_database(
     target: &PgTarget,
     prelude: &str,
 ) -> Result<(), HostError> {
-    pipe((pg_dump(bins, source, None), "pg_dump"), (psql(bins, target), "psql"), plain, prelude).await
+    pipe(vec![(pg_dump(bins, source, None), "pg_dump")], (psql(bins, target), "psql"), plain, prelude).await
 }
 
-/// Pipes the stdout of `dump` into the stdin of `load`, `prelude` first.
+/// Pipes the output of `dumps` (one after the other) into the stdin of `load` (through
+/// `filter`), `prelude` first.
 pub(crate) async fn pipe(
-    (mut dump, dump_what): (Command, &'static str),
-    (mut load, load_what): (Command, &'static str),
+    dumps: Vec<Tool>,
+    (mut load, load_what): Tool,
     filter: SinkFilter,
     prelude: &str,
 ) -> Result<(), HostError> {
-    dump.stdout(Stdio::piped());
-    let mut dumper = spawn(dump, dump_what)?;
-    let stdout = dumper
-        .child_mut()
-        .and_then(|c| c.stdout.take())
-        .ok_or(HostError::Transient(format!("no {dump_what} stdout")))?;
+    let dump_what = dumps.first().map_or("dump", |(_, w)| *w);
+    let (dumpers, stdout) = spawn_chained(dumps)?;
     load.stdin(Stdio::piped());
     let mut loader = spawn(load, load_what)?;
-    let stdin = loader
-        .child_mut()
-        .and_then(|c| c.stdin.take())
-        .ok_or(HostError::Transient(format!("no {load_what} stdin")))?;
+    let stdin =
+        loader.child_mut().and_then(|c| c.stdin.take()).ok_or(HostError::Transient(format!("no {load_what} stdin")))?;
     let mut stdin = filter(stdin);
     let pump = tokio::task::spawn_blocking({
         let prelude = prelude.to_owned();
@@ -404,7 +424,7 @@ pub(crate) async fn pipe(
         }
     });
     let pumped = pump.await.map_err(|e| HostError::Transient(format!("copy: {e}")))?;
-    let dumped = finish(dumper, dump_what).await;
+    let dumped = finish_all(dumpers).await;
     let loaded = finish(loader, load_what).await;
     dumped?;
     loaded?;

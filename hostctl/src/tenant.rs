@@ -172,6 +172,12 @@ impl TenantLogin {
         Self { role: crate::data_api::authenticator_role(name), password }
     }
 
+    /// The platform's own account on a host (a MariaDB host's admin, for what only it may
+    /// read); never a tenant's role.
+    pub(crate) fn platform(account: &str, password: String) -> Self {
+        Self { role: account.to_owned(), password }
+    }
+
     pub fn role(&self) -> &str {
         &self.role
     }

@@ -76,7 +76,8 @@ pub async fn query(url: &MysqlUrl, sql: &str) -> Result<String, String> {
 /// Waits (deadline 30 s) until `query(url, "SELECT 1")` succeeds (`admitted`) or fails;
 /// returns the last error when refused.
 pub async fn wait_admitted(url: &MysqlUrl, admitted: bool) -> Option<String> {
-    let what = format!("{} at {}:{} to be {}", url.user, url.host, url.port, if admitted { "admitted" } else { "refused" });
+    let what =
+        format!("{} at {}:{} to be {}", url.user, url.host, url.port, if admitted { "admitted" } else { "refused" });
     crate::eventually(&what, Duration::from_secs(30), || async {
         let got = query(url, "SELECT 1").await;
         if got.is_ok() == admitted {

@@ -84,9 +84,7 @@ async fn running(api: &Api, engine: &'static str, label: &str) -> (String, Conn)
     let op = api.wait_operation(r.data()["operation_id"].as_str().expect("operation")).await;
     if op["state"] != "succeeded" {
         let incidents = Api::new(Some(&app_with_mariadb().admin_key)).get("/admin/incidents?state=open").await;
-        let logs = integration_tests::fixtures::captured_logs();
-        let said: Vec<&str> = logs.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(20).collect();
-        panic!("creating a {engine} database: {op}; incidents: {}; log: {said:#?}", incidents.body);
+        panic!("creating a {engine} database: {op}; incidents: {}; log: {:#?}", incidents.body, warnings());
     }
     let url = r.data()["connection_string"].as_str().expect("connection string");
     (id, Conn::new(engine, url))
@@ -101,6 +99,12 @@ async fn filled(api: &Api, engine: &'static str, label: &str) -> (String, Conn) 
     .await
     .unwrap_or_else(|e| panic!("filling a {engine} database: {e}"));
     (id, conn)
+}
+
+/// The platform's warnings and errors so far (what a failure message shows).
+fn warnings() -> Vec<String> {
+    let logs = integration_tests::fixtures::captured_logs();
+    logs.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).take(30).map(str::to_owned).collect()
 }
 
 async fn operation_succeeds(api: &Api, r: &integration_tests::Resp, what: &str) {
@@ -211,7 +215,8 @@ async fn an_allowlist_admits_its_source_and_refuses_another_on_each_engine() {
     for engine in ENGINES {
         let (id, conn) = running(&api, engine, &format!("walled-{engine}")).await;
         login_from(engine, "127.0.0.3", &conn.url).await.unwrap_or_else(|e| panic!("{engine}: open to all first: {e}"));
-        let r = api.post(&format!("/databases/{id}/allowlist"), json!({ "cidr": "127.0.0.2", "label": "office" })).await;
+        let r =
+            api.post(&format!("/databases/{id}/allowlist"), json!({ "cidr": "127.0.0.2", "label": "office" })).await;
         r.expect(201);
         // 201 means the rule is enforced already.
         let refusal = login_from(engine, "127.0.0.3", &conn.url).await.expect_err("another source is refused at once");
@@ -231,7 +236,7 @@ async fn backed_up(api: &Api, db: &str) -> Value {
         let r = api.get(&format!("/databases/{db}/backups/{backup}")).await;
         match r.data()["state"].as_str() {
             Some("succeeded") => Ok(r.data().clone()),
-            Some("failed") => panic!("backup failed: {}", r.body),
+            Some("failed") => panic!("backup failed: {}; log: {:#?}", r.body, warnings()),
             _ => Err(r.body.to_string()),
         }
     })
@@ -270,7 +275,9 @@ async fn backups_verify_restore_and_branch_on_each_engine() {
         // Changes after the backup do not reach the restore; a branch has them.
         conn.sql("INSERT INTO items VALUES (4, 'four', NULL)").await.expect("insert");
         let target = unique_name(&format!("rs-{engine}"));
-        let r = api.post(&format!("/databases/{id}/restore"), json!({ "backup_id": backup_id, "target_name": target })).await;
+        let r = api
+            .post(&format!("/databases/{id}/restore"), json!({ "backup_id": backup_id, "target_name": target }))
+            .await;
         assert!(r.status == 201 || r.status == 202, "{engine} restore: {} {}", r.status, r.body);
         let restored_id = r.data()["id"].as_str().expect("id");
         api.wait_state(restored_id, "running").await;
@@ -278,7 +285,8 @@ async fn backups_verify_restore_and_branch_on_each_engine() {
         assert_eq!(restored.count("items").await, 3, "{engine}: the restore is the backup");
         assert_eq!(restored.sql("SELECT note FROM items WHERE id = 2").await.expect("note"), "NULL");
 
-        let r = api.post(&format!("/databases/{id}/branch"), json!({ "name": unique_name(&format!("br-{engine}")) })).await;
+        let r =
+            api.post(&format!("/databases/{id}/branch"), json!({ "name": unique_name(&format!("br-{engine}")) })).await;
         assert!(r.status == 201 || r.status == 202, "{engine} branch: {} {}", r.status, r.body);
         let branch_id = r.data()["id"].as_str().expect("id");
         api.wait_state(branch_id, "running").await;
@@ -398,16 +406,15 @@ async fn mariadb_views_triggers_and_routines_come_back_in_a_branch_owned_by_its_
     let r = api.post(&format!("/databases/{id}/branch"), json!({ "name": unique_name("objects-br") })).await;
     assert!(r.status == 201 || r.status == 202, "{} {}", r.status, r.body);
     let branch_id = r.data()["id"].as_str().expect("id");
-    api.wait_state(branch_id, "running").await;
+    let op = api.wait_operation(r.data()["operation_id"].as_str().expect("operation")).await;
+    assert_eq!(op["state"], "succeeded", "{op}; log: {:#?}", warnings());
     let branch = Conn::new("mariadb", r.data()["connection_string"].as_str().expect("url"));
     assert_eq!(branch.count("named").await, 3);
     assert_eq!(branch.sql("SELECT doubled(21)").await.expect("function"), "42");
     branch.sql("INSERT INTO items VALUES (9, 'nine', NULL)").await.expect("insert");
     assert_eq!(branch.count("audit").await, 1, "the trigger came along");
     let login = MysqlUrl::parse(&branch.url).user;
-    let definer = branch
-        .sql("SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_NAME = 'named'")
-        .await
-        .expect("definer");
+    let definer =
+        branch.sql("SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_NAME = 'named'").await.expect("definer");
     assert!(definer.starts_with(&format!("{login}@")), "the branch's own login defines it: {definer}");
 }

@@ -145,7 +145,9 @@ impl Config {
                 }
                 let on = list.iter().any(|e| e == "mariadb");
                 if on && !crate::local::maria::available() {
-                    anyhow::bail!("`engines` enables mariadb but its server is not installed (mariadb-server, mariadb-client)");
+                    anyhow::bail!(
+                        "`engines` enables mariadb but its server is not installed (mariadb-server, mariadb-client)"
+                    );
                 }
                 Ok(on)
             }

@@ -8,7 +8,9 @@ use domain::PlatformRole;
 
 use crate::config::Config;
 use crate::local::{ClusterOptions, LocalHost, LocalHostOptions, MariaServer, PgCluster};
-use crate::platform::{control_database, open_store_with_key_file, register_local_host, register_local_maria, Services};
+use crate::platform::{
+    control_database, open_store_with_key_file, register_local_host, register_local_maria, Services,
+};
 use crate::{accounts, keyfile};
 
 /// Binds `listen`; with port 0, reuses the port of the last run when it is free.
@@ -100,8 +102,14 @@ async fn serve(
     // berth up owns its data dir: no other process writes into its backup store, so every
     // temporary file there at start is a dead attempt's.
     worker.stale_tmp_grace = std::time::Duration::ZERO;
-    let supervised =
-        crate::supervise::Supervised { control, host, maria, store: store.clone(), host_id, plans: config.plans.clone() };
+    let supervised = crate::supervise::Supervised {
+        control,
+        host,
+        maria,
+        store: store.clone(),
+        host_id,
+        plans: config.plans.clone(),
+    };
     let watched = store.clone();
     let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;

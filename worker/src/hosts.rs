@@ -131,7 +131,10 @@ pub async fn engine(hosts: &Hosts, store: &Store, id: HostId) -> Result<Arc<dyn 
     Ok(hosts.engine(spec, credentials).await?)
 }
 
-async fn spec_and_credentials(store: &Store, id: HostId) -> Result<(domain::TenantHost, HostCredentials), TenantHostError> {
+async fn spec_and_credentials(
+    store: &Store,
+    id: HostId,
+) -> Result<(domain::TenantHost, HostCredentials), TenantHostError> {
     // Three independent reads: one round trip of latency instead of three.
     let (admin_id, superuser_id) = (hostctl::host::admin_secret_id(id), hostctl::host::superuser_secret_id(id));
     let (spec, admin_password, superuser_password) = tokio::try_join!(

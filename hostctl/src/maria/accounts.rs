@@ -107,10 +107,7 @@ impl MariaHost {
             ident(META_DATABASE)
         );
         let rows: Vec<(String, String, i32)> = conn.exec(sql, (db, db)).await.map_err(maria_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|(login, db, max_connections)| Login { login, db, max_connections })
-            .collect())
+        Ok(rows.into_iter().map(|(login, db, max_connections)| Login { login, db, max_connections }).collect())
     }
 
     async fn marker_of(&self, conn: &mut Conn, login: &str) -> Result<Option<String>, HostError> {
@@ -229,7 +226,11 @@ impl MariaHost {
     }
 
     /// How each account of `logins` is now, by (login, host).
-    async fn current(&self, conn: &mut Conn, logins: &[String]) -> Result<HashMap<(String, String), Current>, HostError> {
+    async fn current(
+        &self,
+        conn: &mut Conn,
+        logins: &[String],
+    ) -> Result<HashMap<(String, String), Current>, HostError> {
         if logins.is_empty() {
             return Ok(HashMap::new());
         }
@@ -329,7 +330,10 @@ async fn ensure_account(conn: &mut Conn, want: &Account<'_>, now: Option<&Curren
     if want.locked {
         // A lock keeps new sessions out; the ones already in end here.
         let ids: Vec<u64> = conn
-            .exec("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND HOST NOT LIKE 'localhost%'", (want.login,))
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND HOST NOT LIKE 'localhost%'",
+                (want.login,),
+            )
             .await
             .map_err(maria_error)?;
         kill(conn, ids).await?;

@@ -93,8 +93,12 @@ impl TenantEngine for MariaHost {
 
     async fn lifecycle(&self, name: &DatabaseName, step: LifecycleStep) -> Result<(), HostError> {
         match step {
-            LifecycleStep::CloseFrontDoor | LifecycleStep::BlockConnections => self.set_locked(name.as_str(), true).await,
-            LifecycleStep::AllowConnections | LifecycleStep::OpenFrontDoor => self.set_locked(name.as_str(), false).await,
+            LifecycleStep::CloseFrontDoor | LifecycleStep::BlockConnections => {
+                self.set_locked(name.as_str(), true).await
+            }
+            LifecycleStep::AllowConnections | LifecycleStep::OpenFrontDoor => {
+                self.set_locked(name.as_str(), false).await
+            }
             // No pooler holds server connections for it.
             LifecycleStep::BounceFrontDoor => Ok(()),
             LifecycleStep::TerminateSessions => self.disconnect_clients(name).await,
@@ -206,9 +210,12 @@ impl TenantEngine for MariaHost {
 
     async fn mark_populated(&self, name: &DatabaseName) -> Result<(), HostError> {
         let mut conn = self.admin().await?;
-        conn.exec_drop(format!("INSERT IGNORE INTO {}.populated (db) VALUES (?)", ident(META_DATABASE)), (name.as_str(),))
-            .await
-            .map_err(maria_error)
+        conn.exec_drop(
+            format!("INSERT IGNORE INTO {}.populated (db) VALUES (?)", ident(META_DATABASE)),
+            (name.as_str(),),
+        )
+        .await
+        .map_err(maria_error)
     }
 
     async fn recreate_database(&self, name: &DatabaseName) -> Result<(), HostError> {
@@ -231,8 +238,12 @@ impl TenantEngine for MariaHost {
         let grantees: Vec<(String, String)> =
             conn.exec("SELECT User, Host FROM mysql.db WHERE Db = ?", (scratch,)).await.map_err(maria_error)?;
         for (user, host) in grantees {
-            let sql =
-                format!("REVOKE ALL PRIVILEGES ON {}.* FROM {}@{}", super::grant_db(scratch), super::lit(&user), super::lit(&host));
+            let sql = format!(
+                "REVOKE ALL PRIVILEGES ON {}.* FROM {}@{}",
+                super::grant_db(scratch),
+                super::lit(&user),
+                super::lit(&host)
+            );
             conn.query_drop(sql).await.map_err(maria_error)?;
         }
         Ok(())

@@ -73,6 +73,8 @@ pub(crate) fn grant_db(name: &str) -> String {
 #[derive(Clone)]
 pub(crate) struct MariaShared {
     pool: mysql_async::Pool,
+    /// The platform account's password, for the client tools that log in as it.
+    admin_password: Arc<str>,
     sync_turn: SyncTurn,
     meta: Arc<OnceCell<()>>,
 }
@@ -88,6 +90,7 @@ impl MariaPools {
             .entry(spec.id)
             .or_insert_with(|| MariaShared {
                 pool: admin_pool(&spec, &password),
+                admin_password: password.as_str().into(),
                 sync_turn: SyncTurn::default(),
                 meta: Arc::default(),
             })
@@ -104,8 +107,7 @@ fn admin_pool(spec: &TenantHost, password: &str) -> mysql_async::Pool {
         .init(vec![session_limits()])
         .wait_timeout(Some(3600))
         .pool_opts(
-            mysql_async::PoolOpts::default()
-                .with_constraints(mysql_async::PoolConstraints::new(0, 4).expect("0 <= 4")),
+            mysql_async::PoolOpts::default().with_constraints(mysql_async::PoolConstraints::new(0, 4).expect("0 <= 4")),
         );
     mysql_async::Pool::new(opts)
 }
@@ -157,6 +159,10 @@ impl MariaHost {
             })
             .await?;
         Ok(conn)
+    }
+
+    pub(crate) fn admin_password(&self) -> &str {
+        &self.shared.admin_password
     }
 
     /// The server's Unix socket (the platform's way in).

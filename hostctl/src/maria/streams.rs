@@ -28,16 +28,19 @@ fn past(what: &str) -> HostError {
 
 impl MariaHost {
     /// A session of `login` in database `db`, its statements bounded by `deadline`.
-    pub(crate) async fn tenant_session(&self, db: &str, login: &TenantLogin, deadline: Duration) -> Result<Conn, HostError> {
+    pub(crate) async fn tenant_session(
+        &self,
+        db: &str,
+        login: &TenantLogin,
+        deadline: Duration,
+    ) -> Result<Conn, HostError> {
         let seconds = deadline.as_secs().max(1);
         let opts = mysql_async::OptsBuilder::default()
             .socket(Some(self.socket().to_owned()))
             .user(Some(login.role().to_owned()))
             .pass(Some(login.password().to_owned()))
             .db_name(Some(db.to_owned()))
-            .init(vec![format!(
-                "SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}, max_statement_time = {seconds}"
-            )]);
+            .init(vec![format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}, max_statement_time = {seconds}")]);
         tokio::time::timeout(Duration::from_secs(10), Conn::new(opts))
             .await
             .map_err(|_| HostError::Transient("mariadb: no tenant session within 10 s".into()))?
@@ -56,12 +59,20 @@ impl MariaHost {
         cmd
     }
 
-    fn dump_command(&self, db: &str, login: &TenantLogin) -> Command {
-        let mut cmd = self.tool("mariadb-dump", login);
-        cmd.args(["--single-transaction", "--routines", "--events", "--triggers", "--hex-blob", "--no-tablespaces"]);
-        cmd.args(["--skip-dump-date", "--skip-lock-tables"]);
-        cmd.arg(db);
-        cmd
+    /// What dumps `db`: its tables, views and triggers as `login`, then its stored routines
+    /// read by the platform's account. MariaDB shows a routine's text only to its definer
+    /// (the tenant's network account, `'x'@'%'`, not our socket one) or to whoever may read
+    /// `mysql.proc`; reading a definition runs nothing of the tenant's. No `--events`: with
+    /// the event scheduler disabled a tenant can make none (and `SHOW EVENTS` fails).
+    fn dump_tools(&self, db: &str, login: &TenantLogin) -> Vec<dump::Tool> {
+        let mut data = self.tool("mariadb-dump", login);
+        data.args(["--single-transaction", "--skip-routines", "--triggers", "--hex-blob", "--no-tablespaces"]);
+        data.args(["--skip-dump-date", "--skip-lock-tables", db]);
+        let admin = TenantLogin::platform(&self.spec.superuser, self.admin_password().to_owned());
+        let mut routines = self.tool("mariadb-dump", &admin);
+        routines.args(["--routines", "--no-create-info", "--no-data", "--skip-triggers", "--skip-lock-tables"]);
+        routines.args(["--skip-dump-date", "--no-tablespaces", db]);
+        vec![(data, "mariadb-dump"), (routines, "mariadb-dump --routines")]
     }
 
     fn load_command(&self, db: &str, login: &TenantLogin) -> Command {
@@ -84,12 +95,8 @@ impl MariaHost {
     ) -> Result<(DumpOutcome, Vec<TableStats>), HostError> {
         let work = async {
             let mut session = self.tenant_session(db, login, streams.deadline).await?;
-            session
-                .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .await
-                .map_err(maria_error)?;
-            let dumped =
-                dump::command_to_object(self.dump_command(db, login), "mariadb-dump", streams.objects, key, streams.level);
+            session.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await.map_err(maria_error)?;
+            let dumped = dump::command_to_object(self.dump_tools(db, login), streams.objects, key, streams.level);
             let (dumped, stats) = tokio::join!(dumped, table_stats(&mut session, db));
             let _ = session.query_drop("ROLLBACK").await;
             match (dumped, stats) {
@@ -124,7 +131,7 @@ impl MariaHost {
         deadline: Duration,
     ) -> Result<(), HostError> {
         let work = dump::pipe(
-            (self.dump_command(from.0, from.1), "mariadb-dump"),
+            self.dump_tools(from.0, from.1),
             (self.load_command(into.0, into.1), "mariadb"),
             strip_definers,
             "",
@@ -132,13 +139,15 @@ impl MariaHost {
         tokio::time::timeout(deadline, work).await.map_err(|_| past("mariadb-dump | mariadb"))?
     }
 
-    pub(crate) async fn stats_of(&self, db: &str, login: &TenantLogin, deadline: Duration) -> Result<Vec<TableStats>, HostError> {
+    pub(crate) async fn stats_of(
+        &self,
+        db: &str,
+        login: &TenantLogin,
+        deadline: Duration,
+    ) -> Result<Vec<TableStats>, HostError> {
         let work = async {
             let mut session = self.tenant_session(db, login, deadline).await?;
-            session
-                .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .await
-                .map_err(maria_error)?;
+            session.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await.map_err(maria_error)?;
             table_stats(&mut session, db).await
         };
         tokio::time::timeout(deadline, work).await.map_err(|_| past("reading table checksums"))?

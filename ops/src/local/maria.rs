@@ -147,8 +147,10 @@ impl MariaServer {
         let mut child = process::spawn_server(cmd, libc::SIGTERM).await.map_err(fail)?;
         let what = format!("mariadbd in {}", self.dir.display());
         let ready =
-            process::wait_until_ready(&mut child, &what, &log, log_offset, START_TIMEOUT, libc::SIGTERM, || self.probe())
-                .await;
+            process::wait_until_ready(&mut child, &what, &log, log_offset, START_TIMEOUT, libc::SIGTERM, || {
+                self.probe()
+            })
+            .await;
         // Read once at start: the password need not stay in a second file.
         let _ = std::fs::remove_file(&init);
         ready?;

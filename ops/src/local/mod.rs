@@ -23,9 +23,9 @@ mod user;
 use std::path::Path;
 
 pub use bins::PgBins;
-pub use maria::MariaServer;
 pub use bouncer::{Bouncer, BouncerOptions, ADMIN_USER, CLIENT_LOGIN_TIMEOUT, MAX_CLIENT_CONN, MAX_PER_SOURCE};
 pub use fds::raise_open_files;
+pub use maria::MariaServer;
 pub use pg::{ClusterOptions, PgCluster, SUPERUSER};
 pub(crate) use process::{is_alive as is_running, send_signal as signal};
 pub use user::SERVICE_USER;
