@@ -74,13 +74,17 @@ export async function databases(main, me, token) {
 function createForm(out, token, reload) {
   const name = h('input', { name: 'name', required: true, pattern: '[a-z][a-z0-9\\-]{2,62}',
     autocomplete: 'off', spellcheck: 'false', 'data-test': 'new-db-name' });
+  // An engine the deployment has not enabled answers ENGINE_DISABLED, shown as any error.
+  const engine = h('select', { name: 'engine', 'data-test': 'new-db-engine' },
+    h('option', { value: 'postgres' }, 'PostgreSQL'), h('option', { value: 'mariadb' }, 'MariaDB'));
   const go = h('button', { type: 'submit' }, 'Create database');
   const form = h('form', { class: 'card inline', 'aria-label': 'Create a database' },
-    field('New database name', name, 'Lowercase letters, digits and dashes; 3 to 63 characters.'), go);
+    field('New database name', name, 'Lowercase letters, digits and dashes; 3 to 63 characters.'),
+    field('Engine', engine), go);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     act(go, async () => {
-      const d = await post('/databases', { name: name.value.trim() });
+      const d = await post('/databases', { name: name.value.trim(), engine: engine.value });
       name.value = '';
       const progress = h('p', { 'data-test': 'create-progress', 'aria-live': 'polite' });
       const show = (state) => {

@@ -211,8 +211,11 @@ pub async fn dump_to_object(
 /// A dump tool (`Command`, its name for errors and logs).
 pub(crate) type Tool = (Command, &'static str);
 
+/// Started tools, each with its name.
+type Running = Vec<(ChildGuard, &'static str)>;
+
 /// Starts each of `tools` with its stdout piped; their outputs one after the other.
-fn spawn_chained(tools: Vec<Tool>) -> Result<(Vec<(ChildGuard, &'static str)>, Box<dyn Read + Send>), HostError> {
+fn spawn_chained(tools: Vec<Tool>) -> Result<(Running, Box<dyn Read + Send>), HostError> {
     let mut children = Vec::with_capacity(tools.len());
     let mut out: Box<dyn Read + Send> = Box::new(std::io::empty());
     for (mut cmd, what) in tools {
@@ -227,7 +230,7 @@ fn spawn_chained(tools: Vec<Tool>) -> Result<(Vec<(ChildGuard, &'static str)>, B
 }
 
 /// How each of `children` ended: the first failure.
-async fn finish_all(children: Vec<(ChildGuard, &'static str)>) -> Result<(), HostError> {
+async fn finish_all(children: Running) -> Result<(), HostError> {
     let mut first = Ok(());
     for (child, what) in children {
         let ended = finish(child, what).await;

@@ -143,6 +143,13 @@ async fn a_database_of_each_engine_is_created_reached_and_listed_with_its_own_ki
         let refused = intruder.sql("SELECT COUNT(*) FROM items").await.expect_err("another tenant is refused");
         assert!(!refused.contains("three"), "{refused}");
 
+        // The activity log says which engine it was made on.
+        let path = format!("/databases/{id}/activity");
+        let acts = api.wait_activity(&path, |e| integration_tests::has_action(e, "database.create")).await;
+        let created =
+            acts.data().as_array().expect("entries").iter().find(|e| e["action"] == "database.create").cloned();
+        assert_eq!(created.map(|e| e["details"]["engine"].clone()), Some(json!(engine)), "{}", acts.body);
+
         // Metrics and schema, read through the engine's adapter.
         let m = api.get(&format!("/databases/{id}/metrics")).await;
         m.expect(200);
@@ -405,7 +412,6 @@ async fn mariadb_views_triggers_and_routines_come_back_in_a_branch_owned_by_its_
     .expect("objects");
     let r = api.post(&format!("/databases/{id}/branch"), json!({ "name": unique_name("objects-br") })).await;
     assert!(r.status == 201 || r.status == 202, "{} {}", r.status, r.body);
-    let branch_id = r.data()["id"].as_str().expect("id");
     let op = api.wait_operation(r.data()["operation_id"].as_str().expect("operation")).await;
     assert_eq!(op["state"], "succeeded", "{op}; log: {:#?}", warnings());
     let branch = Conn::new("mariadb", r.data()["connection_string"].as_str().expect("url"));

@@ -18,9 +18,10 @@ pub enum DbRole {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDatabase {
-    /// `^[a-z][a-z0-9-]{2,62}$`; also the PostgreSQL database and role name.
+    /// `^[a-z][a-z0-9-]{2,62}$`; also the database's and its login's name.
     pub name: String,
-    /// Only `postgres` is enabled.
+    /// `postgres` (the default), `mariadb` (when the deployment enables it; its connection
+    /// string is `mysql://…`) or `mongodb` (never enabled: `400 ENGINE_DISABLED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
 }
@@ -29,6 +30,7 @@ pub struct CreateDatabase {
 pub struct DatabaseView {
     pub id: String,
     pub name: String,
+    /// `postgres` or `mariadb`.
     pub engine: String,
     /// `provisioning`, `running`, `locked` (running, but the platform refuses its
     /// connections: see `locked_reason`), `stopped`, `deleting`, `failed`.

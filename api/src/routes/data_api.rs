@@ -72,7 +72,7 @@ pub async fn create_publishable(
 /// The database's publishable keys that are not revoked (expired ones show their
 /// `expires_at`); never a secret.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/publishable-keys", operation_id = "listPublishableKeys", tag = "data-api",
-    responses((status = 200, description = "OK", body = Page<PublishableKeyView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Page<PublishableKeyView>), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/publishable-keys")]
 pub async fn list_publishable(
     state: web::Data<AppState>,
@@ -85,7 +85,7 @@ pub async fn list_publishable(
 
 /// Revokes a publishable key: refused from the very next request.
 #[utoipa::path(delete, path = "/api/v1/databases/{id}/publishable-keys/{key_id}", operation_id = "revokePublishableKey", tag = "data-api",
-    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[delete("/databases/{id}/publishable-keys/{key_id}")]
 pub async fn revoke_publishable(
     req: HttpRequest,
@@ -112,7 +112,7 @@ async fn revoke(
 /// a request the database's `service` role, which bypasses row-level security: never ship it
 /// to a browser.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/service-keys", operation_id = "createServiceKey", request_body = CreateServiceKey, tag = "data-api",
-    responses((status = 201, description = "Created", body = Data<ServiceKeyCreated>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = Data<ServiceKeyCreated>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[post("/databases/{id}/service-keys")]
 pub async fn create_service(
     req: HttpRequest,
@@ -131,7 +131,7 @@ pub async fn create_service(
 
 /// The database's service keys that are not revoked; never a secret.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/service-keys", operation_id = "listServiceKeys", tag = "data-api",
-    responses((status = 200, description = "OK", body = Page<ServiceKeyView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Page<ServiceKeyView>), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/service-keys")]
 pub async fn list_service(
     state: web::Data<AppState>,
@@ -144,7 +144,7 @@ pub async fn list_service(
 
 /// Revokes a service key: refused from the very next request.
 #[utoipa::path(delete, path = "/api/v1/databases/{id}/service-keys/{key_id}", operation_id = "revokeServiceKey", tag = "data-api",
-    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "No content"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[delete("/databases/{id}/service-keys/{key_id}")]
 pub async fn revoke_service(
     req: HttpRequest,
@@ -172,7 +172,7 @@ fn config_view(c: domain::AuthConfig) -> AuthConfigView {
 
 /// The database's auth config; 404 `NOT_FOUND` until one is set.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/auth-config", operation_id = "getAuthConfig", tag = "data-api",
-    responses((status = 200, description = "OK", body = Data<AuthConfigView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<AuthConfigView>), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/auth-config")]
 pub async fn get_auth_config(
     state: web::Data<AppState>,

@@ -17,7 +17,7 @@ pub use wire::DumpRequest;
 /// (default 30 minutes). 429 when the server already streams its maximum of dumps (default
 /// 4); 409 when the database is not running or is locked.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/dump", operation_id = "dumpDatabase", request_body(content = Option<DumpRequest>, description = "Optional: an empty body is `{}`"), tag = "sql",
-    responses((status = 200, description = "The plain-SQL dump", content_type = "application/sql", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "The plain-SQL dump", content_type = "application/sql", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[post("/databases/{id}/dump")]
 pub async fn dump(
     req: HttpRequest,

@@ -72,7 +72,7 @@ pub async fn metrics(
 /// viewers) the tenant's statements by total time. The platform's own statements (backups,
 /// checksums, inspection) are never among them.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/observability", operation_id = "getDatabaseObservability", tag = "databases",
-    responses((status = 200, description = "OK", body = Data<ObservabilityView>), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<ObservabilityView>), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[get("/databases/{id}/observability")]
 pub async fn observability(
     state: web::Data<AppState>,

@@ -37,7 +37,7 @@ pub async fn apply(
 
 /// The migrations recorded in the database, oldest first (none before the first).
 #[utoipa::path(get, path = "/api/v1/databases/{id}/migrations", operation_id = "listMigrations", tag = "sql",
-    responses((status = 200, description = "OK", body = Page<MigrationView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Page<MigrationView>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/migrations")]
 pub async fn list(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let rows = service::list(&state.control, &caller, &id).await?;

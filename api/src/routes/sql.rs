@@ -97,7 +97,7 @@ fn settings_view(s: domain::SqlSettings) -> ApprovalSettingsView {
 
 /// The database's approval settings (owners and admins read them).
 #[utoipa::path(get, path = "/api/v1/databases/{id}/approval-settings", operation_id = "getApprovalSettings", tag = "sql",
-    responses((status = 200, description = "OK", body = Data<ApprovalSettingsView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<ApprovalSettingsView>), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/approval-settings")]
 pub async fn get_settings(
     state: web::Data<AppState>,
@@ -110,7 +110,7 @@ pub async fn get_settings(
 
 /// Changes the approval settings (the owner); fields left out keep their value.
 #[utoipa::path(put, path = "/api/v1/databases/{id}/approval-settings", operation_id = "putApprovalSettings", request_body = ApprovalSettingsBody, tag = "sql",
-    responses((status = 200, description = "OK", body = Data<ApprovalSettingsView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<ApprovalSettingsView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[put("/databases/{id}/approval-settings")]
 pub async fn put_settings(
     req: HttpRequest,
@@ -132,7 +132,7 @@ pub async fn put_settings(
 
 /// Held statements, newest first; a pending one past its expiry shows as `expired`.
 #[utoipa::path(get, path = "/api/v1/databases/{id}/approvals", operation_id = "listApprovals", params(wire::PageQuery), tag = "sql",
-    responses((status = 200, description = "OK", body = Page<ApprovalView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Page<ApprovalView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[get("/databases/{id}/approvals")]
 pub async fn list_approvals(
     state: web::Data<AppState>,
@@ -165,7 +165,7 @@ async fn decide(
 /// requester (the owner of a database with no admins: with `confirm: true`). A decided or
 /// expired approval is 409.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/approvals/{approval_id}/approve", operation_id = "approveStatement", request_body(content = ApprovalDecisionBody, description = "optional"), tag = "sql",
-    responses((status = 200, description = "OK", body = Data<ApprovalView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<ApprovalView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[post("/databases/{id}/approvals/{approval_id}/approve")]
 pub async fn approve(
     req: HttpRequest,
@@ -179,7 +179,7 @@ pub async fn approve(
 
 /// Rejects a held statement: it never runs.
 #[utoipa::path(post, path = "/api/v1/databases/{id}/approvals/{approval_id}/reject", operation_id = "rejectStatement", request_body(content = ApprovalDecisionBody, description = "optional"), tag = "sql",
-    responses((status = 200, description = "OK", body = Data<ApprovalView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Data<ApprovalView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "The database's engine lacks this (PostgreSQL only)", body = ErrorBody)))]
 #[post("/databases/{id}/approvals/{approval_id}/reject")]
 pub async fn reject(
     req: HttpRequest,

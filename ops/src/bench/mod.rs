@@ -11,6 +11,7 @@ mod chaos;
 mod data;
 mod http;
 mod jobtimes;
+mod maria;
 mod mixed;
 mod neighbours;
 mod pooler;
@@ -24,10 +25,13 @@ use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
-    /// Create→running latency through the API vs raw CREATE ROLE/DATABASE on the same host.
+    /// Create→running latency through the API vs raw CREATE ROLE/DATABASE on the same host
+    /// (`--engine mariadb`: CREATE DATABASE, CREATE USER, GRANT on the MariaDB host).
     Provision {
         #[arg(long, default_value_t = 20)]
         count: usize,
+        #[arg(long, default_value = "postgres", value_parser = ["postgres", "mariadb"])]
+        engine: String,
     },
     /// Authenticated `GET /databases` throughput and p99 vs `GET /healthz`, same server.
     Auth {
@@ -52,12 +56,15 @@ pub enum BenchCommand {
         events: usize,
     },
     /// Backup and restore MB/s vs `pg_dump | gzip -1` and `gunzip -c | psql`, and the backup
-    /// process's peak memory.
+    /// process's peak memory (`--engine mariadb`: vs `mariadb-dump | gzip -1` and
+    /// `gunzip -c | mariadb`).
     Backup {
         #[arg(long, default_value_t = 200)]
         size_mb: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        #[arg(long, default_value = "postgres", value_parser = ["postgres", "mariadb"])]
+        engine: String,
     },
     /// Crash consistency: N trials of random load from concurrent clients, `kill -9` of a
     /// real `berth up` and restart on the same data dir, then the invariants (lost,
@@ -129,14 +136,18 @@ pub enum BenchCommand {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    crate::harness::configure(crate::harness::HarnessOptions::benchmark());
+    let mut options = crate::harness::HarnessOptions::benchmark();
+    options.mariadb = matches!(&cmd, BenchCommand::Provision { engine, .. } | BenchCommand::Backup { engine, .. }
+        if engine == "mariadb");
+    crate::harness::configure(options);
     match cmd {
-        BenchCommand::Provision { count } => provision::run(count).await,
+        BenchCommand::Provision { count, engine } => provision::run(count, &engine).await,
         BenchCommand::Append { events } => append::run(events).await,
         BenchCommand::Auth { requests, concurrency } => auth::run(requests, concurrency).await,
         BenchCommand::Replay { events } => replay::run(events).await,
         BenchCommand::Rotate { count } => rotate::run(count).await,
-        BenchCommand::Backup { size_mb, runs } => backup::run(size_mb, runs).await,
+        BenchCommand::Backup { size_mb, runs, engine } if engine == "mariadb" => maria::backup(size_mb, runs).await,
+        BenchCommand::Backup { size_mb, runs, .. } => backup::run(size_mb, runs).await,
         BenchCommand::Chaos { trials, clients } => chaos::run(trials, clients).await,
         BenchCommand::Mixed { clients, seconds, quiet_rounds } => mixed::run(clients, seconds, quiet_rounds).await,
         BenchCommand::Neighbours { rounds, sockets } => neighbours::run(rounds, sockets).await,

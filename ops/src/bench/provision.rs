@@ -10,28 +10,53 @@ use chrono::{DateTime, Utc};
 use super::stats::{ms, summarize};
 use crate::harness;
 
-pub async fn run(count: usize) -> anyhow::Result<()> {
+/// The baseline's session: PostgreSQL's superuser, or MariaDB's platform account.
+enum Raw {
+    Postgres(tokio_postgres::Client),
+    MariaDb(mysql_async::Conn),
+}
+
+impl Raw {
+    async fn create(&mut self, name: &str) -> anyhow::Result<[Duration; 3]> {
+        match self {
+            Raw::Postgres(c) => raw_create(c, name).await,
+            Raw::MariaDb(c) => super::maria::raw_create(c, name).await,
+        }
+    }
+
+    fn statements(&self) -> [&'static str; 3] {
+        match self {
+            Raw::Postgres(_) => ["CREATE ROLE", "CREATE DATABASE", "REVOKE"],
+            Raw::MariaDb(_) => ["CREATE DATABASE", "CREATE USER", "GRANT"],
+        }
+    }
+}
+
+pub async fn run(count: usize, engine: &str) -> anyhow::Result<()> {
     anyhow::ensure!(count > 0, "--count must be positive");
     let h = harness::shared();
     let http = reqwest::Client::new();
-    let raw = crate::local::connect(&h.platform.host.pg.dsn("postgres")).await?;
+    let mut raw = match engine {
+        "mariadb" => Raw::MariaDb(super::maria::admin(super::maria::server(h)?).await?),
+        _ => Raw::Postgres(crate::local::connect(&h.platform.host.pg.dsn("postgres")).await?),
+    };
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     // Warm both paths once (first connections, first pool).
-    create_via_api(&http, h, &format!("bw-{run_id}")).await?;
-    raw_create(&raw, &format!("rw-{run_id}")).await?;
+    create_via_api(&http, h, &format!("bw-{run_id}"), engine).await?;
+    raw.create(&format!("rw-{run_id}")).await?;
 
     let (mut ours, mut base, mut client_side, mut raw_steps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ours_total, mut base_total) = (Duration::ZERO, Duration::ZERO);
     for i in 0..count {
         let name = format!("b{i}-{run_id}");
         let t = Instant::now();
-        let seen = create_via_api(&http, h, &name).await?;
+        let seen = create_via_api(&http, h, &name, engine).await?;
         let d = t.elapsed();
         ours.push(d);
         ours_total += d;
         client_side.push((name, seen));
         let t = Instant::now();
-        raw_steps.push(raw_create(&raw, &format!("r{i}-{run_id}")).await?);
+        raw_steps.push(raw.create(&format!("r{i}-{run_id}")).await?);
         let d = t.elapsed();
         base.push(d);
         base_total += d;
@@ -39,10 +64,14 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
     }
     eprintln!();
     let (o, b) = (summarize(&ours, ours_total), summarize(&base, base_total));
-    println!("bench provision: {count} databases, sequential, same tenant host");
+    let names = raw.statements();
+    println!("bench provision: {count} {engine} databases, sequential, same tenant host");
     println!("  api (create → running): p50 {}  p95 {}  throughput {:.1}/s", ms(o.p50), ms(o.p95), o.per_second());
     println!(
-        "  raw (CREATE ROLE + CREATE DATABASE + REVOKE): p50 {}  p95 {}  throughput {:.1}/s",
+        "  raw ({} + {} + {}): p50 {}  p95 {}  throughput {:.1}/s",
+        names[0],
+        names[1],
+        names[2],
         ms(b.p50),
         ms(b.p95),
         b.per_second()
@@ -53,9 +82,12 @@ pub async fn run(count: usize) -> anyhow::Result<()> {
         ms(v[v.len() / 2])
     };
     println!(
-        "    raw statements, medians: CREATE ROLE {}  CREATE DATABASE {}  REVOKE {}",
+        "    raw statements, medians: {} {}  {} {}  {} {}",
+        names[0],
         statement_median(0),
+        names[1],
         statement_median(1),
+        names[2],
         statement_median(2)
     );
     let ratio = o.p50.as_secs_f64() / b.p50.as_secs_f64();
@@ -125,12 +157,17 @@ async fn breakdown(control_url: &str, seen: &[(String, Seen)]) -> anyhow::Result
     Ok(())
 }
 
-async fn create_via_api(http: &reqwest::Client, h: &harness::Harness, name: &str) -> anyhow::Result<Seen> {
+async fn create_via_api(
+    http: &reqwest::Client,
+    h: &harness::Harness,
+    name: &str,
+    engine: &str,
+) -> anyhow::Result<Seen> {
     let sent = Utc::now();
     let resp = http
         .post(format!("{}/api/v1/databases", h.api_url))
         .bearer_auth(&h.admin_key)
-        .json(&serde_json::json!({ "name": name }))
+        .json(&serde_json::json!({ "name": name, "engine": engine }))
         .send()
         .await?;
     let status = resp.status();

@@ -30,7 +30,10 @@ const INIT_FILE: &str = "init.sql";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(60);
 /// Sessions the server admits, all tenants together; each login is capped by its plan
-/// (`MAX_USER_CONNECTIONS`), and the platform's own account keeps `extra_max_connections`.
+/// (`MAX_USER_CONNECTIONS`), and the server keeps one more for the platform's account (it
+/// holds `SUPER`). A tenant's session waits at most `lock_wait_timeout` (60 s, the server's
+/// default here) for a lock another session of it holds, so a backup's dump cannot be held
+/// for longer than that by its own tenant.
 pub const MAX_CONNECTIONS: u32 = 300;
 
 /// The server's programs, from `PATH` or Debian's places.
@@ -135,7 +138,7 @@ impl MariaServer {
             .arg(format!("--port={}", self.port))
             .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--event-scheduler=DISABLED"])
             .arg(format!("--max-connections={MAX_CONNECTIONS}"))
-            .args(["--extra-max-connections=4", "--character-set-server=utf8mb4", "--local-infile=0"])
+            .args(["--character-set-server=utf8mb4", "--local-infile=0"])
             .args(["--skip-symbolic-links", "--lock-wait-timeout=60", "--innodb-buffer-pool-size=64M"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
