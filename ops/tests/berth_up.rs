@@ -16,9 +16,14 @@ struct Up {
 
 impl Up {
     fn start(dir: &std::path::Path) -> Up {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["up", "--data-dir"])
             .arg(dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .env("BERTH_LOG", "warn")
@@ -77,7 +82,9 @@ fn servers_under(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     let dir = ops::local::testing::scratch_dir("berth-up").expect("scratch dir");
-    let up = Up::start(&dir);
+    // The first run is a deployment without MariaDB (as every one before engines was); the
+    // second turns it on by default, on the same data dir.
+    let up = Up::start_with(&dir, &[("BERTH_ENGINES", "postgres")]);
     let lines = tokio::task::block_in_place(|| up.until_api());
     let api = value(&lines, "api: ").expect("api line");
     let key = value(&lines, "admin api key: ").unwrap_or_else(|| panic!("first run prints a key: {lines:?}"));
@@ -201,6 +208,11 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     // The backup taken before the upgrade restores under the new one.
+    // MariaDB is on now: a MariaDB database is created and the mariadb client reaches it.
+    let maria = create_and_wait(&http, &api, &key, r#"{"name":"shop-m","engine":"mariadb"}"#).await;
+    let maria_url = maria["data"]["connection_string"].as_str().expect("connection string").to_owned();
+    assert!(maria_url.starts_with("mysql://"), "{maria_url}");
+    assert_eq!(mariadb(&maria_url, "CREATE TABLE t (x INT); INSERT INTO t VALUES (7); SELECT SUM(x) FROM t"), "7");
     let r = http
         .post(format!("{api}/api/v1/databases/{db_id}/restore"))
         .bearer_auth(&key)
@@ -233,6 +245,40 @@ async fn berth_up_serves_keeps_data_across_restarts_and_stops_cleanly() {
         );
     }
     tokio::task::block_in_place(|| again.interrupt_and_wait());
+}
+
+/// Creates a database with `body` and waits until it runs; the create answer.
+async fn create_and_wait(http: &reqwest::Client, api: &str, key: &str, body: &'static str) -> serde_json::Value {
+    let r = http.post(format!("{api}/api/v1/databases")).bearer_auth(key).body(body).send().await.expect("create");
+    let created: serde_json::Value = r.json().await.expect("json");
+    wait_running(http, api, key, created["data"]["id"].as_str().unwrap_or_else(|| panic!("{created}"))).await;
+    created
+}
+
+/// Runs `sql` with Debian's `mariadb` client on a `mysql://user:password@host:port/db`
+/// string (the password in its environment); its batch output, or the empty string.
+fn mariadb(url: &str, sql: &str) -> String {
+    let rest = url.strip_prefix("mysql://").expect("a mysql:// URL");
+    let (auth, rest) = rest.rsplit_once('@').expect("@");
+    let (user, password) = auth.split_once(':').expect("user:password");
+    let (addr, db) = rest.split_once('/').expect("/db");
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "--protocol=TCP", "--batch", "--skip-column-names", "--connect-timeout=2"])
+        .args([
+            format!("--host={host}"),
+            format!("--port={port}"),
+            format!("--user={user}"),
+            format!("--database={db}"),
+        ])
+        .args(["-e", sql])
+        .env("MYSQL_PWD", password)
+        .output()
+        .expect("the mariadb client runs");
+    if !out.status.success() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 async fn wait_running(http: &reqwest::Client, api: &str, key: &str, id: &str) {
@@ -303,6 +349,20 @@ async fn berth_up_brings_back_each_server_it_runs_after_kill_9() {
             .is_ok_and(|o| o.status.success())
     };
     assert!(tenant_works());
+    let maria = create_and_wait(&http, &api, &key, r#"{"name":"kept-m","engine":"mariadb"}"#).await;
+    let maria_url = maria["data"]["connection_string"].as_str().expect("connection string").to_owned();
+    assert_eq!(
+        mariadb(&maria_url, "CREATE TABLE k (x INT); INSERT INTO k VALUES (1), (2); SELECT COUNT(*) FROM k"),
+        "2"
+    );
+
+    let mariadbd = pid_in(&dir.join("hosts/mariadb/mariadb.pid"));
+    kill_9(mariadbd);
+    let took = back_within("MariaDB", Duration::from_secs(40), || async {
+        mariadb(&maria_url, "SELECT COUNT(*) FROM k") == "2"
+    })
+    .await;
+    eprintln!("MariaDB tenant connections back {took:?} after kill -9 of mariadbd");
 
     let bouncer = pid_in(&dir.join("hosts/local/pgbouncer/pgbouncer.pid"));
     kill_9(bouncer);
@@ -375,7 +435,7 @@ async fn berth_up_brings_back_each_server_it_runs_after_kill_9() {
     restarted.sort();
     assert_eq!(
         restarted,
-        ["control-plane-postgresql", "tenant-host-pgbouncer", "tenant-host-postgresql"],
+        ["control-plane-postgresql", "tenant-host-mariadb", "tenant-host-pgbouncer", "tenant-host-postgresql"],
         "{incidents}"
     );
     tokio::task::block_in_place(|| up.interrupt_and_wait());
