@@ -353,7 +353,7 @@ mod tests {
     fn allowlists_become_host_patterns() {
         assert_eq!(host_patterns(None), vec!["%"]);
         assert_eq!(
-            host_patterns(Some(&cidrs(&["127.0.0.2/32", "10.1.2.3/8", "2001:db8::1/128", "2001:db8::/32"]))),
+            host_patterns(Some(&cidrs(&["127.0.0.2/32", "10.0.0.0/8", "2001:db8::1/128", "2001:db8::/32"]))),
             vec!["10.0.0.0/255.0.0.0", "127.0.0.2/255.255.255.255", "2001:db8::1"]
         );
         assert!(host_patterns(Some(&[])).is_empty(), "an empty allowlist admits nobody over the network");
