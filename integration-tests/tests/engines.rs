@@ -76,6 +76,31 @@ async fn user() -> Api {
     Api::new_user().await
 }
 
+/// A session kept open across an action (stop must end it).
+enum Session {
+    Postgres(tokio_postgres::Client),
+    MariaDb(mysql_async::Conn),
+}
+
+impl Session {
+    async fn open(conn: &Conn) -> Self {
+        match conn.engine {
+            "mariadb" => Session::MariaDb(
+                mysql_async::Conn::new(mysql_opts(&MysqlUrl::parse(&conn.url))).await.expect("a MariaDB session"),
+            ),
+            _ => Session::Postgres(connect(&conn.url).await.expect("a PostgreSQL session")),
+        }
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<(), String> {
+        use mysql_async::prelude::Queryable;
+        match self {
+            Session::MariaDb(c) => c.query_drop(sql).await.map_err(|e| e.to_string()),
+            Session::Postgres(c) => c.simple_query(sql).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Creates a running database of `engine`; its id and connection.
 async fn running(api: &Api, engine: &'static str, label: &str) -> (String, Conn) {
     let r = api.post("/databases", json!({ "name": unique_name(label), "engine": engine })).await;
@@ -165,8 +190,11 @@ async fn stop_start_restart_and_a_new_password_work_on_each_engine() {
     let api = user().await;
     for engine in ENGINES {
         let (id, conn) = filled(&api, engine, &format!("cycle-{engine}")).await;
+        let mut open = Session::open(&conn).await;
+        open.query("SELECT 1").await.expect("an open session works");
         let stopped = api.lifecycle(&id, "stop").await;
         assert_eq!(stopped["state"], "stopped");
+        open.query("SELECT 1").await.expect_err("stop ends the sessions already in");
         let refusal = conn.sql("SELECT 1").await.expect_err("a stopped database refuses logins");
         assert!(!refusal.is_empty());
         assert_eq!(api.lifecycle(&id, "start").await["state"], "running");
@@ -270,6 +298,8 @@ async fn backups_verify_restore_and_branch_on_each_engine() {
             .bytes()
             .await
             .expect("body");
+        use sha2::Digest;
+        assert_eq!(backup["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&raw)).as_str()), "{engine}");
         let mut sql = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&raw[..]), &mut sql).expect("gzip of text");
         assert!(sql.contains("items") && sql.contains("three"), "{engine}: {}", &sql[..sql.len().min(400)]);
@@ -423,4 +453,38 @@ async fn mariadb_views_triggers_and_routines_come_back_in_a_branch_owned_by_its_
     let definer =
         branch.sql("SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_NAME = 'named'").await.expect("definer");
     assert!(definer.starts_with(&format!("{login}@")), "the branch's own login defines it: {definer}");
+}
+
+#[tokio::test]
+async fn a_mariadb_database_or_login_the_platform_did_not_make_is_never_adopted_nor_dropped() {
+    use mysql_async::prelude::Queryable;
+    let api = user().await;
+    let (server, _) = app_with_mariadb().maria.expect("the engines platform runs MariaDB");
+    let admin_opts = mysql_async::OptsBuilder::default()
+        .socket(Some(server.socket().display().to_string()))
+        .user(Some(server.admin_user()))
+        .pass(Some(server.admin_password()));
+    let mut admin = mysql_async::Conn::new(admin_opts).await.expect("the platform's account");
+    // An operator's database, with data, and an operator's login, on the same server.
+    let (theirs, login) = (unique_name("operators"), unique_name("operator-login"));
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE `{theirs}`; CREATE TABLE `{theirs}`.keep (x INT); INSERT INTO `{theirs}`.keep VALUES (1)"
+        ))
+        .await
+        .expect("an operator's database");
+    admin.query_drop(format!("CREATE USER '{login}'@'%' IDENTIFIED BY 'operator-secret'")).await.expect("a login");
+    for name in [&theirs, &login] {
+        let r = api.post("/databases", json!({ "name": name, "engine": "mariadb" })).await;
+        assert!(r.status == 201 || r.status == 202, "{} {}", r.status, r.body);
+        let op = api.wait_operation(r.data()["operation_id"].as_str().expect("operation")).await;
+        assert_eq!(op["state"], "failed", "{name}: {op}");
+    }
+    let kept: Option<i64> =
+        admin.query_first(format!("SELECT COUNT(*) FROM `{theirs}`.keep")).await.expect("still there");
+    assert_eq!(kept, Some(1), "the operator's database is untouched");
+    let hosts: Vec<String> =
+        admin.exec("SELECT Host FROM mysql.user WHERE User = ?", (&login,)).await.expect("the operator's login");
+    assert_eq!(hosts, vec!["%".to_owned()], "the operator's login is untouched");
+    admin.query_drop(format!("DROP DATABASE `{theirs}`; DROP USER '{login}'@'%'")).await.expect("clean up");
 }

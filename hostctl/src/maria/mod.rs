@@ -151,7 +151,8 @@ impl MariaHost {
                          max_connections INT NOT NULL,
                          KEY (db)
                      ) ENGINE=InnoDB;
-                     CREATE TABLE IF NOT EXISTS {m}.populated (db VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+                     CREATE TABLE IF NOT EXISTS {m}.populated (db VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=InnoDB;
+                     CREATE TABLE IF NOT EXISTS {m}.databases (db VARCHAR(64) NOT NULL PRIMARY KEY) ENGINE=InnoDB",
                     m = ident(META_DATABASE)
                 ))
                 .await
@@ -170,17 +171,46 @@ impl MariaHost {
         &self.spec.pg_host
     }
 
+    /// Creates database `name` and records it as ours; one of that name the platform did
+    /// not make is refused (never adopted, never dropped).
     async fn create_database_named(&self, name: &str) -> Result<(), HostError> {
         let mut conn = self.admin().await?;
+        let ours: Option<String> = conn
+            .exec_first(format!("SELECT db FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
+            .await
+            .map_err(maria_error)?;
+        if ours.is_none() {
+            let exists: Option<String> = conn
+                .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (name,))
+                .await
+                .map_err(maria_error)?;
+            if exists.is_some() {
+                return Err(HostError::Permanent(format!("database {name} exists on the host and is not ours")));
+            }
+            // The record first: a retry after a crash between the two finds it and goes on.
+            conn.exec_drop(format!("INSERT IGNORE INTO {}.databases (db) VALUES (?)", ident(META_DATABASE)), (name,))
+                .await
+                .map_err(maria_error)?;
+        }
         conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", ident(name))).await.map_err(maria_error)
     }
 
-    /// Drops a database whatever holds it: its logins' sessions end first, so no tenant's
-    /// lock can keep the drop waiting (beyond our lock-wait deadline).
+    /// Drops database `name` if it is ours, whatever holds it: its logins' sessions end first,
+    /// so no tenant's lock can keep the drop waiting (beyond our lock-wait deadline).
     async fn drop_database_named(&self, name: &str) -> Result<(), HostError> {
         let mut conn = self.admin().await?;
+        let ours: Option<String> = conn
+            .exec_first(format!("SELECT db FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
+            .await
+            .map_err(maria_error)?;
+        if ours.is_none() {
+            return Ok(());
+        }
         accounts::kill_sessions_in(&mut conn, name).await?;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(name))).await.map_err(maria_error)
+        conn.query_drop(format!("DROP DATABASE IF EXISTS {}", ident(name))).await.map_err(maria_error)?;
+        conn.exec_drop(format!("DELETE FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
+            .await
+            .map_err(maria_error)
     }
 
     async fn is_populated(&self, name: &DatabaseName) -> Result<bool, HostError> {
