@@ -377,6 +377,10 @@ async fn a_mariadb_tenant_sees_only_its_own_database_and_cannot_reach_for_more()
         format!("GRANT ALL ON `{their_db}`.* TO CURRENT_USER"),
         "SET GLOBAL event_scheduler = ON".to_owned(),
         format!("CREATE DEFINER = `{their_db}`@`%` VIEW v AS SELECT 1"),
+        // Tables live in InnoDB files the quota counts, never in the server's RAM.
+        "CREATE TABLE in_ram (x INT) ENGINE=MEMORY".to_owned(),
+        "CREATE TEMPORARY TABLE in_ram (x INT) ENGINE=MEMORY".to_owned(),
+        "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO SELECT 1".to_owned(),
     ] {
         let refused = mine.sql(&attack).await.expect_err(&format!("refused: {attack}"));
         assert!(refused.contains("ERROR"), "{attack}: {refused}");
@@ -487,4 +491,34 @@ async fn a_mariadb_database_or_login_the_platform_did_not_make_is_never_adopted_
         admin.exec("SELECT Host FROM mysql.user WHERE User = ?", (&login,)).await.expect("the operator's login");
     assert_eq!(hosts, vec!["%".to_owned()], "the operator's login is untouched");
     admin.query_drop(format!("DROP DATABASE `{theirs}`; DROP USER '{login}'@'%'")).await.expect("clean up");
+}
+
+#[tokio::test]
+async fn a_mariadb_database_past_its_accounts_storage_quota_is_locked_and_refuses_logins() {
+    use mysql_async::prelude::Queryable;
+    app_with_mariadb();
+    let (api, _) = Api::new_user_on(domain::Plan::Free).await;
+    let (id, conn) = running(&api, "mariadb", "quota").await;
+    let mut session = mysql_async::Conn::new(mysql_opts(&MysqlUrl::parse(&conn.url))).await.expect("session");
+    session.query_drop("CREATE TABLE filler (b LONGBLOB)").await.expect("table");
+    // About 1 MB a statement, 40 MB at most: the free plan's quota here is 24 MB. The lock
+    // may end the session before the loop does.
+    for _ in 0..40 {
+        let sql = "INSERT INTO filler SELECT REPEAT(MD5(RAND()), 32) FROM seq_1_to_1024";
+        if session.query_drop(sql).await.is_err() {
+            break;
+        }
+    }
+    eventually(&format!("database {id} locked"), Duration::from_secs(45), || async {
+        let db = api.get(&format!("/databases/{id}")).await;
+        if db.data()["state"] == "locked" {
+            Ok(db.data().clone())
+        } else {
+            Err(db.body.to_string())
+        }
+    })
+    .await;
+    conn.wait_login(false).await;
+    api.delete(&format!("/databases/{id}")).await;
+    api.wait_state(&id, "deleted").await;
 }

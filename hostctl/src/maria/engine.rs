@@ -254,18 +254,31 @@ impl TenantEngine for MariaHost {
             return Ok(Vec::new());
         }
         let mut conn = self.admin().await?;
-        let list = names.iter().map(|n| super::lit(n)).collect::<Vec<_>>().join(", ");
-        // Databases with no table yet have no row in TABLES: they count from SCHEMATA.
-        let rows: Vec<(String, i64)> = conn
-            .query(format!(
-                "SELECT s.SCHEMA_NAME, CAST(COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) AS SIGNED)
-                 FROM information_schema.SCHEMATA s
-                 LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME
-                 WHERE s.SCHEMA_NAME IN ({list}) GROUP BY s.SCHEMA_NAME"
-            ))
+        // The bytes on disk of each table's own InnoDB file (`innodb_file_per_table`; the
+        // server takes no other engine): `information_schema.TABLES`' lengths are sampled
+        // statistics that lag behind a bulk load by megabytes, which would let a tenant
+        // write past its storage quota before anything noticed.
+        let files: Vec<(String, i64)> = conn
+            .query(
+                "SELECT LEFT(NAME, LOCATE('/', NAME) - 1), CAST(SUM(ALLOCATED_SIZE) AS SIGNED)
+                 FROM information_schema.INNODB_SYS_TABLESPACES WHERE LOCATE('/', NAME) > 0
+                 GROUP BY LEFT(NAME, LOCATE('/', NAME) - 1)",
+            )
             .await
             .map_err(maria_error)?;
-        Ok(rows)
+        let list = names.iter().map(|n| super::lit(n)).collect::<Vec<_>>().join(", ");
+        let existing: Vec<String> = conn
+            .query(format!("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({list})"))
+            .await
+            .map_err(maria_error)?;
+        Ok(existing
+            .into_iter()
+            .map(|name| {
+                let on_disk = super::file_name(&name);
+                let bytes = files.iter().filter(|(dir, _)| *dir == on_disk).map(|(_, b)| *b).sum();
+                (name, bytes)
+            })
+            .collect())
     }
 
     async fn metrics(&self, name: &DatabaseName) -> Result<DatabaseMetrics, HostError> {

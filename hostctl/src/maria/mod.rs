@@ -69,6 +69,15 @@ pub(crate) fn grant_db(name: &str) -> String {
     ident(&name.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%"))
 }
 
+/// How the server names a database's directory (and its tables' tablespaces): letters,
+/// digits and `_` as they are, every other character as `@` and its code in four hex digits
+/// (`shop-m` → `shop@002dm`).
+pub(crate) fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_string() } else { format!("@{:04x}", c as u32) })
+        .collect()
+}
+
 /// The connections a process keeps to one MariaDB host.
 #[derive(Clone)]
 pub(crate) struct MariaShared {
@@ -231,6 +240,12 @@ mod tests {
     fn the_native_password_hash_is_the_servers() {
         // SELECT PASSWORD('secret') on MariaDB 10.11.
         assert_eq!(native_password_hash("secret"), "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7");
+    }
+
+    #[test]
+    fn database_names_map_to_the_servers_file_names() {
+        assert_eq!(file_name("shop-m"), "shop@002dm");
+        assert_eq!(file_name("a1_b"), "a1_b");
     }
 
     #[test]

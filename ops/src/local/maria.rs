@@ -127,6 +127,7 @@ impl MariaServer {
         let log_offset = process::file_len(&log);
         let tmp = user::prepare_dir(&self.dir.join("tmp"), account).await.map_err(fail)?;
         let mut cmd = process::command(&program("mariadbd").map_err(fail)?, account, &self.dir);
+        private_files(&mut cmd);
         cmd.env("TMPDIR", &tmp)
             .arg("--no-defaults")
             .arg(format!("--tmpdir={}", tmp.display()))
@@ -139,6 +140,9 @@ impl MariaServer {
             .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--event-scheduler=DISABLED"])
             .arg(format!("--max-connections={MAX_CONNECTIONS}"))
             .args(["--character-set-server=utf8mb4", "--local-infile=0"])
+            // Every table is InnoDB, in a file of its own: no tenant can hold MEMORY tables
+            // in the server's RAM, and a database's size is its files' (`sizes`).
+            .args(["--enforce-storage-engine=InnoDB", "--innodb-file-per-table=ON"])
             .args(["--skip-symbolic-links", "--lock-wait-timeout=60", "--innodb-buffer-pool-size=64M"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -224,6 +228,13 @@ impl MariaServer {
     }
 }
 
+/// The server makes its files 0660 and directories 0700 unless told otherwise (its `UMASK`
+/// and `UMASK_DIR` are the modes themselves, not masks): tenant data and the pid file are
+/// for the service account alone, like PostgreSQL's.
+fn private_files(cmd: &mut std::process::Command) {
+    cmd.env("UMASK", "0600").env("UMASK_DIR", "0700");
+}
+
 /// A MariaDB string literal.
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
@@ -254,6 +265,7 @@ async fn install(dir: &Path, account: Option<Account>) -> anyhow::Result<()> {
     // Already the service account (`process::command`): no `--user`, which would have it
     // chown the server's plugin directory.
     let tmp = user::prepare_dir(&dir.join("tmp"), account).await?;
+    private_files(&mut cmd);
     cmd.env("TMPDIR", &tmp).arg(format!("--tmpdir={}", tmp.display()));
     process::run(cmd, "mariadb-install-db", Duration::from_secs(120)).await?;
     std::fs::rename(&staging, dir.join("data")).context("moving the new MariaDB data dir into place")?;
