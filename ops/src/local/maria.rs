@@ -94,13 +94,18 @@ impl MariaServer {
             server.port = files::read_port(&server.dir.join(PORT_FILE))
                 .context("a mariadbd runs on this dir but its port file is missing")?;
             let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-            while let Err(e) = server.probe().await {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(e.context("a mariadbd is running on this dir but does not accept us"));
+            loop {
+                match server.probe().await {
+                    Ok(()) => return Ok(server),
+                    // The previous Berth's server, shutting down since its parent died: once
+                    // it is gone, start ours on the same dir.
+                    Err(_) if running(&server.dir).is_none() => break,
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        return Err(e.context("a mariadbd is running on this dir but does not accept us"))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            return Ok(server);
         }
         let mut previous = files::read_port(&server.dir.join(PORT_FILE));
         let loopback = ["127.0.0.1".to_owned()];
