@@ -98,3 +98,20 @@ fn lifecycle_and_reset_password_from_the_cli() {
 
     assert_eq!(user.shown_in(&new_password), vec![format!("db reset-password {name}")]);
 }
+
+#[test]
+fn a_mariadb_database_from_the_cli_is_reached_with_its_own_client() {
+    let user = User::new();
+    user.login(&new_user("cli-maria"));
+    let name = db_name("cli-maria");
+    let created = user.run(&["db", "create", &name, "--engine", "mariadb"]).ok();
+    let url = created.field("connection string");
+    assert!(url.starts_with("mysql://"), "{url}");
+    let got = user.run(&["db", "get", &name, "--json"]).ok().json();
+    assert_eq!(got["engine"], "mariadb", "{got}");
+    // `berth db psql` runs the database's own client: the mariadb client, for MariaDB.
+    let sql = "CREATE TABLE t (x INT); INSERT INTO t VALUES (1), (2); SELECT SUM(x) FROM t";
+    let via = user.run(&["db", "psql", &name, "--", "--batch", "--skip-column-names", "-e", sql]).ok();
+    assert_eq!(via.stdout.trim(), "3", "{}", via.stderr);
+    user.run(&["db", "delete", &name]).ok();
+}

@@ -21,10 +21,12 @@ use std::time::Duration;
 use ops::harness::{self, Harness, HarnessOptions};
 
 /// The platform, with `POST /databases` (and restore, branch, lifecycle) answering 202 at
-/// once, so every operation is followed by the CLI's own progress.
+/// once, so every operation is followed by the CLI's own progress, and a MariaDB host beside
+/// PostgreSQL's (`berth db create --engine mariadb`).
 pub fn platform() -> &'static Harness {
     let mut opts = HarnessOptions::default();
     opts.api.create_wait = Duration::ZERO;
+    opts.mariadb = true;
     harness::configure(opts);
     harness::shared()
 }
