@@ -2,7 +2,8 @@
 //! databases of one engine, taking data in and returning outcomes. The caller reads the data
 //! from the control plane and records the outcomes (events, incidents); an engine never
 //! reads or writes the control plane. [`HostConn`] (PostgreSQL behind PgBouncer) is the first
-//! implementation; see the crate root for how another engine plugs in.
+//! implementation, `crate::maria::MariaHost` the second; see the crate root for how another
+//! engine plugs in.
 
 use std::time::Duration;
 
@@ -34,9 +35,9 @@ pub enum LifecycleStep {
     TerminateSessions,
 }
 
-/// What a backup, a restore or a copy streams through: the object store, the engine's
-/// client tools and the compression, and when the attempt ends. (Another engine's tools
-/// would sit beside PostgreSQL's here.)
+/// What a backup, a restore or a copy streams through: the object store, PostgreSQL's client
+/// tools (a MariaDB host finds its own, `mariadb-dump` and `mariadb`, on the PATH) and the
+/// compression, and when the attempt ends.
 #[derive(Clone, Copy)]
 pub struct Streams<'a> {
     pub objects: &'a Operator,

@@ -15,19 +15,17 @@
 //!
 //! [`engine::TenantEngine`] is what the control plane asks of a host, per engine: provision
 //! and drop, lifecycle steps, credentials, users, network rules (the front door: pooler
-//! config and allowlists), backup/restore/copy streams and verification, size and
-//! inspection. [`HostConn`] (PostgreSQL behind PgBouncer) is its first implementation: the
-//! trait's methods delegate to the modules below, which stay PostgreSQL-specific.
-//!
-//! A new engine (MariaDB, say) plugs in as:
-//! 1. a module tree of its own here (`mariadb/`: its connection type, DDL, front door,
-//!    dump/restore tools), with its own marker scheme and idempotent steps;
-//! 2. `impl TenantEngine` for its connection type, mapping each method to its steps
-//!    (its verifier format in `create_owner`, its pooler or host-based accounts in
-//!    `apply_front_door`, its client tools beside [`bins::PgBins`] in [`engine::Streams`]);
-//! 3. on the caller's side, the host's engine picks which connection `worker::hosts::open`
-//!    makes (today every host is PostgreSQL), and the worker's job steps, which call the
-//!    trait only, stay as they are.
+//! config and allowlists, or the server's own accounts), backup/restore/copy streams and
+//! verification, size and inspection. [`HostConn`] (PostgreSQL behind PgBouncer) is its first
+//! implementation, [`maria::MariaHost`] (MariaDB, whose accounts are its front door) the
+//! second; [`Hosts::engine`] picks one by the host's engine, the only place that branches on
+//! it. Another engine (MongoDB: README, "Engines") would plug in the same way:
+//! 1. a module tree of its own here (its connection type, DDL, front door, dump/restore
+//!    tools), with its own marker scheme and idempotent steps;
+//! 2. `impl TenantEngine` for its connection type, mapping each method to its steps, and its
+//!    verifier format in [`engine::credential_verifier`];
+//! 3. an arm in [`Hosts::engine`]; the worker's job steps, which call the trait only, stay as
+//!    they are.
 //!
 //! Errors keep their cause ([`HostError`]): the caller decides what is logged and shown.
 

@@ -6,7 +6,7 @@
 //! socket under the platform's data dir (the platform's way in, as the PostgreSQL host's
 //! socket is), and one account per network rule: `'login'@'%'` without an allowlist, one
 //! per allowed IPv4 network (`'login'@'10.0.0.0/255.0.0.0'`) or IPv6 address with one. The
-//! front-door sync ([`accounts`]) renders exactly those, with the same password hash,
+//! front-door sync (`accounts`) renders exactly those, with the same password hash,
 //! `MAX_USER_CONNECTIONS` and lock state (a stopped database's accounts are locked).
 //!
 //! What the platform made is marked in `berth_meta`, a database no tenant has a grant on:
