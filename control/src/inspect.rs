@@ -29,28 +29,27 @@ pub(crate) async fn host_with_secret(ctx: &Control, id: HostId, secret: &str) ->
     tokio::try_join!(async { ctx.store.host(id).await.map_err(|e| host_error(&e)) }, secret_text(ctx, secret))
 }
 
-/// A superuser connection to host `id` (its pool kept in `ctx.hosts`), for what only a
-/// superuser reads or does there.
-pub(crate) async fn host_conn(ctx: &Control, id: HostId) -> Result<hostctl::HostConn, Error> {
+/// Host `id` and its passwords, from the store and the vault.
+async fn host_and_credentials(ctx: &Control, id: HostId) -> Result<(TenantHost, hostctl::HostCredentials), Error> {
     let (superuser, admin) = (hostctl::host::superuser_secret_id(id), hostctl::host::admin_secret_id(id));
     let (spec, superuser_password, admin_password) = tokio::try_join!(
         async { ctx.store.host(id).await.map_err(|e| host_error(&e)) },
         secret_text(ctx, &superuser),
         secret_text(ctx, &admin),
     )?;
-    let credentials = hostctl::HostCredentials { superuser_password, admin_password };
+    Ok((spec, hostctl::HostCredentials { superuser_password, admin_password }))
+}
+
+/// A superuser connection to host `id` (its pool kept in `ctx.hosts`), for what only a
+/// superuser reads or does there.
+pub(crate) async fn host_conn(ctx: &Control, id: HostId) -> Result<hostctl::HostConn, Error> {
+    let (spec, credentials) = host_and_credentials(ctx, id).await?;
     ctx.hosts.get(spec, credentials).await.map_err(|e| host_error(&e))
 }
 
 /// The adapter of host `id`'s engine (see `hostctl::Hosts::engine`).
 pub(crate) async fn host_engine(ctx: &Control, id: HostId) -> Result<std::sync::Arc<dyn hostctl::TenantEngine>, Error> {
-    let (superuser, admin) = (hostctl::host::superuser_secret_id(id), hostctl::host::admin_secret_id(id));
-    let (spec, superuser_password, admin_password) = tokio::try_join!(
-        async { ctx.store.host(id).await.map_err(|e| host_error(&e)) },
-        secret_text(ctx, &superuser),
-        secret_text(ctx, &admin),
-    )?;
-    let credentials = hostctl::HostCredentials { superuser_password, admin_password };
+    let (spec, credentials) = host_and_credentials(ctx, id).await?;
     ctx.hosts.engine(spec, credentials).await.map_err(|e| host_error(&e))
 }
 

@@ -126,6 +126,15 @@ fn session_limits() -> String {
     format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}, max_statement_time = {STATEMENT_SECONDS}")
 }
 
+/// Whether database `name` is one the platform made (recorded in `berth_meta.databases`).
+async fn is_ours(conn: &mut mysql_async::Conn, name: &str) -> Result<bool, HostError> {
+    let found: Option<String> = conn
+        .exec_first(format!("SELECT db FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
+        .await
+        .map_err(maria_error)?;
+    Ok(found.is_some())
+}
+
 /// A MariaDB tenant host, as the platform's admin account.
 #[derive(Clone)]
 pub struct MariaHost {
@@ -184,11 +193,7 @@ impl MariaHost {
     /// not make is refused (never adopted, never dropped).
     async fn create_database_named(&self, name: &str) -> Result<(), HostError> {
         let mut conn = self.admin().await?;
-        let ours: Option<String> = conn
-            .exec_first(format!("SELECT db FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
-            .await
-            .map_err(maria_error)?;
-        if ours.is_none() {
+        if !is_ours(&mut conn, name).await? {
             let exists: Option<String> = conn
                 .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (name,))
                 .await
@@ -208,11 +213,7 @@ impl MariaHost {
     /// so no tenant's lock can keep the drop waiting (beyond our lock-wait deadline).
     async fn drop_database_named(&self, name: &str) -> Result<(), HostError> {
         let mut conn = self.admin().await?;
-        let ours: Option<String> = conn
-            .exec_first(format!("SELECT db FROM {}.databases WHERE db = ?", ident(META_DATABASE)), (name,))
-            .await
-            .map_err(maria_error)?;
-        if ours.is_none() {
+        if !is_ours(&mut conn, name).await? {
             return Ok(());
         }
         accounts::kill_sessions_in(&mut conn, name).await?;
