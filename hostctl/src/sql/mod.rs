@@ -80,8 +80,10 @@ pub use label::command_label;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long past the statement timeout [`run`] waits for the server's own before cancelling.
 pub const GRACE: Duration = Duration::from_secs(1);
-/// Rows fetched per round trip from a portal.
+/// Rows fetched in the first round trip from a portal.
 const BATCH: usize = 2_000;
+/// The most rows fetched in one round trip after the first.
+const MAX_BATCH: usize = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct SqlRequest {
@@ -318,22 +320,46 @@ impl<'a> Collector<'a> {
     /// Keeps `row` unless a cap is reached; false once truncated. The byte cap counts the
     /// row's JSON (its values, separators and brackets).
     fn push(&mut self, row: &[Value]) -> bool {
+        self.push_with(|out| serde_json::to_writer(out, row).map_err(|e| SqlError::Rejected(e.to_string())))
+            .unwrap_or(false)
+    }
+
+    /// [`Self::push`] for a row `write` writes as JSON itself (`[…]`); its error is the
+    /// caller's, with nothing of the row kept.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Result<(), SqlError>) -> Result<bool, SqlError> {
         if self.truncated {
-            return false;
+            return Ok(false);
         }
         if self.rows >= self.req.max_rows {
             self.truncated = true;
-            return false;
+            return Ok(false);
         }
         let start = self.text.len();
-        if serde_json::to_writer(&mut self.text, row).is_err() || self.text.len() - 1 > self.req.max_bytes {
+        if let Err(e) = write(&mut self.text) {
+            self.text.truncate(start);
+            return Err(e);
+        }
+        if self.text.len() - 1 > self.req.max_bytes {
             self.text.truncate(start);
             self.truncated = true;
-            return false;
+            return Ok(false);
         }
         self.text.push(b',');
         self.rows += 1;
-        true
+        Ok(true)
+    }
+
+    /// How many rows to ask the server for next: [`BATCH`] first, then what the caps leave
+    /// (the byte cap estimated from the rows so far), plus one to learn whether more remain.
+    /// Two round trips for 10,000 small rows, where fixed batches took five.
+    fn next_batch(&self) -> usize {
+        let rows_left = self.req.max_rows.saturating_sub(self.rows) + 1;
+        if self.rows == 0 {
+            return BATCH.min(rows_left);
+        }
+        let per_row = (self.text.len() / self.rows).max(1);
+        let bytes_left = self.req.max_bytes.saturating_sub(self.text.len()) / per_row + 1;
+        rows_left.min(bytes_left).min(MAX_BATCH)
     }
 
     fn finish(mut self) -> (JsonRows, bool) {
@@ -472,21 +498,26 @@ async fn extended(
     let mut rows = Collector::new(req);
     let mut completed = None;
     'fetch: loop {
-        let want = BATCH.min(req.max_rows.saturating_sub(rows.rows) + 1);
+        let want = rows.next_batch();
         let stream = tx.query_portal_raw(&portal, want as i32).await.map_err(sql_error)?;
         pin_mut!(stream);
         let mut got = 0;
         while let Some(row) = stream.try_next().await.map_err(sql_error)? {
             got += 1;
-            let mut values = Vec::with_capacity(row.len());
-            for (i, col) in row.columns().iter().enumerate() {
-                let raw: Raw = row.try_get(i).map_err(|e| SqlError::Rejected(e.to_string()))?;
-                values.push(
-                    value::from_binary(col.type_(), raw.0)
-                        .map_err(|e| SqlError::Rejected(format!("column {}: {e}", col.name())))?,
-                );
-            }
-            if !rows.push(&values) {
+            let kept = rows.push_with(|out| {
+                out.push(b'[');
+                for (i, col) in row.columns().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let raw: Raw = row.try_get(i).map_err(|e| SqlError::Rejected(e.to_string()))?;
+                    value::write_binary(out, col.type_(), raw.0)
+                        .map_err(|e| SqlError::Rejected(format!("column {}: {e}", col.name())))?;
+                }
+                out.push(b']');
+                Ok(())
+            })?;
+            if !kept {
                 break 'fetch;
             }
         }

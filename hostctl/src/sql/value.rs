@@ -221,6 +221,13 @@ fn timestamp(micros: i64, utc: bool) -> String {
 /// and still need this rendering of the scale and the special values; the format is
 /// `ndigits, weight, sign, dscale` (16-bit each) then `ndigits` base-10000 digits.
 pub fn numeric_text(buf: &[u8]) -> Result<String, String> {
+    let mut out = Vec::with_capacity(16);
+    write_numeric(&mut out, buf)?;
+    String::from_utf8(out).map_err(|_| "numeric text".into())
+}
+
+/// [`numeric_text`], appended to `out` (ASCII digits, sign and point only).
+fn write_numeric(out: &mut Vec<u8>, buf: &[u8]) -> Result<(), String> {
     let word = |i: usize| -> Result<u16, String> {
         buf.get(2 * i..2 * i + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| "short numeric".into())
     };
@@ -241,39 +248,162 @@ pub fn numeric_text(buf: &[u8]) -> Result<String, String> {
         }
         Ok(d)
     };
-    let mut out = String::new();
-    match sign {
-        0x0000 => {}
-        0x4000 => out.push('-'),
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
+    let special: &[u8] = match sign {
+        0x0000 => b"",
+        0x4000 => b"-",
+        0xC000 => b"NaN",
+        0xD000 => b"Infinity",
+        0xF000 => b"-Infinity",
         other => return Err(format!("numeric with an unknown sign {other:#x}")),
+    };
+    out.extend_from_slice(special);
+    if special.len() > 1 {
+        return Ok(());
     }
     if weight < 0 {
-        out.push('0');
+        out.push(b'0');
     } else {
         for i in 0..=weight {
             let d = digit(i)?;
             if i == 0 {
-                out.push_str(&d.to_string());
+                out.extend_from_slice(itoa::Buffer::new().format(d).as_bytes());
             } else {
-                out.push_str(&format!("{d:04}"));
+                push_padded(out, u32::from(d), 4);
             }
         }
     }
     if dscale > 0 {
-        out.push('.');
-        let mut frac = String::with_capacity(dscale + 4);
+        out.push(b'.');
+        let start = out.len();
         let mut i = weight + 1;
-        while frac.len() < dscale {
-            frac.push_str(&format!("{:04}", digit(i)?));
+        while out.len() - start < dscale {
+            push_padded(out, u32::from(digit(i)?), 4);
             i += 1;
         }
-        frac.truncate(dscale);
-        out.push_str(&frac);
+        out.truncate(start + dscale);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `n` in decimal, zero-padded to `width` digits (`n` has at most `width` digits).
+fn push_padded(out: &mut Vec<u8>, n: u32, width: u32) {
+    let mut div = 10_u32.pow(width - 1);
+    while div > 0 {
+        out.push(b'0' + ((n / div) % 10) as u8);
+        div /= 10;
+    }
+}
+
+/// A value of `ty` in binary format (`None` for NULL) written into `out` as JSON: exactly
+/// `serde_json::to_writer(out, &from_binary(ty, raw)?)`, without building the value for the
+/// types most results are made of (integers, numeric, text, timestamps, uuid) — for 10,000
+/// rows that was a fifth of SQL over HTTP's own time. `ty` must be [`decodable`].
+pub fn write_binary(out: &mut Vec<u8>, ty: &Type, raw: Option<&[u8]>) -> Result<(), String> {
+    let Some(buf) = raw else {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    };
+    let e = |e: Box<dyn std::error::Error + Sync + Send>| e.to_string();
+    let int = |out: &mut Vec<u8>, n: i64, quoted: bool| {
+        if quoted {
+            out.push(b'"');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        if quoted {
+            out.push(b'"');
+        }
+    };
+    match ty.kind() {
+        Kind::Simple => {}
+        Kind::Enum(_) => return write_str(out, wire::text_from_sql(buf).map_err(e)?),
+        _ => return write_value(out, &from_binary(ty, raw)?),
+    }
+    match *ty {
+        Type::BOOL => out.extend_from_slice(if wire::bool_from_sql(buf).map_err(e)? { b"true" } else { b"false" }),
+        Type::INT2 => int(out, wire::int2_from_sql(buf).map_err(e)?.into(), false),
+        Type::INT4 => int(out, wire::int4_from_sql(buf).map_err(e)?.into(), false),
+        Type::OID => int(out, wire::oid_from_sql(buf).map_err(e)?.into(), false),
+        Type::INT8 => int(out, wire::int8_from_sql(buf).map_err(e)?, true),
+        Type::NUMERIC => {
+            let start = out.len();
+            out.push(b'"');
+            if let Err(err) = write_numeric(out, buf) {
+                out.truncate(start);
+                return Err(err);
+            }
+            out.push(b'"');
+        }
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            write_str(out, wire::text_from_sql(buf).map_err(e)?)?
+        }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let micros = wire::timestamp_from_sql(buf).map_err(e)?;
+            if !write_timestamp(out, micros, *ty == Type::TIMESTAMPTZ) {
+                write_str(out, &timestamp(micros, *ty == Type::TIMESTAMPTZ))?;
+            }
+        }
+        Type::UUID => {
+            let id = uuid::Uuid::from_bytes(wire::uuid_from_sql(buf).map_err(e)?);
+            out.push(b'"');
+            out.extend_from_slice(id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+            out.push(b'"');
+        }
+        _ => write_value(out, &from_binary(ty, raw)?)?,
+    }
+    Ok(())
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
+    serde_json::to_writer(out, s).map_err(|e| e.to_string())
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
+    serde_json::to_writer(out, v).map_err(|e| e.to_string())
+}
+
+/// [`timestamp`]'s text, quoted, for years 0–9999 (false, nothing written, otherwise):
+/// `2024-01-02T03:04:05.500Z`, the fraction in 0, 3, 6 digits as chrono's `AutoSi` and `%.f`
+/// print it.
+fn write_timestamp(out: &mut Vec<u8>, micros: i64, utc: bool) -> bool {
+    use chrono::{Datelike, Timelike};
+    if micros == i64::MAX || micros == i64::MIN {
+        return false;
+    }
+    let Some(at) = epoch_2000().checked_add_signed(ChronoDuration::microseconds(micros)) else {
+        return false;
+    };
+    let Ok(year) = u32::try_from(at.year()) else { return false };
+    if year > 9999 {
+        return false;
+    }
+    out.push(b'"');
+    push_padded(out, year, 4);
+    out.push(b'-');
+    push_padded(out, at.month(), 2);
+    out.push(b'-');
+    push_padded(out, at.day(), 2);
+    out.push(b'T');
+    push_padded(out, at.hour(), 2);
+    out.push(b':');
+    push_padded(out, at.minute(), 2);
+    out.push(b':');
+    push_padded(out, at.second(), 2);
+    let nanos = at.nanosecond();
+    if nanos != 0 {
+        out.push(b'.');
+        if nanos % 1_000_000 == 0 {
+            push_padded(out, nanos / 1_000_000, 3);
+        } else if nanos % 1_000 == 0 {
+            push_padded(out, nanos / 1_000, 6);
+        } else {
+            push_padded(out, nanos, 9);
+        }
+    }
+    if utc {
+        out.push(b'Z');
+    }
+    out.push(b'"');
+    true
 }
 
 #[cfg(test)]
@@ -388,6 +518,74 @@ mod tests {
         assert_eq!(type_name(&Type::INT4_ARRAY), "int4[]");
         assert!(decodable(&Type::NUMERIC_ARRAY) && decodable(&Type::TEXT_ARRAY));
         assert!(!decodable(&Type::INTERVAL) && !decodable(&Type::INET) && !decodable(&Type::INTERVAL_ARRAY));
+    }
+
+    /// `write_binary` must write exactly what `from_binary` serialises to.
+    #[test]
+    fn written_values_are_the_serialised_values() {
+        let check = |ty: &Type, raw: &[u8]| {
+            let mut out = Vec::new();
+            write_binary(&mut out, ty, Some(raw)).unwrap();
+            let want = serde_json::to_string(&from_binary(ty, Some(raw)).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{ty}");
+        };
+        let mut micros: Vec<i64> = vec![0, 1, -1, 500_000, 1_000, 123_456, i64::MAX, i64::MIN, 86_399_999_999];
+        // Around years 0, 1, 9999 and 10000, and a spread of instants in between.
+        for days in [-730_120_i64, -730_485, -730_486, 2_921_939, 2_921_940, 2_921_941, -1, 8767] {
+            for off in [-1_i64, 0, 1, 999_000] {
+                micros.push(days * 86_400_000_000 + off);
+            }
+        }
+        let mut x: i64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            micros.push(x % 400_000_000_000_000_000);
+            micros.push((x % 4_000_000_000) * 1_000_000);
+        }
+        for m in micros {
+            let mut b = BytesMut::new();
+            wire::timestamp_to_sql(m, &mut b);
+            check(&Type::TIMESTAMPTZ, &b);
+            check(&Type::TIMESTAMP, &b);
+            let mut b = BytesMut::new();
+            wire::int8_to_sql(m, &mut b);
+            check(&Type::INT8, &b);
+        }
+        for n in [0, -1, 1, i32::MAX, i32::MIN] {
+            let mut b = BytesMut::new();
+            wire::int4_to_sql(n, &mut b);
+            check(&Type::INT4, &b);
+        }
+        for t in ["", "héllo", "quote \" back\\slash", "\u{1}\n\t", "🦀"] {
+            let mut b = BytesMut::new();
+            wire::text_to_sql(t, &mut b);
+            check(&Type::TEXT, &b);
+            check(&Type::VARCHAR, &b);
+        }
+        for n in [
+            numeric(1, 0, 3, &[1, 2345, 6780]),
+            numeric(-1, 0x4000, 4, &[12]),
+            numeric(5, 0, 0, &[1]),
+            numeric(0, 0, 2, &[]),
+            numeric(0, 0xC000, 0, &[]),
+            numeric(0, 0xF000, 0, &[]),
+        ] {
+            check(&Type::NUMERIC, &n);
+        }
+        check(&Type::BOOL, &[1]);
+        check(&Type::BOOL, &[0]);
+        check(&Type::UUID, uuid::Uuid::parse_str("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").unwrap().as_bytes());
+        check(&Type::JSONB, b"\x01{\"n\": [1.5, null]}");
+        check(&Type::INT4_ARRAY, &array_bytes(&Type::INT4, &[2, 1], &[Some(1), None]));
+        let mut out = Vec::new();
+        write_binary(&mut out, &Type::INT4, None).unwrap();
+        assert_eq!(out, b"null");
+        // A bad value writes nothing.
+        let mut out = b"[".to_vec();
+        assert!(write_binary(&mut out, &Type::NUMERIC, Some(&numeric(0, 0, 0, &[10_000]))).is_err());
+        assert_eq!(out, b"[");
     }
 
     #[test]
