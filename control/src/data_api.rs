@@ -55,7 +55,7 @@ pub struct DataApiState {
     /// authenticator's connection limit).
     schemas_turn: tokio::sync::Mutex<()>,
     /// The authenticator's sessions per database (`hostctl::data_api::pool`).
-    pools: parking_lot::Mutex<HashMap<DatabaseId, deadpool_postgres::Pool>>,
+    pools: parking_lot::Mutex<HashMap<DatabaseId, hostctl::data_api::DataPool>>,
 }
 
 impl DataApiState {

@@ -26,6 +26,7 @@
 //! reading the one row. Our own deadline (the timeout plus [`crate::sql::GRACE`]) cancels a
 //! statement that outlives it; a dropped future cancels it too.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::release::ident;
@@ -38,7 +39,7 @@ use crate::tenant::{SessionLimits, TenantLogin};
 use crate::users::user_marker;
 
 /// The request roles, by what the caller presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataRole {
     Anon,
     Authenticated,
@@ -158,17 +159,71 @@ pub const POOL_WAIT: Duration = Duration::from_secs(5);
 /// so a database nobody calls holds no session of ours.
 pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
+/// The authenticator's sessions in one database (see [`pool`]).
+pub type DataPool = deadpool::managed::Pool<SessionManager>;
+
+/// How many sessions one request tries (see [`run`]).
+const TRIES: usize = POOL_SIZE + 1;
+/// Statements one pooled session keeps prepared at most; past it they are all closed.
+pub const MAX_STATEMENTS: usize = 64;
+
+/// Opens the authenticator's sessions of a [`DataPool`].
+pub struct SessionManager {
+    cfg: tokio_postgres::Config,
+}
+
+/// One pooled session and the statements prepared in it, by request role, schema and text
+/// (the planner's texts take their values as parameters, so a request shape is one text).
+/// Keyed by role too: PostgreSQL checks schema `USAGE` when it parses a statement, so each
+/// role's statements are parsed as that role, as an unprepared statement would be.
+pub struct DataSession {
+    client: tokio_postgres::Client,
+    statements: HashMap<(DataRole, String, String), tokio_postgres::Statement>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DataSession {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl deadpool::managed::Manager for SessionManager {
+    type Type = DataSession;
+    type Error = tokio_postgres::Error;
+
+    async fn create(&self) -> Result<DataSession, tokio_postgres::Error> {
+        let (client, conn) = self.cfg.connect(tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(DataSession { client, statements: HashMap::new(), task })
+    }
+
+    async fn recycle(
+        &self,
+        session: &mut DataSession,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<tokio_postgres::Error> {
+        // Each request clears its session as its last step (see [`run`]): nothing to do here.
+        if session.client.is_closed() {
+            return Err(deadpool::managed::RecycleError::message("the session closed"));
+        }
+        Ok(())
+    }
+}
+
 /// The authenticator's sessions in `database`, kept between requests as PostgREST keeps its
-/// pool: each request's settings are transaction-local, and a session goes back to the pool
-/// only after the request's `DISCARD ALL` answered (see [`run`]).
-/// The sessions log in with [`crate::tenant::user_sql_options`] (our deadlines in the
-/// startup packet) and close themselves when idle for [`POOL_IDLE`].
+/// pool, with the statements each has prepared: each request's settings are
+/// transaction-local, and a session goes back to the pool only after the request's reset
+/// answered (see [`run`]). The sessions log in with [`crate::tenant::user_sql_options`] (our
+/// deadlines in the startup packet) and close themselves when idle for [`POOL_IDLE`].
 pub fn pool(
     host: &TenantHost,
     database: &DatabaseName,
     login: &TenantLogin,
     timeout: Duration,
-) -> Result<deadpool_postgres::Pool, HostError> {
+) -> Result<DataPool, HostError> {
     crate::tenant::check_login(host, login)?;
     let options =
         format!("{} -c idle_session_timeout={}", crate::tenant::user_sql_options(timeout), POOL_IDLE.as_millis());
@@ -181,16 +236,9 @@ pub fn pool(
         .options(&options)
         .application_name("berth-data-api")
         .connect_timeout(Duration::from_secs(5));
-    // Each request clears its session as its last step (see [`run`]): nothing to do here.
-    let recycling_method = deadpool_postgres::RecyclingMethod::Fast;
-    let manager = deadpool_postgres::Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig { recycling_method },
-    );
-    deadpool_postgres::Pool::builder(manager)
+    DataPool::builder(SessionManager { cfg })
         .max_size(POOL_SIZE)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .runtime(deadpool::Runtime::Tokio1)
         .create_timeout(Some(Duration::from_secs(5)))
         .wait_timeout(Some(POOL_WAIT))
         .build()
@@ -198,10 +246,10 @@ pub fn pool(
 }
 
 /// A pooled session on loan to one request. It goes back to the pool only when the request
-/// left it clean (its transaction ended and `DISCARD ALL` answered); dropped otherwise
-/// (a deadline, a dropped future, an error part-way) it is closed, never reused.
+/// left it clean (its transaction ended and the reset answered); dropped otherwise (a
+/// deadline, a dropped future, an error part-way) it is closed, never reused.
 struct Loan {
-    session: Option<deadpool_postgres::Object>,
+    session: Option<deadpool::managed::Object<SessionManager>>,
     clean: bool,
 }
 
@@ -209,7 +257,7 @@ impl Drop for Loan {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
             if !self.clean {
-                drop(deadpool_postgres::Object::take(session));
+                drop(deadpool::managed::Object::take(session));
             }
         }
     }
@@ -220,15 +268,20 @@ impl Drop for Loan {
 /// cancelled and closed, never returned to the pool.
 ///
 /// A read is one round trip: `BEGIN READ ONLY`, the settings, the statement, `COMMIT` and
-/// `DISCARD ALL` are sent at once (pipelined; each extended-protocol message has its own
+/// the reset are sent at once (pipelined; each extended-protocol message has its own
 /// `Sync`, so each runs whatever the one before it did). A write takes two: the commit or
-/// rollback follows the caller's decision. Were `BEGIN` ever to fail, the statement would run
-/// outside the transaction without its role, as the authenticator, which holds no rights.
+/// rollback follows the caller's decision. A request shape the session has not prepared yet
+/// takes one more: the statement is prepared inside the transaction, after the settings
+/// (parsed as the request's role, with its search path), and kept for the next request of
+/// that shape and role. Were `BEGIN` ever to fail, the statement would run outside the
+/// transaction without its role, as the authenticator, which holds no rights.
 ///
-/// A pooled session the server closed while it sat idle (`idle_session_timeout`) fails the
-/// first round trip before anything ran: the request is tried once more on a new session.
+/// A pooled session the server closed while it sat idle (`idle_session_timeout`), or whose
+/// prepared statement tenant code deallocated, fails before anything ran: the request is
+/// tried again on another session, [`TRIES`] times in all (every pooled session may have
+/// gone idle at once).
 pub async fn run(
-    pool: &deadpool_postgres::Pool,
+    pool: &DataPool,
     database: &DatabaseName,
     st: &DataStatement,
     commit: impl FnOnce(&DataRow) -> bool,
@@ -239,12 +292,12 @@ pub async fn run(
         tries += 1;
         let session = pool.get().await.map_err(|e| SqlError::Unavailable(e.to_string()))?;
         let mut loan = Loan { session: Some(session), clean: false };
-        let Some(client) = loan.session.as_deref() else { unreachable!("a loan holds its session") };
-        let mut cancel = CancelOnDrop(Some(crate::tenant::Canceller::Request(client.cancel_token())));
-        let outcome = tokio::time::timeout(st.timeout + GRACE, execute(client, database, st, &mut commit)).await;
+        let Some(session) = loan.session.as_deref_mut() else { unreachable!("a loan holds its session") };
+        let mut cancel = CancelOnDrop(Some(crate::tenant::Canceller::Request(session.client.cancel_token())));
+        let outcome = tokio::time::timeout(st.timeout + GRACE, execute(session, database, st, &mut commit)).await;
         match outcome {
-            Ok(Err(Failed::IdleClosed)) if tries < 2 => cancel.0 = None,
-            Ok(Err(Failed::IdleClosed)) => {
+            Ok(Err(Failed::IdleClosed | Failed::Stale)) if tries < TRIES => cancel.0 = None,
+            Ok(Err(Failed::IdleClosed | Failed::Stale)) => {
                 cancel.0 = None;
                 return Err(SqlError::Unavailable("the session closed".into()));
             }
@@ -254,7 +307,7 @@ pub async fn run(
                     Ok((row, clean)) => (Ok(row), clean),
                     Err(Failed::Dirty(e)) => (Err(e), false),
                     Err(Failed::Clean(e)) => (Err(e), true),
-                    Err(Failed::IdleClosed) => unreachable!("handled above"),
+                    Err(Failed::IdleClosed | Failed::Stale) => unreachable!("handled above"),
                 };
                 loan.clean = clean;
                 return result.map_err(|e| match e {
@@ -277,9 +330,12 @@ pub async fn run(
 enum Failed {
     /// The first answer said the connection was closed: nothing ran.
     IdleClosed,
+    /// A statement the session had prepared was gone (tenant code deallocated it): nothing
+    /// ran, and the session is closed.
+    Stale,
     /// The session's state is unknown (closed when the loan drops).
     Dirty(SqlError),
-    /// The transaction ended and `DISCARD ALL` answered.
+    /// The transaction ended and the reset answered.
     Clean(SqlError),
 }
 
@@ -297,7 +353,7 @@ const SETTINGS: &str =
         pg_catalog.set_config('search_path', $3, true), pg_catalog.set_config('statement_timeout', $4, true)";
 
 async fn execute<F: FnOnce(&DataRow) -> bool>(
-    client: &tokio_postgres::Client,
+    session: &mut DataSession,
     database: &DatabaseName,
     st: &DataStatement,
     commit: &mut Option<F>,
@@ -309,17 +365,40 @@ async fn execute<F: FnOnce(&DataRow) -> bool>(
         Some(st.timeout.as_millis().max(1).to_string()),
     ]);
     let params = text_params(&st.params);
-    let (settings, params) = (untyped(&settings), untyped(&params));
+    let (settings, typed) = (untyped(&settings), untyped(&params));
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let key = (st.role, st.schema.clone(), st.sql.clone());
+    let cached = session.statements.get(&key).cloned();
+    let client = &session.client;
     let begin = if st.read_only { "BEGIN READ ONLY" } else { "BEGIN" };
     let first = async {
-        tokio::join!(
-            client.batch_execute(begin),
-            client.query_typed(SETTINGS, &settings),
-            client.query_typed(&st.sql, &params),
-        )
+        match &cached {
+            Some(stmt) => {
+                let (began, set, ran) = tokio::join!(
+                    client.batch_execute(begin),
+                    client.query_typed(SETTINGS, &settings),
+                    client.query(stmt, &refs),
+                );
+                (began, set, ran, None)
+            }
+            None => {
+                let types: Vec<Type> = typed.iter().map(|(_, t)| t.clone()).collect();
+                let (began, set, prepared) = tokio::join!(
+                    client.batch_execute(begin),
+                    client.query_typed(SETTINGS, &settings),
+                    client.prepare_typed(&st.sql, &types),
+                );
+                let (ran, prepared) = match prepared {
+                    Ok(stmt) => (client.query(&stmt, &refs).await, Some(stmt)),
+                    Err(e) => (Err(e), None),
+                };
+                (began, set, ran, prepared)
+            }
+        }
     };
-    let ((began, set, ran), ended) = if st.read_only {
-        // A read-only transaction changes nothing: it ends at once, whatever the caller decides.
+    let ((began, set, ran, prepared), ended) = if st.read_only && cached.is_some() {
+        // A read-only transaction changes nothing: it ends at once, whatever the caller
+        // decides. (Not while a statement is being prepared: its execution must come first.)
         let (first, ended) = tokio::join!(first, end(client, "COMMIT"));
         (first, Some(ended))
     } else {
@@ -329,6 +408,24 @@ async fn execute<F: FnOnce(&DataRow) -> bool>(
         if e.is_closed() {
             return Err(Failed::IdleClosed);
         }
+    }
+    // Tenant code can DEALLOCATE our statements or PREPARE one under the name ours takes
+    // next: the session is not reused.
+    let names_broken = ran.as_ref().err().and_then(|e| e.code()).is_some_and(|c| {
+        *c == tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME
+            || *c == tokio_postgres::error::SqlState::DUPLICATE_PSTATEMENT
+    });
+    // Our statement itself was gone: nothing ran, the Bind failed, and the request is tried
+    // again on another session. (tokio-postgres names its statements `s<n>`; an error from
+    // tenant code executing a missing statement of its own carries the code's context.)
+    let stale = cached.is_some()
+        && ran.as_ref().err().and_then(|e| e.as_db_error()).is_some_and(|db| {
+            *db.code() == tokio_postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME
+                && db.where_().is_none()
+                && db.message().starts_with("prepared statement \"s")
+        });
+    if stale {
+        return Err(Failed::Stale);
     }
     let outcome = began.and(set).and(ran).map_err(sql_error).and_then(|rows| one_row(&rows));
     let decide = commit.take();
@@ -340,7 +437,14 @@ async fn execute<F: FnOnce(&DataRow) -> bool>(
         Some(ended) => ended,
         None => end(client, if decision { "COMMIT" } else { "ROLLBACK" }).await,
     };
+    if let (Some(stmt), Ok(_)) = (prepared, &outcome) {
+        if session.statements.len() >= MAX_STATEMENTS {
+            session.statements.clear();
+        }
+        session.statements.insert(key, stmt);
+    }
     match (outcome, ended) {
+        (Err(e), _) if names_broken => Err(Failed::Dirty(e)),
         (Ok(row), Ok(())) => Ok((row, true)),
         // A deferred constraint fails the commit: the transaction rolled back.
         (Ok(_), Err(EndError::Commit(e))) => Err(Failed::Clean(sql_error(e))),
@@ -369,11 +473,17 @@ enum EndError {
     Session(tokio_postgres::Error),
 }
 
-/// Ends the transaction with `end` and clears the session (`DISCARD ALL`: whatever session
-/// state tenant code left — settings, temporary tables, prepared statements, advisory locks,
-/// `LISTEN` — is gone before the session serves another request), in one round trip.
+/// What `DISCARD ALL` does but `DEALLOCATE ALL` and `DISCARD PLANS`: the session's role and
+/// settings, cursors, `LISTEN`s, advisory locks, temporary tables and sequence state that
+/// tenant code left are gone before the session serves another request; the statements we
+/// prepared stay (their plans are PostgreSQL's to invalidate when the catalog changes).
+/// `SET SESSION AUTHORIZATION DEFAULT` is what resets a `SET ROLE` (`RESET ALL` leaves it).
+pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+     SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
+/// Ends the transaction with `end` and clears the session ([`RESET`]), in one round trip.
 async fn end(client: &tokio_postgres::Client, end: &str) -> Result<(), EndError> {
-    let (ended, discarded) = tokio::join!(client.batch_execute(end), client.batch_execute("DISCARD ALL"));
+    let (ended, discarded) = tokio::join!(client.batch_execute(end), client.batch_execute(RESET));
     discarded.map_err(EndError::Session)?;
     ended.map_err(EndError::Commit)
 }

@@ -375,6 +375,8 @@ async fn tenant_code_cannot_lift_a_request_above_its_role() {
          create function leave() returns int language plpgsql security definer as
            $$ begin perform set_config('app.user', 'mallory', false); create temp table left_behind (x int);
                     perform pg_advisory_lock(42); return 1; end $$;
+         create function unprepare() returns int language plpgsql as
+           $$ begin execute 'deallocate all'; return 1; end $$;
          create function peek() returns text language sql as
            $$ select coalesce(current_setting('app.user', true), '') || ','
                      || (select count(*) from pg_class where relnamespace = pg_my_temp_schema()) || ','
@@ -408,6 +410,18 @@ async fn tenant_code_cannot_lift_a_request_above_its_role() {
     for _ in 0..2 * hostctl::data_api::POOL_SIZE {
         let seen: Value = call(&service, "peek").await.expect("request").json().await.expect("json");
         assert_eq!(seen, json!(",0,0"), "a later request saw what an earlier one left");
+    }
+    // The statements a session keeps prepared are gone when tenant code deallocates them
+    // (this very function's, on its next call in that session): the request that finds one
+    // missing is tried on another session (the stale one closed), and nobody sees an error.
+    for _ in 0..2 * hostctl::data_api::POOL_SIZE {
+        let gone = call(&service, "unprepare").await.expect("request");
+        assert_eq!(gone.status(), 200, "{:?}", gone.text().await);
+    }
+    for _ in 0..4 * hostctl::data_api::POOL_SIZE {
+        let seen = call(&service, "peek").await.expect("request");
+        assert_eq!(seen.status(), 200, "after the statements were deallocated: {:?}", seen.text().await);
+        assert_eq!(seen.json::<Value>().await.expect("json"), json!(",0,0"));
     }
 
     let started = std::time::Instant::now();
