@@ -365,7 +365,7 @@ async fn execute<F: FnOnce(&DataRow) -> bool>(
         Some(st.timeout.as_millis().max(1).to_string()),
     ]);
     let params = text_params(&st.params);
-    let (settings, typed) = (untyped(&settings), untyped(&params));
+    let settings = untyped(&settings);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     let key = (st.role, st.schema.clone(), st.sql.clone());
     let cached = session.statements.get(&key).cloned();
@@ -382,7 +382,8 @@ async fn execute<F: FnOnce(&DataRow) -> bool>(
                 (began, set, ran, None)
             }
             None => {
-                let types: Vec<Type> = typed.iter().map(|(_, t)| t.clone()).collect();
+                // Sent as text of whatever type the server infers, as when unprepared.
+                let types = vec![Type::UNKNOWN; params.len()];
                 let (began, set, prepared) = tokio::join!(
                     client.batch_execute(begin),
                     client.query_typed(SETTINGS, &settings),
