@@ -123,7 +123,7 @@ pub fn captured_logs() -> String {
     LOGS.get().map(|c| String::from_utf8_lossy(&c.0.lock()).into_owned()).unwrap_or_default()
 }
 
-pub fn configure_once(mariadb: bool) {
+pub fn configure_once() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let capture = LOGS.get_or_init(Capture::default).clone();
@@ -142,7 +142,7 @@ pub fn configure_once(mariadb: bool) {
             jwks_url: None,
             authorize_url: Some(format!("{ISSUER}/authorize")),
         });
-        opts.mariadb = mariadb;
+        opts.mariadb = true;
         ops::harness::configure(opts);
     });
 }

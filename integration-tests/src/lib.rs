@@ -9,20 +9,16 @@ pub use ops::harness::wait::{consistently, eventually, eventually_blocking, even
 pub use ops::harness::{self, Harness};
 
 pub mod data;
+pub mod engine;
 pub mod fixtures;
 pub mod maria;
 
 /// The binary's platform, configured for tests on first use: small free-plan quotas, an
-/// OIDC issuer of our own, and every log line captured (see [`fixtures::captured_logs`]).
+/// OIDC issuer of our own, every log line captured (see [`fixtures::captured_logs`]), and a
+/// MariaDB tenant host beside PostgreSQL's (about half a second more to boot), so that any
+/// suite can run its scenarios for both engines ([`engine`]).
 pub fn app() -> &'static Harness {
-    fixtures::configure_once(false);
-    harness::shared()
-}
-
-/// [`app`] with a MariaDB tenant host beside PostgreSQL's: the engines suite's binary calls
-/// this before anything else (the first call configures the binary's platform).
-pub fn app_with_mariadb() -> &'static Harness {
-    fixtures::configure_once(true);
+    fixtures::configure_once();
     harness::shared()
 }
 

@@ -73,13 +73,32 @@ async fn malformed_bodies_are_invalid_requests_naming_the_field() {
 #[tokio::test]
 async fn an_unknown_engine_is_disabled() {
     let api = Api::new_user().await;
-    // MariaDB until its adapter lands (#26); MongoDB because no server can be installed here.
-    for (engine, says) in [("mysql", "engines: postgres"), ("mongodb", "no MongoDB server"), ("mariadb", "'mariadb'")] {
+    // MongoDB because no server can be installed here (README, "Engines").
+    for (engine, says) in [("mysql", "engines: postgres"), ("mongodb", "no MongoDB server")] {
         let r = api.post("/databases", json!({"name": unique_name("eng"), "engine": engine})).await;
         r.expect_error(400, "ENGINE_DISABLED");
         let msg = r.body["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(says), "{engine}: {msg}");
     }
+    nothing_created(&api).await;
+}
+
+/// A deployment enables MariaDB by registering a MariaDB host (`berth up` does when its
+/// configuration asks): an API over a control plane with none answers `ENGINE_DISABLED`.
+#[tokio::test]
+async fn mariadb_is_disabled_where_no_mariadb_host_is_registered() {
+    let (store, _) = integration_tests::fresh_control_store("nomaria").await;
+    let user =
+        ops::accounts::bootstrap_user(&store, "solo@berth.test", domain::PlatformRole::User).await.expect("a user");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let config = api::ApiConfig { workers: 1, ..api::ApiConfig::default() };
+    tokio::spawn(api::server(store, config, listener).await.expect("an API"));
+    let api = Api::new(Some(&user.key)).at(&base);
+    let r = api.post("/databases", json!({"name": unique_name("eng"), "engine": "mariadb"})).await;
+    r.expect_error(400, "ENGINE_DISABLED");
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("'mariadb'"), "{msg}");
     nothing_created(&api).await;
 }
 

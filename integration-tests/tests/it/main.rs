@@ -20,6 +20,7 @@ mod data_keys;
 mod databases;
 mod drift;
 mod dump;
+mod engines;
 mod eventstore;
 mod flood;
 mod health;
