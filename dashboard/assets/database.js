@@ -15,6 +15,10 @@ const TABS = [
   ['approvals', 'Approvals', 'manage'], ['dataapi', 'Data API', 'manage'],
 ];
 
+// Tabs offered for PostgreSQL databases only (API.md, "Engines": other engines answer 422).
+const POSTGRES_ONLY = new Set(['sql', 'approvals', 'dataapi']);
+const offered = (db, tab) => db.engine === 'postgres' || !POSTGRES_ONLY.has(tab);
+
 // What a role may do (API.md's permission table).
 export function rights(role) {
   return {
@@ -37,7 +41,7 @@ export async function database(main, me, id, tab, token) {
   const can = rights(db.role);
   const state = h('span', { 'data-test': 'db-state' }, badge(db.state));
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Database sections' },
-    TABS.filter(([, , right]) => can[right]).map(([k, label]) =>
+    TABS.filter(([k, , right]) => can[right] && offered(db, k)).map(([k, label]) =>
       h('a', { href: `#/databases/${db.id}/${k}`, 'aria-current': k === tab ? 'page' : null }, label)));
   const body = h('section', { 'data-test': `tab-${tab}` });
   main.replaceChildren(
@@ -51,6 +55,10 @@ export async function database(main, me, id, tab, token) {
   if (!['running', 'stopped', 'failed'].includes(db.state)) follow(ctx, null);
   const right = (TABS.find(([k]) => k === tab) || [])[2];
   if (right && !can[right]) body.replaceChildren(h('p', { class: 'muted' }, 'Your role on this database does not include this.'));
+  else if (!offered(db, tab)) {
+    body.replaceChildren(h('p', { class: 'muted', 'data-test': 'not-offered' },
+      `${db.engine} databases do not offer this; it is offered for PostgreSQL databases.`));
+  }
   else if (tab === 'overview') overview(body, ctx);
   else if (parts[tab]) await parts[tab](body, ctx);
 }

@@ -135,6 +135,7 @@ async fn scenario() {
     data_api(&b, &api, &id).await;
 
     api_keys(&b, &api, &id).await;
+    mariadb_database(&b).await;
 
     // The owner deletes the restored copy; the list follows it until it is gone.
     b.route(&format!("#/databases/{restored}")).await;
@@ -218,6 +219,38 @@ async fn try_it_anonymously(b: &Browser) {
     b.click("[data-test=secrets] > button:last-child").await;
     b.find("[data-test=db-table]").await;
     assert_eq!(b.text("header .who").await, "anonymous");
+}
+
+/// A MariaDB database from the same form: its own kind of connection string, which Debian's
+/// `mariadb` client opens; its page offers none of PostgreSQL's tabs, and says so if one is
+/// asked for by its address.
+async fn mariadb_database(b: &Browser) {
+    b.route("#/account").await;
+    b.find("[data-test=plan]").await;
+    b.route("#/databases").await;
+    let name = unique_name("dash-maria");
+    b.type_in("[data-test=new-db-name]", &name).await;
+    b.click("[data-test=new-db-engine] option[value=mariadb]").await;
+    b.click("form[aria-label='Create a database'] button[type=submit]").await;
+    b.find("[data-test=create-progress][data-state=running]").await;
+    let conn = b.text("[data-test=secrets] [data-test=connection-string]").await;
+    assert!(conn.starts_with(&format!("mysql://{name}:")), "a MariaDB connection string for {name}");
+    let url = integration_tests::maria::MysqlUrl::parse(&conn);
+    let got = integration_tests::maria::query(&url, "SELECT DATABASE()").await;
+    assert_eq!(got.as_deref(), Ok(name.as_str()), "the mariadb client opens it");
+    let row = format!("tr[data-name='{name}'][data-state=running]");
+    b.find(&row).await;
+    assert_eq!(b.text(&format!("{row} td.hide-sm")).await, "mariadb");
+    b.screenshot("08m-mariadb").await;
+    b.click(&format!("{row} a")).await;
+    b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
+    let tabs = b.eval("return [...document.querySelectorAll('nav.tabs a')].map(a => a.textContent);").await;
+    let tabs: Vec<&str> = tabs.as_array().expect("tab names").iter().filter_map(Value::as_str).collect();
+    assert!(tabs.contains(&"Backups") && !tabs.contains(&"SQL") && !tabs.contains(&"Data API"), "{tabs:?}");
+    let here = b.eval("return location.hash;").await;
+    b.route(&format!("{}/sql", here.as_str().expect("hash"))).await;
+    let said = b.text("[data-test=tab-sql] [data-test=not-offered]").await;
+    assert!(said.contains("PostgreSQL"), "{said}");
 }
 
 /// psql, with the connection string taken from the page (the password via PGPASSWORD, so it
