@@ -53,6 +53,8 @@ pub struct ApiConfig {
     pub limits: control::limits::Limits,
     /// The dashboard's cookies are `Secure` even when the request came over plain HTTP.
     pub cookie_secure: bool,
+    /// The platform CA's certificate, served at `GET /api/v1/ca.pem`.
+    pub ca_pem: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -71,6 +73,7 @@ impl Default for ApiConfig {
             backups: None,
             limits: control::limits::Limits::default(),
             cookie_secure: false,
+            ca_pem: None,
         }
     }
 }
@@ -160,7 +163,7 @@ macro_rules! with_routes {
         $then! {
             root: [health::healthz, health::readyz],
             api: [
-                health::openapi,
+                health::openapi, health::ca_pem,
                 databases::create, databases::list, databases::get, databases::remove,
                 collaborators::list, collaborators::add, collaborators::change, collaborators::remove,
                 api_keys::create, api_keys::list, api_keys::replace, api_keys::revoke,

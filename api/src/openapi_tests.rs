@@ -77,6 +77,7 @@ fn every_route_documents_the_statuses_it_can_answer() {
         "getReadiness",
         "getMetrics",
         "getOpenApiDocument",
+        "getCaCertificate",
         "createSession",
         "createAnonymousAccount",
         "refreshAnonymousSession",

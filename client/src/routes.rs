@@ -169,6 +169,12 @@ impl Client {
 
     /// `GET …/download`: streams the `.sql.gz` into `out`; returns the byte count and the
     /// server's `x-backup-sha256`.
+    /// `GET /ca.pem`: the platform CA's certificate, PEM (needs no credential).
+    pub async fn ca_pem(&self) -> Result<String, Error> {
+        let resp = self.send(self.get("/ca.pem")).await?;
+        resp.text().await.map_err(|e| Error::network(&e))
+    }
+
     pub async fn download_backup<W: tokio::io::AsyncWrite + Unpin>(
         &self,
         db: &str,

@@ -73,13 +73,7 @@ pub async fn create(
     let user = wait_for(ctx, &db, name.as_str(), |u| u.is_some_and(|u| u.state == UserState::Ready)).await?;
     let ready = user.as_ref().is_some_and(|u| u.state == UserState::Ready);
     let user = user.or_internal("the database user just created is not listed")?;
-    let connection_string = format!(
-        "{scheme}://{role}:{password}@{host}:{port}/{db}",
-        scheme = db.engine.url_scheme(),
-        host = db.host,
-        port = db.port,
-        db = db.name
-    );
+    let connection_string = db.engine.connection_url(&role, &password, &db.host, db.port, db.name.as_str());
     Ok(CreatedUser { user, password, connection_string, ready })
 }
 

@@ -34,13 +34,7 @@ fn generate_password() -> String {
 }
 
 pub fn connection_string(db: &DatabaseRow, password: &str) -> String {
-    format!(
-        "{scheme}://{name}:{password}@{host}:{port}/{name}",
-        scheme = db.engine.url_scheme(),
-        name = db.name,
-        host = db.host,
-        port = db.port
-    )
+    db.engine.connection_url(db.name.as_str(), password, &db.host, db.port, db.name.as_str())
 }
 
 pub(crate) fn domain_error(e: DatabaseError) -> Error {

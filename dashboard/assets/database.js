@@ -71,6 +71,14 @@ function overview(body, ctx) {
     h('dt', {}, 'Database'), h('dd', {}, db.name), h('dt', {}, 'Username'), h('dd', {}, db.username),
     h('dt', {}, 'Last backup'), h('dd', {}, when(db.last_backup_at)));
   const parts = [h('h2', {}, 'Connection'), info];
+  if (db.engine === 'postgres') {
+    // The pooler speaks TLS with a certificate of the platform's CA: verify it (libpq looks
+    // for the CA in ~/.postgresql/root.crt; `berth ca --install` puts it there).
+    parts.push(h('p', { class: 'muted', 'data-test': 'tls-hint' }, 'TLS: connect with ',
+      h('code', {}, 'sslmode=verify-full'), ' and the ',
+      h('a', { href: '/api/v1/ca.pem', download: 'berth-ca.pem', 'data-test': 'ca-link' }, 'platform CA certificate'),
+      ' (or run ', h('code', {}, 'berth ca --install'), ').'));
+  }
   if (can.credentials) {
     const reveal = h('button', { type: 'button', class: 'secondary', 'data-test': 'reveal' }, 'Reveal password');
     reveal.addEventListener('click', () => act(reveal, async () => {

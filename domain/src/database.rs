@@ -77,6 +77,21 @@ impl Engine {
         }
     }
 
+    /// A connection string for `login` on database `name` at `host:port`. PostgreSQL's
+    /// goes through the pooler, which speaks TLS with a certificate of the platform's CA and
+    /// requires it beyond loopback: there the string asks libpq to verify it
+    /// (`sslmode=verify-full`; the CA is at `GET /api/v1/ca.pem`, `berth ca --install` puts it
+    /// where libpq looks). On loopback TLS is offered, not required, and the string is plain.
+    pub fn connection_url(self, login: &str, password: &str, host: &str, port: u16, name: &str) -> String {
+        let url = format!("{}://{login}:{password}@{host}:{port}/{name}", self.url_scheme());
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if self == Self::Postgres && !loopback {
+            format!("{url}?sslmode=verify-full")
+        } else {
+            url
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
@@ -634,3 +649,21 @@ pub use lock::{storage_over_quota, LockReason};
 #[cfg(test)]
 #[path = "database_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod connection_url_tests {
+    use super::Engine;
+
+    #[test]
+    fn postgresql_beyond_loopback_asks_for_a_verified_tls_connection() {
+        let url = |engine: Engine, host: &str| engine.connection_url("shop", "pw", host, 6432, "shop");
+        assert_eq!(url(Engine::Postgres, "127.0.0.1"), "postgresql://shop:pw@127.0.0.1:6432/shop");
+        assert_eq!(url(Engine::Postgres, "localhost"), "postgresql://shop:pw@localhost:6432/shop");
+        assert_eq!(url(Engine::Postgres, "10.0.0.5"), "postgresql://shop:pw@10.0.0.5:6432/shop?sslmode=verify-full");
+        assert_eq!(
+            url(Engine::Postgres, "db.example.com"),
+            "postgresql://shop:pw@db.example.com:6432/shop?sslmode=verify-full"
+        );
+        assert_eq!(url(Engine::MariaDb, "10.0.0.5"), "mysql://shop:pw@10.0.0.5:6432/shop");
+    }
+}

@@ -92,6 +92,12 @@ async fn scenario() {
         .to_owned();
     b.click(&format!("tr[data-name='{name}'] a")).await;
     b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
+    // The page links the CA that the pooler's TLS certificate chains to.
+    let ca = b.eval("return fetch(document.querySelector('[data-test=ca-link]').href).then(r => r.text());").await;
+    let ca = ca.as_str().expect("the CA certificate's text");
+    assert!(
+        ca.starts_with("-----BEGIN CERTIFICATE-----") && ca == app().platform.host.ca.as_ref().expect("a CA").pem()
+    );
     b.screenshot("03-database").await;
     // Stop and start from the page; the state badge follows without a reload.
     let start_off = b.eval("return document.querySelector('[data-test=do-start]').disabled;").await;
@@ -244,6 +250,7 @@ async fn mariadb_database(b: &Browser) {
     b.screenshot("08m-mariadb").await;
     b.click(&format!("{row} a")).await;
     b.find("[data-test=tab-overview] [data-test=lifecycle]").await;
+    assert_eq!(b.count("[data-test=tls-hint]").await, 0, "MariaDB logins are not through the pooler");
     let tabs = b.eval("return [...document.querySelectorAll('nav.tabs a')].map(a => a.textContent);").await;
     let tabs: Vec<&str> = tabs.as_array().expect("tab names").iter().filter_map(Value::as_str).collect();
     assert!(tabs.contains(&"Backups") && !tabs.contains(&"SQL") && !tabs.contains(&"Data API"), "{tabs:?}");

@@ -380,8 +380,9 @@ async fn a_stopped_database_stays_closed_across_a_pgbouncer_restart() {
     assert!(login(&host.bouncer).await.contains("is disabled"));
 
     host.bouncer.stop().expect("stops pgbouncer");
-    let restarted =
-        Bouncer::start(&dir.join("pgbouncer"), &host.pg, &BouncerOptions::default()).await.expect("restarts");
+    let restarted = Bouncer::start(&dir.join("pgbouncer"), &host.pg, &BouncerOptions::default(), host.tls.clone())
+        .await
+        .expect("restarts");
     assert_eq!(restarted.port(), host.bouncer.port(), "same port");
     let refused = login(&restarted).await;
     assert!(refused.contains("not currently accepting connections"), "PostgreSQL still refuses: {refused}");

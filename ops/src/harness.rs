@@ -208,6 +208,10 @@ async fn start() -> anyhow::Result<Harness> {
     if api.metrics.is_none() {
         api.metrics = Some(crate::metrics::install());
     }
+    api.ca_pem = platform.host.ca.as_ref().map(|ca| ca.pem().to_owned());
+    if let (Some(cert), Some(ca)) = (&platform.host.tls, &platform.host.ca) {
+        tokio::spawn(crate::tls::keep_fresh(cert.clone(), ca.clone(), store.clone(), crate::tls::LOOK_EVERY));
+    }
     tokio::spawn(crate::pooler_watch::run(&platform.host.bouncer, store.clone(), opts.pooler_quiet));
     let services = Services::start(store, listener, Some(api), Some(worker)).await?;
     let api_url = services.api_url.clone();

@@ -17,4 +17,5 @@ pub mod platform;
 pub mod pooler_watch;
 pub mod rotate;
 pub mod supervise;
+pub mod tls;
 pub mod up;

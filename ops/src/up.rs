@@ -38,7 +38,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     keyfile::load_or_create(&config.key_file())?;
     eprintln!("starting control plane and tenant host under {}", dir.display());
     let control = PgCluster::start(&dir.join("control"), &ClusterOptions::default()).await?;
-    let host = match LocalHost::start(&dir.join("hosts/local"), &LocalHostOptions::default()).await {
+    // The platform's CA, kept across restarts: clients that trust it keep trusting us.
+    let ca = match crate::tls::Ca::load_or_create(&crate::tls::ca_dir(&dir)) {
+        Ok(ca) => std::sync::Arc::new(ca),
+        Err(e) => {
+            let _ = control.stop();
+            return Err(e.context("the platform's certificate authority"));
+        }
+    };
+    let host_opts = LocalHostOptions { ca: Some(ca), ..LocalHostOptions::default() };
+    let host = match LocalHost::start(&dir.join("hosts/local"), &host_opts).await {
         Ok(h) => h,
         Err(e) => {
             let _ = control.stop();
@@ -111,7 +120,12 @@ async fn serve(
         plans: config.plans.clone(),
     };
     let watched = store.clone();
-    let services = Services::start(store, listener, Some(config.api()), Some(worker)).await?;
+    let mut api = config.api();
+    api.ca_pem = host.ca.as_ref().map(|ca| ca.pem().to_owned());
+    if let (Some(cert), Some(ca)) = (&host.tls, &host.ca) {
+        tokio::spawn(crate::tls::keep_fresh(cert.clone(), ca.clone(), store.clone(), crate::tls::LOOK_EVERY));
+    }
+    let services = Services::start(store, listener, Some(api), Some(worker)).await?;
     wait_healthy(&services.api_url).await?;
     println!("api: {}", services.api_url);
     if let Some(addr) = crate::metrics::serve_separately(config.metrics_listen.as_deref())? {

@@ -1,5 +1,5 @@
 //! Probes and the platform's self-description: `/healthz`, `/readyz`, `/metrics`,
-//! `/api/v1/openapi.json`. None needs a credential.
+//! `/api/v1/openapi.json`, `/api/v1/ca.pem`. None needs a credential.
 
 use actix_web::{get, web, HttpResponse};
 use wire::{Data, HealthView};
@@ -33,6 +33,26 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[get("/openapi.json")]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
+}
+
+/// The platform CA's certificate: what the connection pooler's (and, later, hosts')
+/// certificates chain to. Clients verify the pooler with it: save it where libpq looks
+/// (`~/.postgresql/root.crt`, or `sslrootcert=`) and connect with `sslmode=verify-full`.
+#[utoipa::path(get, path = "/api/v1/ca.pem", operation_id = "getCaCertificate", tag = "health", security(),
+    responses(
+        (status = 200, description = "The CA certificate (PEM)", content_type = "application/x-pem-file", body = String),
+        (status = 404, description = "`NOT_FOUND`: this deployment runs no CA (its pooler offers no TLS)",
+         body = wire::ErrorBody),
+    ))]
+#[get("/ca.pem")]
+pub async fn ca_pem(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match &state.config.ca_pem {
+        Some(pem) => Ok(HttpResponse::Ok()
+            .content_type("application/x-pem-file")
+            .insert_header(("cache-control", "public, max-age=3600"))
+            .body(pem.clone())),
+        None => Err(ApiError(Error::NotFound("CA certificate"))),
+    }
 }
 
 /// Prometheus metrics in the text exposition format. Served here only when the deployment

@@ -63,6 +63,7 @@ fn routes() -> Vec<Route> {
         ("GET", "/healthz", "/healthz", json!(null), Needs::Public, (200, "")),
         ("GET", "/readyz", "/readyz", json!(null), Needs::Public, (200, "")),
         ("GET", "/api/v1/openapi.json", "/openapi.json", json!(null), Needs::Public, (200, "")),
+        ("GET", "/api/v1/ca.pem", "/ca.pem", json!(null), Needs::Public, (200, "")),
         ("GET", "/api/v1/auth/methods", "/auth/methods", json!(null), Needs::Public, (200, "")),
         (
             "POST",

@@ -58,6 +58,51 @@ fn read_key_from_stdin() -> Result<String, Failure> {
     Ok(line.trim().to_owned())
 }
 
+#[derive(Args)]
+pub struct CaArgs {
+    /// Write it to this file instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with = "install")]
+    pub out: Option<std::path::PathBuf>,
+    /// Save it as ~/.postgresql/root.crt, where libpq looks for `sslmode=verify-full`
+    /// (refuses to replace a different file there).
+    #[arg(long)]
+    pub install: bool,
+}
+
+/// `berth ca`: the platform CA's certificate, from the API named by the stored credentials
+/// or BERTH_URL (no key needed).
+pub async fn ca(args: CaArgs) -> Outcome {
+    let url = creds::resolve()?.url;
+    let client = Client::new(&url, None).map_err(|e| Failure::Usage(e.to_string()))?;
+    let pem = client.ca_pem().await?;
+    let target = match (args.out, args.install) {
+        (Some(path), _) => path,
+        (None, true) => {
+            let home = std::env::var_os("HOME").ok_or_else(|| Failure::Usage("--install needs HOME".into()))?;
+            let dir = std::path::PathBuf::from(home).join(".postgresql");
+            std::fs::create_dir_all(&dir).map_err(|e| Failure::Other(e.into()))?;
+            let path = dir.join("root.crt");
+            match std::fs::read_to_string(&path) {
+                Ok(existing) if existing != pem => {
+                    return Err(Failure::Usage(format!(
+                        "{} holds other certificates; add this one to it by hand (`berth ca >> {}`)",
+                        path.display(),
+                        path.display()
+                    )))
+                }
+                _ => path,
+            }
+        }
+        (None, false) => {
+            print!("{pem}");
+            return Ok(());
+        }
+    };
+    std::fs::write(&target, &pem).map_err(|e| Failure::Other(anyhow::anyhow!("writing {}: {e}", target.display())))?;
+    eprintln!("the platform CA's certificate is in {}", target.display());
+    Ok(())
+}
+
 pub fn logout() -> Outcome {
     let path = creds::credentials_path()?;
     if creds::remove()? {

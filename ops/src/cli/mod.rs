@@ -60,6 +60,10 @@ pub enum ClientCommand {
     /// Platform admins: change an account's plan.
     #[command(subcommand)]
     Accounts(admin::AccountsCommand),
+    /// The platform CA's certificate (PEM), which the connection pooler's certificate chains
+    /// to: `berth ca --install` saves it where libpq looks (~/.postgresql/root.crt) so that
+    /// `sslmode=verify-full` works. Needs no key.
+    Ca(account::CaArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
         #[arg(value_enum)]
@@ -115,6 +119,7 @@ pub async fn run(command: ClientCommand, json: bool) -> i32 {
     let outcome = match command {
         ClientCommand::Login(args) => account::login(args, json).await,
         ClientCommand::Logout => account::logout(),
+        ClientCommand::Ca(args) => account::ca(args).await,
         ClientCommand::Completions { .. } => Ok(()),
         other => match context(json) {
             Ok(ctx) => dispatch(&ctx, other).await,
@@ -149,7 +154,9 @@ async fn dispatch(ctx: &Ctx, command: ClientCommand) -> Outcome {
         ClientCommand::Activity(a) => activity::run(ctx, a).await,
         ClientCommand::Incidents(c) => admin::incidents(ctx, c).await,
         ClientCommand::Accounts(c) => admin::accounts(ctx, c).await,
-        ClientCommand::Login(_) | ClientCommand::Logout | ClientCommand::Completions { .. } => Ok(()),
+        ClientCommand::Login(_) | ClientCommand::Logout | ClientCommand::Ca(_) | ClientCommand::Completions { .. } => {
+            Ok(())
+        }
     }
 }
 

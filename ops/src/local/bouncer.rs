@@ -9,13 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hostctl::pgbouncer::{render_auth_file, render_hba, render_tenants, AuthEntry, HBA_FILE, TENANTS_FILE, USERS_FILE};
 
-use super::guard::{Guard, GuardConfig};
+use super::guard::{Guard, GuardConfig, GuardTls};
 use super::pg::{connect_host, PgCluster};
 use super::process::{self, StartFailure};
 use super::user::{self, Account};
@@ -72,12 +72,22 @@ pub struct Bouncer {
     backend_port: u16,
     child: Mutex<Option<Child>>,
     guard: Option<Guard>,
+    tls: Option<GuardTls>,
 }
 
 impl std::fmt::Debug for Bouncer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bouncer").field("dir", &self.dir).field("port", &self.port).finish()
     }
+}
+
+/// TLS is required of clients when the pooler listens on any address beyond loopback
+/// (clients then cross a network); on loopback alone it is offered, not required.
+pub fn tls_required(listen_addrs: &[String]) -> bool {
+    listen_addrs.iter().any(|a| match a.parse::<std::net::IpAddr>() {
+        Ok(ip) => !ip.is_loopback(),
+        Err(_) => a != "localhost",
+    })
 }
 
 fn render_ini(dir: &Path, port: u16, max_client_conn: u64) -> String {
@@ -207,7 +217,14 @@ fn running(dir: &Path) -> Option<u32> {
 impl Bouncer {
     /// Starts the PgBouncer kept in `dir` in front of `backend`, setting the directory up on
     /// first use; reuses one already running there.
-    pub async fn start(dir: &Path, backend: &PgCluster, opts: &BouncerOptions) -> anyhow::Result<Bouncer> {
+    /// With `tls`, its guard offers TLS with that certificate, and requires it when PgBouncer
+    /// listens beyond loopback ([`tls_required`]).
+    pub async fn start(
+        dir: &Path,
+        backend: &PgCluster,
+        opts: &BouncerOptions,
+        tls: Option<Arc<crate::tls::ServingCert>>,
+    ) -> anyhow::Result<Bouncer> {
         if opts.listen_addrs.is_empty() {
             bail!("BouncerOptions.listen_addrs is empty");
         }
@@ -238,6 +255,10 @@ impl Bouncer {
             backend_port: backend.port(),
             child: Mutex::new(None),
             guard: None,
+            tls: tls.map(|cert| GuardTls {
+                acceptor: tokio_rustls::TlsAcceptor::from(cert.server_config()),
+                required: tls_required(&opts.listen_addrs),
+            }),
             dir,
         };
         if let Some(pid) = running(&bouncer.dir) {
@@ -294,8 +315,14 @@ impl Bouncer {
             login_timeout: CLIENT_LOGIN_TIMEOUT,
             max_clients: guard_slots(),
             max_per_source: MAX_PER_SOURCE,
+            tls: self.tls.clone(),
         };
         Guard::start(listeners, config)
+    }
+
+    /// Whether its guard requires TLS of clients.
+    pub fn requires_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.required)
     }
 
     /// PgBouncer's Unix socket.

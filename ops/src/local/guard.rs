@@ -12,7 +12,12 @@
 //!   renders, which PgBouncer can no longer apply: it sees every client on its Unix socket)
 //!   decide by the client's address, then the packet and everything after it are copied
 //!   both ways. The password is still checked by PgBouncer (SCRAM).
-//! - an SSL or GSS encryption request is declined (`N`), as PgBouncer declines it today.
+//! - an **SSL request** is accepted (`S`) when the guard has a certificate (the platform CA's,
+//!   [`crate::tls`]): the TLS session ends here, on the platform's side of the machine, and
+//!   what is inside it is handled as below. With `required`, a startup packet outside TLS is
+//!   refused (28000) — the default on a host listening beyond loopback; a cancel request is
+//!   still taken in the clear (it carries only its key, and libpq before 17 sends it so). A
+//!   GSS encryption request is declined (`N`), as is an SSL request inside TLS.
 //! - a client that sends no complete first packet within the login timeout, or anything
 //!   else, is closed without reaching PgBouncer; so a flood of silent sockets holds none of
 //!   PgBouncer's client slots.
@@ -60,6 +65,22 @@ pub struct GuardConfig {
     pub max_clients: usize,
     /// Clients held at once from one address (IPv4) or /64 (IPv6).
     pub max_per_source: usize,
+    /// TLS, when the guard offers it.
+    pub tls: Option<GuardTls>,
+}
+
+/// TLS as the guard offers it.
+#[derive(Clone)]
+pub struct GuardTls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Startup packets outside TLS are refused.
+    pub required: bool,
+}
+
+impl std::fmt::Debug for GuardTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardTls").field("required", &self.required).finish_non_exhaustive()
+    }
 }
 
 /// A running guard; [`Guard::stop`] (or dropping it) closes its listeners and connections.
@@ -255,6 +276,8 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, slots: Arc<Semaphore
 /// A client's first packet.
 #[derive(Debug, PartialEq, Eq)]
 enum First {
+    /// An SSL request, accepted (`S` sent): a TLS handshake follows.
+    Tls,
     /// The whole 16-byte cancel request.
     Cancel([u8; 16]),
     /// The whole startup packet and the database it names.
@@ -268,13 +291,48 @@ async fn serve(
     _held: (OwnedSemaphorePermit, SourceSlot),
 ) {
     let _ = client.set_nodelay(true);
-    let first = match tokio::time::timeout(shared.config.login_timeout, first_packet(&mut client)).await {
+    let login = shared.config.login_timeout;
+    let tls = shared.config.tls.clone();
+    let first = match tokio::time::timeout(login, first_packet(&mut client, tls.is_some())).await {
         Ok(Ok(first)) => first,
         Ok(Err(_)) | Err(_) => return,
     };
+    match (first, tls) {
+        (First::Tls, Some(tls)) => {
+            // The handshake and the packet inside it within the same login timeout.
+            let inside = async {
+                let mut stream = tls.acceptor.accept(client).await?;
+                let first = first_packet(&mut stream, false).await?;
+                Ok::<_, std::io::Error>((stream, first))
+            };
+            match tokio::time::timeout(login, inside).await {
+                Ok(Ok((stream, first))) => handle(stream, first, peer, &shared, true).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "a TLS login failed"),
+                Err(_) => {}
+            }
+        }
+        (first, _) => handle(client, first, peer, &shared, false).await,
+    }
+}
+
+/// A client's first packet handled: a cancel handed on, a startup admitted by the HBA file
+/// (and by TLS, when required) and joined to PgBouncer.
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    first: First,
+    peer: SocketAddr,
+    shared: &Shared,
+    encrypted: bool,
+) {
     match first {
-        First::Cancel(key) => cancel(&shared, key).await,
+        First::Tls => {}
+        First::Cancel(key) => cancel(shared, key).await,
         First::Startup { packet, database } => {
+            if !encrypted && shared.config.tls.as_ref().is_some_and(|t| t.required) {
+                let why = "this server requires TLS: connect with sslmode=verify-full (the platform's CA is at \
+                           /api/v1/ca.pem) or sslmode=require";
+                return refuse(&mut client, "28000", why).await;
+            }
             let admitted = match shared.hba() {
                 Some(hba) => hostctl::pgbouncer::hba_admits(&hba, &database, peer.ip()),
                 None => {
@@ -312,8 +370,9 @@ async fn cancel(shared: &Shared, key: [u8; 16]) {
     }
 }
 
-/// Reads the first packet, declining SSL and GSS encryption requests (each once) before it.
-async fn first_packet<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S) -> std::io::Result<First> {
+/// Reads the first packet, declining SSL and GSS encryption requests (each once) before it;
+/// with `offer_tls`, an SSL request is accepted instead ([`First::Tls`]).
+async fn first_packet<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S, offer_tls: bool) -> std::io::Result<First> {
     let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
     let mut declined = (false, false);
     loop {
@@ -326,6 +385,10 @@ async fn first_packet<S: AsyncRead + AsyncWrite + Unpin>(client: &mut S) -> std:
         client.read_exact(&mut packet[4..]).await?;
         let code = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
         match code {
+            SSL_REQUEST if len == 8 && offer_tls && !declined.0 => {
+                client.write_all(b"S").await?;
+                return Ok(First::Tls);
+            }
             SSL_REQUEST if len == 8 && !declined.0 => declined.0 = true,
             GSSENC_REQUEST if len == 8 && !declined.1 => declined.1 = true,
             CANCEL_REQUEST if len == 16 => {
@@ -373,7 +436,7 @@ fn printable(name: &str) -> String {
 }
 
 /// Sends a FATAL ErrorResponse and closes.
-async fn refuse(client: &mut TcpStream, code: &str, message: &str) {
+async fn refuse<S: AsyncWrite + Unpin>(client: &mut S, code: &str, message: &str) {
     metrics::counter!("berth_guard_refused_total", "why" => code.to_owned()).increment(1);
     let _ = client.write_all(&error_response(code, message)).await;
     let _ = client.shutdown().await;
@@ -397,7 +460,7 @@ fn error_response(code: &str, message: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn startup(params: &[(&str, &str)]) -> Vec<u8> {
+    pub(super) fn startup(params: &[(&str, &str)]) -> Vec<u8> {
         let mut body = 196_608u32.to_be_bytes().to_vec();
         for (k, v) in params {
             body.extend_from_slice(k.as_bytes());
@@ -415,7 +478,7 @@ mod tests {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         client.write_all(&bytes).await.expect("write");
         drop(client.shutdown().await);
-        let first = first_packet(&mut server).await;
+        let first = first_packet(&mut server, false).await;
         drop(server);
         let mut answered = Vec::new();
         client.read_to_end(&mut answered).await.expect("read");
@@ -460,6 +523,15 @@ mod tests {
 
     /// A guard on a free loopback port in front of `dir/pgb.sock` (a stand-in for PgBouncer).
     fn guard_for(dir: &std::path::Path, hba: &str, max_per_source: usize) -> (Guard, SocketAddr) {
+        guard_with(dir, hba, max_per_source, None)
+    }
+
+    pub(super) fn guard_with(
+        dir: &std::path::Path,
+        hba: &str,
+        max_per_source: usize,
+        tls: Option<GuardTls>,
+    ) -> (Guard, SocketAddr) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         std::fs::write(dir.join("hba.conf"), hba).expect("hba");
@@ -469,13 +541,14 @@ mod tests {
             login_timeout: Duration::from_secs(3),
             max_clients: 100,
             max_per_source,
+            tls,
         };
         (Guard::start(vec![listener], config).expect("guard"), addr)
     }
 
-    const OPEN: &str = "host all all 0.0.0.0/0 scram-sha-256\n";
+    pub(super) const OPEN: &str = "host all all 0.0.0.0/0 scram-sha-256\n";
 
-    async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    pub(super) async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(5), f).await.unwrap_or_else(|_| panic!("{what} took over 5 s"))
     }
 
@@ -574,3 +647,7 @@ mod tests {
         assert_eq!(printable(&"é".repeat(40)).len(), 62);
     }
 }
+
+#[cfg(test)]
+#[path = "guard_tls_tests.rs"]
+mod tls_tests;

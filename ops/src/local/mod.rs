@@ -9,7 +9,7 @@
 mod bins;
 mod bouncer;
 mod fds;
-mod files;
+pub(crate) mod files;
 mod guard;
 pub mod maria;
 mod pg;
@@ -35,6 +35,8 @@ pub use user::SERVICE_USER;
 pub struct LocalHostOptions {
     pub cluster: ClusterOptions,
     pub bouncer: BouncerOptions,
+    /// The platform's CA: the pooler's guard offers TLS with a certificate it issues.
+    pub ca: Option<std::sync::Arc<crate::tls::Ca>>,
 }
 
 impl LocalHostOptions {
@@ -49,6 +51,10 @@ impl LocalHostOptions {
 pub struct LocalHost {
     pub pg: PgCluster,
     pub bouncer: Bouncer,
+    /// The pooler's certificate, when it offers TLS ([`crate::tls::keep_fresh`] renews it).
+    pub tls: Option<std::sync::Arc<crate::tls::ServingCert>>,
+    /// The CA that issued it.
+    pub ca: Option<std::sync::Arc<crate::tls::Ca>>,
 }
 
 impl LocalHost {
@@ -65,8 +71,20 @@ impl LocalHost {
             }
             return Err(e.context("letting the platform's sessions stay out of pg_stat_statements"));
         }
-        match Bouncer::start(&dir.join("pgbouncer"), &pg, &opts.bouncer).await {
-            Ok(bouncer) => Ok(LocalHost { pg, bouncer }),
+        let tls = match &opts.ca {
+            Some(ca) => match crate::tls::ServingCert::issue(ca, pooler_names(&opts.bouncer.listen_addrs)) {
+                Ok(cert) => Some(cert),
+                Err(e) => {
+                    if let Err(stop) = pg.stop() {
+                        tracing::warn!("stopping postgres after issuing the pooler's certificate failed: {stop:#}");
+                    }
+                    return Err(e.context("issuing the pooler's certificate"));
+                }
+            },
+            None => None,
+        };
+        match Bouncer::start(&dir.join("pgbouncer"), &pg, &opts.bouncer, tls.clone()).await {
+            Ok(bouncer) => Ok(LocalHost { pg, bouncer, tls, ca: opts.ca.clone() }),
             Err(e) => {
                 // Do not leave a half host running behind an error.
                 if let Err(stop) = pg.stop() {
@@ -83,6 +101,19 @@ impl LocalHost {
         let pg = self.pg.stop();
         bouncer.and(pg)
     }
+}
+
+/// The names a pooler certificate is for: the address connection strings carry first, then
+/// every listen address and the loopback names.
+fn pooler_names(listen_addrs: &[String]) -> Vec<String> {
+    let mut names = vec![pg::connect_host(listen_addrs)];
+    let wildcard = ["*", "0.0.0.0", "::"];
+    for name in listen_addrs.iter().map(String::as_str).chain(["127.0.0.1", "localhost", "::1"]) {
+        if !wildcard.contains(&name) && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 /// Connects with tokio-postgres (no TLS: loopback only) and drives the connection on the

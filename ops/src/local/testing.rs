@@ -62,7 +62,8 @@ async fn start() -> anyhow::Result<TestPlatform> {
     let dir = scratch_dir("platform")?;
     // Two initdbs in parallel: the machine has two cores and initdb is mostly CPU.
     let (control_dir, host_dir) = (dir.join("control"), dir.join("host"));
-    let (control_opts, host_opts) = (ClusterOptions::for_tests(), LocalHostOptions::for_tests());
+    let (control_opts, mut host_opts) = (ClusterOptions::for_tests(), LocalHostOptions::for_tests());
+    host_opts.ca = Some(std::sync::Arc::new(crate::tls::Ca::load_or_create(&crate::tls::ca_dir(&dir))?));
     let (control, host) =
         tokio::try_join!(PgCluster::start(&control_dir, &control_opts), LocalHost::start(&host_dir, &host_opts),)?;
     Ok(TestPlatform { control, host, dir })

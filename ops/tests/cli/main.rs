@@ -11,6 +11,7 @@ mod flow;
 mod follow;
 mod sql;
 mod sql_commands;
+mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
