@@ -79,9 +79,11 @@ pub fn check(state: &AppState, caller: &control::Caller, cred: &CookieCredential
     }
 }
 
-/// Over TLS (as the connection or a proxy's `Forwarded` header says), or when configured.
+/// Over TLS (our own listener's, or a proxy's as its `Forwarded` header says), or when
+/// configured.
 fn secure(req: &HttpRequest) -> bool {
-    let configured = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.cookie_secure);
+    let configured =
+        req.app_data::<web::Data<AppState>>().is_some_and(|s| s.config.cookie_secure || s.config.tls.is_some());
     configured || req.connection_info().scheme() == "https"
 }
 

@@ -19,6 +19,7 @@ pub mod openapi_rules;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
+mod tls_io;
 pub mod views;
 
 use std::net::TcpListener;
@@ -55,6 +56,8 @@ pub struct ApiConfig {
     pub cookie_secure: bool,
     /// The platform CA's certificate, served at `GET /api/v1/ca.pem`.
     pub ca_pem: Option<String>,
+    /// Serve HTTPS with this configuration (`--tls-cert/--tls-key`); cookies are then Secure.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +77,7 @@ impl Default for ApiConfig {
             limits: control::limits::Limits::default(),
             cookie_secure: false,
             ca_pem: None,
+            tls: None,
         }
     }
 }
@@ -280,6 +284,8 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
     // so even requests too malformed to route are answered in the envelope.
     use actix_service::{IntoServiceFactory, ServiceFactoryExt};
     let addr = listener.local_addr()?;
+    // Over TLS the dashboard's cookies are Secure (`cookie::secure`).
+    let acceptor = state.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let server = actix_server::Server::build()
         .workers(workers)
         .shutdown_timeout(5)
@@ -295,13 +301,18 @@ pub async fn server(store: Store, config: ApiConfig, listener: TcpListener) -> a
             let http = actix_http::HttpService::build()
                 .local_addr(addr)
                 .h1(actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()));
-            actix_service::fn_service(|io: tokio::net::TcpStream| {
+            let acceptor = acceptor.clone();
+            actix_service::fn_service(move |io: tokio::net::TcpStream| {
                 // What `HttpServer` does for its own connections: without it Nagle's algorithm
                 // holds a response's last segment until the client ACKs the one before, and
                 // a client that delays its ACK (40 ms on Linux) stalls the answer.
                 let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
-                std::future::ready(Ok::<_, actix_http::error::DispatchError>((headguard::Guarded::new(io), peer)))
+                let acceptor = acceptor.clone();
+                async move {
+                    let io = tls_io::accept(io, acceptor).await.map_err(actix_http::error::DispatchError::Io)?;
+                    Ok::<_, actix_http::error::DispatchError>((headguard::Guarded::new(io), peer))
+                }
             })
             .and_then(http)
         })?

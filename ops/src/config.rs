@@ -82,6 +82,11 @@ pub struct Config {
     /// "mariadb"]` makes `berth up` run a MariaDB server and register it as a tenant host.
     /// Unset: MariaDB when its server is installed. `BERTH_ENGINES=postgres,mariadb`.
     pub engines: Option<Vec<String>>,
+    /// Serve the API over HTTPS with this PEM certificate chain and key (`--tls-cert`,
+    /// `--tls-key`, `BERTH_TLS_CERT`, `BERTH_TLS_KEY`); replaced files are picked up without
+    /// a restart (`ops::api_tls`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -123,6 +128,8 @@ impl Default for Config {
             limits: control::limits::Limits::default(),
             cookie_secure: false,
             engines: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -224,11 +231,27 @@ impl Config {
         if let Some(v) = num("BACKUP_STALE_HOURS")? {
             c.backup_stale_hours = v as u32;
         }
+        if let Some(v) = env("TLS_CERT") {
+            c.tls_cert = Some(v.into());
+        }
+        if let Some(v) = env("TLS_KEY") {
+            c.tls_key = Some(v.into());
+        }
         if let Some(v) = env("COOKIE_SECURE") {
             c.cookie_secure = matches!(v.as_str(), "1" | "true");
         }
         c.backup_time()?;
         Ok(c)
+    }
+
+    /// The API's certificate from `tls_cert`/`tls_key`, when both are set (one alone is a
+    /// mistake, said as such).
+    pub fn api_tls(&self) -> anyhow::Result<Option<std::sync::Arc<crate::api_tls::FileCert>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::api_tls::FileCert::load(cert, key).map(Some),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("TLS for the API needs both tls_cert and tls_key (--tls-cert, --tls-key)"),
+        }
     }
 
     pub fn key_file(&self) -> PathBuf {
@@ -298,5 +321,21 @@ impl Config {
             ..w.schedule
         };
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn the_apis_tls_needs_both_files_and_readable_ones() {
+        let mut c = Config { tls_cert: Some("/nonexistent/api.pem".into()), ..Config::default() };
+        let half = c.api_tls().expect_err("a certificate without its key");
+        assert!(half.to_string().contains("both tls_cert and tls_key"), "{half}");
+        c.tls_key = Some("/nonexistent/api.key".into());
+        let missing = c.api_tls().expect_err("files that are not there");
+        assert!(format!("{missing:#}").contains("/nonexistent/api.pem"), "{missing:#}");
+        assert!(Config::default().api_tls().expect("no TLS").is_none());
     }
 }

@@ -3,6 +3,7 @@
 //! client commands (`cli`).
 
 pub mod accounts;
+pub mod api_tls;
 pub mod audit;
 pub mod bench;
 pub mod chaos;

@@ -33,11 +33,15 @@ enum Command {
         data_dir: Option<PathBuf>,
         #[arg(long)]
         listen: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Run only the API against an existing control plane (control_dsn).
     Serve {
         #[arg(long)]
         listen: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Run only the workers and the event dispatcher against an existing control plane.
     Worker,
@@ -110,6 +114,26 @@ enum AuditCommand {
 }
 
 /// Runs an audit command: exit 0 when all is well, 1 when it found a problem, 2 on error.
+/// HTTPS for the API (both, or neither).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// PEM certificate chain to serve the API over HTTPS (renewed files are picked up).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn apply(self, config: &mut Config) {
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            config.tls_cert = Some(cert);
+            config.tls_key = Some(key);
+        }
+    }
+}
+
 async fn audit(config: &Config, command: AuditCommand) -> i32 {
     let run = async {
         let (url, _cluster) = control_url(config).await?;
@@ -188,7 +212,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match command {
         Command::Client(_) => Ok(()),
-        Command::Up { data_dir, listen } => {
+        Command::Up { data_dir, listen, tls } => {
+            tls.apply(&mut config);
             if let Some(d) = data_dir {
                 config.data_dir = d;
             }
@@ -197,14 +222,16 @@ async fn main() -> anyhow::Result<()> {
             }
             up::run(config).await
         }
-        Command::Serve { listen } => {
+        Command::Serve { listen, tls } => {
+            tls.apply(&mut config);
             if let Some(l) = listen {
                 config.listen = l;
             }
             let dsn = config.control_dsn.clone().context("serve needs control_dsn (BERTH_CONTROL_DSN)")?;
             let store = platform::open_store_with_key_file(&dsn, &config.key_file(), config.store_pool).await?;
             let listener = std::net::TcpListener::bind(&config.listen)?;
-            let services = platform::Services::start(store, listener, Some(config.api()), None).await?;
+            let api = platform::api_with_tls(&config, &store)?;
+            let services = platform::Services::start(store, listener, Some(api), None).await?;
             println!("api: {}", services.api_url);
             println!("dashboard: {}/", services.api_url);
             if let Some(addr) = ops::metrics::serve_separately(config.metrics_listen.as_deref())? {

@@ -144,6 +144,7 @@ impl Services {
     ) -> anyhow::Result<Self> {
         let (shutdown, rx) = watch::channel(false);
         let addr = listener.local_addr()?;
+        let scheme = if api.as_ref().is_some_and(|a| a.tls.is_some()) { "https" } else { "http" };
         let mut tasks = Vec::new();
         let server = match api {
             Some(config) => {
@@ -159,7 +160,7 @@ impl Services {
             tasks.push(tokio::spawn(worker::run(store, config, rx)));
         }
         let server = server.ok_or_else(|| anyhow::anyhow!("services without an API are not supported here"))?;
-        Ok(Self { api_url: format!("http://{addr}"), shutdown, server, tasks })
+        Ok(Self { api_url: format!("{scheme}://{addr}"), shutdown, server, tasks })
     }
 
     /// Waits until one of the services ends by itself (none should before `stop`), and says
@@ -198,4 +199,15 @@ async fn close_maintenance_databases(pg: &PgCluster) -> anyhow::Result<()> {
     let client = crate::local::connect(&pg.dsn("postgres")).await?;
     client.batch_execute("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC").await?;
     Ok(())
+}
+
+/// The API's configuration from `config`, serving HTTPS when `tls_cert`/`tls_key` are set
+/// (their files watched for renewal, failures as incidents through `store`).
+pub fn api_with_tls(config: &crate::config::Config, store: &Store) -> anyhow::Result<api::ApiConfig> {
+    let mut api = config.api();
+    if let Some(cert) = config.api_tls()? {
+        api.tls = Some(cert.server_config());
+        tokio::spawn(crate::api_tls::watch(cert, store.clone(), crate::api_tls::LOOK_EVERY));
+    }
+    Ok(api)
 }

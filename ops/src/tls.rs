@@ -130,6 +130,7 @@ impl Ca {
         let cert = params.signed_by(&key, &self.issuer, &self.key).context("signing a serving certificate")?;
         Ok(Issued {
             cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
             not_after: now + validity,
@@ -140,6 +141,7 @@ impl Ca {
 /// A certificate the CA issued, with its key.
 pub struct Issued {
     pub cert_pem: String,
+    pub key_pem: String,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     pub not_after: OffsetDateTime,
@@ -229,25 +231,14 @@ pub async fn keep_fresh(serving: Arc<ServingCert>, ca: Arc<Ca>, store: eventstor
                 if renewed {
                     tracing::info!(not_after = %serving.not_after(), "renewed the pooler's TLS certificate");
                 }
-                if let Err(e) = store.resolve_incident(TLS_INCIDENT, TLS_RESOURCE).await {
-                    tracing::warn!(error = %e, "resolving the TLS certificate incident");
-                }
+                incident(&store, TLS_RESOURCE, None).await;
             }
             Err(e) => {
                 let summary = format!(
                     "the connection pooler's TLS certificate could not be renewed ({e:#}); it expires at {}",
                     serving.not_after()
                 );
-                let report = eventstore::incidents::IncidentReport {
-                    kind: TLS_INCIDENT,
-                    severity: "critical",
-                    resource_type: "process",
-                    resource_id: TLS_RESOURCE,
-                    summary: &summary,
-                };
-                if let Err(e) = store.report_incident(&report).await {
-                    tracing::warn!(error = %e, "recording a failed TLS renewal");
-                }
+                incident(&store, TLS_RESOURCE, Some(&summary)).await;
             }
         }
         let left = (serving.not_after() - OffsetDateTime::now_utc()).whole_seconds();
@@ -257,6 +248,44 @@ pub async fn keep_fresh(serving: Arc<ServingCert>, ca: Arc<Ca>, store: eventstor
 }
 
 pub const TLS_INCIDENT: &str = "tls_certificate";
+
+/// Opens (or bumps) the critical `tls_certificate` incident on `resource` with `failure`,
+/// or resolves it when `failure` is `None`. Not recorded now is tried again next round.
+pub async fn incident(store: &eventstore::Store, resource: &str, failure: Option<&str>) {
+    let done = match failure {
+        None => store.resolve_incident(TLS_INCIDENT, resource).await.map(drop),
+        Some(summary) => {
+            let report = eventstore::incidents::IncidentReport {
+                kind: TLS_INCIDENT,
+                severity: "critical",
+                resource_type: "process",
+                resource_id: resource,
+                summary,
+            };
+            store.report_incident(&report).await.map(drop)
+        }
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, resource, "recording the TLS certificate incident");
+    }
+}
+
+/// A TLS client configuration that trusts only the CA certificate `ca_pem`: how the
+/// platform's own clients verify what the CA issued.
+pub fn client_trusting(ca_pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.context("a PEM certificate")?).context("a root certificate")?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
 const TLS_RESOURCE: &str = "tenant-host-pgbouncer";
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! TLS at the pooler's guard: the handshake with the platform CA's certificate, TLS required
 //! beyond loopback, and a renewed certificate served without dropping sessions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,20 +10,9 @@ use super::tests::{guard_with, startup, within, OPEN};
 use super::GuardTls;
 use crate::tls::{Ca, ServingCert};
 
-/// A client configuration that trusts only `ca`.
+/// A client that trusts only `ca`.
 fn client_trusting(ca: &Ca) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    let der: String = ca.pem().lines().filter(|l| !l.starts_with("-----")).collect();
-    use base64::Engine;
-    let der = base64::engine::general_purpose::STANDARD.decode(der).expect("base64");
-    roots.add(rustls::pki_types::CertificateDer::from(der)).expect("a root");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(crate::tls::client_trusting(ca.pem()).expect("a client configuration"))
 }
 
 /// Connects, asks for SSL as libpq does, and completes a verified handshake.

@@ -4,6 +4,7 @@
 //! show a secret.
 
 mod admin;
+mod api_tls;
 mod codes;
 mod data_api_commands;
 mod db_commands;
