@@ -65,6 +65,18 @@ pub fn document() -> &'static Value {
     })
 }
 
+/// The document as this deployment serves it: `CreateDatabase.region` lists the regions its
+/// hosts are in (the built-in document names only the default one).
+pub fn with_regions(regions: &[String]) -> Value {
+    let mut doc = document().clone();
+    if let Some(region) = doc.pointer_mut("/components/schemas/CreateDatabase/properties/region") {
+        let mut allowed: Vec<Value> = regions.iter().map(|r| Value::String(r.clone())).collect();
+        allowed.push(Value::Null);
+        region["enum"] = Value::Array(allowed);
+    }
+    doc
+}
+
 /// The methods the document lists for a path template (upper case), for `allow`.
 pub fn methods_of(template: &str) -> Vec<String> {
     let Some(item) = document()["paths"].get(template).and_then(Value::as_object) else { return vec![] };

@@ -70,6 +70,9 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("CreateDatabase", "name", name()),
         ("CreateDatabase", "engine", json!({"type": ["string", "null"], "enum": ["postgres", null]})),
+        // The regions of this deployment's hosts: `GET /api/v1/openapi.json` lists them
+        // (`openapi::with_regions`); the built-in document names the default one.
+        ("CreateDatabase", "region", json!({"type": ["string", "null"], "enum": [domain::DEFAULT_REGION, null]})),
         ("BranchDatabase", "name", name()),
         ("RestoreBackup", "target_name", name()),
         ("RestoreBackup", "backup_id", text(200)),

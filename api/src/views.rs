@@ -22,6 +22,7 @@ pub fn database_view(db: &DatabaseRow, role: DbRole) -> DatabaseView {
             (_, state) => state.as_str().into(),
         },
         locked_reason: db.locked_reason.map(|r| r.as_str().into()),
+        available: db.available,
         role,
         host: db.host.clone(),
         port: db.port,
@@ -124,6 +125,24 @@ pub fn user_view(u: eventstore::dbusers::UserRow) -> wire::UserView {
     wire::UserView { name: u.name, username: u.role_name, state: u.state.as_str().into(), created_at: u.created_at }
 }
 
+/// A host as admins see it: unreachable when the watchdog last found it so, else its
+/// placement state.
+pub fn host_view(h: eventstore::hosts::HostListing) -> wire::HostView {
+    let reachable = h.status.as_ref().is_none_or(|s| s.reachable);
+    wire::HostView {
+        id: h.host.id.to_string(),
+        name: h.host.name,
+        engine: h.host.engine.as_str().into(),
+        region: h.host.region,
+        state: if reachable { h.host.state.as_str().into() } else { "unreachable".into() },
+        capacity: h.capacity,
+        databases: h.databases,
+        free_bytes: h.status.as_ref().and_then(|s| s.free_bytes),
+        version: h.status.as_ref().and_then(|s| s.version.clone()),
+        last_seen_at: h.status.and_then(|s| s.last_seen_at),
+    }
+}
+
 pub fn incident_view(i: eventstore::incidents::IncidentRow) -> wire::IncidentView {
     wire::IncidentView {
         id: domain::IncidentId(i.id).to_string(),
@@ -209,6 +228,7 @@ mod tests {
             size_bytes: 0,
             created_at: chrono::Utc::now(),
             locked_reason,
+            available: true,
         }
     }
 

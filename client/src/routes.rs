@@ -279,6 +279,23 @@ impl Client {
     pub async fn resolve_incident(&self, id: &str) -> Result<Reply<IncidentView>, Error> {
         self.data(self.req(Method::POST, &format!("/admin/incidents/{}/resolve", seg(id)))).await
     }
+
+    // ---- hosts (platform admin)
+
+    /// `GET /admin/hosts`.
+    pub async fn hosts(&self) -> Result<Reply<Vec<HostView>>, Error> {
+        self.data(self.get("/admin/hosts")).await
+    }
+
+    /// `POST /admin/hosts/{id}/{cordon|uncordon|drain}`.
+    pub async fn host_action(&self, id: &str, action: &str) -> Result<Reply<HostView>, Error> {
+        self.data(self.req(Method::POST, &format!("/admin/hosts/{}/{}", seg(id), seg(action)))).await
+    }
+
+    /// `DELETE /admin/hosts/{id}` (only a host that holds no database).
+    pub async fn remove_host(&self, id: &str) -> Result<Done, Error> {
+        self.done(self.req(Method::DELETE, &format!("/admin/hosts/{}", seg(id)))).await
+    }
 }
 
 /// The lifecycle actions.

@@ -155,7 +155,9 @@ pub async fn restore(
     let name = DatabaseName::parse(target_name)
         .map_err(|e| Error::InvalidName(format!("invalid field `target_name`: {e}")))?;
     let source = DatabaseSource::Backup { backup_id: b.id };
-    create_from(ctx, caller, name, source_db.engine, Some(source), meta, Duration::ZERO).await
+    // Placed like a new database (any host of the engine with room), not beside its source.
+    let placed = crate::databases::Placement { engine: source_db.engine, region: None, source: Some(source) };
+    create_from(ctx, caller, name, placed, meta, Duration::ZERO).await
 }
 
 /// A new database `name` holding `db`'s current schema and data.
@@ -168,7 +170,8 @@ pub async fn branch(ctx: &Control, caller: &Caller, db: &str, name: &str, meta: 
     }
     let name = DatabaseName::parse(name).map_err(|e| Error::InvalidName(format!("invalid field `name`: {e}")))?;
     let source = DatabaseSource::Branch { database_id: db.id };
-    create_from(ctx, caller, name, db.engine, Some(source), meta, Duration::ZERO).await
+    let placed = crate::databases::Placement { engine: db.engine, region: None, source: Some(source) };
+    create_from(ctx, caller, name, placed, meta, Duration::ZERO).await
 }
 
 /// The database's backups (newest first), for a caller who may see its credentials.

@@ -86,6 +86,7 @@ pub async fn create(
     caller: &Caller,
     name: &str,
     engine: Option<&str>,
+    region: Option<&str>,
     meta: Metadata,
 ) -> Result<Created, Error> {
     caller.require_full_account()?;
@@ -101,8 +102,31 @@ pub async fn create(
         }
         Some((raw, _)) => return Err(Error::EngineDisabled(engine_disabled(raw))),
     };
-    create_from(ctx, caller, name, engine, None, meta, ctx.settings.wait).await
+    if let Some(region) = region {
+        let known = ctx.store.host_regions().await?;
+        if !known.iter().any(|r| r == region) {
+            return Err(Error::InvalidRequest(format!(
+                "invalid field `region`: no host is in region '{}' (regions: {})",
+                region.escape_debug(),
+                known.join(", ")
+            )));
+        }
+    }
+    let placed = Placement { engine, region: region.map(str::to_owned), source: None };
+    create_from(ctx, caller, name, placed, meta, ctx.settings.wait).await
 }
+
+/// Where a new database goes: its engine, the region asked for, and what fills it (a branch
+/// lives beside its source).
+pub struct Placement {
+    pub engine: domain::Engine,
+    pub region: Option<String>,
+    pub source: Option<DatabaseSource>,
+}
+
+/// How many times a create chooses a host again when the one it chose filled up (or was
+/// cordoned) meanwhile.
+const PLACEMENT_TRIES: usize = 3;
 
 /// `what` exists for PostgreSQL databases only: another engine's is `422 UNPROCESSABLE`
 /// naming what it lacks (API.md, "Engines").
@@ -134,11 +158,11 @@ pub async fn create_from(
     ctx: &Control,
     caller: &Caller,
     name: DatabaseName,
-    engine: domain::Engine,
-    source: Option<DatabaseSource>,
+    placement: Placement,
     meta: Metadata,
     wait: Duration,
 ) -> Result<Created, Error> {
+    let Placement { engine, region, source } = placement;
     // Restores and branches make databases of the caller's account: the same quotas apply.
     caller.require_full_account()?;
     // SCRAM is deliberately slow (4096 rounds): compute it while the reads are in flight.
@@ -151,10 +175,7 @@ pub async fn create_from(
             Some(DatabaseSource::Branch { database_id }) => {
                 Ok::<_, Error>(ctx.store.database(*database_id).await?.host_id)
             }
-            _ => {
-                let host = ctx.store.pick_host(engine).await?;
-                Ok(host.ok_or_else(|| Error::Unavailable("no tenant host has capacity".into()))?.id)
-            }
+            _ => pick(ctx, engine, region.as_deref()).await,
         }
     };
     let (plan, usage, host_id, password) = tokio::join!(plan, usage, host_id, password);
@@ -169,19 +190,42 @@ pub async fn create_from(
             quotas.storage_mb
         )));
     }
-    let new = NewDatabase {
-        account_id: caller.account_id,
-        host_id: host_id?,
-        engine,
-        name,
-        source,
-        quota: Some((plan, quotas.databases)),
+    let (password, branch) = (password?, matches!(source, Some(DatabaseSource::Branch { .. })));
+    let mut host_id = host_id?;
+    let mut tries = 0;
+    let Requested { id, operation_id, password } = loop {
+        let new = NewDatabase {
+            account_id: caller.account_id,
+            host_id,
+            engine,
+            name: name.clone(),
+            source,
+            quota: Some((plan, quotas.databases)),
+        };
+        let pw = NewPassword { password: password.password.clone(), verifier: password.verifier.clone() };
+        match request(&ctx.store, new, pw, &meta).await {
+            // Filled or cordoned since it was chosen: choose again (a branch has no choice).
+            Err(Error::Unavailable(_)) if !branch && tries + 1 < PLACEMENT_TRIES => {
+                tries += 1;
+                host_id = pick(ctx, engine, region.as_deref()).await?;
+            }
+            done => break done?,
+        }
     };
-    let Requested { id, operation_id, password } = request(&ctx.store, new, password?, &meta).await?;
     let ready = wait_for_operation(ctx, operation_id, wait).await?;
     let database = ctx.store.database(id).await?;
     let connection_string = connection_string(&database, &password);
     Ok(Created { database, password, connection_string, operation_id, ready })
+}
+
+/// The least-loaded ready host of `engine` (in `region`) with a free slot.
+async fn pick(ctx: &Control, engine: domain::Engine, region: Option<&str>) -> Result<HostId, Error> {
+    let host = ctx.store.pick_host(engine, region).await?;
+    let why = match region {
+        Some(r) => format!("no tenant host in region '{r}' has capacity"),
+        None => "no tenant host has capacity".into(),
+    };
+    Ok(host.ok_or(Error::Unavailable(why))?.id)
 }
 
 /// A generated password (32 alphanumerics) and its verifier on the engine's hosts
@@ -237,6 +281,10 @@ pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Me
     ];
     if let Some((_, max)) = quota {
         extras.push(Extra::DatabaseQuota { account_id: account_id.uuid(), max });
+    }
+    // A branch is copied beside its source whatever the source's host takes now.
+    if !matches!(source, Some(DatabaseSource::Branch { .. })) {
+        extras.push(Extra::HostCapacity { host_id: host_id.uuid() });
     }
     match store.execute::<Database>(StreamId::database(id).as_str(), &command, meta, &extras).await {
         Ok(Ok(_)) => Ok(Requested { id, operation_id, password: pw.password }),

@@ -87,6 +87,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(_) => Self::Conflict("the resource was changed concurrently; retry".into()),
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::QuotaExceeded => Self::QuotaExceeded("the account's plan allows no more databases".into()),
+            StoreError::HostFull => Self::Unavailable("no tenant host has capacity".into()),
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "control-plane database unavailable");
                 Self::Unavailable("the control-plane database is unavailable".into())

@@ -40,3 +40,48 @@ pub async fn change_address(store: &Store, id: HostId, pg_host: String) -> Resul
     store.execute::<Host>(StreamId::host(id).as_str(), &moved, &Metadata::default(), &[]).await?.map_err(refused)?;
     Ok(())
 }
+
+/// `GET /admin/hosts`: every host not removed, with its load and last status (admins).
+pub async fn list(ctx: &crate::Control, caller: &crate::Caller) -> Result<Vec<eventstore::hosts::HostListing>, Error> {
+    caller.require_platform_admin()?;
+    Ok(ctx.store.host_listing().await?)
+}
+
+/// What an operator does to a host's placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAction {
+    Cordon,
+    Uncordon,
+    Drain,
+    Remove,
+}
+
+/// Cordons, uncordons, drains or removes host `id` (admins); the host as it is after. A
+/// removal of a host that holds databases is `409`, as is cordoning a draining host.
+pub async fn act(
+    ctx: &crate::Control,
+    caller: &crate::Caller,
+    id: &str,
+    action: HostAction,
+    meta: Metadata,
+) -> Result<Option<eventstore::hosts::HostListing>, Error> {
+    caller.require_platform_admin()?;
+    let id = HostId::parse(id).map_err(|_| Error::NotFound("host"))?;
+    let command = match action {
+        HostAction::Cordon => HostCommand::Cordon,
+        HostAction::Uncordon => HostCommand::Uncordon,
+        HostAction::Drain => HostCommand::Drain,
+        HostAction::Remove => {
+            let held = ctx.store.host_database_count(id).await?;
+            HostCommand::Remove { databases: u32::try_from(held).unwrap_or(u32::MAX) }
+        }
+    };
+    let stream = StreamId::host(id);
+    match ctx.store.execute::<Host>(stream.as_str(), &command, &meta, &[]).await? {
+        Ok(_) => {}
+        Err(domain::HostError::NotFound) => return Err(Error::NotFound("host")),
+        Err(e) => return Err(Error::Conflict(e.to_string())),
+    }
+    let listing = ctx.store.host_listing().await?;
+    Ok(listing.into_iter().find(|h| h.host.id == id))
+}

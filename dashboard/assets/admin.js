@@ -1,7 +1,8 @@
-// Platform admins: incidents (filter, resolve), and account plans.
+// Platform admins: incidents (filter, resolve), tenant hosts, and account plans.
 import { call, post, patch } from './api.js';
 import { h, act, badge, when, field, table, errorText } from './ui.js';
 import { accountsTable } from './accounts.js';
+import { hostsTable } from './hosts.js';
 
 export async function admin(main, me, token) {
   if (me.platform_role !== 'admin') {
@@ -32,6 +33,7 @@ export async function admin(main, me, token) {
   kind.addEventListener('change', load);
 
   const accounts = accountsTable();
+  const hosts = hostsTable();
   const account = h('input', { required: true, placeholder: 'acct_…' });
   const plan = h('select', {}, ['free', 'pro', 'business'].map((p) => h('option', { value: p }, p)));
   const go = h('button', { type: 'submit' }, 'Set plan');
@@ -42,7 +44,8 @@ export async function admin(main, me, token) {
   });
   main.replaceChildren(h('h1', {}, 'Admin'), h('h2', {}, 'Incidents'),
     h('div', { class: 'toolbar' }, field('State', state), field('Kind', kind)), list,
+    h('h2', {}, 'Tenant hosts'), hosts.element,
     h('h2', {}, 'Accounts and plans'), accounts.element,
     h('h3', {}, 'Set a plan by account id'), form);
-  await Promise.all([load(), accounts.load()]);
+  await Promise.all([load(), hosts.load(), accounts.load()]);
 }

@@ -46,7 +46,8 @@ export async function database(main, me, id, tab, token) {
   const body = h('section', { 'data-test': `tab-${tab}` });
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/databases' }, '← Databases')),
-    h('h1', {}, db.name, ' ', state),
+    h('h1', {}, db.name, ' ', state,
+      db.available === false ? h('span', { class: 'badge s-failed', 'data-test': 'unavailable', title: 'The platform cannot reach its host; nothing happened to the database itself.' }, 'host unreachable') : ''),
     h('p', { class: 'muted' }, `${db.engine} · your role: `, h('strong', { 'data-test': 'my-role' }, db.role),
       ` · ${bytes(db.size_bytes)} · created `, when(db.created_at)),
     tabs, body);

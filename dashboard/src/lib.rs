@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("keys.js", JS, include_bytes!("../assets/keys.js")),
     ("account.js", JS, include_bytes!("../assets/account.js")),
     ("admin.js", JS, include_bytes!("../assets/admin.js")),
+    ("hosts.js", JS, include_bytes!("../assets/hosts.js")),
     ("accounts.js", JS, include_bytes!("../assets/accounts.js")),
 ];
 

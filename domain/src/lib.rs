@@ -41,7 +41,7 @@ pub use database::{
     LockReason, OperationKind, OperationState,
 };
 pub use dbuser::{DatabaseUserCommand, DatabaseUserError, DatabaseUserEvent, DatabaseUsers, UserState};
-pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, TenantHost};
+pub use host::{Host, HostCommand, HostError, HostEvent, HostRegistration, HostState, TenantHost, DEFAULT_REGION};
 pub use ids::*;
 pub use name::{DatabaseName, NameError};
 pub use plan::{Plan, PlanQuotas, Quotas};

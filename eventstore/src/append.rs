@@ -87,6 +87,12 @@ pub enum Extra {
         since: chrono::DateTime<chrono::Utc>,
         max: i64,
     },
+    /// Fails the append with `HostFull` if the host would hold more databases than its
+    /// capacity, or no longer takes new ones (cordoned, draining, removed). Checked under an
+    /// advisory lock on the host, so concurrent creates cannot overfill it.
+    HostCapacity {
+        host_id: Uuid,
+    },
 }
 
 /// How many times an append meets a deadlock or serialization failure before it gives up.
@@ -510,6 +516,21 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
             let n: i64 = tx.query_one(&count, &[source, since]).await?.get(0);
             if n > *max {
                 return Err(StoreError::QuotaExceeded);
+            }
+        }
+        Extra::HostCapacity { host_id } => {
+            // As for the quotas: the count takes its snapshot after the lock.
+            advisory_xact_lock(tx, &format!("host-capacity:{host_id}")).await?;
+            let check = tx
+                .prepare_cached(
+                    "select h.state = 'ready' and count(d.id) <= h.capacity from hosts h
+                     left join databases d on d.host_id = h.id and d.state <> 'deleted'
+                     where h.id = $1 group by h.id",
+                )
+                .await?;
+            let fits: Option<bool> = tx.query_opt(&check, &[host_id]).await?.map(|r| r.get(0));
+            if fits != Some(true) {
+                return Err(StoreError::HostFull);
             }
         }
         Extra::ManualBackupQuota { database_id, since, max } => {

@@ -14,6 +14,10 @@ pub enum StoreError {
     NotFound,
     #[error("quota exceeded")]
     QuotaExceeded,
+    /// The host chosen for a new database has no free slot left, or no longer takes new
+    /// databases (`Extra::HostCapacity`): choose again.
+    #[error("the host takes no more databases")]
+    HostFull,
     /// The database cannot be reached or the pool is exhausted.
     #[error("control-plane database unavailable: {0}")]
     Unavailable(String),

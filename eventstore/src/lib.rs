@@ -19,6 +19,7 @@ pub mod data_api;
 pub mod dbusers;
 pub mod drift;
 mod error;
+pub mod hosts;
 pub mod incidents;
 pub mod mutex;
 mod notifier;

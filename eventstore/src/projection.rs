@@ -56,9 +56,30 @@ async fn project_tenant_sql<T: Tables>(t: &mut T, e: &RecordedEvent, s: &TenantS
 }
 
 async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) -> Result<(), StoreError> {
-    if let HostEvent::HostAddressChanged { host_id, pg_host } = h {
-        let set = vec![("pg_host", Set::To(pg_host.into()))];
-        return t.update("hosts", Key::id(host_id.uuid()), set).await;
+    let state = match h {
+        HostEvent::HostAddressChanged { host_id, pg_host } => {
+            let set = vec![("pg_host", Set::To(pg_host.into()))];
+            return t.update("hosts", Key::id(host_id.uuid()), set).await;
+        }
+        HostEvent::HostRegistered { .. } => None,
+        HostEvent::HostCordoned { .. } => Some(domain::HostState::Cordoned),
+        HostEvent::HostUncordoned { .. } => Some(domain::HostState::Ready),
+        HostEvent::HostDraining { .. } => Some(domain::HostState::Draining),
+        HostEvent::HostRemoved { .. } => Some(domain::HostState::Removed),
+    };
+    if let Some(state) = state {
+        let id = h.host_id().uuid();
+        t.update("hosts", Key::id(id), vec![("state", Set::To(state.as_str().into()))]).await?;
+        // An operator's action: in the acting admin's own activity log.
+        let (Some(activity), Some(user)) = (h.activity(), e.metadata.actor.user_id) else { return Ok(()) };
+        let Some(row) = t.get("users", Key::id(user.uuid()), &["account_id"]).await? else { return Ok(()) };
+        let account = row[0].uuid()?;
+        let name = match t.get("hosts", Key::id(id), &["name"]).await? {
+            Some(r) => r[0].text()?,
+            None => None,
+        };
+        let resource = Resource { kind: "host", id, name };
+        return insert_activity(t, e, account, None, activity.action, resource, &activity.details).await;
     }
     let HostEvent::HostRegistered {
         host_id,
@@ -72,6 +93,7 @@ async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) ->
         config_dir,
         capacity,
         engine,
+        region,
     } = h
     else {
         return Ok(());
@@ -90,6 +112,7 @@ async fn project_host<T: Tables>(t: &mut T, e: &RecordedEvent, h: &HostEvent) ->
             ("config_dir", config_dir.into()),
             ("capacity", (*capacity as i32).into()),
             ("engine", engine.into()),
+            ("region", region.into()),
             ("created_at", e.occurred_at.into()),
         ],
     )

@@ -50,6 +50,8 @@ pub struct DatabaseRow {
     pub created_at: DateTime<Utc>,
     /// Why the platform holds the database locked, if it does.
     pub locked_reason: Option<LockReason>,
+    /// False while the watchdog finds its host unreachable.
+    pub available: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +100,8 @@ const ACTIVITY_VISIBLE_TO: &str = "account_id = $1";
 const DATABASE_COLUMNS: &str =
     "d.id, d.account_id, d.name, d.engine, d.state, d.host_id, h.bouncer_host, h.bouncer_port,
      d.operation_id, coalesce((select u.size_bytes from database_usage u where u.database_id = d.id), 0), d.created_at,
-     d.locked_reason";
+     d.locked_reason,
+     coalesce((select s.reachable from host_status s where s.host_id = d.host_id), true)";
 
 /// A stored database name (`databases.name`), parsed once where it is read.
 pub(crate) fn database_name(raw: &str) -> Result<DatabaseName, StoreError> {
@@ -119,10 +122,11 @@ fn database_row(r: &Row) -> Result<DatabaseRow, StoreError> {
         size_bytes: r.get(9),
         created_at: r.get(10),
         locked_reason: decode_opt_column("databases.locked_reason", r.get(11), LockReason::parse)?,
+        available: r.get(12),
     })
 }
 
-fn host_row(r: &Row) -> TenantHost {
+pub(crate) fn host_row(r: &Row) -> TenantHost {
     TenantHost {
         id: HostId(r.get("id")),
         name: r.get("name"),
@@ -135,6 +139,8 @@ fn host_row(r: &Row) -> TenantHost {
         config_dir: r.get("config_dir"),
         // Only engines this Berth knows are ever registered.
         engine: Engine::parse(r.get("engine")).unwrap_or(Engine::Postgres),
+        region: r.get("region"),
+        state: domain::HostState::parse(r.get("state")).unwrap_or_default(),
     }
 }
 
@@ -177,7 +183,7 @@ impl Store {
 
     pub async fn hosts(&self) -> Result<Vec<TenantHost>, StoreError> {
         let client = self.client().await?;
-        let rows = client.query("select * from hosts order by created_at", &[]).await?;
+        let rows = client.query("select * from hosts where state <> 'removed' order by created_at", &[]).await?;
         Ok(rows.iter().map(host_row).collect())
     }
 
@@ -187,22 +193,35 @@ impl Store {
         row.as_ref().map(host_row).ok_or(StoreError::NotFound)
     }
 
-    /// Placement: among hosts of `engine` with a free slot, the least loaded.
-    pub async fn pick_host(&self, engine: Engine) -> Result<Option<TenantHost>, StoreError> {
+    /// Placement: among the ready hosts of `engine` (in `region`, when given) with a free
+    /// slot and not seen unreachable by the watchdog, the least loaded. Without a region, the
+    /// default region's hosts come first while one has room (a deployment's other regions are
+    /// for those who ask for them). The create's append checks the slot again under the
+    /// host's lock ([`crate::Extra::HostCapacity`]).
+    pub async fn pick_host(&self, engine: Engine, region: Option<&str>) -> Result<Option<TenantHost>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
                 "select h.* from hosts h
                  left join databases d on d.host_id = h.id and d.state <> 'deleted'
-                 where h.engine = $1
+                 left join host_status s on s.host_id = h.id
+                 where h.engine = $1 and h.state = 'ready' and ($2::text is null or h.region = $2)
+                   and coalesce(s.reachable, true)
                  group by h.id
                  having count(d.id) < h.capacity
-                 order by count(d.id), h.created_at
+                 order by ($2::text is null and h.region <> $3), count(d.id), h.created_at
                  limit 1",
-                &[&engine.as_str()],
+                &[&engine.as_str(), &region, &domain::DEFAULT_REGION],
             )
             .await?;
         Ok(row.as_ref().map(host_row))
+    }
+
+    /// The regions of the hosts that are not removed.
+    pub async fn host_regions(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query("select distinct region from hosts where state <> 'removed' order by 1", &[]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// The tenant pools a host's PgBouncer should serve: every database not deleted nor failed, with the
@@ -289,7 +308,7 @@ impl Store {
                 &[&account.uuid(), &user.uuid(), &after, &only, &limit],
             )
             .await?;
-        rows.iter().map(|r| Ok((database_row(r)?, r.get::<_, Option<String>>(12)))).collect()
+        rows.iter().map(|r| Ok((database_row(r)?, r.get::<_, Option<String>>(13)))).collect()
     }
 
     /// Operations still pending or running that were requested before `before`, oldest

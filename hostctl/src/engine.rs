@@ -67,6 +67,23 @@ pub fn credential_verifier(engine: Engine, password: &str) -> String {
     }
 }
 
+/// What a host's server says of itself, and the free space where it keeps its data (read
+/// on this machine: meaningful for hosts the platform runs locally).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFacts {
+    pub version: String,
+    pub free_bytes: Option<i64>,
+}
+
+impl HostFacts {
+    pub fn new(version: String, data_dir: String) -> Self {
+        let free_bytes = rustix::fs::statvfs(data_dir.as_str())
+            .ok()
+            .map(|v| i64::try_from(v.f_bavail.saturating_mul(v.f_frsize)).unwrap_or(i64::MAX));
+        Self { version, free_bytes }
+    }
+}
+
 /// A host serving tenant databases of one engine. Every method is idempotent (check, then
 /// act; "already there" is success when it is ours) and says with [`HostError::is_permanent`]
 /// whether a retry can help.
@@ -76,6 +93,8 @@ pub trait TenantEngine: Send + Sync {
     fn host(&self) -> &TenantHost;
     /// The database server answers (a trivial statement).
     async fn ping(&self) -> Result<(), HostError>;
+    /// The server answers with its version and data directory (the watchdog's probe).
+    async fn facts(&self) -> Result<HostFacts, HostError>;
     /// Logs in as database `name`'s own login with `password` through the front door, on
     /// the platform's own way in (which no allowlist governs: it may well not list the
     /// platform's address), and runs a trivial statement.
@@ -205,6 +224,16 @@ impl TenantEngine for HostConn {
     async fn ping(&self) -> Result<(), HostError> {
         self.pool.get().await?.simple_query("select 1").await?;
         Ok(())
+    }
+
+    async fn facts(&self) -> Result<HostFacts, HostError> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_one("select current_setting('server_version'), current_setting('data_directory')", &[])
+            .await?;
+        Ok(HostFacts::new(row.get(0), row.get(1)))
     }
 
     async fn verify_login(&self, name: &DatabaseName, password: String) -> Result<(), HostError> {

@@ -51,6 +51,6 @@ pub mod sync;
 pub mod tenant;
 pub mod users;
 
-pub use engine::{credential_verifier, LifecycleStep, TenantEngine};
+pub use engine::{credential_verifier, HostFacts, LifecycleStep, TenantEngine};
 pub use host::{HostConn, HostCredentials, HostError, Hosts, RoleLimits};
 pub use tenant::{TenantConn, TenantLogin};

@@ -188,6 +188,7 @@ pub fn unreachable_host(host_id: domain::HostId) -> domain::HostEvent {
         config_dir: "/nonexistent".into(),
         capacity: 10,
         engine: "postgres".into(),
+        region: "unreachable".into(),
     }
 }
 

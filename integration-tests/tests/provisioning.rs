@@ -228,6 +228,7 @@ async fn register_dead_host(store: &Store) -> HostId {
         config_dir: "/nonexistent".into(),
         capacity: 0,
         engine: "postgres".into(),
+        region: domain::DEFAULT_REGION.into(),
     };
     store
         .append(

@@ -41,6 +41,16 @@ pub async fn control_database(cluster: &PgCluster) -> anyhow::Result<(String, St
 /// `pgconf::render_hba`); a host registered by an older Berth, at a TCP address, is moved
 /// there. Tenants may not connect to the maintenance databases.
 pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) -> anyhow::Result<HostId> {
+    register_local_host_in(store, name, domain::DEFAULT_REGION, host).await
+}
+
+/// [`register_local_host`] with its placement `region`.
+pub async fn register_local_host_in(
+    store: &Store,
+    name: &str,
+    region: &str,
+    host: &LocalHost,
+) -> anyhow::Result<HostId> {
     close_maintenance_databases(&host.pg).await?;
     let socket_dir = host.pg.socket_dir().display().to_string();
     if let Some(existing) = store.hosts().await?.into_iter().find(|h| h.name == name) {
@@ -81,6 +91,7 @@ pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) ->
         config_dir: host.bouncer.config_dir().display().to_string(),
         capacity: 10_000,
         engine: domain::Engine::Postgres,
+        region: region.to_owned(),
     };
     control::hosts::register(store, id, registration, secrets).await?;
     Ok(id)
@@ -122,6 +133,7 @@ pub async fn register_local_maria(store: &Store, name: &str, server: &MariaServe
         config_dir: server.dir().display().to_string(),
         capacity: 10_000,
         engine: domain::Engine::MariaDb,
+        region: domain::DEFAULT_REGION.into(),
     };
     control::hosts::register(store, id, registration, secrets).await?;
     Ok(id)

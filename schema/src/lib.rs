@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 17, name: "query_log_callers", sql: include_str!("../migrations/0017_query_log_callers.sql") },
     Migration { version: 18, name: "key_access", sql: include_str!("../migrations/0018_key_access.sql") },
     Migration { version: 19, name: "engines", sql: include_str!("../migrations/0019_engines.sql") },
+    Migration { version: 20, name: "hosts", sql: include_str!("../migrations/0020_hosts.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

@@ -24,6 +24,10 @@ pub struct CreateDatabase {
     /// string is `mysql://…`) or `mongodb` (never enabled: `400 ENGINE_DISABLED`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
+    /// Place it on a host of this region (`GET /admin/hosts` lists them); an unknown region
+    /// is `400 INVALID_REQUEST`. Unset: any region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -40,6 +44,9 @@ pub struct DatabaseView {
     /// database of such an account keeps `state: "stopped"` and carries the reason too (it
     /// cannot be started until then). Null when not locked.
     pub locked_reason: Option<String>,
+    /// False while the platform cannot reach the database's host (its `state` is unchanged:
+    /// nothing happened to the database itself).
+    pub available: bool,
     pub role: DbRole,
     pub host: String,
     pub port: u16,

@@ -57,8 +57,22 @@ async fn check_host(store: &Store, hosts: &Hosts, row: &TenantHost) {
         Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
     };
     metrics::gauge!("berth_host_reachable", "host" => row.name.clone()).set(if outcome.is_ok() { 1.0 } else { 0.0 });
+    // What the admins' host list shows, and what marks its databases unavailable.
+    let facts = outcome.as_ref().ok();
+    let status = store
+        .record_host_status(
+            row.id,
+            outcome.is_ok(),
+            facts.map(|f| f.version.as_str()),
+            facts.and_then(|f| f.free_bytes),
+            chrono::Utc::now(),
+        )
+        .await;
+    if let Err(e) = status {
+        tracing::warn!(error = ?e, host = %row.name, "watchdog cannot record the host's status");
+    }
     let recorded = match outcome {
-        Ok(()) => store.resolve_incident(kinds::HOST_UNREACHABLE, &resource).await.map(|resolved| {
+        Ok(_) => store.resolve_incident(kinds::HOST_UNREACHABLE, &resource).await.map(|resolved| {
             if resolved {
                 tracing::info!(host = %row.name, "tenant host reachable again; incident resolved");
             }
@@ -81,19 +95,20 @@ async fn check_host(store: &Store, hosts: &Hosts, row: &TenantHost) {
     }
 }
 
-/// PostgreSQL answers a query as superuser, and PgBouncer's admin console answers.
-async fn probe(store: &Store, hosts: &Hosts, row: &TenantHost) -> Result<(), String> {
+/// The server answers with its version (PostgreSQL as superuser), and PgBouncer's admin
+/// console answers.
+async fn probe(store: &Store, hosts: &Hosts, row: &TenantHost) -> Result<hostctl::HostFacts, String> {
+    use hostctl::TenantEngine;
     if row.engine != domain::Engine::Postgres {
         // No pooler: the server answering is the whole front door.
         let engine = crate::hosts::engine(hosts, store, row.id).await.map_err(|e| e.to_string())?;
-        return engine.ping().await.map_err(|e| format!("{}: {e}", row.engine.as_str()));
+        return engine.facts().await.map_err(|e| format!("{}: {e}", row.engine.as_str()));
     }
     let conn = crate::hosts::open(hosts, store, row.id).await.map_err(|e| e.to_string())?;
-    let client = conn.pool.get().await.map_err(|e| format!("postgresql: {e}"))?;
-    client.simple_query("select 1").await.map_err(|e| format!("postgresql: {e}"))?;
+    let facts = conn.facts().await.map_err(|e| format!("postgresql: {e}"))?;
     let admin = conn.connect_admin().await.map_err(|e| format!("pgbouncer: {e}"))?;
     admin.simple_query("SHOW VERSION").await.map_err(|e| format!("pgbouncer: {e}"))?;
-    Ok(())
+    Ok(facts)
 }
 
 async fn refresh_gauges(store: &Store, queue: &crate::Lanes) {

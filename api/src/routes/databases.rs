@@ -25,7 +25,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let meta = metadata(&req, &caller);
-    let created = databases::create(&state.control, &caller, &body.name, body.engine.as_deref(), meta).await?;
+    let (engine, region) = (body.engine.as_deref(), body.region.as_deref());
+    let created = databases::create(&state.control, &caller, &body.name, engine, region, meta).await?;
     let (status, created) = crate::views::created_view(created);
     Ok(HttpResponse::build(status).json(Data { data: created }))
 }

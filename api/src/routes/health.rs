@@ -31,8 +31,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "health", security(),
     responses((status = 200, description = "The OpenAPI document", body = Object)))]
 #[get("/openapi.json")]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::openapi::document())
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    match state.store().host_regions().await {
+        Ok(regions) if !regions.is_empty() => HttpResponse::Ok().json(crate::openapi::with_regions(&regions)),
+        _ => HttpResponse::Ok().json(crate::openapi::document()),
+    }
 }
 
 /// The platform CA's certificate: what the connection pooler's (and, later, hosts')

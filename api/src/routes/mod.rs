@@ -11,6 +11,7 @@ pub mod data_api;
 pub mod databases;
 pub mod dump;
 pub mod health;
+pub mod hosts;
 pub mod incidents;
 pub mod inspect;
 pub mod lifecycle;

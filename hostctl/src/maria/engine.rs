@@ -26,6 +26,13 @@ impl TenantEngine for MariaHost {
         self.admin().await?.query_drop("SELECT 1").await.map_err(maria_error)
     }
 
+    async fn facts(&self) -> Result<crate::engine::HostFacts, HostError> {
+        let row: Option<(String, String)> =
+            self.admin().await?.query_first("SELECT VERSION(), @@datadir").await.map_err(maria_error)?;
+        let (version, dir) = row.unwrap_or_default();
+        Ok(crate::engine::HostFacts::new(version, dir))
+    }
+
     async fn verify_login(&self, name: &DatabaseName, password: String) -> Result<(), HostError> {
         // The login's socket account: the same password hash as its network accounts.
         let opts = mysql_async::OptsBuilder::default()

@@ -1,5 +1,5 @@
-//! The admin page: incidents resolved, and accounts listed, filtered and put on another plan
-//! from their row.
+//! The admin page: incidents resolved, tenant hosts listed and cordoned, and accounts listed,
+//! filtered and put on another plan from their row.
 
 use std::time::Duration;
 
@@ -32,6 +32,25 @@ pub async fn resolves_an_incident(b: &Browser) {
     b.find("select[data-test=incident-state]").await.select_by_value("resolved").await.expect("filter");
     b.find(&format!("tr[data-id='{inc}'][data-state=resolved]")).await;
     b.screenshot("12-admin").await;
+}
+
+/// The hosts table lists both servers with their engines; the MariaDB host (which nothing
+/// else in this binary creates on by then) is cordoned and uncordoned from its row.
+pub async fn cordons_a_host_from_the_hosts_list(b: &Browser) {
+    b.route("#/admin").await;
+    b.find("tr[data-test=host][data-name='local'][data-state=ready]").await;
+    let row = "tr[data-test=host][data-name='local-mariadb']";
+    b.click(&format!("{row}[data-state=ready] [data-test=host-cordon]")).await;
+    b.find(&format!("{row}[data-state=cordoned]")).await;
+    let admin = Api::new(Some(&app().admin_key));
+    let state = |hosts: &serde_json::Value| {
+        hosts.as_array().and_then(|a| a.iter().find(|h| h["name"] == "local-mariadb")).map(|h| h["state"].clone())
+    };
+    assert_eq!(state(admin.get("/admin/hosts").await.data()), Some(serde_json::json!("cordoned")));
+    b.screenshot("12b-admin-hosts").await;
+    b.click(&format!("{row}[data-state=cordoned] [data-test=host-uncordon]")).await;
+    b.find(&format!("{row}[data-state=ready]")).await;
+    assert_eq!(state(admin.get("/admin/hosts").await.data()), Some(serde_json::json!("ready")));
 }
 
 pub async fn changes_a_plan_from_the_accounts_list(b: &Browser) {

@@ -145,6 +145,7 @@ async fn an_unreachable_host_opens_an_incident_that_resolves_when_it_answers_aga
         config_dir: config_dir.display().to_string(),
         capacity: 0,
         engine: "postgres".into(),
+        region: domain::DEFAULT_REGION.into(),
     };
     let new = [event.to_new().expect("encode")];
     store

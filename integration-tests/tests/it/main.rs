@@ -26,6 +26,7 @@ mod flood;
 mod health;
 mod host_limits;
 mod hostile;
+mod hosts;
 mod incidents;
 mod input;
 mod isolation;

@@ -77,6 +77,7 @@ async fn generate(client: &Client, n: usize) -> anyhow::Result<usize> {
         config_dir: "/nonexistent".into(),
         capacity: 0,
         engine: "postgres".into(),
+        region: domain::DEFAULT_REGION.into(),
     };
     let mut rows = vec![(String::from(StreamId::host(host)), registered.to_new()?)];
     let meta = serde_json::to_value(Metadata {

@@ -1,4 +1,5 @@
-//! Platform admins: `berth incidents list|resolve`, `berth accounts list|set-plan`.
+//! Platform admins: `berth incidents list|resolve`, `berth accounts list|set-plan`,
+//! `berth hosts list|cordon|uncordon|drain|remove`.
 
 use clap::Subcommand;
 use client::wire::{AccountQuery, IncidentQuery};
@@ -25,6 +26,62 @@ pub enum IncidentsCommand {
     },
     /// Mark an incident resolved.
     Resolve { incident_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum HostsCommand {
+    /// Tenant hosts: region, state, load, free disk, version, last seen.
+    #[command(alias = "ls")]
+    List,
+    /// Place no new database on a host.
+    Cordon { host_id: String },
+    /// Let a cordoned or draining host take new databases again.
+    Uncordon { host_id: String },
+    /// No new placements; its databases are to move off (moving is not built yet).
+    Drain { host_id: String },
+    /// Remove a host that holds no database.
+    Remove { host_id: String },
+}
+
+pub async fn hosts(ctx: &Ctx, command: HostsCommand) -> Outcome {
+    let (id, action) = match command {
+        HostsCommand::List => {
+            let r = ctx.client.hosts().await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            let mut t =
+                Table::new(&["ID", "NAME", "ENGINE", "REGION", "STATE", "DATABASES", "FREE", "VERSION", "LAST SEEN"]);
+            for h in &r.data {
+                t.row(vec![
+                    h.id.clone(),
+                    h.name.clone(),
+                    h.engine.clone(),
+                    h.region.clone(),
+                    h.state.clone(),
+                    format!("{}/{}", h.databases, h.capacity),
+                    h.free_bytes.map(output::bytes).unwrap_or_else(|| "-".into()),
+                    h.version.clone().unwrap_or_else(|| "-".into()),
+                    opt_time(&h.last_seen_at),
+                ]);
+            }
+            return t.print();
+        }
+        HostsCommand::Remove { host_id } => {
+            ctx.client.remove_host(&host_id).await?;
+            println!("host {host_id} removed");
+            return Ok(());
+        }
+        HostsCommand::Cordon { host_id } => (host_id, "cordon"),
+        HostsCommand::Uncordon { host_id } => (host_id, "uncordon"),
+        HostsCommand::Drain { host_id } => (host_id, "drain"),
+    };
+    let r = ctx.client.host_action(&id, action).await?;
+    if ctx.json {
+        return output::json(&r.raw);
+    }
+    println!("host {} ({}) is {}", r.id, r.name, r.state);
+    Ok(())
 }
 
 #[derive(Subcommand)]

@@ -19,6 +19,9 @@ pub enum DbCommand {
         /// The engine (default postgres).
         #[arg(long)]
         engine: Option<String>,
+        /// Place it on a host of this region (`berth hosts list` shows them; default any).
+        #[arg(long)]
+        region: Option<String>,
         #[command(flatten)]
         wait: WaitArgs,
     },
@@ -132,7 +135,7 @@ pub enum DbCommand {
 
 pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
     match command {
-        DbCommand::Create { name, engine, wait } => create(ctx, name, engine, wait).await,
+        DbCommand::Create { name, engine, region, wait } => create(ctx, name, engine, region, wait).await,
         DbCommand::List => list(ctx).await,
         DbCommand::Get { db } => get(ctx, &db).await,
         DbCommand::Delete { db, wait } => delete(ctx, &db, wait).await,
@@ -164,8 +167,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> Outcome {
     }
 }
 
-async fn create(ctx: &Ctx, name: String, engine: Option<String>, wait: WaitArgs) -> Outcome {
-    let created = ctx.client.create_database(&CreateDatabase { name: name.clone(), engine }).await?;
+async fn create(ctx: &Ctx, name: String, engine: Option<String>, region: Option<String>, wait: WaitArgs) -> Outcome {
+    let created = ctx.client.create_database(&CreateDatabase { name: name.clone(), engine, region }).await?;
     finish_new(ctx, created, &format!("creating database {}", output::clean(&name)), wait).await
 }
 

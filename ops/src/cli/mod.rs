@@ -60,6 +60,9 @@ pub enum ClientCommand {
     /// Platform admins: change an account's plan.
     #[command(subcommand)]
     Accounts(admin::AccountsCommand),
+    /// Platform admins: tenant hosts (list, cordon, uncordon, drain, remove).
+    #[command(subcommand)]
+    Hosts(admin::HostsCommand),
     /// The platform CA's certificate (PEM), which the connection pooler's certificate chains
     /// to: `berth ca --install` saves it where libpq looks (~/.postgresql/root.crt) so that
     /// `sslmode=verify-full` works. Needs no key.
@@ -154,6 +157,7 @@ async fn dispatch(ctx: &Ctx, command: ClientCommand) -> Outcome {
         ClientCommand::Activity(a) => activity::run(ctx, a).await,
         ClientCommand::Incidents(c) => admin::incidents(ctx, c).await,
         ClientCommand::Accounts(c) => admin::accounts(ctx, c).await,
+        ClientCommand::Hosts(c) => admin::hosts(ctx, c).await,
         ClientCommand::Login(_) | ClientCommand::Logout | ClientCommand::Ca(_) | ClientCommand::Completions { .. } => {
             Ok(())
         }

@@ -35,3 +35,37 @@ fn platform_admins_set_plans_and_list_incidents() {
     assert_eq!(unknown.code, 1);
     assert!(unknown.stderr.contains("NOT_FOUND"), "{}", unknown.stderr);
 }
+
+/// `berth hosts`: the list as a table and JSON; cordon and uncordon of a host that takes
+/// nothing else in this binary (the MariaDB host: this binary's databases are PostgreSQL's,
+/// but for `db create --engine mariadb`, which a cordon would turn away — it is uncordoned
+/// at once); removal of a host holding databases refused; users refused.
+#[test]
+fn platform_admins_list_cordon_and_uncordon_hosts() {
+    let admin = User::new();
+    admin.login(&platform().admin_key);
+    let hosts = admin.run(&["hosts", "list", "--json"]).ok().json();
+    let local = hosts.as_array().expect("hosts").iter().find(|h| h["name"] == "local").cloned().expect("local");
+    assert_eq!((local["engine"].as_str(), local["region"].as_str()), (Some("postgres"), Some("default")), "{local}");
+    let table = admin.run(&["hosts", "list"]).ok();
+    assert!(table.stdout.starts_with("ID ") && table.stdout.contains("local-mariadb"), "{}", table.stdout);
+
+    let maria = hosts.as_array().expect("hosts").iter().find(|h| h["name"] == "local-mariadb").cloned().expect("maria");
+    let id = maria["id"].as_str().expect("id");
+    let cordoned = admin.run(&["hosts", "cordon", id]).ok();
+    assert!(cordoned.stdout.contains("is cordoned"), "{}", cordoned.stdout);
+    let back = admin.run(&["hosts", "uncordon", id, "--json"]).ok().json();
+    assert_eq!(back["state"], "ready");
+
+    // A database on the local host first: the removal must be refused, never tried on an
+    // empty host this binary's other tests use.
+    let user = User::new();
+    user.login(&new_user("cli-hosts-user"));
+    user.run(&["db", "create", &crate::db_name("held")]).ok();
+    let busy = admin.run(&["hosts", "remove", local["id"].as_str().expect("id")]);
+    assert_eq!(busy.code, 1);
+    assert!(busy.stderr.contains("CONFLICT") && busy.stderr.contains("holds"), "{}", busy.stderr);
+    let refused = user.run(&["hosts", "list"]);
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("FORBIDDEN"), "{}", refused.stderr);
+}
