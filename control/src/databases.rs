@@ -201,6 +201,7 @@ pub async fn create_from(
             name: name.clone(),
             source,
             quota: Some((plan, quotas.databases)),
+            placed: !branch,
         };
         let pw = NewPassword { password: password.password.clone(), verifier: password.verifier.clone() };
         match request(&ctx.store, new, pw, &meta).await {
@@ -257,6 +258,10 @@ pub struct NewDatabase {
     pub name: DatabaseName,
     pub source: Option<DatabaseSource>,
     pub quota: Option<(Plan, i64)>,
+    /// The host was chosen by placement: its slot (and that it still takes databases) is
+    /// checked again in the request's transaction, under the host's lock. A branch, and a
+    /// test driving a host of its choice, are not placed.
+    pub placed: bool,
 }
 
 /// A database requested: its ids and its password (to show once).
@@ -273,7 +278,7 @@ pub struct Requested {
 /// job takes it from there. [`create_from`] is this plus the caller's checks and the wait.
 pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Metadata) -> Result<Requested, Error> {
     let (id, operation_id) = (DatabaseId::new(), OperationId::new());
-    let NewDatabase { account_id, host_id, engine, name, source, quota } = new;
+    let NewDatabase { account_id, host_id, engine, name, source, quota, placed } = new;
     let command = DatabaseCommand::Create { id, name, account_id, host_id, operation_id, source, engine };
     let mut extras = vec![
         Extra::Secret { id: password_secret_id(id), plaintext: pw.password.clone().into_bytes() },
@@ -282,8 +287,7 @@ pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Me
     if let Some((_, max)) = quota {
         extras.push(Extra::DatabaseQuota { account_id: account_id.uuid(), max });
     }
-    // A branch is copied beside its source whatever the source's host takes now.
-    if !matches!(source, Some(DatabaseSource::Branch { .. })) {
+    if placed {
         extras.push(Extra::HostCapacity { host_id: host_id.uuid() });
     }
     match store.execute::<Database>(StreamId::database(id).as_str(), &command, meta, &extras).await {

@@ -76,11 +76,20 @@ pub async fn act(
             HostCommand::Remove { databases: u32::try_from(held).unwrap_or(u32::MAX) }
         }
     };
+    // A removal counts again under the lock creates take (`Extra::HostEmpty`).
+    let extras = match action {
+        HostAction::Remove => vec![Extra::HostEmpty { host_id: id.uuid() }],
+        _ => vec![],
+    };
     let stream = StreamId::host(id);
-    match ctx.store.execute::<Host>(stream.as_str(), &command, &meta, &[]).await? {
-        Ok(_) => {}
-        Err(domain::HostError::NotFound) => return Err(Error::NotFound("host")),
-        Err(e) => return Err(Error::Conflict(e.to_string())),
+    match ctx.store.execute::<Host>(stream.as_str(), &command, &meta, &extras).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(domain::HostError::NotFound)) => return Err(Error::NotFound("host")),
+        Ok(Err(e)) => return Err(Error::Conflict(e.to_string())),
+        Err(eventstore::StoreError::Conflict(c)) if c == eventstore::HOST_NOT_EMPTY => {
+            return Err(Error::Conflict("the host holds databases created meanwhile; move or delete them first".into()))
+        }
+        Err(e) => return Err(e.into()),
     }
     let listing = ctx.store.host_listing().await?;
     Ok(listing.into_iter().find(|h| h.host.id == id))

@@ -93,7 +93,16 @@ pub enum Extra {
     HostCapacity {
         host_id: Uuid,
     },
+    /// Fails the append with `Conflict("host_not_empty")` if the host holds a database (not
+    /// deleted). Under the same lock as [`Extra::HostCapacity`]: a create either committed
+    /// before (and is counted here) or checks after and finds the host removed.
+    HostEmpty {
+        host_id: Uuid,
+    },
 }
+
+/// The `Conflict` of an append refused by [`Extra::HostEmpty`].
+pub const HOST_NOT_EMPTY: &str = "host_not_empty";
 
 /// How many times an append meets a deadlock or serialization failure before it gives up.
 const TRANSIENT_TRIES: u64 = 5;
@@ -531,6 +540,15 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
             let fits: Option<bool> = tx.query_opt(&check, &[host_id]).await?.map(|r| r.get(0));
             if fits != Some(true) {
                 return Err(StoreError::HostFull);
+            }
+        }
+        Extra::HostEmpty { host_id } => {
+            advisory_xact_lock(tx, &format!("host-capacity:{host_id}")).await?;
+            let count =
+                tx.prepare_cached("select count(*) from databases where host_id = $1 and state <> 'deleted'").await?;
+            let n: i64 = tx.query_one(&count, &[host_id]).await?.get(0);
+            if n > 0 {
+                return Err(StoreError::Conflict(HOST_NOT_EMPTY.into()));
             }
         }
         Extra::ManualBackupQuota { database_id, since, max } => {

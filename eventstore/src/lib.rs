@@ -37,7 +37,7 @@ pub mod usage;
 pub mod users;
 pub mod vault;
 
-pub use append::{AppendOutcome, ExpectedVersion, Extra, Metadata, NewEvent};
+pub use append::{AppendOutcome, ExpectedVersion, Extra, Metadata, NewEvent, HOST_NOT_EMPTY};
 pub use codec::{decode, Decoded, StoredEvent};
 pub use error::StoreError;
 pub use notify::{AppendSignal, OnAppendSignal, HEARTBEAT_EVERY};

@@ -451,6 +451,7 @@ pub async fn request_database(
         name: name.clone(),
         source,
         quota: None,
+        placed: false,
     };
     let password = control::databases::NewPassword::generate(engine).await.expect("a password");
     control::databases::request(store, new, password, meta).await.expect("the database is requested")
