@@ -41,14 +41,17 @@ pub async fn control_database(cluster: &PgCluster) -> anyhow::Result<(String, St
 /// `pgconf::render_hba`); a host registered by an older Berth, at a TCP address, is moved
 /// there. Tenants may not connect to the maintenance databases.
 pub async fn register_local_host(store: &Store, name: &str, host: &LocalHost) -> anyhow::Result<HostId> {
-    register_local_host_in(store, name, domain::DEFAULT_REGION, host).await
+    register_local_host_in(store, name, (domain::DEFAULT_REGION, LOCAL_CAPACITY), host).await
 }
 
-/// [`register_local_host`] with its placement `region`.
+/// How many databases a local host takes.
+pub const LOCAL_CAPACITY: u32 = 10_000;
+
+/// [`register_local_host`] with its placement region and capacity.
 pub async fn register_local_host_in(
     store: &Store,
     name: &str,
-    region: &str,
+    (region, capacity): (&str, u32),
     host: &LocalHost,
 ) -> anyhow::Result<HostId> {
     close_maintenance_databases(&host.pg).await?;
@@ -89,7 +92,7 @@ pub async fn register_local_host_in(
         bouncer_port: host.bouncer.port(),
         admin_user: host.bouncer.admin_user().to_owned(),
         config_dir: host.bouncer.config_dir().display().to_string(),
-        capacity: 10_000,
+        capacity,
         engine: domain::Engine::Postgres,
         region: region.to_owned(),
     };
@@ -131,7 +134,7 @@ pub async fn register_local_maria(store: &Store, name: &str, server: &MariaServe
         bouncer_port: server.port(),
         admin_user: String::new(),
         config_dir: server.dir().display().to_string(),
-        capacity: 10_000,
+        capacity: LOCAL_CAPACITY,
         engine: domain::Engine::MariaDb,
         region: domain::DEFAULT_REGION.into(),
     };

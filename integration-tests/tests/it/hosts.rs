@@ -45,8 +45,8 @@ async fn a_second_host_takes_its_regions_databases_and_is_cordoned_drained_and_r
     let host = LocalHost::start(&dir, &LocalHostOptions::for_tests()).await.expect("a second host");
     let (name, region) = (unique_name("host"), unique_name("eu"));
     let store = app().store();
-    let host_id =
-        ops::platform::register_local_host_in(&store, &name, &region, &host).await.expect("registered").to_string();
+    let registered = ops::platform::register_local_host_in(&store, &name, (&region, 10), &host).await;
+    let host_id = registered.expect("registered").to_string();
     let seen = wait_host(&name, "seen by the watchdog", |h| h["last_seen_at"].is_string()).await;
     assert_eq!((seen["region"].as_str(), seen["state"].as_str()), (Some(region.as_str()), Some("ready")), "{seen}");
     assert_eq!((seen["engine"].as_str(), seen["databases"].as_i64()), (Some("postgres"), Some(0)), "{seen}");
@@ -136,6 +136,42 @@ async fn a_second_host_takes_its_regions_databases_and_is_cordoned_drained_and_r
         let entry = entry.unwrap_or_else(|| panic!("{action} in {}", acts.body));
         assert_eq!(entry["resource"]["type"], "host");
         assert_eq!(entry["resource"]["name"], name.as_str());
+    }
+    host.stop().expect("stops");
+}
+
+/// Concurrent creates in a region whose one host has two free slots: exactly two are
+/// placed, the rest are told no host has capacity — the slot is checked under the host's
+/// lock in each create's own transaction, not only when the host was chosen.
+#[tokio::test]
+async fn concurrent_creates_never_overfill_a_host() {
+    let dir = ops::local::testing::scratch_dir("small-host").expect("a dir");
+    let host = LocalHost::start(&dir, &LocalHostOptions::for_tests()).await.expect("a small host");
+    let (name, region) = (unique_name("small"), unique_name("tiny"));
+    ops::platform::register_local_host_in(&app().store(), &name, (&region, 2), &host).await.expect("registered");
+    let api = Api::new_user().await;
+    let creates =
+        (0..6).map(|i| {
+            let (api, region) = (api.clone(), region.clone());
+            async move {
+                api.post("/databases", json!({ "name": unique_name(&format!("race{i}")), "region": region })).await
+            }
+        });
+    let answers = futures::future::join_all(creates).await;
+    let placed: Vec<&integration_tests::Resp> = answers.iter().filter(|r| r.status == 201 || r.status == 202).collect();
+    let full = answers.iter().filter(|r| r.status == 503 && r.code() == "UNAVAILABLE").count();
+    assert_eq!((placed.len(), full), (2, 4), "{answers:#?}");
+    for r in &placed {
+        assert!(r.data()["connection_string"]
+            .as_str()
+            .is_some_and(|u| u.contains(&format!(":{}/", host.bouncer.port()))));
+    }
+    assert_eq!(listed(&name).await.expect("listed")["databases"], 2);
+    for r in placed {
+        let id = r.data()["id"].as_str().expect("id");
+        api.wait_state(id, "running").await;
+        api.delete(&format!("/databases/{id}")).await.expect(202);
+        api.wait_state(id, "deleted").await;
     }
     host.stop().expect("stops");
 }
