@@ -43,7 +43,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable(_) | Error::NoCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -65,6 +65,10 @@ impl ResponseError for ApiError {
         if let Error::Unavailable(_) = e {
             // The control plane or a host restarting answers again within seconds.
             res.insert_header(("retry-after", "2"));
+        }
+        if let Error::NoCapacity(_) = e {
+            // Not the API failing: kept out of the `api_errors` burst (its own incident).
+            res.extensions_mut().insert(crate::error_burst::NotAFault);
         }
         if let Error::MethodNotAllowed(allow) = e {
             res.insert_header(("allow", allow.clone()));

@@ -12,6 +12,11 @@ use eventstore::Store;
 /// The incident's resource id.
 pub const RESOURCE: &str = "api";
 
+/// Marks a 5xx answer that says the platform is full rather than failing (no tenant host
+/// has capacity): it has an incident of its own and does not count towards a burst.
+#[derive(Debug, Clone, Copy)]
+pub struct NotAFault;
+
 #[derive(Debug, Clone)]
 pub struct BurstConfig {
     /// This many 5xx answers …

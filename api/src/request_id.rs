@@ -44,7 +44,8 @@ pub async fn middleware(
     if status.is_server_error() {
         span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
     }
-    if let Some(state) = res.request().app_data::<actix_web::web::Data<crate::AppState>>() {
+    let fault = res.response().extensions().get::<crate::error_burst::NotAFault>().is_none();
+    if let Some(state) = res.request().app_data::<actix_web::web::Data<crate::AppState>>().filter(|_| fault) {
         state.errors.observe(state.store(), status.as_u16());
     }
     let mut res = res.map_into_boxed_body();

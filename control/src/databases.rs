@@ -206,28 +206,56 @@ pub async fn create_from(
         let pw = NewPassword { password: password.password.clone(), verifier: password.verifier.clone() };
         match request(&ctx.store, new, pw, &meta).await {
             // Filled or cordoned since it was chosen: choose again (a branch has no choice).
-            Err(Error::Unavailable(_)) if !branch && tries + 1 < PLACEMENT_TRIES => {
+            Err(Error::NoCapacity(_)) if !branch && tries + 1 < PLACEMENT_TRIES => {
                 tries += 1;
                 host_id = pick(ctx, engine, region.as_deref()).await?;
             }
             done => break done?,
         }
     };
+    if !branch {
+        // Room was found: a placement incident of that engine and region, if any, is over.
+        let resource = format!("{}:{}", engine.as_str(), region.as_deref().unwrap_or("any"));
+        if let Err(e) = ctx.store.resolve_incident(NO_CAPACITY, &resource).await {
+            tracing::warn!(error = %e, "resolving a placement incident");
+        }
+    }
     let ready = wait_for_operation(ctx, operation_id, wait).await?;
     let database = ctx.store.database(id).await?;
     let connection_string = connection_string(&database, &password);
     Ok(Created { database, password, connection_string, operation_id, ready })
 }
 
-/// The least-loaded ready host of `engine` (in `region`) with a free slot.
+/// The least-loaded ready host of `engine` (in `region`) with a free slot. None is a
+/// `no_capacity` incident on `placement` `<engine>:<region or any>` (critical: users cannot
+/// create databases there until an operator adds or uncordons a host); the next placement
+/// there resolves it.
 async fn pick(ctx: &Control, engine: domain::Engine, region: Option<&str>) -> Result<HostId, Error> {
     let host = ctx.store.pick_host(engine, region).await?;
-    let why = match region {
-        Some(r) => format!("no tenant host in region '{r}' has capacity"),
-        None => "no tenant host has capacity".into(),
+    let resource = format!("{}:{}", engine.as_str(), region.unwrap_or("any"));
+    let Some(host) = host else {
+        let why = match region {
+            Some(r) => format!("no tenant host in region '{r}' has capacity"),
+            None => "no tenant host has capacity".into(),
+        };
+        let summary = format!("{why} for a new {} database", engine.as_str());
+        let report = eventstore::incidents::IncidentReport {
+            kind: NO_CAPACITY,
+            severity: "critical",
+            resource_type: "placement",
+            resource_id: &resource,
+            summary: &summary,
+        };
+        if let Err(e) = ctx.store.report_incident(&report).await {
+            tracing::warn!(error = %e, "recording a placement without capacity");
+        }
+        return Err(Error::NoCapacity(why));
     };
-    Ok(host.ok_or(Error::Unavailable(why))?.id)
+    Ok(host.id)
 }
+
+/// The incident of a placement that found no host with room.
+pub const NO_CAPACITY: &str = eventstore::incidents::kinds::NO_CAPACITY;
 
 /// A generated password (32 alphanumerics) and its verifier on the engine's hosts
 /// (`hostctl::credential_verifier`: SCRAM-SHA-256 for PgBouncer, MariaDB's password hash).

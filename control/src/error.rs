@@ -47,6 +47,10 @@ pub enum Error {
     PayloadTooLarge(usize),
     #[error("{0}")]
     Unavailable(String),
+    /// No tenant host can take a new database (`503 UNAVAILABLE`): the platform works, it is
+    /// full — a `no_capacity` incident for the operators, not an API fault.
+    #[error("{0}")]
+    NoCapacity(String),
     /// Unexpected: `0` is why, for the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -75,7 +79,7 @@ impl Error {
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::Unavailable(_) | Self::NoCapacity(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -87,7 +91,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(_) => Self::Conflict("the resource was changed concurrently; retry".into()),
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::QuotaExceeded => Self::QuotaExceeded("the account's plan allows no more databases".into()),
-            StoreError::HostFull => Self::Unavailable("no tenant host has capacity".into()),
+            StoreError::HostFull => Self::NoCapacity("no tenant host has capacity".into()),
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "control-plane database unavailable");
                 Self::Unavailable("the control-plane database is unavailable".into())

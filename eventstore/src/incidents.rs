@@ -80,6 +80,10 @@ pub mod kinds {
     /// A database's sessions held more locks than its share of the host's lock table and
     /// were terminated (the lock watchdog).
     pub const LOCKS_OVER_SHARE: &str = "locks_over_share";
+    /// No tenant host of an engine (in a region) could take a new database.
+    pub const NO_CAPACITY: &str = "no_capacity";
+    /// A TLS certificate (the pooler's, the API's) could not be renewed or reloaded.
+    pub const TLS_CERTIFICATE: &str = "tls_certificate";
 }
 
 #[derive(Debug, Clone)]

@@ -247,7 +247,7 @@ pub async fn keep_fresh(serving: Arc<ServingCert>, ca: Arc<Ca>, store: eventstor
     }
 }
 
-pub const TLS_INCIDENT: &str = "tls_certificate";
+pub const TLS_INCIDENT: &str = eventstore::incidents::kinds::TLS_CERTIFICATE;
 
 /// Opens (or bumps) the critical `tls_certificate` incident on `resource` with `failure`,
 /// or resolves it when `failure` is `None`. Not recorded now is tried again next round.

@@ -123,6 +123,8 @@ async fn refresh_gauges(store: &Store, queue: &crate::Lanes) {
                 kinds::API_ERRORS,
                 kinds::OPERATION_STUCK,
                 kinds::LOCKS_OVER_SHARE,
+                kinds::NO_CAPACITY,
+                kinds::TLS_CERTIFICATE,
             ] {
                 let n = counts.iter().find(|(k, _)| k == kind).map(|(_, n)| *n).unwrap_or(0);
                 metrics::gauge!("berth_incidents_open", "kind" => kind).set(n as f64);

@@ -105,11 +105,16 @@ async fn a_second_host_takes_its_regions_databases_and_is_cordoned_drained_and_r
     let r = api.post("/databases", json!({ "name": unique_name("cordoned"), "region": region })).await;
     r.expect_error(503, "UNAVAILABLE");
     assert!(r.body.to_string().contains(&region), "{}", r.body);
+    // The platform is full there, not failing: an incident of its own for the operators.
+    let placement = format!("postgres:{region}");
+    let open = integration_tests::admin_incidents("no_capacity", &placement, "open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
     admin().post(&format!("/admin/hosts/{host_id}/uncordon"), json!({})).await.expect(200);
     let again = api.post("/databases", json!({ "name": unique_name("again"), "region": region })).await;
     assert!(again.status == 201 || again.status == 202, "{} {}", again.status, again.body);
     let again_id = again.data()["id"].as_str().expect("id").to_owned();
     api.wait_state(&again_id, "running").await;
+    assert!(integration_tests::admin_incidents("no_capacity", &placement, "open").await.is_empty(), "resolved");
 
     // Draining: no placements; a host holding databases is not removed.
     let r = admin().post(&format!("/admin/hosts/{host_id}/drain"), json!({})).await;
