@@ -37,11 +37,6 @@ impl MysqlUrl {
     pub fn via(&self, port: u16) -> Self {
         Self { host: "127.0.0.1".into(), port, ..self.clone() }
     }
-
-    /// The same address as another login.
-    pub fn with_login(&self, user: &str, password: &str) -> Self {
-        Self { user: user.into(), password: password.into(), ..self.clone() }
-    }
 }
 
 /// Runs `sql` with the `mariadb` client over TCP (the password in its environment), batch
@@ -71,22 +66,6 @@ pub async fn query(url: &MysqlUrl, sql: &str) -> Result<String, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
-}
-
-/// Waits (deadline 30 s) until `query(url, "SELECT 1")` succeeds (`admitted`) or fails;
-/// returns the last error when refused.
-pub async fn wait_admitted(url: &MysqlUrl, admitted: bool) -> Option<String> {
-    let what =
-        format!("{} at {}:{} to be {}", url.user, url.host, url.port, if admitted { "admitted" } else { "refused" });
-    crate::eventually(&what, Duration::from_secs(30), || async {
-        let got = query(url, "SELECT 1").await;
-        if got.is_ok() == admitted {
-            Ok(got.err())
-        } else {
-            Err(format!("{got:?}"))
-        }
-    })
-    .await
 }
 
 /// A relay on an ephemeral loopback port: each connection to it is carried to `target`

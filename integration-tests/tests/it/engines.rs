@@ -10,10 +10,6 @@ use integration_tests::maria::MysqlUrl;
 use integration_tests::{each_engine, eventually, unique_name, Api};
 use serde_json::json;
 
-async fn user() -> Api {
-    Api::new_user().await
-}
-
 /// Creates a running database of `engine`; its id and connection.
 async fn running(api: &Api, engine: Engine, label: &str) -> (String, Conn) {
     let r = api.create_database_on(engine, &unique_name(label)).await;
@@ -48,8 +44,8 @@ each_engine! {
     /// Each engine's own kind of connection string; another tenant's login cannot open it;
     /// its activity, metrics and schema through the engine's adapter.
     async fn a_database_is_reached_only_with_its_own_login_and_observed_through_its_engine(engine) {
-        let api = user().await;
-        let other = user().await;
+        let api = Api::new_user().await;
+        let other = Api::new_user().await;
         let (id, conn) = filled(&api, engine, "life").await;
         let listed = api.get("/databases").await;
         let row = listed.data().as_array().expect("list").iter().find(|d| d["id"] == id.as_str()).cloned();
@@ -82,7 +78,7 @@ each_engine! {
 
 #[tokio::test]
 async fn what_only_postgresql_offers_is_unprocessable_on_mariadb_and_mongodb_is_disabled() {
-    let api = user().await;
+    let api = Api::new_user().await;
     let (id, _) = running(&api, Engine::MariaDb, "pgonly").await;
     api.post(&format!("/databases/{id}/sql"), json!({ "query": "SELECT 1" })).await.expect_error(422, "UNPROCESSABLE");
     api.post(&format!("/databases/{id}/migrations"), json!({ "name": "m1", "sql": "SELECT 1" }))
@@ -98,9 +94,9 @@ async fn what_only_postgresql_offers_is_unprocessable_on_mariadb_and_mongodb_is_
 
 #[tokio::test]
 async fn a_mariadb_tenant_sees_only_its_own_database_and_cannot_reach_for_more() {
-    let api = user().await;
+    let api = Api::new_user().await;
     let (_, mine) = filled(&api, Engine::MariaDb, "hostile-a").await;
-    let (_, theirs) = filled(&user().await, Engine::MariaDb, "hostile-b").await;
+    let (_, theirs) = filled(&Api::new_user().await, Engine::MariaDb, "hostile-b").await;
     let their_db = MysqlUrl::parse(&theirs.url).database;
     let seen = mine.sql("SHOW DATABASES").await.expect("show databases");
     let names: Vec<&str> = seen.lines().collect();
@@ -144,7 +140,7 @@ async fn a_mariadb_login_is_capped_at_its_plans_connection_limit() {
 #[tokio::test]
 async fn a_mariadb_tenant_holding_locks_cannot_stall_its_databases_deletion() {
     use mysql_async::prelude::Queryable;
-    let api = user().await;
+    let api = Api::new_user().await;
     let (id, conn) = filled(&api, Engine::MariaDb, "locker").await;
     let url = MysqlUrl::parse(&conn.url);
     let mut session = mysql_async::Conn::new(maria_opts(&url)).await.expect("tenant session");
@@ -159,7 +155,7 @@ async fn a_mariadb_tenant_holding_locks_cannot_stall_its_databases_deletion() {
 
 #[tokio::test]
 async fn mariadb_views_triggers_and_routines_come_back_in_a_branch_owned_by_its_own_login() {
-    let api = user().await;
+    let api = Api::new_user().await;
     let (id, conn) = filled(&api, Engine::MariaDb, "objects").await;
     conn.sql(
         "CREATE VIEW named AS SELECT name FROM items;
@@ -187,7 +183,7 @@ async fn mariadb_views_triggers_and_routines_come_back_in_a_branch_owned_by_its_
 #[tokio::test]
 async fn a_mariadb_database_or_login_the_platform_did_not_make_is_never_adopted_nor_dropped() {
     use mysql_async::prelude::Queryable;
-    let api = user().await;
+    let api = Api::new_user().await;
     let mut admin = maria_admin().await;
     // An operator's database, with data, and an operator's login, on the same server.
     let (theirs, login) = (unique_name("operators"), unique_name("operator-login"));
