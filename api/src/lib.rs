@@ -182,7 +182,7 @@ macro_rules! with_routes {
                 backups::verify, backups::restore, backups::branch,
                 activity::for_database, operations::get, activity::account,
                 incidents::list, incidents::resolve,
-                hosts::list, hosts::cordon, hosts::uncordon, hosts::drain, hosts::remove,
+                hosts::list, hosts::cordon, hosts::uncordon, hosts::drain, hosts::remove, hosts::move_database,
                 inspect::metrics, inspect::schema, inspect::observability,
                 sql::run, sql::queries, sql::get_settings, sql::put_settings, sql::list_approvals,
                 sql::approve, sql::reject,

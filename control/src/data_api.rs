@@ -119,7 +119,13 @@ fn json_type() -> Vec<(String, String)> {
 }
 
 fn password(ctx: &Control, db: DatabaseId) -> Result<String, Error> {
-    let keyring = ctx.store.keyring()?;
+    authenticator_password(&ctx.store, db)
+}
+
+/// The password of database `db`'s data-API login (derived from the platform's hash key,
+/// never stored): a move makes the login on the new host with it.
+pub fn authenticator_password(store: &eventstore::Store, db: DatabaseId) -> Result<String, Error> {
+    let keyring = store.keyring()?;
     Ok(crate::keys::hash_secret(&keyring.hash_key, &format!("data-api:{}", db.uuid())))
 }
 

@@ -49,6 +49,7 @@ pub(crate) fn domain_error(e: DatabaseError) -> Error {
         DatabaseError::Locked { reason, action } => {
             Error::Conflict(format!("the database is locked: cannot {action} it now; {}", reason.explanation()))
         }
+        DatabaseError::AlreadyThere => Error::Conflict("the database is on that host already".into()),
         DatabaseError::AlreadyExists | DatabaseError::StaleOperation => {
             Error::Conflict("the database was changed concurrently; retry".into())
         }
@@ -316,7 +317,7 @@ pub async fn request(store: &Store, new: NewDatabase, pw: NewPassword, meta: &Me
         extras.push(Extra::DatabaseQuota { account_id: account_id.uuid(), max });
     }
     if placed {
-        extras.push(Extra::HostCapacity { host_id: host_id.uuid() });
+        extras.push(Extra::HostCapacity { host_id: host_id.uuid(), incoming: 0 });
     }
     match store.execute::<Database>(StreamId::database(id).as_str(), &command, meta, &extras).await {
         Ok(Ok(_)) => Ok(Requested { id, operation_id, password: pw.password }),

@@ -82,6 +82,13 @@ pub async fn act(
         _ => vec![],
     };
     let stream = StreamId::host(id);
+    let repeat_drain =
+        action == HostAction::Drain && ctx.store.host(id).await.is_ok_and(|h| h.state == domain::HostState::Draining);
+    if repeat_drain {
+        // Draining again: the host stays draining; only the moves are asked for again.
+        crate::moves::drain_moves(ctx, id, &meta).await?;
+        return Ok(ctx.store.host_listing().await?.into_iter().find(|h| h.host.id == id));
+    }
     match ctx.store.execute::<Host>(stream.as_str(), &command, &meta, &extras).await {
         Ok(Ok(_)) => {}
         Ok(Err(domain::HostError::NotFound)) => return Err(Error::NotFound("host")),
@@ -90,6 +97,12 @@ pub async fn act(
             return Err(Error::Conflict("the host holds databases created meanwhile; move or delete them first".into()))
         }
         Err(e) => return Err(e.into()),
+    }
+    if action == HostAction::Drain {
+        // Draining moves every database off (API.md); what cannot move yet stays, and a
+        // later drain asks again.
+        let (moved, stay) = crate::moves::drain_moves(ctx, id, &meta).await?;
+        tracing::info!(host = %id, moved, stay, "drain: moves requested");
     }
     let listing = ctx.store.host_listing().await?;
     Ok(listing.into_iter().find(|h| h.host.id == id))

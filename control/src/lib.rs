@@ -47,6 +47,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod listened;
 pub mod migrations;
+pub mod moves;
 pub mod observability;
 mod owner_login;
 pub mod reads;

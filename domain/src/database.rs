@@ -119,10 +119,12 @@ pub enum OperationKind {
     ResetPassword,
     Backup,
     VerifyBackup,
+    /// An operator moves the database to another host (`database_move`).
+    Move,
 }
 
 impl OperationKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Provision,
         Self::Delete,
         Self::Stop,
@@ -131,6 +133,7 @@ impl OperationKind {
         Self::ResetPassword,
         Self::Backup,
         Self::VerifyBackup,
+        Self::Move,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +146,7 @@ impl OperationKind {
             Self::ResetPassword => "reset_password",
             Self::Backup => "backup",
             Self::VerifyBackup => "verify_backup",
+            Self::Move => "move",
         }
     }
 
@@ -150,9 +154,10 @@ impl OperationKind {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// Operations on a live database that do not decide whether it exists.
+    /// Operations on a live database that do not decide whether it exists (a move's
+    /// failure leaves the database where it was, as a failed restart leaves it running).
     pub fn is_maintenance(self) -> bool {
-        matches!(self, Self::Stop | Self::Start | Self::Restart | Self::ResetPassword)
+        matches!(self, Self::Stop | Self::Start | Self::Restart | Self::ResetPassword | Self::Move)
     }
 }
 
@@ -253,6 +258,19 @@ pub enum DatabaseCommand {
     },
     /// The reason for the lock is gone.
     Unlock,
+    /// An operator moves the database to host `to` (see `database_move`).
+    RequestMove {
+        operation_id: OperationId,
+        to: HostId,
+    },
+    /// The copy on the new host is complete and checked: the database is served from there.
+    SwitchHost {
+        operation_id: OperationId,
+    },
+    /// The old host's copy is gone and clients reach the new one: the move is done.
+    CompleteMove {
+        operation_id: OperationId,
+    },
 }
 
 /// Facts about a database, past tense. `schema_version` 1 for all of them so far.
@@ -351,6 +369,28 @@ pub enum DatabaseEvent {
         operation_id: OperationId,
         requeue: u32,
     },
+    /// An operator asked for the database to be moved from one host to another.
+    DatabaseMoveRequested {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        from_host_id: HostId,
+        to_host_id: HostId,
+    },
+    /// The database is now served from `to_host_id` (its copy there complete and checked);
+    /// the old host's pooler forwards the clients that still come to it.
+    DatabaseHostSwitched {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        from_host_id: HostId,
+        to_host_id: HostId,
+    },
+    /// The move finished: the old host holds no copy any more.
+    DatabaseMoved {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        from_host_id: HostId,
+        to_host_id: HostId,
+    },
 }
 
 impl DatabaseEvent {
@@ -374,6 +414,9 @@ impl DatabaseEvent {
             Self::DatabaseUnlocked { .. } => "DatabaseUnlocked",
             Self::OperationAbandoned { .. } => "OperationAbandoned",
             Self::OperationRequeued { .. } => "OperationRequeued",
+            Self::DatabaseMoveRequested { .. } => "DatabaseMoveRequested",
+            Self::DatabaseHostSwitched { .. } => "DatabaseHostSwitched",
+            Self::DatabaseMoved { .. } => "DatabaseMoved",
         }
     }
 
@@ -396,6 +439,9 @@ impl DatabaseEvent {
             | Self::DatabaseLocked { database_id, .. }
             | Self::OperationAbandoned { database_id, .. }
             | Self::OperationRequeued { database_id, .. }
+            | Self::DatabaseMoveRequested { database_id, .. }
+            | Self::DatabaseHostSwitched { database_id, .. }
+            | Self::DatabaseMoved { database_id, .. }
             | Self::DatabaseUnlocked { database_id } => *database_id,
         }
     }
@@ -439,6 +485,13 @@ impl DatabaseEvent {
             Self::DatabaseUnlocked { .. } => {
                 Some(Activity { action: "database.unlock", details: serde_json::json!({}) })
             }
+            Self::DatabaseMoveRequested { from_host_id, to_host_id, .. } => Some(Activity {
+                action: "database.move",
+                details: serde_json::json!({
+                    "from_host_id": from_host_id.to_string(),
+                    "to_host_id": to_host_id.to_string(),
+                }),
+            }),
             _ => None,
         }
     }
@@ -451,6 +504,8 @@ pub const SUPERSEDED_BY_DELETION: &str = "the database was deleted before this o
 pub enum DatabaseError {
     #[error("the database already exists")]
     AlreadyExists,
+    #[error("the database is on that host already")]
+    AlreadyThere,
     #[error("no such database")]
     NotFound,
     #[error("the database is {state:?}; cannot {action}")]
@@ -471,6 +526,10 @@ pub struct Database {
     pub operation: Option<(OperationId, OperationKind)>,
     /// Set while the platform holds the database locked.
     pub locked: Option<LockReason>,
+    /// The host serving it (absent before creation).
+    pub host: Option<HostId>,
+    /// The hosts a move under way takes it from and to.
+    pub moving: Option<(HostId, HostId)>,
 }
 
 impl Database {
@@ -531,6 +590,11 @@ impl Aggregate for Database {
             C::RequestDeletion { operation_id } => {
                 let database_id = self.id.ok_or(DatabaseError::NotFound)?;
                 self.expect_state(&[S::Running, S::Stopped, S::Failed], "delete")?;
+                // A move holds copies on two hosts until it ends: it finishes (or fails and
+                // cleans up) first.
+                if let Some((_, OperationKind::Move)) = self.operation {
+                    return Err(DatabaseError::Busy(OperationKind::Move));
+                }
                 // A stop, start, restart or password reset still under way is settled first:
                 // its job will find it is no longer the database's operation and do nothing,
                 // so it would otherwise stay pending for ever.
@@ -572,6 +636,9 @@ impl Aggregate for Database {
                 let (database_id, _) = self.current_op(*operation_id)?;
                 Ok(vec![E::OperationRequeued { database_id, operation_id: *operation_id, requeue: *requeue }])
             }
+            C::RequestMove { operation_id, to } => self.request_move(*operation_id, *to),
+            C::SwitchHost { operation_id } => self.switch_host(*operation_id),
+            C::CompleteMove { operation_id } => self.complete_move(*operation_id),
             C::Lock { reason } => self.lock(*reason),
             C::Unlock => self.unlock(),
             C::CompleteMaintenance { operation_id } => {
@@ -585,7 +652,8 @@ impl Aggregate for Database {
                     OperationKind::Provision
                     | OperationKind::Delete
                     | OperationKind::Backup
-                    | OperationKind::VerifyBackup => return Err(DatabaseError::StaleOperation),
+                    | OperationKind::VerifyBackup
+                    | OperationKind::Move => return Err(DatabaseError::StaleOperation),
                 }])
             }
         }
@@ -594,8 +662,9 @@ impl Aggregate for Database {
     fn apply(&mut self, event: &DatabaseEvent) {
         use DatabaseEvent as E;
         match event {
-            E::DatabaseCreationRequested { database_id, name, operation_id, .. } => {
+            E::DatabaseCreationRequested { database_id, name, operation_id, host_id, .. } => {
                 self.id = Some(*database_id);
+                self.host = Some(*host_id);
                 self.name = Some(name.clone());
                 self.state = Some(DatabaseState::Provisioning);
                 self.operation = Some((*operation_id, OperationKind::Provision));
@@ -618,6 +687,16 @@ impl Aggregate for Database {
                     self.state = Some(DatabaseState::Failed);
                 }
                 self.operation = None;
+                self.moving = None;
+            }
+            E::DatabaseMoveRequested { operation_id, from_host_id, to_host_id, .. } => {
+                self.operation = Some((*operation_id, OperationKind::Move));
+                self.moving = Some((*from_host_id, *to_host_id));
+            }
+            E::DatabaseHostSwitched { to_host_id, .. } => self.host = Some(*to_host_id),
+            E::DatabaseMoved { .. } => {
+                self.operation = None;
+                self.moving = None;
             }
             E::DatabaseStopRequested { .. }
             | E::DatabaseStartRequested { .. }
@@ -644,6 +723,9 @@ mod maintenance;
 
 #[path = "database_lock.rs"]
 mod lock;
+
+#[path = "database_move.rs"]
+mod moving;
 pub use lock::{storage_over_quota, LockReason};
 
 #[cfg(test)]

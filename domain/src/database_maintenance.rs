@@ -17,9 +17,11 @@ impl Database {
             OperationKind::Start => (&[S::Stopped], "start"),
             OperationKind::Restart => (&[S::Running], "restart"),
             OperationKind::ResetPassword => (&[S::Running, S::Stopped], "reset the password of"),
-            OperationKind::Provision | OperationKind::Delete | OperationKind::Backup | OperationKind::VerifyBackup => {
-                return Err(DatabaseError::StaleOperation)
-            }
+            OperationKind::Provision
+            | OperationKind::Delete
+            | OperationKind::Backup
+            | OperationKind::VerifyBackup
+            | OperationKind::Move => return Err(DatabaseError::StaleOperation),
         };
         self.expect_state(want, action)?;
         // A locked database keeps its credentials working (a password reset) but cannot be

@@ -107,10 +107,13 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select d.name, array_agg(r.cidr order by r.cidr) from allowlist_rules r
-                 join databases d on d.id = r.database_id
-                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
-                 group by d.name order by d.name",
+                &format!(
+                    "select d.name, array_agg(r.cidr order by r.cidr) from allowlist_rules r
+                     join databases d on d.id = r.database_id
+                     where {} and d.state not in ('deleted', 'deleting')
+                     group by d.name order by d.name",
+                    crate::queries::SERVED_HERE
+                ),
                 &[&host.uuid()],
             )
             .await?;
@@ -127,16 +130,37 @@ impl Store {
             .collect()
     }
 
+    /// The poolers that forward clients of this host's databases to it (moved here from
+    /// them): each database with allowlist rules and the address of each forwarding pooler,
+    /// which the allowlist must admit (the clients' own addresses were checked there).
+    pub async fn host_forwarders(&self, host: HostId) -> Result<Vec<(DatabaseName, String)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "select distinct d.name, h.bouncer_host from database_forwards f
+                 join databases d on d.id = f.database_id
+                 join hosts h on h.id = f.from_host_id
+                 where d.host_id = $1 and d.state not in ('deleted', 'deleting')
+                 order by 1, 2",
+                &[&host.uuid()],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((database_name(r.get(0))?, r.get(1)))).collect()
+    }
+
     /// Logins of the extra users of a host's live databases, for PgBouncer's auth_file.
     pub async fn host_user_verifiers(&self, host: HostId) -> Result<Vec<(String, String)>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select u.role_name, v.verifier from database_users u
-                 join database_user_verifiers v on v.role_name = u.role_name
-                 join databases d on d.id = u.database_id
-                 where d.host_id = $1 and d.state not in ('deleted', 'deleting') and u.state <> 'removing'
-                 order by u.role_name",
+                &format!(
+                    "select u.role_name, v.verifier from database_users u
+                     join database_user_verifiers v on v.role_name = u.role_name
+                     join databases d on d.id = u.database_id
+                     where {} and d.state not in ('deleted', 'deleting') and u.state <> 'removing'
+                     order by u.role_name",
+                    crate::queries::SERVED_HERE
+                ),
                 &[&host.uuid()],
             )
             .await?;

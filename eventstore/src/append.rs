@@ -92,6 +92,9 @@ pub enum Extra {
     /// advisory lock on the host, so concurrent creates cannot overfill it.
     HostCapacity {
         host_id: Uuid,
+        /// Databases on their way there not counted yet (a move: 1; a create, whose row
+        /// the projection has inserted already: 0).
+        incoming: i64,
     },
     /// Fails the append with `Conflict("host_not_empty")` if the host holds a database (not
     /// deleted). Under the same lock as [`Extra::HostCapacity`]: a create either committed
@@ -527,17 +530,17 @@ async fn perform(tx: &deadpool_postgres::Transaction<'_>, store: &Store, extra: 
                 return Err(StoreError::QuotaExceeded);
             }
         }
-        Extra::HostCapacity { host_id } => {
+        Extra::HostCapacity { host_id, incoming } => {
             // As for the quotas: the count takes its snapshot after the lock.
             advisory_xact_lock(tx, &format!("host-capacity:{host_id}")).await?;
             let check = tx
                 .prepare_cached(
-                    "select h.state = 'ready' and count(d.id) <= h.capacity from hosts h
+                    "select h.state = 'ready' and count(d.id) + $2 <= h.capacity from hosts h
                      left join databases d on d.host_id = h.id and d.state <> 'deleted'
                      where h.id = $1 group by h.id",
                 )
                 .await?;
-            let fits: Option<bool> = tx.query_opt(&check, &[host_id]).await?.map(|r| r.get(0));
+            let fits: Option<bool> = tx.query_opt(&check, &[host_id, incoming]).await?.map(|r| r.get(0));
             if fits != Some(true) {
                 return Err(StoreError::HostFull);
             }

@@ -9,7 +9,7 @@ use domain::{DatabaseEvent, DatabaseState, HostEvent, OperationKind, OperationSt
 use uuid::Uuid;
 
 use crate::codec::{decode, Decoded};
-use crate::tables::{Key, Set, SqlTables, Tables};
+use crate::tables::{Key, Set, SqlTables, Tables, Val};
 use crate::{RecordedEvent, StoreError};
 
 /// The live path: projects `e` with statements in the append transaction.
@@ -170,9 +170,13 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
         }
         E::DatabaseDeleted { operation_id, .. } => {
             set_database_state(t, db, DatabaseState::Deleted, None, e).await?;
+            t.delete("database_forwards", Key::Eq(vec![("database_id", db.into())])).await?;
             finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::OperationFailed { operation_id, error, kind, .. } => {
+            if *kind == OperationKind::Move {
+                t.update("databases", Key::id(db), vec![("moving_to", Set::To(Val::Null))]).await?;
+            }
             if kind.is_maintenance() {
                 set_database_operation(t, db, None, e).await?;
             } else {
@@ -208,6 +212,40 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
         }
         // In the log for the audit trail; the operation stays as it is until its job ends it.
         E::OperationRequeued { .. } => {}
+        E::DatabaseMoveRequested { operation_id, to_host_id, .. } => {
+            set_database_operation(t, db, Some(operation_id.uuid()), e).await?;
+            t.update("databases", Key::id(db), vec![("moving_to", Set::To(to_host_id.uuid().into()))]).await?;
+            let (account, _) = database_owner(t, db).await?;
+            insert_operation(t, operation_id.uuid(), OperationKind::Move, db, account, e).await?;
+        }
+        E::DatabaseHostSwitched { from_host_id, to_host_id, .. } => {
+            let set = vec![
+                ("host_id", Set::To(to_host_id.uuid().into())),
+                ("moving_to", Set::To(Val::Null)),
+                ("updated_at", Set::To(at.into())),
+            ];
+            t.update("databases", Key::id(db), set).await?;
+            // The new host serves the name itself now; the old one forwards to it, and so do
+            // older forwards (each forwards straight to where the database is, never by hops).
+            let here = Key::Eq(vec![("database_id", db.into()), ("from_host_id", to_host_id.uuid().into())]);
+            t.delete("database_forwards", here).await?;
+            let older = Key::Eq(vec![("database_id", db.into())]);
+            t.update("database_forwards", older, vec![("to_host_id", Set::To(to_host_id.uuid().into()))]).await?;
+            t.insert(
+                "database_forwards",
+                vec![
+                    ("database_id", db.into()),
+                    ("from_host_id", from_host_id.uuid().into()),
+                    ("to_host_id", to_host_id.uuid().into()),
+                    ("created_at", at.into()),
+                ],
+            )
+            .await?;
+        }
+        E::DatabaseMoved { operation_id, .. } => {
+            set_database_operation(t, db, None, e).await?;
+            finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
+        }
     }
     if let Some(activity) = d.activity() {
         let (account, name) = database_owner(t, db).await?;

@@ -32,7 +32,15 @@ pub struct HostPool {
     /// The SCRAM verifier of the database's role.
     pub verifier: String,
     pub plan: Plan,
+    /// For a database moved off this host: the pooler (host, port) it is served by now, to
+    /// which this host's pooler forwards its clients.
+    pub forward_to: Option<(String, u16)>,
 }
+
+/// The databases a host's pooler serves: those on it, and those moved off it (forwarded).
+/// `$1` is the host; `d` the databases.
+pub(crate) const SERVED_HERE: &str = "(d.host_id = $1 or exists (select 1 from database_forwards f
+                             where f.database_id = d.id and f.from_host_id = $1))";
 
 #[derive(Debug, Clone)]
 pub struct DatabaseRow {
@@ -230,10 +238,13 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select d.name, v.verifier, a.plan from databases d
+                "select d.name, v.verifier, a.plan, t.bouncer_host, t.bouncer_port from databases d
                  join role_verifiers v on v.database_id = d.id
                  join accounts a on a.id = d.account_id
-                 where d.host_id = $1 and d.state not in ('deleted', 'deleting', 'failed')
+                 left join database_forwards f on f.database_id = d.id and f.from_host_id = $1
+                 left join hosts t on t.id = f.to_host_id
+                 where (d.host_id = $1 or f.from_host_id is not null)
+                   and d.state not in ('deleted', 'deleting', 'failed')
                  order by d.name",
                 &[&host.uuid()],
             )
@@ -242,7 +253,9 @@ impl Store {
             .map(|r| {
                 let name = database_name(r.get(0))?;
                 let plan = decode_column("accounts.plan", r.get(2), Plan::parse)?;
-                Ok(HostPool { name, verifier: r.get(1), plan })
+                let port: Option<i32> = r.get(4);
+                let forward_to = r.get::<_, Option<String>>(3).zip(port.and_then(|p| u16::try_from(p).ok()));
+                Ok(HostPool { name, verifier: r.get(1), plan, forward_to })
             })
             .collect()
     }
@@ -253,12 +266,15 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "select d.name from databases d left join operations o on o.id = d.operation_id
-                 where d.host_id = $1
-                   and ((d.state = 'stopped' and coalesce(o.kind, '') <> 'start')
-                        or (d.state = 'running' and o.kind = 'stop')
-                        or (d.state <> 'deleted' and d.locked_reason is not null))
-                 order by d.name",
+                &format!(
+                    "select d.name from databases d left join operations o on o.id = d.operation_id
+                     where {SERVED_HERE}
+                       and ((d.state = 'stopped' and coalesce(o.kind, '') <> 'start')
+                            or (d.state = 'running' and o.kind = 'stop')
+                            or (d.state <> 'deleted' and d.locked_reason is not null)
+                            or (d.moving_to is not null and d.host_id = $1))
+                     order by d.name"
+                ),
                 &[&host.uuid()],
             )
             .await?;

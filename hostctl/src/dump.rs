@@ -172,11 +172,16 @@ async fn finish(mut guard: ChildGuard, what: &'static str) -> Result<(), HostErr
     Err(HostError::Transient(format!("{what} failed ({status}); its messages are in the worker's log")))
 }
 
-pub(crate) fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>) -> Command {
+pub(crate) fn pg_dump(bins: &PgBins, source: &PgTarget, snapshot: Option<&str>, privileges: bool) -> Command {
     let mut cmd = Command::new(bins.tool("pg_dump"));
     source.apply(&mut cmd);
     // Objects are restored owned by whoever restores them (the new database's own role).
-    cmd.args(["--format=plain", "--no-owner", "--no-privileges", "--quote-all-identifiers"]);
+    cmd.args(["--format=plain", "--no-owner", "--quote-all-identifiers"]);
+    // A backup, restore or branch leaves grants out (the roles they name may not exist where
+    // it is restored); a move keeps them: the same roles exist on the new host first.
+    if !privileges {
+        cmd.arg("--no-privileges");
+    }
     // pg_dump sets its own session's timeouts to 0: without this it would wait for ever for
     // a table a tenant keeps locked.
     cmd.arg(format!("--lock-wait-timeout={}", JOB_LOCK_WAIT.as_millis()));
@@ -203,9 +208,9 @@ pub async fn dump_to_object(
     snapshot: Option<&str>,
     op: &Operator,
     key: &str,
-    level: u32,
+    (level, privileges): (u32, bool),
 ) -> Result<DumpOutcome, HostError> {
-    command_to_object(vec![(pg_dump(bins, source, snapshot), "pg_dump")], op, key, level).await
+    command_to_object(vec![(pg_dump(bins, source, snapshot, privileges), "pg_dump")], op, key, level).await
 }
 
 /// A dump tool (`Command`, its name for errors and logs).
@@ -398,7 +403,7 @@ pub async fn copy_database(
     target: &PgTarget,
     prelude: &str,
 ) -> Result<(), HostError> {
-    pipe(vec![(pg_dump(bins, source, None), "pg_dump")], (psql(bins, target), "psql"), plain, prelude).await
+    pipe(vec![(pg_dump(bins, source, None, false), "pg_dump")], (psql(bins, target), "psql"), plain, prelude).await
 }
 
 /// Pipes the output of `dumps` (one after the other) into the stdin of `load` (through

@@ -96,7 +96,7 @@ pub async fn start(
     ddl_only: bool,
     deadline: Duration,
 ) -> Result<(Bytes, DumpStream), HostError> {
-    let mut cmd = pg_dump(bins, source, None);
+    let mut cmd = pg_dump(bins, source, None, false);
     if ddl_only {
         cmd.arg("--schema-only");
     }

@@ -64,6 +64,10 @@ pub struct BouncerPool {
     pub verifier: String,
     /// Server connections for the whole database (its plan's cap).
     pub max_db_connections: i32,
+    /// A database moved off this host: the pooler (host, port) now serving it, to which
+    /// this pooler passes its clients on (SCRAM passes through: the same verifier is in
+    /// both poolers' logins). `None`: served from this host's own cluster.
+    pub forward_to: Option<(String, u16)>,
 }
 
 /// PgBouncer's rendered files as they are on disk (`None`: absent), read by
@@ -262,10 +266,12 @@ impl HostConn {
         let mut entries = Vec::with_capacity(state.pools.len());
         for pool in &state.pools {
             auth.push(AuthEntry { user: pool.name.to_string(), secret: pool.verifier.clone() });
+            let (backend_host, backend_port) =
+                pool.forward_to.clone().unwrap_or_else(|| (self.spec.pg_host.clone(), self.spec.pg_port));
             entries.push(PoolEntry {
                 name: pool.name.clone(),
-                backend_host: self.spec.pg_host.clone(),
-                backend_port: self.spec.pg_port,
+                backend_host,
+                backend_port,
                 max_db_connections: pool.max_db_connections,
             });
         }

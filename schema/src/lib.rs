@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "key_access", sql: include_str!("../migrations/0018_key_access.sql") },
     Migration { version: 19, name: "engines", sql: include_str!("../migrations/0019_engines.sql") },
     Migration { version: 20, name: "hosts", sql: include_str!("../migrations/0020_hosts.sql") },
+    Migration { version: 21, name: "moves", sql: include_str!("../migrations/0021_moves.sql") },
 ];
 
 /// Advisory-lock key for migrations ("berthmig" in ASCII).

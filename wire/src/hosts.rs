@@ -28,3 +28,11 @@ pub struct HostView {
     /// The last time it answered the watchdog.
     pub last_seen_at: Option<DateTime<Utc>>,
 }
+
+/// `POST /admin/databases/{id}/move`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveDatabase {
+    /// The host to move it to (`GET /admin/hosts`): ready, of the database's engine.
+    pub host_id: String,
+}

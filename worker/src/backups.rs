@@ -33,8 +33,14 @@ impl BackupRuntime {
     }
 
     /// What a data-lane job of `runner` streams through.
-    fn streams(&self, runner: &Runner) -> Streams<'_> {
-        Streams { objects: &self.objects, bins: &self.bins, level: self.level, deadline: runner.limits.data_deadline }
+    pub(crate) fn streams(&self, runner: &Runner) -> Streams<'_> {
+        Streams {
+            objects: &self.objects,
+            bins: &self.bins,
+            level: self.level,
+            deadline: runner.limits.data_deadline,
+            privileges: false,
+        }
     }
 }
 
@@ -60,7 +66,7 @@ pub const BACKUP_FAILED: &str = "backup_failed";
 pub const BACKUP_STALE: &str = "backup_stale";
 
 impl Runner {
-    fn runtime(&self) -> Result<&BackupRuntime, JobError> {
+    pub(crate) fn runtime(&self) -> Result<&BackupRuntime, JobError> {
         self.backups.as_ref().ok_or_else(|| JobError::abort("backups are not configured on this worker"))
     }
 
@@ -290,7 +296,7 @@ impl Runner {
     }
 
     /// The login of database `id`'s own role.
-    async fn owner_login(&self, id: DatabaseId, name: &DatabaseName) -> Result<TenantLogin, JobError> {
+    pub(crate) async fn owner_login(&self, id: DatabaseId, name: &DatabaseName) -> Result<TenantLogin, JobError> {
         Ok(TenantLogin::owner(name, self.password(id).await?))
     }
 }

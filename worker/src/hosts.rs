@@ -160,12 +160,13 @@ pub async fn open(hosts: &Hosts, store: &Store, id: HostId) -> Result<HostConn, 
 /// What the PgBouncer of `host` must serve, as the store holds it now: live pools with their
 /// plans' caps, database users' logins, allowlists, and the pools of stopped databases.
 pub async fn bouncer_state(store: &Store, plans: &PlanQuotas, host: HostId) -> Result<BouncerState, StoreError> {
-    // Four independent reads: one round trip of latency instead of four.
-    let (pools, users, allowlists, closed) = tokio::try_join!(
+    // Five independent reads: one round trip of latency instead of five.
+    let (pools, users, mut allowlists, closed, forwarders) = tokio::try_join!(
         store.host_pools(host),
         store.host_user_verifiers(host),
         store.host_allowlists(host),
         store.host_closed_pools(host),
+        store.host_forwarders(host),
     )?;
     let pools = pools
         .into_iter()
@@ -173,10 +174,36 @@ pub async fn bouncer_state(store: &Store, plans: &PlanQuotas, host: HostId) -> R
             max_db_connections: plans.of(p.plan).server_connections,
             name: p.name,
             verifier: p.verifier,
+            forward_to: p.forward_to,
         })
         .collect();
+    admit_forwarders(&mut allowlists, forwarders);
     let users = users.into_iter().map(|(user, secret)| hostctl::pgbouncer::AuthEntry { user, secret }).collect();
     Ok(BouncerState { pools, users, allowlists, closed })
+}
+
+/// A database moved here keeps its allowlist at the poolers that forward its old clients
+/// here (the clients' addresses are checked there); those poolers come from their own
+/// address, so this host's allowlist admits each of them too. An address that is a name, not
+/// an IP, cannot be written as a network: its forwarded clients are refused (fail closed).
+fn admit_forwarders(
+    allowlists: &mut [(domain::DatabaseName, Vec<domain::Cidr>)],
+    forwarders: Vec<(domain::DatabaseName, String)>,
+) {
+    for (name, address) in forwarders {
+        let Some((_, cidrs)) = allowlists.iter_mut().find(|(n, _)| *n == name) else { continue };
+        let ip = match address.as_str() {
+            "localhost" => Some(std::net::IpAddr::from([127, 0, 0, 1])),
+            other => other.parse::<std::net::IpAddr>().ok(),
+        };
+        match ip.and_then(|ip| domain::Cidr::parse(&ip.to_string()).ok()) {
+            Some(cidr) if !cidrs.contains(&cidr) => cidrs.push(cidr),
+            Some(_) => {}
+            None => {
+                tracing::warn!(database = %name, %address, "a forwarding pooler's address is not an IP; its clients are refused")
+            }
+        }
+    }
 }
 
 /// Makes the host's PgBouncer serve exactly what the control plane held when this was

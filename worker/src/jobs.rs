@@ -73,6 +73,13 @@ pub enum Job {
     ApplyLock {
         database_id: DatabaseId,
     },
+    /// Move the database from host `from` to host `to` (`crate::moves`).
+    Move {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+        from: domain::HostId,
+        to: domain::HostId,
+    },
 }
 
 impl Job {
@@ -89,6 +96,7 @@ impl Job {
             Job::PurgeBackup { .. } => "purge_backup",
             Job::VerifyBackup { .. } => "verify_backup",
             Job::ApplyLock { .. } => "apply_lock",
+            Job::Move { .. } => "move",
         }
     }
 
@@ -119,6 +127,9 @@ impl Job {
             }
             Job::Maintain { .. } => "the operation could not be completed; the platform operators have been notified",
             Job::Backup { .. } => "the backup could not be taken; the platform operators have been notified",
+            Job::Move { .. } => {
+                "the database could not be moved and stays where it was; the platform operators have been notified"
+            }
             Job::VerifyBackup { .. } => "the backup could not be verified; the platform operators have been notified",
             Job::SyncBouncer { .. }
             | Job::ExpireRule { .. }
@@ -139,7 +150,8 @@ impl Job {
             | Job::ExpireRule { database_id, .. }
             | Job::CreateUser { database_id, .. }
             | Job::RemoveUser { database_id, .. }
-            | Job::ApplyLock { database_id } => Some(*database_id),
+            | Job::ApplyLock { database_id }
+            | Job::Move { database_id, .. } => Some(*database_id),
             Job::Backup { .. } | Job::PurgeBackup { .. } | Job::VerifyBackup { .. } => None,
         }
     }
@@ -149,7 +161,8 @@ impl Job {
         match self {
             Job::Provision { operation_id, .. }
             | Job::Delete { operation_id, .. }
-            | Job::Maintain { operation_id, .. } => Some(*operation_id),
+            | Job::Maintain { operation_id, .. }
+            | Job::Move { operation_id, .. } => Some(*operation_id),
             Job::SyncBouncer { .. }
             | Job::ExpireRule { .. }
             | Job::CreateUser { .. }
@@ -328,6 +341,9 @@ impl Runner {
                 return self.verify_backup(*backup_id, *operation_id).await
             }
             Job::ApplyLock { database_id } => return self.apply_lock(*database_id).await,
+            Job::Move { database_id, operation_id, from, to } => {
+                return self.run_move(job, (*database_id, *operation_id), (*from, *to), attempt).await
+            }
             _ => {}
         }
         let Some(operation_id) = job.operation_id() else {
@@ -535,6 +551,12 @@ impl Handler<Job> for Runner {
         // role, database and pool go. If that fails too, the incident says so, and deleting
         // the failed database (its Delete job retries) removes them.
         let mut error = error;
+        if let Job::Move { from, to, .. } = job {
+            if let Err(e) = self.move_exhausted(id, (from, to)).await {
+                tracing::error!(database = %id, error = %e, "could not undo a failed move");
+                error = format!("{error}; undoing the move did not finish: {e}");
+            }
+        }
         if let Job::Provision { .. } = job {
             if let Err(e) = self.remove_failed(id).await {
                 tracing::error!(database = %id, error = %e, "could not remove a failed provisioning's leftovers");
@@ -548,6 +570,7 @@ impl Handler<Job> for Runner {
             }
             Job::Delete { .. }
             | Job::Maintain { .. }
+            | Job::Move { .. }
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
             | Job::VerifyBackup { .. } => "job_failed",

@@ -31,7 +31,10 @@ impl Job {
     /// Which lane the job runs in.
     pub fn lane(&self) -> Lane {
         match self {
-            Job::Backup { .. } | Job::VerifyBackup { .. } | Job::Provision { source: Some(_), .. } => Lane::Data,
+            Job::Backup { .. }
+            | Job::VerifyBackup { .. }
+            | Job::Provision { source: Some(_), .. }
+            | Job::Move { .. } => Lane::Data,
             _ => Lane::Control,
         }
     }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod lanes;
 pub mod lock_table;
 mod maintenance;
+mod moves;
 pub mod observe;
 pub mod queue;
 pub mod quota;

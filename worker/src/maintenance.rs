@@ -19,7 +19,11 @@ pub fn steps(kind: OperationKind) -> &'static [JobStep] {
         // The role first, then PgBouncer's auth_file: until both agree the new password
         // cannot work, so the API only answers once `verify` logged in with it.
         OperationKind::ResetPassword => &[Role, Pgbouncer, Verify, Record],
-        OperationKind::Provision | OperationKind::Delete | OperationKind::Backup | OperationKind::VerifyBackup => &[],
+        OperationKind::Provision
+        | OperationKind::Delete
+        | OperationKind::Backup
+        | OperationKind::VerifyBackup
+        | OperationKind::Move => &[],
     }
 }
 
@@ -36,7 +40,7 @@ impl Runner {
         let id = db.id;
         let operation_id = job.operation_id().ok_or_else(|| JobError::abort("not an operation"))?;
         use JobStep::{Database, Drop, Pgbouncer, Populate, Postgres, Record, Restrict, Role, Secrets, Verify};
-        use OperationKind::{Backup, Delete, Provision, ResetPassword, Restart, Start, Stop, VerifyBackup};
+        use OperationKind::{Backup, Delete, Move, Provision, ResetPassword, Restart, Start, Stop, VerifyBackup};
         for (i, step) in steps(kind).iter().enumerate() {
             let started = std::time::Instant::now();
             match (kind, *step) {
@@ -66,7 +70,7 @@ impl Runner {
                 (Stop | Start | Restart, other @ (Role | Database | Restrict | Populate | Verify | Drop | Secrets))
                 | (ResetPassword, other @ (Database | Restrict | Populate | Postgres | Drop | Secrets))
                 | (
-                    Provision | Delete | Backup | VerifyBackup,
+                    Provision | Delete | Backup | VerifyBackup | Move,
                     other @ (Role | Database | Restrict | Populate | Pgbouncer | Postgres | Verify | Drop | Secrets
                     | Record),
                 ) => return Err(JobError::abort(format!("unknown step {other} of {}", kind.as_str()))),

@@ -4,10 +4,11 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use control::hosts::{self, HostAction};
 
 use crate::auth::Caller;
+use crate::body::Json;
 use crate::error::{ApiError, Error, ErrorBody};
 use crate::views::{host_view, Data, Page};
 use crate::{metadata, AppState};
-pub use wire::HostView;
+pub use wire::{HostView, MoveDatabase};
 
 /// Every tenant host with its region, state, capacity, databases, free disk, version and
 /// when it last answered, oldest first, in one page (`next_cursor` is always null).
@@ -63,8 +64,10 @@ pub async fn uncordon(
     act(req, state, caller, &id, HostAction::Uncordon).await
 }
 
-/// Marks the host draining: no new placements. Moving its databases off is not built yet
-/// (README, "Hosts"): they stay, and keep working, until moved or deleted.
+/// Marks the host draining: no new placements, and every running PostgreSQL database on it
+/// is moved to the least-loaded ready host of its region (each a `move` operation in its
+/// activity). What cannot move (no room in the region, stopped, MariaDB, busy) stays and
+/// keeps working; draining again asks again.
 #[utoipa::path(post, path = "/api/v1/admin/hosts/{id}/drain", operation_id = "drainHost", tag = "hosts",
     responses((status = 200, description = "The host, draining", body = Data<HostView>), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -90,4 +93,28 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     act(req, state, caller, &id, HostAction::Remove).await
+}
+
+/// Moves a running PostgreSQL database to another host (`{host_id}`: ready, same engine,
+/// with room). The connection strings users hold keep working: the old host's pooler
+/// forwards them. Writes pause while the copy is made and checked; the answer is `202` with
+/// the `move` operation to follow (`GET /operations/{id}`). MariaDB databases are `422`.
+#[utoipa::path(post, path = "/api/v1/admin/databases/{id}/move", operation_id = "moveDatabase", tag = "hosts",
+    request_body = MoveDatabase,
+    responses((status = 202, description = "Accepted: the move is under way (poll `operation_id`)", body = Data<crate::views::DatabaseView>),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[post("/admin/databases/{id}/move")]
+pub async fn move_database(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<MoveDatabase>,
+) -> Result<HttpResponse, ApiError> {
+    let meta = metadata(&req, &caller);
+    let (db, operation) = control::moves::move_database(&state.control, &caller, &id, &body.0.host_id, meta).await?;
+    let mut view = crate::views::database_view(&db, control::authz::DbRole::Admin);
+    view.operation_id = Some(operation.to_string());
+    Ok(HttpResponse::Accepted().json(Data { data: view }))
 }

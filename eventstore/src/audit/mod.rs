@@ -63,6 +63,7 @@ pub const READ_MODELS: &[ReadModel] = &[
     model("sql_approvals", &["id"], &[]),
     model("data_keys", &["id"], &[]),
     model("data_auth_configs", &["database_id"], &[]),
+    model("database_forwards", &["database_id", "from_host_id"], &[]),
 ];
 
 /// Numbers the not-yet-numbered activity rows of `events` (given in commit order) with the

@@ -180,3 +180,279 @@ async fn concurrent_creates_never_overfill_a_host() {
     }
     host.stop().expect("stops");
 }
+
+/// Whether host `host`'s cluster has a database named `name` (asked as its superuser).
+async fn has_database(host: &LocalHost, name: &str) -> bool {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host_path(host.pg.socket_dir())
+        .port(host.pg.port())
+        .user(host.pg.superuser())
+        .password(host.pg.superuser_password())
+        .dbname("postgres");
+    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.expect("the host's superuser logs in");
+    tokio::spawn(conn);
+    let row = client.query_one("select count(*) from pg_database where datname = $1", &[&name]).await.expect("asks");
+    row.get::<_, i64>(0) == 1
+}
+
+/// Logs in with `url` from the local address `source` to the pooler the url names.
+async fn login_from(source: &str, url: &str) -> Result<tokio_postgres::Client, String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
+        (config.get_hosts().first(), config.get_ports().first())
+    else {
+        return Err(format!("no TCP address in {url}"));
+    };
+    let target: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| format!("address: {e}"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    let source: std::net::IpAddr = source.parse().map_err(|e| format!("source: {e}"))?;
+    socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
+    let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;
+    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    client.simple_query("select 1").await.map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// The one address the moving database's allowlist admits.
+const ALLOWED: &str = "127.0.0.2";
+
+/// What a writer saw: the ids whose INSERT committed (the client got the commit), and the
+/// longest time between two commits.
+struct Written {
+    committed: Vec<i64>,
+    longest_gap: Duration,
+}
+
+/// Inserts rows one transaction at a time through `url` until `stop`, reconnecting (every
+/// 50 ms) whenever the connection is dropped, as an application's pool does.
+async fn write_until(url: String, stop: tokio::sync::watch::Receiver<bool>) -> Written {
+    let (mut committed, mut longest_gap) = (Vec::new(), Duration::ZERO);
+    let mut last = std::time::Instant::now();
+    let mut client: Option<tokio_postgres::Client> = None;
+    let mut next = 1i64;
+    while !*stop.borrow() {
+        if client.as_ref().is_none_or(|c| c.is_closed()) {
+            client = login_from(ALLOWED, &url).await.ok();
+        }
+        let Some(c) = &client else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        match c.execute("insert into ledger (id) values ($1)", &[&next]).await {
+            Ok(_) => {
+                committed.push(next);
+                longest_gap = longest_gap.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            Err(_) => client = None,
+        }
+        next += 1;
+    }
+    Written { committed, longest_gap }
+}
+
+/// An operator moves a database between two hosts of a region while an application writes
+/// to it: every committed row is on the new host, the connection string users hold (and the
+/// database user's, and its allowlist) keeps working through the old host's pooler, grants
+/// and objects came along, the old copy is gone, and the move is in the activity. Draining
+/// the new host then moves it back.
+#[tokio::test]
+async fn a_database_moves_between_hosts_under_writes_keeping_its_connection_strings() {
+    let (dir_a, dir_b) = (
+        ops::local::testing::scratch_dir("move-a").expect("a dir"),
+        ops::local::testing::scratch_dir("move-b").expect("a dir"),
+    );
+    let options = LocalHostOptions::for_tests();
+    let (a, b) =
+        tokio::try_join!(LocalHost::start(&dir_a, &options), LocalHost::start(&dir_b, &options)).expect("two hosts");
+    let region = unique_name("mv");
+    let store = app().store();
+    let (name_a, name_b) = (unique_name("move-a"), unique_name("move-b"));
+    let id_a = ops::platform::register_local_host_in(&store, &name_a, (&region, 10), &a).await.expect("a").to_string();
+    let id_b = ops::platform::register_local_host_in(&store, &name_b, (&region, 10), &b).await.expect("b").to_string();
+    for name in [&name_a, &name_b] {
+        wait_host(name, "seen by the watchdog", |h| h["last_seen_at"].is_string()).await;
+    }
+
+    let api = Api::new_user().await;
+    let db_name = unique_name("moving");
+    let r = api.post("/databases", json!({ "name": db_name, "region": region })).await;
+    assert!(r.status == 201 || r.status == 202, "{} {}", r.status, r.body);
+    let id = r.data()["id"].as_str().expect("id").to_owned();
+    api.wait_state(&id, "running").await;
+    let url = r.data()["connection_string"].as_str().expect("url").to_owned();
+    let (from, from_id, to, to_id) =
+        if url.contains(&format!(":{}/", a.bouncer.port())) { (&a, &id_a, &b, &id_b) } else { (&b, &id_b, &a, &id_a) };
+    let owner = connect(&url).await.expect("the owner logs in");
+    owner
+        .batch_execute(
+            "create table ledger (id bigint primary key, at timestamptz not null default now());
+             create table notes (id serial primary key, body text);
+             insert into notes (body) select 'note ' || g from generate_series(1, 500) g;
+             create view recent as select * from ledger order by id desc limit 10;
+             create function double(x int) returns int language sql immutable as 'select x * 2';",
+        )
+        .await
+        .expect("the owner's schema");
+    // A database user with a grant of its own, and an allowlist admitting one address.
+    let user = api.post(&format!("/databases/{id}/users"), json!({ "username": "reader" })).await;
+    assert!(user.status == 201 || user.status == 202, "{}", user.body);
+    let user_url = user.data()["connection_string"].as_str().expect("url").to_owned();
+    owner.batch_execute(&format!("grant select on notes to \"{db_name}.reader\"")).await.expect("grants");
+    wait_login_ok(&user_url).await;
+    let rule = api.post(&format!("/databases/{id}/allowlist"), json!({ "cidr": "127.0.0.2/32" })).await;
+    assert!(rule.status == 201 || rule.status == 202, "{}", rule.body);
+    integration_tests::eventually("the allowlist to hold", Duration::from_secs(20), || async {
+        match (login_from("127.0.0.2", &url).await, login_from("127.0.0.3", &url).await) {
+            (Ok(_), Err(_)) => Ok(()),
+            other => Err(format!("{:?}", (other.0.err(), other.1.is_ok()))),
+        }
+    })
+    .await;
+
+    // An application writes through the connection string while the database moves.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(write_until(url.clone(), stopped));
+    integration_tests::eventually("the writer to commit", Duration::from_secs(20), || async {
+        let n: i64 = owner.query_one("select count(*) from ledger", &[]).await.map_err(|e| e.to_string())?.get(0);
+        (n >= 20).then_some(()).ok_or(format!("{n} rows"))
+    })
+    .await;
+    api.post(&format!("/admin/databases/{id}/move"), json!({ "host_id": to_id })).await.expect_error(403, "FORBIDDEN");
+    let r = admin().post(&format!("/admin/databases/{id}/move"), json!({ "host_id": to_id })).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let operation = r.data()["operation_id"].as_str().expect("an operation").to_owned();
+    admin()
+        .post(&format!("/admin/databases/{id}/move"), json!({ "host_id": to_id }))
+        .await
+        .expect_error(409, "CONFLICT");
+    let op = api.wait_operation(&operation).await;
+    if op["state"] != "succeeded" {
+        let logs = integration_tests::fixtures::captured_logs();
+        let said: Vec<&str> = logs.lines().filter(|l| l.contains("move") || l.contains("job attempt failed")).collect();
+        panic!("the move failed: {op}\n{}", said.join("\n"));
+    }
+    assert_eq!(op["kind"], "move");
+    // A little more writing after the move, then the writer stops.
+    let before: i64 = login_from(ALLOWED, &url)
+        .await
+        .expect("logs in")
+        .query_one("select max(id) from ledger", &[])
+        .await
+        .expect("max")
+        .get(0);
+    integration_tests::eventually("writes after the move", Duration::from_secs(20), || async {
+        let c = login_from(ALLOWED, &url).await.map_err(|e| e.to_string())?;
+        let n: i64 = c.query_one("select max(id) from ledger", &[]).await.map_err(|e| e.to_string())?.get(0);
+        (n > before + 20).then_some(()).ok_or(format!("max {n}"))
+    })
+    .await;
+    stop.send(true).expect("stops the writer");
+    let written = writer.await.expect("the writer ends");
+    eprintln!(
+        "move under writes: {} commits, longest time between two commits {:?}",
+        written.committed.len(),
+        written.longest_gap
+    );
+
+    // Every committed row is there, read through the old connection string (forwarded).
+    let old = login_from(ALLOWED, &url).await.expect("the old connection string still logs in");
+    let ids: Vec<i64> =
+        old.query("select id from ledger", &[]).await.expect("reads").iter().map(|r| r.get(0)).collect();
+    let present: std::collections::HashSet<i64> = ids.into_iter().collect();
+    let lost: Vec<&i64> = written.committed.iter().filter(|i| !present.contains(i)).collect();
+    assert!(lost.is_empty(), "committed rows lost in the move: {lost:?}");
+    let served_by: String =
+        old.query_one("select current_setting('data_directory')", &[]).await.map(|r| r.get(0)).unwrap_or_default();
+    assert!(served_by.is_empty() || !served_by.starts_with(&from.pg.data_dir().display().to_string()), "{served_by}");
+    // Objects, data and grants came along; the new connection string names the new host.
+    let n: i64 = old.query_one("select count(*) from notes", &[]).await.expect("notes").get(0);
+    assert_eq!(n, 500);
+    let d: i32 = old.query_one("select double(21)", &[]).await.expect("the function").get(0);
+    assert_eq!(d, 42);
+    old.query("select * from recent", &[]).await.expect("the view");
+    let reader = login_from(ALLOWED, &user_url).await.expect("the user's connection string still logs in");
+    let n: i64 = reader.query_one("select count(*) from notes", &[]).await.expect("its grant came along").get(0);
+    assert_eq!(n, 500);
+    let now = api.get(&format!("/databases/{id}/credentials")).await;
+    let new_url = now.data()["connection_string"].as_str().expect("url").to_owned();
+    assert!(new_url.contains(&format!(":{}/", to.bouncer.port())), "{new_url}");
+    login_from(ALLOWED, &new_url).await.expect("the new connection string logs in");
+    // The allowlist holds at the old address, for forwarded clients too.
+    login_from("127.0.0.2", &url).await.expect("the allowlisted address, through the old host");
+    assert!(login_from("127.0.0.3", &url).await.is_err(), "another address is refused at the old host");
+    assert!(login_from("127.0.0.3", &new_url).await.is_err(), "and at the new one");
+
+    // The old copy is gone; the hosts count the database where it is.
+    assert!(!has_database(from, &db_name).await, "the old host's copy was dropped");
+    assert!(has_database(to, &db_name).await);
+    let from_name = if from_id == &id_a { &name_a } else { &name_b };
+    let to_name = if to_id == &id_a { &name_a } else { &name_b };
+    assert_eq!(listed(from_name).await.expect("listed")["databases"], 0);
+    assert_eq!(listed(to_name).await.expect("listed")["databases"], 1);
+    let acts = api.wait_activity(&format!("/databases/{id}/activity"), |e| has_action(e, "database.move")).await;
+    let entry = acts.data().as_array().expect("entries").iter().find(|e| e["action"] == "database.move").cloned();
+    assert_eq!(entry.expect("a move entry")["details"]["to_host_id"], json!(to_id));
+
+    // Draining the new host moves the database back; the first connection string still works.
+    let r = admin().post(&format!("/admin/hosts/{to_id}/drain"), json!({})).await;
+    assert_eq!(r.data()["state"], "draining", "{}", r.body);
+    wait_host(to_name, "emptied by the drain", |h| h["databases"] == 0).await;
+    integration_tests::eventually("the database back on its first host", Duration::from_secs(60), || async {
+        let creds = api.get(&format!("/databases/{id}/credentials")).await;
+        let url = creds.data()["connection_string"].as_str().unwrap_or_default().to_owned();
+        let op = api.get(&format!("/databases/{id}")).await.data()["operation_id"].clone();
+        (url.contains(&format!(":{}/", from.bouncer.port())) && op.is_null()).then_some(()).ok_or(url)
+    })
+    .await;
+    let back = login_from(ALLOWED, &url).await.expect("the first connection string");
+    let n: i64 = back
+        .query_one("select count(*) from ledger where id = any($1)", &[&written.committed])
+        .await
+        .expect("reads")
+        .get(0);
+    assert_eq!(n, written.committed.len() as i64, "every committed row came back too");
+    admin().delete(&format!("/admin/hosts/{to_id}")).await.expect(204);
+
+    api.delete(&format!("/databases/{id}")).await.expect(202);
+    api.wait_state(&id, "deleted").await;
+    assert!(!has_database(from, &db_name).await && !has_database(to, &db_name).await);
+    a.stop().expect("stops");
+    b.stop().expect("stops");
+}
+
+/// What cannot be moved is refused with the code API.md gives.
+#[tokio::test]
+async fn moves_that_cannot_happen_are_refused() {
+    let api = Api::new_user().await;
+    let db = api.create_running(&unique_name("stay")).await;
+    let id = db["id"].as_str().expect("id");
+    let here = app().store().database(domain::DatabaseId::parse(id).expect("an id")).await.expect("its row").host_id;
+    let r = admin().post(&format!("/admin/databases/{id}/move"), json!({ "host_id": here.to_string() })).await;
+    r.expect_error(409, "CONFLICT");
+    assert!(r.body.to_string().contains("already"), "{}", r.body);
+    admin()
+        .post(&format!("/admin/databases/{id}/move"), json!({ "host_id": "nope" }))
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    admin().post(&format!("/admin/databases/{id}/move"), json!({})).await.expect_error(400, "INVALID_REQUEST");
+    admin()
+        .post("/admin/databases/db_01J00000000000000000000000/move", json!({ "host_id": here.to_string() }))
+        .await
+        .expect_error(404, "DATABASE_NOT_FOUND");
+    // MariaDB has no pooler to forward through: its clients' strings would break.
+    let maria = api.post("/databases", json!({ "name": unique_name("maria"), "engine": "mariadb" })).await;
+    let maria_id = maria.data()["id"].as_str().expect("id").to_owned();
+    api.wait_state(&maria_id, "running").await;
+    let r = admin().post(&format!("/admin/databases/{maria_id}/move"), json!({ "host_id": here.to_string() })).await;
+    r.expect_error(422, "UNPROCESSABLE");
+    assert!(r.body.to_string().contains("MariaDB"), "{}", r.body);
+}
+
+async fn wait_login_ok(url: &str) {
+    integration_tests::eventually("a login", Duration::from_secs(20), || async {
+        connect(url).await.map(drop).map_err(|e| e.to_string())
+    })
+    .await;
+}

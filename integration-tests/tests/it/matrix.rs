@@ -383,6 +383,14 @@ fn routes() -> Vec<Route> {
             (404, "NOT_FOUND"),
         ),
         (
+            "POST",
+            "/api/v1/admin/databases/{id}/move",
+            "/admin/databases/{db}/move",
+            json!({"host_id": "host_01J00000000000000000000000"}),
+            Needs::PlatformAdmin,
+            (400, "INVALID_REQUEST"),
+        ),
+        (
             "PATCH",
             "/api/v1/admin/accounts/{id}",
             "/admin/accounts/acct_01J00000000000000000000000",

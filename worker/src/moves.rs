@@ -1,0 +1,189 @@
+//! The `move` job: a database goes from one host to another, its clients keeping their
+//! connection strings (the old host's pooler forwards them; `eventstore` renders that from
+//! `database_forwards`).
+//!
+//! Before the switch, every attempt starts over on the new host (its copy is made again
+//! from scratch: nothing half-copied is trusted):
+//! 1. the new host gets the database's logins (owner, users, the data API's roles) and an
+//!    empty database;
+//! 2. writes stop: the old pooler refuses and drops the database's clients and the server
+//!    ends its sessions (direct ones too);
+//! 3. a backup of the database, with its grants, goes through the object store into the new
+//!    copy (the same path works between machines);
+//! 4. the copy is checked table by table (rows and checksums) against the backup's snapshot,
+//!    and the old copy against it again: a write that reached the old copy after the
+//!    snapshot fails the attempt rather than being lost;
+//! 5. the switch is recorded (`DatabaseHostSwitched`): the database is served from the new
+//!    host from here on.
+//!
+//! After the switch (the point of no return; each retry redoes what follows it): both
+//! poolers are rendered (the new host serves the name, the old one forwards it), the old
+//! pooler admits clients again, the old copy is dropped, and the move is recorded as done.
+//!
+//! A move that fails for good before the switch drops the new copy and reopens the old
+//! pooler: the database stays where it was, as it was. The write pause is steps 2–5 and
+//! the render after: its length is logged and measured (`berth_move_pause_seconds`).
+
+use std::time::Instant;
+
+use domain::{DatabaseCommand, DatabaseId, DatabaseName, HostId, OperationId};
+use hostctl::engine::LifecycleStep;
+use hostctl::{TenantEngine, TenantLogin};
+
+use crate::jobs::{Job, Runner};
+use crate::queue::JobError;
+
+fn store_err(e: eventstore::StoreError) -> JobError {
+    JobError::retry_from(format!("control plane: {e}"), e)
+}
+
+/// The object a move's copy travels through.
+fn move_key(id: DatabaseId, operation: OperationId) -> String {
+    format!("moves/{}/{}.sql.gz", id.uuid(), operation.uuid())
+}
+
+impl Runner {
+    pub(crate) async fn run_move(
+        &self,
+        job: &Job,
+        (id, operation_id): (DatabaseId, OperationId),
+        (from, to): (HostId, HostId),
+        attempt: u32,
+    ) -> Result<(), JobError> {
+        let db = self.store.database(id).await.map_err(store_err)?;
+        if db.operation_id != Some(operation_id) {
+            tracing::info!(database = %id, "nothing to do: the move already finished");
+            return Ok(());
+        }
+        if !self.command(job, DatabaseCommand::StartAttempt { operation_id, attempt }).await? {
+            return Ok(());
+        }
+        let (source, target) = tokio::try_join!(
+            async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, from).await?) },
+            async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, to).await?) },
+        )?;
+        let name = db.name.clone();
+        let owner = self.owner_login(id, &name).await?;
+        if db.host_id == from {
+            let paused = self.copy_over(job, (id, &name, &owner), (&*source, &*target), operation_id).await?;
+            self.command(job, DatabaseCommand::SwitchHost { operation_id }).await?;
+            crate::hosts::sync_bouncer(&self.store, &self.plans, &*target).await?;
+            crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
+            source.lifecycle(&name, LifecycleStep::OpenFrontDoor).await?;
+            let pause = paused.elapsed();
+            metrics::histogram!("berth_move_pause_seconds").record(pause.as_secs_f64());
+            tracing::info!(database = %id, pause_ms = pause.as_millis() as u64, "moved: served from the new host");
+        }
+        // After the switch: what follows it, again on every retry.
+        crate::hosts::sync_bouncer(&self.store, &self.plans, &*target).await?;
+        crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
+        source.lifecycle(&name, LifecycleStep::OpenFrontDoor).await?;
+        source.drop_database(id, &name).await?;
+        self.command(job, DatabaseCommand::CompleteMove { operation_id }).await?;
+        Ok(())
+    }
+
+    /// Steps 1–4 of the module comment: the new host's copy made, filled and checked, with
+    /// the old copy closed to writes; when the writes stopped.
+    async fn copy_over(
+        &self,
+        job: &Job,
+        (id, name, owner): (DatabaseId, &DatabaseName, &TenantLogin),
+        (source, target): (&dyn TenantEngine, &dyn TenantEngine),
+        operation_id: OperationId,
+    ) -> Result<Instant, JobError> {
+        let rt = self.runtime()?;
+        let db = self.store.database(id).await.map_err(store_err)?;
+        let limits = self.role_limits(db.account_id).await?;
+        let verifier = self.store.role_verifier(id).await.map_err(store_err)?;
+        // 1. Logins and an empty database on the new host.
+        // (The database before the other logins: they are granted CONNECT on it.)
+        target.create_owner(id, name, &verifier, limits).await?;
+        target.create_database(name).await?;
+        target.recreate_database(name).await?;
+        target.restrict_database(name).await?;
+        for user in self.store.database_users(id).await.map_err(store_err)? {
+            let user_verifier = self.store.user_verifier(&user.role_name).await.map_err(store_err)?;
+            target.ensure_user(id, name, &user.role_name, &user_verifier, limits).await?;
+        }
+        self.ensure_data_roles(&db, to_host(target)).await?;
+        // 2. Writes stop on the old host.
+        let paused = Instant::now();
+        source.lifecycle(name, LifecycleStep::CloseFrontDoor).await?;
+        source.lifecycle(name, LifecycleStep::TerminateSessions).await?;
+        // 3. Through the object store, grants kept.
+        let key = move_key(id, operation_id);
+        let streams = hostctl::engine::Streams { privileges: true, ..rt.streams(self) };
+        let taken = source.backup(name, owner, streams, &key).await?;
+        let restored = target.restore(name.as_str(), owner, streams, &key, &taken.dump.sha256).await;
+        if let Err(e) = rt.objects.delete(&key).await {
+            tracing::warn!(key = %key, error = %e, "could not remove a move's copy from the object store");
+        }
+        restored?;
+        // 4. Checked against the snapshot, on both sides.
+        let deadline = streams.deadline;
+        let (copied, left) = tokio::try_join!(
+            target.table_stats(name.as_str(), owner, deadline),
+            source.table_stats(name.as_str(), owner, deadline),
+        )?;
+        let differ = |what: &str, seen: &[domain::TableStats]| {
+            let first = taken.tables.iter().zip(seen).find(|(a, b)| a != b).map(|(a, _)| a.table.clone());
+            JobError::retry(format!(
+                "{what} differs from the snapshot ({} tables against {}; first: {})",
+                seen.len(),
+                taken.tables.len(),
+                first.unwrap_or_else(|| "a table only one side has".into())
+            ))
+        };
+        if copied != taken.tables {
+            return Err(differ("the new host's copy", &copied));
+        }
+        if left != taken.tables {
+            return Err(differ("the old copy (written during the pause)", &left));
+        }
+        target.mark_populated(name).await?;
+        tracing::info!(job = job.kind(), database = %id, tables = copied.len(), bytes = taken.dump.size_bytes, "copied and checked");
+        Ok(paused)
+    }
+
+    /// The data API's roles on the new host, so that the grants the move carries over to
+    /// them apply (and its requests find them there).
+    async fn ensure_data_roles(&self, db: &eventstore::queries::DatabaseRow, host: HostId) -> Result<(), JobError> {
+        let conn = crate::hosts::open(&self.hosts, &self.store, host).await?;
+        let password = control::data_api::authenticator_password(&self.store, db.id)
+            .map_err(|e| JobError::abort(format!("the data API's login: {e}")))?;
+        let verifier =
+            tokio::task::spawn_blocking(move || postgres_protocol::password::scram_sha_256(password.as_bytes()))
+                .await
+                .map_err(|e| JobError::retry(format!("computing a verifier: {e}")))?;
+        let plan = self.store.account_plan(db.account_id).await.map_err(store_err)?;
+        let temp_mb = self.plans.of(plan).temp_file_limit_mb;
+        conn.ensure_data_roles(db.id, &db.name, &verifier, temp_mb).await?;
+        Ok(())
+    }
+
+    /// A move out of attempts. Before the switch: the new copy goes and the old pooler opens
+    /// again (the database stays where it was). After it: the move's own record cannot fail
+    /// (the database is served from the new host); what is left is for the operators.
+    pub(crate) async fn move_exhausted(&self, id: DatabaseId, (from, to): (HostId, HostId)) -> Result<(), JobError> {
+        let db = self.store.database(id).await.map_err(store_err)?;
+        if db.host_id != from {
+            return Err(JobError::abort(format!(
+                "the database is served from host {to} already; its copy on host {from} may remain"
+            )));
+        }
+        let (source, target) = tokio::try_join!(
+            async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, from).await?) },
+            async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, to).await?) },
+        )?;
+        target.disconnect_clients(&db.name).await.ok();
+        target.drop_database(id, &db.name).await?;
+        crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
+        source.lifecycle(&db.name, LifecycleStep::OpenFrontDoor).await?;
+        Ok(())
+    }
+}
+
+fn to_host(engine: &dyn TenantEngine) -> HostId {
+    engine.host().id
+}
