@@ -292,6 +292,12 @@ impl Client {
         self.data(self.req(Method::POST, &format!("/admin/hosts/{}/{}", seg(id), seg(action)))).await
     }
 
+    /// `POST /admin/databases/{id}/move` (`{host_id}`): 202 with the move's operation.
+    pub async fn move_database(&self, id: &str, host_id: &str) -> Result<Reply<DatabaseView>, Error> {
+        let body = crate::wire::MoveDatabase { host_id: host_id.to_owned() };
+        self.data(self.req(Method::POST, &format!("/admin/databases/{}/move", seg(id))).json(&body)).await
+    }
+
     /// `DELETE /admin/hosts/{id}` (only a host that holds no database).
     pub async fn remove_host(&self, id: &str) -> Result<Done, Error> {
         self.done(self.req(Method::DELETE, &format!("/admin/hosts/{}", seg(id)))).await

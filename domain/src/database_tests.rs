@@ -408,7 +408,7 @@ fn engines_round_trip_and_unknown_ones_are_refused() {
 #[test]
 fn operation_kinds_round_trip_and_unknown_ones_are_refused() {
     let spelled = OperationKind::ALL.map(OperationKind::as_str);
-    let want = ["provision", "delete", "stop", "start", "restart", "reset_password", "backup", "verify_backup"];
+    let want = ["provision", "delete", "stop", "start", "restart", "reset_password", "backup", "verify_backup", "move"];
     assert_eq!(spelled, want);
     for k in OperationKind::ALL {
         assert_eq!(OperationKind::parse(k.as_str()), Some(k));
@@ -430,4 +430,83 @@ fn operation_states_round_trip_and_unknown_ones_are_refused() {
     for unknown in ["done", "Pending", ""] {
         assert_eq!(OperationState::parse(unknown), None, "{unknown:?}");
     }
+}
+
+/// A running database with its move to `to` requested.
+fn moving(id: DatabaseId, op: OperationId, to: HostId) -> (Vec<DatabaseEvent>, HostId) {
+    let created = created(id, op);
+    let DatabaseEvent::DatabaseCreationRequested { host_id: from, .. } = created else { unreachable!() };
+    let mv = OperationId::new();
+    let events = vec![
+        created,
+        DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op },
+        DatabaseEvent::DatabaseMoveRequested { database_id: id, operation_id: mv, from_host_id: from, to_host_id: to },
+    ];
+    (events, from)
+}
+
+#[test]
+fn a_move_switches_then_completes_and_refuses_what_would_break_it() {
+    let (id, op) = ids();
+    let to = HostId::new();
+    let (mut events, from) = moving(id, op, to);
+    let DatabaseEvent::DatabaseMoveRequested { operation_id: mv, .. } = events[2] else { unreachable!() };
+    let db = given(&events);
+    assert_eq!((db.host, db.moving), (Some(from), Some((from, to))));
+    // While it moves: no second operation, no deletion (two hosts hold copies), no early end.
+    let busy = Err(DatabaseError::Busy(OperationKind::Move));
+    assert_eq!(db.decide(&DatabaseCommand::RequestMove { operation_id: OperationId::new(), to: HostId::new() }), busy);
+    assert_eq!(db.decide(&DatabaseCommand::RequestDeletion { operation_id: OperationId::new() }), busy);
+    assert_eq!(
+        db.decide(&DatabaseCommand::RequestMaintenance { operation_id: OperationId::new(), kind: OperationKind::Stop }),
+        busy
+    );
+    assert_eq!(db.decide(&DatabaseCommand::CompleteMove { operation_id: mv }), Err(DatabaseError::StaleOperation));
+    let switched = db.decide(&DatabaseCommand::SwitchHost { operation_id: mv }).expect("switches");
+    assert_eq!(
+        switched,
+        vec![DatabaseEvent::DatabaseHostSwitched {
+            database_id: id,
+            operation_id: mv,
+            from_host_id: from,
+            to_host_id: to
+        }]
+    );
+    events.extend(switched);
+    let db = given(&events);
+    assert_eq!(db.host, Some(to));
+    // A retry after the switch records nothing more; the completion ends the operation.
+    assert_eq!(db.decide(&DatabaseCommand::SwitchHost { operation_id: mv }), Ok(vec![]));
+    let done = db.decide(&DatabaseCommand::CompleteMove { operation_id: mv }).expect("completes");
+    events.extend(done);
+    let db = given(&events);
+    assert_eq!((db.operation, db.moving, db.state), (None, None, Some(DatabaseState::Running)));
+    // Back where it came from: a move of its own; onto the host it is on: refused.
+    assert_eq!(
+        db.decide(&DatabaseCommand::RequestMove { operation_id: OperationId::new(), to }),
+        Err(DatabaseError::AlreadyThere)
+    );
+    assert!(db.decide(&DatabaseCommand::RequestMove { operation_id: OperationId::new(), to: from }).is_ok());
+}
+
+#[test]
+fn a_failed_move_leaves_the_database_running_where_it_was() {
+    let (id, op) = ids();
+    let (mut events, from) = moving(id, op, HostId::new());
+    let DatabaseEvent::DatabaseMoveRequested { operation_id: mv, .. } = events[2] else { unreachable!() };
+    let failed = given(&events).decide(&DatabaseCommand::MarkFailed { operation_id: mv, error: "no".into() });
+    events.extend(failed.expect("fails"));
+    let db = given(&events);
+    assert_eq!((db.state, db.host, db.operation, db.moving), (Some(DatabaseState::Running), Some(from), None, None));
+    // Only a running database moves.
+    let (id, op) = ids();
+    let stopped = given(&[
+        created(id, op),
+        DatabaseEvent::DatabaseProvisioned { database_id: id, operation_id: op },
+        DatabaseEvent::DatabaseStopped { database_id: id, operation_id: OperationId::new() },
+    ]);
+    assert!(matches!(
+        stopped.decide(&DatabaseCommand::RequestMove { operation_id: OperationId::new(), to: HostId::new() }),
+        Err(DatabaseError::WrongState { .. })
+    ));
 }

@@ -176,6 +176,7 @@ async fn scenario() {
     roles::viewer_sees_no_secrets(&b, &api, &viewer.key, &id, &conn).await;
     admin::resolves_an_incident(&b).await;
     admin::cordons_a_host_from_the_hosts_list(&b).await;
+    admin::moves_a_database_from_the_hosts_page(&b).await;
     admin::changes_a_plan_from_the_accounts_list(&b).await;
     admin::pages_through_accounts(&b).await;
     thousand_databases(&b).await;

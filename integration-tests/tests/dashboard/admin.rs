@@ -110,3 +110,70 @@ pub async fn pages_through_accounts(b: &Browser) {
     b.click("[data-test=accounts-prev]").await;
     b.until("the first page again", &format!("{rows} === 25;")).await;
 }
+
+/// An admin moves a database to a second PostgreSQL host from the admin page: the move
+/// runs to its end, the database is served from the new host, and the connection string its
+/// owner had still logs in (the old host's pooler forwards it).
+pub async fn moves_a_database_from_the_hosts_page(b: &Browser) {
+    use ops::local::{LocalHost, LocalHostOptions};
+    let dir = ops::local::testing::scratch_dir("dash-move").expect("a dir");
+    let host = LocalHost::start(&dir, &LocalHostOptions::for_tests()).await.expect("a second host");
+    let name = integration_tests::unique_name("dash-move");
+    let region = integration_tests::unique_name("dm");
+    let store = app().store();
+    let host_id = ops::platform::register_local_host_in(&store, &name, (&region, 10), &host).await.expect("registered");
+    let user = Api::new_user().await;
+    let db = user.create_running(&integration_tests::unique_name("mover")).await;
+    let (id, url) =
+        (db["id"].as_str().expect("id").to_owned(), db["connection_string"].as_str().expect("url").to_owned());
+    integration_tests::connect(&url)
+        .await
+        .expect("logs in")
+        .batch_execute("create table kept (n int); insert into kept values (7)")
+        .await
+        .expect("data");
+
+    // Away and back: the page lists hosts when it opens (this one registered since).
+    b.route("#/").await;
+    b.route("#/admin").await;
+    b.find(&format!("select[data-test=move-host] option[value='{host_id}']")).await;
+    b.type_in("input[data-test=move-database]", &id).await;
+    let chosen = b
+        .eval(&format!(
+            "const s = document.querySelector('select[data-test=move-host]'); s.value = '{host_id}'; return s.value;"
+        ))
+        .await;
+    assert_eq!(chosen, serde_json::json!(host_id.to_string()));
+    b.click("button[data-test=move-go]").await;
+    eventually("the move to be accepted", Duration::from_secs(20), || async {
+        let status = b.eval("return document.querySelector('p[data-test=move-status]').dataset.operation || '';").await;
+        let toast = b.eval("return JSON.stringify({ t: document.getElementById('toast').textContent, v: document.querySelector('input[data-test=move-database]').value, h: document.querySelector('select[data-test=move-host]').value, b: document.querySelector('button[data-test=move-go]').disabled });").await;
+        if status.as_str().is_some_and(|s| !s.is_empty()) { Ok(()) } else { Err(format!("toast: {toast}")) }
+    })
+    .await;
+    b.screenshot("12c-admin-move").await;
+    let operation = b.eval("return document.querySelector('p[data-test=move-status]').dataset.operation;").await;
+    let op = user.wait_operation(operation.as_str().expect("an operation id")).await;
+    assert_eq!((op["kind"].as_str(), op["state"].as_str()), (Some("move"), Some("succeeded")), "{op}");
+    let now = user.get(&format!("/databases/{id}/credentials")).await;
+    assert!(
+        now.data()["connection_string"].as_str().is_some_and(|u| u.contains(&format!(":{}/", host.bouncer.port()))),
+        "{}",
+        now.body
+    );
+    let c = integration_tests::connect(&url).await.expect("the old connection string still logs in");
+    let n: i32 = c.query_one("select n from kept", &[]).await.expect("the row came along").get(0);
+    assert_eq!(n, 7);
+    drop(c);
+
+    user.delete(&format!("/databases/{id}")).await.expect(202);
+    user.wait_state(&id, "deleted").await;
+    Api::new(Some(&app().admin_key)).delete(&format!("/admin/hosts/{host_id}")).await.expect(204);
+    eventually("the host to leave the page", Duration::from_secs(20), || async {
+        b.route("#/").await;
+        b.route("#/admin").await;
+        (b.count(&format!("tr[data-test=host][data-name='{name}']")).await == 0).then_some(())
+    })
+    .await;
+    host.stop().expect("stops");
+}

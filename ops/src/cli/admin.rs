@@ -1,5 +1,5 @@
 //! Platform admins: `berth incidents list|resolve`, `berth accounts list|set-plan`,
-//! `berth hosts list|cordon|uncordon|drain|remove`.
+//! `berth hosts list|cordon|uncordon|drain|remove|move`.
 
 use clap::Subcommand;
 use client::wire::{AccountQuery, IncidentQuery};
@@ -37,10 +37,20 @@ pub enum HostsCommand {
     Cordon { host_id: String },
     /// Let a cordoned or draining host take new databases again.
     Uncordon { host_id: String },
-    /// No new placements; its databases are to move off (moving is not built yet).
+    /// No new placements, and its running PostgreSQL databases move to other hosts of its
+    /// region (`berth hosts list` shows them leaving; draining again retries what stayed).
     Drain { host_id: String },
     /// Remove a host that holds no database.
     Remove { host_id: String },
+    /// Move a PostgreSQL database to another host; its connection strings keep working.
+    Move {
+        /// The database (`db_…`).
+        database_id: String,
+        /// The host to move it to (`berth hosts list`).
+        host_id: String,
+        #[command(flatten)]
+        wait: super::WaitArgs,
+    },
 }
 
 pub async fn hosts(ctx: &Ctx, command: HostsCommand) -> Outcome {
@@ -66,6 +76,14 @@ pub async fn hosts(ctx: &Ctx, command: HostsCommand) -> Outcome {
                 ]);
             }
             return t.print();
+        }
+        HostsCommand::Move { database_id, host_id, wait } => {
+            let r = ctx.client.move_database(&database_id, &host_id).await?;
+            if ctx.json {
+                return output::json(&r.raw);
+            }
+            let operation = r.data.operation_id.clone().unwrap_or_default();
+            return super::follow_operation(ctx, &format!("moving {}", r.data.name), &operation, wait).await;
         }
         HostsCommand::Remove { host_id } => {
             ctx.client.remove_host(&host_id).await?;

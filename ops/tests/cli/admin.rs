@@ -61,10 +61,25 @@ fn platform_admins_list_cordon_and_uncordon_hosts() {
     // empty host this binary's other tests use.
     let user = User::new();
     user.login(&new_user("cli-hosts-user"));
-    user.run(&["db", "create", &crate::db_name("held")]).ok();
+    let held = user.run(&["db", "create", &crate::db_name("held"), "--json"]).ok().json();
+    let held = held["id"].as_str().expect("an id").to_owned();
     let busy = admin.run(&["hosts", "remove", local["id"].as_str().expect("id")]);
     assert_eq!(busy.code, 1);
     assert!(busy.stderr.contains("CONFLICT") && busy.stderr.contains("holds"), "{}", busy.stderr);
+    // `berth hosts move`: onto the host it is on, onto another engine's host (the move itself
+    // is tested end to end in the integration suite, with a second PostgreSQL host).
+    let here = admin.run(&["hosts", "move", &held, local["id"].as_str().expect("id")]);
+    assert_eq!(here.code, 1);
+    assert!(here.stderr.contains("CONFLICT") && here.stderr.contains("already"), "{}", here.stderr);
+    let elsewhere = admin.run(&["hosts", "move", &held, id]);
+    assert_eq!(elsewhere.code, 1);
+    assert!(
+        elsewhere.stderr.contains("INVALID_REQUEST") && elsewhere.stderr.contains("mariadb"),
+        "{}",
+        elsewhere.stderr
+    );
+    let refused = user.run(&["hosts", "move", &held, id]);
+    assert!(refused.code == 1 && refused.stderr.contains("FORBIDDEN"), "{}", refused.stderr);
     let refused = user.run(&["hosts", "list"]);
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("FORBIDDEN"), "{}", refused.stderr);
