@@ -76,6 +76,7 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("BranchDatabase", "name", name()),
         ("RestoreBackup", "target_name", name()),
         ("RestoreBackup", "backup_id", text(200)),
+        ("MoveDatabase", "host_id", text(200)),
         // `<database>.<username>` must fit PostgreSQL's 63 bytes: short names always do.
         ("NewUser", "username", {
             let mut n = name();

@@ -38,14 +38,13 @@ pub async fn move_database(
         Err(e) => return Err(e.into()),
     };
     require_postgres(&db, NO_FORWARDING)?;
-    let to = HostId::parse(host_id).map_err(|_| Error::InvalidRequest("host_id: no such host".into()))?;
+    // An unknown host is `404` (as for the host routes); one that cannot take this database
+    // is `422`: the request is well formed, what it asks is impossible.
+    let to = HostId::parse(host_id).map_err(|_| Error::NotFound("host"))?;
     let listing = ctx.store.host_listing().await?;
-    let target = listing
-        .iter()
-        .find(|h| h.host.id == to)
-        .ok_or_else(|| Error::InvalidRequest("host_id: no such host".into()))?;
+    let target = listing.iter().find(|h| h.host.id == to).ok_or(Error::NotFound("host"))?;
     if target.host.engine != db.engine {
-        return Err(Error::InvalidRequest(format!(
+        return Err(Error::Unprocessable(format!(
             "host_id: host {} serves {} databases, not {}",
             target.host.name,
             target.host.engine.as_str(),

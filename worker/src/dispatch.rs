@@ -60,6 +60,12 @@ pub fn job_for(event: &RecordedEvent) -> Option<Job> {
             from_host_id,
             to_host_id,
         }) => Some(Job::Move { database_id, operation_id, from: from_host_id, to: to_host_id }),
+        Decoded::Database(DatabaseEvent::OperationFailed {
+            database_id,
+            operation_id,
+            kind: domain::OperationKind::Move,
+            ..
+        }) => Some(Job::SettleMove { database_id, operation_id }),
         Decoded::Database(DatabaseEvent::DatabaseLocked { database_id, .. })
         | Decoded::Database(DatabaseEvent::DatabaseUnlocked { database_id }) => Some(Job::ApplyLock { database_id }),
         Decoded::Database(e) => e.requested_maintenance().map(|(operation_id, action)| Job::Maintain {

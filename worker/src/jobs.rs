@@ -80,6 +80,14 @@ pub enum Job {
         from: domain::HostId,
         to: domain::HostId,
     },
+    /// After move `operation_id` failed (its job out of attempts, or the stuck-operation
+    /// reconciler gave up on it): leave both hosts as the database's place says — the old
+    /// pooler open, the copy on the host it is not served from dropped. Queued by the
+    /// failure's event, so no failure path can leave a pooler closed.
+    SettleMove {
+        database_id: DatabaseId,
+        operation_id: OperationId,
+    },
 }
 
 impl Job {
@@ -97,6 +105,7 @@ impl Job {
             Job::VerifyBackup { .. } => "verify_backup",
             Job::ApplyLock { .. } => "apply_lock",
             Job::Move { .. } => "move",
+            Job::SettleMove { .. } => "settle_move",
         }
     }
 
@@ -136,7 +145,8 @@ impl Job {
             | Job::CreateUser { .. }
             | Job::RemoveUser { .. }
             | Job::PurgeBackup { .. }
-            | Job::ApplyLock { .. } => "the change could not be applied; the platform operators have been notified",
+            | Job::ApplyLock { .. }
+            | Job::SettleMove { .. } => "the change could not be applied; the platform operators have been notified",
         }
     }
 
@@ -151,7 +161,8 @@ impl Job {
             | Job::CreateUser { database_id, .. }
             | Job::RemoveUser { database_id, .. }
             | Job::ApplyLock { database_id }
-            | Job::Move { database_id, .. } => Some(*database_id),
+            | Job::Move { database_id, .. }
+            | Job::SettleMove { database_id, .. } => Some(*database_id),
             Job::Backup { .. } | Job::PurgeBackup { .. } | Job::VerifyBackup { .. } => None,
         }
     }
@@ -170,7 +181,8 @@ impl Job {
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
             | Job::VerifyBackup { .. }
-            | Job::ApplyLock { .. } => None,
+            | Job::ApplyLock { .. }
+            | Job::SettleMove { .. } => None,
         }
     }
 }
@@ -343,6 +355,9 @@ impl Runner {
             Job::ApplyLock { database_id } => return self.apply_lock(*database_id).await,
             Job::Move { database_id, operation_id, from, to } => {
                 return self.run_move(job, (*database_id, *operation_id), (*from, *to), attempt).await
+            }
+            Job::SettleMove { database_id, operation_id } => {
+                return self.settle_move(*database_id, *operation_id).await
             }
             _ => {}
         }
@@ -550,13 +565,8 @@ impl Handler<Job> for Runner {
         // A failed provisioning (create, restore or branch) leaves nothing on the host: its
         // role, database and pool go. If that fails too, the incident says so, and deleting
         // the failed database (its Delete job retries) removes them.
+        // (A failed move's hosts are settled by the job its failure's event queues.)
         let mut error = error;
-        if let Job::Move { from, to, .. } = job {
-            if let Err(e) = self.move_exhausted(id, (from, to)).await {
-                tracing::error!(database = %id, error = %e, "could not undo a failed move");
-                error = format!("{error}; undoing the move did not finish: {e}");
-            }
-        }
         if let Job::Provision { .. } = job {
             if let Err(e) = self.remove_failed(id).await {
                 tracing::error!(database = %id, error = %e, "could not remove a failed provisioning's leftovers");
@@ -571,6 +581,7 @@ impl Handler<Job> for Runner {
             Job::Delete { .. }
             | Job::Maintain { .. }
             | Job::Move { .. }
+            | Job::SettleMove { .. }
             | Job::Backup { .. }
             | Job::PurgeBackup { .. }
             | Job::VerifyBackup { .. } => "job_failed",

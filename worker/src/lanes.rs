@@ -34,7 +34,8 @@ impl Job {
             Job::Backup { .. }
             | Job::VerifyBackup { .. }
             | Job::Provision { source: Some(_), .. }
-            | Job::Move { .. } => Lane::Data,
+            | Job::Move { .. }
+            | Job::SettleMove { .. } => Lane::Data,
             _ => Lane::Control,
         }
     }

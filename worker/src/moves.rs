@@ -20,8 +20,10 @@
 //! poolers are rendered (the new host serves the name, the old one forwards it), the old
 //! pooler admits clients again, the old copy is dropped, and the move is recorded as done.
 //!
-//! A move that fails for good before the switch drops the new copy and reopens the old
-//! pooler: the database stays where it was, as it was. The write pause is steps 2–5 and
+//! A move that fails for good — out of attempts, or given up by the stuck-operation
+//! reconciler — queues `settle_move` from its failure's event: before the switch the old
+//! pooler opens again and the new copy goes (the database stays where it was, as it was);
+//! after it, what follows the switch is done. The write pause is steps 2–5 and
 //! the render after: its length is logged and measured (`berth_move_pause_seconds`).
 
 use std::time::Instant;
@@ -64,20 +66,20 @@ impl Runner {
         )?;
         let name = db.name.clone();
         let owner = self.owner_login(id, &name).await?;
+        let mut paused = None;
         if db.host_id == from {
-            let paused = self.copy_over(job, (id, &name, &owner), (&*source, &*target), operation_id).await?;
+            paused = Some(self.copy_over(job, (id, &name, &owner), (&*source, &*target), operation_id).await?);
             self.command(job, DatabaseCommand::SwitchHost { operation_id }).await?;
-            crate::hosts::sync_bouncer(&self.store, &self.plans, &*target).await?;
-            crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
-            source.lifecycle(&name, LifecycleStep::OpenFrontDoor).await?;
-            let pause = paused.elapsed();
-            metrics::histogram!("berth_move_pause_seconds").record(pause.as_secs_f64());
-            tracing::info!(database = %id, pause_ms = pause.as_millis() as u64, "moved: served from the new host");
         }
         // After the switch: what follows it, again on every retry.
         crate::hosts::sync_bouncer(&self.store, &self.plans, &*target).await?;
         crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
         source.lifecycle(&name, LifecycleStep::OpenFrontDoor).await?;
+        if let Some(paused) = paused {
+            let pause = paused.elapsed();
+            metrics::histogram!("berth_move_pause_seconds").record(pause.as_secs_f64());
+            tracing::info!(database = %id, pause_ms = pause.as_millis() as u64, "moved: served from the new host");
+        }
         source.drop_database(id, &name).await?;
         self.command(job, DatabaseCommand::CompleteMove { operation_id }).await?;
         Ok(())
@@ -162,25 +164,43 @@ impl Runner {
         Ok(())
     }
 
-    /// A move out of attempts. Before the switch: the new copy goes and the old pooler opens
-    /// again (the database stays where it was). After it: the move's own record cannot fail
-    /// (the database is served from the new host); what is left is for the operators.
-    pub(crate) async fn move_exhausted(&self, id: DatabaseId, (from, to): (HostId, HostId)) -> Result<(), JobError> {
+    /// After move `operation_id` of database `id` failed: both hosts left as the database's
+    /// place says. Served from the old host (failed before the switch): its pooler opens
+    /// again, the new host's copy goes. Served from the new host (failed after it): what
+    /// follows the switch is done — both poolers rendered (the old one forwarding), the old
+    /// one opened, the old copy dropped. Each step is idempotent.
+    pub(crate) async fn settle_move(&self, id: DatabaseId, operation_id: OperationId) -> Result<(), JobError> {
+        let (from, to) = self.move_hosts(id, operation_id).await?;
         let db = self.store.database(id).await.map_err(store_err)?;
-        if db.host_id != from {
-            return Err(JobError::abort(format!(
-                "the database is served from host {to} already; its copy on host {from} may remain"
-            )));
-        }
         let (source, target) = tokio::try_join!(
             async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, from).await?) },
             async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, to).await?) },
         )?;
-        target.disconnect_clients(&db.name).await.ok();
-        target.drop_database(id, &db.name).await?;
+        let (serving, other) = if db.host_id == from { (&source, &target) } else { (&target, &source) };
+        // Where clients are served first: they wait on it, whatever the other host does.
+        crate::hosts::sync_bouncer(&self.store, &self.plans, &**serving).await?;
         crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
         source.lifecycle(&db.name, LifecycleStep::OpenFrontDoor).await?;
+        other.drop_database(id, &db.name).await?;
+        tracing::info!(database = %id, served_by = %db.host_id, "a failed move's hosts are settled");
         Ok(())
+    }
+
+    /// The hosts move `operation_id` of database `id` went from and to, from its request.
+    async fn move_hosts(&self, id: DatabaseId, operation_id: OperationId) -> Result<(HostId, HostId), JobError> {
+        let events = self.store.read_stream(domain::StreamId::database(id).as_str()).await.map_err(store_err)?;
+        events
+            .iter()
+            .find_map(|e| match eventstore::decode(e) {
+                Ok(eventstore::Decoded::Database(domain::DatabaseEvent::DatabaseMoveRequested {
+                    operation_id: op,
+                    from_host_id,
+                    to_host_id,
+                    ..
+                })) if op == operation_id => Some((from_host_id, to_host_id)),
+                _ => None,
+            })
+            .ok_or_else(|| JobError::abort(format!("no move {operation_id} in the database's log")))
     }
 }
 

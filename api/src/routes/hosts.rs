@@ -98,7 +98,8 @@ pub async fn remove(
 /// Moves a running PostgreSQL database to another host (`{host_id}`: ready, same engine,
 /// with room). The connection strings users hold keep working: the old host's pooler
 /// forwards them. Writes pause while the copy is made and checked; the answer is `202` with
-/// the `move` operation to follow (`GET /operations/{id}`). MariaDB databases are `422`.
+/// the `move` operation to follow (`GET /operations/{id}`). An unknown database or host is
+/// `404`; a host of another engine, or a MariaDB database, `422`.
 #[utoipa::path(post, path = "/api/v1/admin/databases/{id}/move", operation_id = "moveDatabase", tag = "hosts",
     request_body = MoveDatabase,
     responses((status = 202, description = "Accepted: the move is under way (poll `operation_id`)", body = Data<crate::views::DatabaseView>),

@@ -134,13 +134,13 @@ async fn a_second_host_takes_its_regions_databases_and_is_cordoned_drained_and_r
         .await
         .expect_error(400, "INVALID_REQUEST");
 
-    // Each change is in the acting admin's activity.
-    let acts = admin().wait_activity("/activity", |e| has_action(e, "host.remove")).await;
+    // Each change is in the acting admin's activity (other tests change other hosts).
+    let mine = |e: &Value, action: &str| e["action"] == action && e["resource"]["name"] == name.as_str();
+    let acts = admin().wait_activity("/activity", |es| es.iter().any(|e| mine(e, "host.remove"))).await;
     for action in ["host.cordon", "host.uncordon", "host.drain", "host.remove"] {
-        let entry = acts.data().as_array().expect("entries").iter().find(|e| e["action"] == action).cloned();
+        let entry = acts.data().as_array().expect("entries").iter().find(|e| mine(e, action)).cloned();
         let entry = entry.unwrap_or_else(|| panic!("{action} in {}", acts.body));
         assert_eq!(entry["resource"]["type"], "host");
-        assert_eq!(entry["resource"]["name"], name.as_str());
     }
     host.stop().expect("stops");
 }
@@ -435,7 +435,7 @@ async fn moves_that_cannot_happen_are_refused() {
     admin()
         .post(&format!("/admin/databases/{id}/move"), json!({ "host_id": "nope" }))
         .await
-        .expect_error(400, "INVALID_REQUEST");
+        .expect_error(404, "NOT_FOUND");
     admin().post(&format!("/admin/databases/{id}/move"), json!({})).await.expect_error(400, "INVALID_REQUEST");
     admin()
         .post("/admin/databases/db_01J00000000000000000000000/move", json!({ "host_id": here.to_string() }))
@@ -455,4 +455,102 @@ async fn wait_login_ok(url: &str) {
         connect(url).await.map(drop).map_err(|e| e.to_string())
     })
     .await;
+}
+
+/// A move that cannot be completed leaves the database where it was, working: here the
+/// tenant granted a right to a role that exists only on the old host (another tenant's
+/// login there), so the copy with its grants cannot be made on the new host. The move fails
+/// (an incident for the operators), the database is served as before, the new host keeps no
+/// copy; once the tenant drops that grant, the move goes through. A tenant can stop only
+/// its own database's move.
+#[tokio::test]
+async fn a_move_that_fails_leaves_the_database_where_it_was() {
+    let (dir_a, dir_b) = (
+        ops::local::testing::scratch_dir("fail-a").expect("a dir"),
+        ops::local::testing::scratch_dir("fail-b").expect("a dir"),
+    );
+    let options = LocalHostOptions::for_tests();
+    let (a, b) =
+        tokio::try_join!(LocalHost::start(&dir_a, &options), LocalHost::start(&dir_b, &options)).expect("two hosts");
+    let region = unique_name("mf");
+    let store = app().store();
+    let (name_a, name_b) = (unique_name("fail-a"), unique_name("fail-b"));
+    ops::platform::register_local_host_in(&store, &name_a, (&region, 10), &a).await.expect("a");
+    let id_b = ops::platform::register_local_host_in(&store, &name_b, (&region, 10), &b).await.expect("b").to_string();
+    // Both databases on host a: b takes none while they are made.
+    admin().post(&format!("/admin/hosts/{id_b}/cordon"), json!({})).await.expect(200);
+    let api = Api::new_user().await;
+    let mut made = Vec::new();
+    for label in ["blocked", "neighbour"] {
+        let r = api.post("/databases", json!({ "name": unique_name(label), "region": region })).await;
+        assert!(r.status == 201 || r.status == 202, "{}", r.body);
+        let id = r.data()["id"].as_str().expect("id").to_owned();
+        api.wait_state(&id, "running").await;
+        made.push((
+            id,
+            r.data()["name"].as_str().expect("name").to_owned(),
+            r.data()["connection_string"].as_str().expect("url").to_owned(),
+        ));
+    }
+    admin().post(&format!("/admin/hosts/{id_b}/uncordon"), json!({})).await.expect(200);
+    let (id, _, url) = made[0].clone();
+    let neighbour = made[1].1.clone();
+    assert!(url.contains(&format!(":{}/", a.bouncer.port())), "{url}");
+    let owner = connect(&url).await.expect("logs in");
+    owner
+        .batch_execute(&format!(
+            "create table t (n int); insert into t values (1); grant select on t to \"{neighbour}\";"
+        ))
+        .await
+        .expect("a grant to a role only host a has");
+
+    let r = admin().post(&format!("/admin/databases/{id}/move"), json!({ "host_id": id_b })).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let op = api.wait_operation(r.data()["operation_id"].as_str().expect("an operation")).await;
+    assert_eq!((op["kind"].as_str(), op["state"].as_str()), (Some("move"), Some("failed")), "{op}");
+    assert!(op["error"].as_str().is_some_and(|e| e.contains("stays where it was")), "{op}");
+    // Where it was, working (its pooler open again), nothing left on b, an incident open.
+    let db = api.get(&format!("/databases/{id}")).await;
+    assert_eq!(
+        (db.data()["state"].as_str(), db.data()["operation_id"].is_null()),
+        (Some("running"), true),
+        "{}",
+        db.body
+    );
+    // (The failure is recorded before the undo runs: both are waited for.)
+    let c = eventually("the database to take logins again", Duration::from_secs(30), || async {
+        connect(&url).await.map_err(|e| e.to_string())
+    })
+    .await;
+    c.execute("insert into t values (2)", &[]).await.expect("and writes");
+    eventually("the new host to keep no copy", Duration::from_secs(30), || async {
+        (!has_database(&b, &made[0].1).await).then_some(())
+    })
+    .await;
+    assert_eq!(listed(&name_b).await.expect("listed")["databases"], 0);
+    eventually("an incident for the operators", Duration::from_secs(30), || async {
+        (integration_tests::admin_incidents("job_failed", &id, "open").await.len() == 1).then_some(())
+    })
+    .await;
+
+    // The tenant drops the grant: the move goes through.
+    c.batch_execute(&format!("revoke select on t from \"{neighbour}\"")).await.expect("revokes");
+    drop(c);
+    let r = admin().post(&format!("/admin/databases/{id}/move"), json!({ "host_id": id_b })).await;
+    let op = api.wait_operation(r.data()["operation_id"].as_str().expect("an operation")).await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let n: i64 = connect(&url)
+        .await
+        .expect("the old string")
+        .query_one("select count(*) from t", &[])
+        .await
+        .expect("reads")
+        .get(0);
+    assert_eq!(n, 2);
+    for (id, _, _) in &made {
+        api.delete(&format!("/databases/{id}")).await.expect(202);
+        api.wait_state(id, "deleted").await;
+    }
+    a.stop().expect("stops");
+    b.stop().expect("stops");
 }

@@ -388,7 +388,7 @@ fn routes() -> Vec<Route> {
             "/admin/databases/{db}/move",
             json!({"host_id": "host_01J00000000000000000000000"}),
             Needs::PlatformAdmin,
-            (400, "INVALID_REQUEST"),
+            (404, "NOT_FOUND"),
         ),
         (
             "PATCH",

@@ -18,7 +18,7 @@
 
 mod check;
 mod load;
-mod node;
+pub mod node;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
