@@ -406,6 +406,17 @@ pub async fn copy_database(
     pipe(vec![(pg_dump(bins, source, None, false), "pg_dump")], (psql(bins, target), "psql"), plain, prelude).await
 }
 
+/// Copies `source` as of `snapshot`, grants kept, straight into `target` (a move between
+/// two hosts this process reaches).
+pub async fn copy_snapshot(
+    bins: &PgBins,
+    source: &PgTarget,
+    snapshot: &str,
+    target: &PgTarget,
+) -> Result<(), HostError> {
+    pipe(vec![(pg_dump(bins, source, Some(snapshot), true), "pg_dump")], (psql(bins, target), "psql"), plain, "").await
+}
+
 /// Pipes the output of `dumps` (one after the other) into the stdin of `load` (through
 /// `filter`), `prelude` first.
 pub(crate) async fn pipe(

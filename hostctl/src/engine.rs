@@ -192,6 +192,23 @@ pub trait TenantEngine: Send + Sync {
         into: (&str, &TenantLogin),
         streams: Streams<'_>,
     ) -> Result<(), HostError>;
+    /// Where a load tool reaches database `dbname` on this host as `login`, when this process
+    /// can pipe into it directly (`None`: go through the object store).
+    fn load_target(&self, _dbname: &str, _login: &TenantLogin, _deadline: Duration) -> Option<dump::PgTarget> {
+        None
+    }
+    /// Copies database `name` (read as `owner`, grants kept) straight into database `name` on
+    /// host `into`, with each table's stats from the copy's snapshot; `None` when the two
+    /// cannot be piped together (the caller goes through the object store instead).
+    async fn copy_into(
+        &self,
+        _name: &DatabaseName,
+        _owner: &TenantLogin,
+        _into: &dyn TenantEngine,
+        _streams: Streams<'_>,
+    ) -> Result<Option<Vec<TableStats>>, HostError> {
+        Ok(None)
+    }
     /// Each table's row count and checksum in database `dbname`, read as `login`.
     async fn table_stats(
         &self,
@@ -404,6 +421,32 @@ impl TenantEngine for HostConn {
         let source = self.tenant_target(from.0, from.1, streams.deadline)?;
         let target = self.tenant_target(into.0, into.1, streams.deadline)?;
         dump::copy_database(streams.bins, &source, &target, "").await
+    }
+
+    fn load_target(&self, dbname: &str, login: &TenantLogin, deadline: Duration) -> Option<dump::PgTarget> {
+        self.tenant_target(dbname, login, deadline).ok()
+    }
+
+    async fn copy_into(
+        &self,
+        name: &DatabaseName,
+        owner: &TenantLogin,
+        into: &dyn TenantEngine,
+        streams: Streams<'_>,
+    ) -> Result<Option<Vec<TableStats>>, HostError> {
+        let Some(target) = into.load_target(name.as_str(), owner, streams.deadline) else { return Ok(None) };
+        // As a backup does: the tenant's own role takes the snapshot and the checksums, and
+        // pg_dump reads inside that snapshot while psql loads it on the other host.
+        let mut client = self.tenant(name.as_str(), owner, streams.deadline).await?;
+        let (tx, snap) = restore_check::export_snapshot(&mut client).await?;
+        let source = self.tenant_target(name.as_str(), owner, streams.deadline)?;
+        let (copied, stats) =
+            tokio::join!(dump::copy_snapshot(streams.bins, &source, &snap, &target), restore_check::table_stats(&tx));
+        let _ = tx.rollback().await;
+        // The stats' error first (see `backup`).
+        let stats = stats?;
+        copied?;
+        Ok(Some(stats))
     }
 
     async fn table_stats(

@@ -8,9 +8,10 @@
 //!    empty database;
 //! 2. writes stop: the old pooler refuses and drops the database's clients and the server
 //!    ends its sessions (direct ones too);
-//! 3. a backup of the database, with its grants, goes through the object store into the new
-//!    copy (the same path works between machines);
-//! 4. the copy is checked table by table (rows and checksums) against the backup's snapshot,
+//! 3. the database, with its grants, is piped into the new copy as of one snapshot
+//!    (`pg_dump --snapshot | psql`, both as the tenant's own role), with each table's rows
+//!    and checksum taken in that snapshot;
+//! 4. the copy is checked table by table (rows and checksums) against the snapshot,
 //!    and the old copy against it again: a write that reached the old copy after the
 //!    snapshot fails the attempt rather than being lost;
 //! 5. the switch is recorded (`DatabaseHostSwitched`): the database is served from the new
@@ -39,11 +40,6 @@ fn store_err(e: eventstore::StoreError) -> JobError {
     JobError::retry_from(format!("control plane: {e}"), e)
 }
 
-/// The object a move's copy travels through.
-fn move_key(id: DatabaseId, operation: OperationId) -> String {
-    format!("moves/{}/{}.sql.gz", id.uuid(), operation.uuid())
-}
-
 impl Runner {
     pub(crate) async fn run_move(
         &self,
@@ -68,7 +64,7 @@ impl Runner {
         let owner = self.owner_login(id, &name).await?;
         let mut paused = None;
         if db.host_id == from {
-            paused = Some(self.copy_over(job, (id, &name, &owner), (&*source, &*target), operation_id).await?);
+            paused = Some(self.copy_over(job, (id, &name, &owner), (&*source, &*target)).await?);
             self.command(job, DatabaseCommand::SwitchHost { operation_id }).await?;
         }
         // After the switch: what follows it, again on every retry.
@@ -92,7 +88,6 @@ impl Runner {
         job: &Job,
         (id, name, owner): (DatabaseId, &DatabaseName, &TenantLogin),
         (source, target): (&dyn TenantEngine, &dyn TenantEngine),
-        operation_id: OperationId,
     ) -> Result<Instant, JobError> {
         let rt = self.runtime()?;
         let db = self.store.database(id).await.map_err(store_err)?;
@@ -113,15 +108,16 @@ impl Runner {
         let paused = Instant::now();
         source.lifecycle(name, LifecycleStep::CloseFrontDoor).await?;
         source.lifecycle(name, LifecycleStep::TerminateSessions).await?;
-        // 3. Through the object store, grants kept.
-        let key = move_key(id, operation_id);
+        // 3. Grants kept, piped straight from host to host (this worker reaches both clusters,
+        // as it does for every host today; between machines behind an agent the copy would go
+        // through the object store instead — not built).
         let streams = hostctl::engine::Streams { privileges: true, ..rt.streams(self) };
-        let taken = source.backup(name, owner, streams, &key).await?;
-        let restored = target.restore(name.as_str(), owner, streams, &key, &taken.dump.sha256).await;
-        if let Err(e) = rt.objects.delete(&key).await {
-            tracing::warn!(key = %key, error = %e, "could not remove a move's copy from the object store");
-        }
-        restored?;
+        let closed = paused.elapsed();
+        let snapshot = source
+            .copy_into(name, owner, target, streams)
+            .await?
+            .ok_or_else(|| JobError::abort("these two hosts cannot be copied between"))?;
+        let copy_done = paused.elapsed();
         // 4. Checked against the snapshot, on both sides.
         let deadline = streams.deadline;
         let (copied, left) = tokio::try_join!(
@@ -129,22 +125,31 @@ impl Runner {
             source.table_stats(name.as_str(), owner, deadline),
         )?;
         let differ = |what: &str, seen: &[domain::TableStats]| {
-            let first = taken.tables.iter().zip(seen).find(|(a, b)| a != b).map(|(a, _)| a.table.clone());
+            let first = snapshot.iter().zip(seen).find(|(a, b)| a != b).map(|(a, _)| a.table.clone());
             JobError::retry(format!(
                 "{what} differs from the snapshot ({} tables against {}; first: {})",
                 seen.len(),
-                taken.tables.len(),
+                snapshot.len(),
                 first.unwrap_or_else(|| "a table only one side has".into())
             ))
         };
-        if copied != taken.tables {
+        if copied != snapshot {
             return Err(differ("the new host's copy", &copied));
         }
-        if left != taken.tables {
+        if left != snapshot {
             return Err(differ("the old copy (written during the pause)", &left));
         }
         target.mark_populated(name).await?;
-        tracing::info!(job = job.kind(), database = %id, tables = copied.len(), bytes = taken.dump.size_bytes, "copied and checked");
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        tracing::info!(
+            job = job.kind(),
+            database = %id,
+            tables = copied.len(),
+            closing_ms = ms(closed),
+            copy_ms = ms(copy_done - closed),
+            check_ms = ms(paused.elapsed() - copy_done),
+            "copied and checked"
+        );
         Ok(paused)
     }
 

@@ -13,6 +13,7 @@ mod http;
 mod jobtimes;
 mod maria;
 mod mixed;
+mod moves;
 mod neighbours;
 mod pooler;
 mod provision;
@@ -125,6 +126,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         clients: usize,
     },
+    /// A database moved between two hosts while clients write to it through its old
+    /// connection string: the write pause, the move's time against `pg_dump | psql` by hand
+    /// between the same clusters, and the clients' TPS during the move against before it.
+    Move {
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
     /// (internal) One backup as the backup job does it, for `bench backup`'s memory figure.
     #[command(hide = true)]
     BackupWorker {
@@ -154,6 +166,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sql { rounds } => sql::run(rounds).await,
         BenchCommand::Pooler { queries, logins, clients } => pooler::run(queries, logins, clients).await,
         BenchCommand::Data { requests, clients } => data::run(requests, clients).await,
+        BenchCommand::Move { size_mb, runs, clients } => moves::run(size_mb, runs, clients).await,
         BenchCommand::BackupWorker { root, key } => backup::worker(root, key).await,
     }
 }
