@@ -148,6 +148,16 @@ impl Store {
         rows.iter().map(|r| Ok((database_name(r.get(0))?, r.get(1)))).collect()
     }
 
+    /// The hosts whose pooler forwards database `id` (it was moved off them), deleted
+    /// databases' too (their pools must go).
+    pub async fn forwarding_hosts(&self, id: DatabaseId) -> Result<Vec<HostId>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("select from_host_id from database_forwards where database_id = $1 order by 1", &[&id.uuid()])
+            .await?;
+        Ok(rows.iter().map(|r| HostId(r.get(0))).collect())
+    }
+
     /// Logins of the extra users of a host's live databases, for PgBouncer's auth_file.
     pub async fn host_user_verifiers(&self, host: HostId) -> Result<Vec<(String, String)>, StoreError> {
         let client = self.client().await?;

@@ -169,8 +169,9 @@ async fn project_database<T: Tables>(t: &mut T, e: &RecordedEvent, d: &DatabaseE
             insert_operation(t, operation_id.uuid(), OperationKind::Delete, db, account, e).await?;
         }
         E::DatabaseDeleted { operation_id, .. } => {
+            // Its forwards stay: the poolers that held them render without it (a deleted
+            // database is served nowhere) when its deletion syncs them.
             set_database_state(t, db, DatabaseState::Deleted, None, e).await?;
-            t.delete("database_forwards", Key::Eq(vec![("database_id", db.into())])).await?;
             finish_operation(t, operation_id.uuid(), OperationState::Succeeded, None, e).await?;
         }
         E::OperationFailed { operation_id, error, kind, .. } => {

@@ -306,7 +306,16 @@ impl Runner {
             self.wait_for_host(db.host_id).await;
         }
         let deadline = self.deadline(job);
-        match tokio::time::timeout(deadline, self.run_steps(job, attempt, None)).await {
+        let run = async {
+            self.run_steps(job, attempt, None).await?;
+            // Poolers that forward a moved database's old connection strings serve its
+            // logins, allowlist and state too: whatever the job changed, they follow.
+            match job.database_id() {
+                Some(id) => self.sync_forwarders(id).await,
+                None => Ok(()),
+            }
+        };
+        match tokio::time::timeout(deadline, run).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 metrics::counter!("berth_job_deadlines_total", "kind" => job.kind()).increment(1);

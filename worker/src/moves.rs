@@ -153,6 +153,16 @@ impl Runner {
         Ok(paused)
     }
 
+    /// Renders the pooler of every host that forwards database `id` (it was moved off them),
+    /// so that they serve its current logins, allowlist and state.
+    pub(crate) async fn sync_forwarders(&self, id: DatabaseId) -> Result<(), JobError> {
+        for host in self.store.forwarding_hosts(id).await.map_err(store_err)? {
+            let conn = crate::hosts::engine(&self.hosts, &self.store, host).await?;
+            crate::hosts::sync_bouncer(&self.store, &self.plans, &*conn).await?;
+        }
+        Ok(())
+    }
+
     /// The data API's roles on the new host, so that the grants the move carries over to
     /// them apply (and its requests find them there).
     async fn ensure_data_roles(&self, db: &eventstore::queries::DatabaseRow, host: HostId) -> Result<(), JobError> {

@@ -413,6 +413,20 @@ async fn a_database_moves_between_hosts_under_writes_keeping_its_connection_stri
         .expect("reads")
         .get(0);
     assert_eq!(n, written.committed.len() as i64, "every committed row came back too");
+    // A new password reaches the forwarding pooler too: the string that names the host it
+    // left (now forwarding back) logs in with it, and the old password no longer does.
+    let reset = api.post(&format!("/databases/{id}/reset-password"), json!({})).await;
+    assert!(reset.status == 200 || reset.status == 202, "{}", reset.body);
+    if reset.status == 202 {
+        api.wait_operation(reset.data()["operation_id"].as_str().expect("an operation")).await;
+    }
+    let password = reset.data()["password"].as_str().expect("a password").to_owned();
+    let via_forward = format!("postgresql://{db_name}:{password}@127.0.0.1:{}/{db_name}", to.bouncer.port());
+    integration_tests::eventually("the new password through the forward", Duration::from_secs(30), || async {
+        login_from(ALLOWED, &via_forward).await.map(drop)
+    })
+    .await;
+    assert!(login_from(ALLOWED, &new_url).await.is_err(), "the old password is refused through the forward");
     admin().delete(&format!("/admin/hosts/{to_id}")).await.expect(204);
 
     api.delete(&format!("/databases/{id}")).await.expect(202);
