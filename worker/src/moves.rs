@@ -64,10 +64,19 @@ impl Runner {
         let owner = self.owner_login(id, &name).await?;
         let mut paused = None;
         if db.host_id == from {
-            paused = Some(self.copy_over(job, (id, &name, &owner), (&*source, &*target)).await?);
-            self.command(job, DatabaseCommand::SwitchHost { operation_id }).await?;
+            let copied = self.copy_over(job, (id, &name, &owner), (&*source, &*target)).await?;
+            if !self.command(job, DatabaseCommand::SwitchHost { operation_id }).await? {
+                // The move is no longer the database's operation (given up meanwhile): its
+                // `settle_move` puts the hosts right; nothing here may touch the old copy.
+                return Ok(());
+            }
+            paused = Some(copied);
         }
-        // After the switch: what follows it, again on every retry.
+        // After the switch: what follows it, again on every retry — the old copy is dropped
+        // only once the log says the database is served from the new host.
+        if self.store.database(id).await.map_err(store_err)?.host_id != to {
+            return Err(JobError::abort("the database is not served from the new host; the old copy stays"));
+        }
         crate::hosts::sync_bouncer(&self.store, &self.plans, &*target).await?;
         crate::hosts::sync_bouncer(&self.store, &self.plans, &*source).await?;
         source.lifecycle(&name, LifecycleStep::OpenFrontDoor).await?;
@@ -187,6 +196,11 @@ impl Runner {
     pub(crate) async fn settle_move(&self, id: DatabaseId, operation_id: OperationId) -> Result<(), JobError> {
         let (from, to) = self.move_hosts(id, operation_id).await?;
         let db = self.store.database(id).await.map_err(store_err)?;
+        if db.operation_id.is_some() {
+            // A newer operation (another move, say) owns the hosts now; it settles them.
+            tracing::info!(database = %id, "a failed move's hosts are left to the operation that followed it");
+            return Ok(());
+        }
         let (source, target) = tokio::try_join!(
             async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, from).await?) },
             async { Ok::<_, JobError>(crate::hosts::engine(&self.hosts, &self.store, to).await?) },
