@@ -18,6 +18,8 @@ pub struct IntentDatabase {
     pub busy: bool,
     /// A backup or verification of it is pending or running: its scratch copy may be in use.
     pub verifying: bool,
+    /// The hosts it was moved off, whose poolers forward its name to `host_id`.
+    pub forwarded_from: Vec<HostId>,
 }
 
 /// A backup's object as the reconciler sees it.
@@ -62,7 +64,8 @@ impl Store {
                         coalesce(o.state in ('pending', 'running'), false),
                         exists(select 1 from operations v
                                 where v.database_id = d.id and v.kind in ('backup', 'verify_backup')
-                                  and v.state in ('pending', 'running'))
+                                  and v.state in ('pending', 'running')),
+                        array(select f.from_host_id from database_forwards f where f.database_id = d.id)
                  from databases d left join operations o on o.id = d.operation_id",
                 &[],
             )
@@ -76,6 +79,7 @@ impl Store {
                     state: decode_column("databases.state", r.get(3), DatabaseState::parse)?,
                     busy: r.get(4),
                     verifying: r.get(5),
+                    forwarded_from: r.get::<_, Vec<uuid::Uuid>>(6).into_iter().map(HostId).collect(),
                 })
             })
             .collect()

@@ -391,6 +391,12 @@ async fn a_database_moves_between_hosts_under_writes_keeping_its_connection_stri
     let to_name = if to_id == &id_a { &name_a } else { &name_b };
     assert_eq!(listed(from_name).await.expect("listed")["databases"], 0);
     assert_eq!(listed(to_name).await.expect("listed")["databases"], 1);
+    // The orphan reconciler agrees: the old host's pool is a forward it expects, nothing of
+    // the database is left over on either host.
+    let findings = integration_tests::reconciler(Duration::ZERO).reconcile_once().await.expect("a round");
+    let ours: Vec<_> =
+        findings.iter().filter(|f| f.resource == id || f.resource == *from_id || f.resource == *to_id).collect();
+    assert!(ours.is_empty(), "{ours:?}");
     let acts = api.wait_activity(&format!("/databases/{id}/activity"), |e| has_action(e, "database.move")).await;
     let entry = acts.data().as_array().expect("entries").iter().find(|e| e["action"] == "database.move").cloned();
     assert_eq!(entry.expect("a move entry")["details"]["to_host_id"], json!(to_id));

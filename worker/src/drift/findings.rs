@@ -148,6 +148,17 @@ pub fn host_findings(
                 ),
                 repair: Repair::DropUsers { id },
             });
+        } else if let Some(db) = marked_id(&role.comment, DATABASE_MARKER)
+            .and_then(|id| by_id.get(&id))
+            .filter(|d| d.host_id != host && !d.busy)
+        {
+            // A copy a move left behind (the database is served from another host and no
+            // move is at work): the log says it should not be here.
+            out.push(Finding {
+                resource: db.id.to_string(),
+                what: format!("a copy of database {:?} is left on a host it was moved off", role.name),
+                repair: Repair::DropDatabase { id: db.id, name: role.name.clone() },
+            });
         } else if role.comment.starts_with(GONE_MARKER) {
             out.push(Finding {
                 resource: host.to_string(),
@@ -229,9 +240,12 @@ pub fn host_findings(
         let in_flight = |s| matches!(s, DatabaseState::Provisioning | DatabaseState::Deleting);
         mine.iter().any(|d| d.name == name && (d.busy || in_flight(d.state)))
     };
-    let should = |name: &str| mine.iter().any(|d| d.name == name && d.state.is_live());
+    // Its pooler serves its own databases and forwards those moved off it.
+    let served_here: Vec<&IntentDatabase> =
+        intent.iter().filter(|d| d.host_id == host || d.forwarded_from.contains(&host)).collect();
+    let should = |name: &str| served_here.iter().any(|d| d.name == name && d.state.is_live());
     let extra: Vec<&String> = observed.served.iter().filter(|n| !should(n) && !unsettled(n)).collect();
-    let missing: Vec<&String> = mine
+    let missing: Vec<&String> = served_here
         .iter()
         .filter(|d| !d.busy && d.state.is_live())
         .map(|d| &d.name)
@@ -298,7 +312,39 @@ mod tests {
             state: DatabaseState::parse(state).expect("a database state"),
             busy: false,
             verifying: false,
+            forwarded_from: vec![],
         }
+    }
+
+    /// After a move: the old host's pooler forwards the database (not an extra pool), and a
+    /// copy left there is dropped — unless a move is at work.
+    #[test]
+    fn a_moved_database_is_forwarded_by_its_old_host_and_a_copy_left_there_is_dropped() {
+        let (old, new) = (HostId::new(), HostId::new());
+        let mut moved = db(new, "shop", "running");
+        moved.forwarded_from = vec![old];
+        let mut seen = healthy(std::slice::from_ref(&moved));
+        let found = host_findings(old, std::slice::from_ref(&moved), &[], &seen, GRACE);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].repair, Repair::DropDatabase { id: moved.id, name: "shop".into() });
+        assert!(found[0].what.contains("moved off"), "{found:?}");
+        seen.roles.clear();
+        seen.databases.retain(|d| d != "shop");
+        assert_eq!(
+            host_findings(old, std::slice::from_ref(&moved), &[], &seen, GRACE),
+            vec![],
+            "the forward is expected"
+        );
+        seen.served.clear();
+        let lacking = host_findings(old, std::slice::from_ref(&moved), &[], &seen, GRACE);
+        assert_eq!(lacking.len(), 1, "{lacking:?}");
+        assert_eq!(lacking[0].repair, Repair::SyncBouncer);
+        let mut moving = db(new, "shop", "running");
+        moving.busy = true;
+        let copying = healthy(std::slice::from_ref(&moving));
+        assert!(host_findings(old, std::slice::from_ref(&moving), &[], &copying, GRACE)
+            .iter()
+            .all(|f| f.repair != Repair::DropDatabase { id: moving.id, name: "shop".into() }));
     }
 
     #[test]
