@@ -208,9 +208,9 @@ pub async fn dump_to_object(
     snapshot: Option<&str>,
     op: &Operator,
     key: &str,
-    (level, privileges): (u32, bool),
+    level: u32,
 ) -> Result<DumpOutcome, HostError> {
-    command_to_object(vec![(pg_dump(bins, source, snapshot, privileges), "pg_dump")], op, key, level).await
+    command_to_object(vec![(pg_dump(bins, source, snapshot, false), "pg_dump")], op, key, level).await
 }
 
 /// A dump tool (`Command`, its name for errors and logs).

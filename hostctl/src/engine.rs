@@ -46,9 +46,6 @@ pub struct Streams<'a> {
     pub level: u32,
     /// When the job's attempt ends: no session or child process outlives it.
     pub deadline: Duration,
-    /// Whether a backup keeps the grants (a move: the roles they name exist where it goes)
-    /// or leaves them out (backups, restores, branches).
-    pub privileges: bool,
 }
 
 /// A backup taken: the object's outcome and, from the same snapshot, each table's row count
@@ -373,14 +370,7 @@ impl TenantEngine for HostConn {
         let (tx, snap) = restore_check::export_snapshot(&mut client).await?;
         let source = self.tenant_target(name.as_str(), owner, streams.deadline)?;
         let (dumped, stats) = tokio::join!(
-            dump::dump_to_object(
-                streams.bins,
-                &source,
-                Some(&snap),
-                streams.objects,
-                key,
-                (streams.level, streams.privileges)
-            ),
+            dump::dump_to_object(streams.bins, &source, Some(&snap), streams.objects, key, streams.level),
             restore_check::table_stats(&tx)
         );
         let _ = tx.rollback().await;

@@ -34,13 +34,7 @@ impl BackupRuntime {
 
     /// What a data-lane job of `runner` streams through.
     pub(crate) fn streams(&self, runner: &Runner) -> Streams<'_> {
-        Streams {
-            objects: &self.objects,
-            bins: &self.bins,
-            level: self.level,
-            deadline: runner.limits.data_deadline,
-            privileges: false,
-        }
+        Streams { objects: &self.objects, bins: &self.bins, level: self.level, deadline: runner.limits.data_deadline }
     }
 }
 

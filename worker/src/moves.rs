@@ -120,7 +120,7 @@ impl Runner {
         // 3. Grants kept, piped straight from host to host (this worker reaches both clusters,
         // as it does for every host today; between machines behind an agent the copy would go
         // through the object store instead — not built).
-        let streams = hostctl::engine::Streams { privileges: true, ..rt.streams(self) };
+        let streams = rt.streams(self);
         let closed = paused.elapsed();
         let snapshot = source
             .copy_into(name, owner, target, streams)

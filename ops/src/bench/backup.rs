@@ -183,7 +183,7 @@ pub async fn worker(root: PathBuf, key: String) -> anyhow::Result<()> {
     let (tx, snap) = hostctl::restore_check::export_snapshot(&mut client).await?;
     let target = source.dump();
     let (dumped, stats) = tokio::join!(
-        dump::dump_to_object(&bins, &target, Some(&snap), &objects, &key, (1, false)),
+        dump::dump_to_object(&bins, &target, Some(&snap), &objects, &key, 1),
         hostctl::restore_check::table_stats(&tx)
     );
     dumped?;

@@ -121,13 +121,8 @@ pub async fn backup(size_mb: u64, runs: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let objects = hostctl::objects::ObjectStoreConfig::Fs { root: dir.clone() }.operator()?;
     let bins = hostctl::bins::PgBins::find()?;
-    let streams = hostctl::engine::Streams {
-        objects: &objects,
-        bins: &bins,
-        level: 1,
-        deadline: Duration::from_secs(3600),
-        privileges: false,
-    };
+    let streams =
+        hostctl::engine::Streams { objects: &objects, bins: &bins, level: 1, deadline: Duration::from_secs(3600) };
     let (mut ours, mut shell) = (Vec::new(), Vec::new());
     let mut last = None;
     for i in 0..runs {
