@@ -37,8 +37,8 @@ pub enum HostState {
     Ready,
     /// Takes none; what it holds stays and works.
     Cordoned,
-    /// Takes none, and its databases are to move off (moving is not built yet: today the
-    /// same as cordoned, said as such by the API).
+    /// Takes none, and its running PostgreSQL databases are moved off (the drain asks for a
+    /// move of each; what cannot move yet stays and works).
     Draining,
     /// Gone from the platform (it held no database when removed).
     Removed,
