@@ -376,9 +376,12 @@ impl Api {
 /// 127.0.0.1 and PgBouncer sees it come from `source`).
 pub async fn connect_from(source: std::net::IpAddr, url: &str) -> Result<tokio_postgres::Client, String> {
     let config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
-    let bouncer = &app().platform.host.bouncer;
-    let target: std::net::SocketAddr =
-        format!("{}:{}", bouncer.host(), bouncer.port()).parse().map_err(|e| format!("bouncer address: {e}"))?;
+    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
+        (config.get_hosts().first(), config.get_ports().first())
+    else {
+        return Err(format!("no TCP address in {url}"));
+    };
+    let target: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| format!("address: {e}"))?;
     let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
     let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;

@@ -310,9 +310,13 @@ impl Runner {
             self.run_steps(job, attempt, None).await?;
             // Poolers that forward a moved database's old connection strings serve its
             // logins, allowlist and state too: whatever the job changed, they follow.
-            match job.database_id() {
-                Some(id) => self.sync_forwarders(id).await,
-                None => Ok(()),
+            // (A move renders both of its hosts itself.)
+            match job {
+                Job::Move { .. } | Job::SettleMove { .. } => Ok(()),
+                _ => match job.database_id() {
+                    Some(id) => self.sync_forwarders(id).await,
+                    None => Ok(()),
+                },
             }
         };
         match tokio::time::timeout(deadline, run).await {

@@ -195,23 +195,9 @@ async fn has_database(host: &LocalHost, name: &str) -> bool {
     row.get::<_, i64>(0) == 1
 }
 
-/// Logs in with `url` from the local address `source` to the pooler the url names.
+/// Logs in with `url` from the local address `source` (`integration_tests::connect_from`).
 async fn login_from(source: &str, url: &str) -> Result<tokio_postgres::Client, String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
-    let (Some(tokio_postgres::config::Host::Tcp(host)), Some(port)) =
-        (config.get_hosts().first(), config.get_ports().first())
-    else {
-        return Err(format!("no TCP address in {url}"));
-    };
-    let target: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| format!("address: {e}"))?;
-    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    let source: std::net::IpAddr = source.parse().map_err(|e| format!("source: {e}"))?;
-    socket.bind(std::net::SocketAddr::new(source, 0)).map_err(|e| format!("bind {source}: {e}"))?;
-    let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;
-    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    client.simple_query("select 1").await.map_err(|e| e.to_string())?;
-    Ok(client)
+    integration_tests::connect_from(source.parse().map_err(|e| format!("source: {e}"))?, url).await
 }
 
 /// The one address the moving database's allowlist admits.
